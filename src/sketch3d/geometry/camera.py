@@ -1,0 +1,69 @@
+"""The one camera model shared by the Blender renderer and the sketch simulator.
+
+Conventions (those of ShapeNetCore v2 ``model_normalized.obj``): meshes are Y-up,
+centred, with their front facing +Z. A view is (azimuth, elevation, distance) in
+degrees / shape units: azimuth 0 looks at the front, positive azimuth moves the
+camera towards +X (counter-clockwise seen from above), elevation lifts it towards
++Y. The camera looks at the origin with +Y up. The lens is Blender's default
+(50 mm on a 36 mm sensor), so a projection here and a Blender render agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_LENS_MM = 50.0
+DEFAULT_SENSOR_MM = 36.0
+
+
+@dataclass(frozen=True)
+class View:
+    azimuth: float
+    elevation: float
+    distance: float
+    lens_mm: float = DEFAULT_LENS_MM
+    sensor_mm: float = DEFAULT_SENSOR_MM
+
+    @property
+    def position(self) -> np.ndarray:
+        """Camera centre in the Y-up world frame."""
+        az, el = np.radians(self.azimuth), np.radians(self.elevation)
+        return self.distance * np.array(
+            [np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)]
+        )
+
+    def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(right, up, forward) unit vectors of the camera in world coordinates."""
+        forward = -self.position / np.linalg.norm(self.position)
+        right = np.cross(forward, [0.0, 1.0, 0.0])
+        norm = np.linalg.norm(right)
+        if norm < 1e-9:
+            raise ValueError(f"elevation {self.elevation} looks straight up or down: camera roll undefined")
+        right = right / norm
+        up = np.cross(right, forward)
+        return right, up, forward
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """World points (N, 3) -> camera coordinates (x right, y up, z depth along the view)."""
+        right, up, forward = self.basis()
+        rel = np.asarray(points, dtype=float) - self.position
+        return np.stack([rel @ right, rel @ up, rel @ forward], axis=-1)
+
+    def focal_px(self, size: int) -> float:
+        return self.lens_mm / self.sensor_mm * size
+
+    def project(self, points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """World points (N, 3) -> (pixel coordinates (N, 2) with y down, depth (N,))."""
+        cam = self.to_camera(points)
+        depth = cam[:, 2]
+        f = self.focal_px(size)
+        u = size / 2.0 + f * cam[:, 0] / depth
+        v = size / 2.0 - f * cam[:, 1] / depth
+        return np.stack([u, v], axis=-1), depth
+
+
+def yup_to_blender(points: np.ndarray) -> np.ndarray:
+    """Y-up world coordinates -> Blender's Z-up frame (what OBJ import with forward -Z, up Y does)."""
+    p = np.asarray(points, dtype=float)
+    return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
