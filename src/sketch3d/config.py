@@ -1,0 +1,109 @@
+"""Load and validate params.yaml against the package's JSON schema.
+
+The same function validates for the Snakefile, the CLI and the tests, so a bad
+value is reported once, naming its key, before any job runs.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+PROFILES = ("demo", "paper")
+
+
+class ParamsError(ValueError):
+    """A parameter is missing, has the wrong type or an invalid value."""
+
+
+def schema() -> dict:
+    text = resources.files("sketch3d").joinpath("params.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        parts.append(missing)
+    if error.validator == "additionalProperties":
+        extra = error.message.split("'")[1] if "'" in error.message else "?"
+        parts.append(extra)
+    return ".".join(parts) or "<top level>"
+
+
+def validate(params: dict, source: str = "params.yaml") -> dict:
+    """Validate ``params`` in place-free fashion; return a deep copy. Raise ParamsError naming the key."""
+    params = copy.deepcopy(params)
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        key = _key_path(err)
+        if err.validator == "additionalProperties":
+            msg = f"unknown key (typo?); allowed keys are listed in workflow/schemas/params.schema.yaml"
+        elif err.validator == "required":
+            msg = "missing required key"
+        else:
+            msg = err.message
+        more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
+        raise ParamsError(f"{source}: invalid parameter '{key}': {msg}{more}")
+    _check_consistency(params, source)
+    return params
+
+
+def _check_consistency(params: dict, source: str) -> None:
+    demo = params["demo"]
+    total = sum(demo["splits"].values())
+    if total != demo["shapes_per_category"]:
+        raise ParamsError(
+            f"{source}: invalid parameter 'demo.splits': train+val+test = {total} but "
+            f"demo.shapes_per_category = {demo['shapes_per_category']}; make them equal"
+        )
+    res = params["render"]["resolution"]
+    for key in ("baseline_box", "obb_box"):
+        if params["retrieval"][key] > res:
+            raise ParamsError(
+                f"{source}: invalid parameter 'retrieval.{key}': {params['retrieval'][key]} px "
+                f"exceeds render.resolution = {res} px"
+            )
+    for key in ("overshoot", "width"):
+        lo, hi = demo["sketch"][key]
+        if lo > hi:
+            raise ParamsError(f"{source}: invalid parameter 'demo.sketch.{key}': [{lo}, {hi}] is not an interval (low > high)")
+    if demo["sketch"]["width"][0] <= 0:
+        raise ParamsError(f"{source}: invalid parameter 'demo.sketch.width': widths must be > 0")
+
+
+def load_params(path: str | os.PathLike = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:
+    """Read a params file, apply dotted-key overrides (``{"profile": "paper"}``) and validate."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"parameter file {path} not found; run from the repository root or pass --params")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path}: expected a mapping of parameters, got {type(params).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = params
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return validate(params, source=str(path))
+
+
+def profile_settings(params: dict) -> dict:
+    """The section of the active profile (``params['demo']`` or ``params['paper']``)."""
+    return params[params["profile"]]
+
+
+def clip_weights(params: dict) -> str:
+    return profile_settings(params)["clip_weights"]

@@ -1,0 +1,45 @@
+"""Stage 'features': CLIP features of one image set, on the device this job claims."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from sketch3d.atomic import atomic_path
+from sketch3d.imageset import read_index
+
+log = logging.getLogger(__name__)
+
+
+def feature_spec(params: dict):
+    from sketch3d.config import clip_weights
+    from sketch3d.features.backbone import FeatureSpec
+
+    f = params["features"]
+    return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=clip_weights(params), seed=params["seed"])
+
+
+def extract_split(images_dir: Path, params: dict, box: int, cache_dir: Path, out_npy: Path, out_ids: Path) -> np.ndarray:
+    """Embed every image of ``images_dir`` fitted to ``box``; write [N, D] features and their ids."""
+    from sketch3d.devices import claim_device
+    from sketch3d.features.extract import extract_features
+
+    index = read_index(images_dir)
+    spec = feature_spec(params)
+    with claim_device() as device:
+        log.info("features: %d images, %s, box %d, device %s", len(index), spec, box, device)
+        feats = extract_features(
+            [Path(p) for p in index["path"]],
+            spec,
+            box,
+            cache_dir,
+            device=device,
+            batch_size=params["features"]["batch_size"],
+            dtype=params["features"]["dtype"],
+        )
+    with atomic_path(out_npy) as tmp:
+        np.save(tmp, feats)
+    with atomic_path(out_ids) as tmp:
+        index[["image_id", "shape_id", "azimuth"]].to_csv(tmp, index=False)
+    return feats

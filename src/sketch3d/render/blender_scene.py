@@ -1,0 +1,168 @@
+"""Build and drive the Blender scene for Freestyle line renders (imports ``bpy``).
+
+Import this module only when rendering: ``sketch3d.render.freestyle`` does so lazily.
+Scene: factory-empty, Cycles on the CPU, a white emission material overriding
+every mesh material, a white world, view transform ``Standard`` (so white stays
+white), and one Freestyle line set drawing visible silhouette and crease edges
+in black with an absolute thickness.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from sketch3d.geometry.camera import View, yup_to_blender
+
+CAMERA_NAME = "sketch3d_camera"
+_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import"}
+# Axis arguments of Blender's importers: Y-up files map (x, y, z) -> (x, -z, y)
+# (ShapeNet's front +Z faces Blender's -Y); Z-up files are taken as they are.
+_AXES = {"Y": {"forward_axis": "NEGATIVE_Z", "up_axis": "Y"}, "Z": {"forward_axis": "Y", "up_axis": "Z"}}
+
+
+def setup_scene(resolution: int, stroke_width: float, lens_mm: float, samples: int,
+                crease_angle_deg: float, sensor_mm: float) -> bpy.types.Scene:
+    """Reset Blender to an empty scene configured for black-on-white Freestyle lines."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    _setup_render(scene, resolution, samples)
+    _setup_freestyle(scene, stroke_width, crease_angle_deg)
+    _setup_white_world_and_material(scene)
+    cam_data = bpy.data.cameras.new(CAMERA_NAME)
+    cam_data.lens = lens_mm
+    cam_data.sensor_width = sensor_mm
+    cam_data.sensor_fit = "HORIZONTAL"
+    cam_data.clip_start = 0.01
+    cam_data.clip_end = 100.0
+    cam = bpy.data.objects.new(CAMERA_NAME, cam_data)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    return scene
+
+
+def _setup_render(scene: bpy.types.Scene, resolution: int, samples: int) -> None:
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = samples
+    scene.cycles.use_adaptive_sampling = False
+    scene.cycles.use_denoising = False
+    # Only camera rays hitting emission or the world are needed: no light bounces.
+    scene.cycles.max_bounces = 0
+    r = scene.render
+    r.resolution_x = r.resolution_y = resolution
+    r.resolution_percentage = 100
+    r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+    r.film_transparent = False
+    r.dither_intensity = 0.0  # no noise added when quantising to 8 bits: white stays 255
+    r.use_file_extension = False
+    r.image_settings.file_format = "PNG"
+    r.image_settings.color_mode = "BW"
+    r.image_settings.color_depth = "8"
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.view_settings.exposure = 0.0
+    scene.view_settings.gamma = 1.0
+
+
+def _setup_freestyle(scene: bpy.types.Scene, stroke_width: float, crease_angle_deg: float) -> None:
+    r = scene.render
+    r.use_freestyle = True
+    r.line_thickness_mode = "ABSOLUTE"
+    r.line_thickness = stroke_width  # unit thickness in px; the line style multiplies it by 1
+    layer = scene.view_layers[0]
+    layer.use_freestyle = True
+    fs = layer.freestyle_settings
+    fs.mode = "EDITOR"
+    fs.crease_angle = math.radians(crease_angle_deg)
+    fs.as_render_pass = False
+    for lineset in list(fs.linesets):
+        fs.linesets.remove(lineset)
+    lineset = fs.linesets.new("sketch3d_lines")
+    lineset.select_by_visibility = True
+    lineset.visibility = "VISIBLE"
+    lineset.select_by_edge_types = True
+    lineset.select_by_face_marks = False
+    lineset.select_by_collection = False
+    lineset.select_by_image_border = True
+    for kind in ("border", "contour", "external_contour", "ridge_valley", "suggestive_contour",
+                 "material_boundary", "edge_mark"):
+        setattr(lineset, f"select_{kind}", False)
+    lineset.select_silhouette = True
+    lineset.select_crease = True
+    style = bpy.data.linestyles.new("sketch3d_black")
+    style.use_fake_user = True
+    style.color = (0.0, 0.0, 0.0)
+    style.alpha = 1.0
+    style.thickness = 1.0
+    style.thickness_position = "CENTER"
+    lineset.linestyle = style
+
+
+def _setup_white_world_and_material(scene: bpy.types.Scene) -> None:
+    world = bpy.data.worlds.new("sketch3d_white")
+    if world.node_tree is None:  # Blender < 5 creates worlds without nodes
+        world.use_nodes = True
+    background = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
+    background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+    background.inputs["Strength"].default_value = 1.0
+    scene.world = world
+
+    mat = bpy.data.materials.new("sketch3d_white")
+    mat.use_fake_user = True  # survives orphan purges between meshes
+    nodes = mat.node_tree.nodes
+    nodes.clear()
+    emission = nodes.new("ShaderNodeEmission")
+    emission.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+    emission.inputs["Strength"].default_value = 1.0
+    output = nodes.new("ShaderNodeOutputMaterial")
+    mat.node_tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    scene.view_layers[0].material_override = mat
+
+
+def import_mesh(path: Path, up_axis: str) -> list[bpy.types.Object]:
+    """Import one mesh file; return its mesh objects. Raises if the file holds no geometry."""
+    suffix = path.suffix.lower()
+    if suffix not in _IMPORTERS:
+        raise ValueError(f"mesh {path}: unsupported format {suffix!r}; use one of {sorted(_IMPORTERS)}")
+    before = set(bpy.data.objects)
+    importer = getattr(bpy.ops.wm, _IMPORTERS[suffix])
+    try:
+        importer(filepath=str(path), **_AXES[up_axis])
+    except RuntimeError as exc:
+        raise ValueError(f"mesh {path}: Blender could not import it ({exc}); check the file") from exc
+    new = [o for o in bpy.data.objects if o not in before]
+    meshes = [o for o in new if o.type == "MESH"]
+    n_faces = sum(len(o.data.polygons) for o in meshes)
+    if n_faces == 0:
+        remove_objects(new)
+        raise ValueError(f"mesh {path}: no faces after import; the file is empty or not a valid "
+                         f"{suffix[1:].upper()} mesh")
+    return new
+
+
+def remove_objects(objects: list[bpy.types.Object]) -> None:
+    """Delete objects and every data block left without users (meshes, materials, images)."""
+    for obj in objects:
+        bpy.data.objects.remove(obj, do_unlink=True)
+    bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
+
+
+def place_camera(scene: bpy.types.Scene, view: View) -> None:
+    """Put the scene camera where ``view`` is, in Blender's Z-up frame, looking at the origin."""
+    right, up, forward = view.basis()
+    # Blender cameras look down their local -Z with local +Y up.
+    rot = np.stack([yup_to_blender(right), yup_to_blender(up), yup_to_blender(-forward)], axis=1)
+    mat = np.eye(4)
+    mat[:3, :3] = rot
+    mat[:3, 3] = yup_to_blender(view.position)
+    scene.camera.matrix_world = Matrix(mat.tolist())
+
+
+def render_still(scene: bpy.types.Scene, path: Path) -> None:
+    """Render the current frame to ``path`` (PNG, 8-bit grey, as configured)."""
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)

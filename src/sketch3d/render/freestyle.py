@@ -1,0 +1,165 @@
+"""Line drawings of 3D shapes with Blender Freestyle (thesis ch. 4.2, app. B).
+
+Each view is a 224x224 8-bit grey PNG with black silhouette and crease lines on
+white, seen by the camera of :class:`sketch3d.geometry.camera.View`, so a render
+and ``View.project`` of the mesh's vertices agree. Meshes keep their own
+normalisation (ShapeNetCore v2: Y-up, centred, unit bbox diagonal, front +Z).
+``up_axis`` "Z" meshes are taken in Blender's frame (front facing -Y); their
+Y-up equivalent for ``View.project`` is (x, z, -y).
+
+``bpy`` is imported only inside the rendering functions.
+"""
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sketch3d.atomic import atomic_path
+from sketch3d.geometry.camera import DEFAULT_SENSOR_MM, View
+from sketch3d.render.quiet import quiet_stdout
+
+UP_AXES = ("Y", "Z")
+MESH_SUFFIXES = (".obj", ".ply", ".stl")  # formats Blender's built-in importers read
+GALLERY_COLUMNS = ["image_id", "shape_id", "azimuth", "path"]
+
+
+class RenderError(ValueError):
+    """A render job that cannot be done (missing or empty mesh, bad parameter)."""
+
+
+@dataclass
+class RenderSettings:
+    resolution: int = 224
+    stroke_width: float = 2.2
+    camera_distance: float = 2.5
+    lens_mm: float = 50.0
+    samples: int = 16
+    crease_angle: float = 134.43  # Freestyle crease threshold, degrees
+
+    def validate(self) -> None:
+        if int(self.resolution) != self.resolution or self.resolution < 8:
+            raise RenderError(f"render.resolution must be an integer >= 8, got {self.resolution}")
+        for name in ("stroke_width", "camera_distance", "lens_mm"):
+            if not getattr(self, name) > 0:
+                raise RenderError(f"render.{name} must be > 0, got {getattr(self, name)}")
+        if int(self.samples) != self.samples or self.samples < 1:
+            raise RenderError(f"render.samples must be an integer >= 1, got {self.samples}")
+        if not 0 <= self.crease_angle <= 180:
+            raise RenderError(f"render.crease_angle must be in [0, 180] degrees, got {self.crease_angle}")
+
+
+@dataclass
+class ViewJob:
+    mesh_path: str
+    up_axis: str
+    azimuth: float
+    elevation: float
+    out_path: str
+
+
+def view_of(job: ViewJob, settings: RenderSettings) -> View:
+    """The camera of one job, as used by both the renderer and ``View.project``."""
+    return View(azimuth=float(job.azimuth), elevation=float(job.elevation),
+                distance=float(settings.camera_distance), lens_mm=float(settings.lens_mm),
+                sensor_mm=DEFAULT_SENSOR_MM)
+
+
+def validate_jobs(jobs: list[ViewJob], suffixes: tuple[str, ...] = MESH_SUFFIXES) -> None:
+    """Check every job before any render time is spent; raise naming the first bad file or field."""
+    for i, job in enumerate(jobs):
+        if job.up_axis not in UP_AXES:
+            raise RenderError(f"job {i} ({job.mesh_path}): up_axis must be one of {UP_AXES}, got {job.up_axis!r}")
+        if not (math.isfinite(job.azimuth) and math.isfinite(job.elevation)) or abs(job.elevation) >= 90:
+            raise RenderError(f"job {i} ({job.mesh_path}): azimuth must be finite and elevation in (-90, 90), "
+                              f"got azimuth={job.azimuth}, elevation={job.elevation}")
+        path = pathlib.Path(job.mesh_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"mesh {path} not found (job {i}); check mesh_path in the shapes manifest")
+        if path.suffix.lower() not in suffixes:
+            raise RenderError(f"mesh {path}: unsupported format {path.suffix!r}; use one of {list(suffixes)}")
+        if path.stat().st_size == 0 or not os.access(path, os.R_OK):
+            raise RenderError(f"mesh {path} is empty or unreadable; re-create or re-download it")
+        if not str(job.out_path).lower().endswith(".png"):
+            raise RenderError(f"job {i}: out_path {job.out_path} must end in .png")
+
+
+def _group_by_mesh(jobs: list[ViewJob]) -> "OrderedDict[tuple[str, str], list[ViewJob]]":
+    groups: OrderedDict[tuple[str, str], list[ViewJob]] = OrderedDict()
+    for job in jobs:
+        key = (str(pathlib.Path(job.mesh_path).resolve()), job.up_axis)
+        groups.setdefault(key, []).append(job)
+    return groups
+
+
+def render_line_views(jobs: list[ViewJob], settings: RenderSettings, quiet: bool = True) -> None:
+    """Render every job in this process: each distinct mesh is imported once, all its views
+    rendered, then removed with its orphan data before the next mesh.
+
+    Outputs are written atomically. Raises ``FileNotFoundError`` / ``RenderError`` naming
+    the mesh for a missing, empty or unreadable file (all paths are checked first).
+    """
+    settings.validate()
+    jobs = list(jobs)
+    if not jobs:
+        return
+    validate_jobs(jobs)
+    from sketch3d.render import blender_scene as bs  # imports bpy
+
+    with quiet_stdout(quiet):
+        scene = bs.setup_scene(int(settings.resolution), float(settings.stroke_width), float(settings.lens_mm),
+                               int(settings.samples), float(settings.crease_angle), DEFAULT_SENSOR_MM)
+    for (mesh_path, up_axis), group in _group_by_mesh(jobs).items():
+        with quiet_stdout(quiet):
+            try:
+                objects = bs.import_mesh(pathlib.Path(mesh_path), up_axis)
+            except ValueError as exc:
+                raise RenderError(str(exc)) from exc
+        try:
+            for job in group:
+                bs.place_camera(scene, view_of(job, settings))
+                with atomic_path(job.out_path) as tmp, quiet_stdout(quiet):
+                    bs.render_still(scene, tmp.resolve())
+        finally:
+            bs.remove_objects(objects)
+
+
+def gallery_jobs(shapes: pd.DataFrame, azimuths: list[float], elevation: float,
+                 out_dir: pathlib.Path) -> tuple[list[ViewJob], pd.DataFrame]:
+    """The jobs of a gallery and its index (image_id, shape_id, azimuth, path), without rendering."""
+    missing = [c for c in ("shape_id", "mesh_path", "up_axis") if c not in shapes.columns]
+    if missing:
+        raise RenderError(f"shapes table lacks columns {missing}; pass the shapes manifest (SHAPE_COLUMNS)")
+    az_int = []
+    for az in azimuths:
+        if float(az) != int(az) or not 0 <= int(az) <= 999:
+            raise RenderError(f"gallery azimuth {az} must be an integer in [0, 999] degrees "
+                              "(file names use it as a 3-digit number)")
+        az_int.append(int(az))
+    if len(set(az_int)) != len(az_int):
+        raise RenderError(f"gallery azimuths {list(azimuths)} repeat a value")
+    jobs, rows = [], []
+    for shape in shapes.itertuples(index=False):
+        shape_id = str(shape.shape_id)
+        for az in az_int:
+            out = pathlib.Path(out_dir) / shape_id / f"az{az:03d}.png"
+            jobs.append(ViewJob(mesh_path=str(shape.mesh_path), up_axis=str(shape.up_axis),
+                                azimuth=float(az), elevation=float(elevation), out_path=str(out)))
+            rows.append({"image_id": f"{shape_id}_az{az:03d}", "shape_id": shape_id,
+                         "azimuth": az, "path": str(out)})
+    return jobs, pd.DataFrame(rows, columns=GALLERY_COLUMNS)
+
+
+def render_gallery(shapes: pd.DataFrame, azimuths: list[float], elevation: float,
+                   settings: RenderSettings, out_dir: pathlib.Path) -> pd.DataFrame:
+    """Render every shape at every azimuth into ``out_dir/<shape_id>/azNNN.png``; return the index.
+
+    Relative mesh paths are taken from the current directory.
+    """
+    jobs, index = gallery_jobs(shapes, azimuths, elevation, out_dir)
+    render_line_views(jobs, settings)
+    return index

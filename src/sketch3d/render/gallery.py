@@ -1,0 +1,29 @@
+"""Stage 'render_gallery': Freestyle line renderings of one category/split of shapes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sketch3d.atomic import atomic_dir
+from sketch3d.data.manifest import read_shapes, select
+from sketch3d.imageset import write_index
+
+
+def render_split(shapes_csv: Path, category: str, split: str, render: dict, out_dir: Path) -> int:
+    """Render every shape of (category, split) at the gallery azimuths into ``out_dir``; return #views."""
+    from sketch3d.render.freestyle import RenderSettings, render_gallery
+
+    shapes = select(read_shapes(shapes_csv), category, split)
+    if shapes.empty:
+        raise ValueError(f"{shapes_csv}: no shapes of category '{category}' in split '{split}'")
+    settings = RenderSettings(
+        resolution=render["resolution"],
+        stroke_width=render["stroke_width"],
+        camera_distance=render["camera_distance"],
+        lens_mm=render["lens_mm"],
+        samples=render["samples"],
+        crease_angle=render["crease_angle"],
+    )
+    with atomic_dir(out_dir) as tmp:
+        index = render_gallery(shapes, list(render["gallery_azimuths"]), render["elevation"], settings, tmp)
+        write_index(tmp, index)
+    return len(index)

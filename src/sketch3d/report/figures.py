@@ -1,0 +1,71 @@
+"""Figure: random queries with their top-k retrieved shapes, the ground truth marked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from sketch3d import DEMO_NOTICE  # noqa: E402
+from sketch3d.atomic import atomic_path  # noqa: E402
+from sketch3d.imageset import read_index  # noqa: E402
+
+
+def _nearest_view(gallery, shape_id: str, azimuth: float) -> str:
+    views = gallery[gallery["shape_id"] == shape_id]
+    gap = np.abs(((views["azimuth"].to_numpy() - azimuth) + 180) % 360 - 180)
+    return views["path"].iloc[int(np.argmin(gap))]
+
+
+def topk_figure(
+    retrieval_npz: Path,
+    sketches_dir: Path,
+    gallery_dir: Path,
+    out_png: Path,
+    n_queries: int,
+    seed: int,
+    title: str,
+    demo: bool,
+    k: int = 5,
+) -> list[str]:
+    """Draw ``n_queries`` random queries (seeded) with their top-``k`` shapes; return the query ids shown."""
+    data = np.load(retrieval_npz)
+    dist, truth, shape_ids = data["dist"], data["truth"], data["shape_ids"]
+    queries = read_index(sketches_dir).set_index("image_id")
+    gallery = read_index(gallery_dir)
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(dist), size=min(n_queries, len(dist)), replace=False))
+    k = min(k, dist.shape[1])
+    fig, axes = plt.subplots(len(chosen), k + 1, figsize=(1.6 * (k + 1), 1.75 * len(chosen)), squeeze=False)
+    shown = []
+    for row, qi in enumerate(chosen):
+        qid = str(data["query_ids"][qi])
+        shown.append(qid)
+        q = queries.loc[qid]
+        ax = axes[row, 0]
+        ax.imshow(Image.open(q["path"]), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"query {qid}", fontsize=6)
+        order = np.argsort(dist[qi], kind="stable")[:k]
+        for col, si in enumerate(order, start=1):
+            ax = axes[row, col]
+            sid = str(shape_ids[si])
+            ax.imshow(Image.open(_nearest_view(gallery, sid, float(q["azimuth"]))), cmap="gray", vmin=0, vmax=255)
+            hit = si == truth[qi]
+            ax.set_title(f"#{col} {sid}" + (" (GT)" if hit else ""), fontsize=6, color="green" if hit else "black")
+            for spine in ax.spines.values():
+                spine.set_edgecolor("green" if hit else "0.7")
+                spine.set_linewidth(3 if hit else 0.5)
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    head = title + (f"\n{DEMO_NOTICE}" if demo else "")
+    fig.suptitle(head, fontsize=7, color="darkred" if demo else "black")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return shown

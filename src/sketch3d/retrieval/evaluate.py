@@ -1,0 +1,105 @@
+"""Stage 'retrieve': sketch-to-shape distances, ranks and acc@k for one method and category."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sketch3d import DEMO_NOTICE
+from sketch3d.atomic import atomic_path
+from sketch3d.imageset import read_index
+from sketch3d.retrieval.methods import get_method
+
+
+def shape_distances(
+    query_feats: np.ndarray,
+    gallery_feats: np.ndarray,
+    gallery_shapes: list[str],
+    chunk_size: int,
+    how: str,
+) -> tuple[np.ndarray, list[str]]:
+    """Query x shape distance matrix (MSE, reduced over each shape's views) and the shape order."""
+    from sketch3d.retrieval.distances import pairwise_mse, reduce_over_views
+
+    shape_ids = sorted(set(gallery_shapes))
+    position = {s: i for i, s in enumerate(shape_ids)}
+    view_shape = np.array([position[s] for s in gallery_shapes])
+    d = pairwise_mse(query_feats, gallery_feats, chunk_size=chunk_size)
+    return reduce_over_views(d, view_shape, len(shape_ids), how=how), shape_ids
+
+
+def _load_features(npy: Path, ids_csv: Path, index: pd.DataFrame, what: str) -> np.ndarray:
+    feats = np.load(npy, mmap_mode="r")
+    ids = pd.read_csv(ids_csv, dtype={"image_id": str})["image_id"].tolist()
+    if ids != index["image_id"].tolist() or feats.shape[0] != len(ids):
+        raise ValueError(f"{what} features {npy} do not match their image set (stale file?): re-run the features rule")
+    return feats
+
+
+def run_retrieval(
+    method_name: str,
+    params: dict,
+    sketches_dir: Path,
+    gallery_dir: Path,
+    out_npz: Path,
+    out_metrics: Path,
+    category: str,
+    split: str,
+    feature_files: dict[str, Path] | None = None,
+) -> dict:
+    """Rank the shapes of ``gallery_dir`` for every sketch of ``sketches_dir``; write distances + metrics."""
+    from sketch3d.retrieval.metrics import accuracy_at_k, rank_of_truth
+
+    method = get_method(method_name)
+    r = params["retrieval"]
+    box = r[method.box_key]
+    queries = read_index(sketches_dir)
+    gallery = read_index(gallery_dir)
+    if method.kind == "clip":
+        if not feature_files:
+            raise ValueError(f"method {method.name} needs CLIP feature files (sketch/gallery .npy + .csv)")
+        q = _load_features(feature_files["sketch_npy"], feature_files["sketch_ids"], queries, "sketch")
+        g = _load_features(feature_files["gallery_npy"], feature_files["gallery_ids"], gallery, "gallery")
+    else:
+        from sketch3d.retrieval.pixel import pixel_features
+
+        q = pixel_features([Path(p) for p in queries["path"]], box, r["pixel_size"])
+        g = pixel_features([Path(p) for p in gallery["path"]], box, r["pixel_size"])
+    dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), r["chunk_size"], r["view_reduction"])
+    position = {s: i for i, s in enumerate(shape_ids)}
+    unknown = sorted(set(queries["shape_id"]) - set(position))
+    if unknown:
+        raise ValueError(f"{sketches_dir}: sketches of shapes absent from the gallery {gallery_dir}: {unknown[:5]}")
+    truth = np.array([position[s] for s in queries["shape_id"]])
+    ranks = rank_of_truth(dist, truth)
+    acc = accuracy_at_k(ranks, tuple(r["topk"]))
+    with atomic_path(out_npz) as tmp:
+        np.savez_compressed(
+            tmp,
+            dist=dist.astype(np.float32),
+            query_ids=np.array(queries["image_id"].tolist()),
+            query_paths=np.array(queries["path"].tolist()),
+            shape_ids=np.array(shape_ids),
+            truth=truth,
+            ranks=ranks,
+        )
+    metrics = {
+        "profile": params["profile"],
+        "method": method.name,
+        "label": method.label,
+        "category": category,
+        "split": split,
+        "box": box,
+        "view_reduction": r["view_reduction"],
+        "n_queries": int(len(queries)),
+        "n_shapes": int(len(shape_ids)),
+        **{f"acc@{k}": round(float(v), 4) for k, v in acc.items()},
+        "chance@1": round(100.0 / len(shape_ids), 4),
+    }
+    if params["profile"] == "demo":
+        metrics["notice"] = DEMO_NOTICE
+    with atomic_path(out_metrics) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
