@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def cmd_table(a: argparse.Namespace) -> None:
 
     titles = {"4.8": TABLE_4_8_TITLE}
     df = write_comparison([Path(p) for p in a.metrics], a.table, titles.get(a.table, f"Table {a.table}"),
-                          Path(a.out_csv), Path(a.out_md))
+                          Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None)
     print(Path(a.out_md).read_text())
     log.info("table %s: %d rows", a.table, len(df))
 
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--metrics", nargs="+", required=True)
     c.add_argument("--out-csv", required=True)
     c.add_argument("--out-md", required=True)
+    c.add_argument("--out-json", help="our numbers as DVC metrics (nested: method/category/metric)")
     c.set_defaults(func=cmd_table)
 
     c = sub.add_parser("figure", help="random queries with their top-5 shapes")
@@ -212,8 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_sigterm(signum, frame):  # Snakemake stops jobs with SIGTERM: unwind so temporaries are removed
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

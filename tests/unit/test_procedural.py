@@ -107,9 +107,12 @@ def test_chair_seat_height_against_hand_computation():
 
 def test_lamp_heading_zero_reaches_to_front():
     v = build_shape("lamp", {**LAMP_FULL, "second_arm": False, "base_type": "disc"}).vertices
+    base = v[v[:, 1] < v[:, 1].min() + 1e-6]  # the disc's bottom face
+    base_centre = (base.min(0) + base.max(0)) / 2
     upper = v[v[:, 1] > 0.1]
-    assert upper[:, 2].mean() > 0.05  # bent arm and shade towards +Z
-    assert abs(upper[:, 0].mean()) < 0.02
+    assert upper[:, 2].max() - base_centre[2] > 0.3  # bent arm and shade reach towards +Z
+    assert upper[:, 2].min() - base_centre[2] > -0.05  # ... and nothing reaches back
+    assert abs(upper[:, 0].mean() - base_centre[0]) < 0.02
 
 
 @pytest.mark.parametrize("category", CATEGORIES)

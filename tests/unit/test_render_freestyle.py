@@ -147,24 +147,30 @@ def test_z_up_file_renders_like_its_y_up_original(scene):
 
 @pytest.mark.blender
 def test_stroke_width_follows_settings(scene):
-    # a long vertical edge: the post's left side at azimuth 0; summed darkness across it = line width
-    img = _load(scene["jobs"][0].out_path).astype(float)
-    dark = 1.0 - img / 255.0
+    # A long vertical edge (the post's left side at azimuth 0): the line's coverage summed
+    # across it, in linear light (PNG values are sRGB-encoded), is its width in pixels.
+    img = _load(scene["jobs"][0].out_path)
+    srgb = img / 255.0
+    coverage = 1.0 - np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
     rows = np.nonzero((img < 128).any(axis=1))[0]
-    mid = rows[len(rows) // 3: len(rows) // 2]  # upper part: only the post is there
+    upper = rows[len(rows) // 3: len(rows) // 2]  # only the post reaches this high
     widths = []
-    for r in mid:
-        cols = np.nonzero(dark[r] > 0.5)[0]
-        c = cols.min()
-        widths.append(dark[r, max(c - 3, 0): c + 4].sum())
-    assert 1.6 < np.median(widths) < 2.9
+    for r in upper:
+        c = np.nonzero(coverage[r] > 0.5)[0].min()
+        widths.append(coverage[r, max(c - 4, 0): c + 6].sum())
+    assert np.median(widths) == pytest.approx(scene["settings"].stroke_width, abs=0.25)
 
 
 @pytest.mark.blender
-def test_render_gallery_writes_named_views(bpy_module, scene, tmp_path):
+def test_render_gallery_writes_named_views(bpy_module, scene, tmp_path, capfd):
     shapes = pd.DataFrame([{"shape_id": "s1", "category": "chair", "split": "test",
                             "mesh_path": scene["jobs"][0].mesh_path, "up_axis": "Y", "source": "unit"}])
     index = render_gallery(shapes, [0, 90], ELEVATION, RenderSettings(), tmp_path / "gallery")
+    out = capfd.readouterr().out
+    assert "Saved:" not in out and "OBJ import" not in out  # Blender's stdout is silenced
+    # the mesh and its data are gone once rendered: only the camera object is left
+    assert len(bpy_module.data.meshes) == 0
+    assert [o.type for o in bpy_module.data.objects] == ["CAMERA"]
     assert list(index.columns) == GALLERY_COLUMNS
     assert index["image_id"].tolist() == ["s1_az000", "s1_az090"]
     assert index["azimuth"].tolist() == [0, 90]

@@ -16,6 +16,7 @@ rule table_4_8:
             labels={"table": "4.8", "profile": PROFILE},
         ),
         md=f"{RESULTS}/tables/table_4_8.md",
+        json=f"{RESULTS}/tables/table_4_8.json",
     params:
         code=code_version("report", "retrieval/methods"),
     log:
@@ -24,7 +25,7 @@ rule table_4_8:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d table --table 4.8 --metrics {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "sketch3d table --table 4.8 --metrics {input} --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"
 
 
 rule figure_top5:

@@ -395,7 +395,16 @@ def _lamp_head(kind: str, anchor: np.ndarray, axis: np.ndarray, radius: float, h
     return [shade]
 
 
-def _polyline(points: list[np.ndarray], rod: float, joints: bool) -> list[trimesh.Trimesh]:
+def _capsule(p0: np.ndarray, p1: np.ndarray, radius: float) -> trimesh.Trimesh:
+    """A capsule from p0 to p1: chained, capsules meet without the cap rims Freestyle would draw."""
+    length = float(np.linalg.norm(p1 - p0))
+    return creation.capsule(height=length, radius=radius, count=[6, 10], transform=_beam_frame(p0, p1))
+
+
+def _polyline(points: list[np.ndarray], rod: float, joints: bool, smooth: bool = False) -> list[trimesh.Trimesh]:
+    """A rod along ``points``: cylinders (with knuckle spheres at ``joints``) or, ``smooth``, capsules."""
+    if smooth:
+        return [_capsule(a, b, rod) for a, b in zip(points[:-1], points[1:])]
     parts = [creation.cylinder(radius=rod, segment=np.stack([a, b]), sections=10) for a, b in zip(points[:-1], points[1:])]
     if joints:
         parts += [_sphere(q, 1.7 * rod, count=8) for q in points[1:-1]]
@@ -435,11 +444,14 @@ def _build_lamp(p: dict) -> list[trimesh.Trimesh]:
         beta = np.radians(p["stem_bend"])
         points.append(points[-1] + stem * (1 - p["stem_joint"]) * (np.cos(beta) * _UP + np.sin(beta) * heading))
     elif kind == "arched":
-        n, total = 8, np.radians(20.0 + 2.0 * p["stem_bend"])
+        n, total = 7, np.radians(20.0 + 2.0 * p["stem_bend"])
         for k in range(n):
             phi = total * (k + 0.5) / n
             points.append(points[-1] + stem * (1 - p["stem_joint"]) / n * (np.cos(phi) * _UP + np.sin(phi) * heading))
-    parts += _polyline(points, rod, joints=kind == "bent")
+    if kind == "arched":  # the straight part as a cylinder, the arc as chained capsules
+        parts += _polyline(points[:2], rod, joints=False) + _polyline(points[1:], rod, joints=False, smooth=True)
+    else:
+        parts += _polyline(points, rod, joints=kind == "bent")
 
     # shade on the stem's tip, pointing down and tilted towards the heading
     tilt = np.radians(p["shade_tilt"])

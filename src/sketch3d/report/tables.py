@@ -75,9 +75,23 @@ def to_markdown(df: pd.DataFrame, title: str) -> str:
     return "\n".join(lines)
 
 
-def write_comparison(metric_files: list[Path], table: str, title: str, out_csv: Path, out_md: Path) -> pd.DataFrame:
+def to_metrics(df: pd.DataFrame) -> dict:
+    """Our numbers nested as method -> category -> metric, for `dvc metrics show/diff`."""
+    out: dict = {}
+    for r in df.itertuples():
+        out.setdefault(r.method, {}).setdefault(r.category, {})[r.metric] = r.ours
+    if df["profile"].iloc[0] == "demo":
+        out["notice"] = DEMO_NOTICE
+    return out
+
+
+def write_comparison(
+    metric_files: list[Path], table: str, title: str, out_csv: Path, out_md: Path, out_json: Path | None = None
+) -> pd.DataFrame:
     df = compare_with_thesis(metric_files, table)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     write_text(out_md, to_markdown(df, title))
+    if out_json is not None:
+        write_text(out_json, json.dumps(to_metrics(df), indent=2) + "\n")
     return df

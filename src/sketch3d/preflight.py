@@ -1,0 +1,298 @@
+"""Check, before any job runs, that every external input of the paper profile can be had.
+
+``check_paper_inputs`` returns one :class:`MissingInput` per item that is neither
+present nor (where allowed) downloadable; ``require_paper_inputs`` raises a single
+:class:`PreflightError` listing all of them, each with the path where it must lie
+and how to get it. Network probes are short, run in parallel and are bounded by
+``timeout`` in total, so a check with nothing present returns within seconds.
+This module imports neither torch nor open_clip.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sketch3d.data.download import VerificationError, verify
+from sketch3d.data.manifest import resolve
+from sketch3d.data.registry import Source, load_sources
+from sketch3d.data.shapenet import SYNSETS, mesh_path
+
+CLIP_HF_REPO = "timm/resnet101_clip.openai"
+# open_clip 3.3 (pretrained.py): RN101/openai has hf_hub "timm/resnet101_clip.openai/" with no file
+# name, so it tries open_clip_model.safetensors, then open_clip_pytorch_model.bin; without
+# huggingface_hub it downloads OpenAI's RN101.pt into ~/.cache/clip.
+CLIP_HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+CLIP_URL_CACHE = Path("~/.cache/clip/RN101.pt")
+HF_ENDPOINT = "https://huggingface.co"
+CLIP_TAGS = ("openai",)
+
+
+@dataclass(frozen=True)
+class MissingInput:
+    """One input that cannot be had: what it is, where it must lie, how to get it."""
+
+    what: str
+    path: str
+    how_to_get: str
+
+
+class PreflightError(RuntimeError):
+    """Raised by require_paper_inputs; ``missing`` holds every MissingInput."""
+
+    def __init__(self, missing: list[MissingInput]):
+        self.missing = list(missing)
+        super().__init__(format_missing(self.missing))
+
+
+def format_missing(missing: list[MissingInput]) -> str:
+    """One message listing every missing input with its expected path and instructions."""
+    lines = [f"the paper profile cannot start: {len(missing)} input(s) missing. Nothing was run."]
+    for i, m in enumerate(missing, 1):
+        lines += [f"{i}. {m.what}", f"   expected at: {m.path}", f"   how to get it: {m.how_to_get}"]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+def _probe(url: str, timeout: float) -> str | None:
+    """None if ``url`` answers (HTTP status < 400, or an existing file:// path), else the error."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return None if Path(urllib.request.url2pathname(parsed.path)).is_file() else "file does not exist"
+    try:
+        req = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(req, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as err:
+        if err.code in (403, 405, 501):  # some servers refuse HEAD: ask for one byte instead
+            try:
+                req = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
+                with urllib.request.urlopen(req, timeout=timeout):
+                    return None
+            except Exception as err2:
+                return f"{type(err2).__name__}: {err2}"
+        return f"HTTP {err.code} {err.reason}"
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+
+
+def probe_all(urls: list[str], timeout: float) -> dict[str, str | None]:
+    """Probe ``urls`` in parallel; each gets ``timeout`` s and the whole call at most about ``timeout`` + 0.5 s.
+
+    Daemon threads are used because name resolution ignores socket timeouts and a
+    hanging probe must not keep the process alive.
+    """
+    results: dict[str, str | None] = {u: f"no answer within {timeout:g} s" for u in urls}
+    lock = threading.Lock()
+
+    def run(u: str) -> None:
+        r = _probe(u, timeout)
+        with lock:
+            results[u] = r
+
+    threads = [threading.Thread(target=run, args=(u,), daemon=True) for u in dict.fromkeys(urls)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout + 0.5
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    with lock:
+        return dict(results)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _archive_state(src: Source, data_dir: Path) -> tuple[bool, str]:
+    """(present and valid, note) for a downloadable file."""
+    path = src.path(data_dir)
+    if not path.exists():
+        return False, ""
+    try:
+        verify(path, src, data_dir)
+        return True, ""
+    except VerificationError as err:
+        return False, f" The file there is rejected: {err}"
+
+
+def _hf_cached(cache_dir: str | None) -> str | None:
+    """Path of the RN101 openai weights in the Hugging Face cache, if there."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    for name in CLIP_HF_FILES:
+        hit = try_to_load_from_cache(CLIP_HF_REPO, name, cache_dir=cache_dir)
+        if isinstance(hit, str) and os.path.isfile(hit):
+            return hit
+    return None
+
+
+def resolve_clip_weights(
+    clip_weights: str,
+    data_dir: str | os.PathLike,
+    *,
+    base: str | os.PathLike = ".",
+    hf_cache_dir: str | None = None,
+    sources: dict[str, Source] | None = None,
+) -> Path | None:
+    """A local file holding the CLIP RN101 weights named by ``clip_weights``, or None.
+
+    ``clip_weights`` is a path (used if it exists) or the tag ``openai``, looked up in
+    the Hugging Face cache, in ``<data_dir>/weights/RN101.pt`` (sources.yaml) and in
+    open_clip's URL cache ``~/.cache/clip/RN101.pt``. Pass the result to open_clip as
+    ``pretrained=`` so that no network is touched (RN101.pt is TorchScript:
+    ``weights_only=False``).
+    """
+    if clip_weights not in CLIP_TAGS:
+        path = resolve(clip_weights, base)
+        return path if path.is_file() else None
+    hit = _hf_cached(hf_cache_dir)
+    if hit:
+        return Path(hit)
+    sources = load_sources() if sources is None else sources
+    src = sources["clip_rn101_openai"]
+    ok, _ = _archive_state(src, Path(data_dir))
+    if ok:
+        return src.path(data_dir)
+    cached = CLIP_URL_CACHE.expanduser()
+    return cached if cached.is_file() else None
+
+
+def _looks_like_path(value: str) -> bool:
+    return value not in CLIP_TAGS and (
+        "/" in value or os.sep in value or Path(value).suffix.lower() in (".pt", ".pth", ".bin", ".safetensors")
+    )
+
+
+def check_paper_inputs(
+    paper: dict,
+    features_weights: str | None = None,
+    probe_network: bool = True,
+    timeout: float = 5,
+    *,
+    base: str | os.PathLike = ".",
+    sources: dict[str, Source] | None = None,
+    hf_cache_dir: str | None = None,
+    hf_endpoint: str | None = None,
+) -> list[MissingInput]:
+    """Every paper-profile input that is neither present nor downloadable (empty list: all good).
+
+    Checks, for ``paper["categories"]``: the AmateurSketch archives (present and
+    verified, or, with ``probe_network``, one of their URLs answering); the ShapeNet
+    root with each category's synset folder holding at least one mesh; the CLIP
+    weights ``features_weights`` (default ``paper["clip_weights"]``): an existing local
+    file, or for the tag ``openai`` a cached copy or a reachable Hugging Face hub
+    (``hf_endpoint``, default $HF_ENDPOINT or huggingface.co; never probed when
+    HF_HUB_OFFLINE is set). Relative paths are taken from ``base``.
+    """
+    sources = load_sources() if sources is None else sources
+    data_dir = resolve(paper["data_dir"], base)
+    missing: list[MissingInput] = []
+    to_probe: list[tuple[Source, str]] = []  # (source, note) awaiting a network answer
+
+    for category in paper["categories"]:
+        name = f"amateursketch_{category}"
+        if name not in sources:
+            missing.append(MissingInput(f"AmateurSketch {category} sketches", str(data_dir), f"no entry '{name}' in sources.yaml"))
+            continue
+        src = sources[name]
+        ok, note = _archive_state(src, data_dir)
+        if not ok:
+            to_probe.append((src, note))
+
+    clip = features_weights or paper["clip_weights"]
+    clip_src = sources.get("clip_rn101_openai")
+    clip_missing: MissingInput | None = None
+    hub_url = None
+    if clip in CLIP_TAGS:
+        if clip_src is None or resolve_clip_weights(clip, data_dir, base=base, hf_cache_dir=hf_cache_dir, sources=sources) is None:
+            where = str(clip_src.path(data_dir)) if clip_src else f"{data_dir}/weights/RN101.pt"
+            how = clip_src.how_to_get if clip_src else "set paper.clip_weights to a local weights file"
+            clip_missing = MissingInput(f"CLIP RN101 weights (open_clip tag '{clip}')", where, how)
+            if not os.environ.get("HF_HUB_OFFLINE"):
+                endpoint = hf_endpoint or os.environ.get("HF_ENDPOINT") or HF_ENDPOINT
+                hub_url = f"{endpoint.rstrip('/')}/{CLIP_HF_REPO}/resolve/main/{CLIP_HF_FILES[0]}"
+    elif _looks_like_path(clip):
+        path = resolve(clip, base)
+        if not path.is_file():
+            how = clip_src.how_to_get if clip_src else "put the weights file there"
+            missing_how = f"paper.clip_weights points to a file that does not exist; put it there or fix the path. {how}"
+            clip_missing = MissingInput("CLIP RN101 weights (local file named by paper.clip_weights)", str(path), missing_how)
+    else:
+        clip_missing = MissingInput(
+            f"CLIP RN101 weights: unknown value '{clip}'",
+            "paper.clip_weights in params.yaml",
+            f"use the open_clip tag {CLIP_TAGS[0]!r} or the path of a local .pt / .safetensors file",
+        )
+
+    answers: dict[str, str | None] = {}
+    if probe_network:
+        urls = [u for src, _ in to_probe for u in src.urls] + ([hub_url] if hub_url else [])
+        answers = probe_all(urls, timeout) if urls else {}
+
+    for src, note in to_probe:
+        errors = [f"{u} ({answers[u]})" if u in answers else f"{u} (not probed)" for u in src.urls]
+        if probe_network and any(answers.get(u, "x") is None for u in src.urls):
+            continue  # downloadable: fetch() will get it
+        tried = f" URLs: {'; '.join(errors)}." if errors else ""
+        missing.append(MissingInput(f"AmateurSketch archive '{src.name}'", str(src.path(data_dir)), f"{src.how_to_get}{tried}{note}"))
+
+    shapenet = resolve(paper["shapenet_root"], base)
+    shapenet_src = sources.get("shapenetcore_v2")
+    shapenet_how = shapenet_src.how_to_get if shapenet_src else "supply a local ShapeNetCore v2 copy"
+    if not shapenet.is_dir():
+        missing.append(MissingInput("ShapeNetCore v2 (local copy; paper.shapenet_root)", str(shapenet), shapenet_how))
+    else:
+        for category in paper["categories"]:
+            folder = shapenet / SYNSETS[category]
+            if not _has_mesh(folder):
+                missing.append(MissingInput(
+                    f"ShapeNetCore v2 {category} meshes (synset {SYNSETS[category]})",
+                    str(mesh_path(shapenet, category, "<model_id>")),
+                    shapenet_how,
+                ))
+
+    if clip_missing is not None:
+        if hub_url and probe_network and answers.get(hub_url, "x") is None:
+            clip_missing = None  # open_clip will download it from the hub
+        elif hub_url:
+            state = answers.get(hub_url, "not probed")
+            clip_missing = MissingInput(clip_missing.what, clip_missing.path,
+                                        f"{clip_missing.how_to_get} Hugging Face hub {hub_url}: {state}.")
+        if clip_missing is not None:
+            missing.append(clip_missing)
+    return missing
+
+
+def _has_mesh(folder: Path, limit: int = 200) -> bool:
+    """True if some ``<folder>/<id>/models/model_normalized.obj`` exists (looks at most ``limit`` entries)."""
+    if not folder.is_dir():
+        return False
+    with os.scandir(folder) as it:
+        for i, entry in enumerate(it):
+            if i >= limit:
+                break
+            if entry.is_dir() and (Path(entry.path) / "models" / "model_normalized.obj").is_file():
+                return True
+    return False
+
+
+def require_paper_inputs(
+    paper: dict,
+    features_weights: str | None = None,
+    probe_network: bool = True,
+    timeout: float = 5,
+    **kwargs,
+) -> None:
+    """Raise one PreflightError listing every missing input; return None when all can be had."""
+    missing = check_paper_inputs(paper, features_weights, probe_network, timeout, **kwargs)
+    if missing:
+        raise PreflightError(missing)
