@@ -60,7 +60,7 @@ def main() -> None:
     t_import = time.perf_counter() - t0
     from sketch3d.render.freestyle import RenderSettings, ViewJob, render_line_views
 
-    settings = RenderSettings()
+    settings = RenderSettings(threads=args.threads)
     azimuths = np.linspace(0, 90, args.views)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -50,9 +50,18 @@ def cmd_fetch(a: argparse.Namespace) -> None:
     from sketch3d.data.registry import load_sources
 
     sources = load_sources()
-    if a.source not in sources:
-        raise SystemExit(f"unknown source '{a.source}'; known: {sorted(sources)}")
-    print(fetch(sources[a.source], Path(a.data_dir)))
+    if a.source:
+        if a.source not in sources:
+            raise SystemExit(f"unknown source '{a.source}'; known: {sorted(sources)}")
+        source = sources[a.source]
+    else:
+        wanted = Path(a.out).resolve()
+        matches = [s for s in sources.values() if s.filename and s.path(a.data_dir).resolve() == wanted]
+        if not matches:
+            known = [str(s.path(a.data_dir)) for s in sources.values() if s.filename]
+            raise SystemExit(f"no registered download is stored at {a.out}; registered files: {known}")
+        source = matches[0]
+    print(fetch(source, Path(a.data_dir)))
 
 
 def cmd_dataset(a: argparse.Namespace) -> None:
@@ -151,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_preflight)
 
     c = sub.add_parser("fetch", help="download one registered dataset/weights file with checksum")
-    c.add_argument("--source", required=True)
+    c.add_argument("--source", help="registry name (src/sketch3d/data/sources.yaml)")
+    c.add_argument("--out", help="or: the file path the download must end at")
     c.add_argument("--data-dir", required=True)
     c.set_defaults(func=cmd_fetch)
 

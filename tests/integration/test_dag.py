@@ -18,7 +18,7 @@ def test_paper_dry_run_needs_no_data(project):
     proc = snakemake("-n", "--cores", "1", "--config", "profile=paper", cwd=project)
     out = proc.stdout
     assert "results/paper/tables/table_4_8.csv" in out
-    assert "rule fetch:" in out and "data/paper/raw/amateursketch_chair.zip" in out
+    assert "rule fetch:" in out and "data/paper/downloads/AmateurSketch-3DChair.zip" in out
     assert "results/demo/" not in out  # profiles never share outputs
 
 

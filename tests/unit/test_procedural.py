@@ -37,7 +37,8 @@ BASES = {"chair": [CHAIR_FULL, CHAIR_PEDESTAL], "lamp": [LAMP_FULL]}
 
 
 def _same(a: trimesh.Trimesh, b: trimesh.Trimesh) -> bool:
-    return a.vertices.shape == b.vertices.shape and np.array_equal(a.faces, b.faces) and np.allclose(a.vertices, b.vertices)
+    same_topology = a.vertices.shape == b.vertices.shape and np.array_equal(a.faces, b.faces)
+    return same_topology and np.allclose(a.vertices, b.vertices)
 
 
 def _other_value(spec, value):

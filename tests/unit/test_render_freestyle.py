@@ -36,10 +36,11 @@ def _asymmetric_mesh():
     """A tall post on the left (-X), a base along +X, a foot forward (+Z) at the right end: no mirror symmetry."""
     import trimesh
 
+    # parts overlap without coincident faces, so no line depends on z-fighting
     parts = [
-        ((0.25, 1.0, 0.3), (-0.45, 0.0, 0.0)),   # post
-        ((1.15, 0.25, 0.3), (0.0, -0.375, 0.0)),  # base
-        ((0.25, 0.25, 0.7), (0.45, -0.375, 0.2)),  # foot towards +Z
+        ((1.15, 0.25, 0.30), (0.0, -0.375, 0.0)),   # base along X
+        ((0.25, 0.95, 0.26), (-0.425, 0.025, 0.0)),  # post on the left
+        ((0.22, 0.21, 0.50), (0.41, -0.375, 0.35)),  # foot towards +Z on the right
     ]
     boxes = []
     for extents, centre in parts:
@@ -87,6 +88,12 @@ def _silhouette(mesh, view: View) -> np.ndarray:
         rr, cc = fill_polygon(uv[tri, 1] - 0.5, uv[tri, 0] - 0.5, shape=mask.shape)
         mask[rr, cc] = True
     return mask
+
+
+def _assert_same_picture(path_a: str, path_b: str) -> None:
+    """Same mesh, same view: the same picture, up to rare 8-bit rounding flips."""
+    diff = np.abs(_load(path_a).astype(int) - _load(path_b).astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.05
 
 
 def _line_match(dark: np.ndarray, mask: np.ndarray, tol: int = 2) -> tuple[float, float]:
@@ -140,9 +147,7 @@ def test_lines_follow_the_silhouette_not_its_mirror(scene, index):
 
 @pytest.mark.blender
 def test_z_up_file_renders_like_its_y_up_original(scene):
-    y_img = _load(scene["jobs"][1].out_path).astype(float)
-    z_img = _load(scene["jobs"][3].out_path).astype(float)
-    assert np.abs(y_img - z_img).mean() < 1.0
+    _assert_same_picture(scene["jobs"][1].out_path, scene["jobs"][3].out_path)
 
 
 @pytest.mark.blender
@@ -176,8 +181,7 @@ def test_render_gallery_writes_named_views(bpy_module, scene, tmp_path, capfd):
     assert index["azimuth"].tolist() == [0, 90]
     for path, job in zip(index["path"], (scene["jobs"][0], scene["jobs"][2])):
         assert Path(path).parent == tmp_path / "gallery" / "s1"
-        # same mesh and view as the module render: same picture
-        assert np.abs(_load(path).astype(float) - _load(job.out_path).astype(float)).mean() < 1.0
+        _assert_same_picture(path, job.out_path)
 
 
 def test_missing_mesh_raises_before_rendering(tmp_path):

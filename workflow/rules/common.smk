@@ -80,8 +80,7 @@ def raw_inputs(wildcards):
     from sketch3d.data.registry import load_sources
 
     sources = load_sources()
-    data_dir = config["paper"]["data_dir"]
-    return [f"{data_dir}/{sources[f'amateursketch_{c}'].dest}" for c in CATEGORIES]
+    return [str(sources[f"amateursketch_{c}"].path(config["paper"]["data_dir"])) for c in CATEGORIES]
 
 
 def slice_targets():

@@ -3,16 +3,16 @@
 
 rule fetch:
     output:
-        "data/paper/raw/{source}.zip",
+        f"{config['paper']['data_dir']}/downloads/{{filename}}",
     params:
-        data_dir=config["paper"]["data_dir"],
+        data_dir=lambda wildcards, output: Path(output[0]).parents[1],
     log:
-        "results/paper/logs/fetch_{source}.log",
+        "results/paper/logs/fetch_{filename}.log",
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d fetch --source {wildcards.source} --data-dir {params.data_dir} > {log} 2>&1"
+        "sketch3d fetch --data-dir {params.data_dir} --out {output} > {log} 2>&1"
 
 
 rule dataset:

@@ -74,15 +74,36 @@ class AmateurSketchError(ValueError):
 
 
 def _sample_segment(seg, step: float) -> np.ndarray:
-    """Points along one svgelements segment, about ``step`` px apart (lines: end points only)."""
+    """Points along one svgelements segment (lines: end points only).
+
+    Curves get at most one point per ``step`` px, and fewer where they are flat: a
+    chord of length h turning by phi deviates about h * phi / 8 from the curve, so
+    n = sqrt(length * turning / (8 * tol)) points with tol = step / 4 suffice. Points
+    are spread evenly in (arc length + turning), which puts them where the curve bends.
+    """
     import svgelements as se
 
     if isinstance(seg, (se.Line, se.Close)):
         return np.array([[seg.start.x, seg.start.y], [seg.end.x, seg.end.y]], dtype=float)
-    coarse = np.asarray(seg.npoint(np.linspace(0.0, 1.0, 17)), dtype=float)
-    length = float(np.sum(np.linalg.norm(np.diff(coarse, axis=0), axis=1)))
-    n = max(2, int(math.ceil(length / step)) + 1)
-    return np.asarray(seg.npoint(np.linspace(0.0, 1.0, n)), dtype=float)
+    t = np.linspace(0.0, 1.0, 257)
+    dense = np.asarray(seg.npoint(t), dtype=float)
+    d = np.diff(dense, axis=0)
+    seglen = np.linalg.norm(d, axis=1)
+    length = float(seglen.sum())
+    if length <= 0:
+        return dense[[0, -1]]
+    ang = np.unwrap(np.arctan2(d[:, 1], d[:, 0]))
+    turn = np.abs(np.diff(ang))
+    turning = float(turn.sum())
+    tol = step / 4.0
+    n_max = int(math.ceil(length / step)) + 1
+    n = int(min(n_max, max(2, math.ceil(math.sqrt(length * turning / (8.0 * tol))) + 1)))
+    if n <= 2:
+        return dense[[0, -1]]
+    # cumulative measure: arc length share + turning share (turning attributed to the following piece)
+    weight = seglen / length + (np.concatenate([[0.0], turn]) / turning if turning > 0 else 0.0)
+    cum = np.concatenate([[0.0], np.cumsum(weight)])
+    return np.asarray(seg.npoint(np.interp(np.linspace(0.0, cum[-1], n), cum, t)), dtype=float)
 
 
 def _element_polylines(element, step: float) -> list[np.ndarray]:
@@ -106,15 +127,18 @@ def _element_polylines(element, step: float) -> list[np.ndarray]:
     return [line for line in lines if len(line) >= 2]
 
 
-def parse_svg(path: str | os.PathLike, step: float = 2.0, default_width: float = 1.0):
+def parse_svg(path: str | os.PathLike, step: float | None = None, default_width: float = 1.0):
     """Read one SVG sketch into :class:`sketch3d.data.sketch.Sketch`.
 
     Paths, polylines, polygons, lines and basic shapes with a visible stroke become
     polylines in canvas pixels (y down; the viewBox is mapped onto width/height as
-    SVG viewers do); curves are sampled about ``step`` px apart. Stroke widths come
-    from the SVG (scaled by its transforms); where none is given, ``default_width``
-    (SVG's own default is 1 user unit, also scaled). The canvas is the SVG's
-    width/height (else its viewBox size), rounded to whole pixels.
+    SVG viewers do); curves are sampled at most ``step`` px apart (default: half a
+    pixel of a 224 px rendering, i.e. max(canvas) / 448) and more sparsely where flat,
+    staying within about step / 4 of the curve. Straight segments keep only their
+    end points; subpaths of a single point are dropped. Stroke widths come from the
+    SVG (scaled by its transforms); where none is given, ``default_width`` user units.
+    The canvas is the SVG's width/height (else its viewBox size), rounded to whole
+    pixels; the exact size is kept in ``meta["svg_canvas"]``.
     """
     import svgelements as se
 
@@ -129,6 +153,9 @@ def parse_svg(path: str | os.PathLike, step: float = 2.0, default_width: float =
         raise AmateurSketchError(f"{path}: the <svg> element has neither width/height nor viewBox; canvas size unknown")
     canvas_f = (float(svg.width), float(svg.height))
     canvas = (max(1, int(round(canvas_f[0]))), max(1, int(round(canvas_f[1]))))
+    step = float(step) if step else max(canvas_f) / 448.0
+    if step <= 0:
+        raise ValueError(f"parse_svg: step must be > 0, got {step}")
     strokes: list[np.ndarray] = []
     widths: list[float] = []
     explicit = 0

@@ -34,7 +34,8 @@ def _check_request(categories: list[str], n_per_category: int, splits: dict[str,
         raise ValueError(f"categories must be a non-empty list drawn from {list(CATEGORIES)}, got {categories!r}")
     bad = [c for c in categories if c not in CATEGORIES]
     if bad:
-        raise ValueError(f"unknown categor(y/ies) {bad} in demo.categories; procedural shapes exist for {list(CATEGORIES)}")
+        raise ValueError(f"unknown categor(y/ies) {bad} in demo.categories; "
+                         f"procedural shapes exist for {list(CATEGORIES)}")
     if len(set(categories)) != len(categories):
         raise ValueError(f"demo.categories lists a category twice: {categories}")
     if isinstance(n_per_category, bool) or not isinstance(n_per_category, (int, np.integer)) or n_per_category < 1:

@@ -67,7 +67,8 @@ PARAM_SPECS: dict[str, dict[str, Choice | Range]] = {
         "seat_height": Range(0.36, 0.52),       # floor to seat top
         "seat_thickness": Range(0.025, 0.10),
         "seat_corner": Range(0.15, 0.9),        # rounded seat: corner radius / half the smaller side
-        "leg_type": Choice(("straight", "splayed", "round", "pedestal", "sled"), (0.25, 0.2, 0.2, 0.2, 0.15), major=True),
+        "leg_type": Choice(("straight", "splayed", "round", "pedestal", "sled"),
+                           (0.25, 0.2, 0.2, 0.2, 0.15), major=True),
         "leg_thickness": Range(0.022, 0.06),
         "leg_inset": Range(0.0, 0.25),          # legs moved inwards, fraction of half the smaller side
         "leg_splay": Range(0.06, 0.3),          # splayed legs: outward offset per unit leg length
@@ -334,7 +335,8 @@ def _chair_back(p: dict) -> list[trimesh.Trimesh]:
         else:  # horizontal rails, the top one flush with the back's top
             rail = min(0.08, 0.45 * 0.75 * bh / max(n - 1, 1))
             for y in np.linspace(bh - rail / 2, 0.25 * bh, n):
-                parts.append(_box([-inner / 2 - 1e-4, y - rail / 2, -0.35 * bt], [inner / 2 + 1e-4, y + rail / 2, 0.35 * bt]))
+                parts.append(_box([-inner / 2 - 1e-4, y - rail / 2, -0.35 * bt],
+                                  [inner / 2 + 1e-4, y + rail / 2, 0.35 * bt]))
     # tilt the back about its bottom edge so its top leans towards -Z, then put it at the seat's back
     place = trimesh.transformations.translation_matrix([0.0, h, -edge + bt / 2]) @ _rot_x(-p["back_tilt"])
     back = trimesh.util.concatenate(parts)
@@ -405,7 +407,8 @@ def _polyline(points: list[np.ndarray], rod: float, joints: bool, smooth: bool =
     """A rod along ``points``: cylinders (with knuckle spheres at ``joints``) or, ``smooth``, capsules."""
     if smooth:
         return [_capsule(a, b, rod) for a, b in zip(points[:-1], points[1:])]
-    parts = [creation.cylinder(radius=rod, segment=np.stack([a, b]), sections=10) for a, b in zip(points[:-1], points[1:])]
+    parts = [creation.cylinder(radius=rod, segment=np.stack([a, b]), sections=10)
+             for a, b in zip(points[:-1], points[1:])]
     if joints:
         parts += [_sphere(q, 1.7 * rod, count=8) for q in points[1:-1]]
     return parts

@@ -85,34 +85,67 @@ def _pair(value: Any, name: str) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- clean line drawing
 
 
-def _zbuffer(uv: np.ndarray, depth: np.ndarray, faces: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
+def _zbuffer(uv: np.ndarray, depth: np.ndarray, faces: np.ndarray, res: int,
+             cell_budget: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
     """Depth (inf = empty) and face id (-1) per pixel of a res x res buffer; uv already in buffer pixels."""
-    # hand-written: no installed library rasterises triangles with depth (no GL on the CPU machines)
-    zbuf = np.full((res, res), np.inf)
-    fid = np.full((res, res), -1, dtype=np.int64)
+    # hand-written: no installed library rasterises triangles with depth (no GL on the CPU machines).
+    # Triangles are rasterised in batches over their padded bounding boxes; the nearest candidate
+    # per pixel wins (ties: lowest face id), so the result does not depend on batching.
+    zbuf = np.full(res * res, np.inf)
+    fid = np.full(res * res, -1, dtype=np.int64)
     tri = uv[faces]  # (F, 3, 2)
     inv_z = 1.0 / depth[faces]  # perspective-correct depth: 1/z is linear in screen space
-    lo = np.clip(np.ceil(tri.min(axis=1) - 0.5), 0, res).astype(int)
-    hi = np.clip(np.floor(tri.max(axis=1) - 0.5) + 1, 0, res).astype(int)
+    lo = np.clip(np.ceil(tri.min(axis=1) - 0.5), 0, res).astype(np.int64)
+    hi = np.clip(np.floor(tri.max(axis=1) - 0.5) + 1, 0, res).astype(np.int64)
+    size = hi - lo
     area = ((tri[:, 1, 0] - tri[:, 0, 0]) * (tri[:, 2, 1] - tri[:, 0, 1])
             - (tri[:, 2, 0] - tri[:, 0, 0]) * (tri[:, 1, 1] - tri[:, 0, 1]))
-    ok = (hi[:, 0] > lo[:, 0]) & (hi[:, 1] > lo[:, 1]) & (np.abs(area) > 1e-12) & np.all(depth[faces] > 0, axis=1)
-    for f in np.flatnonzero(ok):
-        (x0, y0), (x1, y1) = lo[f], hi[f]
-        px, py = np.meshgrid(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5)
-        a, b, c = tri[f]
-        w0 = ((b[0] - px) * (c[1] - py) - (c[0] - px) * (b[1] - py)) / area[f]
-        w1 = ((c[0] - px) * (a[1] - py) - (a[0] - px) * (c[1] - py)) / area[f]
+    ok = (size[:, 0] > 0) & (size[:, 1] > 0) & (np.abs(area) > 1e-12) & np.all(depth[faces] > 0, axis=1)
+    order = np.flatnonzero(ok)
+    order = order[np.argsort(size[order, 0] * size[order, 1], kind="stable")]
+    pix_parts, z_parts, f_parts = [], [], []
+    i = 0
+    while i < len(order):
+        # grow the batch while its padded cells stay within the budget (sizes only grow along order)
+        # and padding wastes at most about half of them
+        j, w, h = i + 1, size[order[i], 0], size[order[i], 1]
+        used = w * h
+        while j < len(order):
+            w2, h2 = max(w, size[order[j], 0]), max(h, size[order[j], 1])
+            used2 = used + size[order[j], 0] * size[order[j], 1]
+            cells = (j + 1 - i) * w2 * h2
+            if cells > cell_budget or cells > 2 * used2 + 4096:
+                break
+            j, w, h, used = j + 1, w2, h2, used2
+        batch = order[i:j]
+        i = j
+        w, h = size[batch].max(axis=0)
+        ox = np.arange(w)[None, None, :]
+        oy = np.arange(h)[None, :, None]
+        x0, y0 = lo[batch, 0][:, None, None], lo[batch, 1][:, None, None]
+        px, py = x0 + ox + 0.5, y0 + oy + 0.5
+        a, b, c = (tri[batch, k][:, :, None, None] for k in range(3))
+        ar = area[batch][:, None, None]
+        w0 = ((b[:, 0] - px) * (c[:, 1] - py) - (c[:, 0] - px) * (b[:, 1] - py)) / ar
+        w1 = ((c[:, 0] - px) * (a[:, 1] - py) - (a[:, 0] - px) * (c[:, 1] - py)) / ar
         w2 = 1.0 - w0 - w1
-        inside = (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
-        if not inside.any():
-            continue
-        z = 1.0 / (w0 * inv_z[f, 0] + w1 * inv_z[f, 1] + w2 * inv_z[f, 2])
-        region = zbuf[y0:y1, x0:x1]
-        closer = inside & (z < region)
-        region[closer] = z[closer]
-        fid[y0:y1, x0:x1][closer] = f
-    return zbuf, fid
+        keep = ((w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
+                & (ox < size[batch, 0][:, None, None]) & (oy < size[batch, 1][:, None, None]))
+        iz = inv_z[batch]
+        inv = w0 * iz[:, 0, None, None] + w1 * iz[:, 1, None, None] + w2 * iz[:, 2, None, None]
+        n, hh, ww = keep.shape
+        t_idx, y_idx, x_idx = np.nonzero(keep)
+        pix_parts.append((lo[batch, 1][t_idx] + y_idx) * res + lo[batch, 0][t_idx] + x_idx)
+        z_parts.append(1.0 / inv[keep])
+        f_parts.append(batch[t_idx])
+    if pix_parts:
+        pix, z, f = np.concatenate(pix_parts), np.concatenate(z_parts), np.concatenate(f_parts)
+        srt = np.lexsort((f, z, pix))
+        pix, z, f = pix[srt], z[srt], f[srt]
+        first = np.concatenate([[True], pix[1:] != pix[:-1]])
+        zbuf[pix[first]] = z[first]
+        fid[pix[first]] = f[first]
+    return zbuf.reshape(res, res), fid.reshape(res, res)
 
 
 def _depth_slope(uv: np.ndarray, depth: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -153,7 +186,13 @@ def _visible_runs(
     verts = np.asarray(mesh.vertices, dtype=float)
     uv, depth = view.project(verts, size)
     res = size * oversample
-    zbuf, fid = _zbuffer(uv * oversample, depth, np.asarray(mesh.faces), res)
+    faces = np.asarray(mesh.faces)
+    drawn = np.arange(len(faces))
+    if mesh.is_watertight:  # a closed surface hides its back faces behind its front faces: skip them
+        eye = view.position
+        drawn = np.flatnonzero(np.einsum("ij,ij->i", mesh.face_normals, eye - mesh.triangles_center) > 0)
+    zbuf, fid = _zbuffer(uv * oversample, depth, faces[drawn], res)
+    fid = np.where(fid >= 0, drawn[np.maximum(fid, 0)], -1)
 
     a, b = verts[edges[:, 0]], verts[edges[:, 1]]
     length_px = np.linalg.norm(uv[edges[:, 0]] - uv[edges[:, 1]], axis=1)
@@ -275,7 +314,7 @@ def visible_feature_lines(
     oversample: int = 2,
     spacing: float = 0.5,
     depth_eps: float | None = None,
-    min_length: float = 1.0,
+    min_length: float = 2.0,
     max_turn_deg: float = 40.0,
 ) -> list[np.ndarray]:
     """The line drawing of ``mesh`` seen from ``view`` as 2D polylines in pixels of a size x size canvas.

@@ -13,11 +13,11 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from sketch3d.atomic import atomic_path
 
@@ -176,36 +176,78 @@ def _fit_transform(canvas: tuple[int, int], size: int) -> tuple[float, float, fl
     return scale, (size - w * scale) / 2.0, (size - h * scale) / 2.0
 
 
+def bbox_batches(sizes: np.ndarray, cell_budget: int = 1_000_000) -> Iterator[np.ndarray]:
+    """Group items with (w, h) pixel boxes into batches whose padded boxes stay within ``cell_budget``
+    cells and waste at most about half of them (items are taken in order of box area)."""
+    order = np.argsort(sizes[:, 0] * sizes[:, 1], kind="stable")
+    i = 0
+    while i < len(order):
+        j, w, h = i + 1, sizes[order[i], 0], sizes[order[i], 1]
+        used = w * h
+        while j < len(order):
+            w2, h2 = max(w, sizes[order[j], 0]), max(h, sizes[order[j], 1])
+            used2 = used + sizes[order[j], 0] * sizes[order[j], 1]
+            cells = (j + 1 - i) * w2 * h2
+            if cells > cell_budget or cells > 2 * used2 + 4096:
+                break
+            j, w, h, used = j + 1, w2, h2, used2
+        yield order[i:j]
+        i = j
+
+
+def _paint_capsules(mask: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarray) -> None:
+    """Set every pixel of ``mask`` whose centre lies within ``radius`` of segment a-b (pixel units)."""
+    # hand-written: PIL's wide lines come out up to 12% too thin on diagonals (measured); a pixel-centre
+    # test against each segment's capsule (round caps = round joins) is exact and vectorises
+    h_img, w_img = mask.shape
+    lo = np.floor(np.minimum(a, b) - radius[:, None] - 0.5)
+    hi = np.ceil(np.maximum(a, b) + radius[:, None] - 0.5) + 1
+    lo = np.clip(lo, 0, [w_img, h_img]).astype(np.int64)
+    hi = np.clip(hi, 0, [w_img, h_img]).astype(np.int64)
+    sizes = hi - lo
+    live = np.flatnonzero((sizes[:, 0] > 0) & (sizes[:, 1] > 0))
+    for part in bbox_batches(sizes[live]):
+        k = live[part]
+        w, h = sizes[k].max(axis=0)
+        px = lo[k, 0][:, None, None] + np.arange(w)[None, None, :] + 0.5
+        py = lo[k, 1][:, None, None] + np.arange(h)[None, :, None] + 0.5
+        ax, ay = a[k, 0][:, None, None], a[k, 1][:, None, None]
+        dx, dy = (b[k, 0] - a[k, 0])[:, None, None], (b[k, 1] - a[k, 1])[:, None, None]
+        dd = dx * dx + dy * dy
+        t = np.clip(((px - ax) * dx + (py - ay) * dy) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+        ex, ey = px - ax - t * dx, py - ay - t * dy
+        hit = ((ex * ex + ey * ey <= radius[k][:, None, None] ** 2)
+               & (px < hi[k, 0][:, None, None]) & (py < hi[k, 1][:, None, None]))
+        seg, yy, xx = np.nonzero(hit)
+        mask[lo[k, 1][seg] + yy, lo[k, 0][seg] + xx] = True
+
+
 def rasterize(sketch: Sketch, size: int = 224, supersample: int = 4) -> Image.Image:
     """Draw ``sketch`` black on white into a size x size greyscale image (mode "L").
 
     The canvas is scaled uniformly (aspect kept, centred); widths scale with it.
     Strokes are drawn at ``supersample`` times the size with round joins and caps
-    and box-filtered down, which antialiases them.
+    (every pixel whose centre is within half the width of the polyline) and
+    box-filtered down, which antialiases them.
     """
     if size < 1 or supersample < 1:
         raise ValueError(f"rasterize: size ({size}) and supersample ({supersample}) must be >= 1")
     validate(sketch)
     big = size * supersample
     scale, ox, oy = _fit_transform(sketch.canvas, size)
-    img = Image.new("L", (big, big), 255)
-    draw = ImageDraw.Draw(img)
+    starts, ends, radii = [], [], []
     for stroke, width in zip(sketch.strokes, sketch.widths):
         pts = np.asarray(stroke, dtype=float)
-        # continuous coordinate X lands on supersampled pixel X*s, whose centre PIL addresses as X*s - 0.5
-        xy = np.empty_like(pts)
-        xy[:, 0] = (pts[:, 0] * scale + ox) * supersample - 0.5
-        xy[:, 1] = (pts[:, 1] * scale + oy) * supersample - 0.5
-        w_px = width * scale * supersample
-        r = w_px / 2.0
-        if len(xy) > 1:
-            draw.line([tuple(p) for p in xy], fill=0, width=max(1, int(round(w_px))))
-        # PIL's wide lines have square ends and mitre-free joints: a disc at every vertex rounds them
-        for x, y in xy:
-            draw.ellipse([x - r + 0.5, y - r + 0.5, x + r - 0.5, y + r - 0.5], fill=0)
-    if supersample == 1:
-        return img
-    return img.resize((size, size), Image.Resampling.BOX)
+        pts = (pts * scale + [ox, oy]) * supersample
+        if len(pts) == 1:  # a dot: a zero-length segment
+            pts = np.vstack([pts, pts])
+        starts.append(pts[:-1])
+        ends.append(pts[1:])
+        radii.append(np.full(len(pts) - 1, width * scale * supersample / 2.0))
+    mask = np.zeros((big, big), dtype=bool)
+    _paint_capsules(mask, np.concatenate(starts), np.concatenate(ends), np.concatenate(radii))
+    ink = mask.reshape(size, supersample, size, supersample).mean(axis=(1, 3))
+    return Image.fromarray(np.round(255.0 * (1.0 - ink)).astype(np.uint8), mode="L")
 
 
 def rasterize_sketches(sketches: pd.DataFrame, size: int, out_dir: str | os.PathLike) -> pd.DataFrame:

@@ -25,11 +25,11 @@ _AXES = {"Y": {"forward_axis": "NEGATIVE_Z", "up_axis": "Y"}, "Z": {"forward_axi
 
 
 def setup_scene(resolution: int, stroke_width: float, lens_mm: float, samples: int,
-                crease_angle_deg: float, sensor_mm: float) -> bpy.types.Scene:
+                crease_angle_deg: float, sensor_mm: float, threads: int = 0) -> bpy.types.Scene:
     """Reset Blender to an empty scene configured for black-on-white Freestyle lines."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    _setup_render(scene, resolution, samples)
+    _setup_render(scene, resolution, samples, threads)
     _setup_freestyle(scene, stroke_width, crease_angle_deg)
     _setup_white_world_and_material(scene)
     cam_data = bpy.data.cameras.new(CAMERA_NAME)
@@ -44,7 +44,7 @@ def setup_scene(resolution: int, stroke_width: float, lens_mm: float, samples: i
     return scene
 
 
-def _setup_render(scene: bpy.types.Scene, resolution: int, samples: int) -> None:
+def _setup_render(scene: bpy.types.Scene, resolution: int, samples: int, threads: int) -> None:
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples
@@ -53,6 +53,9 @@ def _setup_render(scene: bpy.types.Scene, resolution: int, samples: int) -> None
     # Only camera rays hitting emission or the world are needed: no light bounces.
     scene.cycles.max_bounces = 0
     r = scene.render
+    r.threads_mode = "FIXED" if threads > 0 else "AUTO"
+    if threads > 0:
+        r.threads = threads
     r.resolution_x = r.resolution_y = resolution
     r.resolution_percentage = 100
     r.pixel_aspect_x = r.pixel_aspect_y = 1.0
@@ -166,3 +169,5 @@ def render_still(scene: bpy.types.Scene, path: Path) -> None:
     """Render the current frame to ``path`` (PNG, 8-bit grey, as configured)."""
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise RuntimeError(f"Blender wrote no image to {path}; check that the folder is writable")

@@ -40,6 +40,7 @@ class RenderSettings:
     lens_mm: float = 50.0
     samples: int = 16
     crease_angle: float = 134.43  # Freestyle crease threshold, degrees
+    threads: int = 0  # Blender render threads; 0 = one per core
 
     def validate(self) -> None:
         if int(self.resolution) != self.resolution or self.resolution < 8:
@@ -49,6 +50,8 @@ class RenderSettings:
                 raise RenderError(f"render.{name} must be > 0, got {getattr(self, name)}")
         if int(self.samples) != self.samples or self.samples < 1:
             raise RenderError(f"render.samples must be an integer >= 1, got {self.samples}")
+        if int(self.threads) != self.threads or self.threads < 0:
+            raise RenderError(f"render.threads must be an integer >= 0 (0: all cores), got {self.threads}")
         if not 0 <= self.crease_angle <= 180:
             raise RenderError(f"render.crease_angle must be in [0, 180] degrees, got {self.crease_angle}")
 
@@ -112,7 +115,8 @@ def render_line_views(jobs: list[ViewJob], settings: RenderSettings, quiet: bool
 
     with quiet_stdout(quiet):
         scene = bs.setup_scene(int(settings.resolution), float(settings.stroke_width), float(settings.lens_mm),
-                               int(settings.samples), float(settings.crease_angle), DEFAULT_SENSOR_MM)
+                               int(settings.samples), float(settings.crease_angle), DEFAULT_SENSOR_MM,
+                               int(settings.threads))
     for (mesh_path, up_axis), group in _group_by_mesh(jobs).items():
         with quiet_stdout(quiet):
             try:

@@ -1,0 +1,73 @@
+"""Per-image feature cache: one ``.npy`` per (image content, feature settings).
+
+Entries live in ``<root>/<settings>/<hash[:2]>/<hash>.npy`` where ``hash`` is the
+SHA-256 of the image file's bytes and ``settings`` combines the backbone spec key
+with the box size, so renaming or moving an image never re-embeds it and any
+change of weights, layer or box does.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from sketch3d.atomic import atomic_path
+
+__all__ = ["FeatureCache", "hash_bytes", "hash_file", "PREPROCESS_VERSION"]
+
+# Bump when fit_to_box or the tensor conversion changes, to invalidate old entries.
+PREPROCESS_VERSION = "p1"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class FeatureCache:
+    """Feature arrays keyed by image hash, for one spec key and box size."""
+
+    def __init__(self, root: Path, spec_key: str, box: int | None) -> None:
+        if not spec_key or not re.fullmatch(r"[0-9A-Za-z_.-]+", spec_key):
+            raise ValueError(f"FeatureCache: spec_key {spec_key!r} must be a non-empty file-name-safe string")
+        if box is not None and box < 1:
+            raise ValueError(f"FeatureCache: box must be a positive size in pixels or None, got {box}")
+        self.root = Path(root)
+        self.spec_key = spec_key
+        self.box = box
+        self.settings = f"{spec_key}-box{box if box is not None else 'none'}-{PREPROCESS_VERSION}"
+        self.dir = self.root / self.settings
+
+    def path(self, image_hash: str) -> Path:
+        if not _HEX64.match(image_hash):
+            raise ValueError(f"FeatureCache: {image_hash!r} is not a SHA-256 hex digest (use hash_file)")
+        return self.dir / image_hash[:2] / f"{image_hash}.npy"
+
+    def get(self, image_hash: str) -> np.ndarray | None:
+        """The cached array, or None if absent (or unreadable, e.g. truncated by a crash elsewhere)."""
+        p = self.path(image_hash)
+        if not p.is_file():
+            return None
+        try:
+            return np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None
+
+    def __contains__(self, image_hash: str) -> bool:
+        return self.path(image_hash).is_file()
+
+    def put(self, image_hash: str, array: np.ndarray) -> Path:
+        """Store ``array`` as given (the caller picks the dtype) atomically; returns its path."""
+        p = self.path(image_hash)
+        with atomic_path(p) as tmp:
+            np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
+        return p

@@ -1,0 +1,57 @@
+"""Centre a line drawing and scale it into a square box (thesis ch. 4.2 preprocessing).
+
+The object (the bounding box of pixels darker than ``threshold``) is cropped,
+scaled uniformly so that its longer side equals ``box`` pixels, and pasted in
+the centre of a white ``size`` x ``size`` canvas. Baseline box 170, optimal 129.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["fit_to_box", "to_grey", "ink_bbox"]
+
+
+def to_grey(image: Image.Image) -> Image.Image:
+    """Convert to 8-bit grey, compositing any transparency onto white."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return image if image.mode == "L" else image.convert("L")
+
+
+def ink_bbox(grey: np.ndarray, threshold: int = 200) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom), right/bottom exclusive, of pixels < threshold; None if none."""
+    ink = grey < threshold
+    rows = np.flatnonzero(ink.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(ink.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def fit_to_box(image: Image.Image, box: int, size: int = 224, threshold: int = 200) -> Image.Image:
+    """Return a ``size`` x ``size`` mode-"L" image with the drawing centred, longer side = ``box``."""
+    if not 1 <= box <= size:
+        raise ValueError(f"fit_to_box: box={box} must be between 1 and size={size} (retrieval.*_box in params.yaml)")
+    if not 0 < threshold <= 255:
+        raise ValueError(f"fit_to_box: threshold={threshold} must be in 1..255")
+    grey = to_grey(image)
+    bbox = ink_bbox(np.asarray(grey), threshold)
+    if bbox is None:
+        raise ValueError(
+            f"fit_to_box: blank image of size {grey.size}: no pixel darker than threshold={threshold}; "
+            "expected black lines on white"
+        )
+    left, top, right, bottom = bbox
+    w, h = right - left, bottom - top
+    scale = box / max(w, h)
+    new_w = max(1, min(box, round(w * scale)))
+    new_h = max(1, min(box, round(h * scale)))
+    obj = grey.crop(bbox)
+    if (new_w, new_h) != (w, h):
+        obj = obj.resize((new_w, new_h), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (size, size), 255)
+    canvas.paste(obj, ((size - new_w) // 2, (size - new_h) // 2))
+    return canvas

@@ -1,0 +1,186 @@
+"""Tests for sketch3d.preflight: every missing input reported at once, quickly, with no internet."""
+import functools
+import http.server
+import io
+import socket
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from sketch3d.data.registry import Source
+from sketch3d.preflight import (
+    MissingInput, PreflightError, check_paper_inputs, probe_all, require_paper_inputs, resolve_clip_weights,
+)
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _sources(urls: dict[str, list[str]]) -> dict[str, Source]:
+    out = {}
+    for cat in ("chair", "lamp"):
+        name = f"amateursketch_{cat}"
+        out[name] = Source(name, "dataset", tuple(urls.get(cat, [])), f"{cat}.zip", None, None, "downloads", "l", "c",
+                           f"get the {cat} zip from the authors")
+    out["shapenetcore_v2"] = Source("shapenetcore_v2", "dataset", (), None, None, None, "ShapeNetCore.v2", "l", "c",
+                                    "request ShapeNet access")
+    out["clip_rn101_openai"] = Source("clip_rn101_openai", "weights", (), "RN101.pt", None, None, "weights", "l", "c",
+                                      "let open_clip download it")
+    return out
+
+
+def _paper(tmp_path: Path, clip: str = "openai") -> dict:
+    return {"categories": ["chair", "lamp"], "data_dir": str(tmp_path / "data"),
+            "shapenet_root": str(tmp_path / "shapenet"), "amateursketch_splits": {"val_sketches": 200},
+            "clip_weights": clip}
+
+
+def _hub_closed() -> str:
+    return f"http://127.0.0.1:{_closed_port()}"
+
+
+def test_everything_missing_is_reported_at_once_and_fast(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    port = _closed_port()
+    sources = _sources({"chair": [f"http://127.0.0.1:{port}/chair.zip"], "lamp": [f"http://127.0.0.1:{port}/lamp.zip"]})
+    paper = _paper(tmp_path)
+    t0 = time.monotonic()
+    missing = check_paper_inputs(paper, timeout=2, sources=sources, hf_cache_dir=str(tmp_path / "hf"),
+                                 hf_endpoint=_hub_closed())
+    assert time.monotonic() - t0 < 5
+    assert all(isinstance(m, MissingInput) for m in missing)
+    whats = [m.what for m in missing]
+    assert len(missing) == 4, whats
+    assert any("amateursketch_chair" in w for w in whats) and any("amateursketch_lamp" in w for w in whats)
+    assert any("ShapeNetCore" in w for w in whats) and any("CLIP" in w for w in whats)
+    chair = next(m for m in missing if "amateursketch_chair" in m.what)
+    assert chair.path == str(tmp_path / "data" / "downloads" / "chair.zip")
+    assert f"127.0.0.1:{port}/chair.zip" in chair.how_to_get and "from the authors" in chair.how_to_get
+
+    with pytest.raises(PreflightError) as info:
+        require_paper_inputs(paper, probe_network=False, sources=sources, hf_cache_dir=str(tmp_path / "hf"))
+    msg = str(info.value)
+    assert "4 input(s) missing" in msg and len(info.value.missing) == 4
+    for needle in ("chair.zip", "lamp.zip", str(tmp_path / "shapenet"), "RN101.pt",
+                   "request ShapeNet access", "let open_clip download it", "not probed"):
+        assert needle in msg, needle
+
+
+def test_missing_synset_folder_is_named(tmp_path):
+    paper = _paper(tmp_path)
+    (tmp_path / "shapenet" / "03001627" / "m1" / "models").mkdir(parents=True)
+    (tmp_path / "shapenet" / "03001627" / "m1" / "models" / "model_normalized.obj").write_text("v 0 0 0\n")
+    missing = check_paper_inputs(paper, probe_network=False, sources=_sources({}), hf_cache_dir=str(tmp_path / "hf"))
+    shapenet = [m for m in missing if "ShapeNet" in m.what]
+    assert len(shapenet) == 1 and "lamp" in shapenet[0].what and "03636649" in shapenet[0].path
+
+
+def _zip(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("x.svg", "<svg/>")
+    path.write_bytes(buf.getvalue())
+
+
+def _fill(tmp_path: Path) -> None:
+    for cat in ("chair", "lamp"):
+        _zip(tmp_path / "data" / "downloads" / f"{cat}.zip")
+    for syn in ("03001627", "03636649"):
+        obj = tmp_path / "shapenet" / syn / "m1" / "models" / "model_normalized.obj"
+        obj.parent.mkdir(parents=True)
+        obj.write_text("v 0 0 0\n")
+
+
+def test_nothing_reported_when_files_are_in_place(tmp_path):
+    _fill(tmp_path)
+    weights = tmp_path / "w" / "clip_rn101.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"weights")
+    sources = _sources({})
+    assert check_paper_inputs(_paper(tmp_path, str(weights)), probe_network=False, sources=sources) == []
+    require_paper_inputs(_paper(tmp_path, str(weights)), probe_network=False, sources=sources)  # no raise
+    # features_weights overrides paper.clip_weights
+    bad = check_paper_inputs(_paper(tmp_path, str(weights)), features_weights=str(tmp_path / "none.pt"),
+                             probe_network=False, sources=sources)
+    assert len(bad) == 1 and bad[0].path == str(tmp_path / "none.pt")
+
+
+def test_openai_tag_found_in_data_dir_and_hf_cache(tmp_path):
+    _fill(tmp_path)
+    sources = _sources({})
+    paper = _paper(tmp_path)
+    hf = tmp_path / "hf"
+    assert len(check_paper_inputs(paper, probe_network=False, sources=sources, hf_cache_dir=str(hf))) == 1
+    # a file in the Hugging Face cache layout (models--org--name/snapshots/<rev>/file, refs/main)
+    repo = hf / "models--timm--resnet101_clip.openai"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    snap = repo / "snapshots" / "abc123" / "open_clip_model.safetensors"
+    snap.parent.mkdir(parents=True)
+    snap.write_bytes(b"w")
+    assert check_paper_inputs(paper, probe_network=False, sources=sources, hf_cache_dir=str(hf)) == []
+    assert resolve_clip_weights("openai", paper["data_dir"], hf_cache_dir=str(hf), sources=sources) == snap
+    # or OpenAI's RN101.pt under data_dir/weights
+    pt = tmp_path / "data" / "weights" / "RN101.pt"
+    pt.parent.mkdir(parents=True)
+    pt.write_bytes(b"jit")
+    assert resolve_clip_weights("openai", paper["data_dir"], hf_cache_dir=str(tmp_path / "empty"), sources=sources) == pt
+
+
+def test_unknown_clip_value(tmp_path):
+    _fill(tmp_path)
+    missing = check_paper_inputs(_paper(tmp_path, "laion2b"), probe_network=False, sources=_sources({}))
+    assert len(missing) == 1 and "unknown value 'laion2b'" in missing[0].what
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_reachable_url_counts_as_downloadable(tmp_path):
+    www = tmp_path / "www"
+    _zip(www / "chair.zip")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        sources = _sources({"chair": [f"{base}/chair.zip"], "lamp": [f"{base}/lamp.zip"]})
+        missing = check_paper_inputs(_paper(tmp_path), timeout=2, sources=sources,
+                                     hf_cache_dir=str(tmp_path / "hf"), hf_endpoint=base)
+        whats = " | ".join(m.what for m in missing)
+        assert "amateursketch_chair" not in whats  # served: fetch() will download it
+        assert "amateursketch_lamp" in whats  # 404
+        assert "CLIP" in whats  # the fake hub answers 404 for the weights file
+        lamp = next(m for m in missing if "lamp" in m.what)
+        assert "HTTP 404" in lamp.how_to_get
+        answers = probe_all([f"{base}/chair.zip", (www / "chair.zip").as_uri(), (www / "no.zip").as_uri()], 2)
+        assert answers[f"{base}/chair.zip"] is None and answers[(www / "chair.zip").as_uri()] is None
+        assert answers[(www / "no.zip").as_uri()] == "file does not exist"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_probe_all_is_bounded_by_timeout():
+    # a listening socket that never answers: each probe waits for its timeout, all in parallel
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    try:
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+        t0 = time.monotonic()
+        answers = probe_all([f"{url}/a", f"{url}/b", f"{url}/c"], timeout=0.5)
+        assert time.monotonic() - t0 < 2
+        assert all(v is not None for v in answers.values())
+    finally:
+        srv.close()
