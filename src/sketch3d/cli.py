@@ -74,7 +74,7 @@ def cmd_dataset(a: argparse.Namespace) -> None:
 def cmd_render(a: argparse.Namespace) -> None:
     from sketch3d.render.gallery import render_split
 
-    n = render_split(Path(a.shapes), a.category, a.split, _settings(a.settings)["render"], Path(a.out))
+    n = render_split(Path(a.shapes), a.category, a.split, _settings(a.settings)["render"], Path(a.out), a.threads)
     log.info("rendered %d views", n)
 
 
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("render", help="Freestyle line renderings of one category/split")
     for name in ("settings", "shapes", "category", "split", "out"):
         c.add_argument(f"--{name}", required=True)
+    c.add_argument("--threads", type=int, default=0, help="Blender render threads (0: one per core)")
     c.set_defaults(func=cmd_render)
 
     c = sub.add_parser("rasterize", help="sketch files of one category/split -> PNGs")

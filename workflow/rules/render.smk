@@ -12,9 +12,9 @@ rule render_gallery:
         code=code_version("render", "geometry", "data/manifest", "imageset"),
     log:
         f"{RESULTS}/logs/render_{{category}}_{{split}}.log",
-    threads: 1
+    threads: 2
     conda:
         "../../environment.yml"
     shell:
         "sketch3d render --settings {params.settings:q} --shapes {input.shapes}"
-        " --category {wildcards.category} --split {wildcards.split} --out {output} > {log} 2>&1"
+        " --category {wildcards.category} --split {wildcards.split} --threads {threads} --out {output} > {log} 2>&1"

@@ -8,7 +8,7 @@ from sketch3d.data.manifest import read_shapes, select
 from sketch3d.imageset import write_index
 
 
-def render_split(shapes_csv: Path, category: str, split: str, render: dict, out_dir: Path) -> int:
+def render_split(shapes_csv: Path, category: str, split: str, render: dict, out_dir: Path, threads: int = 0) -> int:
     """Render every shape of (category, split) at the gallery azimuths into ``out_dir``; return #views."""
     from sketch3d.render.freestyle import RenderSettings, render_gallery
 
@@ -22,6 +22,7 @@ def render_split(shapes_csv: Path, category: str, split: str, render: dict, out_
         lens_mm=render["lens_mm"],
         samples=render["samples"],
         crease_angle=render["crease_angle"],
+        threads=threads,
     )
     with atomic_dir(out_dir) as tmp:
         index = render_gallery(shapes, list(render["gallery_azimuths"]), render["elevation"], settings, tmp)

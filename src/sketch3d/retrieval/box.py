@@ -6,10 +6,13 @@ the centre of a white ``size`` x ``size`` canvas. Baseline box 170, optimal 129.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
-__all__ = ["fit_to_box", "to_grey", "ink_bbox"]
+__all__ = ["fit_to_box", "load_image", "to_grey", "ink_bbox"]
 
 
 def to_grey(image: Image.Image) -> Image.Image:
@@ -55,3 +58,24 @@ def fit_to_box(image: Image.Image, box: int, size: int = 224, threshold: int = 2
     canvas = Image.new("L", (size, size), 255)
     canvas.paste(obj, ((size - new_w) // 2, (size - new_h) // 2))
     return canvas
+
+
+def load_image(path: str | os.PathLike, box: int | None, size: int = 224) -> Image.Image:
+    """Read ``path`` with Pillow as grey ("L"), fitted to ``box`` (None: must already be ``size`` square)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            grey = to_grey(im)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from exc
+    if box is None:
+        if grey.size != (size, size):
+            raise ValueError(f"image {path} is {grey.size[0]}x{grey.size[1]}; without a box it must be {size}x{size}")
+        return grey
+    try:
+        return fit_to_box(grey, box, size=size)
+    except ValueError as exc:
+        raise ValueError(f"image {path}: {exc}") from exc

@@ -1,0 +1,102 @@
+"""FeatureCache and extract_features: shapes, caching by content, settings in the key."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+import sketch3d.features.extract as extract_mod
+from sketch3d.features.backbone import FeatureSpec, load_backbone
+from sketch3d.features.cache import FeatureCache, hash_file
+from sketch3d.features.extract import extract_features, prepare_batch
+
+SPEC = FeatureSpec(backbone="RN50", layer="layer3", weights="random", seed=0)
+DIM = 1024 * 14 * 14
+
+
+def _draw(path, k: int) -> None:
+    img = Image.new("L", (224, 224), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle([20 + 5 * k, 30, 120 + 7 * k, 90 + 9 * k], outline=0, width=2)
+    d.line([(10, 200), (100 + 10 * k, 20)], fill=0, width=3)
+    img.save(path)
+
+
+@pytest.fixture
+def images(tmp_path):
+    paths = []
+    for k in range(3):
+        p = tmp_path / "img" / f"v{k}.png"
+        p.parent.mkdir(exist_ok=True)
+        _draw(p, k)
+        paths.append(p)
+    dup = tmp_path / "img" / "copy_of_v1.png"
+    dup.write_bytes(paths[1].read_bytes())
+    return paths + [dup]
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Count backbone builds and the images that go through the network."""
+    seen = {"builds": 0, "images": 0}
+
+    def counting_load(spec, device="cpu"):
+        seen["builds"] += 1
+        model = load_backbone(spec, device)
+        model.register_forward_hook(lambda m, i, o: seen.__setitem__("images", seen["images"] + o.shape[0]))
+        return model
+
+    monkeypatch.setattr(extract_mod, "load_backbone", counting_load)
+    return seen
+
+
+def test_cache_roundtrip_and_keys(tmp_path):
+    h = hash_file(__file__)
+    c = FeatureCache(tmp_path, "abc", 129)
+    assert c.get(h) is None and h not in c
+    arr = np.arange(10, dtype=np.float16)
+    c.put(h, arr)
+    got = c.get(h)
+    assert got.dtype == np.float16 and np.array_equal(got, arr) and h in c
+    assert FeatureCache(tmp_path, "abc", 170).get(h) is None
+    assert FeatureCache(tmp_path, "abd", 129).get(h) is None
+    assert not list(tmp_path.rglob("*.tmp*"))  # atomic writes leave no temporaries
+    with pytest.raises(ValueError, match="SHA-256"):
+        c.get("not-a-hash")
+
+
+def test_extract_caches_by_content(tmp_path, images, spy):
+    cache = tmp_path / "cache"
+    feats = extract_features(images, SPEC, 129, cache, batch_size=2)
+    assert feats.shape == (4, DIM) and feats.dtype == np.float16
+    assert spy == {"builds": 1, "images": 3}  # the duplicate file is embedded once
+    np.testing.assert_array_equal(feats[1], feats[3])
+    assert not np.array_equal(feats[0], feats[1])
+
+    again = extract_features(list(reversed(images)), SPEC, 129, cache, batch_size=2)
+    assert spy == {"builds": 1, "images": 3}  # nothing embedded, no backbone built
+    np.testing.assert_array_equal(again, feats[::-1])
+
+    other_box = extract_features(images[:1], SPEC, 170, cache)
+    assert spy["images"] == 4 and not np.array_equal(other_box[0], feats[0])
+
+
+def test_matches_direct_forward(tmp_path, images, spy):
+    feats = extract_features(images[:2], SPEC, None, tmp_path / "c", dtype="float32", out_path=tmp_path / "f.npy")
+    assert isinstance(feats, np.memmap) and np.load(tmp_path / "f.npy").shape == (2, DIM)
+    model = load_backbone(SPEC)
+    with torch.inference_mode():
+        ref = model(prepare_batch(images[:2], None).contiguous()).reshape(2, -1).numpy()
+    np.testing.assert_allclose(feats, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_bad_inputs(tmp_path, images):
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        extract_features([tmp_path / "missing.png"], SPEC, 129, tmp_path)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (224, 224), 255).save(blank)
+    with pytest.raises(ValueError, match="blank.png.*blank image"):
+        extract_features([blank], SPEC, 129, tmp_path)
+    with pytest.raises(ValueError, match="dtype"):
+        extract_features(images, SPEC, 129, tmp_path, dtype="int8")
