@@ -172,6 +172,13 @@ def test_polyline_joint_is_round_and_closed():
     assert ink.sum() == pytest.approx(280 * 6 + math.pi * 9, rel=0.03)
 
 
+def test_strokes_off_the_canvas_are_clipped():
+    s = Sketch(strokes=[np.array([[-50.0, 10.0], [300.0, 250.0]]), np.array([[255.9, 255.9]])],
+               widths=[20.0, 20.0], canvas=(256, 256))
+    ink = _ink(rasterize(s, size=64))
+    assert ink.shape == (64, 64) and ink[-1, -1] > 0.99 and ink[0, -1] == 0
+
+
 def test_rasterize_sketches_writes_pngs_and_index(tmp_path):
     rows = []
     for i in range(2):

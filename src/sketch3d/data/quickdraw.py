@@ -93,7 +93,9 @@ def bundled_quickdraw(category: str) -> Path:
     """Path of the packaged ndjson file of ``category`` (chair, floor_lamp or table; "lamp" means floor_lamp)."""
     key = _ALIASES.get(category.strip().lower(), category.strip().lower())
     if key not in BUNDLED_CATEGORIES:
-        raise ValueError(f"no bundled QuickDraw drawings for category {category!r}; available: {list(BUNDLED_CATEGORIES)}")
+        raise ValueError(
+            f"no bundled QuickDraw drawings for category {category!r}; available: {list(BUNDLED_CATEGORIES)}"
+        )
     ref = resources.files("sketch3d.data") / "quickdraw" / f"{key}.ndjson"
     path = Path(str(ref))
     if not path.is_file():

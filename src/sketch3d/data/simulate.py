@@ -21,7 +21,7 @@ import pandas as pd
 import trimesh
 
 from sketch3d.data.manifest import SHAPE_COLUMNS, SKETCH_COLUMNS, resolve
-from sketch3d.data.sketch import Sketch, save_sketch
+from sketch3d.data.sketch import Sketch, bbox_batches, save_sketch
 from sketch3d.geometry.camera import DEFAULT_LENS_MM, View
 
 
@@ -54,7 +54,9 @@ class SimulationSettings:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"demo.sketch.{name} must lie in [0, 1], got {getattr(self, name)!r}")
         if not (self.overshoot[0] <= self.overshoot[1] and self.overshoot[0] > -0.45):
-            raise ValueError(f"demo.sketch.overshoot must be [low, high] with -0.45 < low <= high, got {self.overshoot}")
+            raise ValueError(
+                f"demo.sketch.overshoot must be [low, high] with -0.45 < low <= high, got {self.overshoot}"
+            )
         if not 0 < self.width[0] <= self.width[1]:
             raise ValueError(f"demo.sketch.width must be [low, high] with 0 < low <= high, got {self.width}")
 
@@ -101,24 +103,10 @@ def _zbuffer(uv: np.ndarray, depth: np.ndarray, faces: np.ndarray, res: int,
     area = ((tri[:, 1, 0] - tri[:, 0, 0]) * (tri[:, 2, 1] - tri[:, 0, 1])
             - (tri[:, 2, 0] - tri[:, 0, 0]) * (tri[:, 1, 1] - tri[:, 0, 1]))
     ok = (size[:, 0] > 0) & (size[:, 1] > 0) & (np.abs(area) > 1e-12) & np.all(depth[faces] > 0, axis=1)
-    order = np.flatnonzero(ok)
-    order = order[np.argsort(size[order, 0] * size[order, 1], kind="stable")]
+    live = np.flatnonzero(ok)
     pix_parts, z_parts, f_parts = [], [], []
-    i = 0
-    while i < len(order):
-        # grow the batch while its padded cells stay within the budget (sizes only grow along order)
-        # and padding wastes at most about half of them
-        j, w, h = i + 1, size[order[i], 0], size[order[i], 1]
-        used = w * h
-        while j < len(order):
-            w2, h2 = max(w, size[order[j], 0]), max(h, size[order[j], 1])
-            used2 = used + size[order[j], 0] * size[order[j], 1]
-            cells = (j + 1 - i) * w2 * h2
-            if cells > cell_budget or cells > 2 * used2 + 4096:
-                break
-            j, w, h, used = j + 1, w2, h2, used2
-        batch = order[i:j]
-        i = j
+    for part in bbox_batches(size[live], cell_budget):
+        batch = live[part]
         w, h = size[batch].max(axis=0)
         ox = np.arange(w)[None, None, :]
         oy = np.arange(h)[None, :, None]
@@ -133,7 +121,6 @@ def _zbuffer(uv: np.ndarray, depth: np.ndarray, faces: np.ndarray, res: int,
                 & (ox < size[batch, 0][:, None, None]) & (oy < size[batch, 1][:, None, None]))
         iz = inv_z[batch]
         inv = w0 * iz[:, 0, None, None] + w1 * iz[:, 1, None, None] + w2 * iz[:, 2, None, None]
-        n, hh, ww = keep.shape
         t_idx, y_idx, x_idx = np.nonzero(keep)
         pix_parts.append((lo[batch, 1][t_idx] + y_idx) * res + lo[batch, 0][t_idx] + x_idx)
         z_parts.append(1.0 / inv[keep])
@@ -205,7 +192,8 @@ def _visible_runs(
 
     jx = np.floor(suv[:, 0] * oversample).astype(int)
     jy = np.floor(suv[:, 1] * oversample).astype(int)
-    inside = (jx >= 0) & (jx < res) & (jy >= 0) & (jy < res) & (sdepth > 0)
+    in_front = sdepth > 0
+    inside = (jx >= 0) & (jx < res) & (jy >= 0) & (jy < res) & in_front
     cx, cy = np.clip(jx, 0, res - 1), np.clip(jy, 0, res - 1)
     # A sample is visible when, at one of the 3 x 3 buffer pixels around it, it is not behind the
     # surface shown there, or that surface is one of its own faces. The buffer holds depth at pixel
@@ -215,7 +203,7 @@ def _visible_runs(
     # buffer pixel past an occluding contour, is removed by ``min_length`` for stubs at corners.
     slope = np.minimum(_depth_slope(uv * oversample, depth, np.asarray(mesh.faces)), 20.0 * depth_eps)
     fa, fb = edge_faces[owner, 0], edge_faces[owner, 1]
-    visible = ~inside
+    visible = in_front & ~inside  # off the buffer nothing was drawn that could hide it
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             ny, nx = np.clip(cy + dy, 0, res - 1), np.clip(cx + dx, 0, res - 1)
@@ -244,7 +232,7 @@ def _chain(runs: list, max_turn_deg: float) -> list[np.ndarray]:
     """Join pieces that meet at a mesh vertex and continue within ``max_turn_deg`` into polylines."""
     if not runs:
         return []
-    # node per end: the mesh vertex for ends at vertices, else a private id
+    # ends at a mesh vertex meet there; ends inside an edge (cut by occlusion) stay free
     ends: dict[int, list[tuple[int, int]]] = {}
     pts = [(r[0], r[1]) for r in runs]
     for k, (_, _, at_a, at_b, va, vb) in enumerate(runs):
@@ -568,8 +556,11 @@ def build_demo_sketches(
         mesh = load_yup_mesh(resolve(rec.mesh_path, base_dir), rec.up_axis)
         for az in azimuths_by_category[rec.category]:
             sketch_id = sketch_id_for(str(rec.shape_id), az)
-            sketch = simulate_sketch(mesh, float(az), elevation, distance, settings,
-                                     sketch_rng(seed, sketch_id), lens_mm=lens_mm)
+            try:
+                sketch = simulate_sketch(mesh, float(az), elevation, distance, settings,
+                                         sketch_rng(seed, sketch_id), lens_mm=lens_mm)
+            except ValueError as exc:
+                raise ValueError(f"sketch {sketch_id} of mesh {rec.mesh_path}: {exc}") from None
             sketch.meta.update({"sketch_id": sketch_id, "shape_id": str(rec.shape_id), "category": rec.category})
             path = out_dir / str(rec.category) / f"{sketch_id}.json"
             save_sketch(sketch, path)

@@ -140,7 +140,9 @@ def load_sketch(path: str | os.PathLike) -> Sketch:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise SketchError(f"sketch file {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise SketchError(
+            f"sketch file {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     return sketch_from_dict(data, source=f"sketch file {path}")
 
 
