@@ -36,7 +36,7 @@ def snakemake(*args: str, cwd: Path, check: bool = True, timeout: int = 900) -> 
 def make_project(dest: Path, params: Path | None = None) -> Path:
     """Copy what the workflow needs; params.yaml replaced by the tiny test settings."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for name in ("Snakefile", "dvc.yaml", ".dvcignore", "environment.yml", "profiles"):
+    for name in ("Snakefile", "dvc.yaml", ".dvcignore", ".gitignore", "environment.yml", "profiles"):
         shutil.copy2(REPO / name, dest / name, follow_symlinks=False)
     shutil.copytree(REPO / "workflow", dest / "workflow", ignore=ignore, symlinks=True)
     shutil.copytree(REPO / "src", dest / "src", ignore=ignore, symlinks=True)

@@ -109,6 +109,9 @@ def test_unknown_tag_and_layer():
         load_backbone(FeatureSpec(backbone=SMALL, weights="no-such-tag"))
     with pytest.raises(ValueError, match="layer='layer5'"):
         FeatureSpec(layer="layer5")
+    with pytest.raises(ValueError, match="CLIP ResNet"):
+        feature_dim(FeatureSpec(backbone="ViT-B-32"))
+    assert feature_dim(FeatureSpec(layer="embedding")) == 512
 
 
 def test_images_to_tensor_grey_and_rgb():

@@ -16,6 +16,8 @@ RESULTS = f"results/{PROFILE}"
 CATEGORIES = config[PROFILE]["categories"]
 FEATURES = f"{RESULTS}/features/{config['features']['backbone']}-{config['features']['layer']}"
 CLIP_METHODS = ["baseline", "obb"]
+# where the CLIP weights come from: a tag or file; the paper profile also looks in its data_dir
+CLIP_WEIGHT_KEYS = [f"{PROFILE}.clip_weights"] + (["paper.data_dir"] if PROFILE == "paper" else [])
 TABLE_METHODS = ["baseline", "obb", "pixel"]
 
 
@@ -33,7 +35,7 @@ def settings(*keys):
 
 
 def code_version(*parts):
-    """Hash of the package sources a rule runs (``parts``: modules or subpackages of sketch3d).
+    """Hash of the package sources that a job runs; ``parts`` are modules or subpackages of sketch3d.
 
     Snakemake's code trigger sees only a rule's own shell text; passing this as a param
     makes a change in the package code rerun exactly the rules that use it.
@@ -74,7 +76,7 @@ def clip_inputs(wildcards):
 
 
 def raw_inputs(wildcards):
-    """Paper profile: the downloaded archives the dataset rule reads; demo: none."""
+    """Paper profile: the downloaded archives that the dataset step reads (none for the demo)."""
     if PROFILE != "paper":
         return []
     from sketch3d.data.registry import load_sources

@@ -8,7 +8,7 @@ rule features:
         npy=f"{FEATURES}/box{{box}}/{{kind}}_{{category}}_{{split}}.npy",
         ids=f"{FEATURES}/box{{box}}/{{kind}}_{{category}}_{{split}}.csv",
     params:
-        settings=settings("profile", "seed", "features", f"{PROFILE}.clip_weights"),
+        settings=settings("profile", "seed", "features", *CLIP_WEIGHT_KEYS),
         cache=f"{RESULTS}/cache/features",
         code=code_version("features", "devices", "compat", "retrieval/box", "imageset"),
     log:

@@ -262,6 +262,11 @@ def feature_dim(spec: FeatureSpec, size: int = 224) -> int:
         raise ValueError(f"FeatureSpec: backbone {spec.backbone!r} is not an open_clip model")
     if spec.layer == "embedding":
         return int(cfg["embed_dim"])
+    if not isinstance(cfg["vision_cfg"].get("layers"), (list, tuple)):
+        raise ValueError(
+            f"FeatureSpec: layer='layer3' needs a CLIP ResNet backbone (RN50, RN101, ...), not {spec.backbone!r}; "
+            "use layer='embedding' for other backbones"
+        )
     width = int(cfg["vision_cfg"].get("width", 64))
     return width * 4 * 4 * (size // 16) ** 2  # layer3: 4x width * bottleneck expansion 4, stride 16
 

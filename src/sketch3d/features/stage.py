@@ -17,7 +17,14 @@ def feature_spec(params: dict):
     from sketch3d.features.backbone import FeatureSpec
 
     f = params["features"]
-    return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=clip_weights(params), seed=params["seed"])
+    weights = clip_weights(params)
+    if params["profile"] == "paper" and f["backbone"] == "RN101":
+        # the tag 'openai' may already sit on disk (HF cache, data_dir/weights/RN101.pt): load that file, no network
+        from sketch3d.preflight import resolve_clip_weights
+
+        local = resolve_clip_weights(weights, params["paper"]["data_dir"])
+        weights = str(local) if local is not None else weights
+    return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=weights, seed=params["seed"])
 
 
 def extract_split(images_dir: Path, params: dict, box: int, cache_dir: Path, out_npy: Path, out_ids: Path) -> np.ndarray:
