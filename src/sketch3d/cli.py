@@ -19,13 +19,17 @@ from sketch3d import DEMO_NOTICE
 log = logging.getLogger("sketch3d")
 
 
+class CliError(ValueError):
+    """A command-line argument that cannot be used as given."""
+
+
 def _settings(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"--settings is not valid JSON ({exc}): {text[:200]}")
+        raise CliError(f"--settings is not valid JSON ({exc}): {text[:200]}")
     if not isinstance(value, dict):
-        raise SystemExit("--settings must be a JSON object")
+        raise CliError("--settings must be a JSON object")
     return value
 
 
@@ -52,14 +56,14 @@ def cmd_fetch(a: argparse.Namespace) -> None:
     sources = load_sources()
     if a.source:
         if a.source not in sources:
-            raise SystemExit(f"unknown source '{a.source}'; known: {sorted(sources)}")
+            raise CliError(f"unknown source '{a.source}'; known: {sorted(sources)}")
         source = sources[a.source]
     else:
         wanted = Path(a.out).resolve()
         matches = [s for s in sources.values() if s.filename and s.path(a.data_dir).resolve() == wanted]
         if not matches:
             known = [str(s.path(a.data_dir)) for s in sources.values() if s.filename]
-            raise SystemExit(f"no registered download is stored at {a.out}; registered files: {known}")
+            raise CliError(f"no registered download is stored at {a.out}; registered files: {known}")
         source = matches[0]
     print(fetch(source, Path(a.data_dir)))
 

@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from sketch3d.imageset import write_index
+from sketch3d.retrieval.evaluate import run_retrieval, shape_distances
+
+
+def test_shape_distances_min_and_mean_over_views_against_a_loop():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(4, 50)).astype(np.float32)
+    g = rng.normal(size=(6, 50)).astype(np.float32)
+    shapes = ["b", "a", "b", "c", "a", "c"]
+    for how, reduce in (("min", min), ("mean", lambda v: sum(v) / len(v))):
+        d, order = shape_distances(q, g, shapes, chunk_size=4, how=how)
+        assert order == ["a", "b", "c"]
+        for i in range(4):
+            for j, s in enumerate(order):
+                views = [float(np.mean((q[i] - g[k]) ** 2)) for k in range(6) if shapes[k] == s]
+                assert d[i, j] == pytest.approx(reduce(views), rel=1e-5)
+
+
+def _image_set(folder, items):
+    folder.mkdir(parents=True)
+    rows = []
+    for image_id, shape_id, az, (x0, y0, x1, y1) in items:
+        img = Image.new("L", (224, 224), 255)
+        ImageDraw.Draw(img).rectangle((x0, y0, x1, y1), outline=0, width=3)
+        path = folder / f"{image_id}.png"
+        img.save(path)
+        rows.append({"image_id": image_id, "shape_id": shape_id, "azimuth": az, "path": str(path)})
+    write_index(folder, pd.DataFrame(rows))
+
+
+def test_pixel_retrieval_finds_identical_drawings(tmp_path):
+    boxes = {"wide": (20, 90, 200, 130), "tall": (90, 20, 130, 200), "square": (60, 60, 160, 160)}
+    _image_set(tmp_path / "gallery", [(f"{s}_az{a:03d}", s, a, b) for s, b in boxes.items() for a in (0, 30)])
+    _image_set(tmp_path / "sketches", [(f"{s}_q", s, 0, b) for s, b in boxes.items()])
+    params = {"profile": "demo", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
+              "view_reduction": "min", "topk": [1, 5], "chunk_size": 2, "pixel_size": 28}}
+    m = run_retrieval("pixel", params, tmp_path / "sketches", tmp_path / "gallery", tmp_path / "r.npz",
+                      tmp_path / "r.json", "chair", "test")
+    assert m["acc@1"] == 100.0 and m["n_queries"] == 3 and m["n_shapes"] == 3
+    assert "NOT the thesis" in json.loads((tmp_path / "r.json").read_text())["notice"]
+    data = np.load(tmp_path / "r.npz")
+    assert data["dist"].shape == (3, 3) and list(data["ranks"]) == [0, 0, 0]
+
+
+def test_clip_method_without_features_is_refused(tmp_path):
+    _image_set(tmp_path / "g", [("a_az000", "a", 0, (10, 10, 50, 50))])
+    params = {"profile": "demo", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
+              "view_reduction": "min", "topk": [1], "chunk_size": 2, "pixel_size": 28}}
+    with pytest.raises(ValueError, match="needs CLIP feature files"):
+        run_retrieval("obb", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
+                      "chair", "test")
+    with pytest.raises(ValueError, match="unknown retrieval method"):
+        run_retrieval("nope", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
+                      "chair", "test")
