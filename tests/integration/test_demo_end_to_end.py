@@ -130,3 +130,12 @@ def test_real_quickdraw_sketch_as_query(finished):
     dists = [float(line.split("\t")[2]) for line in lines]
     assert dists == sorted(dists)
     assert all(line.split("\t")[1].startswith("chair_") for line in lines)
+
+
+def test_same_params_give_the_same_table(finished, tmp_path):
+    """A second project from scratch (Blender renders, sketches, random CLIP weights) gives identical numbers."""
+    again = make_project(tmp_path)
+    snakemake("--cores", "2", "results/demo/tables/table_4_8.csv", cwd=again)
+    first = pd.read_csv(finished / "results/demo/tables/table_4_8.csv")
+    second = pd.read_csv(again / "results/demo/tables/table_4_8.csv")
+    pd.testing.assert_frame_equal(first, second)
