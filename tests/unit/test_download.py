@@ -13,6 +13,7 @@ from sketch3d.data.download import (
     STAMP, DownloadError, VerificationError, extract_zip, fetch, sha256_file, verify,
 )
 from sketch3d.data.registry import Source
+from _helpers import _closed_port
 
 
 def _zip_bytes(files: dict[str, bytes]) -> bytes:
@@ -44,14 +45,6 @@ def server(tmp_path):
     yield f"http://127.0.0.1:{httpd.server_address[1]}", www
     httpd.shutdown()
     httpd.server_close()
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_sha256_file(tmp_path):

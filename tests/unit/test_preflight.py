@@ -14,14 +14,7 @@ from sketch3d.data.registry import Source
 from sketch3d.preflight import (
     MissingInput, PreflightError, check_paper_inputs, probe_all, require_paper_inputs, resolve_clip_weights,
 )
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from _helpers import _closed_port
 
 
 def _sources(urls: dict[str, list[str]]) -> dict[str, Source]:

@@ -24,15 +24,10 @@ from sketch3d.data.simulate import (
 from sketch3d.data.sketch import load_sketch, validate
 from sketch3d.geometry import visible_lines
 from sketch3d.geometry.camera import View
+from _helpers import _box, _length, _segments_on
 
 ZERO = SimulationSettings(azimuth_jitter=0, elevation_jitter=0, proportion_jitter=0, warp=0, wobble=0,
                           overshoot=(0, 0), drop_prob=0, double_prob=0, width=(2.0, 2.0))
-
-
-def _box(extents, centre=(0, 0, 0)) -> trimesh.Trimesh:
-    b = trimesh.creation.box(extents=extents)
-    b.apply_translation(centre)
-    return b
 
 
 def _box_chair(seat_h=0.45, back_h=0.45, leg=0.05) -> trimesh.Trimesh:
@@ -45,20 +40,6 @@ def _box_chair(seat_h=0.45, back_h=0.45, leg=0.05) -> trimesh.Trimesh:
     mesh.apply_translation(-mesh.bounds.mean(axis=0))
     mesh.apply_scale(1.0 / np.linalg.norm(mesh.extents))
     return mesh
-
-
-def _segments_on(lines: list[np.ndarray]) -> np.ndarray:
-    """All polyline points sampled every ~0.25 px."""
-    out = []
-    for line in lines:
-        for a, b in zip(line[:-1], line[1:]):
-            n = max(2, int(np.linalg.norm(b - a) * 4))
-            out.append(a + np.linspace(0, 1, n)[:, None] * (b - a))
-    return np.concatenate(out)
-
-
-def _length(lines) -> float:
-    return float(sum(np.linalg.norm(np.diff(l, axis=0), axis=1).sum() for l in lines))
 
 
 # ----------------------------------------------------------------------------- settings

@@ -9,32 +9,13 @@ import trimesh
 
 from sketch3d.geometry.camera import View
 from sketch3d.geometry.visible_lines import visible_feature_lines
-
-
-def _box(extents, centre=(0, 0, 0)) -> trimesh.Trimesh:
-    b = trimesh.creation.box(extents=extents)
-    b.apply_translation(centre)
-    return b
-
-
-def _segments_on(lines: list[np.ndarray]) -> np.ndarray:
-    """All polyline points sampled every ~0.25 px."""
-    out = []
-    for line in lines:
-        for a, b in zip(line[:-1], line[1:]):
-            n = max(2, int(np.linalg.norm(b - a) * 4))
-            out.append(a + np.linspace(0, 1, n)[:, None] * (b - a))
-    return np.concatenate(out)
+from _helpers import _box, _length, _segments_on
 
 
 def _dist_to_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d = b - a
     t = np.clip(((p - a) @ d) / (d @ d), 0, 1)
     return np.linalg.norm(p - (a + t[:, None] * d), axis=1)
-
-
-def _length(lines) -> float:
-    return float(sum(np.linalg.norm(np.diff(l, axis=0), axis=1).sum() for l in lines))
 
 
 def test_cube_front_view_is_the_square_outline_only():
