@@ -46,7 +46,7 @@ def validate(params: dict, source: str = "params.yaml") -> dict:
         err = errors[0]
         key = _key_path(err)
         if err.validator == "additionalProperties":
-            msg = f"unknown key (typo?); allowed keys are listed in workflow/schemas/params.schema.yaml"
+            msg = "unknown key (typo?); allowed keys are listed in workflow/schemas/params.schema.yaml"
         elif err.validator == "required":
             msg = "missing required key"
         else:

@@ -88,7 +88,7 @@ def verify(path: str | os.PathLike, source: Source, data_dir: str | os.PathLike)
 def _sanity(tmp: Path, source: Source) -> None:
     # A server error page can arrive with status 200: never pin a "zip" that is not one.
     if source.filename and source.filename.lower().endswith(".zip") and not zipfile.is_zipfile(tmp):
-        raise VerificationError(f"the downloaded content is not a zip archive (an error page?)")
+        raise VerificationError("the downloaded content is not a zip archive (an error page?)")
 
 
 def _download(url: str, tmp: Path, timeout: float) -> tuple[int, str]:
