@@ -72,6 +72,8 @@ def test_intermediates_in_predictable_places(finished):
     img = Image.open(r / "renders/gallery/chair/test" / gallery["path"][0])
     assert img.size == (224, 224)
     feats = __import__("numpy").load(r / "features/RN101-layer3/box129/sketch_lamp_test.npy")
+    ids = pd.read_csv(r / "features/RN101-layer3/box129/sketch_lamp_test.csv")
+    assert (ids["weights"] == "random init (seed 0), NOT pretrained CLIP").all() and len(ids) == 9
     assert feats.shape == (9, 1024 * 14 * 14)
     assert (r / "figures/top5_chair.png").exists() and (r / "figures/top5_lamp.png").exists()
     assert (r / "logs/dataset.log").exists()

@@ -47,6 +47,10 @@ def extract_split(images_dir: Path, params: dict, box: int, cache_dir: Path, out
         )
     with atomic_path(out_npy) as tmp:
         np.save(tmp, feats)
+    rows = index[["image_id", "shape_id", "azimuth"]].copy()
+    # provenance beside every feature file: random weights are never mistaken for CLIP's
+    rows["weights"] = f"random init (seed {spec.seed}), NOT pretrained CLIP" if spec.is_random else spec.weights
+    rows["settings_key"] = spec.key()
     with atomic_path(out_ids) as tmp:
-        index[["image_id", "shape_id", "azimuth"]].to_csv(tmp, index=False)
+        rows.to_csv(tmp, index=False)
     return feats
