@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -47,6 +48,19 @@ def _check_dtype(dtype: str) -> np.dtype:
     return dt
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What one extract_features call embeds with, and where it caches."""
+
+    spec: FeatureSpec
+    box: int | None
+    cache: FeatureCache
+    device: str
+    batch_size: int
+    dt: np.dtype
+    progress: bool
+
+
 def extract_features(
     image_paths: list[Path],
     spec: FeatureSpec,
@@ -73,67 +87,48 @@ def extract_features(
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"extract_features: image {p} does not exist; render or rasterise it first")
-    cache = FeatureCache(Path(cache_dir), f"{spec.key()}-{dt.name}", box)
+    job = _Job(spec, box, FeatureCache(Path(cache_dir), f"{spec.key()}-{dt.name}", box), device, batch_size, dt, progress)
     dim = feature_dim(spec, IMAGE_SIZE)
     hashes = [hash_file(p) for p in paths]
     if out_path is not None:
         with atomic_path(out_path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dt, shape=(len(paths), dim))
-            _fill(out, paths, hashes, cache, spec, box, device, batch_size, dt, progress)
+            _fill(out, paths, hashes, job)
             out.flush()
             del out
         return np.load(out_path, mmap_mode="r")
     out = np.empty((len(paths), dim), dtype=dt)
-    _fill(out, paths, hashes, cache, spec, box, device, batch_size, dt, progress)
+    _fill(out, paths, hashes, job)
     return out
 
 
-def _fill(
-    out: np.ndarray,
-    paths: list[Path],
-    hashes: list[str],
-    cache: FeatureCache,
-    spec: FeatureSpec,
-    box: int | None,
-    device: str,
-    batch_size: int,
-    dt: np.dtype,
-    progress: bool,
-) -> None:
+def _fill(out: np.ndarray, paths: list[Path], hashes: list[str], job: _Job) -> None:
+    """Rows from the cache; the rest embedded (identical images once)."""
     rows: dict[str, list[int]] = {}
     for i, h in enumerate(hashes):
         rows.setdefault(h, []).append(i)
     missing: list[str] = []
     for h, idx in rows.items():
-        cached = cache.get(h)
+        cached = job.cache.get(h)
         if cached is None or cached.size != out.shape[1]:
             missing.append(h)
         else:
             out[idx] = cached.reshape(-1)
     if not missing:
         return
-    _embed_missing(out, missing, rows, paths, cache, spec, box, device, batch_size, dt, progress)
+    _embed_missing(out, missing, rows, paths, job)
 
 
 def _embed_missing(
-    out: np.ndarray,
-    missing: list[str],
-    rows: dict[str, list[int]],
-    paths: list[Path],
-    cache: FeatureCache,
-    spec: FeatureSpec,
-    box: int | None,
-    device: str,
-    batch_size: int,
-    dt: np.dtype,
-    progress: bool,
+    out: np.ndarray, missing: list[str], rows: dict[str, list[int]], paths: list[Path], job: _Job
 ) -> None:
+    spec, box, cache, device, batch_size, dt = job.spec, job.box, job.cache, job.device, job.batch_size, job.dt
     model = load_backbone(spec, device)
     model = model.to(memory_format=torch.channels_last)
     on_gpu = torch.device(device).type == "cuda"
     batches = [missing[s : s + batch_size] for s in range(0, len(missing), batch_size)]
     bar = None
-    if progress:
+    if job.progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(missing), desc=f"features box={box}", unit="img", file=sys.stderr)
