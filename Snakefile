@@ -1,7 +1,9 @@
 # sketch3d: reproduce "Understanding 3D structures from Sketches" (Berardi, 2023).
-#   snakemake --cores all                                # demo profile, offline
+#   snakemake --cores all                                # the chapters params.yaml lists, demo profile, offline
+#   snakemake --cores all retrieval                      # one chapter
 #   snakemake --cores all --resources gpu=2 --config profile=paper
-# Rules live in workflow/rules/, one file per pipeline stage; each calls `sketch3d <command>`.
+# Shared stages (data, render, features) and one rules file per chapter live in workflow/rules/;
+# each rule calls `sketch3d <rule name>`.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -20,11 +22,13 @@ wildcard_constraints:
     box=r"\d+",
 
 
+# shared stages
 include: "workflow/rules/data.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/features.smk"
+# chapters (each adds its targets to CHAPTER_TARGETS and a target rule named after it)
+include: "workflow/rules/retrieval_inputs.smk"
 include: "workflow/rules/retrieval.smk"
-include: "workflow/rules/report.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -37,4 +41,4 @@ onstart:
 rule all:
     default_target: True
     input:
-        slice_targets(),
+        chapter_targets(config["chapters"]),

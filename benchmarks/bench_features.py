@@ -4,7 +4,7 @@
     python benchmarks/bench_features.py --n 512 --device cuda:0 --batch-size 32
 
 Both measurements run in the same process on the same number of images:
-``extract_features`` with an empty cache (decode, box fit, embed, cache writes)
+``embed_images`` with an empty cache (decode, box fit, embed, cache writes)
 and ``model(x)`` on pre-made tensors. The stage should reach >= 90% of the bare
 rate; the backbone build time is reported apart, since it is paid once per job.
 """
@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 import sketch3d.features.extract as extract_mod
 from sketch3d.features.backbone import FeatureSpec, load_backbone
-from sketch3d.features.extract import extract_features, prepare_batch
+from sketch3d.features.extract import embed_images, prepare_batch
 
 
 def make_images(folder: Path, n: int, seed: int) -> list[Path]:
@@ -73,7 +73,7 @@ def stage_pass(spec: FeatureSpec, paths: list[Path], box: int, device: str, batc
     extract_mod.load_backbone = timed_load
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
-        feats = extract_features(paths, spec, box, Path(cache), device=device, batch_size=batch_size)
+        feats = embed_images(paths, spec, box, Path(cache), device=device, batch_size=batch_size)
         _sync(device)
         total = time.perf_counter() - t0
     extract_mod.load_backbone = load_backbone
@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device={args.device} backbone={args.backbone} layer3 N={args.n} batch={args.batch_size} "
           f"threads={torch.get_num_threads()}")
     print(f"bare forward pass      : {bare:8.2f} images/s")
-    print(f"extract_features       : {stage:8.2f} images/s (excluding {build_s:.1f} s backbone build)")
-    print(f"extract_features total : {stage_total:8.2f} images/s (including the build)")
+    print(f"embed_images       : {stage:8.2f} images/s (excluding {build_s:.1f} s backbone build)")
+    print(f"embed_images total : {stage_total:8.2f} images/s (including the build)")
     print(f"ratio stage/bare       : {stage / bare:8.1%}")
     if args.repeats > 1:
         best = max(s[0] for s in stages) / max(bares)

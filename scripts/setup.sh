@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned CPU stack and the sketch3d package (idempotent, offline-safe
+# Create .venv with the pinned stack (requirements/pins.txt, CPU torch on this project's machines) and the sketch3d package (idempotent, offline-safe
 # once the wheels are in pip's cache). Usage: bash scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +9,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
   echo "sketch3d needs Python 3.11 (bpy 5.0.1 is built for it); found $("$PY" --version)" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.sketch3d-requirements.sha256
-want=$(cat requirements/cpu.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/pins.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements/cpu.txt
+  .venv/bin/python -m pip install --quiet -r requirements/pins.txt
   .venv/bin/python -m pip install --quiet --no-deps -e .
   echo "$want" > "$stamp"
 fi

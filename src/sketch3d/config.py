@@ -1,6 +1,12 @@
-"""Load and validate params.yaml against the package's JSON schema.
+"""Load and validate params.yaml against the package's JSON schema, and resolve its profile.
 
-The same function validates for the Snakefile, the CLI and the tests, so a bad
+params.yaml has one section per shared stage (``data``, ``render``,
+``features``) and per chapter (``retrieval``, ...), plus ``profiles``: what
+differs between the offline ``demo`` and the thesis's ``paper`` settings, side
+by side, in the same shape as the sections. :func:`validate` checks the file
+against the schema and returns the *effective* parameters: the sections with the
+active profile's block merged over them (``profiles`` itself is dropped). The
+same function validates for the Snakefile, the CLI and the tests, so a bad
 value is reported once, naming its key, before any job runs.
 """
 from __future__ import annotations
@@ -15,6 +21,7 @@ import jsonschema
 import yaml
 
 PROFILES = ("demo", "paper")
+PACKAGE_DATA = ("params.schema.yaml",)
 
 
 class ParamsError(ValueError):
@@ -37,8 +44,29 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) or "<top level>"
 
 
+def merge(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` merged in, recursively for mappings (new dicts; inputs untouched)."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def effective(params: dict) -> dict:
+    """The active profile's block merged over the sections; ``profiles`` dropped."""
+    base = {k: v for k, v in params.items() if k != "profiles"}
+    return merge(base, params["profiles"][params["profile"]])
+
+
 def validate(params: dict, source: str = "params.yaml") -> dict:
-    """Validate ``params`` in place-free fashion; return a deep copy. Raise ParamsError naming the key."""
+    """Validate raw ``params`` (a params.yaml mapping); return the effective parameters (a new dict).
+
+    An already effective mapping (no ``profiles`` key, e.g. a rule's settings) is not accepted:
+    validate the file, then pass its effective sections around. Raise ParamsError naming the key.
+    """
     params = copy.deepcopy(params)
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
@@ -54,16 +82,16 @@ def validate(params: dict, source: str = "params.yaml") -> dict:
         more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
         raise ParamsError(f"{source}: invalid parameter '{key}': {msg}{more}")
     _check_consistency(params, source)
-    return params
+    return effective(params)
 
 
 def _check_consistency(params: dict, source: str) -> None:
-    demo = params["demo"]
+    demo = params["profiles"]["demo"]["data"]
     total = sum(demo["splits"].values())
     if total != demo["shapes_per_category"]:
         raise ParamsError(
-            f"{source}: invalid parameter 'demo.splits': train+val+test = {total} but "
-            f"demo.shapes_per_category = {demo['shapes_per_category']}; make them equal"
+            f"{source}: invalid parameter 'profiles.demo.data.splits': train+val+test = {total} but "
+            f"profiles.demo.data.shapes_per_category = {demo['shapes_per_category']}; make them equal"
         )
     res = params["render"]["resolution"]
     for key in ("baseline_box", "obb_box"):
@@ -75,13 +103,17 @@ def _check_consistency(params: dict, source: str) -> None:
     for key in ("overshoot", "width"):
         lo, hi = demo["sketch"][key]
         if lo > hi:
-            raise ParamsError(f"{source}: invalid parameter 'demo.sketch.{key}': [{lo}, {hi}] is not an interval (low > high)")
+            raise ParamsError(
+                f"{source}: invalid parameter 'profiles.demo.data.sketch.{key}': [{lo}, {hi}] is not an interval "
+                "(low > high)"
+            )
     if demo["sketch"]["width"][0] <= 0:
-        raise ParamsError(f"{source}: invalid parameter 'demo.sketch.width': widths must be > 0")
+        raise ParamsError(f"{source}: invalid parameter 'profiles.demo.data.sketch.width': widths must be > 0")
 
 
 def load_params(path: str | os.PathLike = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:
-    """Read a params file, apply dotted-key overrides (``{"profile": "paper"}``) and validate."""
+    """Read a params file, apply dotted-key overrides (``{"profile": "paper"}``), validate, and return
+    the effective parameters of its profile (see :func:`validate`)."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"parameter file {path} not found; run from the repository root or pass --params")
@@ -98,12 +130,3 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict[str, An
             node = node.setdefault(p, {})
         node[last] = value
     return validate(params, source=str(path))
-
-
-def profile_settings(params: dict) -> dict:
-    """The section of the active profile (``params['demo']`` or ``params['paper']``)."""
-    return params[params["profile"]]
-
-
-def clip_weights(params: dict) -> str:
-    return profile_settings(params)["clip_weights"]

@@ -18,19 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from sketch3d import weights
 from sketch3d.data.download import VerificationError, verify
 from sketch3d.data.manifest import resolve
 from sketch3d.data.registry import Source, load_sources
 from sketch3d.data.shapenet import SYNSETS, mesh_path
 
-CLIP_HF_REPO = "timm/resnet101_clip.openai"
-# open_clip 3.3 (pretrained.py): RN101/openai has hf_hub "timm/resnet101_clip.openai/" with no file
-# name, so it tries open_clip_model.safetensors, then open_clip_pytorch_model.bin; without
-# huggingface_hub it downloads OpenAI's RN101.pt into ~/.cache/clip.
-CLIP_HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-CLIP_URL_CACHE = Path("~/.cache/clip/RN101.pt")
-HF_ENDPOINT = "https://huggingface.co"
-CLIP_TAGS = ("openai",)
+CLIP_NETWORK = "RN101"  # the paper profile's backbone; its weights are described in sketch3d.weights
 
 
 @dataclass(frozen=True)
@@ -122,56 +116,6 @@ def _archive_state(src: Source, data_dir: Path) -> tuple[bool, str]:
         return False, f" The file there is rejected: {err}"
 
 
-def _hf_cached(cache_dir: str | None) -> str | None:
-    """Path of the RN101 openai weights in the Hugging Face cache, if there."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    for name in CLIP_HF_FILES:
-        hit = try_to_load_from_cache(CLIP_HF_REPO, name, cache_dir=cache_dir)
-        if isinstance(hit, str) and os.path.isfile(hit):
-            return hit
-    return None
-
-
-def resolve_clip_weights(
-    clip_weights: str,
-    data_dir: str | os.PathLike,
-    *,
-    base: str | os.PathLike = ".",
-    hf_cache_dir: str | None = None,
-    sources: dict[str, Source] | None = None,
-) -> Path | None:
-    """A local file holding the CLIP RN101 weights named by ``clip_weights``, or None.
-
-    ``clip_weights`` is a path (used if it exists) or the tag ``openai``, looked up in
-    the Hugging Face cache, in ``<data_dir>/weights/RN101.pt`` (sources.yaml) and in
-    open_clip's URL cache ``~/.cache/clip/RN101.pt``. Pass the result to open_clip as
-    ``pretrained=`` so that no network is touched (RN101.pt is TorchScript:
-    ``weights_only=False``).
-    """
-    if clip_weights not in CLIP_TAGS:
-        path = resolve(clip_weights, base)
-        return path if path.is_file() else None
-    hit = _hf_cached(hf_cache_dir)
-    if hit:
-        return Path(hit)
-    sources = load_sources() if sources is None else sources
-    src = sources["clip_rn101_openai"]
-    ok, _ = _archive_state(src, Path(data_dir))
-    if ok:
-        return src.path(data_dir)
-    cached = CLIP_URL_CACHE.expanduser()
-    return cached if cached.is_file() else None
-
-
-def _looks_like_path(value: str) -> bool:
-    return value not in CLIP_TAGS and (
-        "/" in value or os.sep in value or Path(value).suffix.lower() in (".pt", ".pth", ".bin", ".safetensors")
-    )
-
-
 def check_paper_inputs(
     paper: dict,
     features_weights: str | None = None,
@@ -188,10 +132,12 @@ def check_paper_inputs(
     Checks, for ``paper["categories"]``: the AmateurSketch archives (present and
     verified, or, with ``probe_network``, one of their URLs answering); the ShapeNet
     root with each category's synset folder holding at least one mesh; the CLIP
-    weights ``features_weights`` (default ``paper["clip_weights"]``): an existing local
-    file, or for the tag ``openai`` a cached copy or a reachable Hugging Face hub
-    (``hf_endpoint``, default $HF_ENDPOINT or huggingface.co; never probed when
-    HF_HUB_OFFLINE is set). Relative paths are taken from ``base``.
+    weights ``features_weights`` (default ``paper["clip_weights"]``), as
+    :mod:`sketch3d.weights` reads the setting: ``random`` (nothing to check), an
+    existing local file, or a registered tag (``openai``) with a local copy
+    (:func:`sketch3d.weights.find_local`, Hugging Face cache in ``hf_cache_dir``) or a
+    reachable Hugging Face hub (``hf_endpoint``, default $HF_ENDPOINT or huggingface.co;
+    never probed when HF_HUB_OFFLINE is set). Relative paths are taken from ``base``.
     """
     sources = load_sources() if sources is None else sources
     data_dir = resolve(paper["data_dir"], base)
@@ -208,30 +154,19 @@ def check_paper_inputs(
         if not ok:
             to_probe.append((src, note))
 
-    clip = features_weights or paper["clip_weights"]
-    clip_src = sources.get("clip_rn101_openai")
+    clip = features_weights or paper.get("clip_weights", "")
     clip_missing: MissingInput | None = None
     hub_url = None
-    if clip in CLIP_TAGS:
-        if clip_src is None or resolve_clip_weights(clip, data_dir, base=base, hf_cache_dir=hf_cache_dir, sources=sources) is None:
-            where = str(clip_src.path(data_dir)) if clip_src else f"{data_dir}/weights/RN101.pt"
-            how = clip_src.how_to_get if clip_src else "set paper.clip_weights to a local weights file"
-            clip_missing = MissingInput(f"CLIP RN101 weights (open_clip tag '{clip}')", where, how)
-            if not os.environ.get("HF_HUB_OFFLINE"):
-                endpoint = hf_endpoint or os.environ.get("HF_ENDPOINT") or HF_ENDPOINT
-                hub_url = f"{endpoint.rstrip('/')}/{CLIP_HF_REPO}/resolve/main/{CLIP_HF_FILES[0]}"
-    elif _looks_like_path(clip):
-        path = resolve(clip, base)
-        if not path.is_file():
-            how = clip_src.how_to_get if clip_src else "put the weights file there"
-            missing_how = f"paper.clip_weights points to a file that does not exist; put it there or fix the path. {how}"
-            clip_missing = MissingInput("CLIP RN101 weights (local file named by paper.clip_weights)", str(path), missing_how)
-    else:
-        clip_missing = MissingInput(
-            f"CLIP RN101 weights: unknown value '{clip}'",
-            "paper.clip_weights in params.yaml",
-            f"use the open_clip tag {CLIP_TAGS[0]!r} or the path of a local .pt / .safetensors file",
-        )
+    clip_kind = weights.kind(clip, CLIP_NETWORK, base)
+    if clip_kind != "random":  # random initialisation needs no file
+        found = weights.local_file(clip, CLIP_NETWORK, data_dir=data_dir, base=base, hf_cache_dir=hf_cache_dir,
+                                   sources=sources)
+        if found is None:
+            u = weights.unavailable(clip, CLIP_NETWORK, data_dir=data_dir, base=base, hf_cache_dir=hf_cache_dir,
+                                    sources=sources)
+            clip_missing = MissingInput(u.what, u.path, u.how_to_get)
+            if clip_kind == "tag" and not weights.hub_offline():
+                hub_url = weights.find(CLIP_NETWORK, clip).hub_url(hf_endpoint)
 
     answers: dict[str, str | None] = {}
     if probe_network:

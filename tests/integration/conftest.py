@@ -13,9 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def workflow_env() -> dict:
+def workflow_env(cwd: Path | None = None) -> dict:
+    """The environment of a workflow run in project ``cwd``: the venv's tools, offline, and that
+    project's own copy of the package first on the path (so a test may edit it)."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    if cwd is not None and (Path(cwd) / "src" / "sketch3d").is_dir():
+        env["PYTHONPATH"] = str(Path(cwd) / "src")
     env["HF_HUB_OFFLINE"] = "1"
     env["OMP_NUM_THREADS"] = "2"
     env.setdefault("SKETCH3D_GPU_LOCK_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "sketch3d-test-gpu-locks"))
@@ -23,7 +27,7 @@ def workflow_env() -> dict:
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=workflow_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=workflow_env(cwd), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc

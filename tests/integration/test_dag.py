@@ -1,17 +1,92 @@
-"""The workflow's DAG for both profiles, the linter, and validation of bad parameters."""
+"""The workflow's DAG for both profiles, its seams (rule = command = function), the linter, the DVC
+front end, and validation of bad parameters."""
 from __future__ import annotations
 
+import re
+import shlex
 import time
 
-from conftest import snakemake
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+from sketch3d.cli import commands
+
+STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",
+               "table_4_8", "figure_top5")
 
 
 def test_demo_dry_run_lists_the_slice(project):
     out = snakemake("-n", "--cores", "1", cwd=project).stdout
-    for rule in ("dataset", "render_gallery", "rasterize_sketches", "features", "retrieve", "retrieve_pixels",
-                 "table_4_8", "figure_top5"):
+    for rule in STAGE_RULES:
         assert f"rule {rule}:" in out, rule
     assert "results/demo/tables/table_4_8.csv" in out
+
+
+def test_each_chapter_is_a_target_and_all_is_the_listed_chapters(project):
+    chapters = yaml.safe_load((REPO / "src/sketch3d/params.schema.yaml").read_text())["properties"]["chapters"]
+    assert chapters["items"]["enum"] == ["retrieval"]
+    one = snakemake("-n", "--cores", "1", "retrieval", cwd=project).stdout
+    everything = snakemake("-n", "--cores", "1", cwd=project).stdout
+    assert "rule table_4_8:" in one and "rule figure_top5:" in one
+    jobs = re.compile(r"^(\w+)\s+(\d+)$", re.M)
+    assert {k: v for k, v in jobs.findall(one) if k not in ("all", "retrieval", "total")} == {
+        k: v for k, v in jobs.findall(everything) if k not in ("all", "retrieval", "total")}
+
+
+def _shell_commands(project, *args):
+    """rule name -> shell commands of a dry run of every job (-p prints them)."""
+    out = snakemake("-n", "-p", "--forceall", "--cores", "1", *args, cwd=project).stdout
+    found: dict[str, list[str]] = {}
+    for block in out.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            lines = [line for line in block.splitlines() if line.startswith("sketch3d ") or " sketch3d " in line]
+            found.setdefault(rule.group(1), []).extend(lines)
+    return found
+
+
+def test_each_rule_runs_its_namesake_command_and_has_a_design_row(project):
+    """One name per stage: rule X runs `sketch3d X`, and docs/design.md has a row for it."""
+    design = (REPO / "docs/design.md").read_text()
+    seen = {**_shell_commands(project), **_shell_commands(project, "--config", "profile=paper")}
+    targets = {"all", "retrieval"}
+    known = commands()
+    for rule, shells in seen.items():
+        if rule in targets:
+            continue
+        assert shells, f"rule {rule} runs no sketch3d command"
+        for shell in shells:
+            words = shlex.split(shell.split(">")[0])
+            assert words[words.index("sketch3d") + 1] == rule, f"rule {rule} runs {shell}"
+        assert rule in known, f"rule {rule}: no `sketch3d {rule}` command"
+        assert re.search(rf"^\| `{rule}` \|", design, re.M), f"docs/design.md has no row for rule {rule}"
+    assert {"fetch", *STAGE_RULES} <= set(seen)
+
+
+def test_every_log_lives_under_its_rules_folder(project):
+    out = snakemake("-n", "--forceall", "--cores", "1", cwd=project).stdout
+    logs = re.findall(r"rule (\w+):\n(?:    .*\n)*?    log: (\S+)", out)
+    assert {rule for rule, _ in logs} == set(STAGE_RULES)
+    for rule, log in logs:
+        assert log.startswith(f"results/demo/logs/{rule}/"), (rule, log)
+
+
+def test_every_dvc_output_is_a_snakemake_target_of_its_profile(project):
+    from dvc.repo import Repo
+
+    stages = list(Repo(str(REPO)).index.stages)
+    assert {s.addressing for s in stages} >= {"table_4_8@demo", "table_4_8@paper"}
+    for stage in stages:
+        outs = [str(o.def_path) for o in stage.outs]
+        words = shlex.split(stage.cmd)
+        profile = next(w.split("=", 1)[1] for w in words if w.startswith("profile="))
+        for out in outs:
+            assert out in words, f"{stage.addressing}: output {out} is not a target of its command"
+            if out.startswith("results/"):
+                assert out.startswith(f"results/{profile}/"), f"{stage.addressing}: {out} is not of profile {profile}"
+        # Snakemake knows how to make each of them, in that profile (exit 0 on a dry run)
+        snakemake("-n", "--cores", "1", "--config", f"profile={profile}", "--", *outs, cwd=project)
 
 
 def test_paper_dry_run_needs_no_data(project):
@@ -33,15 +108,11 @@ def test_paper_run_offline_stops_before_any_job(project):
     assert time.monotonic() - start < 90
 
 
-def test_bad_parameter_is_named_before_any_job(project):
-    proc = snakemake("-n", "--cores", "1", "--config", "seed=-3", cwd=project, check=False)
+@pytest.mark.parametrize("override, key", [("seed=-3", "seed"), ("profile=thesis", "profile")])
+def test_bad_parameter_is_named_before_any_job(project, override, key):
+    proc = snakemake("-n", "--cores", "1", "--config", override, cwd=project, check=False)
     assert proc.returncode != 0
-    assert "invalid parameter 'seed'" in proc.stdout + proc.stderr
-
-
-def test_unknown_profile_is_rejected(project):
-    proc = snakemake("-n", "--cores", "1", "--config", "profile=thesis", cwd=project, check=False)
-    assert "invalid parameter 'profile'" in proc.stdout + proc.stderr
+    assert f"invalid parameter '{key}'" in proc.stdout + proc.stderr
 
 
 def test_lint_is_clean(project):

@@ -16,6 +16,7 @@ from sketch3d.features.backbone import (
     images_to_tensor,
     load_backbone,
 )
+from sketch3d.weights import CLIP_SETTING
 
 SMALL = "RN50"  # same layer3 geometry as RN101 (1024 x 14 x 14), faster to build in tests
 
@@ -90,7 +91,7 @@ def test_missing_local_file_error(tmp_path):
     with pytest.raises(WeightsUnavailableError) as err:
         load_backbone(spec)
     msg = str(err.value)
-    assert "RN101.safetensors" in msg and "paper.clip_weights" in msg and "timm/resnet101_clip.openai" in msg
+    assert "RN101.safetensors" in msg and CLIP_SETTING in msg and "timm/resnet101_clip.openai" in msg
 
 
 def test_openai_tag_offline_fails_fast(monkeypatch, tmp_path):

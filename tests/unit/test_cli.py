@@ -13,7 +13,7 @@ def test_check_params_ok_and_bad(capsys):
 
 
 def test_bad_settings_json_is_reported(tmp_path, caplog):
-    rc = main(["render", "--settings", "{not json", "--shapes", "x", "--category", "chair", "--split", "test",
+    rc = main(["render_gallery", "--settings", "{not json", "--shapes", "x", "--category", "chair", "--split", "test",
                "--out", str(tmp_path)])
     assert rc == 1 and "not valid JSON" in caplog.text
 
@@ -27,7 +27,7 @@ def test_table_command_writes_three_files(tmp_path):
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"profile": "demo", "method": "baseline", "category": "lamp", "n_queries": 3,
                              "n_shapes": 3, "acc@1": 33.3333, "acc@5": 100.0, "chance@1": 33.33}))
-    rc = main(["table", "--table", "4.8", "--metrics", str(m), "--out-csv", str(tmp_path / "t.csv"),
+    rc = main(["table_4_8", "--metrics", str(m), "--out-csv", str(tmp_path / "t.csv"),
                "--out-md", str(tmp_path / "t.md"), "--out-json", str(tmp_path / "t.json")])
     assert rc == 0
     assert json.loads((tmp_path / "t.json").read_text())["Baseline"]["lamp"]["acc@1"] == 33.33

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sketch3d.config import ParamsError, load_params, profile_settings, validate
+from sketch3d.config import ParamsError, effective, load_params, merge, validate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -14,8 +14,30 @@ def base() -> dict:
 
 def test_shipped_params_are_valid_and_default_to_demo():
     p = load_params(REPO / "params.yaml")
-    assert p["profile"] == "demo"
-    assert profile_settings(p) is p["demo"]
+    assert p["profile"] == "demo" and p["chapters"] == ["retrieval"]
+    assert "profiles" not in p
+    assert p["features"]["weights"] == "random" and p["data"]["shapes_per_category"] == 100
+
+
+def test_the_profile_block_is_merged_over_the_sections():
+    raw = base()
+    demo, paper = load_params(REPO / "params.yaml"), load_params(REPO / "params.yaml", {"profile": "paper"})
+    assert paper["features"]["weights"] == "openai" and paper["data"]["data_dir"] == "data/paper"
+    assert "shapes_per_category" not in paper["data"] and "data_dir" not in demo["data"]
+    # everything outside the profile blocks is shared
+    for section in ("render", "retrieval", "seed"):
+        assert demo[section] == paper[section] == raw[section]
+    assert demo["features"]["backbone"] == paper["features"]["backbone"] == raw["features"]["backbone"]
+    # an override inside a profile block wins over the section, and only for that profile
+    raw["profiles"]["paper"]["data"]["categories"] = ["chair"]
+    assert effective({**raw, "profile": "paper"})["data"]["categories"] == ["chair"]
+    assert effective(raw)["data"]["categories"] == ["chair", "lamp"]
+
+
+def test_merge_is_recursive_and_leaves_its_inputs_alone():
+    a, b = {"x": {"y": 1, "z": [1]}, "k": 0}, {"x": {"y": 2}, "n": 3}
+    assert merge(a, b) == {"x": {"y": 2, "z": [1]}, "k": 0, "n": 3}
+    assert a == {"x": {"y": 1, "z": [1]}, "k": 0} and b == {"x": {"y": 2}, "n": 3}
 
 
 def test_thesis_settings_in_params():
@@ -35,8 +57,10 @@ def test_thesis_settings_in_params():
         ("features.layer", "layer9", "'features.layer'"),
         ("render.sketch_azimuths.chair", [], "'render.sketch_azimuths.chair'"),
         ("render.typo", 1, "'render.typo'"),
-        ("demo.splits.test", 1, "'demo.splits.test'"),
-        ("demo.sketch.width", [3, 1], "'demo.sketch.width'"),
+        ("profiles.demo.data.splits.test", 1, "'profiles.demo.data.splits.test'"),
+        ("profiles.demo.data.sketch.width", [3, 1], "'profiles.demo.data.sketch.width'"),
+        ("profiles.paper.features.weights", "", "'profiles.paper.features.weights'"),
+        ("chapters", ["nope"], "'chapters.0'"),
     ],
 )
 def test_bad_value_names_the_key(key, value, fragment):
@@ -52,8 +76,8 @@ def test_missing_key_is_named():
 
 
 def test_splits_must_add_up():
-    with pytest.raises(ParamsError, match="demo.shapes_per_category"):
-        load_params(REPO / "params.yaml", {"demo.shapes_per_category": 99})
+    with pytest.raises(ParamsError, match="profiles.demo.data.shapes_per_category"):
+        load_params(REPO / "params.yaml", {"profiles.demo.data.shapes_per_category": 99})
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from sketch3d.imageset import write_index
-from sketch3d.retrieval.evaluate import run_retrieval, shape_distances
+from sketch3d.retrieval.evaluate import retrieve, shape_distances
 
 
 def test_shape_distances_min_and_mean_over_views_against_a_loop():
@@ -41,7 +41,7 @@ def test_pixel_retrieval_finds_identical_drawings(tmp_path):
     _image_set(tmp_path / "sketches", [(f"{s}_q", s, 0, b) for s, b in boxes.items()])
     params = {"profile": "demo", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
               "view_reduction": "min", "topk": [1, 5], "chunk_size": 2, "pixel_size": 28}}
-    m = run_retrieval("pixel", params, tmp_path / "sketches", tmp_path / "gallery", tmp_path / "r.npz",
+    m = retrieve("pixel", params, tmp_path / "sketches", tmp_path / "gallery", tmp_path / "r.npz",
                       tmp_path / "r.json", "chair", "test")
     assert m["acc@1"] == 100.0 and m["n_queries"] == 3 and m["n_shapes"] == 3
     assert "NOT the thesis" in json.loads((tmp_path / "r.json").read_text())["notice"]
@@ -54,8 +54,8 @@ def test_clip_method_without_features_is_refused(tmp_path):
     params = {"profile": "demo", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
               "view_reduction": "min", "topk": [1], "chunk_size": 2, "pixel_size": 28}}
     with pytest.raises(ValueError, match="needs CLIP feature files"):
-        run_retrieval("obb", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
+        retrieve("obb", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
                       "chair", "test")
     with pytest.raises(ValueError, match="unknown retrieval method"):
-        run_retrieval("nope", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
+        retrieve("nope", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
                       "chair", "test")

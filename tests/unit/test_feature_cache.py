@@ -1,4 +1,4 @@
-"""FeatureCache and extract_features: shapes, caching by content, settings in the key."""
+"""FeatureCache and embed_images: shapes, caching by content, settings in the key."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 import sketch3d.features.extract as extract_mod
 from sketch3d.features.backbone import FeatureSpec, load_backbone
 from sketch3d.features.cache import FeatureCache, hash_file
-from sketch3d.features.extract import extract_features, prepare_batch
+from sketch3d.features.extract import embed_images, prepare_batch
 
 SPEC = FeatureSpec(backbone="RN50", layer="layer3", weights="random", seed=0)
 DIM = 1024 * 14 * 14
@@ -68,22 +68,22 @@ def test_cache_roundtrip_and_keys(tmp_path):
 
 def test_extract_caches_by_content(tmp_path, images, spy):
     cache = tmp_path / "cache"
-    feats = extract_features(images, SPEC, 129, cache, batch_size=2)
+    feats = embed_images(images, SPEC, 129, cache, batch_size=2)
     assert feats.shape == (4, DIM) and feats.dtype == np.float16
     assert spy == {"builds": 1, "images": 3}  # the duplicate file is embedded once
     np.testing.assert_array_equal(feats[1], feats[3])
     assert not np.array_equal(feats[0], feats[1])
 
-    again = extract_features(list(reversed(images)), SPEC, 129, cache, batch_size=2)
+    again = embed_images(list(reversed(images)), SPEC, 129, cache, batch_size=2)
     assert spy == {"builds": 1, "images": 3}  # nothing embedded, no backbone built
     np.testing.assert_array_equal(again, feats[::-1])
 
-    other_box = extract_features(images[:1], SPEC, 170, cache)
+    other_box = embed_images(images[:1], SPEC, 170, cache)
     assert spy["images"] == 4 and not np.array_equal(other_box[0], feats[0])
 
 
 def test_matches_direct_forward(tmp_path, images, spy):
-    feats = extract_features(images[:2], SPEC, None, tmp_path / "c", dtype="float32", out_path=tmp_path / "f.npy")
+    feats = embed_images(images[:2], SPEC, None, tmp_path / "c", dtype="float32", out_path=tmp_path / "f.npy")
     assert isinstance(feats, np.memmap) and np.load(tmp_path / "f.npy").shape == (2, DIM)
     model = load_backbone(SPEC)
     with torch.inference_mode():
@@ -93,10 +93,23 @@ def test_matches_direct_forward(tmp_path, images, spy):
 
 def test_bad_inputs(tmp_path, images):
     with pytest.raises(FileNotFoundError, match="missing.png"):
-        extract_features([tmp_path / "missing.png"], SPEC, 129, tmp_path)
+        embed_images([tmp_path / "missing.png"], SPEC, 129, tmp_path)
     blank = tmp_path / "blank.png"
     Image.new("L", (224, 224), 255).save(blank)
     with pytest.raises(ValueError, match="blank.png.*blank image"):
-        extract_features([blank], SPEC, 129, tmp_path)
+        embed_images([blank], SPEC, 129, tmp_path)
     with pytest.raises(ValueError, match="dtype"):
-        extract_features(images, SPEC, 129, tmp_path, dtype="int8")
+        embed_images(images, SPEC, 129, tmp_path, dtype="int8")
+
+
+def test_a_change_of_the_feature_code_invalidates_the_cache(images, spy, tmp_path, monkeypatch):
+    """The cache key carries the code version of image preparation + embedding, not a hand-bumped string."""
+    from sketch3d.codeversion import module_closure
+
+    assert {"sketch3d.retrieval.box", "sketch3d.features.backbone"} <= set(module_closure("features.extract"))
+    embed_images(images[:1], SPEC, 129, tmp_path / "cache")
+    embed_images(images[:1], SPEC, 129, tmp_path / "cache")
+    assert spy["images"] == 1  # second call: from the cache
+    monkeypatch.setattr(extract_mod, "computation_version", lambda: "changed-code")
+    embed_images(images[:1], SPEC, 129, tmp_path / "cache")
+    assert spy["images"] == 2

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sketch3d import weights
 from sketch3d.data.registry import Source
-from sketch3d.preflight import (
-    MissingInput, PreflightError, check_paper_inputs, probe_all, require_paper_inputs, resolve_clip_weights,
-)
+from sketch3d.preflight import MissingInput, PreflightError, check_paper_inputs, probe_all, require_paper_inputs
 from _helpers import _closed_port
 
 
@@ -121,12 +120,13 @@ def test_openai_tag_found_in_data_dir_and_hf_cache(tmp_path):
     snap.parent.mkdir(parents=True)
     snap.write_bytes(b"w")
     assert check_paper_inputs(paper, probe_network=False, sources=sources, hf_cache_dir=str(hf)) == []
-    assert resolve_clip_weights("openai", paper["data_dir"], hf_cache_dir=str(hf), sources=sources) == snap
+    assert weights.local_file("openai", "RN101", data_dir=paper["data_dir"], hf_cache_dir=str(hf), sources=sources) == snap
     # or OpenAI's RN101.pt under data_dir/weights
     pt = tmp_path / "data" / "weights" / "RN101.pt"
     pt.parent.mkdir(parents=True)
     pt.write_bytes(b"jit")
-    assert resolve_clip_weights("openai", paper["data_dir"], hf_cache_dir=str(tmp_path / "empty"), sources=sources) == pt
+    assert weights.local_file("openai", "RN101", data_dir=paper["data_dir"], hf_cache_dir=str(tmp_path / "empty"),
+                              sources=sources) == pt
 
 
 def test_unknown_clip_value(tmp_path):

@@ -47,7 +47,7 @@ def _box_chair(seat_h=0.45, back_h=0.45, leg=0.05) -> trimesh.Trimesh:
 
 def test_settings_defaults_match_params_yaml():
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
-    assert SimulationSettings.from_dict(params["demo"]["sketch"]) == SimulationSettings()
+    assert SimulationSettings.from_dict(params["profiles"]["demo"]["data"]["sketch"]) == SimulationSettings()
 
 
 def test_settings_reject_unknown_and_bad_values():

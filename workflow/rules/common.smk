@@ -1,9 +1,9 @@
-# Helpers shared by the rules: validated config, result paths, per-rule settings.
-import hashlib
+# Helpers shared by the rules: the effective (validated, profile-merged) config, result paths,
+# per-rule settings and code versions, chapter targets. Chapter-specific helpers live in
+# workflow/rules/<chapter>_inputs.smk.
 import json
-from pathlib import Path
 
-import sketch3d
+from sketch3d.codeversion import command_version
 from sketch3d.config import ParamsError, validate
 
 try:
@@ -13,16 +13,15 @@ except ParamsError as exc:
 
 PROFILE = config["profile"]
 RESULTS = f"results/{PROFILE}"
-CATEGORIES = config[PROFILE]["categories"]
+LOGS = f"{RESULTS}/logs"
+CATEGORIES = config["data"]["categories"]
 FEATURES = f"{RESULTS}/features/{config['features']['backbone']}-{config['features']['layer']}"
-CLIP_METHODS = ["baseline", "obb"]
-# where the CLIP weights come from: a tag or file; the paper profile also looks in its data_dir
-CLIP_WEIGHT_KEYS = [f"{PROFILE}.clip_weights"] + (["paper.data_dir"] if PROFILE == "paper" else [])
-TABLE_METHODS = ["baseline", "obb", "pixel"]
+# chapter name -> its final targets; each chapter's rules file adds itself
+CHAPTER_TARGETS = {}
 
 
 def settings(*keys):
-    """JSON of the named (dotted) config keys: the only parameters a rule passes to its command."""
+    """JSON of the named (dotted) keys of the effective config: the only parameters a rule passes to its command."""
     out = {}
     for dotted in keys:
         src, dst = config, out
@@ -34,45 +33,28 @@ def settings(*keys):
     return json.dumps(out, sort_keys=True)
 
 
-def code_version(*parts):
-    """Hash of the package sources that a job runs; ``parts`` are modules or subpackages of sketch3d.
-
-    Snakemake's code trigger sees only a rule's own shell text; passing this as a param
-    makes a change in the package code rerun exactly the rules that use it.
-    """
-    root = Path(sketch3d.__file__).parent
-    digest = hashlib.sha256()
-    for part in ("cli", "atomic", "config", *parts):
-        path = root / part
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-        for f in files:
-            digest.update(f.relative_to(root).as_posix().encode())
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+def code(rule_name):
+    """Code version of the command that a rule runs, see sketch3d.codeversion. Passed as a param, so that
+    a change of the package code or data it runs on reruns exactly the rules that use it (Snakemake's
+    own code trigger sees only the shell text of a rule)."""
+    return command_version(rule_name)
 
 
-def method_box(wildcards):
-    key = {"baseline": "baseline_box", "obb": "obb_box", "pixel": "obb_box"}[wildcards.method]
-    return config["retrieval"][key]
+def log_of(rule_name, *wildcards):
+    """results/<profile>/logs/<rule>/<wildcards joined by _>.log"""
+    stem = "_".join(f"{{{w}}}" for w in wildcards) or rule_name
+    return f"{LOGS}/{rule_name}/{stem}.log"
 
 
 def feature_images(wildcards):
+    """The image set a features job embeds: a gallery render folder or a sketch raster folder."""
     if wildcards.kind == "gallery":
         return f"{RESULTS}/renders/gallery/{wildcards.category}/{wildcards.split}"
     return f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}"
 
 
-def clip_inputs(wildcards):
-    box = method_box(wildcards)
-    stem = f"{FEATURES}/box{box}"
-    return {
-        "sketches": f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}",
-        "gallery": f"{RESULTS}/renders/gallery/{wildcards.category}/{wildcards.split}",
-        "sketch_npy": f"{stem}/sketch_{wildcards.category}_{wildcards.split}.npy",
-        "sketch_ids": f"{stem}/sketch_{wildcards.category}_{wildcards.split}.csv",
-        "gallery_npy": f"{stem}/gallery_{wildcards.category}_{wildcards.split}.npy",
-        "gallery_ids": f"{stem}/gallery_{wildcards.category}_{wildcards.split}.csv",
-    }
+# what the features command reads: the weights setting, and where the paper profile keeps downloaded weights
+FEATURE_KEYS = ["profile", "seed", "features"] + (["data.data_dir"] if PROFILE == "paper" else [])
 
 
 def raw_inputs(wildcards):
@@ -82,16 +64,11 @@ def raw_inputs(wildcards):
     from sketch3d.data.registry import load_sources
 
     sources = load_sources()
-    return [str(sources[f"amateursketch_{c}"].path(config["paper"]["data_dir"])) for c in CATEGORIES]
+    return [str(sources[f"amateursketch_{c}"].path(config["data"]["data_dir"])) for c in CATEGORIES]
 
 
-def slice_targets():
-    """Everything the ch. 4.2 slice produces: Table 4.8 rows and the top-5 figures."""
-    return [
-        f"{RESULTS}/tables/table_4_8.csv",
-        f"{RESULTS}/tables/table_4_8.md",
-        *expand(f"{RESULTS}/figures/top5_{{category}}.png", category=CATEGORIES),
-    ]
+def chapter_targets(chapters):
+    return [t for chapter in chapters for t in CHAPTER_TARGETS[chapter]]
 
 
 def preflight():
@@ -99,4 +76,4 @@ def preflight():
     if PROFILE == "paper":
         from sketch3d.preflight import require_paper_inputs
 
-        require_paper_inputs(config["paper"], features_weights=config["paper"]["clip_weights"])
+        require_paper_inputs(config["data"], features_weights=config["features"]["weights"])

@@ -1,13 +1,13 @@
-# Stage: data. demo = procedural shapes + simulated sketches; paper = downloads + AmateurSketch/ShapeNet.
+# Shared stage: data. demo = procedural shapes + simulated sketches; paper = downloads + AmateurSketch/ShapeNet.
 
 
 rule fetch:
     output:
-        f"{config['paper']['data_dir']}/downloads/{{filename}}",
+        f"{config['profiles']['paper']['data']['data_dir']}/downloads/{{filename}}",
     params:
         data_dir=lambda wildcards, output: Path(output[0]).parents[1],
     log:
-        "results/paper/logs/fetch_{filename}.log",
+        "results/paper/logs/fetch/{filename}.log",
     threads: 1
     conda:
         "../../environment.yml"
@@ -15,7 +15,7 @@ rule fetch:
         "sketch3d fetch --data-dir {params.data_dir} --out {output} > {log} 2>&1"
 
 
-rule dataset:
+rule prepare_dataset:
     input:
         raw_inputs,
     output:
@@ -24,16 +24,16 @@ rule dataset:
         store=directory(f"{RESULTS}/data/items"),
     params:
         settings=settings(
-            "profile", "seed", "render.sketch_azimuths", "render.elevation", "render.camera_distance", PROFILE
+            "profile", "seed", "data", "render.sketch_azimuths", "render.elevation", "render.camera_distance"
         ),
-        code=code_version("data", "geometry"),
+        code=code("prepare_dataset"),
     log:
-        f"{RESULTS}/logs/dataset.log",
+        log_of("prepare_dataset"),
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d dataset --settings {params.settings:q} --items {output.store}"
+        "sketch3d prepare_dataset --settings {params.settings:q} --items {output.store}"
         " --shapes {output.shapes} --sketches {output.sketches} > {log} 2>&1"
 
 
@@ -45,12 +45,12 @@ rule rasterize_sketches:
         directory(f"{RESULTS}/sketches/{{category}}/{{split}}"),
     params:
         size=config["render"]["resolution"],
-        code=code_version("data/sketch", "data/rasterize", "data/manifest", "imageset"),
+        code=code("rasterize_sketches"),
     log:
-        f"{RESULTS}/logs/rasterize_{{category}}_{{split}}.log",
+        log_of("rasterize_sketches", "category", "split"),
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d rasterize --sketches {input.sketches} --category {wildcards.category}"
+        "sketch3d rasterize_sketches --sketches {input.sketches} --category {wildcards.category}"
         " --split {wildcards.split} --size {params.size} --out {output} > {log} 2>&1"

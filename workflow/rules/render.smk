@@ -1,4 +1,4 @@
-# Stage: Blender Freestyle line renderings of the gallery shapes (CPU, Cycles).
+# Shared stage: Blender Freestyle line renderings of the gallery shapes (CPU, Cycles).
 
 
 rule render_gallery:
@@ -9,12 +9,12 @@ rule render_gallery:
         directory(f"{RESULTS}/renders/gallery/{{category}}/{{split}}"),
     params:
         settings=settings("render"),
-        code=code_version("render", "geometry", "data/manifest", "imageset"),
+        code=code("render_gallery"),
     log:
-        f"{RESULTS}/logs/render_{{category}}_{{split}}.log",
+        log_of("render_gallery", "category", "split"),
     threads: 2
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d render --settings {params.settings:q} --shapes {input.shapes}"
+        "sketch3d render_gallery --settings {params.settings:q} --shapes {input.shapes}"
         " --category {wildcards.category} --split {wildcards.split} --threads {threads} --out {output} > {log} 2>&1"

@@ -16,7 +16,10 @@ from sketch3d.data.manifest import write_manifest
 
 
 def prepare_dataset(params: dict, items_dir: Path, shapes_csv: Path, sketches_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write meshes/sketch files under ``items_dir`` and the two manifests; return them."""
+    """Write meshes/sketch files under ``items_dir`` and the two manifests; return them.
+
+    ``params``: the effective ``profile``, ``seed``, ``data`` and ``render`` sections.
+    """
     profile = params["profile"]
     with atomic_dir(items_dir) as tmp:
         if profile == "demo":
@@ -43,7 +46,7 @@ def _demo(params: dict, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sketch3d.data.demo_shapes import build_demo_shapes
     from sketch3d.data.simulate import SimulationSettings, build_demo_sketches
 
-    demo, render = params["demo"], params["render"]
+    demo, render = params["data"], params["render"]
     shapes = build_demo_shapes(
         out / "meshes", list(demo["categories"]), demo["shapes_per_category"], dict(demo["splits"]), params["seed"]
     )
@@ -63,4 +66,4 @@ def _demo(params: dict, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _paper(params: dict, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sketch3d.data.paper_dataset import prepare_paper_data
 
-    return prepare_paper_data(params["paper"], params["seed"], out)
+    return prepare_paper_data(params["data"], params["seed"], out)

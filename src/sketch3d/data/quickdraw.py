@@ -15,6 +15,7 @@ import numpy as np
 
 from sketch3d.data.sketch import Sketch, SketchError, validate
 
+PACKAGE_DATA = ("data/quickdraw/*.ndjson",)  # bundled real drawings (see sketch3d.codeversion)
 QUICKDRAW_CANVAS = (256, 256)
 DEFAULT_WIDTH = 3.0  # px on the 256 x 256 canvas
 BUNDLED_CATEGORIES = ("chair", "floor_lamp", "table")

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+PACKAGE_DATA = ("data/sources.yaml",)  # the registry this module reads (see sketch3d.codeversion)
 KINDS = ("dataset", "weights")
 _FIELDS = ("name", "kind", "urls", "filename", "size_bytes", "sha256", "dest", "licence", "citation", "how_to_get")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

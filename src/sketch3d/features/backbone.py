@@ -4,19 +4,18 @@
 float batch [B, 3, 224, 224] to [B, 1024, 14, 14] (``layer="layer3"``, RN101)
 or to the final CLIP embedding [B, embed_dim] (``layer="embedding"``).
 Weights: ``"random"`` (seeded initialisation, the offline demo), an open_clip
-tag such as ``"openai"``, or a path to a local ``.pt``/``.safetensors``/TorchScript file.
+tag such as ``"openai"``, or a path to a local weights file (TorchScript included).
+What a setting means, where a tag's file already lies and how to get it are
+:mod:`sketch3d.weights`'s; this module only adds open_clip's own tag table and,
+for a tag not on disk, open_clip's download when the hub can be reached.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import os
 import socket
 import threading
-import zipfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlparse
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sketch3d import weights as wts
 from sketch3d.compat.torchvision_ops import ensure_torchvision
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 LAYERS = ("layer3", "embedding")
-_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -66,11 +65,11 @@ class FeatureSpec:
 
     @property
     def is_random(self) -> bool:
-        return self.weights == "random"
+        return self.weights == wts.RANDOM
 
     @property
     def is_local_file(self) -> bool:
-        return _looks_like_path(self.weights)
+        return wts.is_file_setting(self.weights)
 
     def key(self) -> str:
         """16-hex-digit hash of the fields (and of a local weights file's content)."""
@@ -78,49 +77,27 @@ class FeatureSpec:
         if not self.is_random:
             fields.pop("seed")  # the seed only matters for random initialisation
         if self.is_local_file:
-            path = Path(self.weights).expanduser()
+            path = wts.setting_path(self.weights)
             if not path.is_file():
                 raise _missing_file_error(self)
-            st = path.stat()
-            fields["weights"] = f"file:{_file_digest(str(path.resolve()), st.st_size, st.st_mtime_ns)}"
+            fields["weights"] = f"file:{wts.sha256(path)[:24]}-{path.stat().st_size}"
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _looks_like_path(weights: str) -> bool:
-    return weights != "random" and (
-        weights.lower().endswith(_WEIGHT_SUFFIXES) or os.sep in weights or "/" in weights or Path(weights).is_file()
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    """SHA-256 of a weights file (memoised per path, size and mtime within a process)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return f"{h.hexdigest()[:24]}-{size}"
+def _missing_file_error(spec: FeatureSpec) -> WeightsUnavailableError:
+    u = wts.unavailable(spec.weights, spec.backbone, title=f"CLIP {spec.backbone} weights", setting=wts.CLIP_SETTING)
+    return WeightsUnavailableError(f"CLIP weights file {spec.weights!r} does not exist. {u.message()}")
 
 
 def _how_to_get(spec: FeatureSpec) -> str:
-    return (
-        f"To use pretrained CLIP weights for {spec.backbone}: on a machine with internet, the open_clip tag "
-        f"'openai' downloads the Hugging Face repository timm/resnet101_clip.openai (file open_clip_model.safetensors) "
-        f"into the Hugging Face cache (~/.cache/huggingface or $HF_HOME); offline, copy that .safetensors (or "
-        f"OpenAI's RN101.pt) anywhere and set paper.clip_weights in params.yaml to its path, or pre-fill the "
-        f"Hugging Face cache. The demo profile uses weights: random."
-    )
-
-
-def _missing_file_error(spec: FeatureSpec) -> WeightsUnavailableError:
-    return WeightsUnavailableError(
-        f"CLIP weights file {spec.weights!r} (paper.clip_weights) does not exist. " + _how_to_get(spec)
-    )
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """How to get usable weights for ``spec.backbone`` (after a file failed to load)."""
+    entry = wts.find(spec.backbone, spec.weights) or next(
+        (wts.find(spec.backbone, t) for t in wts.tags(spec.backbone)), None)
+    if entry is not None:
+        return wts.how_to_get(entry)
+    return (f"Set {wts.CLIP_SETTING} to 'random', an open_clip tag of {spec.backbone} or the path of a local "
+            f"{spec.backbone} weights file ({' / '.join(wts.WEIGHT_SUFFIXES)}).")
 
 
 def _reachable(url: str, timeout_s: float = 4.0) -> bool:
@@ -142,35 +119,6 @@ def _reachable(url: str, timeout_s: float = 4.0) -> bool:
     return bool(result and result[0])
 
 
-def _cached_tag_file(cfg: dict) -> str | None:
-    """Local file for an open_clip pretrained config, if already downloaded."""
-    hf = cfg.get("hf_hub", "")
-    if hf:
-        from huggingface_hub import try_to_load_from_cache
-
-        repo_id, filename = os.path.split(hf)
-        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-        if filename.endswith((".bin", ".pth")):
-            names.insert(0, filename[:-4] + ".safetensors")
-        for name in names:
-            found = try_to_load_from_cache(repo_id, name)
-            if isinstance(found, str) and os.path.isfile(found):
-                return found
-    url = cfg.get("url", "")
-    if url:
-        candidate = Path("~/.cache/clip").expanduser() / os.path.basename(url)
-        if candidate.is_file():
-            return str(candidate)
-    return None
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
-
-
 def _resolve_weights(spec: FeatureSpec) -> tuple[str | None, dict]:
     """(``pretrained`` argument for open_clip, extra keyword arguments); raises if unavailable."""
     import open_clip
@@ -178,26 +126,31 @@ def _resolve_weights(spec: FeatureSpec) -> tuple[str | None, dict]:
     if spec.is_random:
         return None, {}
     if spec.is_local_file:
-        path = Path(spec.weights).expanduser()
+        path = wts.setting_path(spec.weights)
         if not path.is_file():
             raise _missing_file_error(spec)
-        return str(path), {"weights_only": not _is_torchscript(path)}
+        return str(path), {"weights_only": not wts.is_torchscript(path)}
     cfg = open_clip.get_pretrained_cfg(spec.backbone, spec.weights)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(spec.backbone)
+        u = wts.unavailable(spec.weights, spec.backbone, title=f"CLIP {spec.backbone} weights",
+                            setting=wts.CLIP_SETTING, known_tags=tags)
         raise WeightsUnavailableError(
             f"CLIP weights {spec.weights!r} are neither 'random', a known open_clip tag for {spec.backbone} "
-            f"(known: {tags}) nor an existing file. " + _how_to_get(spec)
+            f"(known: {tags}) nor an existing file. {u.message()}"
         )
     extra = {"force_quick_gelu": True} if cfg.get("quick_gelu") else {}
-    cached = _cached_tag_file(cfg)
+    entry = wts.find(spec.backbone, spec.weights) or wts.from_open_clip(spec.backbone, spec.weights, cfg)
+    cached = wts.find_local(entry)
     if cached is not None:
-        return cached, {**extra, "weights_only": not _is_torchscript(Path(cached))}
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co") if cfg.get("hf_hub") else cfg.get("url", "")
-    if _hub_offline() or not _reachable(endpoint):
+        return str(cached), {**extra, "weights_only": not wts.is_torchscript(cached)}
+    endpoint = entry.hub_url() or cfg.get("url", "")
+    offline = wts.hub_offline()
+    if offline or not _reachable(endpoint):
+        u = wts.unavailable(spec.weights, spec.backbone, entry=entry)
         raise WeightsUnavailableError(
             f"CLIP weights {spec.backbone}/{spec.weights!r} are not in the local cache and {endpoint} cannot be "
-            f"reached{' (HF_HUB_OFFLINE is set)' if _hub_offline() else ''}. " + _how_to_get(spec)
+            f"reached{' (HF_HUB_OFFLINE is set)' if offline else ''}. {u.message()}"
         )
     return spec.weights, extra
 
@@ -244,7 +197,7 @@ def load_backbone(spec: FeatureSpec, device: str = "cpu") -> torch.nn.Module:
             if pretrained is None:
                 raise
             raise WeightsUnavailableError(
-                f"Loading CLIP weights {pretrained!r} for {spec.backbone} failed: {exc}. " + _how_to_get(spec)
+                f"Loading CLIP weights {pretrained!r} for {spec.backbone} failed: {exc}. {_how_to_get(spec)}"
             ) from exc
     trunk = ClipTrunk(model.visual, spec.layer)
     del model

@@ -1,9 +1,10 @@
 """Per-image feature cache: one ``.npy`` per (image content, feature settings).
 
 Entries live in ``<root>/<settings>/<hash[:2]>/<hash>.npy`` where ``hash`` is the
-SHA-256 of the image file's bytes and ``settings`` combines the backbone spec key
+SHA-256 of the image file's bytes and ``settings`` combines the caller's key (the
+backbone spec, the storage dtype and the code version of the feature computation)
 with the box size, so renaming or moving an image never re-embeds it and any
-change of weights, layer or box does.
+change of weights, layer, box or of the code that prepares and embeds an image does.
 """
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ import numpy as np
 
 from sketch3d.atomic import atomic_path
 
-__all__ = ["FeatureCache", "hash_bytes", "hash_file", "PREPROCESS_VERSION"]
+__all__ = ["FeatureCache", "hash_bytes", "hash_file"]
 
-# Bump when fit_to_box or the tensor conversion changes, to invalidate old entries.
-PREPROCESS_VERSION = "p1"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -44,7 +43,7 @@ class FeatureCache:
         self.root = Path(root)
         self.spec_key = spec_key
         self.box = box
-        self.settings = f"{spec_key}-box{box if box is not None else 'none'}-{PREPROCESS_VERSION}"
+        self.settings = f"{spec_key}-box{box if box is not None else 'none'}"
         self.dir = self.root / self.settings
 
     def path(self, image_hash: str) -> Path:

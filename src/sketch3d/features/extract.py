@@ -22,7 +22,7 @@ from sketch3d.features.backbone import CLIP_MEAN, CLIP_STD, FeatureSpec, feature
 from sketch3d.features.cache import FeatureCache, hash_file
 from sketch3d.retrieval.box import load_image
 
-__all__ = ["extract_features", "prepare_batch"]
+__all__ = ["embed_images", "prepare_batch"]
 
 IMAGE_SIZE = 224
 
@@ -38,19 +38,28 @@ def prepare_batch(paths: Sequence[Path], box: int | None, pin: bool = False) -> 
     return batch.pin_memory() if pin else batch
 
 
+def computation_version() -> str:
+    """Code version of what turns an image file into a feature row: this module and all it imports
+    (box fitting, the backbone, the torchvision shim); part of every cache key, so that cached
+    features never outlive the code that computed them."""
+    from sketch3d.codeversion import code_version
+
+    return code_version(__name__)
+
+
 def _check_dtype(dtype: str) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
-        raise ValueError(f"extract_features: dtype {dtype!r} is not a numpy dtype (features.dtype)") from exc
+        raise ValueError(f"embed_images: dtype {dtype!r} is not a numpy dtype (features.dtype)") from exc
     if not np.issubdtype(dt, np.floating):
-        raise ValueError(f"extract_features: dtype {dtype!r} must be a float type such as float16 (features.dtype)")
+        raise ValueError(f"embed_images: dtype {dtype!r} must be a float type such as float16 (features.dtype)")
     return dt
 
 
 @dataclass(frozen=True)
 class _Job:
-    """What one extract_features call embeds with, and where it caches."""
+    """What one embed_images call embeds with, and where it caches."""
 
     spec: FeatureSpec
     box: int | None
@@ -61,7 +70,7 @@ class _Job:
     progress: bool
 
 
-def extract_features(
+def embed_images(
     image_paths: list[Path],
     spec: FeatureSpec,
     box: int | None,
@@ -81,13 +90,14 @@ def extract_features(
     so that large sets need not fit in memory.
     """
     if batch_size < 1:
-        raise ValueError(f"extract_features: batch_size must be >= 1, got {batch_size} (features.batch_size)")
+        raise ValueError(f"embed_images: batch_size must be >= 1, got {batch_size} (features.batch_size)")
     dt = _check_dtype(dtype)
     paths = [Path(p) for p in image_paths]
     for p in paths:
         if not p.is_file():
-            raise FileNotFoundError(f"extract_features: image {p} does not exist; render or rasterise it first")
-    job = _Job(spec, box, FeatureCache(Path(cache_dir), f"{spec.key()}-{dt.name}", box), device, batch_size, dt, progress)
+            raise FileNotFoundError(f"embed_images: image {p} does not exist; render or rasterise it first")
+    cache = FeatureCache(Path(cache_dir), f"{spec.key()}-{dt.name}-{computation_version()}", box)
+    job = _Job(spec, box, cache, device, batch_size, dt, progress)
     dim = feature_dim(spec, IMAGE_SIZE)
     hashes = [hash_file(p) for p in paths]
     if out_path is not None:

@@ -1,4 +1,4 @@
-"""Stage 'features': CLIP features of one image set, on the device this job claims."""
+"""Stage 'extract_features': CLIP features of one image set, on the device this job claims."""
 from __future__ import annotations
 
 import logging
@@ -13,30 +13,33 @@ log = logging.getLogger(__name__)
 
 
 def feature_spec(params: dict):
-    from sketch3d.config import clip_weights
+    """The FeatureSpec of the effective ``params``: ``features.weights`` read by :mod:`sketch3d.weights`.
+
+    A registered tag already on disk (Hugging Face cache, ``<data.data_dir>/weights/RN101.pt``,
+    ``~/.cache/clip``) becomes that file, so loading it touches no network; a tag not on disk
+    is left to the loader (open_clip downloads it when the hub can be reached).
+    """
+    from sketch3d import weights
     from sketch3d.features.backbone import FeatureSpec
 
     f = params["features"]
-    weights = clip_weights(params)
-    if params["profile"] == "paper" and f["backbone"] == "RN101":
-        # the tag 'openai' may already sit on disk (HF cache, data_dir/weights/RN101.pt): load that file, no network
-        from sketch3d.preflight import resolve_clip_weights
-
-        local = resolve_clip_weights(weights, params["paper"]["data_dir"])
-        weights = str(local) if local is not None else weights
-    return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=weights, seed=params["seed"])
+    setting = f["weights"]
+    if weights.kind(setting, f["backbone"]) == "tag":
+        local = weights.local_file(setting, f["backbone"], data_dir=params.get("data", {}).get("data_dir"))
+        setting = str(local) if local is not None else setting
+    return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=setting, seed=params["seed"])
 
 
-def extract_split(images_dir: Path, params: dict, box: int, cache_dir: Path, out_npy: Path, out_ids: Path) -> np.ndarray:
+def extract_features(images_dir: Path, params: dict, box: int, cache_dir: Path, out_npy: Path, out_ids: Path) -> np.ndarray:
     """Embed every image of ``images_dir`` fitted to ``box``; write [N, D] features and their ids."""
     from sketch3d.devices import claim_device
-    from sketch3d.features.extract import extract_features
+    from sketch3d.features.extract import embed_images
 
     index = read_index(images_dir)
     spec = feature_spec(params)
     with claim_device() as device:
         log.info("features: %d images, %s, box %d, device %s", len(index), spec, box, device)
-        feats = extract_features(
+        feats = embed_images(
             [Path(p) for p in index["path"]],
             spec,
             box,
@@ -48,8 +51,12 @@ def extract_split(images_dir: Path, params: dict, box: int, cache_dir: Path, out
     with atomic_path(out_npy) as tmp:
         np.save(tmp, feats)
     rows = index[["image_id", "shape_id", "azimuth"]].copy()
-    # provenance beside every feature file: random weights are never mistaken for CLIP's
-    rows["weights"] = f"random init (seed {spec.seed}), NOT pretrained CLIP" if spec.is_random else spec.weights
+    # provenance beside every feature file: random weights are never mistaken for CLIP's; no absolute path
+    from sketch3d.weights import describe
+
+    setting = params["features"]["weights"]
+    rows["weights"] = describe(setting, spec.backbone, local=None if spec.weights == setting else spec.weights,
+                               seed=spec.seed, family="CLIP")
     rows["settings_key"] = spec.key()
     with atomic_path(out_ids) as tmp:
         rows.to_csv(tmp, index=False)

@@ -8,9 +8,9 @@ from sketch3d.data.manifest import read_shapes, select
 from sketch3d.imageset import write_index
 
 
-def render_split(shapes_csv: Path, category: str, split: str, render: dict, out_dir: Path, threads: int = 0) -> int:
+def render_gallery(shapes_csv: Path, category: str, split: str, render: dict, out_dir: Path, threads: int = 0) -> int:
     """Render every shape of (category, split) at the gallery azimuths into ``out_dir``; return #views."""
-    from sketch3d.render.freestyle import RenderSettings, render_gallery
+    from sketch3d.render.freestyle import RenderSettings, render_gallery as render_views
 
     shapes = select(read_shapes(shapes_csv), category, split)
     if shapes.empty:
@@ -25,6 +25,6 @@ def render_split(shapes_csv: Path, category: str, split: str, render: dict, out_
         threads=threads,
     )
     with atomic_dir(out_dir) as tmp:
-        index = render_gallery(shapes, list(render["gallery_azimuths"]), render["elevation"], settings, tmp)
+        index = render_views(shapes, list(render["gallery_azimuths"]), render["elevation"], settings, tmp)
         write_index(tmp, index)
     return len(index)

@@ -38,7 +38,7 @@ def _load_features(npy: Path, ids_csv: Path, index: pd.DataFrame, what: str) -> 
     return feats
 
 
-def run_retrieval(
+def retrieve(
     method_name: str,
     params: dict,
     sketches_dir: Path,
@@ -49,12 +49,15 @@ def run_retrieval(
     split: str,
     feature_files: dict[str, Path] | None = None,
 ) -> dict:
-    """Rank the shapes of ``gallery_dir`` for every sketch of ``sketches_dir``; write distances + metrics."""
+    """Rank the shapes of ``gallery_dir`` for every sketch of ``sketches_dir``; write distances + metrics.
+
+    The ``.npz`` holds ids, never paths, so that results can be moved and compared by checksum.
+    """
     from sketch3d.retrieval.metrics import accuracy_at_k, rank_of_truth
 
     method = get_method(method_name)
     r = params["retrieval"]
-    box = r[method.box_key]
+    box = method.box(r)
     queries = read_index(sketches_dir)
     gallery = read_index(gallery_dir)
     if method.kind == "clip":
@@ -80,7 +83,6 @@ def run_retrieval(
             tmp,
             dist=dist.astype(np.float32),
             query_ids=np.array(queries["image_id"].tolist()),
-            query_paths=np.array(queries["path"].tolist()),
             shape_ids=np.array(shape_ids),
             truth=truth,
             ranks=ranks,

@@ -37,7 +37,7 @@ def query_sketch(
     index: int = 0,
 ) -> list[tuple[str, float]]:
     """Top-``top`` (shape_id, distance) for the sketch, against precomputed gallery features."""
-    from sketch3d.features.extract import extract_features
+    from sketch3d.features.extract import embed_images
     from sketch3d.features.stage import feature_spec
     from sketch3d.retrieval.evaluate import shape_distances
 
@@ -48,7 +48,7 @@ def query_sketch(
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "query.png"
         sketch_image(Path(sketch_path), index).save(png)
-        q = extract_features([png], feature_spec(params), box, Path(tmp) / "cache", batch_size=1)
+        q = embed_images([png], feature_spec(params), box, Path(tmp) / "cache", batch_size=1)
     if q.shape[1] != g.shape[1]:
         raise ValueError(
             f"query features have {q.shape[1]} values but the gallery's have {g.shape[1]}: "

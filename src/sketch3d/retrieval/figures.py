@@ -1,4 +1,4 @@
-"""Figure: random queries with their top-k retrieved shapes, the ground truth marked."""
+"""Stage 'figure_top5': random queries with their top-k retrieved shapes, the ground truth marked."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +21,7 @@ def _nearest_view(gallery, shape_id: str, azimuth: float) -> str:
     return views["path"].iloc[int(np.argmin(gap))]
 
 
-def topk_figure(
+def figure_top5(
     retrieval_npz: Path,
     sketches_dir: Path,
     gallery_dir: Path,

@@ -1,0 +1,34 @@
+"""Project-wide CLI commands: check-params, preflight (stage and chapter commands live in their packages)."""
+from __future__ import annotations
+
+import argparse
+
+from sketch3d.cli import Command, arg, parse_settings
+
+
+def _check_params(a: argparse.Namespace) -> None:
+    from sketch3d.config import load_params
+
+    overrides = dict(kv.split("=", 1) for kv in a.set or [])
+    params = load_params(a.params, overrides)
+    print(f"{a.params}: valid (profile {params['profile']}, chapters {', '.join(params['chapters'])})")
+
+
+def _preflight(a: argparse.Namespace) -> None:
+    from sketch3d.preflight import require_paper_inputs
+
+    s = parse_settings(a.settings)
+    require_paper_inputs(s["data"], features_weights=s["features"]["weights"], probe_network=not a.no_probe)
+    print("paper profile: every dataset and weight file is in place or downloadable")
+
+
+COMMANDS = (
+    Command("check-params", "validate params.yaml against the schema", _check_params, (
+        arg("--params", default="params.yaml"),
+        arg("--set", action="append", metavar="KEY=VALUE", help="override, e.g. profile=paper"),
+    )),
+    Command("preflight", "paper profile: stop if a dataset or weight file cannot be had", _preflight, (
+        arg("--settings", required=True, help="JSON with the effective 'data' and 'features' sections"),
+        arg("--no-probe", action="store_true", help="do not probe download URLs"),
+    )),
+)

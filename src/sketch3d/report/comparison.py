@@ -1,0 +1,97 @@
+"""Our numbers beside the thesis's, for any chapter's table: CSV (long), Markdown (wide), DVC metrics JSON.
+
+A chapter turns its results into :class:`Result` records (one per table row and
+column group, e.g. method x category) and calls :func:`write_comparison`; the
+thesis's values come from the package's reference tables (``report.reference``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sketch3d import DEMO_NOTICE
+from sketch3d.atomic import atomic_path, write_text
+from sketch3d.report.reference import thesis_table, thesis_value
+
+
+@dataclass(frozen=True)
+class Result:
+    """Our numbers for one row label and one column group (e.g. a category)."""
+
+    label: str                  # our row label
+    thesis_row: str | None      # the row of the thesis's table compared with, None where it has none
+    group: str                  # column group, e.g. "chair"
+    profile: str
+    metrics: dict[str, float]   # e.g. {"acc@1": 55.0, "acc@5": 90.8}
+    context: dict = field(default_factory=dict)  # extra columns (sizes, provenance), passed through
+
+
+def compare_with_thesis(results: list[Result], table: str) -> pd.DataFrame:
+    """One row per (label, group, metric): thesis value, ours, ours - thesis, and the context columns."""
+    ref = thesis_table(table)
+    rows = []
+    for r in results:
+        for metric in sorted(r.metrics):
+            thesis = thesis_value(ref, r.thesis_row, r.group, metric) if r.thesis_row else None
+            ours = float(r.metrics[metric])
+            rows.append({
+                "table": table,
+                "method": r.label,
+                "category": r.group,
+                "metric": metric,
+                "thesis": thesis,
+                "ours": round(ours, 2),
+                "difference": None if thesis is None else round(ours - thesis, 2),
+                **r.context,
+                "profile": r.profile,
+                "note": DEMO_NOTICE if r.profile == "demo" else "",
+            })
+    if not rows:
+        raise ValueError("no results given: nothing to tabulate")
+    profiles = {r["profile"] for r in rows}
+    if len(profiles) > 1:
+        raise ValueError(f"results of several profiles {sorted(profiles)} in one table; tabulate each profile apart")
+    return pd.DataFrame(rows)
+
+
+def to_markdown(df: pd.DataFrame, title: str, context: list[str] = ()) -> str:
+    """Wide Markdown: one row per method, columns 'group metric: ours (thesis, diff)'; ``context``: lines under the title."""
+    def cell(r: pd.Series) -> str:
+        if pd.isna(r["thesis"]):
+            return f"{r['ours']:.2f} (thesis: none)"
+        return f"{r['ours']:.2f} ({r['thesis']:.2f}, {r['difference']:+.2f})"
+
+    wide = df.assign(cell=df.apply(cell, axis=1), column=df["category"] + " " + df["metric"])
+    order = list(dict.fromkeys(df["method"]))
+    pivot = wide.pivot(index="method", columns="column", values="cell").reindex(order)
+    lines = [f"# {title}", ""]
+    profile = df["profile"].iloc[0]
+    if profile == "demo":
+        lines += [f"> **{DEMO_NOTICE}**", ""]
+    lines += [f"Profile: `{profile}`. Cells: ours (thesis, ours - thesis), in percent.", *context, "",
+              pivot.reset_index().to_markdown(index=False), ""]
+    return "\n".join(lines)
+
+
+def to_metrics(df: pd.DataFrame) -> dict:
+    """Our numbers nested as method -> category -> metric, for `dvc metrics show/diff`."""
+    out: dict = {}
+    for r in df.itertuples():
+        out.setdefault(r.method, {}).setdefault(r.category, {})[r.metric] = r.ours
+    if df["profile"].iloc[0] == "demo":
+        out["notice"] = DEMO_NOTICE
+    return out
+
+
+def write_comparison(
+    df: pd.DataFrame, title: str, out_csv: Path, out_md: Path, out_json: Path | None = None, context: list[str] = ()
+) -> None:
+    """Write the comparison ``df`` as CSV, Markdown and (optionally) the DVC metrics JSON, each atomically."""
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    write_text(out_md, to_markdown(df, title, context))
+    if out_json is not None:
+        write_text(out_json, json.dumps(to_metrics(df), indent=2) + "\n")

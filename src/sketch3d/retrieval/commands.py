@@ -1,0 +1,88 @@
+"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, table_4_8, figure_top5, query."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from sketch3d import DEMO_NOTICE
+from sketch3d.cli import Command, arg, parse_settings
+
+log = logging.getLogger("sketch3d")
+
+
+def _retrieve(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.evaluate import retrieve
+
+    files = None
+    if a.sketch_features:
+        files = {
+            "sketch_npy": Path(a.sketch_features),
+            "sketch_ids": Path(a.sketch_ids),
+            "gallery_npy": Path(a.gallery_features),
+            "gallery_ids": Path(a.gallery_ids),
+        }
+    m = retrieve(a.method, parse_settings(a.settings), Path(a.sketches), Path(a.gallery), Path(a.out),
+                 Path(a.metrics), a.category, a.split, files)
+    log.info("retrieve: %s", json.dumps(m))
+
+
+def _table_4_8(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.tables import table_4_8
+
+    df = table_4_8([Path(p) for p in a.metrics], Path(a.out_csv), Path(a.out_md), Path(a.out_json))
+    print(Path(a.out_md).read_text())
+    log.info("table_4_8: %d rows", len(df))
+
+
+def _figure_top5(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.figures import figure_top5
+
+    s = parse_settings(a.settings)
+    figure_top5(Path(a.retrieval), Path(a.sketches), Path(a.gallery), Path(a.out), s["retrieval"]["figure_queries"],
+                s["seed"], a.title, s["profile"] == "demo")
+
+
+def _query(a: argparse.Namespace) -> None:
+    from sketch3d.config import load_params
+    from sketch3d.retrieval.query import query_sketch
+
+    params = parse_settings(a.settings) if a.settings else load_params(a.params, {"profile": a.profile} if a.profile else None)
+    results = query_sketch(Path(a.sketch), params, Path(a.gallery), Path(a.gallery_features), Path(a.gallery_ids),
+                           box=a.box, top=a.top, index=a.index)
+    if params["profile"] == "demo":
+        print(f"# {DEMO_NOTICE}")
+    for rank, (shape_id, dist) in enumerate(results, start=1):
+        print(f"{rank}\t{shape_id}\t{dist:.6g}")
+
+
+COMMANDS = (
+    Command("retrieve", "distances, ranks and acc@k of one method/category/split", _retrieve, (
+        *(arg(f"--{name}", required=True)
+          for name in ("settings", "method", "category", "split", "sketches", "gallery", "out", "metrics")),
+        *(arg(f"--{name}", help="CLIP methods only")
+          for name in ("sketch-features", "sketch-ids", "gallery-features", "gallery-ids")),
+    )),
+    Command("table_4_8", "Table 4.8 rows: our acc@k beside the thesis's", _table_4_8, (
+        arg("--metrics", nargs="+", required=True, help="retrieval metric JSON files, one per method and category"),
+        arg("--out-csv", required=True),
+        arg("--out-md", required=True),
+        arg("--out-json", required=True, help="our numbers as DVC metrics (nested: method/category/metric)"),
+    )),
+    Command("figure_top5", "random queries with their top-5 shapes", _figure_top5, (
+        *(arg(f"--{name}", required=True) for name in ("settings", "retrieval", "sketches", "gallery", "out", "title")),
+    )),
+    Command("query", "retrieve shapes for one sketch file (.json, .ndjson QuickDraw, .svg, .png)", _query, (
+        arg("--sketch", required=True),
+        arg("--gallery", required=True, help="rendered gallery folder (with index.csv)"),
+        arg("--gallery-features", required=True),
+        arg("--gallery-ids", required=True),
+        arg("--box", type=int, default=129),
+        arg("--top", type=int, default=5),
+        arg("--index", type=int, default=0, help="which drawing of a multi-drawing file"),
+        arg("--params", default="params.yaml"),
+        arg("--profile", choices=["demo", "paper"]),
+        arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
+    )),
+)

@@ -1,0 +1,120 @@
+"""Code versions: derived from imports (inside functions too) and declared package data."""
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import sketch3d
+from sketch3d import codeversion as cv
+from sketch3d.cli import commands
+
+SRC = Path(sketch3d.__file__).parent
+
+
+@pytest.fixture
+def pkg(tmp_path, monkeypatch):
+    """A throw-away package 'toy' that the code-version functions analyse instead of sketch3d."""
+    root = tmp_path / "toy"
+    files = {
+        "__init__.py": "",
+        "a.py": """
+            import os
+            from toy import c
+
+            def one():
+                from toy.sub import b  # inside a function
+                return b
+
+            def two():
+                import toy.d
+                return toy.d
+            """,
+        "c.py": "X = 1\n",
+        "d.py": "Y = 1\n",
+        "sub/__init__.py": "",
+        "sub/b.py": """
+            from ..e import E  # relative import
+            PACKAGE_DATA = ("tables/*.csv",)
+            """,
+        "e.py": "E = 1\n",
+        "tables/t1.csv": "a,b\n1,2\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text))
+    monkeypatch.setattr(cv, "PACKAGE", "toy")
+    monkeypatch.setattr(cv, "ROOT", root)
+    cv.clear_caches()
+    yield root
+    cv.clear_caches()
+
+
+def test_closure_follows_imports_in_functions_and_relative_imports(pkg):
+    assert cv.module_closure("a") == ["toy", "toy.a", "toy.c", "toy.d", "toy.e", "toy.sub", "toy.sub.b"]
+    assert cv.module_closure("a:one") == ["toy", "toy.c", "toy.e", "toy.sub", "toy.sub.b"]
+    assert cv.module_closure("a:two") == ["toy", "toy.c", "toy.d"]
+    assert cv.package_data(cv.module_closure("a:one")) == [pkg / "tables/t1.csv"]
+    assert cv.package_data(cv.module_closure("a:two")) == []
+
+
+def _edit(pkg, name, text):
+    (pkg / name).write_text(text)
+    cv.clear_caches()
+
+
+def test_version_moves_with_code_and_data_it_depends_on_only(pkg):
+    v1, v2 = cv.code_version("a:one"), cv.code_version("a:two")
+    _edit(pkg, "e.py", "E = 1  # a comment is not code\n\n")
+    assert cv.code_version("a:one") == v1
+    _edit(pkg, "e.py", "E = 2\n")
+    assert cv.code_version("a:one") != v1 and cv.code_version("a:two") == v2
+    v1 = cv.code_version("a:one")
+    _edit(pkg, "tables/t1.csv", "a,b\n1,3\n")
+    assert cv.code_version("a:one") != v1 and cv.code_version("a:two") == v2
+    v1 = cv.code_version("a:one")
+    # editing one function of a module does not move the version of its sibling
+    _edit(pkg, "a.py", (pkg / "a.py").read_text().replace("return toy.d", "return toy.d.Y"))
+    assert cv.code_version("a:one") == v1 and cv.code_version("a:two") != v2
+
+
+def test_bad_roots_and_patterns_are_named(pkg):
+    with pytest.raises(ValueError, match="not a module"):
+        cv.module_closure("nope")
+    with pytest.raises(ValueError, match="no top-level function 'three'"):
+        cv.module_closure("a:three")
+    _edit(pkg, "sub/b.py", 'PACKAGE_DATA = ("tables/*.json",)\n')
+    with pytest.raises(ValueError, match=r"toy.sub.b.PACKAGE_DATA: pattern 'tables/\*.json' matches no file"):
+        cv.code_version("a:one")
+
+
+def test_commands_of_one_module_do_not_depend_on_each_other():
+    cmds = commands()
+    retrieve = cv.module_closure(cmds["retrieve"].root)
+    figure = cv.module_closure(cmds["figure_top5"].root)
+    assert "sketch3d.retrieval.pixel" in retrieve and "sketch3d.retrieval.figures" not in retrieve
+    assert "sketch3d.retrieval.figures" in figure and "sketch3d.retrieval.pixel" not in figure
+    # the feature stage runs the weights resolution and the box fitting: both are part of its version
+    features = cv.module_closure(cmds["extract_features"].root)
+    assert {"sketch3d.weights", "sketch3d.retrieval.box", "sketch3d.devices"} <= set(features)
+    assert "sketch3d.geometry.batching" in cv.module_closure(cmds["rasterize_sketches"].root)
+    data = cv.package_data(cv.module_closure(cmds["table_4_8"].root))
+    assert [p.relative_to(SRC).as_posix() for p in data] == ["reference/table_4_8.csv"]
+
+
+def _calls(tree: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Call) and getattr(n.func, "attr", getattr(n.func, "id", None)) == name
+               for n in ast.walk(tree))
+
+
+def test_every_module_that_reads_package_files_declares_them():
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        name = ".".join(("sketch3d", *path.relative_to(SRC).with_suffix("").parts)).removesuffix(".__init__")
+        if name in ("sketch3d.report.reference", "sketch3d.report.comparison"):
+            continue  # a reader for others: the modules calling thesis_table declare their tables
+        declared = cv._declared_data(name)
+        if _calls(tree, "files"):  # importlib.resources.files(...)
+            assert declared, f"{path} reads package files but declares no PACKAGE_DATA"
+        if _calls(tree, "thesis_table") or _calls(tree, "compare_with_thesis"):
+            assert any(p.startswith("reference/") for p in declared), f"{path} reads thesis tables undeclared"
