@@ -33,3 +33,18 @@ def _closed_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def png_chunk_types(path) -> list[str]:
+    """The chunk types of a PNG file, in order (a pixels-only file: IHDR, IDAT..., IEND)."""
+    import struct
+    from pathlib import Path
+
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    types, i = [], 8
+    while i < len(data):
+        (n,) = struct.unpack(">I", data[i : i + 4])
+        types.append(data[i + 4 : i + 8].decode("ascii"))
+        i += 12 + n
+    return types

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: the effective (validated, profile-merged) config, result paths,
 # per-rule settings and code versions, chapter targets. Chapter-specific helpers live in
 # workflow/rules/<chapter>_inputs.smk.
+import copy
 import json
 
 from sketch3d.codeversion import command_version
@@ -20,8 +21,9 @@ FEATURES = f"{RESULTS}/features/{config['features']['backbone']}-{config['featur
 CHAPTER_TARGETS = {}
 
 
-def settings(*keys):
-    """JSON of the named (dotted) keys of the effective config: the only parameters a rule passes to its command."""
+def settings(*keys, exclude=()):
+    """JSON of the named (dotted) keys of the effective config, less the dotted keys in ``exclude``: the only
+    parameters a rule passes to its command, so that a change of any other parameter does not rerun it."""
     out = {}
     for dotted in keys:
         src, dst = config, out
@@ -29,7 +31,13 @@ def settings(*keys):
         for p in parents:
             src = src[p]
             dst = dst.setdefault(p, {})
-        dst[last] = src[last]
+        dst[last] = copy.deepcopy(src[last])
+    for dotted in exclude:
+        *parents, last = dotted.split(".")
+        node = out
+        for p in parents:
+            node = node[p]
+        del node[last]
     return json.dumps(out, sort_keys=True)
 
 

@@ -8,7 +8,7 @@ rule render_gallery:
     output:
         directory(f"{RESULTS}/renders/gallery/{{category}}/{{split}}"),
     params:
-        settings=settings("render"),
+        settings=settings("render", exclude=["render.sketch_azimuths"]),
         code=code("render_gallery"),
     log:
         log_of("render_gallery", "category", "split"),

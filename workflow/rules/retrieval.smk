@@ -17,7 +17,7 @@ rule retrieve:
     wildcard_constraints:
         method="|".join(METHODS),
     params:
-        settings=settings("profile", "retrieval"),
+        settings=settings("profile", "retrieval", exclude=["retrieval.figure_queries"]),
         features=feature_args,
         code=code("retrieve"),
     log:

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from sketch3d.data.shapenet import SYNSETS
+from sketch3d.data.sketch import Sketch
 
 SOURCE = "amateursketch"
 SKETCH_AZIMUTHS: dict[str, tuple[int, ...]] = {"chair": (0, 30, 75), "lamp": (0, 45, 90)}
@@ -142,7 +143,6 @@ def parse_svg(path: str | os.PathLike, step: float | None = None, default_width:
     """
     import svgelements as se
 
-    from sketch3d.data.sketch import Sketch
 
     path = Path(path)
     try:

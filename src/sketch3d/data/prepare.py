@@ -7,6 +7,7 @@ so everything downstream runs one code path.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ def prepare_dataset(params: dict, items_dir: Path, shapes_csv: Path, sketches_cs
 
     ``params``: the effective ``profile``, ``seed``, ``data`` and ``render`` sections.
     """
+    _warn_if_cpu_dependent_numpy()
     profile = params["profile"]
     with atomic_dir(items_dir) as tmp:
         if profile == "demo":
@@ -32,6 +34,19 @@ def prepare_dataset(params: dict, items_dir: Path, shapes_csv: Path, sketches_cs
     write_manifest(shapes, shapes_csv, "shapes")
     write_manifest(sketches, sketches_csv, "sketches")
     return shapes, sketches
+
+
+def _warn_if_cpu_dependent_numpy() -> None:
+    """The generated shapes and sketches are the same on every x86-64 CPU only with numpy's AVX-512 kernels
+    off (see sketch3d/__init__.py); say so when numpy was imported before sketch3d and they are on."""
+    from numpy.core._multiarray_umath import __cpu_features__
+
+    if __cpu_features__.get("AVX512_SKX") or __cpu_features__.get("AVX512F"):
+        logging.getLogger(__name__).warning(
+            "numpy's AVX-512 kernels are active (numpy was imported before sketch3d?): generated meshes and "
+            "sketches may differ in the last bits from other CPUs'; set NPY_DISABLE_CPU_FEATURES as "
+            "sketch3d/__init__.py does, before numpy is imported"
+        )
 
 
 def _inside(path: str, folder: Path) -> bool:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from sketch3d.atomic import atomic_path
@@ -147,28 +146,6 @@ def load_sketch(path: str | os.PathLike) -> Sketch:
     return sketch_from_dict(data, source=f"sketch file {path}")
 
 
-def load_any_sketch(path: str | os.PathLike) -> Sketch:
-    """Read a sketch by extension: ``.json`` (ours), ``.ndjson`` (first QuickDraw drawing), ``.svg``."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return load_sketch(path)
-    if suffix == ".ndjson":
-        from sketch3d.data.quickdraw import read_quickdraw  # lazy: quickdraw imports this module
-
-        return read_quickdraw(path, limit=1)[0]
-    if suffix == ".svg":
-        try:
-            from sketch3d.data.amateursketch import parse_svg
-        except ImportError as exc:
-            raise SketchError(
-                f"cannot read {path}: SVG sketches need sketch3d.data.amateursketch.parse_svg, "
-                f"which is not available ({exc})"
-            ) from None
-        return parse_svg(path)
-    raise SketchError(f"cannot read sketch {path}: unknown extension {path.suffix!r}; use .json, .ndjson or .svg")
-
-
 # ----------------------------------------------------------------------------- raster
 
 
@@ -232,25 +209,3 @@ def rasterize(sketch: Sketch, size: int = 224, supersample: int = 4) -> Image.Im
     _paint_capsules(mask, np.concatenate(starts), np.concatenate(ends), np.concatenate(radii))
     ink = mask.reshape(size, supersample, size, supersample).mean(axis=(1, 3))
     return Image.fromarray(np.round(255.0 * (1.0 - ink)).astype(np.uint8), mode="L")
-
-
-def rasterize_sketches(sketches: pd.DataFrame, size: int, out_dir: str | os.PathLike) -> pd.DataFrame:
-    """Rasterise every sketch of a sketches manifest into ``out_dir/<sketch_id>.png``.
-
-    Returns the image index: image_id (= sketch_id), shape_id, azimuth, path (the PNG).
-    """
-    from sketch3d.data.manifest import SKETCH_COLUMNS
-
-    missing = [c for c in SKETCH_COLUMNS if c not in sketches.columns]
-    if missing:
-        raise SketchError(f"rasterize_sketches: sketches table lacks columns {missing}; expected {SKETCH_COLUMNS}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for rec in sketches.itertuples(index=False):
-        sketch = load_any_sketch(rec.path)
-        png = out_dir / f"{rec.sketch_id}.png"
-        with atomic_path(png) as tmp:
-            rasterize(sketch, size=size).save(tmp)
-        rows.append({"image_id": rec.sketch_id, "shape_id": rec.shape_id, "azimuth": rec.azimuth, "path": str(png)})
-    return pd.DataFrame(rows, columns=["image_id", "shape_id", "azimuth", "path"])

@@ -62,6 +62,7 @@ def _setup_render(scene: bpy.types.Scene, resolution: int, samples: int, threads
     r.film_transparent = False
     r.dither_intensity = 0.0  # no noise added when quantising to 8 bits: white stays 255
     r.use_file_extension = False
+    _no_stamps(r)
     r.image_settings.file_format = "PNG"
     r.image_settings.color_mode = "BW"
     r.image_settings.color_depth = "8"
@@ -69,6 +70,15 @@ def _setup_render(scene: bpy.types.Scene, resolution: int, samples: int, threads
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
     scene.view_settings.gamma = 1.0
+
+
+def _no_stamps(r: bpy.types.RenderSettings) -> None:
+    """Write no metadata: by default Blender stamps the date, render time, frame, camera, file
+    and scene into every PNG, so that identical renders differ in bytes."""
+    r.use_stamp = False  # nothing burnt into the pixels
+    for name in dir(r):
+        if name.startswith("use_stamp_") and name != "use_stamp_labels":
+            setattr(r, name, False)
 
 
 def _setup_freestyle(scene: bpy.types.Scene, stroke_width: float, crease_angle_deg: float) -> None:
@@ -166,8 +176,15 @@ def place_camera(scene: bpy.types.Scene, view: View) -> None:
 
 
 def render_still(scene: bpy.types.Scene, path: Path) -> None:
-    """Render the current frame to ``path`` (PNG, 8-bit grey, as configured)."""
+    """Render the current frame to ``path`` (PNG, 8-bit grey, as configured), pixels only.
+
+    Blender's file is re-encoded without any ancillary chunk (its Cycles timings, EXIF,
+    resolution), so that equal pixels give equal bytes.
+    """
+    from sketch3d.render.plain_png import write_plain_png
+
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
     if not path.is_file() or path.stat().st_size == 0:
         raise RuntimeError(f"Blender wrote no image to {path}; check that the folder is writable")
+    write_plain_png(path)

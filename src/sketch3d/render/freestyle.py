@@ -7,6 +7,10 @@ normalisation (ShapeNetCore v2: Y-up, centred, unit bbox diagonal, front +Z).
 ``up_axis`` "Z" meshes are taken in Blender's frame (front facing -Y); their
 Y-up equivalent for ``View.project`` is (x, z, -y).
 
+The PNGs hold pixels only (no date, render time or other metadata, see
+:func:`write_plain_png`), so two renders with equal pixels are equal files and
+results can be compared by checksum.
+
 ``bpy`` is imported only inside the rendering functions.
 """
 from __future__ import annotations
@@ -158,7 +162,7 @@ def gallery_jobs(shapes: pd.DataFrame, azimuths: list[float], elevation: float,
     return jobs, pd.DataFrame(rows, columns=GALLERY_COLUMNS)
 
 
-def render_gallery(shapes: pd.DataFrame, azimuths: list[float], elevation: float,
+def render_views(shapes: pd.DataFrame, azimuths: list[float], elevation: float,
                    settings: RenderSettings, out_dir: pathlib.Path) -> pd.DataFrame:
     """Render every shape at every azimuth into ``out_dir/<shape_id>/azNNN.png``; return the index.
 

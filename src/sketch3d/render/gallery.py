@@ -10,7 +10,7 @@ from sketch3d.imageset import write_index
 
 def render_gallery(shapes_csv: Path, category: str, split: str, render: dict, out_dir: Path, threads: int = 0) -> int:
     """Render every shape of (category, split) at the gallery azimuths into ``out_dir``; return #views."""
-    from sketch3d.render.freestyle import RenderSettings, render_gallery as render_views
+    from sketch3d.render.freestyle import RenderSettings, render_views
 
     shapes = select(read_shapes(shapes_csv), category, split)
     if shapes.empty:

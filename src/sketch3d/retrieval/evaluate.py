@@ -21,13 +21,12 @@ def shape_distances(
     how: str,
 ) -> tuple[np.ndarray, list[str]]:
     """Query x shape distance matrix (MSE, reduced over each shape's views) and the shape order."""
-    from sketch3d.retrieval.distances import pairwise_mse, reduce_over_views
+    from sketch3d.retrieval.distances import shape_mse
 
     shape_ids = sorted(set(gallery_shapes))
     position = {s: i for i, s in enumerate(shape_ids)}
     view_shape = np.array([position[s] for s in gallery_shapes])
-    d = pairwise_mse(query_feats, gallery_feats, chunk_size=chunk_size)
-    return reduce_over_views(d, view_shape, len(shape_ids), how=how), shape_ids
+    return shape_mse(query_feats, gallery_feats, view_shape, len(shape_ids), how=how, chunk_size=chunk_size), shape_ids
 
 
 def _load_features(npy: Path, ids_csv: Path, index: pd.DataFrame, what: str) -> np.ndarray:
@@ -81,7 +80,7 @@ def retrieve(
     with atomic_path(out_npz) as tmp:
         np.savez_compressed(
             tmp,
-            dist=dist.astype(np.float32),
+            dist=dist,  # float64: a float32 copy could merge distinct distances into ties
             query_ids=np.array(queries["image_id"].tolist()),
             shape_ids=np.array(shape_ids),
             truth=truth,

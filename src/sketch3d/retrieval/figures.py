@@ -13,6 +13,7 @@ from PIL import Image  # noqa: E402
 from sketch3d import DEMO_NOTICE  # noqa: E402
 from sketch3d.atomic import atomic_path  # noqa: E402
 from sketch3d.imageset import read_index  # noqa: E402
+from sketch3d.retrieval.metrics import ranking  # noqa: E402
 
 
 def _nearest_view(gallery, shape_id: str, azimuth: float) -> str:
@@ -49,7 +50,7 @@ def figure_top5(
         ax = axes[row, 0]
         ax.imshow(Image.open(q["path"]), cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"query {qid}", fontsize=6)
-        order = np.argsort(dist[qi], kind="stable")[:k]
+        order = ranking(dist[qi : qi + 1])[0, :k]  # the order acc@k counts
         for col, si in enumerate(order, start=1):
             ax = axes[row, col]
             sid = str(shape_ids[si])

@@ -1,32 +1,59 @@
-"""Retrieval ranks and accuracy at k (acc@1, acc@5 of the thesis)."""
+"""Retrieval ranks and accuracy at k (acc@1, acc@5 of the thesis).
+
+One tie rule, used by every ordering of shapes in the package (acc@k, top-k,
+the figures, ``sketch3d query``): shapes are ordered by distance, ascending, and
+shapes at exactly the same distance by their column index, which is their
+position in the sorted list of shape ids (``retrieval.evaluate.shape_distances``).
+This is a total order: :func:`ranking` lists it, :func:`rank_of_truth` gives the
+true shape's position in it, so a figure shows exactly the ranking that acc@k
+counts. Distances are compared as stored, so rank from the float64 matrix that
+``retrieval.distances`` returns (it recomputes near ties exactly, so that no
+CPU's BLAS rounding decides one); a float32 copy can merge close values into
+ties. NaN distances are refused.
+"""
 from __future__ import annotations
 
 from typing import Iterable
 
 import numpy as np
 
-__all__ = ["rank_of_truth", "accuracy_at_k", "topk"]
+__all__ = ["ranking", "rank_of_truth", "accuracy_at_k", "topk"]
+
+
+def _check_dist(dist: np.ndarray, name: str) -> np.ndarray:
+    dist = np.asarray(dist)
+    if dist.ndim != 2:
+        raise ValueError(f"{name}: dist must be 2-D [n_queries, n_shapes], got shape {dist.shape}")
+    if not np.issubdtype(dist.dtype, np.floating) and not np.issubdtype(dist.dtype, np.integer):
+        raise ValueError(f"{name}: dist must be numeric, got dtype {dist.dtype}")
+    if np.issubdtype(dist.dtype, np.floating) and np.isnan(dist).any():
+        raise ValueError(f"{name}: dist contains NaN")
+    return dist
+
+
+def ranking(dist: np.ndarray) -> np.ndarray:
+    """[nq, n_shapes] column indices of each row, best first: by distance, equal distances by column index."""
+    dist = _check_dist(dist, "ranking")
+    # a stable sort keeps equal keys in column order; unlike the default quicksort its
+    # result is unique, whatever sorting kernel the CPU dispatches to
+    return np.argsort(dist, axis=1, kind="stable")
 
 
 def rank_of_truth(dist: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """0-based rank of each query's true shape in its row of ``dist`` [nq, n_shapes].
+    """0-based position of each query's true shape in :func:`ranking` of its row of ``dist`` [nq, n_shapes].
 
-    Ties count against the truth: rank = number of other shapes whose distance
-    is <= the true one's, so a constant row gives the worst rank.
+    rank = #(shapes strictly closer) + #(shapes at the same distance with a smaller column index).
     """
-    dist = np.asarray(dist, dtype=np.float64)
+    dist = _check_dist(dist, "rank_of_truth")
     truth = np.asarray(truth)
-    if dist.ndim != 2:
-        raise ValueError(f"rank_of_truth: dist must be 2-D [n_queries, n_shapes], got shape {dist.shape}")
     if truth.shape != (dist.shape[0],) or not np.issubdtype(truth.dtype, np.integer):
         raise ValueError(f"rank_of_truth: truth must be {dist.shape[0]} integer shape indices, got {truth.shape} {truth.dtype}")
     if truth.size and (truth.min() < 0 or truth.max() >= dist.shape[1]):
         raise ValueError(f"rank_of_truth: truth indices must lie in 0..{dist.shape[1] - 1}")
-    if np.isnan(dist).any():
-        raise ValueError("rank_of_truth: dist contains NaN")
     rows = np.arange(dist.shape[0])
-    true_d = dist[rows, truth]
-    return (dist <= true_d[:, None]).sum(axis=1) - 1
+    true_d = dist[rows, truth][:, None]
+    before = np.arange(dist.shape[1])[None, :] < truth[:, None]
+    return (dist < true_d).sum(axis=1) + ((dist == true_d) & before).sum(axis=1)
 
 
 def accuracy_at_k(ranks: np.ndarray, ks: Iterable[int] = (1, 5)) -> dict[int, float]:
@@ -43,10 +70,8 @@ def accuracy_at_k(ranks: np.ndarray, ks: Iterable[int] = (1, 5)) -> dict[int, fl
 
 
 def topk(dist: np.ndarray, k: int) -> np.ndarray:
-    """[nq, k] column indices of the k smallest distances per row; ties keep column order."""
-    dist = np.asarray(dist)
-    if dist.ndim != 2:
-        raise ValueError(f"topk: dist must be 2-D, got shape {dist.shape}")
+    """[nq, k] the first k columns of :func:`ranking` (the tie rule of this module)."""
+    dist = _check_dist(dist, "topk")
     if not 1 <= k <= dist.shape[1]:
         raise ValueError(f"topk: k={k} must be between 1 and the number of columns {dist.shape[1]}")
-    return np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return ranking(dist)[:, :k]

@@ -9,21 +9,15 @@ import pandas as pd
 
 
 def sketch_image(path: Path, index: int = 0, size: int = 224):
-    """Any supported sketch file -> a size x size black-on-white PIL image."""
+    """Any supported sketch file (or a PNG/JPEG drawing) -> a size x size black-on-white PIL image."""
     from PIL import Image
 
-    from sketch3d.data.sketch import load_any_sketch, rasterize
+    from sketch3d.data.sketch import rasterize
+    from sketch3d.data.sketch_files import load_any_sketch
 
     if path.suffix.lower() in {".png", ".jpg", ".jpeg"}:
         return Image.open(path).convert("L").resize((size, size))
-    if path.suffix.lower() == ".ndjson":
-        from sketch3d.data.quickdraw import read_quickdraw
-
-        drawings = read_quickdraw(path)
-        if not 0 <= index < len(drawings):
-            raise ValueError(f"{path} holds {len(drawings)} drawings; --index {index} is out of range")
-        return rasterize(drawings[index], size=size)
-    return rasterize(load_any_sketch(path), size=size)
+    return rasterize(load_any_sketch(path, index), size=size)
 
 
 def query_sketch(
@@ -40,6 +34,7 @@ def query_sketch(
     from sketch3d.features.extract import embed_images
     from sketch3d.features.stage import feature_spec
     from sketch3d.retrieval.evaluate import shape_distances
+    from sketch3d.retrieval.metrics import ranking
 
     ids = pd.read_csv(gallery_ids, dtype={"image_id": str, "shape_id": str})
     g = np.load(gallery_features, mmap_mode="r")
@@ -55,5 +50,5 @@ def query_sketch(
             "use the same features settings as the gallery"
         )
     dist, shape_ids = shape_distances(q, g, ids["shape_id"].tolist(), 64, params["retrieval"]["view_reduction"])
-    order = np.argsort(dist[0], kind="stable")[:top]
+    order = ranking(dist)[0, :top]  # the tie rule of retrieval.metrics
     return [(shape_ids[i], float(dist[0, i])) for i in order]

@@ -46,7 +46,7 @@ def _box_chair(seat_h=0.45, back_h=0.45, leg=0.05) -> trimesh.Trimesh:
 
 
 def test_settings_defaults_match_params_yaml():
-    params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
+    params = yaml.safe_load((Path(__file__).parents[3] / "params.yaml").read_text())
     assert SimulationSettings.from_dict(params["profiles"]["demo"]["data"]["sketch"]) == SimulationSettings()
 
 

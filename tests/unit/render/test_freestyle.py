@@ -11,16 +11,18 @@ from scipy import ndimage
 from skimage.draw import polygon as fill_polygon
 
 from sketch3d.geometry.camera import View, yup_to_blender
+from sketch3d.render.plain_png import write_plain_png
 from sketch3d.render.freestyle import (
     GALLERY_COLUMNS,
     RenderError,
     RenderSettings,
     ViewJob,
     gallery_jobs,
-    render_gallery,
+    render_views,
     render_line_views,
     view_of,
 )
+from _helpers import png_chunk_types
 
 AZIMUTHS = (0.0, 30.0, 90.0)
 ELEVATION = 20.0
@@ -167,10 +169,10 @@ def test_stroke_width_follows_settings(scene):
 
 
 @pytest.mark.blender
-def test_render_gallery_writes_named_views(bpy_module, scene, tmp_path, capfd):
+def test_render_views_writes_named_views(bpy_module, scene, tmp_path, capfd):
     shapes = pd.DataFrame([{"shape_id": "s1", "category": "chair", "split": "test",
                             "mesh_path": scene["jobs"][0].mesh_path, "up_axis": "Y", "source": "unit"}])
-    index = render_gallery(shapes, [0, 90], ELEVATION, RenderSettings(), tmp_path / "gallery")
+    index = render_views(shapes, [0, 90], ELEVATION, RenderSettings(), tmp_path / "gallery")
     out = capfd.readouterr().out
     assert "Saved:" not in out and "OBJ import" not in out  # Blender's stdout is silenced
     # the mesh and its data are gone once rendered: only the camera object is left
@@ -182,6 +184,37 @@ def test_render_gallery_writes_named_views(bpy_module, scene, tmp_path, capfd):
     for path, job in zip(index["path"], (scene["jobs"][0], scene["jobs"][2])):
         assert Path(path).parent == tmp_path / "gallery" / "s1"
         _assert_same_picture(path, job.out_path)
+
+
+@pytest.mark.blender
+def test_same_view_rendered_again_gives_the_same_bytes(scene, tmp_path):
+    """A later render of the same view, to another folder: the same file, pixels only (no date,
+    render time or path in it), so outputs can be compared by checksum."""
+    first = scene["jobs"][1]
+    again = ViewJob(first.mesh_path, first.up_axis, first.azimuth, first.elevation, str(tmp_path / "again.png"))
+    render_line_views([again], scene["settings"])
+    assert Path(again.out_path).read_bytes() == Path(first.out_path).read_bytes()
+    assert png_chunk_types(first.out_path) == ["IHDR", "IDAT", "IEND"]
+
+
+def test_write_plain_png_keeps_pixels_and_drops_metadata(tmp_path):
+    from PIL import PngImagePlugin
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(32, 48), dtype=np.uint8)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Date", "2026/11/24 13:20:47")
+    info.add_text("RenderTime", "00:00.16")
+    paths = []
+    for name, text in (("a.png", info), ("b.png", None)):
+        path = tmp_path / name
+        Image.fromarray(pixels, mode="L").save(path, pnginfo=text, dpi=(72, 72))
+        write_plain_png(path)
+        paths.append(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert png_chunk_types(paths[0]) == ["IHDR", "IDAT", "IEND"]
+    with Image.open(paths[0]) as image:
+        assert image.mode == "L" and not image.info
+        np.testing.assert_array_equal(np.asarray(image), pixels)
 
 
 def test_missing_mesh_raises_before_rendering(tmp_path):

@@ -5,17 +5,13 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from sketch3d.data.manifest import SKETCH_COLUMNS
 from sketch3d.data.sketch import (
     Sketch,
     SketchError,
-    load_any_sketch,
     load_sketch,
     rasterize,
-    rasterize_sketches,
     save_sketch,
     validate,
 )
@@ -24,7 +20,6 @@ from sketch3d.data.sketch import (
 def _ink(img) -> np.ndarray:
     """Ink coverage per pixel in [0, 1] (1 = black)."""
     return (255.0 - np.asarray(img, dtype=float)) / 255.0
-
 
 def _line(x0, y0, x1, y1, width=4.0, canvas=(224, 224)) -> Sketch:
     return Sketch(strokes=[np.array([[x0, y0], [x1, y1]], float)], widths=[width], canvas=canvas)
@@ -49,14 +44,12 @@ def test_validate_names_the_problem(sketch, message):
     with pytest.raises(SketchError, match=message):
         validate(sketch)
 
-
 def test_validate_accepts_a_good_sketch():
     s = _line(0, 0, 5, 5)
     assert validate(s) is s
 
 
 # ----------------------------------------------------------------------------- JSON
-
 
 def test_json_round_trip(tmp_path):
     rng = np.random.default_rng(1)
@@ -77,7 +70,6 @@ def test_json_round_trip(tmp_path):
     raw = json.loads(path.read_text())
     assert raw["strokes"][1] == {"points": [[3.25, 4.5]], "width": 1.0}
     assert list(tmp_path.joinpath("a").iterdir()) == [path]  # no temporary file left
-
 
 def test_json_rounds_to_decimals(tmp_path):
     s = Sketch(strokes=[np.array([[1.234567, 2.0]])], widths=[1.0], canvas=(8, 8))
@@ -106,27 +98,9 @@ def test_load_errors_name_file_and_problem(tmp_path, content, message):
         load_sketch(path)
     assert str(path) in str(info.value)
 
-
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere.json"):
         load_sketch(tmp_path / "nothere.json")
-
-
-def test_load_any_sketch_by_extension(tmp_path):
-    s = _line(1, 2, 3, 4)
-    save_sketch(s, tmp_path / "s.json")
-    assert load_any_sketch(tmp_path / "s.json").canvas == (224, 224)
-    nd = tmp_path / "q.ndjson"
-    nd.write_text(json.dumps({"word": "chair", "key_id": "7", "drawing": [[[0, 10], [5, 5]]]}) + "\n")
-    q = load_any_sketch(nd)
-    assert q.canvas == (256, 256) and q.meta["word"] == "chair"
-    np.testing.assert_array_equal(q.strokes[0], [[0, 5], [10, 5]])
-    with pytest.raises(SketchError, match="unknown extension '.txt'"):
-        load_any_sketch(tmp_path / "s.txt")
-
-
-# ----------------------------------------------------------------------------- raster
-
 
 def test_horizontal_line_lands_on_expected_rows_and_columns():
     img = rasterize(_line(50, 112, 150, 112, width=4.0), size=224, supersample=4)
@@ -139,13 +113,11 @@ def test_horizontal_line_lands_on_expected_rows_and_columns():
     assert ink[112, 60:140].min() > 0.99  # solid black along the middle
     assert ink[:108].max() == 0 and ink[116:].max() == 0
 
-
 def test_line_ink_is_length_times_width_plus_caps():
     for width in (2.0, 4.0, 7.0):
         ink = _ink(rasterize(_line(30, 40, 190, 160, width=width), size=224)).sum()
         expected = 200.0 * width + math.pi * (width / 2) ** 2
         assert ink == pytest.approx(expected, rel=0.03)
-
 
 def test_dot_is_a_disc_at_the_point():
     s = Sketch(strokes=[np.array([[100.0, 60.0]])], widths=[6.0], canvas=(224, 224))
@@ -155,7 +127,6 @@ def test_dot_is_a_disc_at_the_point():
     assert (ink * (xs + 0.5)).sum() / ink.sum() == pytest.approx(100.0, abs=0.05)
     assert (ink * (ys + 0.5)).sum() / ink.sum() == pytest.approx(60.0, abs=0.05)
 
-
 def test_canvas_is_scaled_uniformly_and_centred():
     # a 400 x 200 canvas maps to 224 x 112, centred vertically (offset 56); widths scale by 0.56
     s = _line(0, 100, 400, 100, width=10.0, canvas=(400, 200))
@@ -164,39 +135,14 @@ def test_canvas_is_scaled_uniformly_and_centred():
     assert rows.min() == 109 and rows.max() == 114  # y = 56 + 56 = 112, width 5.6
     assert ink.sum() == pytest.approx(224 * 5.6, rel=0.05)
 
-
 def test_polyline_joint_is_round_and_closed():
     s = Sketch(strokes=[np.array([[40.0, 40.0], [180.0, 40.0], [180.0, 180.0]])], widths=[6.0], canvas=(224, 224))
     ink = _ink(rasterize(s))
     assert ink[38:42, 178:182].min() > 0.99  # the corner is filled
     assert ink.sum() == pytest.approx(280 * 6 + math.pi * 9, rel=0.03)
 
-
 def test_strokes_off_the_canvas_are_clipped():
     s = Sketch(strokes=[np.array([[-50.0, 10.0], [300.0, 250.0]]), np.array([[255.9, 255.9]])],
                widths=[20.0, 20.0], canvas=(256, 256))
     ink = _ink(rasterize(s, size=64))
     assert ink.shape == (64, 64) and ink[-1, -1] > 0.99 and ink[0, -1] == 0
-
-
-def test_rasterize_sketches_writes_pngs_and_index(tmp_path):
-    rows = []
-    for i in range(2):
-        p = save_sketch(_line(10 + i, 10, 100, 100), tmp_path / "in" / f"s{i}.json")
-        rows.append({"sketch_id": f"s{i}", "shape_id": f"shape{i}", "category": "chair", "split": "test",
-                     "azimuth": 30 * i, "path": str(p), "source": "simulated"})
-    index = rasterize_sketches(pd.DataFrame(rows, columns=SKETCH_COLUMNS), 64, tmp_path / "out")
-    assert list(index.columns) == ["image_id", "shape_id", "azimuth", "path"]
-    assert index["image_id"].tolist() == ["s0", "s1"]
-    assert index["azimuth"].tolist() == [0, 30]
-    from PIL import Image
-
-    for path in index["path"]:
-        img = Image.open(path)
-        assert img.size == (64, 64) and img.mode == "L"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s0.png", "s1.png"]
-
-
-def test_rasterize_sketches_needs_manifest_columns(tmp_path):
-    with pytest.raises(SketchError, match="lacks columns"):
-        rasterize_sketches(pd.DataFrame({"sketch_id": ["a"]}), 32, tmp_path)
