@@ -19,7 +19,7 @@ wildcard_constraints:
     category="|".join(CATEGORIES),
     split="train|val|test",
     kind="gallery|sketch",
-    box=r"\d+",
+    box=r"\d+|none",
 
 
 # shared stages

@@ -13,7 +13,7 @@ from conftest import REPO, snakemake
 from sketch3d.cli import commands
 
 STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",
-               "table_4_8", "figure_top5")
+               "retrieval_table", "figure_top5")
 
 
 def test_demo_dry_run_lists_the_slice(project):
@@ -28,7 +28,7 @@ def test_each_chapter_is_a_target_and_all_is_the_listed_chapters(project):
     assert chapters["items"]["enum"] == ["retrieval"]
     one = snakemake("-n", "--cores", "1", "retrieval", cwd=project).stdout
     everything = snakemake("-n", "--cores", "1", cwd=project).stdout
-    assert "rule table_4_8:" in one and "rule figure_top5:" in one
+    assert "rule retrieval_table:" in one and "rule figure_top5:" in one
     jobs = re.compile(r"^(\w+)\s+(\d+)$", re.M)
     assert {k: v for k, v in jobs.findall(one) if k not in ("all", "retrieval", "total")} == {
         k: v for k, v in jobs.findall(everything) if k not in ("all", "retrieval", "total")}

@@ -27,7 +27,8 @@ def test_table_command_writes_three_files(tmp_path):
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"profile": "demo", "method": "baseline", "category": "lamp", "n_queries": 3,
                              "n_shapes": 3, "acc@1": 33.3333, "acc@5": 100.0, "chance@1": 33.33}))
-    rc = main(["table_4_8", "--metrics", str(m), "--out-csv", str(tmp_path / "t.csv"),
+    rc = main(["retrieval_table", "--table", "4.8", "--thesis", str(REPO / "src/sketch3d/reference/table_4_8.csv"),
+               "--metrics", str(m), "--out-csv", str(tmp_path / "t.csv"),
                "--out-md", str(tmp_path / "t.md"), "--out-json", str(tmp_path / "t.json")])
     assert rc == 0
     assert json.loads((tmp_path / "t.json").read_text())["Baseline"]["lamp"]["acc@1"] == 33.33

@@ -31,7 +31,7 @@ def _sources(urls: dict[str, list[str]]) -> dict[str, Source]:
 
 def _paper(tmp_path: Path, clip: str = "openai") -> dict:
     return {"categories": ["chair", "lamp"], "data_dir": str(tmp_path / "data"),
-            "shapenet_root": str(tmp_path / "shapenet"), "amateursketch_splits": {"val_sketches": 200},
+            "shapenet_root": str(tmp_path / "shapenet"), "amateursketch_splits": {"val_shapes": 200},
             "clip_weights": clip}
 
 

@@ -24,7 +24,14 @@ rule prepare_dataset:
         store=directory(f"{RESULTS}/data/items"),
     params:
         settings=settings(
-            "profile", "seed", "data", "render.sketch_azimuths", "render.elevation", "render.camera_distance"
+            "profile",
+            "seed",
+            "data",
+            "render.sketch_azimuths",
+            "render.elevation",
+            "render.camera_distance",
+            "render.front_axis",
+            "render.azimuth_sign",
         ),
         code=code("prepare_dataset"),
     log:

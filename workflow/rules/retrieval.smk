@@ -1,5 +1,5 @@
 # Chapter 4.2: sketch-to-shape retrieval. Distances (MSE, reduced over views), ranks and acc@k,
-# Table 4.8 beside the thesis's numbers, top-5 figures. Methods and tables: sketch3d.retrieval.methods;
+# Tables 4.8 and B.2 beside the thesis's numbers, top-5 figures. Methods and tables: sketch3d.retrieval.methods;
 # input functions and targets: retrieval_inputs.smk.
 
 
@@ -32,30 +32,33 @@ rule retrieve:
         " --out {output.npz} --metrics {output.metrics} > {log} 2>&1"
 
 
-rule table_4_8:
+rule retrieval_table:
     input:
-        table_metrics("4.8"),
+        unpack(table_inputs),
     output:
         csv=report(
-            f"{RESULTS}/tables/table_4_8.csv",
-            caption="../report/retrieval/table_4_8.rst",
+            f"{RESULTS}/tables/table_{{table}}.csv",
+            caption="../report/retrieval/retrieval_table.rst",
             category="Retrieval (ch. 4.2)",
             subcategory="Tables",
-            labels={"table": "4.8", "profile": PROFILE},
+            labels={"table": "{table}", "profile": PROFILE},
         ),
-        md=f"{RESULTS}/tables/table_4_8.md",
-        json=f"{RESULTS}/tables/table_4_8.json",
+        md=f"{RESULTS}/tables/table_{{table}}.md",
+        json=f"{RESULTS}/tables/table_{{table}}.json",
+    wildcard_constraints:
+        table="|".join(RETRIEVAL_TABLES),
     params:
-        rows=caption_rows("4.8", config["retrieval"]),
-        code=code("table_4_8"),
+        number=lambda wildcards: get_table(wildcards.table).number,
+        rows=lambda wildcards: caption_rows(wildcards.table, config["retrieval"]),
+        code=code("retrieval_table"),
     log:
-        log_of("table_4_8"),
+        log_of("retrieval_table", "table"),
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d table_4_8 --metrics {input} --out-csv {output.csv} --out-md {output.md}"
-        " --out-json {output.json} > {log} 2>&1"
+        "sketch3d retrieval_table --table {params.number} --thesis {input.thesis} --metrics {input.metrics}"
+        " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"
 
 
 rule figure_top5:

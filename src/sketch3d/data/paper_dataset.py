@@ -16,11 +16,10 @@ of preference:
    201 chairs / 111 lamps (thesis app. B, Table 4.8), drawn at random among the
    sketched shapes.
 
-When no validation list exists, validation shapes are drawn at random from the
-training shapes until they hold at least ``paper.amateursketch_splits.val_sketches``
-sketches (200 in params.yaml; whole shapes, so with three views per shape 200
-becomes 201). The thesis only says "a small set of freehand sketches" selects the
-checkpoint (ch. 4.2.3.3); 200 is this project's choice. Random draws use
+When no validation list exists, ``amateursketch_splits.val_shapes`` whole shapes
+(200) are drawn at random from the training shapes, with all their sketches: the
+thesis validates on "200 chair and 200 lamp" shapes of the training split, three
+sketches each (its validation accuracies are multiples of 1/600). Random draws use
 ``numpy.random.default_rng([seed, crc32(category)])`` on sorted ids, so a category's
 split depends only on the seed and its own files.
 ``paper.amateursketch_splits.test_shapes`` (an int, or {category: int}) overrides
@@ -44,7 +43,7 @@ from sketch3d.data.shapenet import index_shapenet
 
 log = logging.getLogger(__name__)
 THESIS_TEST_SHAPES: dict[str, int] = {"chair": 201, "lamp": 111}
-DEFAULT_VAL_SKETCHES = 200
+DEFAULT_VAL_SHAPES = 200  # thesis 4.2.3: 200 shapes x 3 sketches per class
 
 
 class SplitError(ValueError):
@@ -66,35 +65,23 @@ def _test_size(paper: dict, category: str) -> int:
     return n
 
 
-def pick_validation(train_ids: list[str], counts: dict[str, int], val_sketches: int, rng: np.random.Generator) -> list[str]:
-    """Random whole training shapes holding at least ``val_sketches`` sketches in all."""
-    if val_sketches <= 0:
+def pick_validation(train_ids: list[str], val_shapes: int, rng: np.random.Generator) -> list[str]:
+    """``val_shapes`` training shapes drawn at random (whole shapes: all their sketches validate)."""
+    if val_shapes <= 0:
         return []
-    order = [train_ids[i] for i in rng.permutation(len(train_ids))]
-    chosen, total = [], 0
-    for sid in order:
-        if total >= val_sketches:
-            break
-        chosen.append(sid)
-        total += counts[sid]
-    if total < val_sketches:
+    if val_shapes >= len(train_ids):
         raise SplitError(
-            f"only {total} sketches of training shapes are available but paper.amateursketch_splits.val_sketches = "
-            f"{val_sketches}; lower it"
+            f"the validation set (profiles.paper.data.amateursketch_splits.val_shapes = {val_shapes}) would take "
+            f"every one of the {len(train_ids)} training shapes; lower it"
         )
-    if len(chosen) == len(train_ids):
-        raise SplitError(
-            f"the validation set (val_sketches = {val_sketches}) would take every training shape; lower it"
-        )
-    return chosen
+    return [train_ids[i] for i in rng.permutation(len(train_ids))[:val_shapes]]
 
 
 def decide_splits(
-    sketches: pd.DataFrame, root: Path, category: str, seed: int, val_sketches: int, test_shapes: int
+    sketches: pd.DataFrame, root: Path, category: str, seed: int, val_shapes: int, test_shapes: int
 ) -> tuple[dict[str, str], str]:
     """{shape_id: split} for the sketched shapes, and how it was decided (see module docstring)."""
     shapes = sorted(sketches["shape_id"].unique())
-    counts = sketches.groupby("shape_id").size().to_dict()
     rng = _rng(seed, category)
     folder = sketches["folder_split"]
     if (folder != "").any():
@@ -131,7 +118,7 @@ def decide_splits(
             how = "seeded-thesis-sizes"
     train = [sid for sid in shapes if sid not in split or split[sid] == "train"]
     if not any(v == "val" for v in split.values()):
-        val = set(pick_validation(train, counts, val_sketches, rng))
+        val = set(pick_validation(train, val_shapes, rng))
         how += "+seeded-val" if val else ""
     else:
         val = set()
@@ -176,7 +163,7 @@ def prepare_paper_data(
     sources = load_sources() if sources is None else sources
     data_dir = resolve(paper["data_dir"], base)
     shapenet_root = resolve(paper["shapenet_root"], base)
-    val_sketches = int((paper.get("amateursketch_splits") or {}).get("val_sketches", DEFAULT_VAL_SKETCHES))
+    val_shapes = int((paper.get("amateursketch_splits") or {}).get("val_shapes", DEFAULT_VAL_SHAPES))
     out_dir = Path(out_dir)
     plans = []
     for category in paper["categories"]:
@@ -186,7 +173,7 @@ def prepare_paper_data(
         archive = fetch(sources[name], data_dir, timeout=timeout)
         extracted = extract_zip(archive, data_dir / "amateursketch" / category)
         sketches = index_amateursketch(extracted, category)
-        split, how = decide_splits(sketches, extracted, category, seed, val_sketches, _test_size(paper, category))
+        split, how = decide_splits(sketches, extracted, category, seed, val_shapes, _test_size(paper, category))
         shapes = index_shapenet(shapenet_root, category, sorted(split), split)
         shapes["split_source"] = how
         sketches["split"] = sketches["shape_id"].map(split)

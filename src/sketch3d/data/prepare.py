@@ -60,6 +60,7 @@ def _inside(path: str, folder: Path) -> bool:
 def _demo(params: dict, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sketch3d.data.demo_shapes import build_demo_shapes
     from sketch3d.data.simulate import SimulationSettings, build_demo_sketches
+    from sketch3d.geometry.camera import Orientation
 
     demo, render = params["data"], params["render"]
     shapes = build_demo_shapes(
@@ -74,6 +75,7 @@ def _demo(params: dict, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         settings,
         params["seed"],
         out / "sketches",
+        orientation=Orientation(render["front_axis"], render["azimuth_sign"]),
     )
     return shapes, sketches
 

@@ -23,7 +23,7 @@ import trimesh
 
 from sketch3d.data.manifest import SHAPE_COLUMNS, SKETCH_COLUMNS, resolve
 from sketch3d.data.sketch import Sketch, save_sketch
-from sketch3d.geometry.camera import DEFAULT_LENS_MM, View
+from sketch3d.geometry.camera import DEFAULT_LENS_MM, SHAPENET, Orientation, View
 # visible_feature_lines is also re-exported from here for existing importers
 from sketch3d.geometry.visible_lines import visible_feature_lines
 
@@ -189,6 +189,7 @@ def simulate_sketch(
     rng: np.random.Generator,
     lens_mm: float = DEFAULT_LENS_MM,
     crease_angle_deg: float = 45.0,
+    orientation: Orientation = SHAPENET,
 ) -> Sketch:
     """An amateur-like sketch of a Y-up ``mesh`` meant to show the view (azimuth, elevation, distance).
 
@@ -200,8 +201,9 @@ def simulate_sketch(
     d_az = float(rng.uniform(-st.azimuth_jitter, st.azimuth_jitter))
     d_el = float(rng.uniform(-st.elevation_jitter, st.elevation_jitter))
     scales = 1.0 + rng.uniform(-st.proportion_jitter, st.proportion_jitter, size=3)
-    true_view = View(float(azimuth), float(elevation), float(distance), lens_mm)
-    drawn_view = View(float(azimuth) + d_az, float(elevation) + d_el, float(distance), lens_mm)
+    true_view = View(float(azimuth), float(elevation), float(distance), lens_mm, orientation=orientation)
+    drawn_view = View(float(azimuth) + d_az, float(elevation) + d_el, float(distance), lens_mm,
+                      orientation=orientation)
 
     lines = visible_feature_lines(_perturb_mesh(mesh, scales), drawn_view, size, crease_angle_deg)
     if not lines:
@@ -292,6 +294,7 @@ def build_demo_sketches(
     *,
     lens_mm: float = DEFAULT_LENS_MM,
     base_dir: str | os.PathLike = ".",
+    orientation: Orientation = SHAPENET,
 ) -> pd.DataFrame:
     """Simulate one sketch per shape and azimuth of its category into ``out_dir/<category>/<sketch_id>.json``.
 
@@ -316,7 +319,7 @@ def build_demo_sketches(
             sketch_id = sketch_id_for(str(rec.shape_id), az)
             try:
                 sketch = simulate_sketch(mesh, float(az), elevation, distance, settings,
-                                         sketch_rng(seed, sketch_id), lens_mm=lens_mm)
+                                         sketch_rng(seed, sketch_id), lens_mm=lens_mm, orientation=orientation)
             except ValueError as exc:
                 raise ValueError(f"sketch {sketch_id} of mesh {rec.mesh_path}: {exc}") from None
             sketch.meta.update({"sketch_id": sketch_id, "shape_id": str(rec.shape_id), "category": rec.category})

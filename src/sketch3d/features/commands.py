@@ -18,9 +18,18 @@ def _extract_features(a: argparse.Namespace) -> None:
     log.info("extract_features: %s", feats.shape)
 
 
+def _box(text: str) -> int | None:
+    if text == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--box must be a whole number of pixels or 'none', got {text!r}") from None
+
+
 COMMANDS = (
     Command("extract_features", "CLIP features of an image set fitted to a box", _extract_features, (
         *(arg(f"--{name}", required=True) for name in ("settings", "images", "cache", "out", "ids")),
-        arg("--box", type=int, required=True),
+        arg("--box", type=_box, required=True, help="px side of the box images are fitted to, or 'none': as they are"),
     )),
 )

@@ -30,15 +30,15 @@ def feature_spec(params: dict):
     return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=setting, seed=params["seed"])
 
 
-def extract_features(images_dir: Path, params: dict, box: int, cache_dir: Path, out_npy: Path, out_ids: Path) -> np.ndarray:
-    """Embed every image of ``images_dir`` fitted to ``box``; write [N, D] features and their ids."""
+def extract_features(images_dir: Path, params: dict, box: int | None, cache_dir: Path, out_npy: Path, out_ids: Path) -> np.ndarray:
+    """Embed every image of ``images_dir`` fitted to ``box`` (None: as it is); write [N, D] features and their ids."""
     from sketch3d.devices import claim_device
     from sketch3d.features.extract import embed_images
 
     index = read_index(images_dir)
     spec = feature_spec(params)
     with claim_device() as device:
-        log.info("features: %d images, %s, box %d, device %s", len(index), spec, box, device)
+        log.info("features: %d images, %s, box %s, device %s", len(index), spec, box, device)
         feats = embed_images(
             [Path(p) for p in index["path"]],
             spec,

@@ -1,11 +1,14 @@
 """The one camera model shared by the Blender renderer and the sketch simulator.
 
-Conventions (those of ShapeNetCore v2 ``model_normalized.obj``): meshes are Y-up,
-centred, with their front facing +Z. A view is (azimuth, elevation, distance) in
-degrees / shape units: azimuth 0 looks at the front, positive azimuth moves the
-camera towards +X (counter-clockwise seen from above), elevation lifts it towards
-+Y. The camera looks at the origin with +Y up. The lens is Blender's default
-(50 mm on a 36 mm sensor), so a projection here and a Blender render agree.
+Meshes are Y-up and centred. Where their front faces and which way azimuth turns
+is an :class:`Orientation` (params ``render.front_axis``, ``render.azimuth_sign``);
+the default is ShapeNetCore v2's ``model_normalized.obj`` convention, front facing
++Z. A view is (azimuth, elevation, distance) in degrees / shape units: azimuth 0
+looks at the front (the side a sketcher draws), positive azimuth (sign +1) moves
+the camera towards ``up x front`` (+X for a +Z front: counter-clockwise seen from
+above), elevation lifts it towards +Y. The camera looks at the origin with +Y up.
+The lens is Blender's default (50 mm on a 36 mm sensor), so a projection here and
+a Blender render agree.
 """
 from __future__ import annotations
 
@@ -15,6 +18,32 @@ import numpy as np
 
 DEFAULT_LENS_MM = 50.0
 DEFAULT_SENSOR_MM = 36.0
+FRONT_AXES = {"+x": (1.0, 0.0, 0.0), "-x": (-1.0, 0.0, 0.0), "+z": (0.0, 0.0, 1.0), "-z": (0.0, 0.0, -1.0)}
+_UP = np.array([0.0, 1.0, 0.0])
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """Where a mesh's front faces and which way positive azimuth turns the camera."""
+
+    front_axis: str = "+z"  # ShapeNetCore v2: the front faces +Z
+    azimuth_sign: int = 1   # +1: positive azimuth moves the camera towards up x front (+X for a +Z front)
+
+    def __post_init__(self) -> None:
+        if self.front_axis not in FRONT_AXES:
+            raise ValueError(f"front axis {self.front_axis!r} must be one of {sorted(FRONT_AXES)} (render.front_axis)")
+        if self.azimuth_sign not in (1, -1):
+            raise ValueError(f"azimuth sign {self.azimuth_sign!r} must be 1 or -1 (render.azimuth_sign)")
+
+    def direction(self, azimuth: float, elevation: float) -> np.ndarray:
+        """Unit vector from the origin to a camera at (azimuth, elevation), degrees."""
+        az, el = np.radians(azimuth), np.radians(elevation)
+        front = np.array(FRONT_AXES[self.front_axis])
+        side = self.azimuth_sign * np.cross(_UP, front)
+        return np.cos(el) * (np.cos(az) * front + np.sin(az) * side) + np.sin(el) * _UP
+
+
+SHAPENET = Orientation()
 
 
 @dataclass(frozen=True)
@@ -24,14 +53,12 @@ class View:
     distance: float
     lens_mm: float = DEFAULT_LENS_MM
     sensor_mm: float = DEFAULT_SENSOR_MM
+    orientation: Orientation = SHAPENET
 
     @property
     def position(self) -> np.ndarray:
         """Camera centre in the Y-up world frame."""
-        az, el = np.radians(self.azimuth), np.radians(self.elevation)
-        return self.distance * np.array(
-            [np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)]
-        )
+        return self.distance * self.orientation.direction(self.azimuth, self.elevation)
 
     def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(right, up, forward) unit vectors of the camera in world coordinates."""

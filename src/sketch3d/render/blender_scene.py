@@ -25,12 +25,13 @@ _AXES = {"Y": {"forward_axis": "NEGATIVE_Z", "up_axis": "Y"}, "Z": {"forward_axi
 
 
 def setup_scene(resolution: int, stroke_width: float, lens_mm: float, samples: int,
-                crease_angle_deg: float, sensor_mm: float, threads: int = 0) -> bpy.types.Scene:
+                crease_angle_deg: float, sensor_mm: float, threads: int = 0,
+                edge_types: tuple[str, ...] = ("silhouette", "crease", "border")) -> bpy.types.Scene:
     """Reset Blender to an empty scene configured for black-on-white Freestyle lines."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     _setup_render(scene, resolution, samples, threads)
-    _setup_freestyle(scene, stroke_width, crease_angle_deg)
+    _setup_freestyle(scene, stroke_width, crease_angle_deg, edge_types)
     _setup_white_world_and_material(scene)
     cam_data = bpy.data.cameras.new(CAMERA_NAME)
     cam_data.lens = lens_mm
@@ -81,7 +82,8 @@ def _no_stamps(r: bpy.types.RenderSettings) -> None:
             setattr(r, name, False)
 
 
-def _setup_freestyle(scene: bpy.types.Scene, stroke_width: float, crease_angle_deg: float) -> None:
+def _setup_freestyle(scene: bpy.types.Scene, stroke_width: float, crease_angle_deg: float,
+                     edge_types: tuple[str, ...]) -> None:
     r = scene.render
     r.use_freestyle = True
     r.line_thickness_mode = "ABSOLUTE"
@@ -101,11 +103,9 @@ def _setup_freestyle(scene: bpy.types.Scene, stroke_width: float, crease_angle_d
     lineset.select_by_face_marks = False
     lineset.select_by_collection = False
     lineset.select_by_image_border = True
-    for kind in ("border", "contour", "external_contour", "ridge_valley", "suggestive_contour",
-                 "material_boundary", "edge_mark"):
-        setattr(lineset, f"select_{kind}", False)
-    lineset.select_silhouette = True
-    lineset.select_crease = True
+    for kind in ("silhouette", "border", "crease", "contour", "external_contour", "ridge_valley",
+                 "suggestive_contour", "material_boundary", "edge_mark"):
+        setattr(lineset, f"select_{kind}", kind in edge_types)
     style = bpy.data.linestyles.new("sketch3d_black")
     style.use_fake_user = True
     style.color = (0.0, 0.0, 0.0)

@@ -24,12 +24,17 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sketch3d.atomic import atomic_path
-from sketch3d.geometry.camera import DEFAULT_SENSOR_MM, View
+from sketch3d.geometry.camera import DEFAULT_SENSOR_MM, Orientation, View
 from sketch3d.render.quiet import quiet_stdout
 
 UP_AXES = ("Y", "Z")
 MESH_SUFFIXES = (".obj", ".ply", ".stl")  # formats Blender's built-in importers read
 GALLERY_COLUMNS = ["image_id", "shape_id", "azimuth", "path"]
+
+
+# Freestyle's edge types (Blender's line set `select_<type>` flags)
+EDGE_TYPES = ("silhouette", "border", "crease", "contour", "external_contour", "ridge_valley",
+              "suggestive_contour", "material_boundary", "edge_mark")
 
 
 class RenderError(ValueError):
@@ -45,6 +50,14 @@ class RenderSettings:
     samples: int = 16
     crease_angle: float = 134.43  # Freestyle crease threshold, degrees
     threads: int = 0  # Blender render threads; 0 = one per core
+    edge_types: tuple[str, ...] = ("silhouette", "crease", "border")  # Blender's default line set
+    front_axis: str = "+z"  # the meshes' front (geometry.camera.Orientation); ShapeNetCore v2: +Z
+    azimuth_sign: int = 1
+
+    @property
+    def orientation(self) -> Orientation:
+        return Orientation(self.front_axis, self.azimuth_sign)
+
 
     def validate(self) -> None:
         if int(self.resolution) != self.resolution or self.resolution < 8:
@@ -58,6 +71,13 @@ class RenderSettings:
             raise RenderError(f"render.threads must be an integer >= 0 (0: all cores), got {self.threads}")
         if not 0 <= self.crease_angle <= 180:
             raise RenderError(f"render.crease_angle must be in [0, 180] degrees, got {self.crease_angle}")
+        try:
+            self.orientation
+        except ValueError as exc:
+            raise RenderError(str(exc)) from None
+        unknown = sorted(set(self.edge_types) - set(EDGE_TYPES))
+        if not self.edge_types or unknown:
+            raise RenderError(f"render.edge_types must be a non-empty subset of {EDGE_TYPES}, got {list(self.edge_types)}")
 
 
 @dataclass
@@ -73,7 +93,7 @@ def view_of(job: ViewJob, settings: RenderSettings) -> View:
     """The camera of one job, as used by both the renderer and ``View.project``."""
     return View(azimuth=float(job.azimuth), elevation=float(job.elevation),
                 distance=float(settings.camera_distance), lens_mm=float(settings.lens_mm),
-                sensor_mm=DEFAULT_SENSOR_MM)
+                sensor_mm=DEFAULT_SENSOR_MM, orientation=settings.orientation)
 
 
 def validate_jobs(jobs: list[ViewJob], suffixes: tuple[str, ...] = MESH_SUFFIXES) -> None:
@@ -120,7 +140,7 @@ def render_line_views(jobs: list[ViewJob], settings: RenderSettings, quiet: bool
     with quiet_stdout(quiet):
         scene = bs.setup_scene(int(settings.resolution), float(settings.stroke_width), float(settings.lens_mm),
                                int(settings.samples), float(settings.crease_angle), DEFAULT_SENSOR_MM,
-                               int(settings.threads))
+                               int(settings.threads), tuple(settings.edge_types))
     for (mesh_path, up_axis), group in _group_by_mesh(jobs).items():
         with quiet_stdout(quiet):
             try:

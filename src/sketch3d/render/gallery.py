@@ -22,6 +22,9 @@ def render_gallery(shapes_csv: Path, category: str, split: str, render: dict, ou
         lens_mm=render["lens_mm"],
         samples=render["samples"],
         crease_angle=render["crease_angle"],
+        edge_types=tuple(render["edge_types"]),
+        front_axis=render["front_axis"],
+        azimuth_sign=render["azimuth_sign"],
         threads=threads,
     )
     with atomic_dir(out_dir) as tmp:

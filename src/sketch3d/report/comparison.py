@@ -7,6 +7,7 @@ thesis's values come from the package's reference tables (``report.reference``).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +30,12 @@ class Result:
     context: dict = field(default_factory=dict)  # extra columns (sizes, provenance), passed through
 
 
-def compare_with_thesis(results: list[Result], table: str) -> pd.DataFrame:
-    """One row per (label, group, metric): thesis value, ours, ours - thesis, and the context columns."""
-    ref = thesis_table(table)
+def compare_with_thesis(results: list[Result], table: str, reference: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per (label, group, metric): thesis value, ours, ours - thesis, and the context columns.
+
+    ``reference``: the thesis table's file (default: the package's ``reference/table_<n>.csv``).
+    """
+    ref = thesis_table(table, reference)
     rows = []
     for r in results:
         for metric in sorted(r.metrics):

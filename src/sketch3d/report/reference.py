@@ -1,19 +1,35 @@
 """The thesis's own numbers, shipped with the package as data (copied from the thesis text)."""
 from __future__ import annotations
 
+import os
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
 
-def thesis_table(table: str) -> pd.DataFrame:
-    """Long-format thesis table, e.g. ``thesis_table("4.8")``: method, category, metric, value, ..."""
+def table_file(table: str) -> Path:
+    """The package file of thesis table ``table`` ("4.8"): a rule lists it as an input, so that editing it
+    reruns exactly that table."""
     name = f"table_{table.replace('.', '_')}.csv"
-    ref = resources.files("sketch3d").joinpath("reference", name)
+    ref = Path(str(resources.files("sketch3d").joinpath("reference", name)))
     if not ref.is_file():
         raise FileNotFoundError(f"no thesis table {table} in the package (looked for reference/{name})")
-    with ref.open() as fh:
-        return pd.read_csv(fh, dtype={"table": str})
+    return ref
+
+
+def thesis_table(table: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Long-format thesis table, e.g. ``thesis_table("4.8")``: method, category, metric, value, ...
+
+    ``path``: read that file instead of the package's copy (a rule passes the file it lists as input).
+    """
+    ref = Path(path) if path is not None else table_file(table)
+    if not ref.is_file():
+        raise FileNotFoundError(f"thesis table {table}: {ref} does not exist")
+    df = pd.read_csv(ref, dtype={"table": str})
+    if not df.empty and set(df["table"]) != {table}:
+        raise ValueError(f"{ref} holds table(s) {sorted(set(df['table']))}, not table {table}")
+    return df
 
 
 def thesis_value(df: pd.DataFrame, method: str, category: str, metric: str) -> float | None:

@@ -1,4 +1,4 @@
-"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, table_4_8, figure_top5, query."""
+"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, figure_top5, query."""
 from __future__ import annotations
 
 import argparse
@@ -28,12 +28,13 @@ def _retrieve(a: argparse.Namespace) -> None:
     log.info("retrieve: %s", json.dumps(m))
 
 
-def _table_4_8(a: argparse.Namespace) -> None:
-    from sketch3d.retrieval.tables import table_4_8
+def _retrieval_table(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.tables import retrieval_table
 
-    df = table_4_8([Path(p) for p in a.metrics], Path(a.out_csv), Path(a.out_md), Path(a.out_json))
+    df = retrieval_table(a.table, [Path(p) for p in a.metrics], Path(a.out_csv), Path(a.out_md), Path(a.out_json),
+                         Path(a.thesis))
     print(Path(a.out_md).read_text())
-    log.info("table_4_8: %d rows", len(df))
+    log.info("retrieval_table %s: %d rows", a.table, len(df))
 
 
 def _figure_top5(a: argparse.Namespace) -> None:
@@ -64,7 +65,9 @@ COMMANDS = (
         *(arg(f"--{name}", help="CLIP methods only")
           for name in ("sketch-features", "sketch-ids", "gallery-features", "gallery-ids")),
     )),
-    Command("table_4_8", "Table 4.8 rows: our acc@k beside the thesis's", _table_4_8, (
+    Command("retrieval_table", "a retrieval table (4.8, B.2): our acc@k beside the thesis's", _retrieval_table, (
+        arg("--table", required=True, help="thesis table number, e.g. 4.8 or B.2"),
+        arg("--thesis", required=True, help="the thesis table's CSV (src/sketch3d/reference/table_<n>.csv)"),
         arg("--metrics", nargs="+", required=True, help="retrieval metric JSON files, one per method and category"),
         arg("--out-csv", required=True),
         arg("--out-md", required=True),

@@ -56,7 +56,7 @@ def retrieve(
 
     method = get_method(method_name)
     r = params["retrieval"]
-    box = method.box(r)
+    sketch_box, gallery_box = method.sketch_box(r), method.gallery_box(r)
     queries = read_index(sketches_dir)
     gallery = read_index(gallery_dir)
     if method.kind == "clip":
@@ -67,8 +67,8 @@ def retrieve(
     else:
         from sketch3d.retrieval.pixel import pixel_features
 
-        q = pixel_features([Path(p) for p in queries["path"]], box, r["pixel_size"])
-        g = pixel_features([Path(p) for p in gallery["path"]], box, r["pixel_size"])
+        q = pixel_features([Path(p) for p in queries["path"]], sketch_box, r["pixel_size"])
+        g = pixel_features([Path(p) for p in gallery["path"]], gallery_box, r["pixel_size"])
     dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), r["chunk_size"], r["view_reduction"])
     position = {s: i for i, s in enumerate(shape_ids)}
     unknown = sorted(set(queries["shape_id"]) - set(position))
@@ -92,7 +92,8 @@ def retrieve(
         "label": method.label,
         "category": category,
         "split": split,
-        "box": box,
+        "sketch_box": sketch_box,
+        "gallery_box": gallery_box,
         "view_reduction": r["view_reduction"],
         "n_queries": int(len(queries)),
         "n_shapes": int(len(shape_ids)),

@@ -21,8 +21,8 @@ def thumbnail(image: Image.Image, size: int) -> np.ndarray:
     return (255.0 - np.asarray(small, dtype=np.float32)) / 255.0
 
 
-def pixel_features(image_paths: list[Path], box: int, size: int = 28) -> np.ndarray:
-    """[N, size*size] float32: each image fitted to ``box`` in 224x224, then shrunk to ``size``."""
+def pixel_features(image_paths: list[Path], box: int | None, size: int = 28) -> np.ndarray:
+    """[N, size*size] float32: each image fitted to ``box`` in 224x224 (None: as it is), then shrunk to ``size``."""
     if size < 1:
         raise ValueError(f"pixel_features: size must be >= 1, got {size} (retrieval.pixel_size)")
     out = np.empty((len(image_paths), size * size), dtype=np.float32)

@@ -1,7 +1,12 @@
-"""Stage 'table_4_8' (and the chapter's later tables): retrieval metrics beside the thesis's numbers."""
+"""Stage 'retrieval_table': the chapter's method x category tables (4.8, B.2), ours beside the thesis's.
+
+Which rows a table has, and which thesis row each is compared with, is
+``retrieval.methods.TABLES`` / ``Method.thesis_rows``.
+"""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -9,18 +14,15 @@ import pandas as pd
 from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
 from sketch3d.retrieval.methods import get_method, get_table
 
-# the thesis's tables this module compares with (see sketch3d.codeversion)
-PACKAGE_DATA = ("reference/table_4_8.csv",)
 
-
-def _results(metric_files: list[Path]) -> list[Result]:
+def _results(metric_files: list[Path], number: str) -> list[Result]:
     out = []
     for path in metric_files:
         m = json.loads(Path(path).read_text())
         method = get_method(m["method"])
         out.append(Result(
             label=method.label,
-            thesis_row=method.thesis_row,
+            thesis_row=method.thesis_row(number),
             group=m["category"],
             profile=m["profile"],
             metrics={k: v for k, v in m.items() if k.startswith("acc@")},
@@ -36,18 +38,14 @@ def _sizes(df: pd.DataFrame) -> list[str]:
 
 
 def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md: Path,
-                    out_json: Path | None = None) -> pd.DataFrame:
-    """Thesis table ``number`` from per-(method, category) metric files, ours beside the thesis's."""
+                    out_json: Path | None = None, thesis: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Thesis table ``number`` from per-(method, category) metric files, ours beside the thesis's
+    (``thesis``: the thesis table's file; default the package's copy)."""
     table = get_table(number)
-    results = _results(metric_files)
+    results = _results(metric_files, table.number)
     unknown = sorted({r.label for r in results} - {get_method(m).label for m in table.methods})
     if unknown:
-        raise ValueError(f"table {number}: metric files of methods it does not show: {unknown}")
-    df = compare_with_thesis(results, number)
+        raise ValueError(f"table {table.number}: metric files of methods it does not show: {unknown}")
+    df = compare_with_thesis(results, table.number, thesis)
     write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df))
     return df
-
-
-def table_4_8(metric_files: list[Path], out_csv: Path, out_md: Path, out_json: Path | None = None) -> pd.DataFrame:
-    """Table 4.8, rows Baseline and OBB (and the pixel matcher as a scale reference)."""
-    return retrieval_table("4.8", metric_files, out_csv, out_md, out_json)

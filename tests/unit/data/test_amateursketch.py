@@ -189,7 +189,7 @@ def _fake_dataset(tmp_path: Path, n_shapes: dict[str, int], extra_files: dict[st
         sources[name] = Source(name, "dataset", (), f"{cat}.zip", None, None, "downloads", "l", "c", "place it")
     paper = {
         "categories": list(n_shapes), "data_dir": str(data_dir), "shapenet_root": str(shapenet),
-        "amateursketch_splits": {"val_sketches": 6, "test_shapes": {"chair": 4, "lamp": 3}},
+        "amateursketch_splits": {"val_shapes": 2, "test_shapes": {"chair": 4, "lamp": 3}},
         "clip_weights": "openai",
     }
     return paper, sources
@@ -257,9 +257,12 @@ def test_prepare_paper_data_fails_before_writing(tmp_path):
 
 def test_decide_splits_thesis_default_sizes(tmp_path):
     import pandas as pd
-    rows = [(f"{_mid(i)}_{a}", _mid(i), a, "") for i in range(300) for a in (0, 30, 75)]
+    rows = [(f"{_mid(i)}_{a}", _mid(i), a, "") for i in range(500) for a in (0, 30, 75)]
     df = pd.DataFrame(rows, columns=["sketch_id", "shape_id", "azimuth", "folder_split"])
     split, how = decide_splits(df, tmp_path, "chair", 0, 200, 201)
     values = list(split.values())
-    assert values.count("test") == 201 and values.count("val") == 67 and values.count("train") == 32
+    # thesis: 201 test shapes (603 queries); 200 validation shapes of the training split, 3 sketches each
+    assert values.count("test") == 201 and values.count("val") == 200 and values.count("train") == 99
+    val_sketches = df[df["shape_id"].map(split) == "val"]
+    assert len(val_sketches) == 600
     assert how == "seeded-thesis-sizes+seeded-val"

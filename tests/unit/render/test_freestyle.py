@@ -263,3 +263,40 @@ def test_gallery_jobs_names_and_checks(tmp_path):
         gallery_jobs(shapes, [12.5], 20.0, tmp_path)
     with pytest.raises(RenderError, match="mesh_path"):
         gallery_jobs(shapes.drop(columns="mesh_path"), [0], 20.0, tmp_path)
+
+
+def test_edge_types_choose_the_lines_border_outlines_open_meshes(bpy_module, tmp_path):
+    """A single open sheet (a lamp shade's or a seat's kind of surface) has no silhouette or crease, only borders:
+    drawn with Blender's default line set, blank without 'border'."""
+    import trimesh
+
+    sheet = trimesh.Trimesh(vertices=[[-0.3, 0.0, -0.3], [0.3, 0.0, -0.3], [0.3, 0.0, 0.3], [-0.3, 0.0, 0.3]],
+                            faces=[[0, 2, 1], [0, 3, 2]], process=False)
+    path = tmp_path / "sheet.obj"
+    sheet.export(path)
+    ink = {}
+    for name, types in (("default", ("silhouette", "crease", "border")), ("no_border", ("silhouette", "crease"))):
+        out = tmp_path / f"{name}.png"
+        render_line_views([ViewJob(str(path), "Y", 30.0, ELEVATION, str(out))],
+                          RenderSettings(samples=4, edge_types=types))
+        ink[name] = int((_load(str(out)) < 128).sum())
+    assert ink["default"] > 200 and ink["no_border"] == 0, ink
+    assert RenderSettings().edge_types == ("silhouette", "crease", "border")
+    with pytest.raises(RenderError, match="render.edge_types"):
+        RenderSettings(edge_types=("outline",)).validate()
+
+
+def test_orientation_parameters_reach_the_renderer(bpy_module, tmp_path):
+    """A mesh whose front faces -Z, rendered at azimuth 0 with front_axis '-z', is the default (+Z) render at 180."""
+    path = tmp_path / "shape.obj"
+    _asymmetric_mesh().export(path)
+    turned = tmp_path / "front_minus_z_az000.png"
+    default = tmp_path / "default_az180.png"
+    render_line_views([ViewJob(str(path), "Y", 0.0, ELEVATION, str(turned))],
+                      RenderSettings(samples=4, front_axis="-z"))
+    render_line_views([ViewJob(str(path), "Y", 180.0, ELEVATION, str(default))], RenderSettings(samples=4))
+    a, b = _load(str(turned)).astype(int), _load(str(default)).astype(int)
+    assert (a < 128).sum() > 300
+    assert np.abs(a - b).mean() < 0.5, "the same camera must give the same picture"
+    with pytest.raises(RenderError, match="render.front_axis"):
+        RenderSettings(front_axis="up").validate()

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from sketch3d.retrieval.methods import METHODS, TABLES, caption_rows
-from sketch3d.retrieval.tables import table_4_8
+from sketch3d.retrieval.tables import retrieval_table
 
 
 def metrics_file(tmp_path, method, category, a1, a5, profile="demo"):
@@ -16,7 +16,7 @@ def metrics_file(tmp_path, method, category, a1, a5, profile="demo"):
 
 def test_table_4_8_files(tmp_path):
     files = [metrics_file(tmp_path, m, c, 50.0, 75.0) for m in ("baseline", "obb") for c in ("chair", "lamp")]
-    df = table_4_8(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    df = retrieval_table("4.8", files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
     md = (tmp_path / "t.md").read_text()
     assert "NOT the thesis's" in md and "chair: 30 / 10 (chance acc@1 10.00)" in md
     assert "50.00 (51.58, -1.58)" in md  # Baseline chair acc@1
@@ -29,10 +29,29 @@ def test_a_table_refuses_methods_it_does_not_show(tmp_path, monkeypatch):
 
     monkeypatch.setitem(methods.TABLES, "4.8", methods.Table("4.8", "T", ("obb",)))
     with pytest.raises(ValueError, match="does not show"):
-        table_4_8([metrics_file(tmp_path, "baseline", "chair", 1.0, 2.0)], tmp_path / "t.csv", tmp_path / "t.md")
+        retrieval_table("4.8", [metrics_file(tmp_path, "baseline", "chair", 1.0, 2.0)], tmp_path / "t.csv",
+                        tmp_path / "t.md")
 
 def test_captions_and_rows_derive_from_the_methods():
     retrieval = {"baseline_box": 150, "obb_box": 100}
     text = caption_rows("4.8", retrieval)
     assert "150x150" in text and "100x100" in text and "170" not in text
-    assert [METHODS[m].thesis_row for m in TABLES["4.8"].methods][:2] == ["Baseline", "OBB"]
+    assert [METHODS[m].thesis_row("4.8") for m in TABLES["4.8"].methods] == ["Baseline", "OBB", None]
+    assert [METHODS[m].thesis_row("B.2") for m in TABLES["B.2"].methods] == [
+        "Baseline", "Baseline w/ centering", "OBB", None]
+
+
+def test_baseline_fits_only_the_sketches():
+    """Thesis B.3.1: Baseline = sketches centred and fitted to 170x170, renderings as rendered; fitting both is
+    Table B.2's 'Baseline w/ centering'; OBB fits both to 129x129."""
+    r = {"baseline_box": 170, "obb_box": 129}
+    boxes = {m: (METHODS[m].box("sketch", r), METHODS[m].box("gallery", r)) for m in METHODS}
+    assert boxes == {"baseline": (170, None), "baseline_centering": (170, 170), "obb": (129, 129),
+                     "pixel": (129, 129)}
+
+
+def test_table_b_2_compares_each_row_with_its_own_thesis_row(tmp_path):
+    files = [metrics_file(tmp_path, m, "chair", 50.0, 75.0) for m in ("baseline", "baseline_centering", "obb")]
+    df = retrieval_table("B.2", files, tmp_path / "t.csv", tmp_path / "t.md")
+    acc1 = df[df["metric"] == "acc@1"].set_index("method")["thesis"]
+    assert acc1.to_dict() == {"Baseline": 51.58, "Baseline w/ centering": 57.71, "OBB": 65.17}
