@@ -62,6 +62,7 @@ def test_table_beside_thesis(finished):
     assert obb["difference"] == pytest.approx(obb["ours"] - 65.17, abs=0.011)
     md = (finished / "results/demo/tables/table_4_8.md").read_text()
     assert "NOT the thesis's" in md
+    assert "Split: chair: seeded (demo, seed 0), lamp: seeded (demo, seed 0)" in md
     assert "NOT the thesis's" in json.loads((finished / "results/demo/tables/table_4_8.json").read_text())["notice"]
 
 

@@ -28,7 +28,7 @@ rule retrieve:
     shell:
         "sketch3d retrieve --settings {params.settings:q} --method {wildcards.method}"
         " --category {wildcards.category} --split {wildcards.split}"
-        " --sketches {input.sketches} --gallery {input.gallery} {params.features}"
+        " --sketches {input.sketches} --gallery {input.gallery} {params.features} --shapes {input.shapes}"
         " --out {output.npz} --metrics {output.metrics} > {log} 2>&1"
 
 

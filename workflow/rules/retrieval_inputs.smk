@@ -8,6 +8,7 @@ RETRIEVAL_TABLES = [t.slug for t in TABLES.values()]
 def retrieval_inputs(wildcards):
     """Image sets of a retrieval job, plus the CLIP feature files (each side at its own box) of CLIP methods."""
     inputs = {
+        "shapes": f"{RESULTS}/data/shapes.csv",
         "sketches": f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}",
         "gallery": f"{RESULTS}/renders/gallery/{wildcards.category}/{wildcards.split}",
     }

@@ -43,6 +43,7 @@ from sketch3d.data.shapenet import index_shapenet
 
 log = logging.getLogger(__name__)
 THESIS_TEST_SHAPES: dict[str, int] = {"chair": 201, "lamp": 111}
+THESIS_TEST_QUERIES: dict[str, int] = {"chair": 603, "lamp": 333}  # thesis Table 4.8: 3 sketches per test shape
 DEFAULT_VAL_SHAPES = 200  # thesis 4.2.3: 200 shapes x 3 sketches per class
 
 
@@ -63,6 +64,22 @@ def _test_size(paper: dict, category: str) -> int:
             f"give an int or a mapping like {THESIS_TEST_SHAPES}"
         )
     return n
+
+
+def check_thesis_test_set(category: str, split: dict[str, str], sketches: pd.DataFrame, how: str) -> None:
+    """With the thesis's test sizes (no ``test_shapes`` override), the test set must be the thesis's:
+    201 chairs / 111 lamps with 603 / 333 sketches. Anything else is a different experiment: stop."""
+    if category not in THESIS_TEST_SHAPES:
+        return
+    test = {sid for sid, v in split.items() if v == "test"}
+    n_queries = int(sketches["shape_id"].isin(test).sum())
+    want = (THESIS_TEST_SHAPES[category], THESIS_TEST_QUERIES[category])
+    if (len(test), n_queries) != want:
+        raise SplitError(
+            f"AmateurSketch {category}: the test split ({how}) holds {len(test)} shapes / {n_queries} sketches, but "
+            f"the thesis tests on {want[0]} shapes / {want[1]} sketches; is the archive complete? (set "
+            "profiles.paper.data.amateursketch_splits.test_shapes to run another test set on purpose)"
+        )
 
 
 def pick_validation(train_ids: list[str], val_shapes: int, rng: np.random.Generator) -> list[str]:
@@ -174,6 +191,8 @@ def prepare_paper_data(
         extracted = extract_zip(archive, data_dir / "amateursketch" / category)
         sketches = index_amateursketch(extracted, category)
         split, how = decide_splits(sketches, extracted, category, seed, val_shapes, _test_size(paper, category))
+        if "test_shapes" not in (paper.get("amateursketch_splits") or {}):
+            check_thesis_test_set(category, split, sketches, how)
         shapes = index_shapenet(shapenet_root, category, sorted(split), split)
         shapes["split_source"] = how
         sketches["split"] = sketches["shape_id"].map(split)

@@ -66,6 +66,7 @@ def _demo(params: dict, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     shapes = build_demo_shapes(
         out / "meshes", list(demo["categories"]), demo["shapes_per_category"], dict(demo["splits"]), params["seed"]
     )
+    shapes["split_source"] = f"seeded (demo, seed {params['seed']})"
     settings = SimulationSettings.from_dict(demo["sketch"])
     sketches = build_demo_sketches(
         shapes,

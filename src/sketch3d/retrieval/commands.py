@@ -24,7 +24,7 @@ def _retrieve(a: argparse.Namespace) -> None:
             "gallery_ids": Path(a.gallery_ids),
         }
     m = retrieve(a.method, parse_settings(a.settings), Path(a.sketches), Path(a.gallery), Path(a.out),
-                 Path(a.metrics), a.category, a.split, files)
+                 Path(a.metrics), a.category, a.split, files, Path(a.shapes) if a.shapes else None)
     log.info("retrieve: %s", json.dumps(m))
 
 
@@ -64,6 +64,7 @@ COMMANDS = (
           for name in ("settings", "method", "category", "split", "sketches", "gallery", "out", "metrics")),
         *(arg(f"--{name}", help="CLIP methods only")
           for name in ("sketch-features", "sketch-ids", "gallery-features", "gallery-ids")),
+        arg("--shapes", help="the shapes manifest: the metrics record where the split came from"),
     )),
     Command("retrieval_table", "a retrieval table (4.8, B.2): our acc@k beside the thesis's", _retrieval_table, (
         arg("--table", required=True, help="thesis table number, e.g. 4.8 or B.2"),

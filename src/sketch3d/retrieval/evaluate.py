@@ -29,6 +29,17 @@ def shape_distances(
     return shape_mse(query_feats, gallery_feats, view_shape, len(shape_ids), how=how, chunk_size=chunk_size), shape_ids
 
 
+def split_source(shapes_csv: Path, category: str, split: str) -> str:
+    """Where the (category, split) shapes' split came from, as the dataset stage recorded it
+    (an archive's folders or lists, or seeded), from the shapes manifest's ``split_source``."""
+    from sketch3d.data.manifest import read_shapes, select
+
+    shapes = select(read_shapes(shapes_csv), category, split)
+    if "split_source" not in shapes.columns or shapes.empty:
+        return "unknown"
+    return "; ".join(sorted(set(shapes["split_source"].astype(str))))
+
+
 def _load_features(npy: Path, ids_csv: Path, index: pd.DataFrame, what: str) -> np.ndarray:
     feats = np.load(npy, mmap_mode="r")
     ids = pd.read_csv(ids_csv, dtype={"image_id": str})["image_id"].tolist()
@@ -47,10 +58,12 @@ def retrieve(
     category: str,
     split: str,
     feature_files: dict[str, Path] | None = None,
+    shapes_csv: Path | None = None,
 ) -> dict:
     """Rank the shapes of ``gallery_dir`` for every sketch of ``sketches_dir``; write distances + metrics.
 
     The ``.npz`` holds ids, never paths, so that results can be moved and compared by checksum.
+    ``shapes_csv`` (the shapes manifest): where the split came from is recorded in the metrics.
     """
     from sketch3d.retrieval.metrics import accuracy_at_k, rank_of_truth
 
@@ -100,6 +113,7 @@ def retrieve(
         **{f"acc@{k}": round(float(v), 4) for k, v in acc.items()},
         "chance@1": round(100.0 / len(shape_ids), 4),
     }
+    metrics["split_source"] = split_source(shapes_csv, category, split) if shapes_csv else "unknown"
     if params["profile"] == "demo":
         metrics["notice"] = DEMO_NOTICE
     with atomic_path(out_metrics) as tmp:

@@ -26,15 +26,20 @@ def _results(metric_files: list[Path], number: str) -> list[Result]:
             group=m["category"],
             profile=m["profile"],
             metrics={k: v for k, v in m.items() if k.startswith("acc@")},
-            context={"n_queries": m["n_queries"], "n_shapes": m["n_shapes"], "chance@1": m["chance@1"]},
+            context={"n_queries": m["n_queries"], "n_shapes": m["n_shapes"], "chance@1": m["chance@1"],
+                     "split_source": m.get("split_source", "unknown")},
         ))
     return out
 
 
 def _sizes(df: pd.DataFrame) -> list[str]:
-    return ["Queries / gallery shapes per category: " + ", ".join(
-        f"{c}: {int(g['n_queries'].iloc[0])} / {int(g['n_shapes'].iloc[0])} (chance acc@1 {g['chance@1'].iloc[0]:.2f})"
-        for c, g in df.groupby("category", sort=False))]
+    groups = list(df.groupby("category", sort=False))
+    return [
+        "Queries / gallery shapes per category: " + ", ".join(
+            f"{c}: {int(g['n_queries'].iloc[0])} / {int(g['n_shapes'].iloc[0])} (chance acc@1 {g['chance@1'].iloc[0]:.2f})"
+            for c, g in groups),
+        "Split: " + ", ".join(f"{c}: {'; '.join(sorted(set(g['split_source'])))}" for c, g in groups),
+    ]
 
 
 def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md: Path,

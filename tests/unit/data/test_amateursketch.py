@@ -266,3 +266,18 @@ def test_decide_splits_thesis_default_sizes(tmp_path):
     val_sketches = df[df["shape_id"].map(split) == "val"]
     assert len(val_sketches) == 600
     assert how == "seeded-thesis-sizes+seeded-val"
+
+
+def test_the_thesis_test_set_is_asserted(tmp_path):
+    """Default sizes: 201 chair shapes with 603 sketches, else the run stops naming both counts."""
+    import pandas as pd
+
+    from sketch3d.data.paper_dataset import SplitError, check_thesis_test_set
+
+    rows = [(f"{_mid(i)}_{a}", _mid(i), a, "") for i in range(500) for a in (0, 30, 75)]
+    df = pd.DataFrame(rows, columns=["sketch_id", "shape_id", "azimuth", "folder_split"])
+    split, how = decide_splits(df, tmp_path, "chair", 0, 200, 201)
+    check_thesis_test_set("chair", split, df, how)  # 201 shapes x 3 = 603: fine
+    short = df[df["sketch_id"] != df[df["shape_id"].map(split) == "test"]["sketch_id"].iloc[0]]
+    with pytest.raises(SplitError, match="201 shapes / 602 sketches, but the thesis tests on 201 shapes / 603"):
+        check_thesis_test_set("chair", split, short, how)

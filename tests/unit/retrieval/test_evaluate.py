@@ -59,3 +59,19 @@ def test_clip_method_without_features_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown retrieval method"):
         retrieve("nope", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
                       "chair", "test")
+
+
+def test_metrics_record_where_the_split_came_from(tmp_path):
+    boxes = {"wide": (20, 90, 200, 130), "tall": (90, 20, 130, 200)}
+    _image_set(tmp_path / "gallery", [(f"{s}_az000", s, 0, b) for s, b in boxes.items()])
+    _image_set(tmp_path / "sketches", [(f"{s}_q", s, 0, b) for s, b in boxes.items()])
+    shapes = tmp_path / "shapes.csv"
+    pd.DataFrame({"shape_id": ["wide", "tall", "other"], "category": ["chair", "chair", "lamp"],
+                  "split": ["test", "test", "test"], "mesh_path": ["a.obj", "b.obj", "c.obj"], "up_axis": "Y",
+                  "source": "x", "split_source": ["official-lists", "official-lists", "seeded"]}).to_csv(shapes, index=False)
+    params = {"profile": "paper", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
+              "view_reduction": "min", "topk": [1], "chunk_size": 2, "pixel_size": 28}}
+    m = retrieve("pixel", params, tmp_path / "sketches", tmp_path / "gallery", tmp_path / "r.npz", tmp_path / "r.json",
+                 "chair", "test", shapes_csv=shapes)
+    assert m["split_source"] == "official-lists" and "notice" not in m
+    assert json.loads((tmp_path / "r.json").read_text())["split_source"] == "official-lists"
