@@ -184,7 +184,7 @@ def check_paper_inputs(
     shapenet_src = sources.get("shapenetcore_v2")
     shapenet_how = shapenet_src.how_to_get if shapenet_src else "supply a local ShapeNetCore v2 copy"
     if not shapenet.is_dir():
-        missing.append(MissingInput("ShapeNetCore v2 (local copy; paper.shapenet_root)", str(shapenet), shapenet_how))
+        missing.append(MissingInput("ShapeNetCore v2 (local copy; profiles.paper.data.shapenet_root)", str(shapenet), shapenet_how))
     else:
         for category in paper["categories"]:
             folder = shapenet / SYNSETS[category]

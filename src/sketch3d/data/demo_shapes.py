@@ -34,25 +34,25 @@ def _check_request(categories: list[str], n_per_category: int, splits: dict[str,
         raise ValueError(f"categories must be a non-empty list drawn from {list(CATEGORIES)}, got {categories!r}")
     bad = [c for c in categories if c not in CATEGORIES]
     if bad:
-        raise ValueError(f"unknown categor(y/ies) {bad} in demo.categories; "
+        raise ValueError(f"unknown categor(y/ies) {bad} in data.categories; "
                          f"procedural shapes exist for {list(CATEGORIES)}")
     if len(set(categories)) != len(categories):
-        raise ValueError(f"demo.categories lists a category twice: {categories}")
+        raise ValueError(f"data.categories lists a category twice: {categories}")
     if isinstance(n_per_category, bool) or not isinstance(n_per_category, (int, np.integer)) or n_per_category < 1:
-        raise ValueError(f"demo.shapes_per_category must be a positive integer, got {n_per_category!r}")
+        raise ValueError(f"profiles.demo.data.shapes_per_category must be a positive integer, got {n_per_category!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(splits, dict) or set(splits) != set(SPLITS):
         keys = sorted(splits) if isinstance(splits, dict) else splits
-        raise ValueError(f"demo.splits must have exactly the keys {list(SPLITS)}, got {keys}")
+        raise ValueError(f"profiles.demo.data.splits must have exactly the keys {list(SPLITS)}, got {keys}")
     for name in SPLITS:
         count = splits[name]
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-            raise ValueError(f"demo.splits.{name} must be a non-negative integer, got {count!r}")
+            raise ValueError(f"profiles.demo.data.splits.{name} must be a non-negative integer, got {count!r}")
     total = sum(int(splits[s]) for s in SPLITS)
     if total != n_per_category:
         raise ValueError(
-            f"demo.splits {dict(splits)} sum to {total} but demo.shapes_per_category is {n_per_category}; "
+            f"profiles.demo.data.splits {dict(splits)} sum to {total} but profiles.demo.data.shapes_per_category is {n_per_category}; "
             "make the train/val/test counts add up to it"
         )
 

@@ -22,7 +22,7 @@ thesis validates on "200 chair and 200 lamp" shapes of the training split, three
 sketches each (its validation accuracies are multiples of 1/600). Random draws use
 ``numpy.random.default_rng([seed, crc32(category)])`` on sorted ids, so a category's
 split depends only on the seed and its own files.
-``paper.amateursketch_splits.test_shapes`` (an int, or {category: int}) overrides
+``profiles.paper.data.amateursketch_splits.test_shapes`` (an int, or {category: int}) overrides
 the thesis's test sizes, e.g. for small tests.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _test_size(paper: dict, category: str) -> int:
     n = cfg.get(category) if isinstance(cfg, dict) else cfg
     if not isinstance(n, int) or n < 1:
         raise SplitError(
-            f"paper.amateursketch_splits.test_shapes gives no positive test size for '{category}' ({cfg!r}); "
+            f"profiles.paper.data.amateursketch_splits.test_shapes gives no positive test size for '{category}' ({cfg!r}); "
             f"give an int or a mapping like {THESIS_TEST_SHAPES}"
         )
     return n
@@ -186,7 +186,7 @@ def prepare_paper_data(
     for category in paper["categories"]:
         name = f"amateursketch_{category}"
         if name not in sources:
-            raise KeyError(f"no AmateurSketch source '{name}' in sources.yaml for paper.categories entry '{category}'")
+            raise KeyError(f"no AmateurSketch source '{name}' in sources.yaml for data.categories entry '{category}'")
         archive = fetch(sources[name], data_dir, timeout=timeout)
         extracted = extract_zip(archive, data_dir / "amateursketch" / category)
         sketches = index_amateursketch(extracted, category)

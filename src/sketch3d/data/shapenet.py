@@ -37,7 +37,7 @@ def mesh_path(root: str | os.PathLike, category: str, model_id: str) -> Path:
 def _fix(root: Path, category: str) -> str:
     return (
         f"Fix: extract ShapeNetCore v2 (synset {synset(category)} = {category}) so that meshes lie at "
-        f"{root}/{synset(category)}/<model_id>/models/model_normalized.obj, or set paper.shapenet_root in "
+        f"{root}/{synset(category)}/<model_id>/models/model_normalized.obj, or set profiles.paper.data.shapenet_root in "
         "params.yaml to your copy (ShapeNet is gated: request access at https://shapenet.org)."
     )
 

@@ -30,7 +30,7 @@ from sketch3d.geometry.visible_lines import visible_feature_lines
 
 @dataclass
 class SimulationSettings:
-    """The ``demo.sketch`` section of params.yaml (lengths in canvas pixels unless noted)."""
+    """The ``profiles.demo.data.sketch`` section of params.yaml (lengths in canvas pixels unless noted)."""
 
     canvas: int = 256
     azimuth_jitter: float = 12.0  # degrees, uniform +-
@@ -47,29 +47,29 @@ class SimulationSettings:
         self.overshoot = _pair(self.overshoot, "overshoot")
         self.width = _pair(self.width, "width")
         if not (isinstance(self.canvas, (int, np.integer)) and self.canvas > 0):
-            raise ValueError(f"demo.sketch.canvas must be a positive integer, got {self.canvas!r}")
+            raise ValueError(f"profiles.demo.data.sketch.canvas must be a positive integer, got {self.canvas!r}")
         for name in ("azimuth_jitter", "elevation_jitter", "proportion_jitter", "warp", "wobble"):
             if not getattr(self, name) >= 0:
-                raise ValueError(f"demo.sketch.{name} must be >= 0, got {getattr(self, name)!r}")
+                raise ValueError(f"profiles.demo.data.sketch.{name} must be >= 0, got {getattr(self, name)!r}")
         if self.proportion_jitter >= 1:
-            raise ValueError(f"demo.sketch.proportion_jitter must be < 1, got {self.proportion_jitter}")
+            raise ValueError(f"profiles.demo.data.sketch.proportion_jitter must be < 1, got {self.proportion_jitter}")
         for name in ("drop_prob", "double_prob"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"demo.sketch.{name} must lie in [0, 1], got {getattr(self, name)!r}")
+                raise ValueError(f"profiles.demo.data.sketch.{name} must lie in [0, 1], got {getattr(self, name)!r}")
         if not (self.overshoot[0] <= self.overshoot[1] and self.overshoot[0] > -0.45):
             raise ValueError(
-                f"demo.sketch.overshoot must be [low, high] with -0.45 < low <= high, got {self.overshoot}"
+                f"profiles.demo.data.sketch.overshoot must be [low, high] with -0.45 < low <= high, got {self.overshoot}"
             )
         if not 0 < self.width[0] <= self.width[1]:
-            raise ValueError(f"demo.sketch.width must be [low, high] with 0 < low <= high, got {self.width}")
+            raise ValueError(f"profiles.demo.data.sketch.width must be [low, high] with 0 < low <= high, got {self.width}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SimulationSettings":
-        """Build from a params.yaml ``demo.sketch`` mapping; unknown keys raise, missing keys keep defaults."""
+        """Build from a params.yaml ``profiles.demo.data.sketch`` mapping; unknown keys raise, missing keys keep defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"demo.sketch: unknown key(s) {unknown}; allowed keys are {sorted(known)}")
+            raise ValueError(f"profiles.demo.data.sketch: unknown key(s) {unknown}; allowed keys are {sorted(known)}")
         return cls(**dict(d))
 
     def to_dict(self) -> dict:
@@ -83,7 +83,7 @@ def _pair(value: Any, name: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"demo.sketch.{name} must be a pair [low, high], got {value!r}") from None
+        raise ValueError(f"profiles.demo.data.sketch.{name} must be a pair [low, high], got {value!r}") from None
     return low, high
 
 

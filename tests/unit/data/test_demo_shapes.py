@@ -89,11 +89,11 @@ def test_rerun_replaces_old_files(tmp_path):
 @pytest.mark.parametrize(
     "categories, n, splits, match",
     [
-        (["chair"], 10, {"train": 5, "val": 2, "test": 2}, "sum to 9 but demo.shapes_per_category is 10"),
+        (["chair"], 10, {"train": 5, "val": 2, "test": 2}, "sum to 9 but profiles.demo.data.shapes_per_category is 10"),
         (["chair"], 10, {"train": 8, "test": 2}, "exactly the keys"),
         (["chair"], 10, {"train": 8, "val": 2, "test": 0, "extra": 0}, "exactly the keys"),
-        (["chair"], 10, {"train": 12, "val": -2, "test": 0}, "demo.splits.val must be a non-negative"),
-        (["chair"], 10, {"train": 5.0, "val": 2, "test": 3}, "demo.splits.train"),
+        (["chair"], 10, {"train": 12, "val": -2, "test": 0}, "profiles.demo.data.splits.val must be a non-negative"),
+        (["chair"], 10, {"train": 5.0, "val": 2, "test": 3}, "profiles.demo.data.splits.train"),
         (["sofa"], 10, SPLITS, r"unknown categor.*'sofa'"),
         ([], 10, SPLITS, "non-empty list"),
         (["chair", "chair"], 10, SPLITS, "twice"),

@@ -45,6 +45,6 @@ def test_missing_meshes_one_error(tmp_path):
     msg = str(info.value)
     assert "8 of 9 chair meshes are missing" in msg
     assert "miss0/models/model_normalized.obj" in msg and "miss4" in msg and "miss5" not in msg  # first five shown
-    assert "paper.shapenet_root" in msg and "03001627" in msg
+    assert "profiles.paper.data.shapenet_root" in msg and "03001627" in msg
     with pytest.raises(ShapeNetError, match="synset folder .*03636649 does not exist"):
         index_shapenet(tmp_path, "lamp", ["x"])
