@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from sketch3d import DEMO_NOTICE
-from sketch3d.cli import Command, arg, parse_settings
+from sketch3d.cli import CliError, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 
@@ -47,11 +47,22 @@ def _figure_top5(a: argparse.Namespace) -> None:
 
 def _query(a: argparse.Namespace) -> None:
     from sketch3d.config import load_params
-    from sketch3d.retrieval.query import query_sketch
+    from sketch3d.retrieval.query import query_meshes, query_sketch
 
+    sketch = a.sketch_file or a.sketch
+    if not sketch:
+        raise CliError("give the sketch: sketch3d query SKETCH --meshes DIR (or --sketch SKETCH)")
     params = parse_settings(a.settings) if a.settings else load_params(a.params, {"profile": a.profile} if a.profile else None)
-    results = query_sketch(Path(a.sketch), params, Path(a.gallery), Path(a.gallery_features), Path(a.gallery_ids),
-                           box=a.box, top=a.top, index=a.index)
+    if a.meshes:
+        results, skipped = query_meshes(Path(sketch), params, Path(a.meshes), Path(a.cache), top=a.top,
+                                        index=a.index, figure=Path(a.figure) if a.figure else None)
+        for s in skipped:
+            print(f"# skipped {s.path}: {s.reason}")
+    else:
+        if not (a.gallery and a.gallery_features and a.gallery_ids):
+            raise CliError("give --meshes DIR, or a rendered gallery: --gallery, --gallery-features and --gallery-ids")
+        results = query_sketch(Path(sketch), params, Path(a.gallery), Path(a.gallery_features),
+                               Path(a.gallery_ids), box=a.box, top=a.top, index=a.index)
     if params["profile"] == "demo":
         print(f"# {DEMO_NOTICE}")
     for rank, (shape_id, dist) in enumerate(results, start=1):
@@ -77,14 +88,19 @@ COMMANDS = (
     Command("figure_top5", "random queries with their top-5 shapes", _figure_top5, (
         *(arg(f"--{name}", required=True) for name in ("settings", "retrieval", "sketches", "gallery", "out", "title")),
     )),
-    Command("query", "retrieve shapes for one sketch file (.json, .ndjson QuickDraw, .svg, .png)", _query, (
-        arg("--sketch", required=True),
-        arg("--gallery", required=True, help="rendered gallery folder (with index.csv)"),
-        arg("--gallery-features", required=True),
-        arg("--gallery-ids", required=True),
+    Command("query", "rank shapes for one sketch (.png, .svg, .json, QuickDraw .ndjson): a folder of meshes "
+                     "(--meshes) or a rendered gallery", _query, (
+        arg("sketch_file", nargs="?", metavar="SKETCH", help="the sketch file"),
+        arg("--sketch", help="the sketch file (instead of SKETCH)"),
+        arg("--meshes", help="a folder of meshes (OBJ, OFF, PLY, STL, GLB): rendered, embedded and cached"),
+        arg("--cache", default=".sketch3d-cache", help="where --meshes renders and features are kept"),
+        arg("--figure", help="with --meshes: write the sketch and its top shapes to this PNG"),
+        arg("--gallery", help="rendered gallery folder (with index.csv)"),
+        arg("--gallery-features"),
+        arg("--gallery-ids"),
         arg("--box", type=int, default=129),
         arg("--top", type=int, default=5),
-        arg("--index", type=int, default=0, help="which drawing of a multi-drawing file"),
+        arg("--index", type=int, default=0, help="which drawing of a multi-drawing file (first: 0)"),
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),

@@ -70,3 +70,22 @@ def figure_top5(
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return shown
+
+
+def query_figure(sketch: Image.Image, results: list[tuple[str, float]], gallery, out_png: Path, demo: bool) -> None:
+    """One user query: the sketch and its ranked shapes (each by its front view), with distances."""
+    fig, axes = plt.subplots(1, len(results) + 1, figsize=(1.8 * (len(results) + 1), 2.1), squeeze=False)
+    axes[0, 0].imshow(sketch, cmap="gray", vmin=0, vmax=255)
+    axes[0, 0].set_title("sketch", fontsize=7)
+    for col, (shape_id, dist) in enumerate(results, start=1):
+        axes[0, col].imshow(Image.open(_nearest_view(gallery, shape_id, 0.0)), cmap="gray", vmin=0, vmax=255)
+        axes[0, col].set_title(f"#{col} {shape_id}\n{dist:.4g}", fontsize=6)
+    for ax in axes[0]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if demo:
+        fig.suptitle(DEMO_NOTICE, fontsize=6, color="darkred")
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)

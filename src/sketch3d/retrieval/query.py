@@ -52,3 +52,48 @@ def query_sketch(
     dist, shape_ids = shape_distances(q, g, ids["shape_id"].tolist(), 64, params["retrieval"]["view_reduction"])
     order = ranking(dist)[0, :top]  # the tie rule of retrieval.metrics
     return [(shape_ids[i], float(dist[0, i])) for i in order]
+
+
+def query_meshes(
+    sketch_path: Path,
+    params: dict,
+    meshes_dir: Path,
+    cache_dir: Path,
+    top: int = 5,
+    index: int = 0,
+    figure: Path | None = None,
+) -> tuple[list[tuple[str, float]], list]:
+    """Rank the meshes of a user's folder for one sketch, with the OBB setting (both sides fitted to the
+    optimal box). Returns the top-``top`` (file name, distance) and the files left out (``Skipped``), and
+    with ``figure`` draws the sketch beside its top shapes. Renders and features are cached in ``cache_dir``.
+    """
+    from sketch3d.features.extract import embed_images
+    from sketch3d.features.stage import feature_spec
+    from sketch3d.retrieval.evaluate import shape_distances
+    from sketch3d.retrieval.mesh_gallery import prepare_meshes, render_meshes
+    from sketch3d.retrieval.methods import METHODS
+    from sketch3d.retrieval.metrics import ranking
+
+    if top < 1:
+        raise ValueError(f"--top must be >= 1, got {top}")
+    cache_dir = Path(cache_dir)
+    sketch = sketch_image(Path(sketch_path), index)  # a bad sketch fails here, before any rendering
+    shapes, skipped = prepare_meshes(Path(meshes_dir), cache_dir)
+    gallery = render_meshes(shapes, params["render"], cache_dir)
+    method, r = METHODS["obb"], params["retrieval"]
+    spec = feature_spec(params)
+    g = embed_images([Path(p) for p in gallery["path"]], spec, method.gallery_box(r), cache_dir / "features",
+                     batch_size=params["features"]["batch_size"], dtype=params["features"]["dtype"])
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "query.png"
+        sketch.save(png)
+        q = embed_images([png], spec, method.sketch_box(r), Path(tmp) / "cache", batch_size=1,
+                         dtype=params["features"]["dtype"])
+    dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), r["chunk_size"], r["view_reduction"])
+    order = ranking(dist)[0, :top]
+    results = [(shape_ids[i], float(dist[0, i])) for i in order]
+    if figure is not None:
+        from sketch3d.retrieval.figures import query_figure
+
+        query_figure(sketch, results, gallery, Path(figure), demo=params["profile"] == "demo")
+    return results, skipped
