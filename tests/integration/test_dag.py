@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
+from workflow_helpers import REPO, snakemake
 from sketch3d.cli import commands
 
 STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import BIN, make_project, run, snakemake, workflow_env
+from workflow_helpers import BIN, make_project, run, snakemake, workflow_env
 
 pytestmark = pytest.mark.slow
 

@@ -20,6 +20,33 @@ def sketch_image(path: Path, index: int = 0, size: int = 224):
     return rasterize(load_any_sketch(path, index), size=size)
 
 
+def rank_shapes(sketch, params: dict, gallery_feats: np.ndarray, gallery_shapes: list[str], box: int | None,
+                top: int) -> list[tuple[str, float]]:
+    """The sketch image (embedded at ``box``) against gallery features: its top-``top`` (shape, distance),
+    in the one order of ``retrieval.metrics``."""
+    from sketch3d.features.extract import embed_images
+    from sketch3d.features.stage import feature_spec
+    from sketch3d.retrieval.evaluate import shape_distances
+    from sketch3d.retrieval.metrics import ranking
+
+    if top < 1:
+        raise ValueError(f"--top must be >= 1, got {top}")
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "query.png"
+        sketch.save(png)
+        q = embed_images([png], feature_spec(params), box, Path(tmp) / "cache", batch_size=1,
+                         dtype=params["features"]["dtype"])
+    if q.shape[1] != gallery_feats.shape[1]:
+        raise ValueError(
+            f"query features have {q.shape[1]} values but the gallery's have {gallery_feats.shape[1]}: "
+            "use the same features settings as the gallery"
+        )
+    r = params["retrieval"]
+    dist, shape_ids = shape_distances(q, gallery_feats, gallery_shapes, r["chunk_size"], r["view_reduction"])
+    order = ranking(dist)[0, :top]
+    return [(shape_ids[i], float(dist[0, i])) for i in order]
+
+
 def query_sketch(
     sketch_path: Path,
     params: dict,
@@ -31,27 +58,11 @@ def query_sketch(
     index: int = 0,
 ) -> list[tuple[str, float]]:
     """Top-``top`` (shape_id, distance) for the sketch, against precomputed gallery features."""
-    from sketch3d.features.extract import embed_images
-    from sketch3d.features.stage import feature_spec
-    from sketch3d.retrieval.evaluate import shape_distances
-    from sketch3d.retrieval.metrics import ranking
-
     ids = pd.read_csv(gallery_ids, dtype={"image_id": str, "shape_id": str})
     g = np.load(gallery_features, mmap_mode="r")
     if len(ids) != g.shape[0]:
         raise ValueError(f"{gallery_features} has {g.shape[0]} rows but {gallery_ids} lists {len(ids)} images")
-    with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "query.png"
-        sketch_image(Path(sketch_path), index).save(png)
-        q = embed_images([png], feature_spec(params), box, Path(tmp) / "cache", batch_size=1)
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(
-            f"query features have {q.shape[1]} values but the gallery's have {g.shape[1]}: "
-            "use the same features settings as the gallery"
-        )
-    dist, shape_ids = shape_distances(q, g, ids["shape_id"].tolist(), 64, params["retrieval"]["view_reduction"])
-    order = ranking(dist)[0, :top]  # the tie rule of retrieval.metrics
-    return [(shape_ids[i], float(dist[0, i])) for i in order]
+    return rank_shapes(sketch_image(Path(sketch_path), index), params, g, ids["shape_id"].tolist(), box, top)
 
 
 def query_meshes(
@@ -69,10 +80,8 @@ def query_meshes(
     """
     from sketch3d.features.extract import embed_images
     from sketch3d.features.stage import feature_spec
-    from sketch3d.retrieval.evaluate import shape_distances
     from sketch3d.retrieval.mesh_gallery import prepare_meshes, render_meshes
     from sketch3d.retrieval.methods import METHODS
-    from sketch3d.retrieval.metrics import ranking
 
     if top < 1:
         raise ValueError(f"--top must be >= 1, got {top}")
@@ -81,17 +90,10 @@ def query_meshes(
     shapes, skipped = prepare_meshes(Path(meshes_dir), cache_dir)
     gallery = render_meshes(shapes, params["render"], cache_dir)
     method, r = METHODS["obb"], params["retrieval"]
-    spec = feature_spec(params)
-    g = embed_images([Path(p) for p in gallery["path"]], spec, method.gallery_box(r), cache_dir / "features",
-                     batch_size=params["features"]["batch_size"], dtype=params["features"]["dtype"])
-    with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "query.png"
-        sketch.save(png)
-        q = embed_images([png], spec, method.sketch_box(r), Path(tmp) / "cache", batch_size=1,
-                         dtype=params["features"]["dtype"])
-    dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), r["chunk_size"], r["view_reduction"])
-    order = ranking(dist)[0, :top]
-    results = [(shape_ids[i], float(dist[0, i])) for i in order]
+    g = embed_images([Path(p) for p in gallery["path"]], feature_spec(params), method.gallery_box(r),
+                     cache_dir / "features", batch_size=params["features"]["batch_size"],
+                     dtype=params["features"]["dtype"])
+    results = rank_shapes(sketch, params, g, gallery["shape_id"].tolist(), method.sketch_box(r), top)
     if figure is not None:
         from sketch3d.retrieval.figures import query_figure
 
