@@ -82,7 +82,8 @@ def retrieve(
 
         q = pixel_features([Path(p) for p in queries["path"]], sketch_box, r["pixel_size"])
         g = pixel_features([Path(p) for p in gallery["path"]], gallery_box, r["pixel_size"])
-    dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), r["chunk_size"], r["view_reduction"])
+    reduction = method.view_reduction(r)
+    dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), r["chunk_size"], reduction)
     position = {s: i for i, s in enumerate(shape_ids)}
     unknown = sorted(set(queries["shape_id"]) - set(position))
     if unknown:
@@ -107,7 +108,7 @@ def retrieve(
         "split": split,
         "sketch_box": sketch_box,
         "gallery_box": gallery_box,
-        "view_reduction": r["view_reduction"],
+        "view_reduction": reduction,
         "n_queries": int(len(queries)),
         "n_shapes": int(len(shape_ids)),
         **{f"acc@{k}": round(float(v), 4) for k, v in acc.items()},

@@ -47,7 +47,7 @@ def test_baseline_fits_only_the_sketches():
     r = {"baseline_box": 170, "obb_box": 129}
     boxes = {m: (METHODS[m].box("sketch", r), METHODS[m].box("gallery", r)) for m in METHODS}
     assert boxes == {"baseline": (170, None), "baseline_centering": (170, 170), "obb": (129, 129),
-                     "pixel": (129, 129)}
+                     "obb_min": (129, 129), "obb_mean": (129, 129), "pixel": (129, 129)}
 
 
 def test_table_b_2_compares_each_row_with_its_own_thesis_row(tmp_path):
@@ -55,3 +55,14 @@ def test_table_b_2_compares_each_row_with_its_own_thesis_row(tmp_path):
     df = retrieval_table("B.2", files, tmp_path / "t.csv", tmp_path / "t.md")
     acc1 = df[df["metric"] == "acc@1"].set_index("method")["thesis"]
     assert acc1.to_dict() == {"Baseline": 51.58, "Baseline w/ centering": 57.71, "OBB": 65.17}
+
+
+def test_table_4_3_compares_min_and_mean_on_the_validation_split():
+    from sketch3d.retrieval.methods import get_table
+
+    t = get_table("4.3")
+    assert t.split == "val"
+    r = {"obb_box": 129, "view_reduction": "mean"}
+    assert {m: METHODS[m].view_reduction(r) for m in t.methods} == {"obb_mean": "mean", "obb_min": "min"}
+    assert METHODS["obb"].view_reduction(r) == "mean"  # the other rows follow retrieval.view_reduction
+    assert [METHODS[m].thesis_row("4.3") for m in t.methods] == ["Average", "Minimum"]
