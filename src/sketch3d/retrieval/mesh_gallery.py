@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sketch3d.atomic import atomic_dir, atomic_path
+from sketch3d.atomic import atomic_path
+from sketch3d.features.cache import hash_file
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
 
@@ -44,11 +45,6 @@ def _load_mesh(path: Path):
     return mesh
 
 
-def _digest(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()[:24]
-
-
 def prepare_meshes(meshes_dir: Path, cache_dir: Path) -> tuple[pd.DataFrame, list[Skipped]]:
     """Normalised OBJ copies of the folder's meshes under ``cache_dir/meshes`` (made once per file content).
 
@@ -64,7 +60,7 @@ def prepare_meshes(meshes_dir: Path, cache_dir: Path) -> tuple[pd.DataFrame, lis
         if path.suffix.lower() not in MESH_SUFFIXES:
             skipped.append(Skipped(path.name, f"not a mesh file (readable: {', '.join(MESH_SUFFIXES)})"))
             continue
-        out = Path(cache_dir) / "meshes" / f"{_digest(path)}.obj"
+        out = Path(cache_dir) / "meshes" / f"{hash_file(path)[:24]}.obj"
         if not out.is_file():
             try:
                 mesh = normalise_like_shapenet(_load_mesh(path))
@@ -81,25 +77,29 @@ def prepare_meshes(meshes_dir: Path, cache_dir: Path) -> tuple[pd.DataFrame, lis
 
 
 def render_meshes(shapes: pd.DataFrame, render: dict, cache_dir: Path) -> pd.DataFrame:
-    """Gallery renders of every shape (cached per mesh content and render settings); the image index."""
-    from sketch3d.render.freestyle import RenderSettings, render_views
+    """Gallery renders of every shape, cached per mesh content and render settings; the image index.
+
+    The meshes not yet rendered go through one Blender session (the scene is set up once); each
+    mesh's views then move into place as one folder, so a folder that exists is complete.
+    """
+    import os
+    import tempfile
+
+    from sketch3d.render.freestyle import render_views
     from sketch3d.render.gallery import render_settings
 
-    key = hashlib.sha256(json.dumps(render, sort_keys=True).encode()).hexdigest()[:12]
-    frames = []
-    for rec in shapes.itertuples(index=False):
-        folder = Path(cache_dir) / "renders" / key / Path(rec.mesh_path).stem
-        index_csv = folder / "index.csv"
-        if not index_csv.is_file():
-            one = pd.DataFrame([{"shape_id": "shape", "mesh_path": rec.mesh_path, "up_axis": rec.up_axis}])
-            settings: RenderSettings = render_settings(render)
-            with atomic_dir(folder) as tmp:
-                index = render_views(one, list(render["gallery_azimuths"]), render["elevation"], settings, tmp)
-                index["path"] = [Path(p).relative_to(tmp).as_posix() for p in index["path"]]
-                index.to_csv(tmp / "index.csv", index=False)
-        index = pd.read_csv(index_csv, dtype={"image_id": str})
-        index["path"] = [str(folder / p) for p in index["path"]]
-        index["shape_id"] = rec.shape_id
-        index["image_id"] = [f"{rec.shape_id}:{a:03d}" for a in index["azimuth"].astype(int)]
-        frames.append(index)
-    return pd.concat(frames, ignore_index=True)
+    root = Path(cache_dir) / "renders" / hashlib.sha256(json.dumps(render, sort_keys=True).encode()).hexdigest()[:12]
+    azimuths = [int(a) for a in render["gallery_azimuths"]]
+    stems = [Path(p).stem for p in shapes["mesh_path"]]
+    todo = shapes.assign(shape_id=stems).drop_duplicates("shape_id")
+    todo = todo[[not (root / s).is_dir() for s in todo["shape_id"]]]
+    if len(todo):
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root, prefix=".rendering-") as tmp:
+            render_views(todo, azimuths, render["elevation"], render_settings(render), Path(tmp))
+            for stem in todo["shape_id"]:
+                os.replace(Path(tmp) / stem, root / stem)
+    rows = [{"image_id": f"{shape_id}:{az:03d}", "shape_id": shape_id, "azimuth": az,
+             "path": str(root / stem / f"az{az:03d}.png")}
+            for shape_id, stem in zip(shapes["shape_id"], stems) for az in azimuths]
+    return pd.DataFrame(rows)
