@@ -19,7 +19,7 @@ wildcard_constraints:
     category="|".join(CATEGORIES),
     split="train|val|test",
     kind="gallery|sketch",
-    box=r"\d+|none",
+    transforms=r"box(\d+|none)[-_.+a-z0-9]*",
 
 
 # shared stages

@@ -25,8 +25,13 @@ def test_the_profile_block_is_merged_over_the_sections():
     assert paper["features"]["weights"] == "openai" and paper["data"]["data_dir"] == "data/paper"
     assert "shapes_per_category" not in paper["data"] and "data_dir" not in demo["data"]
     # everything outside the profile blocks is shared
-    for section in ("render", "retrieval", "seed"):
+    for section in ("render", "seed"):
         assert demo[section] == paper[section] == raw[section]
+    # the demo shrinks the retrieval grids, the paper profile keeps the thesis's sizes
+    assert paper["retrieval"] == raw["retrieval"]
+    assert demo["retrieval"]["grids"]["box"]["random"]["n"] < paper["retrieval"]["grids"]["box"]["random"]["n"] == 50
+    assert {k: v for k, v in demo["retrieval"].items() if k != "grids"} == {
+        k: v for k, v in raw["retrieval"].items() if k != "grids"}
     assert demo["features"]["backbone"] == paper["features"]["backbone"] == raw["features"]["backbone"]
     # an override inside a profile block wins over the section, and only for that profile
     raw["profiles"]["paper"]["data"]["categories"] = ["chair"]

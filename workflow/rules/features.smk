@@ -1,18 +1,19 @@
-# Shared stage: CLIP features of an image set (GPU when one is free; the job claims its own device).
+# Shared stage: CLIP features of an image set under a transform, or averaged over several joined by '+'
+# (sketch3d.features.transforms; GPU when one is free; the job claims its own device).
 
 
 rule extract_features:
     input:
         feature_images,
     output:
-        npy=f"{FEATURES}/box{{box}}/{{kind}}_{{category}}_{{split}}.npy",
-        ids=f"{FEATURES}/box{{box}}/{{kind}}_{{category}}_{{split}}.csv",
+        npy=f"{FEATURES}/{{transforms}}/{{kind}}_{{category}}_{{split}}.npy",
+        ids=f"{FEATURES}/{{transforms}}/{{kind}}_{{category}}_{{split}}.csv",
     params:
         settings=settings(*FEATURE_KEYS),
         cache=f"{RESULTS}/cache/features",
         code=code("extract_features"),
     log:
-        log_of("extract_features", "kind", "category", "split", "box"),
+        log_of("extract_features", "kind", "category", "split", "transforms"),
     threads: 2
     resources:
         gpu=1,
@@ -20,4 +21,4 @@ rule extract_features:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d extract_features --settings {params.settings:q} --images {input}"
-        " --box {wildcards.box} --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"
+        " --transforms {wildcards.transforms} --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"

@@ -89,3 +89,59 @@ rule figure_top5:
     shell:
         "sketch3d figure_top5 --settings {params.settings:q} --retrieval {input.npz} --sketches {input.sketches}"
         " --gallery {input.gallery} --out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule retrieval_grid:
+    input:
+        unpack(grid_inputs),
+    output:
+        csv=f"{RESULTS}/retrieval/grids/{{grid}}.csv",
+        json=f"{RESULTS}/retrieval/grids/{{grid}}.json",
+    wildcard_constraints:
+        grid="box|affine",
+    params:
+        settings=lambda wildcards: settings(*FEATURE_KEYS, *GRID_KEYS[wildcards.grid]),
+        categories=" ".join(CATEGORIES),
+        cache=f"{RESULTS}/cache/features",
+        code=code("retrieval_grid"),
+    log:
+        log_of("retrieval_grid", "grid"),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d retrieval_grid --grid {wildcards.grid} --settings {params.settings:q}"
+        " --categories {params.categories} --sketches {input.sketches} --gallery {input.gallery}"
+        " --cache {params.cache} --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
+
+
+rule grid_table:
+    input:
+        csv=lambda wildcards: f"{RESULTS}/retrieval/grids/{GRID_OF_TABLE[wildcards.table]}.csv",
+        json=lambda wildcards: f"{RESULTS}/retrieval/grids/{GRID_OF_TABLE[wildcards.table]}.json",
+        thesis=lambda wildcards: str(table_file(wildcards.table.replace("_", "."))),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/table_{{table}}.csv",
+            caption="../report/retrieval/grid_table.rst",
+            category="Retrieval (ch. 4.2)",
+            subcategory="Tables",
+            labels={"table": "{table}", "profile": PROFILE},
+        ),
+        md=f"{RESULTS}/tables/table_{{table}}.md",
+        json=f"{RESULTS}/tables/table_{{table}}.json",
+    wildcard_constraints:
+        table="4_1|4_2",
+    params:
+        number=lambda wildcards: wildcards.table.replace("_", "."),
+        code=code("grid_table"),
+    log:
+        log_of("grid_table", "table"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d grid_table --table {params.number} --grid-csv {input.csv} --grid-json {input.json}"
+        " --thesis {input.thesis} --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"

@@ -1,12 +1,12 @@
 # Chapter 4.2 (retrieval): input functions and targets of the rules in retrieval.smk.
 from sketch3d.report.reference import table_file
-from sketch3d.retrieval.methods import METHODS, TABLES, box_name, caption_rows, get_table
+from sketch3d.retrieval.methods import METHODS, TABLES, caption_rows, get_table
 
 RETRIEVAL_TABLES = [t.slug for t in TABLES.values()]
 
 
 def retrieval_inputs(wildcards):
-    """Image sets of a retrieval job, plus the CLIP feature files (each side at its own box) of CLIP methods."""
+    """Image sets of a retrieval job, plus the CLIP feature files (each side under its own transforms) of CLIP methods."""
     inputs = {
         "shapes": f"{RESULTS}/data/shapes.csv",
         "sketches": f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}",
@@ -16,7 +16,7 @@ def retrieval_inputs(wildcards):
     if method.kind != "clip":
         return inputs
     for kind in ("sketch", "gallery"):
-        stem = f"{FEATURES}/box{box_name(method.box(kind, config['retrieval']))}/{kind}_{wildcards.category}"
+        stem = f"{FEATURES}/{method.features_name(kind, config['retrieval'])}/{kind}_{wildcards.category}"
         inputs[f"{kind}_npy"] = f"{stem}_{wildcards.split}.npy"
         inputs[f"{kind}_ids"] = f"{stem}_{wildcards.split}.csv"
     return inputs
@@ -41,7 +41,23 @@ def table_inputs(wildcards):
     }
 
 
+# Tables 4.1 and 4.2: one search job each over both categories' validation sets (sketch3d.retrieval.grids)
+GRID_OF_TABLE = {"4_1": "box", "4_2": "affine"}
+_SCORING = ["retrieval.chunk_size", "retrieval.view_reduction", "retrieval.topk"]
+GRID_KEYS = {"box": ["retrieval.grids.box", *_SCORING],
+             "affine": ["retrieval.grids.affine", "retrieval.obb_box", *_SCORING]}
+
+
+def grid_inputs(wildcards):
+    """The validation sketches and renderings of every category, in CATEGORIES order."""
+    return {
+        "sketches": [f"{RESULTS}/sketches/{c}/val" for c in CATEGORIES],
+        "gallery": [f"{RESULTS}/renders/gallery/{c}/val" for c in CATEGORIES],
+    }
+
+
 CHAPTER_TARGETS["retrieval"] = [
-    *expand(f"{RESULTS}/tables/table_{{table}}.{{ext}}", table=RETRIEVAL_TABLES, ext=["csv", "md", "json"]),
+    *expand(f"{RESULTS}/tables/table_{{table}}.{{ext}}", table=[*RETRIEVAL_TABLES, *GRID_OF_TABLE],
+            ext=["csv", "md", "json"]),
     *expand(f"{RESULTS}/figures/top5_{{category}}.png", category=CATEGORIES),
 ]

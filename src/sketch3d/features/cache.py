@@ -3,8 +3,8 @@
 Entries live in ``<root>/<settings>/<hash[:2]>/<hash>.npy`` where ``hash`` is the
 SHA-256 of the image file's bytes and ``settings`` combines the caller's key (the
 backbone spec, the storage dtype and the code version of the feature computation)
-with the box size, so renaming or moving an image never re-embeds it and any
-change of weights, layer, box or of the code that prepares and embeds an image does.
+with the image transform (box, translation, rotation: ``features.transforms``), so renaming or moving an image never re-embeds it and any
+change of weights, layer, transform or of the code that prepares and embeds an image does.
 """
 from __future__ import annotations
 
@@ -33,17 +33,16 @@ def hash_file(path: str | os.PathLike) -> str:
 
 
 class FeatureCache:
-    """Feature arrays keyed by image hash, for one spec key and box size."""
+    """Feature arrays keyed by image hash, for one spec key and image transform (its name, e.g. ``box129``)."""
 
-    def __init__(self, root: Path, spec_key: str, box: int | None) -> None:
-        if not spec_key or not re.fullmatch(r"[0-9A-Za-z_.-]+", spec_key):
-            raise ValueError(f"FeatureCache: spec_key {spec_key!r} must be a non-empty file-name-safe string")
-        if box is not None and box < 1:
-            raise ValueError(f"FeatureCache: box must be a positive size in pixels or None, got {box}")
+    def __init__(self, root: Path, spec_key: str, transform: str) -> None:
+        for what, value in (("spec_key", spec_key), ("transform", transform)):
+            if not isinstance(value, str) or not re.fullmatch(r"[0-9A-Za-z_.-]+", value):
+                raise ValueError(f"FeatureCache: {what} {value!r} must be a non-empty file-name-safe string")
         self.root = Path(root)
         self.spec_key = spec_key
-        self.box = box
-        self.settings = f"{spec_key}-box{box if box is not None else 'none'}"
+        self.transform = transform
+        self.settings = f"{spec_key}-{transform}"
         self.dir = self.root / self.settings
 
     def path(self, image_hash: str) -> Path:

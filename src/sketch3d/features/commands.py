@@ -13,23 +13,26 @@ log = logging.getLogger("sketch3d")
 def _extract_features(a: argparse.Namespace) -> None:
     from sketch3d.features.stage import extract_features
 
-    feats = extract_features(Path(a.images), parse_settings(a.settings), a.box, Path(a.cache), Path(a.out),
+    feats = extract_features(Path(a.images), parse_settings(a.settings), a.transforms, Path(a.cache), Path(a.out),
                              Path(a.ids))
     log.info("extract_features: %s", feats.shape)
 
 
-def _box(text: str) -> int | None:
-    if text == "none":
-        return None
+def _transforms(text: str) -> list:
+    from sketch3d.features.transforms import TransformError, parse_transforms
+
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--box must be a whole number of pixels or 'none', got {text!r}") from None
+        return parse_transforms(text.split("+"))
+    except TransformError as exc:
+        raise argparse.ArgumentTypeError(f"--transforms: {exc}") from None
 
 
 COMMANDS = (
-    Command("extract_features", "CLIP features of an image set fitted to a box", _extract_features, (
+    Command("extract_features", "CLIP features of an image set, transformed (box, translation, rotation) and averaged", _extract_features, (
         *(arg(f"--{name}", required=True) for name in ("settings", "images", "cache", "out", "ids")),
-        arg("--box", type=_box, required=True, help="px side of the box images are fitted to, or 'none': as they are"),
+        arg("--transforms", type=_transforms, required=True,
+            help="what is done to each image before embedding: a transform name (box129: fitted to a 129 px box; "
+                 "boxnone: as it is; box129_tx19_ty-4_rot-23.5: then moved and turned) or several joined by '+', "
+                 "whose features are averaged"),
     )),
 )

@@ -20,16 +20,42 @@ import torch
 from sketch3d.atomic import atomic_path
 from sketch3d.features.backbone import CLIP_MEAN, CLIP_STD, FeatureSpec, feature_dim, load_backbone
 from sketch3d.features.cache import FeatureCache, hash_file
-from sketch3d.retrieval.box import load_image
+from sketch3d.features.transforms import Transform
+from sketch3d.retrieval.box import to_grey
 
 __all__ = ["embed_images", "prepare_batch"]
 
 IMAGE_SIZE = 224
 
 
-def prepare_batch(paths: Sequence[Path], box: int | None, pin: bool = False) -> torch.Tensor:
-    """CLIP-normalised float32 [B, 3, 224, 224] batch in channels_last layout."""
-    grey = np.stack([np.asarray(load_image(p, box, IMAGE_SIZE), dtype=np.uint8) for p in paths])  # [B, H, W]
+def as_transform(box: "Transform | int | None") -> Transform:
+    """A transform, or a box (px, None: as it is) meaning just fitting to that box."""
+    return box if isinstance(box, Transform) else Transform(box)
+
+
+def load_transformed(path: str | Path, transform: Transform, size: int = IMAGE_SIZE) -> np.ndarray:
+    """The grey image at ``path`` after ``transform``, as uint8 [size, size]; errors name the file."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            grey = to_grey(im)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from exc
+    try:
+        return np.asarray(transform.apply(grey, size), dtype=np.uint8)
+    except ValueError as exc:
+        raise ValueError(f"image {path}: {exc}") from exc
+
+
+def prepare_batch(paths: Sequence[Path], box: "Transform | int | None", pin: bool = False) -> torch.Tensor:
+    """CLIP-normalised float32 [B, 3, 224, 224] batch in channels_last layout; ``box``: a transform, or a box."""
+    transform = as_transform(box)
+    grey = np.stack([load_transformed(p, transform) for p in paths])  # [B, H, W]
     mean = torch.tensor(CLIP_MEAN).view(1, 1, 1, 3)
     std = torch.tensor(CLIP_STD).view(1, 1, 1, 3)
     # Grey is replicated to RGB by broadcasting into an NHWC buffer: that is channels_last memory.
@@ -62,7 +88,7 @@ class _Job:
     """What one embed_images call embeds with, and where it caches."""
 
     spec: FeatureSpec
-    box: int | None
+    transform: Transform
     cache: FeatureCache
     device: str
     batch_size: int
@@ -73,7 +99,7 @@ class _Job:
 def embed_images(
     image_paths: list[Path],
     spec: FeatureSpec,
-    box: int | None,
+    box: Transform | int | None,
     cache_dir: Path,
     device: str = "cpu",
     batch_size: int = 16,
@@ -83,7 +109,8 @@ def embed_images(
 ) -> np.ndarray:
     """[N, D] features of ``image_paths`` in input order (D = 200704 for RN101 layer3).
 
-    Images are fitted to ``box`` (None: used as they are, must be 224x224), embedded
+    Images are transformed by ``box`` (a :class:`Transform`, or a box size: fitted to it; None:
+    used as they are, must be 224x224), embedded
     in batches of ``batch_size`` on ``device`` only if not cached in ``cache_dir``,
     and stored there as ``dtype``. With ``out_path`` the result is also written
     (atomically) to that ``.npy`` file and returned as a read-only memory map,
@@ -96,8 +123,9 @@ def embed_images(
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"embed_images: image {p} does not exist; render or rasterise it first")
-    cache = FeatureCache(Path(cache_dir), f"{spec.key()}-{dt.name}-{computation_version()}", box)
-    job = _Job(spec, box, cache, device, batch_size, dt, progress)
+    transform = as_transform(box)
+    cache = FeatureCache(Path(cache_dir), f"{spec.key()}-{dt.name}-{computation_version()}", transform.name)
+    job = _Job(spec, transform, cache, device, batch_size, dt, progress)
     dim = feature_dim(spec, IMAGE_SIZE)
     hashes = [hash_file(p) for p in paths]
     if out_path is not None:
@@ -132,7 +160,8 @@ def _fill(out: np.ndarray, paths: list[Path], hashes: list[str], job: _Job) -> N
 def _embed_missing(
     out: np.ndarray, missing: list[str], rows: dict[str, list[int]], paths: list[Path], job: _Job
 ) -> None:
-    spec, box, cache, device, batch_size, dt = job.spec, job.box, job.cache, job.device, job.batch_size, job.dt
+    spec, transform, cache, device, batch_size, dt = (job.spec, job.transform, job.cache, job.device,
+                                                      job.batch_size, job.dt)
     model = load_backbone(spec, device)
     model = model.to(memory_format=torch.channels_last)
     on_gpu = torch.device(device).type == "cuda"
@@ -141,10 +170,10 @@ def _embed_missing(
     if job.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(missing), desc=f"features box={box}", unit="img", file=sys.stderr)
+        bar = tqdm(total=len(missing), desc=f"features {transform.name}", unit="img", file=sys.stderr)
 
     def prep(batch: list[str]) -> torch.Tensor:
-        return prepare_batch([paths[rows[h][0]] for h in batch], box, pin=on_gpu)
+        return prepare_batch([paths[rows[h][0]] for h in batch], transform, pin=on_gpu)
 
     def store(batch: list[str], feats: np.ndarray) -> None:
         for h, f in zip(batch, feats):

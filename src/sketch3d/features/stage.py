@@ -30,24 +30,40 @@ def feature_spec(params: dict):
     return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=setting, seed=params["seed"])
 
 
-def extract_features(images_dir: Path, params: dict, box: int | None, cache_dir: Path, out_npy: Path, out_ids: Path) -> np.ndarray:
-    """Embed every image of ``images_dir`` fitted to ``box`` (None: as it is); write [N, D] features and their ids."""
-    from sketch3d.devices import claim_device
+def mean_features(images: list[Path], transforms: list, params: dict, cache_dir: Path, device: str) -> np.ndarray:
+    """[N, D] features of ``images``, averaged over ``transforms`` (thesis 4.2.3.2 "robust features": the
+    mean of the embeddings of an image and of its transformed copies). Each (image, transform) is embedded
+    once and cached, so every table that needs it shares it; the mean is taken in float32 and stored as
+    ``features.dtype``."""
     from sketch3d.features.extract import embed_images
 
+    spec = feature_spec(params)
+    f = params["features"]
+    total = None
+    for t in transforms:
+        feats = embed_images(images, spec, t, cache_dir, device=device, batch_size=f["batch_size"], dtype=f["dtype"])
+        if len(transforms) == 1:
+            return feats
+        total = feats.astype(np.float32) if total is None else total + feats
+    return (total / np.float32(len(transforms))).astype(np.dtype(f["dtype"]), copy=False)
+
+
+def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path, out_npy: Path,
+                     out_ids: Path) -> np.ndarray:
+    """Embed every image of ``images_dir`` under each of ``transforms`` (names or ``Transform``s, see
+    :mod:`sketch3d.features.transforms`; a box size or None also works) and write the [N, D] mean with the ids."""
+    from sketch3d.devices import claim_device
+    from sketch3d.features.transforms import Transform, parse_transforms
+
+    items = transforms if isinstance(transforms, (list, tuple)) else [transforms]
+    transforms = parse_transforms([t.name if isinstance(t, Transform) else t if isinstance(t, str)
+                                   else Transform(t).name for t in items])
     index = read_index(images_dir)
     spec = feature_spec(params)
     with claim_device() as device:
-        log.info("features: %d images, %s, box %s, device %s", len(index), spec, box, device)
-        feats = embed_images(
-            [Path(p) for p in index["path"]],
-            spec,
-            box,
-            cache_dir,
-            device=device,
-            batch_size=params["features"]["batch_size"],
-            dtype=params["features"]["dtype"],
-        )
+        log.info("features: %d images, %s, transforms %s, device %s", len(index), spec,
+                 [t.name for t in transforms], device)
+        feats = mean_features([Path(p) for p in index["path"]], transforms, params, cache_dir, device)
     with atomic_path(out_npy) as tmp:
         np.save(tmp, feats)
     rows = index[["image_id", "shape_id", "azimuth"]].copy()
@@ -58,6 +74,7 @@ def extract_features(images_dir: Path, params: dict, box: int | None, cache_dir:
     rows["weights"] = describe(setting, spec.backbone, local=None if spec.weights == setting else spec.weights,
                                seed=spec.seed, family="CLIP")
     rows["settings_key"] = spec.key()
+    rows["transforms"] = "+".join(t.name for t in transforms)
     with atomic_path(out_ids) as tmp:
         rows.to_csv(tmp, index=False)
     return feats

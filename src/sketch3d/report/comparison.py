@@ -15,7 +15,7 @@ import pandas as pd
 
 from sketch3d import DEMO_NOTICE
 from sketch3d.atomic import atomic_path, write_text
-from sketch3d.report.reference import thesis_table, thesis_value
+from sketch3d.report.reference import thesis_spread, thesis_table, thesis_value
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Result:
     profile: str
     metrics: dict[str, float]   # e.g. {"acc@1": 55.0, "acc@5": 90.8}
     context: dict = field(default_factory=dict)  # extra columns (sizes, provenance), passed through
+    spread: dict[str, float] = field(default_factory=dict)  # +- beside a metric (std over settings), if any
 
 
 def compare_with_thesis(results: list[Result], table: str, reference: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -41,6 +42,11 @@ def compare_with_thesis(results: list[Result], table: str, reference: str | os.P
         for metric in sorted(r.metrics):
             thesis = thesis_value(ref, r.thesis_row, r.group, metric) if r.thesis_row else None
             ours = float(r.metrics[metric])
+            spreads = {}
+            if r.spread or (r.thesis_row and thesis_spread(ref, r.thesis_row, r.group, metric) is not None):
+                t_spread = thesis_spread(ref, r.thesis_row, r.group, metric) if r.thesis_row else None
+                o_spread = r.spread.get(metric)
+                spreads = {"thesis_spread": t_spread, "ours_spread": None if o_spread is None else round(o_spread, 2)}
             rows.append({
                 "table": table,
                 "method": r.label,
@@ -49,6 +55,7 @@ def compare_with_thesis(results: list[Result], table: str, reference: str | os.P
                 "thesis": thesis,
                 "ours": round(ours, 2),
                 "difference": None if thesis is None else round(ours - thesis, 2),
+                **spreads,
                 **r.context,
                 "profile": r.profile,
                 "note": DEMO_NOTICE if r.profile == "demo" else "",
@@ -63,10 +70,14 @@ def compare_with_thesis(results: list[Result], table: str, reference: str | os.P
 
 def to_markdown(df: pd.DataFrame, title: str, context: list[str] = ()) -> str:
     """Wide Markdown: one row per method, columns 'group metric: ours (thesis, diff)'; ``context``: lines under the title."""
+    def pm(value: float, spread) -> str:
+        return f"{value:.2f}" if spread is None or pd.isna(spread) else f"{value:.2f} ± {spread:.2f}"
+
     def cell(r: pd.Series) -> str:
+        ours = pm(r["ours"], r.get("ours_spread"))
         if pd.isna(r["thesis"]):
-            return f"{r['ours']:.2f} (thesis: none)"
-        return f"{r['ours']:.2f} ({r['thesis']:.2f}, {r['difference']:+.2f})"
+            return f"{ours} (thesis: none)"
+        return f"{ours} ({pm(r['thesis'], r.get('thesis_spread'))}, {r['difference']:+.2f})"
 
     wide = df.assign(cell=df.apply(cell, axis=1), column=df["category"] + " " + df["metric"])
     order = list(dict.fromkeys(df["method"]))

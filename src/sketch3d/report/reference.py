@@ -37,3 +37,13 @@ def thesis_value(df: pd.DataFrame, method: str, category: str, metric: str) -> f
     if rows.empty or pd.isna(rows["value"].iloc[0]):
         return None
     return float(rows["value"].iloc[0])
+
+
+def thesis_spread(df: pd.DataFrame, method: str, category: str, metric: str) -> float | None:
+    """The +- the thesis prints beside a value (a std over settings), or None."""
+    if "spread" not in df.columns:
+        return None
+    rows = df[(df["method"] == method) & (df["category"] == category) & (df["metric"] == metric)]
+    if rows.empty or pd.isna(rows["spread"].iloc[0]):
+        return None
+    return float(rows["spread"].iloc[0])

@@ -37,6 +37,23 @@ def _retrieval_table(a: argparse.Namespace) -> None:
     log.info("retrieval_table %s: %d rows", a.table, len(df))
 
 
+def _retrieval_grid(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.grids import retrieval_grid
+
+    if len(a.categories) != len(a.sketches) or len(a.categories) != len(a.gallery):
+        raise CliError("give one --sketches and one --gallery folder per --categories entry, in the same order")
+    sets = {c: (Path(s), Path(g)) for c, s, g in zip(a.categories, a.sketches, a.gallery)}
+    retrieval_grid(a.grid, parse_settings(a.settings), sets, Path(a.cache), Path(a.out_csv), Path(a.out_json))
+
+
+def _grid_table(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.tables import grid_table
+
+    grid_table(a.table, Path(a.grid_csv), Path(a.grid_json), Path(a.out_csv), Path(a.out_md), Path(a.out_json),
+               Path(a.thesis))
+    print(Path(a.out_md).read_text())
+
+
 def _figure_top5(a: argparse.Namespace) -> None:
     from sketch3d.retrieval.figures import figure_top5
 
@@ -84,6 +101,22 @@ COMMANDS = (
         arg("--out-csv", required=True),
         arg("--out-md", required=True),
         arg("--out-json", required=True, help="our numbers as DVC metrics (nested: method/category/metric)"),
+    )),
+    Command("retrieval_grid", "Table 4.1 / 4.2 searches (box size; translation, rotation) on the validation split",
+            _retrieval_grid, (
+        arg("--grid", required=True, choices=["box", "affine"]),
+        arg("--settings", required=True),
+        arg("--categories", nargs="+", required=True),
+        arg("--sketches", nargs="+", required=True, help="sketch image folders, one per category"),
+        arg("--gallery", nargs="+", required=True, help="rendered gallery folders, one per category"),
+        arg("--cache", required=True, help="the per-image feature cache (shared with extract_features)"),
+        arg("--out-csv", required=True),
+        arg("--out-json", required=True),
+    )),
+    Command("grid_table", "Table 4.1 or 4.2 from its grid, beside the thesis's", _grid_table, (
+        arg("--table", required=True, choices=["4.1", "4.2"]),
+        *(arg(f"--{name}", required=True)
+          for name in ("grid-csv", "grid-json", "thesis", "out-csv", "out-md", "out-json")),
     )),
     Command("figure_top5", "random queries with their top-5 shapes", _figure_top5, (
         *(arg(f"--{name}", required=True) for name in ("settings", "retrieval", "sketches", "gallery", "out", "title")),

@@ -29,6 +29,21 @@ def shape_distances(
     return shape_mse(query_feats, gallery_feats, view_shape, len(shape_ids), how=how, chunk_size=chunk_size), shape_ids
 
 
+def rank_queries(q: np.ndarray, g: np.ndarray, queries: pd.DataFrame, gallery: pd.DataFrame, chunk_size: int,
+                 reduction: str, where: str = "") -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Distances of the query features ``q`` to the shapes of the gallery features ``g`` (rows as the image
+    sets' indexes list them), and the rank of each query's true shape: (dist, shape_ids, truth, ranks)."""
+    from sketch3d.retrieval.metrics import rank_of_truth
+
+    dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), chunk_size, reduction)
+    position = {s: i for i, s in enumerate(shape_ids)}
+    unknown = sorted(set(queries["shape_id"]) - set(position))
+    if unknown:
+        raise ValueError(f"{where}: sketches of shapes absent from the gallery: {unknown[:5]}")
+    truth = np.array([position[s] for s in queries["shape_id"]])
+    return dist, shape_ids, truth, rank_of_truth(dist, truth)
+
+
 def split_source(shapes_csv: Path, category: str, split: str) -> str:
     """Where the (category, split) shapes' split came from, as the dataset stage recorded it
     (an archive's folders or lists, or seeded), from the shapes manifest's ``split_source``."""
@@ -65,7 +80,7 @@ def retrieve(
     The ``.npz`` holds ids, never paths, so that results can be moved and compared by checksum.
     ``shapes_csv`` (the shapes manifest): where the split came from is recorded in the metrics.
     """
-    from sketch3d.retrieval.metrics import accuracy_at_k, rank_of_truth
+    from sketch3d.retrieval.metrics import accuracy_at_k
 
     method = get_method(method_name)
     r = params["retrieval"]
@@ -83,13 +98,8 @@ def retrieve(
         q = pixel_features([Path(p) for p in queries["path"]], sketch_box, r["pixel_size"])
         g = pixel_features([Path(p) for p in gallery["path"]], gallery_box, r["pixel_size"])
     reduction = method.view_reduction(r)
-    dist, shape_ids = shape_distances(q, g, gallery["shape_id"].tolist(), r["chunk_size"], reduction)
-    position = {s: i for i, s in enumerate(shape_ids)}
-    unknown = sorted(set(queries["shape_id"]) - set(position))
-    if unknown:
-        raise ValueError(f"{sketches_dir}: sketches of shapes absent from the gallery {gallery_dir}: {unknown[:5]}")
-    truth = np.array([position[s] for s in queries["shape_id"]])
-    ranks = rank_of_truth(dist, truth)
+    dist, shape_ids, truth, ranks = rank_queries(q, g, queries, gallery, r["chunk_size"], reduction,
+                                                 f"{sketches_dir} / {gallery_dir}")
     acc = accuracy_at_k(ranks, tuple(r["topk"]))
     with atomic_path(out_npz) as tmp:
         np.savez_compressed(

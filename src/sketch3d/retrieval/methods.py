@@ -9,10 +9,30 @@ scaled into (``retrieval.box``); ``None`` uses an image as it is (a rendering
 as rendered). Thesis B.3.1: the *Baseline* of Table 4.8 fits the sketches to
 170x170 and uses the renderings as rendered; fitting the renderings too is
 Table B.2's *Baseline w/ centering*; *OBB* fits both to the optimal 129x129.
+
+*Augm.* (thesis 4.2.3.2 "robust features", Tables 4.8, B.3, B.4): each image's
+feature is the mean of the features of the image and of transformed copies, the
+same transforms on both sides: the translation t and rotation r of
+``retrieval.augment`` (the thesis's best, from Table 4.2's grids). (2 imgs):
+the image and t&r applied together; (4 imgs): the image, t, r, t&r; Table B.4
+drops one of the four.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from sketch3d.features.transforms import Transform
+
+# Which copies of an image are averaged: (translate?, rotate?) per copy; (False, False) is the image itself.
+AUGMENTATIONS: dict[str | None, tuple[tuple[bool, bool], ...]] = {
+    None: ((False, False),),
+    "2": ((False, False), (True, True)),
+    "4": ((False, False), (True, False), (False, True), (True, True)),
+    "4-orig": ((True, False), (False, True), (True, True)),
+    "4-t": ((False, False), (False, True), (True, True)),
+    "4-r": ((False, False), (True, False), (True, True)),
+    "4-tr": ((False, False), (True, False), (False, True)),
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +45,7 @@ class Method:
     summary: str                # one line for captions; {sketch_box} / {gallery_box} are replaced
     thesis_rows: dict[str, str] = field(default_factory=dict)  # thesis table number -> its row label
     reduction: str | None = None  # over a shape's views: "min" / "mean"; None: retrieval.view_reduction
+    augment: str | None = None  # key of AUGMENTATIONS: which transformed copies are averaged
 
     def sketch_box(self, retrieval: dict) -> int:
         return int(retrieval[self.sketch_box_key])
@@ -35,6 +56,17 @@ class Method:
     def box(self, kind: str, retrieval: dict) -> int | None:
         """The box of the ``kind`` ("sketch" or "gallery") images under the ``retrieval`` parameters."""
         return self.sketch_box(retrieval) if kind == "sketch" else self.gallery_box(retrieval)
+
+    def transforms(self, kind: str, retrieval: dict) -> list[Transform]:
+        """What is done to the ``kind`` images before embedding: one transform per averaged copy."""
+        box = self.box(kind, retrieval)
+        tx, ty = (float(v) for v in retrieval["augment"]["translate"])
+        rot = float(retrieval["augment"]["rotate"])
+        return [Transform(box, tx * t, ty * t, rot * r) for t, r in AUGMENTATIONS[self.augment]]
+
+    def features_name(self, kind: str, retrieval: dict) -> str:
+        """The feature folder of the ``kind`` side: its transforms' names joined by '+' (averaged)."""
+        return "+".join(t.name for t in self.transforms(kind, retrieval))
 
     def describe(self, retrieval: dict) -> str:
         return f"{self.label}: " + self.summary.format(sketch_box=self.sketch_box(retrieval),
@@ -68,6 +100,20 @@ METHODS: dict[str, Method] = {
         Method("obb_mean", "OBB, average over views", "clip", "obb_box", "obb_box",
                "as OBB ({sketch_box}x{sketch_box} box); a shape's distance is the mean over its views",
                {"4.3": "Average"}, reduction="mean"),
+        Method("obb_augm2", "OBB, Augm. (2 imgs)", "clip", "obb_box", "obb_box",
+               "as OBB ({sketch_box}x{sketch_box} box); each image's feature averaged with that of its copy "
+               "translated and rotated (retrieval.augment)",
+               {"4.8": "OBB, Augm. (2 imgs)"}, augment="2"),
+        Method("obb_augm4", "OBB, Augm. (4 imgs)", "clip", "obb_box", "obb_box",
+               "as OBB ({sketch_box}x{sketch_box} box); each image's feature averaged over the image and its "
+               "translated, rotated, and translated-and-rotated copies (retrieval.augment)",
+               {"4.8": "OBB, Augm. (4 imgs)", "B.3": "OBB, Augm. (4 imgs), no masking",
+                "B.4": "OBB, Augm. (4 imgs)"}, augment="4"),
+        *(Method(f"obb_augm4_no_{slug}", f"OBB, Augm. w/o {what} (3 imgs)", "clip", "obb_box", "obb_box",
+                 f"as OBB, Augm. (4 imgs) without the {what}", {"B.4": f"OBB, Augm. w/o {what} (3 imgs)"},
+                 augment=f"4-{key}")
+          for slug, key, what in (("orig", "orig", "original img."), ("t", "t", "transl."),
+                                  ("r", "r", "rot."), ("tr", "tr", "transl & rot."))),
         Method("pixel", "Pixel matcher (scale reference)", "pixel", "obb_box", "obb_box",
                "raw ink of {sketch_box}x{sketch_box}-fitted images, shrunk to thumbnails (not in the thesis)"),
     )
@@ -91,11 +137,13 @@ TABLES: dict[str, Table] = {
     t.number: t
     for t in (
         Table("4.8", "Table 4.8 (rows Baseline, OBB): instance-level sketch-based 3D shape retrieval on the test set",
-              ("baseline", "obb", "pixel")),
+              ("baseline", "obb", "obb_augm2", "obb_augm4", "pixel")),
         Table("B.2", "Table B.2: role of centring objects in sketch and model views (test set)",
               ("baseline", "baseline_centering", "obb", "pixel")),
         Table("4.3", "Table 4.3: a shape's distance as the minimum or the average over its views (validation set)",
               ("obb_mean", "obb_min"), split="val"),
+        Table("B.4", "Table B.4: the four-image augmentation without one of its images (test set)",
+              ("obb_augm4_no_orig", "obb_augm4_no_t", "obb_augm4_no_r", "obb_augm4_no_tr", "obb_augm4")),
     )
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
+from sketch3d.report.reference import thesis_table
 from sketch3d.retrieval.methods import get_method, get_table
 
 
@@ -54,3 +55,91 @@ def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md
     df = compare_with_thesis(results, table.number, thesis)
     write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df))
     return df
+
+
+# ------------------------------------------------------------------ Tables 4.1 and 4.2: the grids
+GRID_TABLES = {"4.1": "box", "4.2": "affine"}
+GRID_TITLES = {
+    "4.1": "Table 4.1: selection of the box the object is fitted into (validation set)",
+    "4.2": "Table 4.2: robust features, 0.5 (CLIP(OBB) + CLIP(f(OBB))), searches over f (validation set)",
+}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _grid_rows(number: str, df: pd.DataFrame, choice: dict, ref: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(stage in the grid CSV, our label, thesis row label) for each row of table ``number``, in order."""
+    if number == "4.1":
+        rnd, ref = df[df["stage"] == "random"], df[df["stage"] == "refine"]
+        lo, hi = choice["random_range"]
+        rlo, rhi = choice["refine_range"]
+        b = choice["box"]
+        return [
+            ("random", f"Random {len(rnd) // rnd['category'].nunique()} from: "
+                       f"[{_pct(lo)}, {_pct(hi)}]", "Random 50 from: [53.1%, 98.7%]"),
+            ("refine", f"Uniform {len(ref) // ref['category'].nunique()} from: [{_pct(rlo)}, {_pct(rhi)}]",
+             "Uniform 20 from: [51.6%, 59.2%]"),
+            ("best", f"Best: {_pct(choice['fraction'])} ({b}x{b})", "Best: 57.7% (129x129)"),
+        ]
+    thesis = list(dict.fromkeys(ref["method"]))  # in the thesis's order
+
+    def n_of(stage: str) -> int:
+        part = df[df["stage"] == stage]
+        return len(part) // part["category"].nunique()
+
+    def setting(stage: str) -> str:
+        return df[df["stage"] == stage]["setting"].iloc[0]
+
+    cats = sorted(df["category"].unique())
+    rows = [("obb", f"OBB ({choice['box']}x{choice['box']})", thesis[0])]
+    for kind, name, t_rand, t_ref, t_best in (("translation", "Transl.", 1, 2, 3), ("rotation", "Rot.", 6, 7, 8)):
+        rows += [
+            (f"{kind} random", f"{name} random ({n_of(f'{kind} random')})", thesis[t_rand]),
+            (f"{kind} refine", f"{name} uniform ({n_of(f'{kind} refine')}) around the best random",
+             thesis[t_ref]),
+            (f"{kind} best both", f"{name} (best both) {setting(f'{kind} best both')}", thesis[t_best]),
+            *((f"{kind} best {c}", f"{name} (best {c}s) {setting(f'{kind} best {c}')}",
+               thesis[t_best + 1 + i]) for i, c in enumerate(cats)),
+        ]
+    rows += [("combined", f"transl. & rot. {setting('combined')}", thesis[11]),
+             ("augm4", "Augm. (4 imgs.)", thesis[12])]
+    return rows
+
+
+def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_md: Path,
+               out_json: Path | None = None, thesis: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Table 4.1 or 4.2 from a grid's results (``retrieval.grids``): the mean +- std over each stage's
+    settings, and the chosen settings, beside the thesis's."""
+    if number not in GRID_TABLES:
+        raise ValueError(f"no grid table {number!r}; known: {sorted(GRID_TABLES)}")
+    df = pd.read_csv(grid_csv)
+    summary = json.loads(Path(grid_json).read_text())
+    if summary["grid"] != GRID_TABLES[number]:
+        raise ValueError(f"{grid_json} holds the {summary['grid']!r} grid, not Table {number}'s "
+                         f"{GRID_TABLES[number]!r}")
+    results = []
+    for stage, label, thesis_row in _grid_rows(number, df, summary["choice"], thesis_table(number, thesis)):
+        part = df[df["stage"] == stage]
+        if part.empty:
+            raise ValueError(f"{grid_csv}: no rows of stage {stage!r} (re-run the grid)")
+        for category, g in part.groupby("category", sort=True):
+            n = len(g)
+            metrics = {m: float(g[m].mean()) for m in g.columns if m.startswith("acc@")}
+            spread = {m: float(g[m].std(ddof=1)) for m in metrics} if n > 1 else {}
+            results.append(Result(label, thesis_row, category, summary["profile"], metrics,
+                                  context={"settings": n, "n_queries": summary["sizes"][category]["queries"],
+                                           "n_shapes": summary["sizes"][category]["shapes"]},
+                                  spread=spread))
+    out = compare_with_thesis(results, number, thesis)
+    e = summary["embeddings"]
+    context = [
+        "Rows with ± are the mean ± standard deviation over the stage's settings (thesis: the same).",
+        "Queries / gallery shapes per category: " + ", ".join(
+            f"{c}: {s['queries']} / {s['shapes']}" for c, s in summary["sizes"].items()),
+        f"Embeddings: {e['distinct']} distinct (image, transform) pairs against {e['from_scratch']} if every "
+        f"evaluated setting were embedded from scratch ({e['saving']}x fewer).",
+    ]
+    write_comparison(out, GRID_TITLES[number], out_csv, out_md, out_json, context=context)
+    return out

@@ -53,14 +53,14 @@ def spy(monkeypatch):
 
 def test_cache_roundtrip_and_keys(tmp_path):
     h = hash_file(__file__)
-    c = FeatureCache(tmp_path, "abc", 129)
+    c = FeatureCache(tmp_path, "abc", "box129")
     assert c.get(h) is None and h not in c
     arr = np.arange(10, dtype=np.float16)
     c.put(h, arr)
     got = c.get(h)
     assert got.dtype == np.float16 and np.array_equal(got, arr) and h in c
-    assert FeatureCache(tmp_path, "abc", 170).get(h) is None
-    assert FeatureCache(tmp_path, "abd", 129).get(h) is None
+    assert FeatureCache(tmp_path, "abc", "box170").get(h) is None
+    assert FeatureCache(tmp_path, "abd", "box129").get(h) is None
     assert not list(tmp_path.rglob("*.tmp*"))  # atomic writes leave no temporaries
     with pytest.raises(ValueError, match="SHA-256"):
         c.get("not-a-hash")

@@ -36,7 +36,8 @@ def test_captions_and_rows_derive_from_the_methods():
     retrieval = {"baseline_box": 150, "obb_box": 100}
     text = caption_rows("4.8", retrieval)
     assert "150x150" in text and "100x100" in text and "170" not in text
-    assert [METHODS[m].thesis_row("4.8") for m in TABLES["4.8"].methods] == ["Baseline", "OBB", None]
+    assert [METHODS[m].thesis_row("4.8") for m in TABLES["4.8"].methods] == [
+        "Baseline", "OBB", "OBB, Augm. (2 imgs)", "OBB, Augm. (4 imgs)", None]
     assert [METHODS[m].thesis_row("B.2") for m in TABLES["B.2"].methods] == [
         "Baseline", "Baseline w/ centering", "OBB", None]
 
@@ -47,7 +48,8 @@ def test_baseline_fits_only_the_sketches():
     r = {"baseline_box": 170, "obb_box": 129}
     boxes = {m: (METHODS[m].box("sketch", r), METHODS[m].box("gallery", r)) for m in METHODS}
     assert boxes == {"baseline": (170, None), "baseline_centering": (170, 170), "obb": (129, 129),
-                     "obb_min": (129, 129), "obb_mean": (129, 129), "pixel": (129, 129)}
+                     "obb_min": (129, 129), "obb_mean": (129, 129), "pixel": (129, 129),
+                     **{m: (129, 129) for m in METHODS if m.startswith("obb_augm")}}
 
 
 def test_table_b_2_compares_each_row_with_its_own_thesis_row(tmp_path):

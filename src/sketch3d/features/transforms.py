@@ -1,0 +1,135 @@
+"""What is done to an image before it is embedded: fit it to a box, then translate and rotate it.
+
+Thesis 4.2.3.2: objects are centred and scaled into a square box (Table 4.1), and
+"robust features" average the embeddings of an image and of affinely transformed
+copies of it (Table 4.2: a translation, a rotation, both). Transforms are image
+operations on the cached renderings and sketches: nothing is re-rendered.
+
+A :class:`Transform` is a value. Its :attr:`~Transform.name` (``box129``,
+``box129_tx19_ty-4``, ``box129_rot-23.5``, ``boxnone``) is file-name safe, parses
+back with :meth:`Transform.parse`, keys the feature cache (one embedding per image
+and transform, shared by every table that needs it) and names feature folders.
+
+Conventions are torchvision's ``transforms.functional.affine`` (which does the
+work): ``tx`` moves the image right and ``ty`` down, in pixels; ``rot`` is in
+degrees, positive clockwise, about the image centre; uncovered pixels are white.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from PIL import Image
+
+__all__ = ["Transform", "TransformError", "parse_transforms"]
+
+_NUM = r"-?\d+(?:\.\d+)?"
+_NAME = re.compile(rf"^box(?P<box>\d+|none)(?:_tx(?P<tx>{_NUM})_ty(?P<ty>{_NUM}))?(?:_rot(?P<rot>{_NUM}))?$")
+
+
+class TransformError(ValueError):
+    pass
+
+
+def _fmt(x: float) -> str:
+    """Shortest exact decimal of ``x`` without exponent or trailing zeros (19 -> '19', -23.5 -> '-23.5')."""
+    text = f"{x:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+@dataclass(frozen=True)
+class Transform:
+    box: int | None             # px side of the box the object is fitted into; None: the image as it is
+    tx: float = 0.0             # px, right
+    ty: float = 0.0             # px, down
+    rot: float = 0.0            # degrees, clockwise
+
+    def __post_init__(self) -> None:
+        if self.box is not None and (isinstance(self.box, bool) or not isinstance(self.box, int) or self.box < 1):
+            raise TransformError(f"Transform: box must be a positive whole number of pixels or None, got {self.box!r}")
+        for key in ("tx", "ty", "rot"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise TransformError(f"Transform: {key} must be a finite number, got {v!r}")
+            # six decimals at most: the name must parse back to the same value
+            object.__setattr__(self, key, float(_fmt(float(v))))
+        if abs(self.rot) > 180:
+            raise TransformError(f"Transform: rot={self.rot} must be within [-180, 180] degrees")
+
+    @property
+    def is_affine(self) -> bool:
+        return bool(self.tx or self.ty or self.rot)
+
+    @property
+    def name(self) -> str:
+        text = f"box{'none' if self.box is None else self.box}"
+        if self.tx or self.ty:
+            text += f"_tx{_fmt(self.tx)}_ty{_fmt(self.ty)}"
+        if self.rot:
+            text += f"_rot{_fmt(self.rot)}"
+        return text
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def parse(cls, name: str) -> "Transform":
+        m = _NAME.match(str(name))
+        if not m:
+            raise TransformError(
+                f"{name!r} is not a transform name; expected box<px|none>[_tx<px>_ty<px>][_rot<deg>], "
+                "e.g. box129, box129_tx19_ty-4_rot-23.5")
+        box = None if m["box"] == "none" else int(m["box"])
+        return cls(box, float(m["tx"] or 0), float(m["ty"] or 0), float(m["rot"] or 0))
+
+    def with_box(self, box: int | None) -> "Transform":
+        return Transform(box, self.tx, self.ty, self.rot)
+
+    def compose(self, other: "Transform") -> "Transform":
+        """This transform's box with both translations and rotations (e.g. the best translation & rotation)."""
+        if other.box != self.box:
+            raise TransformError(f"cannot combine transforms on different boxes: {self.name} and {other.name}")
+        return Transform(self.box, self.tx + other.tx, self.ty + other.ty, self.rot + other.rot)
+
+    def apply(self, grey: Image.Image, size: int = 224) -> Image.Image:
+        """``grey`` (mode "L", black lines on white) fitted to the box, then translated and rotated."""
+        from sketch3d.retrieval.box import fit_to_box
+
+        if self.box is None:
+            if grey.size != (size, size):
+                raise TransformError(f"an image of {grey.size[0]}x{grey.size[1]} px needs a box to become "
+                                     f"{size}x{size} (transform {self.name})")
+            out = grey
+        else:
+            out = fit_to_box(grey, self.box, size=size)
+        if not self.is_affine:
+            return out
+        from sketch3d.compat.torchvision_ops import ensure_torchvision
+
+        ensure_torchvision()
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms.functional import affine
+
+        # torchvision's angle turns the picture clockwise, as ours (tested: top moves right for +90)
+        return affine(out, angle=self.rot, translate=[self.tx, self.ty], scale=1.0, shear=[0.0, 0.0],
+                      interpolation=InterpolationMode.BILINEAR, fill=255)
+
+
+def parse_transforms(names: Iterable[str]) -> list[Transform]:
+    """Transforms from their names; duplicates are an error (they would be averaged twice)."""
+    out = [Transform.parse(n) for n in names]
+    seen: set[str] = set()
+    for t in out:
+        if t.name in seen:
+            raise TransformError(f"transform {t.name} is listed twice")
+        seen.add(t.name)
+    if not out:
+        raise TransformError("no transform given")
+    return out
+
+
+def mean_names(transforms: Sequence[Transform]) -> str:
+    """Folder name of features averaged over ``transforms``: their names joined with '+'."""
+    return "+".join(t.name for t in transforms)

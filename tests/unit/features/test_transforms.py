@@ -1,0 +1,100 @@
+"""Image transforms before embedding: names round-trip, the affine conventions, the averaged copies."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from sketch3d.features.transforms import Transform, TransformError, parse_transforms
+from sketch3d.retrieval.methods import METHODS
+
+
+def _blob(size=224, box=(100, 20, 124, 40)) -> Image.Image:
+    a = np.full((size, size), 255, np.uint8)
+    a[box[1]:box[3], box[0]:box[2]] = 0
+    return Image.fromarray(a)
+
+
+def _centre(img: Image.Image) -> tuple[float, float]:
+    ys, xs = np.nonzero(np.asarray(img) < 128)
+    return float(xs.mean()), float(ys.mean())
+
+
+@pytest.mark.parametrize("t", [Transform(129), Transform(None), Transform(129, 19, -4), Transform(170, rot=-23.5),
+                               Transform(129, -3.25, 0.5, 12.5), Transform(129, 0, 7)])
+def test_names_round_trip(t):
+    assert Transform.parse(t.name) == t
+    assert "/" not in t.name and " " not in t.name
+
+
+def test_names_are_the_old_box_folders():
+    """A plain box keeps the feature folder name it had before transforms existed (no re-embedding)."""
+    assert Transform(129).name == "box129" and Transform(None).name == "boxnone"
+    assert Transform(129, 19, -4, -23.5).name == "box129_tx19_ty-4_rot-23.5"
+
+
+@pytest.mark.parametrize("bad", ["box", "box12x", "box129_rot", "129", "box129_tx1"])
+def test_bad_names_are_refused_with_the_expected_form(bad):
+    with pytest.raises(TransformError, match="expected box"):
+        Transform.parse(bad)
+
+
+def test_bad_values_and_duplicates():
+    with pytest.raises(TransformError, match="box"):
+        Transform(0)
+    with pytest.raises(TransformError, match="rot"):
+        Transform(129, rot=200)
+    with pytest.raises(TransformError, match="twice"):
+        parse_transforms(["box129", "box129"])
+
+
+def test_translation_moves_right_and_down():
+    img = _blob()
+    x0, y0 = _centre(img)
+    x1, y1 = _centre(Transform(None, 10, 5).apply(img))
+    assert (x1 - x0, y1 - y0) == pytest.approx((10, 5), abs=0.6)
+
+
+def test_positive_rotation_turns_clockwise():
+    """A blob above the centre moves to the right under +90 degrees (clockwise on screen)."""
+    x, y = _centre(Transform(None, rot=90).apply(_blob()))
+    assert x > 180 and abs(y - 112) < 3
+
+
+def test_box_then_affine_keeps_a_white_background():
+    out = Transform(129, 19, -4, -23.5).apply(_blob(256, (30, 30, 200, 220)))
+    a = np.asarray(out)
+    assert out.size == (224, 224) and a[0, 0] == 255 and a[-1, -1] == 255 and (a < 128).any()
+
+
+def test_augmentation_copies():
+    r = {"baseline_box": 170, "obb_box": 129, "augment": {"translate": [19, -4], "rotate": -23.5}}
+    names = [t.name for t in METHODS["obb_augm4"].transforms("sketch", r)]
+    assert names == ["box129", "box129_tx19_ty-4", "box129_rot-23.5", "box129_tx19_ty-4_rot-23.5"]
+    assert [t.name for t in METHODS["obb_augm2"].transforms("gallery", r)] == ["box129", "box129_tx19_ty-4_rot-23.5"]
+    assert METHODS["obb"].features_name("gallery", r) == "box129"
+    assert METHODS["baseline"].features_name("gallery", r) == "boxnone"
+    # B.4: each three-image variant drops exactly one of the four
+    four = set(names)
+    for m in ("obb_augm4_no_orig", "obb_augm4_no_t", "obb_augm4_no_r", "obb_augm4_no_tr"):
+        three = {t.name for t in METHODS[m].transforms("sketch", r)}
+        assert len(three) == 3 and three < four
+    assert "box129" not in {t.name for t in METHODS["obb_augm4_no_orig"].transforms("sketch", r)}
+
+
+def test_mean_features_average_the_copies(tmp_path, monkeypatch):
+    """The feature of an image under several transforms is the mean of its per-transform features."""
+    from sketch3d.features import stage
+
+    calls = []
+
+    def fake_embed(images, spec, t, cache_dir, **kw):
+        calls.append(t.name)
+        base = {"box129": 1.0, "box129_tx19_ty-4": 2.0, "box129_rot-23.5": 6.0}[t.name]
+        return np.full((len(images), 3), base, np.float32)
+
+    monkeypatch.setattr("sketch3d.features.extract.embed_images", fake_embed)
+    monkeypatch.setattr(stage, "feature_spec", lambda params: None)
+    params = {"features": {"batch_size": 2, "dtype": "float32"}}
+    ts = parse_transforms(["box129", "box129_tx19_ty-4", "box129_rot-23.5"])
+    out = stage.mean_features([tmp_path / "a.png", tmp_path / "b.png"], ts, params, tmp_path, "cpu")
+    assert calls == ["box129", "box129_tx19_ty-4", "box129_rot-23.5"]
+    np.testing.assert_allclose(out, np.full((2, 3), 3.0))
