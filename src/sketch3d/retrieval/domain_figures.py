@@ -40,20 +40,24 @@ def sketch_strip(paths: Sequence[Path], size: int = 96) -> np.ndarray:
 
 def _heatmap(ax, dist, low, high, xlabels, ylabels, fontsize: float, xrotation: float = 0) -> None:
     dist, low, high = (np.asarray(a, dtype=np.float64) for a in (dist, low, high))
-    im = ax.imshow(dist, cmap=_CMAP, aspect="auto", interpolation="nearest")
-    lo, hi = float(dist.min()), float(dist.max())
-    mid = (lo + hi) / 2.0
+    top = float(np.abs(dist).max())
+    exp = int(np.floor(np.log10(top))) if top > 0 else 0  # cells show dist / 10^exp: short numbers at any scale
+    scale = 10.0**exp
+    im = ax.imshow(dist / scale, cmap=_CMAP, aspect="auto", interpolation="nearest")
+    mid = (float(dist.min()) + float(dist.max())) / 2.0
     nearest = np.argsort(dist, axis=1, kind="stable")[:, 0]  # the package's tie rule (metrics.ranking)
     for r in range(dist.shape[0]):
         for c in range(dist.shape[1]):
-            half = (high[r, c] - low[r, c]) / 2.0
-            ax.text(c, r, f"{dist[r, c]:.3g}\n±{half:.2g}", ha="center", va="center", fontsize=fontsize,
+            half = (high[r, c] - low[r, c]) / 2.0 / scale
+            ax.text(c, r, f"{dist[r, c] / scale:.3g}\n±{half:.2g}", ha="center", va="center", fontsize=fontsize,
                     color="white" if dist[r, c] < mid else "black")
         ax.add_patch(Rectangle((r - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.2))
         ax.plot(nearest[r], r - 0.33, marker="o", markersize=2.5, color="orange")
     ax.set_xticks(range(len(xlabels)), xlabels, fontsize=fontsize + 1, rotation=xrotation)
     ax.set_yticks(range(len(ylabels)), ylabels, fontsize=fontsize + 1)
-    plt.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=fontsize + 1)
+    bar = plt.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    bar.ax.tick_params(labelsize=fontsize + 1)
+    bar.set_label(f"MSE / 1e{exp}" if exp else "MSE", fontsize=fontsize + 1)
 
 
 def _save(fig, out_png: Path, demo: bool, head: str) -> None:
