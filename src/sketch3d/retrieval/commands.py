@@ -1,4 +1,4 @@
-"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, figure_top5, query."""
+"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, figure_top5, query, domain_study."""
 from __future__ import annotations
 
 import argparse
@@ -86,6 +86,26 @@ def _query(a: argparse.Namespace) -> None:
         print(f"{rank}\t{shape_id}\t{dist:.6g}")
 
 
+def _domain_study(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.domain_study import domain_study
+
+    s = parse_settings(a.settings)
+    try:
+        study = s["retrieval"]["domain_study"]
+        azimuths = s["render"]["sketch_azimuths"][study["category"]]
+        seed, demo, chunk = s["seed"], s["profile"] == "demo", s["retrieval"]["chunk_size"]
+    except KeyError as exc:
+        raise CliError(f"domain_study: --settings lacks {exc} (needs profile, seed, render.sketch_azimuths, "
+                       "retrieval.domain_study, retrieval.chunk_size)") from None
+    features = {d: (Path(getattr(a, f"{d}_features")), Path(getattr(a, f"{d}_ids"))) for d in ("sketch", "lines", "rgb")}
+    result = domain_study(features, Path(a.sketches), azimuths, seed, study["objects_4_1"], study["objects_4_2"],
+                          study["ci_level"], Path(a.fig_4_1), Path(a.fig_4_2), Path(a.out_json), Path(a.out_csv), demo,
+                          chunk)
+    for fig in ("fig_4_1", "fig_4_2"):
+        for pair, p in result[fig]["pairs"].items():
+            log.info("domain_study %s %s: %s", fig, pair, json.dumps(p["summary"]))
+
+
 COMMANDS = (
     Command("retrieve", "distances, ranks and acc@k of one method/category/split", _retrieve, (
         *(arg(f"--{name}", required=True)
@@ -137,5 +157,14 @@ COMMANDS = (
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
+    )),
+    Command("domain_study", "Figs. 4.1 and 4.2: CLIP distances between objects and views of sketches, line "
+                            "and RGB renderings", _domain_study, (
+        arg("--settings", required=True, help="profile, seed, render.sketch_azimuths, retrieval.domain_study, "
+                                              "retrieval.chunk_size"),
+        *(arg(f"--{d}-{part}", required=True, help=f"{d} domain: the feature stage's {ext}")
+          for d in ("sketch", "lines", "rgb") for part, ext in (("features", ".npy"), ("ids", ".csv"))),
+        arg("--sketches", required=True, help="the sketch image set the sketch features came from (thumbnails)"),
+        *(arg(f"--{name}", required=True) for name in ("fig-4-1", "fig-4-2", "out-json", "out-csv")),
     )),
 )
