@@ -44,6 +44,29 @@ def rank_queries(q: np.ndarray, g: np.ndarray, queries: pd.DataFrame, gallery: p
     return dist, shape_ids, truth, rank_of_truth(dist, truth)
 
 
+def rank_views(q: np.ndarray, g: np.ndarray, queries: pd.DataFrame, gallery: pd.DataFrame, chunk_size: int,
+               where: str = "") -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Thesis B.2 / Table B.1: rank the gallery's *views* (not shapes) for each query; the truth is the view of
+    the true shape at the sketch's azimuth. Views are ordered by image id (the tie rule's column order)."""
+    from sketch3d.retrieval.distances import pairwise_mse
+    from sketch3d.retrieval.metrics import rank_of_truth
+
+    order = np.argsort(gallery["image_id"].to_numpy(), kind="stable")
+    gallery = gallery.iloc[order].reset_index(drop=True)
+    dist = pairwise_mse(q, np.asarray(g)[order], chunk_size)
+    key = {(s, round(float(a), 3)): i for i, (s, a) in enumerate(zip(gallery["shape_id"], gallery["azimuth"]))}
+    truth, missing = [], []
+    for s, a in zip(queries["shape_id"], queries["azimuth"]):
+        i = key.get((s, round(float(a), 3)))
+        missing += [] if i is not None else [(s, a)]
+        truth.append(-1 if i is None else i)
+    if missing:
+        raise ValueError(f"{where}: view-level accuracy needs the gallery view at each sketch's azimuth; missing "
+                         f"{missing[:5]} ({len(missing)} sketches): render the sketch views (render.view_sets)")
+    truth = np.array(truth)
+    return dist, gallery["image_id"].tolist(), truth, rank_of_truth(dist, truth)
+
+
 def split_source(shapes_csv: Path, category: str, split: str) -> str:
     """Where the (category, split) shapes' split came from, as the dataset stage recorded it
     (an archive's folders or lists, or seeded), from the shapes manifest's ``split_source``."""
@@ -98,8 +121,13 @@ def retrieve(
         q = pixel_features([Path(p) for p in queries["path"]], sketch_box, r["pixel_size"])
         g = pixel_features([Path(p) for p in gallery["path"]], gallery_box, r["pixel_size"])
     reduction = method.view_reduction(r)
-    dist, shape_ids, truth, ranks = rank_queries(q, g, queries, gallery, r["chunk_size"], reduction,
-                                                 f"{sketches_dir} / {gallery_dir}")
+    if method.view_level:
+        dist, shape_ids, truth, ranks = rank_views(q, g, queries, gallery, r["chunk_size"],
+                                                   f"{sketches_dir} / {gallery_dir}")
+        reduction = "none (views ranked)"
+    else:
+        dist, shape_ids, truth, ranks = rank_queries(q, g, queries, gallery, r["chunk_size"], reduction,
+                                                     f"{sketches_dir} / {gallery_dir}")
     acc = accuracy_at_k(ranks, tuple(r["topk"]))
     with atomic_path(out_npz) as tmp:
         np.savez_compressed(
@@ -120,9 +148,11 @@ def retrieve(
         "gallery_box": gallery_box,
         "view_reduction": reduction,
         "n_queries": int(len(queries)),
-        "n_shapes": int(len(shape_ids)),
+        "n_shapes": int(gallery["shape_id"].nunique()),
+        "n_candidates": int(len(shape_ids)),
         **{f"acc@{k}": round(float(v), 4) for k, v in acc.items()},
         "chance@1": round(100.0 / len(shape_ids), 4),
+        "level": "view" if method.view_level else "shape",
     }
     metrics["split_source"] = split_source(shapes_csv, category, split) if shapes_csv else "unknown"
     if params["profile"] == "demo":

@@ -46,6 +46,7 @@ class Method:
     thesis_rows: dict[str, str] = field(default_factory=dict)  # thesis table number -> its row label
     reduction: str | None = None  # over a shape's views: "min" / "mean"; None: retrieval.view_reduction
     augment: str | None = None  # key of AUGMENTATIONS: which transformed copies are averaged
+    view_level: bool = False    # Table B.1: rank views, a hit is the true shape's view at the sketch's azimuth
 
     def sketch_box(self, retrieval: dict) -> int:
         return int(retrieval[self.sketch_box_key])
