@@ -109,6 +109,12 @@ def _check_consistency(params: dict, source: str) -> None:
             )
     if demo["sketch"]["width"][0] <= 0:
         raise ParamsError(f"{source}: invalid parameter 'profiles.demo.data.sketch.width': widths must be > 0")
+    from sketch3d.render.view_sets import ViewSetError, check_view_sets
+
+    try:
+        check_view_sets(params["render"], list(params["render"]["sketch_azimuths"]))
+    except ViewSetError as exc:
+        raise ParamsError(f"{source}: invalid parameter in 'render.view_sets': {exc}") from None
 
 
 def load_params(path: str | os.PathLike = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:

@@ -49,7 +49,7 @@ def _check_no_partial_outputs(project: Path) -> None:
     results = project / "results" / "demo"
     leftovers = [p for p in results.rglob("*") if ".tmp" in p.name and "cache" not in p.parts]
     assert not leftovers, f"temporary files left behind: {leftovers[:5]}"
-    for folder in list((results / "renders").glob("gallery/*/*")) + list((results / "sketches").glob("*/*")):
+    for folder in list((results / "renders").glob("lines_five/*/*")) + list((results / "sketches").glob("*/*")):
         assert (folder / "index.csv").exists(), f"incomplete output folder kept: {folder}"
 
 
@@ -104,9 +104,9 @@ def test_table_cells_follow_from_the_distances(finished, table, method, label, c
 
 def test_intermediates_in_predictable_places(finished):
     r = finished / "results/demo"
-    gallery = pd.read_csv(r / "renders/gallery/chair/test/index.csv")
+    gallery = pd.read_csv(r / "renders/lines_five/chair/test/index.csv")
     assert len(gallery) == 3 * 5
-    img = Image.open(r / "renders/gallery/chair/test" / gallery["path"][0])
+    img = Image.open(r / "renders/lines_five/chair/test" / gallery["path"][0])
     assert img.size == (224, 224)
     feats = __import__("numpy").load(r / "features/RN101-layer3/box129/sketch_lamp_test.npy")
     ids = pd.read_csv(r / "features/RN101-layer3/box129/sketch_lamp_test.csv")
@@ -238,7 +238,7 @@ def test_real_quickdraw_sketch_as_query(finished):
 
     feats = "results/demo/features/RN101-layer3/box129"
     out = run([str(BIN / "sketch3d"), "query", "--sketch", str(bundled_quickdraw("chair")), "--index", "2",
-               "--gallery", "results/demo/renders/gallery/chair/test",
+               "--gallery", "results/demo/renders/lines_five/chair/test",
                "--gallery-features", f"{feats}/gallery_chair_test.npy",
                "--gallery-ids", f"{feats}/gallery_chair_test.csv", "--box", "129", "--top", "3"],
               cwd=finished).stdout

@@ -54,10 +54,27 @@ def log_of(rule_name, *wildcards):
     return f"{LOGS}/{rule_name}/{stem}.log"
 
 
+def gallery_settings(wildcards):
+    """What a render_gallery job reads: the render settings, its own view set, and its category's sketch
+    azimuths only when that set is derived from them (around_sketch). Another set's change reruns nothing."""
+    render = config["render"]
+    keys = [f"render.{k}" for k in render if k not in ("view_sets", "gallery_view_set", "sketch_azimuths")]
+    keys.append(f"render.view_sets.{wildcards.view_set}")
+    if isinstance(render["view_sets"][wildcards.view_set], dict):
+        keys.append(f"render.sketch_azimuths.{wildcards.category}")
+    return settings(*keys)
+
+
+def gallery_dir(category, split, style="lines", view_set=None):
+    """A rendered gallery: renders/<style>_<view set>/<category>/<split>; by default the retrieval gallery
+    (Freestyle lines at render.gallery_view_set)."""
+    return f"{RESULTS}/renders/{style}_{view_set or config['render']['gallery_view_set']}/{category}/{split}"
+
+
 def feature_images(wildcards):
     """The image set a features job embeds: a gallery render folder or a sketch raster folder."""
     if wildcards.kind == "gallery":
-        return f"{RESULTS}/renders/gallery/{wildcards.category}/{wildcards.split}"
+        return gallery_dir(wildcards.category, wildcards.split)
     return f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}"
 
 

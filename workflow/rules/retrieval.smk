@@ -65,7 +65,7 @@ rule figure_top5:
     input:
         npz=f"{RESULTS}/retrieval/obb/{{category}}_test.npz",
         sketches=f"{RESULTS}/sketches/{{category}}/test",
-        gallery=f"{RESULTS}/renders/gallery/{{category}}/test",
+        gallery=lambda wildcards: gallery_dir(wildcards.category, "test"),
     output:
         report(
             f"{RESULTS}/figures/top5_{{category}}.png",

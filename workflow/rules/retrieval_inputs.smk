@@ -10,7 +10,7 @@ def retrieval_inputs(wildcards):
     inputs = {
         "shapes": f"{RESULTS}/data/shapes.csv",
         "sketches": f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}",
-        "gallery": f"{RESULTS}/renders/gallery/{wildcards.category}/{wildcards.split}",
+        "gallery": gallery_dir(wildcards.category, wildcards.split),
     }
     method = METHODS[wildcards.method]
     if method.kind != "clip":

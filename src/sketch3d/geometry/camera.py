@@ -9,6 +9,11 @@ the camera towards ``up x front`` (+X for a +Z front: counter-clockwise seen fro
 above), elevation lifts it towards +Y. The camera looks at the origin with +Y up.
 The lens is Blender's default (50 mm on a 36 mm sensor), so a projection here and
 a Blender render agree.
+
+A view is perspective (the default) or orthographic. An orthographic view keeps
+the camera's place and direction and images a square of side ``ortho_scale``
+(shape units) around the line of sight, chosen so that the plane through the
+origin has the same scale as in the perspective view at the same distance.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import numpy as np
 DEFAULT_LENS_MM = 50.0
 DEFAULT_SENSOR_MM = 36.0
 FRONT_AXES = {"+x": (1.0, 0.0, 0.0), "-x": (-1.0, 0.0, 0.0), "+z": (0.0, 0.0, 1.0), "-z": (0.0, 0.0, -1.0)}
+PROJECTIONS = ("perspective", "orthographic")
 _UP = np.array([0.0, 1.0, 0.0])
 
 
@@ -54,6 +60,22 @@ class View:
     lens_mm: float = DEFAULT_LENS_MM
     sensor_mm: float = DEFAULT_SENSOR_MM
     orientation: Orientation = SHAPENET
+    projection: str = "perspective"
+
+    def __post_init__(self) -> None:
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"projection {self.projection!r} must be one of {PROJECTIONS}")
+
+    @property
+    def ortho_scale(self) -> float:
+        """Side (shape units) of the square an orthographic view images.
+
+        A perspective camera at distance d with focal length f on a sensor of width s sees,
+        in the plane through the origin, a width of s * d / f; an orthographic view of that
+        width draws the origin's plane at the same scale, so an object about the origin
+        fills about the same image area in both (exactly for a flat object facing the camera).
+        """
+        return self.sensor_mm * self.distance / self.lens_mm
 
     @property
     def position(self) -> np.ndarray:
@@ -84,9 +106,12 @@ class View:
         """World points (N, 3) -> (pixel coordinates (N, 2) with y down, depth (N,))."""
         cam = self.to_camera(points)
         depth = cam[:, 2]
-        f = self.focal_px(size)
-        u = size / 2.0 + f * cam[:, 0] / depth
-        v = size / 2.0 - f * cam[:, 1] / depth
+        if self.projection == "orthographic":
+            scale = np.full_like(depth, size / self.ortho_scale)  # px per shape unit, at any depth
+        else:
+            scale = self.focal_px(size) / depth
+        u = size / 2.0 + scale * cam[:, 0]
+        v = size / 2.0 - scale * cam[:, 1]
         return np.stack([u, v], axis=-1), depth
 
 

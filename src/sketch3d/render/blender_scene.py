@@ -1,10 +1,26 @@
-"""Build and drive the Blender scene for Freestyle line renders (imports ``bpy``).
+"""Build and drive the Blender scene for gallery renders (imports ``bpy``).
 
-Import this module only when rendering: ``sketch3d.render.freestyle`` does so lazily.
-Scene: factory-empty, Cycles on the CPU, a white emission material overriding
-every mesh material, a white world, view transform ``Standard`` (so white stays
-white), and one Freestyle line set drawing visible silhouette and crease edges
-in black with an absolute thickness.
+Import this module only when rendering: ``sketch3d.render.views`` does so lazily.
+Scene: factory-empty, Cycles on the CPU, a white world, view transform ``Standard``
+(so white stays white), one camera (perspective or orthographic per view), and two
+styles that :func:`set_style` switches between without rebuilding anything:
+
+- ``lines``: a white emission material overriding every mesh material and one
+  Freestyle line set drawing the chosen edge types in black with an absolute
+  thickness; 8-bit grey PNG.
+- ``rgb``: textureless shading, a light-grey Lambertian surface overriding every mesh
+  material, under two directional lights fixed relative to the camera (a key light
+  from the upper left, a fill from the right) and an ambient term, no shadows: the
+  look of Workbench's studio lighting. The material computes this from the surface
+  normal in camera axes and emits it (see ``RGB_*`` below); 8-bit RGB PNG.
+
+Why Cycles for ``rgb`` rather than the Workbench engine itself: Workbench (like
+EEVEE) rasterises through OpenGL, so it needs a GPU or a software OpenGL driver on
+the machine and its pixels depend on that driver; Cycles on the CPU needs neither
+and gives the same pixels on every run. And why shading in the material rather than
+Cycles lights: Cycles samples one light per sample, which leaves noise at 16 samples;
+an emitted shading value samples nothing, so only antialiasing varies within a pixel
+and the render costs less than a line render.
 """
 from __future__ import annotations
 
@@ -18,6 +34,23 @@ from mathutils import Matrix
 from sketch3d.geometry.camera import View, yup_to_blender
 
 CAMERA_NAME = "sketch3d_camera"
+LINE_MATERIAL = "sketch3d_white"
+RGB_MATERIAL = "sketch3d_grey"
+_STYLE_MATERIAL = {"lines": LINE_MATERIAL, "rgb": RGB_MATERIAL}
+# The rgb style's look, close to a Workbench studio render: a Lambertian light-grey surface under two
+# directional lights fixed relative to the camera (a key light from the upper left, a fill from the right)
+# and an ambient term, without shadows. The shading is computed in the material from the surface normal
+# in camera axes and emitted, so no light is sampled and nothing but antialiasing varies within a pixel:
+#   linear value = RGB_ALBEDO * (RGB_AMBIENT + sum over RGB_LIGHTS of strength * max(0, n . direction))
+# about 0.2 (sRGB ~125) on faces turned away from both lights and at most ~0.65 (sRGB ~210) facing the
+# key light: every surface stays well darker than the white background.
+RGB_ALBEDO = 0.8        # light grey
+RGB_AMBIENT = 0.25      # as a fraction of full white
+_LIGHTS = (             # (direction towards the light in camera axes (right, up, back towards the viewer), strength)
+    ((-0.6, 0.8, 0.7), 0.6),   # key: upper left, in front
+    ((0.9, 0.1, 0.4), 0.25),   # fill: right
+)
+RGB_LIGHTS = tuple((tuple(float(c) for c in np.asarray(d) / np.linalg.norm(d)), s) for d, s in _LIGHTS)  # unit
 _IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import"}
 # Axis arguments of Blender's importers: Y-up files map (x, y, z) -> (x, -z, y)
 # (ShapeNet's front +Z faces Blender's -Y); Z-up files are taken as they are.
@@ -33,6 +66,7 @@ def setup_scene(resolution: int, stroke_width: float, lens_mm: float, samples: i
     _setup_render(scene, resolution, samples, threads)
     _setup_freestyle(scene, stroke_width, crease_angle_deg, edge_types)
     _setup_white_world_and_material(scene)
+    _setup_grey_material()
     cam_data = bpy.data.cameras.new(CAMERA_NAME)
     cam_data.lens = lens_mm
     cam_data.sensor_width = sensor_mm
@@ -42,7 +76,18 @@ def setup_scene(resolution: int, stroke_width: float, lens_mm: float, samples: i
     cam = bpy.data.objects.new(CAMERA_NAME, cam_data)
     scene.collection.objects.link(cam)
     scene.camera = cam
+    set_style(scene, "lines")
     return scene
+
+
+def set_style(scene: bpy.types.Scene, style: str) -> None:
+    """Switch the scene between the ``lines`` and ``rgb`` styles (see the module docstring)."""
+    if style not in _STYLE_MATERIAL:
+        raise ValueError(f"render style {style!r} must be one of {sorted(_STYLE_MATERIAL)}")
+    rgb = style == "rgb"
+    scene.render.use_freestyle = not rgb
+    scene.view_layers[0].material_override = bpy.data.materials[_STYLE_MATERIAL[style]]
+    scene.render.image_settings.color_mode = "RGB" if rgb else "BW"
 
 
 def _setup_render(scene: bpy.types.Scene, resolution: int, samples: int, threads: int) -> None:
@@ -124,7 +169,7 @@ def _setup_white_world_and_material(scene: bpy.types.Scene) -> None:
     background.inputs["Strength"].default_value = 1.0
     scene.world = world
 
-    mat = bpy.data.materials.new("sketch3d_white")
+    mat = bpy.data.materials.new(LINE_MATERIAL)
     mat.use_fake_user = True  # survives orphan purges between meshes
     nodes = mat.node_tree.nodes
     nodes.clear()
@@ -133,7 +178,54 @@ def _setup_white_world_and_material(scene: bpy.types.Scene) -> None:
     emission.inputs["Strength"].default_value = 1.0
     output = nodes.new("ShaderNodeOutputMaterial")
     mat.node_tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
-    scene.view_layers[0].material_override = mat
+
+
+def _setup_grey_material() -> None:
+    """The rgb style's material: RGB_ALBEDO * (RGB_AMBIENT + sum of strength * max(0, n . light)), emitted.
+
+    Cycles turns a back face's normal towards the viewer, so ShapeNet's inconsistently oriented faces
+    shade like front faces.
+    """
+    mat = bpy.data.materials.new(RGB_MATERIAL)
+    mat.use_fake_user = True  # survives orphan purges between meshes
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    nodes.clear()
+    geometry = nodes.new("ShaderNodeNewGeometry")
+    to_camera = nodes.new("ShaderNodeVectorTransform")
+    to_camera.vector_type = "NORMAL"
+    to_camera.convert_from = "WORLD"
+    to_camera.convert_to = "CAMERA"
+    links.new(geometry.outputs["Normal"], to_camera.inputs["Vector"])
+    total = _math(nodes, "ADD", RGB_AMBIENT, 0.0)
+    for direction, strength in RGB_LIGHTS:
+        right, up, back = direction
+        dot = nodes.new("ShaderNodeVectorMath")
+        dot.operation = "DOT_PRODUCT"
+        links.new(to_camera.outputs["Vector"], dot.inputs[0])
+        # Blender's camera space looks down +Z (x right, y up): "back" is -Z there
+        dot.inputs[1].default_value = (right, up, -back)
+        lit = _math(nodes, "MAXIMUM", 0.0, 0.0)
+        links.new(dot.outputs["Value"], lit.inputs[0])
+        scaled = _math(nodes, "MULTIPLY", 0.0, strength)
+        links.new(lit.outputs["Value"], scaled.inputs[0])
+        added = _math(nodes, "ADD", 0.0, 0.0)
+        links.new(total.outputs["Value"], added.inputs[0])
+        links.new(scaled.outputs["Value"], added.inputs[1])
+        total = added
+    emission = nodes.new("ShaderNodeEmission")
+    emission.inputs["Color"].default_value = (RGB_ALBEDO, RGB_ALBEDO, RGB_ALBEDO, 1.0)
+    links.new(total.outputs["Value"], emission.inputs["Strength"])
+    output = nodes.new("ShaderNodeOutputMaterial")
+    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+
+
+def _math(nodes, operation: str, a: float, b: float):
+    node = nodes.new("ShaderNodeMath")
+    node.operation = operation
+    node.use_clamp = False
+    node.inputs[0].default_value = a
+    node.inputs[1].default_value = b
+    return node
 
 
 def import_mesh(path: Path, up_axis: str) -> list[bpy.types.Object]:
@@ -165,7 +257,8 @@ def remove_objects(objects: list[bpy.types.Object]) -> None:
 
 
 def place_camera(scene: bpy.types.Scene, view: View) -> None:
-    """Put the scene camera where ``view`` is, in Blender's Z-up frame, looking at the origin."""
+    """Put the scene camera where ``view`` is, in Blender's Z-up frame, looking at the origin, with the
+    view's projection."""
     right, up, forward = view.basis()
     # Blender cameras look down their local -Z with local +Y up.
     rot = np.stack([yup_to_blender(right), yup_to_blender(up), yup_to_blender(-forward)], axis=1)
@@ -173,10 +266,16 @@ def place_camera(scene: bpy.types.Scene, view: View) -> None:
     mat[:3, :3] = rot
     mat[:3, 3] = yup_to_blender(view.position)
     scene.camera.matrix_world = Matrix(mat.tolist())
+    cam = scene.camera.data
+    if view.projection == "orthographic":
+        cam.type = "ORTHO"
+        cam.ortho_scale = view.ortho_scale  # the image's width in shape units (sensor_fit HORIZONTAL, square)
+    else:
+        cam.type = "PERSP"
 
 
 def render_still(scene: bpy.types.Scene, path: Path) -> None:
-    """Render the current frame to ``path`` (PNG, 8-bit grey, as configured), pixels only.
+    """Render the current frame to ``path`` (PNG, 8-bit grey or RGB by style), pixels only.
 
     Blender's file is re-encoded without any ancillary chunk (its Cycles timings, EXIF,
     resolution), so that equal pixels give equal bytes.

@@ -85,21 +85,26 @@ def render_meshes(shapes: pd.DataFrame, render: dict, cache_dir: Path) -> pd.Dat
     import os
     import tempfile
 
-    from sketch3d.render.freestyle import render_views
     from sketch3d.render.gallery import render_settings
+    from sketch3d.render.view_sets import views_of
+    from sketch3d.render.views import render_views
 
-    root = Path(cache_dir) / "renders" / hashlib.sha256(json.dumps(render, sort_keys=True).encode()).hexdigest()[:12]
-    azimuths = [int(a) for a in render["gallery_azimuths"]]
+    # a folder of meshes has no category: the gallery view set must list its views itself
+    views = views_of(render, render["gallery_view_set"], category=None)
+    # keyed by what the images depend on: the render settings and the views (not the other view sets)
+    key = {k: v for k, v in render.items() if k not in ("view_sets", "gallery_view_set", "sketch_azimuths")}
+    key["views"] = [v.token for v in views]
+    root = Path(cache_dir) / "renders" / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     stems = [Path(p).stem for p in shapes["mesh_path"]]
     todo = shapes.assign(shape_id=stems).drop_duplicates("shape_id")
     todo = todo[[not (root / s).is_dir() for s in todo["shape_id"]]]
     if len(todo):
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root, prefix=".rendering-") as tmp:
-            render_views(todo, azimuths, render["elevation"], render_settings(render), Path(tmp))
+            render_views(todo, views, render["elevation"], render_settings(render), Path(tmp))
             for stem in todo["shape_id"]:
                 os.replace(Path(tmp) / stem, root / stem)
-    rows = [{"image_id": f"{shape_id}:{az:03d}", "shape_id": shape_id, "azimuth": az,
-             "path": str(root / stem / f"az{az:03d}.png")}
-            for shape_id, stem in zip(shapes["shape_id"], stems) for az in azimuths]
+    rows = [{"image_id": f"{shape_id}:{v.token}", "shape_id": shape_id, "azimuth": v.azimuth,
+             "path": str(root / stem / f"{v.token}.png")}
+            for shape_id, stem in zip(shapes["shape_id"], stems) for v in views]
     return pd.DataFrame(rows)

@@ -33,3 +33,35 @@ def test_bad_orientation_names_the_parameter():
         Orientation("+y", 1)
     with pytest.raises(ValueError, match="render.azimuth_sign"):
         Orientation("+z", 2)
+
+
+def test_orthographic_scale_matches_the_perspective_scale_at_the_origin():
+    persp = View(30, 20, 2.5)
+    ortho = View(30, 20, 2.5, projection="orthographic")
+    assert ortho.ortho_scale == pytest.approx(36.0 * 2.5 / 50.0)
+    # points in the plane through the origin facing the camera project to the same pixels
+    right, up, _ = persp.basis()
+    plane = np.array([a * right + b * up for a in (-0.4, 0.0, 0.3) for b in (-0.2, 0.5)])
+    np.testing.assert_allclose(ortho.project(plane, 224)[0], persp.project(plane, 224)[0], atol=1e-9)
+
+
+def test_orthographic_projection_keeps_parallel_edges_parallel_and_equal():
+    ortho = View(30, 20, 2.5, projection="orthographic")
+    persp = View(30, 20, 2.5)
+    # the four vertical edges of a cube: equal length and parallel orthographically, not in perspective
+    bottoms = np.array([[x, -0.2, z] for x in (-0.2, 0.2) for z in (-0.2, 0.2)])
+    tops = bottoms + [0.0, 0.4, 0.0]
+    for view, equal in ((ortho, True), (persp, False)):
+        d = view.project(tops, 224)[0] - view.project(bottoms, 224)[0]
+        lengths = np.linalg.norm(d, axis=1)
+        assert np.allclose(lengths, lengths[0]) == equal
+        assert np.allclose(d / lengths[:, None], d[0] / lengths[0]) == equal
+    # depth does not move a point orthographically
+    _, _, forward = ortho.basis()
+    p = np.array([[0.1, 0.2, 0.0]])
+    np.testing.assert_allclose(ortho.project(p + 0.5 * forward, 224)[0], ortho.project(p, 224)[0], atol=1e-9)
+
+
+def test_bad_projection_is_refused():
+    with pytest.raises(ValueError, match="projection 'fisheye'"):
+        View(0, 20, 2.5, projection="fisheye")

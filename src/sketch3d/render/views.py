@@ -1,9 +1,12 @@
-"""Line drawings of 3D shapes with Blender Freestyle (thesis ch. 4.2, app. B).
+"""Renders of 3D shapes' views with Blender (thesis ch. 4.2, app. B): one job per view.
 
-Each view is a 224x224 8-bit grey PNG with black silhouette and crease lines on
-white, seen by the camera of :class:`sketch3d.geometry.camera.View`, so a render
-and ``View.project`` of the mesh's vertices agree. Meshes keep their own
-normalisation (ShapeNetCore v2: Y-up, centred, unit bbox diagonal, front +Z).
+Two styles: ``lines``, a 224x224 8-bit grey PNG with black Freestyle silhouette and
+crease lines on white (the thesis's gallery), and ``rgb``, a 224x224 8-bit RGB PNG of
+the mesh shaded light grey on white, textureless (Table 4.5, Fig. B.1). Each view is
+perspective or orthographic (app. B.4) and seen by the camera of
+:class:`sketch3d.geometry.camera.View`, so a render and ``View.project`` of the
+mesh's vertices agree. Meshes keep their own normalisation (ShapeNetCore v2: Y-up,
+centred, unit bbox diagonal, front +Z).
 ``up_axis`` "Z" meshes are taken in Blender's frame (front facing -Y); their
 Y-up equivalent for ``View.project`` is (x, z, -y).
 
@@ -24,9 +27,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sketch3d.atomic import atomic_path
-from sketch3d.geometry.camera import DEFAULT_SENSOR_MM, Orientation, View
+from sketch3d.geometry.camera import DEFAULT_SENSOR_MM, PROJECTIONS, Orientation, View
 from sketch3d.render.quiet import quiet_stdout
+from sketch3d.render.view_sets import ViewSetError, ViewSpec, parse_view
 
+STYLES = ("lines", "rgb")  # Freestyle lines on white; textureless grey shading on white
 UP_AXES = ("Y", "Z")
 MESH_SUFFIXES = (".obj", ".ply", ".stl")  # formats Blender's built-in importers read
 GALLERY_COLUMNS = ["image_id", "shape_id", "azimuth", "path"]
@@ -87,13 +92,15 @@ class ViewJob:
     azimuth: float
     elevation: float
     out_path: str
+    projection: str = "perspective"  # or "orthographic"
+    style: str = "lines"             # or "rgb"
 
 
 def view_of(job: ViewJob, settings: RenderSettings) -> View:
     """The camera of one job, as used by both the renderer and ``View.project``."""
     return View(azimuth=float(job.azimuth), elevation=float(job.elevation),
                 distance=float(settings.camera_distance), lens_mm=float(settings.lens_mm),
-                sensor_mm=DEFAULT_SENSOR_MM, orientation=settings.orientation)
+                sensor_mm=DEFAULT_SENSOR_MM, orientation=settings.orientation, projection=job.projection)
 
 
 def validate_jobs(jobs: list[ViewJob], suffixes: tuple[str, ...] = MESH_SUFFIXES) -> None:
@@ -101,6 +108,11 @@ def validate_jobs(jobs: list[ViewJob], suffixes: tuple[str, ...] = MESH_SUFFIXES
     for i, job in enumerate(jobs):
         if job.up_axis not in UP_AXES:
             raise RenderError(f"job {i} ({job.mesh_path}): up_axis must be one of {UP_AXES}, got {job.up_axis!r}")
+        if job.projection not in PROJECTIONS:
+            raise RenderError(f"job {i} ({job.mesh_path}): projection must be one of {PROJECTIONS}, "
+                              f"got {job.projection!r}")
+        if job.style not in STYLES:
+            raise RenderError(f"job {i} ({job.mesh_path}): style must be one of {STYLES}, got {job.style!r}")
         if not (math.isfinite(job.azimuth) and math.isfinite(job.elevation)) or abs(job.elevation) >= 90:
             raise RenderError(f"job {i} ({job.mesh_path}): azimuth must be finite and elevation in (-90, 90), "
                               f"got azimuth={job.azimuth}, elevation={job.elevation}")
@@ -123,9 +135,10 @@ def _group_by_mesh(jobs: list[ViewJob]) -> "OrderedDict[tuple[str, str], list[Vi
     return groups
 
 
-def render_line_views(jobs: list[ViewJob], settings: RenderSettings, quiet: bool = True) -> None:
-    """Render every job in this process: each distinct mesh is imported once, all its views
-    rendered, then removed with its orphan data before the next mesh.
+def render_view_jobs(jobs: list[ViewJob], settings: RenderSettings, quiet: bool = True) -> None:
+    """Render every job in this process, in one Blender scene set up once for both styles: each
+    distinct mesh is imported once, all its views rendered (grouped by style, so the scene switches
+    style at most once per mesh and style), then removed with its orphan data before the next mesh.
 
     Outputs are written atomically. Raises ``FileNotFoundError`` / ``RenderError`` naming
     the mesh for a missing, empty or unreadable file (all paths are checked first).
@@ -141,6 +154,7 @@ def render_line_views(jobs: list[ViewJob], settings: RenderSettings, quiet: bool
         scene = bs.setup_scene(int(settings.resolution), float(settings.stroke_width), float(settings.lens_mm),
                                int(settings.samples), float(settings.crease_angle), DEFAULT_SENSOR_MM,
                                int(settings.threads), tuple(settings.edge_types))
+    style = "lines"  # what setup_scene leaves
     for (mesh_path, up_axis), group in _group_by_mesh(jobs).items():
         with quiet_stdout(quiet):
             try:
@@ -148,7 +162,10 @@ def render_line_views(jobs: list[ViewJob], settings: RenderSettings, quiet: bool
             except ValueError as exc:
                 raise RenderError(str(exc)) from exc
         try:
-            for job in group:
+            for job in sorted(group, key=lambda j: STYLES.index(j.style)):  # stable: views keep their order
+                if job.style != style:
+                    bs.set_style(scene, job.style)
+                    style = job.style
                 bs.place_camera(scene, view_of(job, settings))
                 with atomic_path(job.out_path) as tmp, quiet_stdout(quiet):
                     bs.render_still(scene, tmp.resolve())
@@ -156,38 +173,58 @@ def render_line_views(jobs: list[ViewJob], settings: RenderSettings, quiet: bool
             bs.remove_objects(objects)
 
 
-def gallery_jobs(shapes: pd.DataFrame, azimuths: list[float], elevation: float,
-                 out_dir: pathlib.Path) -> tuple[list[ViewJob], pd.DataFrame]:
-    """The jobs of a gallery and its index (image_id, shape_id, azimuth, path), without rendering."""
+def _as_views(views: list) -> list[ViewSpec]:
+    """ViewSpecs from ViewSpecs or params.yaml-style values (30, "180o"); no two with the same file name."""
+    out = []
+    for i, v in enumerate(views):
+        try:
+            out.append(v if isinstance(v, ViewSpec) else parse_view(v, f"gallery view {i}"))
+        except ViewSetError as exc:
+            raise RenderError(str(exc)) from None
+    tokens = [v.token for v in out]
+    repeated = sorted({t for t in tokens if tokens.count(t) > 1})
+    if repeated:
+        raise RenderError(f"gallery views repeat {repeated}; each view must be listed once")
+    if not out:
+        raise RenderError("no gallery views given; list at least one")
+    return out
+
+
+def gallery_jobs(shapes: pd.DataFrame, views: list, elevation: float, out_dir: pathlib.Path,
+                 style: str = "lines") -> tuple[list[ViewJob], pd.DataFrame]:
+    """The jobs of a gallery and its index (image_id, shape_id, azimuth, path), without rendering.
+
+    ``views``: :class:`ViewSpec` or params.yaml values (30, -5, "180o"). Files are
+    ``out_dir/<shape_id>/<token>.png`` and image ids ``<shape_id>_<token>`` (tokens:
+    ``sketch3d.render.view_sets.view_token``). The azimuth column holds integers when every
+    azimuth is whole, floats otherwise.
+    """
     missing = [c for c in ("shape_id", "mesh_path", "up_axis") if c not in shapes.columns]
     if missing:
         raise RenderError(f"shapes table lacks columns {missing}; pass the shapes manifest (SHAPE_COLUMNS)")
-    az_int = []
-    for az in azimuths:
-        if float(az) != int(az) or not 0 <= int(az) <= 999:
-            raise RenderError(f"gallery azimuth {az} must be an integer in [0, 999] degrees "
-                              "(file names use it as a 3-digit number)")
-        az_int.append(int(az))
-    if len(set(az_int)) != len(az_int):
-        raise RenderError(f"gallery azimuths {list(azimuths)} repeat a value")
+    if style not in STYLES:
+        raise RenderError(f"render style {style!r} must be one of {STYLES}")
+    views = _as_views(list(views))
+    whole = all(v.azimuth.is_integer() for v in views)
     jobs, rows = [], []
     for shape in shapes.itertuples(index=False):
         shape_id = str(shape.shape_id)
-        for az in az_int:
-            out = pathlib.Path(out_dir) / shape_id / f"az{az:03d}.png"
+        for view in views:
+            out = pathlib.Path(out_dir) / shape_id / f"{view.token}.png"
             jobs.append(ViewJob(mesh_path=str(shape.mesh_path), up_axis=str(shape.up_axis),
-                                azimuth=float(az), elevation=float(elevation), out_path=str(out)))
-            rows.append({"image_id": f"{shape_id}_az{az:03d}", "shape_id": shape_id,
-                         "azimuth": az, "path": str(out)})
+                                azimuth=view.azimuth, elevation=float(elevation), out_path=str(out),
+                                projection=view.projection, style=style))
+            rows.append({"image_id": f"{shape_id}_{view.token}", "shape_id": shape_id,
+                         "azimuth": int(view.azimuth) if whole else view.azimuth, "path": str(out)})
     return jobs, pd.DataFrame(rows, columns=GALLERY_COLUMNS)
 
 
-def render_views(shapes: pd.DataFrame, azimuths: list[float], elevation: float,
-                   settings: RenderSettings, out_dir: pathlib.Path) -> pd.DataFrame:
-    """Render every shape at every azimuth into ``out_dir/<shape_id>/azNNN.png``; return the index.
+def render_views(shapes: pd.DataFrame, views: list, elevation: float, settings: RenderSettings,
+                 out_dir: pathlib.Path, style: str = "lines") -> pd.DataFrame:
+    """Render every shape at every view into ``out_dir/<shape_id>/<token>.png``; return the index.
 
     Relative mesh paths are taken from the current directory.
     """
-    jobs, index = gallery_jobs(shapes, azimuths, elevation, out_dir)
-    render_line_views(jobs, settings)
+    jobs, index = gallery_jobs(shapes, views, elevation, out_dir, style)
+    render_view_jobs(jobs, settings)
     return index
