@@ -91,8 +91,8 @@ def test_table_cells_follow_from_the_distances(finished, table, method, label, c
     sketch_box, gallery_box = {"baseline": (170, "none"), "baseline_centering": (170, 170), "obb": (129, 129)}[method]
     sk, ga = r / f"features/RN101-layer3/box{sketch_box}", r / f"features/RN101-layer3/box{gallery_box}"
     q = np.load(sk / f"sketch_{category}_test.npy").astype(np.float64)
-    g = np.load(ga / f"gallery_{category}_test.npy").astype(np.float64)
-    g_ids = pd.read_csv(ga / f"gallery_{category}_test.csv", dtype=str)
+    g = np.load(ga / f"lines_five_{category}_test.npy").astype(np.float64)
+    g_ids = pd.read_csv(ga / f"lines_five_{category}_test.csv", dtype=str)
     q_ids = pd.read_csv(sk / f"sketch_{category}_test.csv", dtype=str)
     assert list(q_ids["image_id"]) == list(data["query_ids"])
     for i in (0, 4, 8):
@@ -239,8 +239,8 @@ def test_real_quickdraw_sketch_as_query(finished):
     feats = "results/demo/features/RN101-layer3/box129"
     out = run([str(BIN / "sketch3d"), "query", "--sketch", str(bundled_quickdraw("chair")), "--index", "2",
                "--gallery", "results/demo/renders/lines_five/chair/test",
-               "--gallery-features", f"{feats}/gallery_chair_test.npy",
-               "--gallery-ids", f"{feats}/gallery_chair_test.csv", "--box", "129", "--top", "3"],
+               "--gallery-features", f"{feats}/lines_five_chair_test.npy",
+               "--gallery-ids", f"{feats}/lines_five_chair_test.csv", "--box", "129", "--top", "3"],
               cwd=finished).stdout
     lines = [line for line in out.splitlines() if not line.startswith("#")]
     assert "NOT the thesis's" in out

@@ -7,16 +7,17 @@ RETRIEVAL_TABLES = [t.slug for t in TABLES.values()]
 
 def retrieval_inputs(wildcards):
     """Image sets of a retrieval job, plus the CLIP feature files (each side under its own transforms) of CLIP methods."""
+    method = METHODS[wildcards.method]
     inputs = {
         "shapes": f"{RESULTS}/data/shapes.csv",
         "sketches": f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}",
-        "gallery": gallery_dir(wildcards.category, wildcards.split),
+        "gallery": gallery_dir(wildcards.category, wildcards.split, method.style, method.view_set),
     }
-    method = METHODS[wildcards.method]
     if method.kind != "clip":
         return inputs
     for kind in ("sketch", "gallery"):
-        stem = f"{FEATURES}/{method.features_name(kind, config['retrieval'])}/{kind}_{wildcards.category}"
+        images = "sketch" if kind == "sketch" else method.gallery_images(config["render"])
+        stem = f"{FEATURES}/{method.features_name(kind, config['retrieval'])}/{images}_{wildcards.category}"
         inputs[f"{kind}_npy"] = f"{stem}_{wildcards.split}.npy"
         inputs[f"{kind}_ids"] = f"{stem}_{wildcards.split}.csv"
     return inputs
@@ -52,7 +53,7 @@ def grid_inputs(wildcards):
     """The validation sketches and renderings of every category, in CATEGORIES order."""
     return {
         "sketches": [f"{RESULTS}/sketches/{c}/val" for c in CATEGORIES],
-        "gallery": [f"{RESULTS}/renders/gallery/{c}/val" for c in CATEGORIES],
+        "gallery": [gallery_dir(c, "val") for c in CATEGORIES],
     }
 
 

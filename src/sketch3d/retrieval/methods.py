@@ -40,16 +40,18 @@ class Method:
     name: str                   # used in file names and the `method` wildcard
     label: str                  # row label in our tables
     kind: str                   # "clip" (CLIP features) or "pixel" (raw thumbnails)
-    sketch_box_key: str         # key of params.yaml's `retrieval` section giving the sketches' box, px
+    sketch_box_key: str | None  # key of params.yaml's `retrieval` section giving the sketches' box, px; None: as drawn
     gallery_box_key: str | None  # the same for the renderings; None: renderings used as rendered
     summary: str                # one line for captions; {sketch_box} / {gallery_box} are replaced
     thesis_rows: dict[str, str] = field(default_factory=dict)  # thesis table number -> its row label
     reduction: str | None = None  # over a shape's views: "min" / "mean"; None: retrieval.view_reduction
     augment: str | None = None  # key of AUGMENTATIONS: which transformed copies are averaged
     view_level: bool = False    # Table B.1: rank views, a hit is the true shape's view at the sketch's azimuth
+    style: str = "lines"        # gallery renderings: Freestyle "lines" or textureless "rgb"
+    view_set: str | None = None  # gallery views (render.view_sets); None: render.gallery_view_set
 
-    def sketch_box(self, retrieval: dict) -> int:
-        return int(retrieval[self.sketch_box_key])
+    def sketch_box(self, retrieval: dict) -> int | None:
+        return None if self.sketch_box_key is None else int(retrieval[self.sketch_box_key])
 
     def gallery_box(self, retrieval: dict) -> int | None:
         return None if self.gallery_box_key is None else int(retrieval[self.gallery_box_key])
@@ -73,6 +75,10 @@ class Method:
         return f"{self.label}: " + self.summary.format(sketch_box=self.sketch_box(retrieval),
                                                       gallery_box=self.gallery_box(retrieval))
 
+    def gallery_images(self, render: dict) -> str:
+        """The gallery image set: ``<style>_<view set>`` (its folder under renders/, its features' kind)."""
+        return f"{self.style}_{self.view_set or render['gallery_view_set']}"
+
     def thesis_row(self, table: str) -> str | None:
         return self.thesis_rows.get(table)
 
@@ -89,11 +95,38 @@ METHODS: dict[str, Method] = {
                {"4.8": "Baseline", "B.2": "Baseline"}),
         Method("baseline_centering", "Baseline w/ centering", "clip", "baseline_box", "baseline_box",
                "CLIP RN101 layer-3 features; sketches and renderings fitted to a {sketch_box}x{sketch_box} box",
-               {"B.2": "Baseline w/ centering"}),
+               {"B.2": "Baseline w/ centering", "4.6": "ResNet101 CLIP"}),
         Method("obb", "OBB", "clip", "obb_box", "obb_box",
                "CLIP RN101 layer-3 features; sketches and renderings fitted to the optimal "
                "{sketch_box}x{sketch_box} box",
-               {"4.8": "OBB", "B.2": "OBB"}),
+               {"4.8": "OBB", "B.2": "OBB", "4.4": "0°, 30°, 45°, 75°, 90°", "4.5": "ResNet101 | lines, OBB;"}),
+        # Table 4.4 and B.5: other gallery view sets (render.view_sets), OBB
+        *(Method(f"views_{vs}", label, "clip", "obb_box", "obb_box",
+                 f"as OBB ({{sketch_box}}x{{sketch_box}} box), gallery views '{vs}' (render.view_sets); {how}",
+                 rows, reduction=red, view_set=vs)
+          for vs, label, red, how, rows in (
+              ("sketch", "Sketch views", "min", "minimum over views",
+               {"4.4": "Sketch views", "B.5": "OBB, sketch views, min"}),
+              ("seven", "7 views: [0° : 15° : 90°]", None, "", {"4.4": "7 views: [0° : 15° : 90°]"}),
+              ("seven_shifted", "7 views: [-5° : 15° : 85°]", None, "", {"4.4": "7 views: [-5° : 15° : 85°]"}),
+              ("sketch_pm5", "9 views: sketch views ±5°", None, "", {"4.4": "9 views: sketch views ±5°"}),
+              ("schlachte", "OBB, 0 (o), 30 (p), 180 (o), min", "min", "minimum over views",
+               {"B.5": "OBB, 0 (o), 30 (p), 180(o), min"}),
+          )),
+        Method("views_sketch_mean", "OBB, sketch views, avg", "clip", "obb_box", "obb_box",
+               "as OBB ({sketch_box}x{sketch_box} box), gallery at the sketch views; mean over views",
+               {"B.5": "OBB, sketch views, avg"}, reduction="mean", view_set="sketch"),
+        Method("views_schlachte_mean", "OBB, 0 (o), 30 (p), 180 (o), avg", "clip", "obb_box", "obb_box",
+               "as OBB ({sketch_box}x{sketch_box} box), gallery at Schlachte et al.'s views (front and back "
+               "orthographic, 30 degrees perspective); mean over views",
+               {"B.5": "OBB, 0 (o), 30 (p), 180(o), avg"}, reduction="mean", view_set="schlachte"),
+        # Table 4.5: renderings' style, sketches and renderings as they are (no box)
+        Method("lines_asis", "ResNet101 lines", "clip", None, None,
+               "CLIP RN101 layer-3 features; sketches as drawn, line renderings as rendered",
+               {"4.5": "ResNet101 | lines;"}),
+        Method("rgb_asis", "ResNet101 rgb", "clip", None, None,
+               "CLIP RN101 layer-3 features; sketches as drawn, textureless RGB renderings as rendered",
+               {"4.5": "ResNet101 | rgb;"}, style="rgb"),
         # Table 4.3 compares the two reductions whatever retrieval.view_reduction says
         Method("obb_min", "OBB, minimum over views", "clip", "obb_box", "obb_box",
                "as OBB ({sketch_box}x{sketch_box} box); a shape's distance is the minimum over its views",
@@ -143,6 +176,11 @@ TABLES: dict[str, Table] = {
               ("baseline", "baseline_centering", "obb", "pixel")),
         Table("4.3", "Table 4.3: a shape's distance as the minimum or the average over its views (validation set)",
               ("obb_mean", "obb_min"), split="val"),
+        Table("4.4", "Table 4.4: the gallery's views (validation set)",
+              ("views_sketch", "obb", "views_seven", "views_seven_shifted", "views_sketch_pm5"), split="val"),
+        Table("4.5", "Table 4.5: rendering style (validation set)", ("rgb_asis", "lines_asis", "obb"), split="val"),
+        Table("B.5", "Table B.5: the sketch views against Schlachte et al.'s views, minimum and mean (test set)",
+              ("views_sketch", "views_schlachte", "views_sketch_mean", "views_schlachte_mean")),
         Table("B.4", "Table B.4: the four-image augmentation without one of its images (test set)",
               ("obb_augm4_no_orig", "obb_augm4_no_t", "obb_augm4_no_r", "obb_augm4_no_tr", "obb_augm4")),
     )

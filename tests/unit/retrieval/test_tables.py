@@ -49,7 +49,8 @@ def test_baseline_fits_only_the_sketches():
     boxes = {m: (METHODS[m].box("sketch", r), METHODS[m].box("gallery", r)) for m in METHODS}
     assert boxes == {"baseline": (170, None), "baseline_centering": (170, 170), "obb": (129, 129),
                      "obb_min": (129, 129), "obb_mean": (129, 129), "pixel": (129, 129),
-                     **{m: (129, 129) for m in METHODS if m.startswith("obb_augm")}}
+                     "lines_asis": (None, None), "rgb_asis": (None, None),
+                     **{m: (129, 129) for m in METHODS if m.startswith(("obb_augm", "views_"))}}
 
 
 def test_table_b_2_compares_each_row_with_its_own_thesis_row(tmp_path):
@@ -68,3 +69,16 @@ def test_table_4_3_compares_min_and_mean_on_the_validation_split():
     assert {m: METHODS[m].view_reduction(r) for m in t.methods} == {"obb_mean": "mean", "obb_min": "min"}
     assert METHODS["obb"].view_reduction(r) == "mean"  # the other rows follow retrieval.view_reduction
     assert [METHODS[m].thesis_row("4.3") for m in t.methods] == ["Average", "Minimum"]
+
+
+def test_every_thesis_row_a_method_names_exists_in_that_thesis_table():
+    """A typo in a thesis row label would silently leave the thesis column empty."""
+    from sketch3d.report.reference import thesis_table
+
+    for m in METHODS.values():
+        for number, row in m.thesis_rows.items():
+            labels = set(thesis_table(number)["method"])
+            assert row in labels, f"{m.name}: {row!r} is not a row of thesis Table {number}: {sorted(labels)}"
+    for t in TABLES.values():
+        rows = [METHODS[m].thesis_row(t.number) for m in t.methods]
+        assert any(rows), f"Table {t.number} compares no row with the thesis"
