@@ -17,7 +17,8 @@ rule retrieve:
     wildcard_constraints:
         method="|".join(METHODS),
     params:
-        settings=settings("profile", "retrieval", exclude=["retrieval.figure_queries"]),
+        settings=settings("profile", "retrieval",
+                          exclude=["retrieval.figure_queries", "retrieval.grids", "retrieval.domain_study"]),
         features=feature_args,
         code=code("retrieve"),
     log:
@@ -145,3 +146,40 @@ rule grid_table:
     shell:
         "sketch3d grid_table --table {params.number} --grid-csv {input.csv} --grid-json {input.json}"
         " --thesis {input.thesis} --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+
+
+rule domain_study:
+    input:
+        unpack(domain_study_inputs),
+    output:
+        fig41=report(
+            f"{RESULTS}/figures/fig_4_1.png",
+            caption="../report/retrieval/figure_4_1.rst",
+            category="Retrieval (ch. 4.2)",
+            subcategory="Figures",
+            labels={"figure": "4.1", "profile": PROFILE},
+        ),
+        fig42=report(
+            f"{RESULTS}/figures/fig_4_2.png",
+            caption="../report/retrieval/figure_4_2.rst",
+            category="Retrieval (ch. 4.2)",
+            subcategory="Figures",
+            labels={"figure": "4.2", "profile": PROFILE},
+        ),
+        json=f"{RESULTS}/figures/domain_study.json",
+        csv=f"{RESULTS}/figures/domain_study.csv",
+    params:
+        settings=settings("profile", "seed", "render.sketch_azimuths", "retrieval.domain_study",
+                          "retrieval.chunk_size", exclude=["retrieval.domain_study.split"]),
+        code=code("domain_study"),
+    log:
+        log_of("domain_study"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d domain_study --settings {params.settings:q}"
+        " --sketch-features {input.sketch_npy} --sketch-ids {input.sketch_ids}"
+        " --lines-features {input.lines_npy} --lines-ids {input.lines_ids}"
+        " --rgb-features {input.rgb_npy} --rgb-ids {input.rgb_ids} --sketches {input.sketches}"
+        " --fig-4-1 {output.fig41} --fig-4-2 {output.fig42} --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"

@@ -57,8 +57,21 @@ def grid_inputs(wildcards):
     }
 
 
+def domain_study_inputs(wildcards):
+    """Figs 4.1 / 4.2: features of the sketches and of line and RGB renderings at the sketch views, every image
+    as it is (thesis 4.2.3.1 and Table 4.5 use the same settings: no box)."""
+    ds = config["retrieval"]["domain_study"]
+    stem = f"{FEATURES}/boxnone"
+    inputs = {"sketches": f"{RESULTS}/sketches/{ds['category']}/{ds['split']}"}
+    for domain, images in (("sketch", "sketch"), ("lines", "lines_sketch"), ("rgb", "rgb_sketch")):
+        inputs[f"{domain}_npy"] = f"{stem}/{images}_{ds['category']}_{ds['split']}.npy"
+        inputs[f"{domain}_ids"] = f"{stem}/{images}_{ds['category']}_{ds['split']}.csv"
+    return inputs
+
+
 CHAPTER_TARGETS["retrieval"] = [
     *expand(f"{RESULTS}/tables/table_{{table}}.{{ext}}", table=[*RETRIEVAL_TABLES, *GRID_OF_TABLE],
             ext=["csv", "md", "json"]),
     *expand(f"{RESULTS}/figures/top5_{{category}}.png", category=CATEGORIES),
+    *(f"{RESULTS}/figures/{name}" for name in ("fig_4_1.png", "fig_4_2.png", "domain_study.json")),
 ]
