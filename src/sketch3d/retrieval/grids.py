@@ -16,16 +16,21 @@ highest mean acc@5, then the earlier setting; for one category the same on its
 own numbers. Sizes are drawn with a generator seeded from ``seed`` and the grid
 and stage, so a grid is the same on every run.
 
-Cost: every (image, transform) is embedded once through the per-image feature
-cache, shared with the feature stage (the OBB images, e.g., are those of Tables
-4.3 and 4.8) and between settings that coincide (sizes round to whole pixels);
-the job counts what it embedded against what recomputing every evaluated
-setting from scratch would embed, and writes both.
+Cost: every (image, transform) is embedded once. The transforms other tables
+read (the OBB box, the Augm. copies of ``retrieval.augment``) go through the
+shared per-image feature cache; every other setting is embedded into a scratch
+cache deleted when the job ends, and the OBB features every Table 4.2 setting
+averages with are held in memory: a thesis-size grid (150 settings x 1600 images
+x 0.8 MB per category) would otherwise leave hundreds of GB behind. Settings
+that coincide (sizes round to whole pixels) are scored once. The job counts what
+it embedded against what recomputing every evaluated setting from scratch would
+embed, and writes both.
 """
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -104,7 +109,7 @@ class Evaluator:
     """acc@k of averaged-transform features on fixed image sets, one per category, with embedding counts."""
 
     image_sets: dict[str, tuple[Path, Path]]          # category -> (sketches dir, gallery dir)
-    embed: Callable[[list[Path], Transform], np.ndarray]  # features of images under a transform (cached)
+    embed: Callable[[list[Path], Transform], np.ndarray]  # features of images under a transform
     chunk_size: int
     reduction: str
     topk: tuple[int, ...]
@@ -121,12 +126,20 @@ class Evaluator:
             self._index[category] = (read_index(sk), read_index(ga))
         return self._index[category]
 
-    def _features(self, paths: list[Path], transforms: Sequence[Transform]) -> np.ndarray:
+    held: dict = field(default_factory=dict)           # (side, category, transform) -> features kept in memory
+    hold: frozenset = frozenset()                      # transform names whose features are kept in memory
+
+    def _features(self, paths: list[Path], transforms: Sequence[Transform], side: str) -> np.ndarray:
         total = None
         for t in transforms:
-            f = self.embed(paths, t).astype(np.float32)
+            key = (side, str(paths[0].parent.parent), t.name)
+            f = self.held.get(key)
+            if f is None:
+                f = np.asarray(self.embed(paths, t), dtype=np.float32)
+                if t.name in self.hold:
+                    self.held[key] = f
             self.needed.update((str(p), t.name) for p in paths)
-            total = f if total is None else total + f
+            total = f.copy() if total is None else total + f
         return total / np.float32(len(transforms))
 
     def __call__(self, transforms: Sequence[Transform]) -> dict[str, dict[str, float]]:
@@ -140,8 +153,8 @@ class Evaluator:
             queries, gallery = self._sets(category)
             self.naive += len(transforms) * (len(queries) + len(gallery))
             if (category, key) not in self._memo:
-                q = self._features([Path(p) for p in queries["path"]], transforms)
-                g = self._features([Path(p) for p in gallery["path"]], transforms)
+                q = self._features([Path(p) for p in queries["path"]], transforms, f"sketch-{category}")
+                g = self._features([Path(p) for p in gallery["path"]], transforms, f"gallery-{category}")
                 _, _, _, ranks = rank_queries(q, g, queries, gallery, self.chunk_size, self.reduction, category)
                 acc = accuracy_at_k(ranks, self.topk)
                 self._memo[(category, key)] = {f"acc@{k}": round(float(v), 4) for k, v in acc.items()}
@@ -242,6 +255,13 @@ def run_affine_grid(g: dict, seed: int, box: int, evaluate: Evaluator) -> tuple[
     return rows, choice
 
 
+def augment_transforms(base: Transform, augment: dict) -> list[Transform]:
+    """The Augm. copies other tables read (``retrieval.augment``): translated, rotated, both."""
+    tx, ty = (float(v) for v in augment["translate"])
+    rot = float(augment["rotate"])
+    return [Transform(base.box, tx, ty), Transform(base.box, rot=rot), Transform(base.box, tx, ty, rot)]
+
+
 def retrieval_grid(grid: str, params: dict, image_sets: dict[str, tuple[Path, Path]], cache_dir: Path,
                    out_csv: Path, out_json: Path) -> pd.DataFrame:
     """Run grid ``grid`` (``box``: Table 4.1; ``affine``: Table 4.2) on ``image_sets`` (category -> sketch and
@@ -256,12 +276,17 @@ def retrieval_grid(grid: str, params: dict, image_sets: dict[str, tuple[Path, Pa
     g = r["grids"][grid]
     spec = feature_spec(params)
     f = params["features"]
-    with claim_device() as device:
+    obb = Transform(int(r["obb_box"]))
+    shared = {obb.name, *(t.name for t in augment_transforms(obb, r["augment"]))}
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with claim_device() as device, tempfile.TemporaryDirectory(prefix=f"grid-{grid}-", dir=cache_dir) as scratch:
         def embed(paths: list[Path], t: Transform) -> np.ndarray:
-            return embed_images(paths, spec, t, cache_dir, device=device, batch_size=f["batch_size"],
-                                dtype=f["dtype"])
+            return embed_images(paths, spec, t, cache_dir if t.name in shared else Path(scratch), device=device,
+                                batch_size=f["batch_size"], dtype=f["dtype"])
 
-        evaluate = Evaluator(image_sets, embed, r["chunk_size"], r["view_reduction"], tuple(r["topk"]))
+        evaluate = Evaluator(image_sets, embed, r["chunk_size"], r["view_reduction"], tuple(r["topk"]),
+                             hold=frozenset({obb.name}) if grid == "affine" else frozenset())
         if grid == "box":
             rows, choice = run_box_grid(g, params["seed"], evaluate)
         else:
