@@ -1,4 +1,4 @@
-"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, figure_top5, query."""
+"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, figure_top5, query, train_mask."""
 from __future__ import annotations
 
 import argparse
@@ -69,6 +69,23 @@ def _query(a: argparse.Namespace) -> None:
         print(f"{rank}\t{shape_id}\t{dist:.6g}")
 
 
+def _train_mask(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from sketch3d.retrieval.masks import MaskSettings, ValSet, train_mask
+
+    s = parse_settings(a.settings)
+    settings = MaskSettings.from_params(s["retrieval"]["masks"], a.mode, s["seed"], s["retrieval"]["chunk_size"])
+    val = {}
+    for name, sketches, truth, gallery in a.val:
+        if name in val:
+            raise CliError(f"--val {name} is given twice")
+        val[name] = ValSet(np.load(sketches, mmap_mode="r"), np.load(truth), np.load(gallery, mmap_mode="r"))
+    selections = train_mask(np.load(a.train, mmap_mode="r"), val, settings, Path(a.out), Path(a.checkpoints),
+                            demo=s["profile"] == "demo")
+    log.info("train_mask %s: %s", a.mode, json.dumps({k: {"step": v["step"], **v["metrics"]} for k, v in selections.items()}))
+
+
 COMMANDS = (
     Command("retrieve", "distances, ranks and acc@k of one method/category/split", _retrieve, (
         *(arg(f"--{name}", required=True)
@@ -104,5 +121,16 @@ COMMANDS = (
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
+    )),
+    Command("train_mask", "learn a CLIP feature mask (binary) or weighting (continuous) on training renderings' "
+                          "features; select its checkpoint per validation class (Table 4.7)", _train_mask, (
+        arg("--settings", required=True, help="JSON with seed, profile, retrieval.masks and retrieval.chunk_size"),
+        arg("--mode", required=True, choices=["binary", "continuous"]),
+        arg("--train", required=True, help=".npy [S shapes, V views, A augmentation copies, D] (memory-mapped)"),
+        arg("--val", nargs=4, action="append", required=True, metavar=("CLASS", "SKETCHES", "TRUTH", "GALLERY"),
+            help="a validation class: its name, sketch features .npy [Q, D], true shape indices .npy [Q], "
+                 "gallery features .npy [G, V, D] (4-image averages); repeat per class"),
+        arg("--out", required=True, help="folder for best_<class>.npy/.json, curve.csv, curve.png"),
+        arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
     )),
 )
