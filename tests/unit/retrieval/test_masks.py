@@ -22,6 +22,7 @@ from sketch3d.retrieval.masks import (
     load_mask,
     masked_shape_mse,
     modulate,
+    modulated_clip_loss,
     sample_batch,
     select_step,
     train_mask,
@@ -125,6 +126,26 @@ def test_contrastive_loss_against_numpy():
     assert clip_contrastive_loss(torch.from_numpy(a * 3), torch.from_numpy(b), t).item() == pytest.approx(expected)
     with pytest.raises(ValueError, match="two \\[B, D\\] tensors"):
         clip_contrastive_loss(torch.zeros(3, 4), torch.zeros(2, 4), t)
+
+
+@pytest.mark.parametrize("mode", ["continuous", "binary"])
+def test_training_loss_is_the_clip_loss_of_the_modulated_features(mode):
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.randn(6, 30, generator=g, dtype=torch.float64), torch.randn(6, 30, generator=g, dtype=torch.float64)
+    w0 = torch.rand(30, generator=g, dtype=torch.float64) * 0.3 - 0.05  # some negative, some below 0.1
+    values, grads = [], []
+    for f in (lambda w: clip_contrastive_loss(modulate(a, w, mode, 0.1), modulate(b, w, mode, 0.1), 0.07),
+              lambda w: modulated_clip_loss(a, b, effective_weights(w, mode, 0.1), 0.07)):
+        w = w0.clone().requires_grad_(True)
+        loss = f(w)
+        loss.backward()
+        values.append(loss.detach())
+        grads.append(w.grad)
+    torch.testing.assert_close(values[0], values[1], rtol=1e-12, atol=0)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-15)
+    # a row with every feature dropped: finite, as with F.normalize
+    zero = modulated_clip_loss(torch.zeros(3, 4), torch.ones(3, 4), torch.ones(4), 0.07)
+    assert torch.isfinite(zero) and zero.item() == pytest.approx(np.log(3))
 
 
 # ----------------------------------------------------------------------------- data
@@ -241,16 +262,18 @@ def test_training_lowers_the_loss_on_a_separable_toy(tmp_path, mode, init):
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
     train, val = _toy(1)
-    s = _settings(mode="binary", init=0.12, steps=25, eval_every=5, lr=0.01)
+    s = _settings(mode="binary", init=0.12, steps=14, eval_every=4, lr=0.01)
     train_mask(train, val, s, tmp_path / "a", tmp_path / "ca")
-    # interrupted after 12 steps: the checkpoint holds step 10; steps 11-12 are redone
-    assert train_mask(train, val, s, tmp_path / "b", tmp_path / "cb", stop_after=12) == {}
+    # interrupted after 7 steps: the checkpoint holds step 4; steps 5-7 are redone
+    assert train_mask(train, val, s, tmp_path / "b", tmp_path / "cb", stop_after=7) == {}
     assert not (tmp_path / "b").exists()
-    assert torch.load(tmp_path / "cb" / CHECKPOINT, weights_only=True)["step"] == 10
+    assert torch.load(tmp_path / "cb" / CHECKPOINT, weights_only=True)["step"] == 4
     train_mask(train, val, s, tmp_path / "b", tmp_path / "cb")
     wa = torch.load(tmp_path / "ca" / CHECKPOINT, weights_only=True)
     wb = torch.load(tmp_path / "cb" / CHECKPOINT, weights_only=True)
-    assert torch.equal(wa["w"], wb["w"]) and wa["step"] == wb["step"] == 25
+    assert torch.equal(wa["w"], wb["w"]) and wa["step"] == wb["step"] == 14
+    assert [r["step"] for r in wa["curve"]] == [0, 4, 8, 12, 14]
+    assert (wa["w"] < 0.1).any()  # the mask changed during the run
     for name in ("best_chair.npy", "best_lamp.npy", "best_chair.json", "curve.csv", "curve.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     # a finished run given again only rewrites its outputs
@@ -258,7 +281,7 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
     assert (tmp_path / "a" / "curve.csv").read_bytes() == (tmp_path / "b" / "curve.csv").read_bytes()
     # other settings do not resume someone else's checkpoint
     with pytest.raises(ValueError, match="belongs to another run"):
-        train_mask(train, val, _settings(mode="binary", init=0.12, steps=25, eval_every=5, lr=0.02),
+        train_mask(train, val, _settings(mode="binary", init=0.12, steps=14, eval_every=4, lr=0.02),
                    tmp_path / "b", tmp_path / "cb")
 
 
