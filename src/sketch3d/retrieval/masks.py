@@ -519,6 +519,7 @@ def _plot_curve(path: Path, settings: MaskSettings, curve: list[dict], names: li
         ax_acc.axvline(select_step(curve, name)["step"], color=colour, lw=0.8, alpha=0.6)
     ax_acc.set_xlabel("step")
     ax_acc.set_ylabel("validation accuracy (%)")
+    ax_acc.set_ylim(-2, 102)
     ax_acc.legend(fontsize=7)
     title = f"CLIP feature {'masking' if settings.mode == 'binary' else 'weighting'} ({settings.mode}): training curve"
     if demo:
