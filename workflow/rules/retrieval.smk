@@ -183,3 +183,58 @@ rule domain_study:
         " --lines-features {input.lines_npy} --lines-ids {input.lines_ids}"
         " --rgb-features {input.rgb_npy} --rgb-ids {input.rgb_ids} --sketches {input.sketches}"
         " --fig-4-1 {output.fig41} --fig-4-2 {output.fig42} --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"
+
+
+rule mask_bank:
+    input:
+        lambda wildcards: gallery_dir(wildcards.category, "train"),
+    output:
+        npy=f"{FEATURES}/bank/lines_{{category}}_train.npy",
+        ids=f"{FEATURES}/bank/lines_{{category}}_train.csv",
+    params:
+        settings=settings(*FEATURE_KEYS, "retrieval.obb_box", "retrieval.masks.augment"),
+        cache=f"{RESULTS}/cache/features",
+        code=code("mask_bank"),
+    log:
+        log_of("mask_bank", "category"),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d mask_bank --settings {params.settings:q} --gallery {input}"
+        " --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"
+
+
+rule train_mask:
+    input:
+        unpack(train_mask_inputs),
+    output:
+        **{f"best_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
+        **{f"info_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
+        curve=f"{RESULTS}/retrieval/masks/{{mode}}/curve.csv",
+        plot=report(
+            f"{RESULTS}/retrieval/masks/{{mode}}/curve.png",
+            caption="../report/retrieval/mask_curve.rst",
+            category="Retrieval (ch. 4.2)",
+            subcategory="Figures",
+            labels={"figure": "training curve, {mode} mask", "profile": PROFILE},
+        ),
+    wildcard_constraints:
+        mode="binary|continuous",
+    params:
+        settings=settings("profile", "seed", "retrieval.chunk_size", "retrieval.masks",
+                          exclude=["retrieval.masks.augment", "retrieval.masks.train_category"]),
+        val=val_args,
+        out=lambda wildcards: f"{RESULTS}/retrieval/masks/{wildcards.mode}",
+        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{wildcards.mode}",
+        code=code("train_mask"),
+    log:
+        log_of("train_mask", "mode"),
+    threads: 2
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {wildcards.mode}"
+        " --train {input.train} {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -20,15 +20,38 @@ def retrieval_inputs(wildcards):
         stem = f"{FEATURES}/{method.features_name(kind, config['retrieval'])}/{images}_{wildcards.category}"
         inputs[f"{kind}_npy"] = f"{stem}_{wildcards.split}.npy"
         inputs[f"{kind}_ids"] = f"{stem}_{wildcards.split}.csv"
+    if method.mask is not None:
+        mode, selected_on = method.mask
+        inputs["mask"] = f"{RESULTS}/retrieval/masks/{mode}/best_{selected_on}.npy"
     return inputs
 
 
 def feature_args(wildcards, input):
-    """The command's feature-file options (CLIP methods only)."""
+    """The command's feature-file options (CLIP methods only) and the learned mask of a masked method."""
     if "sketch_npy" not in input.keys():
         return ""
-    return (f"--sketch-features {input.sketch_npy} --sketch-ids {input.sketch_ids}"
+    args = (f"--sketch-features {input.sketch_npy} --sketch-ids {input.sketch_ids}"
             f" --gallery-features {input.gallery_npy} --gallery-ids {input.gallery_ids}")
+    return args + (f" --mask {input.mask}" if "mask" in input.keys() else "")
+
+
+def train_mask_inputs(wildcards):
+    """The augmentation bank of the training renderings, and each category's validation features in the
+    setting the checkpoint is chosen on (thesis B.5: OBB, Augm. (4 imgs))."""
+    r = config["retrieval"]
+    setting = METHODS["obb_augm4"]
+    inputs = {"train": f"{FEATURES}/bank/lines_{r['masks']['train_category']}_train.npy"}
+    for c in CATEGORIES:
+        for kind, images in (("sketch", "sketch"), ("gallery", setting.gallery_images(config["render"]))):
+            stem = f"{FEATURES}/{setting.features_name(kind, r)}/{images}_{c}_val"
+            inputs[f"{c}_{kind}_npy"] = f"{stem}.npy"
+            inputs[f"{c}_{kind}_ids"] = f"{stem}.csv"
+    return inputs
+
+
+def val_args(wildcards, input):
+    return " ".join(f"--val {c} {input[c + '_sketch_npy']} {input[c + '_sketch_ids']} {input[c + '_gallery_npy']}"
+                    f" {input[c + '_gallery_ids']}" for c in CATEGORIES)
 
 
 def table_inputs(wildcards):

@@ -1,4 +1,5 @@
-"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, figure_top5, query, domain_study."""
+"""CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, retrieval_grid, grid_table,
+figure_top5, query, domain_study, mask_bank, train_mask."""
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,8 @@ def _retrieve(a: argparse.Namespace) -> None:
             "gallery_ids": Path(a.gallery_ids),
         }
     m = retrieve(a.method, parse_settings(a.settings), Path(a.sketches), Path(a.gallery), Path(a.out),
-                 Path(a.metrics), a.category, a.split, files, Path(a.shapes) if a.shapes else None)
+                 Path(a.metrics), a.category, a.split, files, Path(a.shapes) if a.shapes else None,
+                 Path(a.mask) if a.mask else None)
     log.info("retrieve: %s", json.dumps(m))
 
 
@@ -106,6 +108,30 @@ def _domain_study(a: argparse.Namespace) -> None:
             log.info("domain_study %s %s: %s", fig, pair, json.dumps(p["summary"]))
 
 
+def _mask_bank(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.mask_bank import mask_bank
+
+    shape = mask_bank(Path(a.gallery), parse_settings(a.settings), Path(a.cache), Path(a.out), Path(a.ids))
+    log.info("mask_bank: %s", shape)
+
+
+def _train_mask(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from sketch3d.retrieval.masks import MaskSettings, ValSet, train_mask
+
+    s = parse_settings(a.settings)
+    settings = MaskSettings.from_params(s["retrieval"]["masks"], a.mode, s["seed"], s["retrieval"]["chunk_size"])
+    val = {}
+    for name, sketch_npy, sketch_ids, gallery_npy, gallery_ids in a.val:
+        if name in val:
+            raise CliError(f"--val {name} is given twice")
+        val[name] = ValSet.from_files(Path(sketch_npy), Path(sketch_ids), Path(gallery_npy), Path(gallery_ids))
+    selections = train_mask(np.load(a.train, mmap_mode="r"), val, settings, Path(a.out), Path(a.checkpoints),
+                            demo=s["profile"] == "demo")
+    log.info("train_mask %s: %s", a.mode, json.dumps({k: {"step": v["step"], **v["metrics"]} for k, v in selections.items()}))
+
+
 COMMANDS = (
     Command("retrieve", "distances, ranks and acc@k of one method/category/split", _retrieve, (
         *(arg(f"--{name}", required=True)
@@ -113,6 +139,7 @@ COMMANDS = (
         *(arg(f"--{name}", help="CLIP methods only")
           for name in ("sketch-features", "sketch-ids", "gallery-features", "gallery-ids")),
         arg("--shapes", help="the shapes manifest: the metrics record where the split came from"),
+        arg("--mask", help="a learned feature mask (.npy, bool or float32 [D]), for methods that use one"),
     )),
     Command("retrieval_table", "a retrieval table (4.8, B.2): our acc@k beside the thesis's", _retrieval_table, (
         arg("--table", required=True, help="thesis table number, e.g. 4.8 or B.2"),
@@ -166,5 +193,20 @@ COMMANDS = (
           for d in ("sketch", "lines", "rgb") for part, ext in (("features", ".npy"), ("ids", ".csv"))),
         arg("--sketches", required=True, help="the sketch image set the sketch features came from (thumbnails)"),
         *(arg(f"--{name}", required=True) for name in ("fig-4-1", "fig-4-2", "out-json", "out-csv")),
+    )),
+    Command("mask_bank", "features of randomly transformed training renderings, for mask training", _mask_bank, (
+        *(arg(f"--{name}", required=True) for name in ("settings", "gallery", "cache", "out", "ids")),
+    )),
+    Command("train_mask", "learn a CLIP feature mask (binary) or weighting (continuous) on training renderings' "
+                          "features; select its checkpoint per validation class (Table 4.7)", _train_mask, (
+        arg("--settings", required=True, help="JSON with seed, profile, retrieval.masks and retrieval.chunk_size"),
+        arg("--mode", required=True, choices=["binary", "continuous"]),
+        arg("--train", required=True, help=".npy [S shapes, V views, A augmentation copies, D] (memory-mapped)"),
+        arg("--val", nargs=5, action="append", required=True,
+            metavar=("CLASS", "SKETCH_NPY", "SKETCH_IDS", "GALLERY_NPY", "GALLERY_IDS"),
+            help="a validation class: its name and the feature stage's sketch and gallery files (.npy + .csv "
+                 "ids; Augm. (4 imgs) features); repeat per class"),
+        arg("--out", required=True, help="folder for best_<class>.npy/.json, curve.csv, curve.png"),
+        arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
     )),
 )

@@ -97,11 +97,13 @@ def retrieve(
     split: str,
     feature_files: dict[str, Path] | None = None,
     shapes_csv: Path | None = None,
+    mask_file: Path | None = None,
 ) -> dict:
     """Rank the shapes of ``gallery_dir`` for every sketch of ``sketches_dir``; write distances + metrics.
 
     The ``.npz`` holds ids, never paths, so that results can be moved and compared by checksum.
     ``shapes_csv`` (the shapes manifest): where the split came from is recorded in the metrics.
+    ``mask_file``: the learned feature mask of a method that has one (``retrieval.masks``).
     """
     from sketch3d.retrieval.metrics import accuracy_at_k
 
@@ -115,6 +117,14 @@ def retrieve(
             raise ValueError(f"method {method.name} needs CLIP feature files (sketch/gallery .npy + .csv)")
         q = _load_features(feature_files["sketch_npy"], feature_files["sketch_ids"], queries, "sketch")
         g = _load_features(feature_files["gallery_npy"], feature_files["gallery_ids"], gallery, "gallery")
+        if method.mask is not None:
+            from sketch3d.retrieval.masks import apply_mask, load_mask
+
+            if mask_file is None:
+                raise ValueError(f"method {method.name} needs its learned mask file ({method.mask[0]}, best "
+                                 f"{method.mask[1]}): run the train_mask rule")
+            mask = load_mask(Path(mask_file))
+            q, g = apply_mask(q, mask), apply_mask(g, mask)
     else:
         from sketch3d.retrieval.pixel import pixel_features
 

@@ -49,6 +49,7 @@ class Method:
     view_level: bool = False    # Table B.1: rank views, a hit is the true shape's view at the sketch's azimuth
     style: str = "lines"        # gallery renderings: Freestyle "lines" or textureless "rgb"
     view_set: str | None = None  # gallery views (render.view_sets); None: render.gallery_view_set
+    mask: tuple[str, str] | None = None  # a learned feature mask: (mode, category it was selected on)
 
     def sketch_box(self, retrieval: dict) -> int | None:
         return None if self.sketch_box_key is None else int(retrieval[self.sketch_box_key])
@@ -142,7 +143,28 @@ METHODS: dict[str, Method] = {
                "as OBB ({sketch_box}x{sketch_box} box); each image's feature averaged over the image and its "
                "translated, rotated, and translated-and-rotated copies (retrieval.augment)",
                {"4.8": "OBB, Augm. (4 imgs)", "B.3": "OBB, Augm. (4 imgs), no masking",
-                "B.4": "OBB, Augm. (4 imgs)"}, augment="4"),
+                "B.4": "OBB, Augm. (4 imgs)", "4.7": "Augm. (4 imgs.)"}, augment="4"),
+        # Tables 4.7, 4.8, B.1, B.3: a learned mask (binary) or weighting (continuous) of the features
+        *(Method(f"{mode}_{cls}", f"{mode.capitalize()} (best {cls}s)", "clip", "obb_box", "obb_box",
+                 f"as OBB, Augm. (4 imgs), features {'masked' if mode == 'binary' else 'weighted'} by the "
+                 f"learned {mode} mask whose checkpoint is the best on the {cls} validation sketches",
+                 {"4.7": f"{mode.capitalize()} (best {cls}s)",
+                  **({"4.8": f"Binary (best {cls}s)"} if mode == "binary" else {}),
+                  **({"B.3": "Our - OBB, Augm. (4 imgs), Binary", "B.1": "our, correctly selected object"}
+                     if (mode, cls) == ("binary", "chair") else {})},
+                 augment="4", mask=(mode, cls))
+          for mode in ("binary", "continuous") for cls in ("chair", "lamp")),
+        Method("binary_chair_views", "our, correctly selected view", "clip", "obb_box", "obb_box",
+               "Binary (best chairs), ranking the gallery's views: a hit is the true shape's view at the "
+               "sketch's azimuth", {"B.1": "our, correctly selected view"}, augment="4", mask=("binary", "chair"),
+               view_level=True),
+        Method("binary_chair_box170", "Cent. BB: 170x170, Augm. (4 imgs), Binary", "clip", "baseline_box",
+               "baseline_box", "as Binary (best chairs), with sketches and renderings fitted to a "
+               "{sketch_box}x{sketch_box} box", {"B.3": "Cent. BB: 170×170 , Augm. (4 imgs), Binary"},
+               augment="4", mask=("binary", "chair")),
+        Method("binary_chair_noaugm", "OBB, No augm., Binary", "clip", "obb_box", "obb_box",
+               "as Binary (best chairs), without the augmented copies", {"B.3": "OBB, No augm., Binary (4 imgs)"},
+               mask=("binary", "chair")),
         *(Method(f"obb_augm4_no_{slug}", f"OBB, Augm. w/o {what} (3 imgs)", "clip", "obb_box", "obb_box",
                  f"as OBB, Augm. (4 imgs) without the {what}", {"B.4": f"OBB, Augm. w/o {what} (3 imgs)"},
                  augment=f"4-{key}")
@@ -171,7 +193,13 @@ TABLES: dict[str, Table] = {
     t.number: t
     for t in (
         Table("4.8", "Table 4.8 (rows Baseline, OBB): instance-level sketch-based 3D shape retrieval on the test set",
-              ("baseline", "obb", "obb_augm2", "obb_augm4", "pixel")),
+              ("baseline", "obb", "obb_augm2", "obb_augm4", "binary_chair", "binary_lamp", "pixel")),
+        Table("4.7", "Table 4.7: learned feature masking (binary) and weighting (continuous) (validation set)",
+              ("obb_augm4", "binary_chair", "binary_lamp", "continuous_chair", "continuous_lamp"), split="val"),
+        Table("B.1", "Table B.1: correctly selected object against correctly selected view (test set)",
+              ("binary_chair", "binary_chair_views")),
+        Table("B.3", "Table B.3: ablation of the full method (test set)",
+              ("binary_chair", "binary_chair_box170", "binary_chair_noaugm", "obb_augm4")),
         Table("B.2", "Table B.2: role of centring objects in sketch and model views (test set)",
               ("baseline", "baseline_centering", "obb", "pixel")),
         Table("4.3", "Table 4.3: a shape's distance as the minimum or the average over its views (validation set)",

@@ -1,0 +1,536 @@
+"""Learned CLIP feature masking or weighting (thesis 4.2.2.2, 4.2.3.3, Table 4.7, app. B.5).
+
+A modulating layer ``m(x) = x * w_m`` (Hadamard product) is trained over frozen CLIP
+features (RN101 layer 3: D = 1024 x 14 x 14 = 200704 values) with CLIP's contrastive loss:
+a batch is two sets of line renderings of the same B shapes seen from two different
+viewpoints, and a shape's identity is its class. Only ``w_m`` is trained.
+
+- *continuous* (weighting): the forward pass uses ``w_m`` as it is;
+- *binary* (masking): the forward pass uses ``1 if w >= threshold else 0`` (Eq. 4.3,
+  threshold 0.1). "The backward pass is the same for all scenarios": a straight-through
+  estimator, ``d loss / d w_m`` is the gradient with respect to the weights the forward
+  pass used, i.e. the continuous mode's gradient evaluated at the binarised weights. A
+  dropped feature is 0 in both images of every pair, so its weight's gradient is exactly 0:
+  only Adam's momentum still moves it, and a dropped feature does not come back.
+
+``w_m`` starts as a constant ``init`` (default 1.0, at least ``threshold``): the binary mask
+then keeps every feature, and a constant weight multiplies every MSE by ``init**2`` and
+leaves cosine similarities unchanged, so both modes start as the identity (same loss, same
+ranking as the unmodulated features). The optimiser is Adam with PyTorch's defaults
+(betas 0.9/0.999, no weight decay): the thesis gives only lr = 0.001, which is Adam's
+default learning rate.
+
+The CLIP backbone is frozen, so training reads pre-computed features: an array
+``[S shapes, V views, A augmentation copies, D]`` (a memory map at the paper's scale; only
+the rows of a batch are read). Each copy is one random affine transform of the rendering
+(a seeded pool drawn and embedded once by :mod:`sketch3d.retrieval.mask_bank`). Each step draws B distinct shapes,
+two distinct views per shape and, for each image, one of its A copies. This bank of A
+augmentations replaces the thesis's fresh random affine transform per batch; the two are
+equivalent only as A grows without bound.
+
+Checkpoint selection (4.2.3.3): every ``eval_every`` steps (and at step 0, the unmodulated
+baseline) retrieval acc@1 / acc@5 is measured on each validation class's freehand sketches
+with the thesis's distance (MSE of the modulated features, minimum over a shape's views;
+features are the "OBB, Augm. (4 imgs)" averages). For each class the step with the best
+acc@1, then acc@5, then the earliest, is selected, and its weights are written with the
+metrics of every class at that step (the Table 4.7 rows "Binary (best chairs)", ...).
+
+Training is resumable: a checkpoint (weights, Adam state, step, sampler state, curve, the
+best weights so far) is written atomically every ``eval_every`` steps, and running again with
+the same inputs and settings continues from it to the same result as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sketch3d.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MODES",
+    "MaskSettings",
+    "ValSet",
+    "binarize",
+    "effective_weights",
+    "modulate",
+    "clip_contrastive_loss",
+    "modulated_clip_loss",
+    "sample_batch",
+    "apply_mask",
+    "masked_shape_mse",
+    "evaluate_mask",
+    "select_step",
+    "load_mask",
+    "train_mask",
+]
+
+MODES = ("binary", "continuous")
+CHECKPOINT = "checkpoint.pt"
+_KS = (1, 5)
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """One training run: the ``retrieval.masks`` params block for one mode (see :meth:`from_params`)."""
+
+    mode: str
+    threshold: float = 0.1
+    batch_size: int = 32
+    lr: float = 1e-3
+    steps: int = 1000
+    eval_every: int = 100
+    temperature: float = 0.07
+    init: float = 1.0
+    seed: int = 0
+    chunk_size: int = 64
+
+    def __post_init__(self) -> None:
+        where = "retrieval.masks"
+        if self.mode not in MODES:
+            raise ValueError(f"{where}: mode {self.mode!r} is not one of {list(MODES)}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"{where}.threshold must lie in (0, 1), got {self.threshold} (the thesis uses 0.1)")
+        for name in ("batch_size", "steps", "eval_every", "chunk_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{where}.{name} must be an integer >= 1, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"{where}.batch_size must be >= 2 (a contrastive batch needs negatives), got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"{where}.lr must be a positive number, got {self.lr}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"{where}.temperature must be a positive number, got {self.temperature}")
+        if self.mode == "binary" and not self.init >= self.threshold:
+            raise ValueError(
+                f"{where}.init={self.init} is below threshold={self.threshold}: the binary mask would start by "
+                "dropping every feature; use an init >= threshold (1.0 keeps every feature)"
+            )
+        if not (self.init > 0 and math.isfinite(self.init)):
+            raise ValueError(f"{where}.init must be a positive number (a constant weight is the identity), got {self.init}")
+
+    @classmethod
+    def from_params(cls, block: Mapping, mode: str, seed: int, chunk_size: int = 64) -> "MaskSettings":
+        """Settings of ``mode`` from a ``retrieval.masks`` block (keys as in :class:`MaskSettings`)."""
+        modes = block.get("modes", list(MODES))
+        if mode not in modes:
+            raise ValueError(f"retrieval.masks.modes {modes} does not list mode {mode!r}")
+        keys = ("threshold", "batch_size", "lr", "steps", "eval_every", "temperature", "init")
+        missing = [k for k in keys if k not in block]
+        if missing:
+            raise ValueError(f"retrieval.masks lacks {missing}: add them to params.yaml")
+        return cls(mode=mode, seed=int(seed), chunk_size=int(chunk_size), **{k: block[k] for k in keys})
+
+
+@dataclass
+class ValSet:
+    """One validation class: sketch features [Q, D], each sketch's true shape (index into the
+    gallery's shapes) [Q], and gallery features [G shapes, V views, D] (4-image averages)."""
+
+    sketches: np.ndarray
+    truth: np.ndarray
+    gallery: np.ndarray
+
+    @classmethod
+    def from_files(cls, sketch_npy: Path, sketch_ids: Path, gallery_npy: Path, gallery_ids: Path) -> "ValSet":
+        """From the feature stage's files (``.npy`` rows + ``.csv`` ids): the gallery's rows grouped by shape
+        (sorted ids, the tie rule's order) and view (by azimuth); every shape must have the same views."""
+        import pandas as pd
+
+        q_ids = pd.read_csv(sketch_ids, dtype={"shape_id": str})
+        g_ids = pd.read_csv(gallery_ids, dtype={"shape_id": str})
+        q, g = np.load(sketch_npy, mmap_mode="r"), np.load(gallery_npy, mmap_mode="r")
+        for what, feats, ids, path in (("sketch", q, q_ids, sketch_npy), ("gallery", g, g_ids, gallery_npy)):
+            if feats.ndim != 2 or feats.shape[0] != len(ids):
+                raise ValueError(f"{path}: {what} features {feats.shape} do not match their {len(ids)} ids "
+                                 "(stale file?): re-run the features rule")
+        shapes = sorted(set(g_ids["shape_id"]))
+        counts = g_ids.groupby("shape_id").size()
+        if counts.nunique() != 1:
+            raise ValueError(f"{gallery_ids}: shapes have different numbers of views {sorted(set(counts))}")
+        order = g_ids.sort_values(["shape_id", "azimuth"], kind="stable").index.to_numpy()
+        gallery = np.asarray(g)[order].reshape(len(shapes), int(counts.iloc[0]), g.shape[1])
+        position = {s: i for i, s in enumerate(shapes)}
+        unknown = sorted(set(q_ids["shape_id"]) - set(position))
+        if unknown:
+            raise ValueError(f"{sketch_ids}: sketches of shapes absent from the gallery {gallery_ids}: {unknown[:5]}")
+        truth = np.array([position[s] for s in q_ids["shape_id"]], dtype=np.int64)
+        return cls(q, truth, gallery)
+
+    def check(self, name: str, dim: int) -> None:
+        s, g, t = self.sketches, self.gallery, np.asarray(self.truth)
+        if s.ndim != 2 or s.shape[1] != dim:
+            raise ValueError(f"validation {name}: sketch features must be [Q, {dim}], got shape {s.shape}")
+        if g.ndim != 3 or g.shape[2] != dim:
+            raise ValueError(f"validation {name}: gallery features must be [G shapes, V views, {dim}], got shape {g.shape}")
+        if t.shape != (s.shape[0],) or not np.issubdtype(t.dtype, np.integer):
+            raise ValueError(f"validation {name}: truth must hold {s.shape[0]} integer shape indices, got {t.shape} {t.dtype}")
+        if t.size and (t.min() < 0 or t.max() >= g.shape[0]):
+            raise ValueError(f"validation {name}: truth indices must lie in 0..{g.shape[0] - 1} (the gallery's shapes)")
+        if s.shape[0] == 0 or g.shape[0] < 2:
+            raise ValueError(f"validation {name}: needs at least one sketch and two gallery shapes, got {s.shape[0]}, {g.shape[0]}")
+
+
+# ----------------------------------------------------------------------------- the modulating layer
+
+
+def binarize(w: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Eq. 4.3: 1 where ``w >= threshold``, else 0 (same dtype as ``w``)."""
+    return (w >= threshold).to(w.dtype)
+
+
+def effective_weights(w: torch.Tensor, mode: str, threshold: float) -> torch.Tensor:
+    """The weights the forward pass uses. Binary: :func:`binarize` forward, identity backward
+    (straight-through: ``w + (binarize(w) - w).detach()``); continuous: ``w``."""
+    if mode == "continuous":
+        return w
+    if mode == "binary":
+        return w + (binarize(w, threshold) - w).detach()
+    raise ValueError(f"mode {mode!r} is not one of {list(MODES)}")
+
+
+def modulate(x: torch.Tensor, w: torch.Tensor, mode: str, threshold: float) -> torch.Tensor:
+    """Eq. 4.2: ``x * w_m`` with the weights of ``mode`` (broadcast over the leading axes of ``x``)."""
+    return x * effective_weights(w, mode, threshold)
+
+
+def clip_contrastive_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """CLIP's symmetric cross-entropy: row i of ``a`` and row i of ``b`` are the same object.
+
+    logits = cos(a_i, b_j) / temperature; loss = (CE(logits, i) + CE(logits^T, i)) / 2.
+    """
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"clip_contrastive_loss: a and b must be two [B, D] tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
+    labels = torch.arange(a.shape[0], device=a.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def modulated_clip_loss(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``clip_contrastive_loss(a * w, b * w, temperature)`` at half the cost: the training step.
+
+    The cosine of two rows modulated by the same weights depends on them only through
+    ``u = w * w``: ``cos(a w, b w) = (a u).b / sqrt((a a).u (b b).u)``; written so, autograd keeps
+    about a quarter of the [B, D] temporaries. Same value and gradient (up to rounding).
+    """
+    u = w * w
+    sq_a = ((a * a) @ u).clamp_min(1e-24)  # an all-zero row: cosine 0, as F.normalize gives
+    sq_b = ((b * b) @ u).clamp_min(1e-24)
+    logits = ((a * u) @ b.T) / torch.sqrt(sq_a[:, None] * sq_b[None, :]) / temperature
+    labels = torch.arange(a.shape[0], device=a.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _check_train(train: np.ndarray, batch_size: int) -> None:
+    if train.ndim != 4:
+        raise ValueError(f"training features must be [S shapes, V views, A augmentations, D], got shape {train.shape}")
+    s, v, a, _ = train.shape
+    if v < 2:
+        raise ValueError(f"training features have {v} view per shape: a contrastive pair needs two distinct views")
+    if a < 1:
+        raise ValueError("training features have no augmentation copy (A = 0)")
+    if s < batch_size:
+        raise ValueError(f"training features have {s} shapes, fewer than retrieval.masks.batch_size={batch_size}: "
+                         "a batch needs distinct shapes; lower batch_size or add shapes")
+
+
+def sample_batch(train: np.ndarray, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two [B, D] float32 arrays: B distinct shapes, each seen from two distinct views, each image
+    one of its A augmentation copies, all drawn from ``rng``. Only these 2B rows are read from ``train``."""
+    s, v, a, _ = train.shape
+    shapes = rng.choice(s, size=batch_size, replace=False)
+    v1 = rng.integers(0, v, size=batch_size)
+    v2 = (v1 + rng.integers(1, v, size=batch_size)) % v  # a different view of the same shape
+    copies = rng.integers(0, a, size=(2, batch_size))
+    flat = np.concatenate([(shapes * v + v1) * a + copies[0], (shapes * v + v2) * a + copies[1]])
+    rows = train.reshape(s * v * a, -1)
+    order = np.argsort(flat, kind="stable")  # read the memory map in file order
+    data = np.empty((flat.size, rows.shape[1]), dtype=np.float32)
+    data[order] = rows[flat[order]]
+    return data[:batch_size], data[batch_size:]
+
+
+# ----------------------------------------------------------------------------- retrieval with a mask
+
+
+def _as_mask(mask: np.ndarray, dim: int) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != (dim,):
+        raise ValueError(f"mask has shape {mask.shape}, the features have D={dim}: was it trained on the same layer?")
+    if mask.dtype != bool and not np.issubdtype(mask.dtype, np.floating):
+        raise ValueError(f"mask must be bool (binary) or float (continuous weights), got {mask.dtype}")
+    return mask
+
+
+def apply_mask(features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Modulated features [..., D'] of ``features`` [..., D]: a bool mask keeps its True columns
+    (D' = kept features: the same MSE ranking as multiplying by it, at a fraction of the cost),
+    a float mask multiplies every feature (D' = D); float32 or wider, as the features."""
+    mask = _as_mask(mask, np.shape(features)[-1])
+    dtype = np.result_type(np.asarray(features[:0]).dtype, np.float32)
+    if mask.dtype == bool:
+        kept = np.compress(mask, features, axis=-1) if not mask.all() else features  # compress: ~4x faster than [..., mask]
+        return np.asarray(kept, dtype=dtype)
+    return np.asarray(features, dtype=dtype) * mask.astype(dtype)
+
+
+def masked_shape_mse(queries: np.ndarray, gallery: np.ndarray, mask: np.ndarray, how: str = "min",
+                     chunk_size: int = 64) -> np.ndarray:
+    """[Q, G] MSE between modulated sketch features [Q, D] and modulated gallery views [G, V, D],
+    reduced over each shape's views (``retrieval.distances.shape_mse``, near ties recomputed exactly).
+
+    With a bool mask the mean runs over the kept features only: the MSE of the multiplied features
+    times D / D', the same ranking.
+    """
+    from sketch3d.retrieval.distances import shape_mse
+
+    if gallery.ndim != 3:
+        raise ValueError(f"gallery features must be [G shapes, V views, D], got shape {gallery.shape}")
+    g, v, d = gallery.shape
+    q = apply_mask(queries, mask)
+    gal = apply_mask(gallery, mask).reshape(g * v, -1)
+    return shape_mse(q, gal, np.repeat(np.arange(g), v), g, how=how, chunk_size=chunk_size)
+
+
+def evaluate_mask(val: ValSet, mask: np.ndarray, chunk_size: int = 64) -> dict[str, float]:
+    """acc@1 and acc@5 (percent) of ``val``'s sketches with ``mask`` applied (the thesis's distance and tie rule)."""
+    from sketch3d.retrieval.metrics import accuracy_at_k, rank_of_truth
+
+    dist = masked_shape_mse(val.sketches, val.gallery, mask, "min", chunk_size)
+    acc = accuracy_at_k(rank_of_truth(dist, np.asarray(val.truth)), _KS)
+    return {f"acc@{k}": acc[k] for k in _KS}
+
+
+def select_step(curve: list[dict], name: str) -> dict:
+    """The curve row of the best step for class ``name``: highest acc@1, then acc@5, then the earliest step."""
+    rows = [r for r in curve if f"{name}_acc@1" in r]
+    if not rows:
+        raise ValueError(f"select_step: the curve has no validation metrics for {name!r}")
+    return max(rows, key=lambda r: (r[f"{name}_acc@1"], r[f"{name}_acc@5"], -r["step"]))
+
+
+def load_mask(path: Path) -> np.ndarray:
+    """A mask written by :func:`train_mask`: bool [D] (binary) or float32 [D] (continuous)."""
+    mask = np.load(path)
+    if mask.ndim != 1 or not (mask.dtype == bool or mask.dtype == np.float32):
+        raise ValueError(f"{path} is not a feature mask (bool or float32 [D]), got {mask.dtype} {mask.shape}: "
+                         "re-run the train_mask rule")
+    return mask
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _export(w: torch.Tensor, mode: str, threshold: float) -> np.ndarray:
+    w = w.detach().cpu()
+    if mode == "binary":
+        return (w >= threshold).numpy()
+    return w.numpy().astype(np.float32)
+
+
+def _fingerprint(train: np.ndarray, val: Mapping[str, ValSet], settings: MaskSettings) -> str:
+    """What a checkpoint belongs to: the settings, the input shapes and a sample of the input values."""
+    h = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    arrays = [train] + [a for name in sorted(val) for a in (val[name].sketches, val[name].truth, val[name].gallery)]
+    for name in sorted(val):
+        h.update(name.encode())
+    for a in arrays:
+        h.update(repr((a.shape, str(a.dtype))).encode())
+        flat = a.reshape(-1)
+        step = max(1, flat.size // 4096)
+        h.update(np.ascontiguousarray(flat[::step][:4096]).tobytes())
+    return h.hexdigest()
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def _evaluate_all(w: torch.Tensor, settings: MaskSettings, val: Mapping[str, ValSet]) -> dict[str, float]:
+    mask = _export(w, settings.mode, settings.threshold)
+    row: dict[str, float] = {}
+    for name in sorted(val):
+        for key, value in evaluate_mask(val[name], mask, settings.chunk_size).items():
+            row[f"{name}_{key}"] = value
+    if settings.mode == "binary":
+        row["kept_fraction"] = float(mask.mean())
+    row["mean_weight"] = float(w.detach().double().mean())
+    return row
+
+
+def train_mask(
+    train: np.ndarray,
+    val: Mapping[str, ValSet],
+    settings: MaskSettings,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    demo: bool = False,
+    stop_after: int | None = None,
+) -> dict[str, dict]:
+    """Train the modulating layer of ``settings.mode``; write, per validation class, its selected weights.
+
+    ``train``: [S, V, A, D] features (a memory map is read only where a batch needs it); ``val``:
+    class name -> :class:`ValSet`. Writes into ``out_dir``: ``best_<class>.npy`` (bool mask for binary,
+    float32 weights for continuous), ``best_<class>.json`` (selected step, metrics of every class at that
+    step), ``curve.csv`` and ``curve.png`` (``demo`` puts the demo notice in its title). The checkpoint
+    lives in ``checkpoint_dir``: keep it where the workflow does not delete a failed job's outputs, and an
+    interrupted run continues from it. ``stop_after``: stop after this many steps in total, without
+    writing the outputs (tests interrupt a run with it). Returns the selections.
+    """
+    _check_train(train, settings.batch_size)
+    if not val:
+        raise ValueError("train_mask: no validation class given: checkpoints are selected on validation sketches")
+    dim = train.shape[3]
+    for name, v in val.items():
+        v.check(name, dim)
+    fingerprint = _fingerprint(train, val, settings)
+    # one folder per (settings, inputs): a rerun after a change starts afresh, an interrupted one resumes
+    checkpoint = Path(checkpoint_dir) / fingerprint[:16] / CHECKPOINT
+
+    torch.manual_seed(settings.seed)
+    w = torch.full((dim,), float(settings.init), dtype=torch.float32, requires_grad=True)
+    optimiser = torch.optim.Adam([w], lr=settings.lr)
+    rng = np.random.default_rng(settings.seed)
+    step, curve, best, loss_sum, loss_n = 0, [], {}, 0.0, 0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(f"{checkpoint} belongs to another run (different settings or inputs): delete "
+                             f"{checkpoint.parent} to start again")
+        with torch.no_grad():
+            w.copy_(state["w"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng.bit_generator.state = state["rng"]
+        step, curve, best = state["step"], state["curve"], state["best"]
+        loss_sum, loss_n = state["loss_sum"], state["loss_n"]
+        log.info("train_mask %s: resuming at step %d from %s", settings.mode, step, checkpoint)
+
+    def record() -> None:
+        row = {"step": step, "loss": loss_sum / loss_n if loss_n else float("nan"),
+               **_evaluate_all(w, settings, val)}
+        curve.append(row)
+        for name in val:
+            if best.get(name) is None or select_step([best[name]["row"], row], name) is row:
+                best[name] = {"row": row, "w": w.detach().clone()}
+        log.info("train_mask %s step %d: %s", settings.mode, step,
+                 ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step"))
+
+    def save() -> None:
+        _save_checkpoint(checkpoint, {
+            "fingerprint": fingerprint, "w": w.detach().clone(), "optimiser": optimiser.state_dict(),
+            "rng": rng.bit_generator.state, "step": step, "curve": curve, "best": best,
+            "loss_sum": loss_sum, "loss_n": loss_n,
+        })
+
+    if not curve:  # step 0: the unmodulated baseline
+        record()
+        save()
+    end = settings.steps if stop_after is None else min(settings.steps, stop_after)
+    while step < end:
+        a, b = sample_batch(train, settings.batch_size, rng)
+        wa = effective_weights(w, settings.mode, settings.threshold)
+        loss = modulated_clip_loss(torch.from_numpy(a), torch.from_numpy(b), wa, settings.temperature)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        step += 1
+        loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
+        if step % settings.eval_every == 0 or step == settings.steps:
+            record()
+            loss_sum, loss_n = 0.0, 0
+            save()
+    if step < settings.steps:
+        return {}
+    return _write_outputs(Path(out_dir), settings, curve, best, demo)
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def _write_outputs(out_dir: Path, settings: MaskSettings, curve: list[dict], best: dict, demo: bool) -> dict[str, dict]:
+    from sketch3d import DEMO_NOTICE
+
+    names = sorted(best)
+    selections = {}
+    for name in names:
+        row = best[name]["row"]
+        mask = _export(best[name]["w"], settings.mode, settings.threshold)
+        with atomic_path(out_dir / f"best_{name}.npy") as tmp:
+            np.save(tmp, mask)
+        info = {
+            "mode": settings.mode,
+            "selected_on": name,
+            "step": int(row["step"]),
+            "metrics": {other: {f"acc@{k}": round(float(row[f"{other}_acc@{k}"]), 4) for k in _KS} for other in names},
+            "baseline_step0": {other: {f"acc@{k}": round(float(curve[0][f"{other}_acc@{k}"]), 4) for k in _KS}
+                               for other in names},
+            "kept_fraction": round(float(mask.mean()), 6) if settings.mode == "binary" else None,
+            "settings": asdict(settings),
+        }
+        if demo:
+            info["notice"] = DEMO_NOTICE
+        with atomic_path(out_dir / f"best_{name}.json") as tmp:
+            tmp.write_text(json.dumps(info, indent=2) + "\n")
+        selections[name] = info
+    columns = ["step", "loss", *[f"{n}_acc@{k}" for n in names for k in _KS], "kept_fraction", "mean_weight"]
+    with atomic_path(out_dir / "curve.csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in curve:
+            writer.writerow(["" if (v := row.get(c)) is None or (isinstance(v, float) and math.isnan(v))
+                             else (v if c == "step" else f"{v:.6g}") for c in columns])
+    _plot_curve(out_dir / "curve.png", settings, curve, names, demo)
+    return selections
+
+
+def _plot_curve(path: Path, settings: MaskSettings, curve: list[dict], names: list[str], demo: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sketch3d import DEMO_NOTICE
+
+    steps = [r["step"] for r in curve]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax_loss.plot(steps[1:], [r["loss"] for r in curve[1:]], marker=".", color="black")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("contrastive loss (mean since last eval)")
+    for name, colour in zip(names, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
+        for k, style in zip(_KS, ("-", "--")):
+            ax_acc.plot(steps, [r[f"{name}_acc@{k}"] for r in curve], style, marker=".", color=colour,
+                        label=f"{name} acc@{k}")
+        ax_acc.axvline(select_step(curve, name)["step"], color=colour, lw=0.8, alpha=0.6)
+    ax_acc.set_xlabel("step")
+    ax_acc.set_ylabel("validation accuracy (%)")
+    ax_acc.set_ylim(-2, 102)
+    ax_acc.legend(fontsize=7)
+    title = f"CLIP feature {'masking' if settings.mode == 'binary' else 'weighting'} ({settings.mode}): training curve"
+    if demo:
+        title += f"\n{DEMO_NOTICE}"
+    fig.suptitle(title, fontsize=8, color="darkred" if demo else "black")
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if demo else 0.95))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, metadata={"Software": None})  # pixels only
+    plt.close(fig)
