@@ -185,7 +185,7 @@ def test_a_code_change_reruns_exactly_what_depends_on_it(finished, edit, expecte
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ("figure_queries: 3", "figure_queries: 2", {"figure_top5": 2}),
+    ("figure: {queries: 3", "figure: {queries: 2", {"figure_top5": 2}),
     ("samples: 4", "samples: 5", {"render_gallery": 4, "extract_features": 8, "retrieve": 12, "retrieval_table": 3,
                                   "figure_top5": 2}),
 ])

@@ -18,7 +18,7 @@ rule retrieve:
         method="|".join(METHODS),
     params:
         settings=settings("profile", "retrieval",
-                          exclude=["retrieval.figure_queries", "retrieval.grids", "retrieval.domain_study"]),
+                          exclude=["retrieval.figure", "retrieval.grids", "retrieval.domain_study", "retrieval.masks"]),
         features=feature_args,
         code=code("retrieve"),
     log:
@@ -64,9 +64,9 @@ rule retrieval_table:
 
 rule figure_top5:
     input:
-        npz=f"{RESULTS}/retrieval/obb/{{category}}_test.npz",
+        npz=lambda wildcards: f"{RESULTS}/retrieval/{config['retrieval']['figure']['method']}/{wildcards.category}_test.npz",
         sketches=f"{RESULTS}/sketches/{{category}}/test",
-        gallery=lambda wildcards: gallery_dir(wildcards.category, "test"),
+        gallery=lambda wildcards: gallery_dir(wildcards.category, "test", config["retrieval"]["figure"]["style"]),
     output:
         report(
             f"{RESULTS}/figures/top5_{{category}}.png",
@@ -76,11 +76,11 @@ rule figure_top5:
             labels={"figure": "top-5 {category}", "profile": PROFILE},
         ),
     params:
-        settings=settings("profile", "seed", "retrieval.figure_queries"),
+        settings=settings("profile", "seed", "retrieval.figure"),
         code=code("figure_top5"),
         title=lambda wildcards: (
-            f"{METHODS['obb'].describe(config['retrieval'])}: {wildcards.category} test queries"
-            " and their top-5 shapes (green = ground truth)"
+            f"{get_method(config['retrieval']['figure']['method']).describe(config['retrieval'])}: "
+            f"{wildcards.category} test queries and their top-5 shapes (green = ground truth)"
         ),
     log:
         log_of("figure_top5", "category"),

@@ -1,6 +1,6 @@
 # Chapter 4.2 (retrieval): input functions and targets of the rules in retrieval.smk.
 from sketch3d.report.reference import table_file
-from sketch3d.retrieval.methods import METHODS, TABLES, caption_rows, get_table
+from sketch3d.retrieval.methods import METHODS, TABLES, caption_rows, get_method, get_table
 
 RETRIEVAL_TABLES = [t.slug for t in TABLES.values()]
 

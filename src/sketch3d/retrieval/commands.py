@@ -60,8 +60,9 @@ def _figure_top5(a: argparse.Namespace) -> None:
     from sketch3d.retrieval.figures import figure_top5
 
     s = parse_settings(a.settings)
-    figure_top5(Path(a.retrieval), Path(a.sketches), Path(a.gallery), Path(a.out), s["retrieval"]["figure_queries"],
-                s["seed"], a.title, s["profile"] == "demo")
+    f = s["retrieval"]["figure"]
+    figure_top5(Path(a.retrieval), Path(a.sketches), Path(a.gallery), Path(a.out), f["queries"],
+                s["seed"], a.title, s["profile"] == "demo", azimuth=f["azimuth"])
 
 
 def _query(a: argparse.Namespace) -> None:

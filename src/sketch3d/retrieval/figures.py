@@ -32,8 +32,10 @@ def figure_top5(
     title: str,
     demo: bool,
     k: int = 5,
+    azimuth: float | None = None,
 ) -> list[str]:
-    """Draw ``n_queries`` random queries (seeded) with their top-``k`` shapes; return the query ids shown."""
+    """Draw ``n_queries`` random queries (seeded) with their top-``k`` shapes; return the query ids shown.
+    Each shape is shown by its ``gallery_dir`` view nearest to ``azimuth`` (None: to the query's azimuth)."""
     data = np.load(retrieval_npz)
     dist, truth, shape_ids = data["dist"], data["truth"], data["shape_ids"]
     queries = read_index(sketches_dir).set_index("image_id")
@@ -54,7 +56,8 @@ def figure_top5(
         for col, si in enumerate(order, start=1):
             ax = axes[row, col]
             sid = str(shape_ids[si])
-            ax.imshow(Image.open(_nearest_view(gallery, sid, float(q["azimuth"]))), cmap="gray", vmin=0, vmax=255)
+            view = float(q["azimuth"]) if azimuth is None else float(azimuth)
+            ax.imshow(Image.open(_nearest_view(gallery, sid, view)), cmap="gray", vmin=0, vmax=255)
             hit = si == truth[qi]
             ax.set_title(f"#{col} {sid}" + (" (GT)" if hit else ""), fontsize=6, color="green" if hit else "black")
             for spine in ax.spines.values():

@@ -37,7 +37,8 @@ def test_captions_and_rows_derive_from_the_methods():
     text = caption_rows("4.8", retrieval)
     assert "150x150" in text and "100x100" in text and "170" not in text
     assert [METHODS[m].thesis_row("4.8") for m in TABLES["4.8"].methods] == [
-        "Baseline", "OBB", "OBB, Augm. (2 imgs)", "OBB, Augm. (4 imgs)", None]
+        "Baseline", "OBB", "OBB, Augm. (2 imgs)", "OBB, Augm. (4 imgs)", "Binary (best chairs)",
+        "Binary (best lamps)", None]
     assert [METHODS[m].thesis_row("B.2") for m in TABLES["B.2"].methods] == [
         "Baseline", "Baseline w/ centering", "OBB", None]
 
@@ -50,7 +51,9 @@ def test_baseline_fits_only_the_sketches():
     assert boxes == {"baseline": (170, None), "baseline_centering": (170, 170), "obb": (129, 129),
                      "obb_min": (129, 129), "obb_mean": (129, 129), "pixel": (129, 129),
                      "lines_asis": (None, None), "rgb_asis": (None, None),
-                     **{m: (129, 129) for m in METHODS if m.startswith(("obb_augm", "views_"))}}
+                     "binary_chair_box170": (170, 170),
+                     **{m: (129, 129) for m in METHODS
+                        if m.startswith(("obb_augm", "views_", "binary_", "continuous_")) and "box170" not in m}}
 
 
 def test_table_b_2_compares_each_row_with_its_own_thesis_row(tmp_path):
