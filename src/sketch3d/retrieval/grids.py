@@ -280,10 +280,15 @@ def retrieval_grid(grid: str, params: dict, image_sets: dict[str, tuple[Path, Pa
     shared = {obb.name, *(t.name for t in augment_transforms(obb, r["augment"]))}
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with claim_device() as device, tempfile.TemporaryDirectory(prefix=f"grid-{grid}-", dir=cache_dir) as scratch:
+    with claim_device() as device:
         def embed(paths: list[Path], t: Transform) -> np.ndarray:
-            return embed_images(paths, spec, t, cache_dir if t.name in shared else Path(scratch), device=device,
-                                batch_size=f["batch_size"], dtype=f["dtype"])
+            if t.name in shared:
+                return embed_images(paths, spec, t, cache_dir, device=device, batch_size=f["batch_size"],
+                                    dtype=f["dtype"])
+            # a setting of the grid's own: its scratch cache is gone as soon as its features are in memory
+            with tempfile.TemporaryDirectory(prefix=f"grid-{grid}-", dir=cache_dir) as scratch:
+                return embed_images(paths, spec, t, Path(scratch), device=device, batch_size=f["batch_size"],
+                                    dtype=f["dtype"])
 
         evaluate = Evaluator(image_sets, embed, r["chunk_size"], r["view_reduction"], tuple(r["topk"]),
                              hold=frozenset({obb.name}) if grid == "affine" else frozenset())

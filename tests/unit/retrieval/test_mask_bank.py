@@ -47,7 +47,7 @@ def test_bank_layout(tmp_path, monkeypatch):
     monkeypatch.setattr("sketch3d.features.stage.feature_spec", lambda params: None)
     params = {"seed": 0, "features": {"batch_size": 2, "dtype": "float32"},
               "retrieval": {"obb_box": 129, "masks": {"augment": {"pool": 4, "copies": 2, "translate": 0.1,
-                                                                 "rotate": 10, "scale": 0.1}}}}
+                                                                 "rotate": 10, "scale": 0.1, "dtype": "float32"}}}}
     shape = mb.mask_bank(tmp_path, params, tmp_path / "cache", tmp_path / "bank.npy", tmp_path / "bank.csv")
     assert shape == (2, 2, 2, 2)
     bank = np.load(tmp_path / "bank.npy")
