@@ -16,22 +16,29 @@ def retrieval_inputs(wildcards):
     if method.kind != "clip":
         return inputs
     for kind in ("sketch", "gallery"):
-        images = "sketch" if kind == "sketch" else method.gallery_images(config["render"])
-        stem = f"{FEATURES}/{method.features_name(kind, config['retrieval'])}/{images}_{wildcards.category}"
-        inputs[f"{kind}_npy"] = f"{stem}_{wildcards.split}.npy"
-        inputs[f"{kind}_ids"] = f"{stem}_{wildcards.split}.csv"
+        # one features file per transform; the Augm. rows average them
+        files = feature_files(method, kind, wildcards.category, wildcards.split)
+        inputs[f"{kind}_npy"] = [f"{stem}.npy" for stem in files]
+        inputs[f"{kind}_ids"] = [f"{stem}.csv" for stem in files]
     if method.mask is not None:
         mode, selected_on = method.mask
         inputs["mask"] = f"{RESULTS}/retrieval/masks/{mode}/best_{selected_on}.npy"
     return inputs
 
 
+def feature_files(method, kind, category, split):
+    """Stems of the features files of one side of ``method``: one per transform of its images."""
+    images = "sketch" if kind == "sketch" else method.gallery_images(config["render"])
+    return [f"{FEATURES}/{t.name}/{images}_{category}_{split}"
+            for t in method.transforms(kind, config["retrieval"])]
+
+
 def feature_args(wildcards, input):
     """The command's feature-file options (CLIP methods only) and the learned mask of a masked method."""
     if "sketch_npy" not in input.keys():
         return ""
-    args = (f"--sketch-features {input.sketch_npy} --sketch-ids {input.sketch_ids}"
-            f" --gallery-features {input.gallery_npy} --gallery-ids {input.gallery_ids}")
+    args = " ".join(f"--{kind}-{part} {' '.join(input[f'{kind}_{key}'])}"
+                    for kind in ("sketch", "gallery") for part, key in (("features", "npy"), ("ids", "ids")))
     return args + (f" --mask {input.mask}" if "mask" in input.keys() else "")
 
 
@@ -39,19 +46,20 @@ def train_mask_inputs(wildcards):
     """The augmentation bank of the training renderings, and each category's validation features in the
     setting the checkpoint is chosen on (thesis B.5: OBB, Augm. (4 imgs))."""
     r = config["retrieval"]
-    setting = METHODS["obb_augm4"]
     inputs = {"train": f"{FEATURES}/bank/lines_{r['masks']['train_category']}_train.npy"}
     for c in CATEGORIES:
-        for kind, images in (("sketch", "sketch"), ("gallery", setting.gallery_images(config["render"]))):
-            stem = f"{FEATURES}/{setting.features_name(kind, r)}/{images}_{c}_val"
-            inputs[f"{c}_{kind}_npy"] = f"{stem}.npy"
-            inputs[f"{c}_{kind}_ids"] = f"{stem}.csv"
+        for kind in ("sketch", "gallery"):
+            files = feature_files(METHODS["obb_augm4"], kind, c, "val")
+            inputs[f"{c}_{kind}_npy"] = [f"{stem}.npy" for stem in files]
+            inputs[f"{c}_{kind}_ids"] = [f"{stem}.csv" for stem in files]
     return inputs
 
 
 def val_args(wildcards, input):
-    return " ".join(f"--val {c} {input[c + '_sketch_npy']} {input[c + '_sketch_ids']} {input[c + '_gallery_npy']}"
-                    f" {input[c + '_gallery_ids']}" for c in CATEGORIES)
+    """--val CLASS SKETCH_NPYS SKETCH_IDS GALLERY_NPYS GALLERY_IDS, each list joined by ','."""
+    return " ".join(f"--val {c} " + " ".join(",".join(input[f"{c}_{k}"])
+                                           for k in ("sketch_npy", "sketch_ids", "gallery_npy", "gallery_ids"))
+                    for c in CATEGORIES)
 
 
 def table_inputs(wildcards):

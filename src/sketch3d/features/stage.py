@@ -48,6 +48,30 @@ def mean_features(images: list[Path], transforms: list, params: dict, cache_dir:
     return (total / np.float32(len(transforms))).astype(np.dtype(f["dtype"]), copy=False)
 
 
+def load_mean(npys: list[Path], ids_csvs: list[Path], expected_ids: list[str] | None = None,
+              what: str = "features") -> np.ndarray:
+    """The mean of the feature files ``npys`` (one per transform of an image set: each image's feature averaged
+    over its transformed copies, thesis 4.2.3.2), checking that every file lists the same images (and
+    ``expected_ids``, the image set's, if given). One file is returned as it is (memory-mapped); several are
+    averaged in float32, adding them in the order given."""
+    import pandas as pd
+
+    if not npys or len(npys) != len(ids_csvs):
+        raise ValueError(f"{what}: give one ids .csv per feature .npy, got {len(npys)} and {len(ids_csvs)}")
+    total = None
+    for npy, ids_csv in zip(npys, ids_csvs):
+        feats = np.load(npy, mmap_mode="r")
+        ids = pd.read_csv(ids_csv, dtype={"image_id": str})["image_id"].tolist()
+        expected_ids = ids if expected_ids is None else expected_ids
+        if ids != list(expected_ids) or feats.shape[0] != len(ids):
+            raise ValueError(f"{what} features {npy} do not match their image set (stale file?): re-run the "
+                             "features rule")
+        if len(npys) == 1:
+            return feats
+        total = feats.astype(np.float32) if total is None else total + feats
+    return total / np.float32(len(npys))
+
+
 def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path, out_npy: Path,
                      out_ids: Path) -> np.ndarray:
     """Embed every image of ``images_dir`` under each of ``transforms`` (names or ``Transform``s, see

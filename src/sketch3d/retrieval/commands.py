@@ -19,10 +19,10 @@ def _retrieve(a: argparse.Namespace) -> None:
     files = None
     if a.sketch_features:
         files = {
-            "sketch_npy": Path(a.sketch_features),
-            "sketch_ids": Path(a.sketch_ids),
-            "gallery_npy": Path(a.gallery_features),
-            "gallery_ids": Path(a.gallery_ids),
+            "sketch_npy": [Path(p) for p in a.sketch_features],
+            "sketch_ids": [Path(p) for p in a.sketch_ids],
+            "gallery_npy": [Path(p) for p in a.gallery_features],
+            "gallery_ids": [Path(p) for p in a.gallery_ids],
         }
     m = retrieve(a.method, parse_settings(a.settings), Path(a.sketches), Path(a.gallery), Path(a.out),
                  Path(a.metrics), a.category, a.split, files, Path(a.shapes) if a.shapes else None,
@@ -127,7 +127,8 @@ def _train_mask(a: argparse.Namespace) -> None:
     for name, sketch_npy, sketch_ids, gallery_npy, gallery_ids in a.val:
         if name in val:
             raise CliError(f"--val {name} is given twice")
-        val[name] = ValSet.from_files(Path(sketch_npy), Path(sketch_ids), Path(gallery_npy), Path(gallery_ids))
+        val[name] = ValSet.from_files(*([Path(p) for p in x.split(",")]
+                                        for x in (sketch_npy, sketch_ids, gallery_npy, gallery_ids)))
     selections = train_mask(np.load(a.train, mmap_mode="r"), val, settings, Path(a.out), Path(a.checkpoints),
                             demo=s["profile"] == "demo")
     log.info("train_mask %s: %s", a.mode, json.dumps({k: {"step": v["step"], **v["metrics"]} for k, v in selections.items()}))
@@ -137,7 +138,8 @@ COMMANDS = (
     Command("retrieve", "distances, ranks and acc@k of one method/category/split", _retrieve, (
         *(arg(f"--{name}", required=True)
           for name in ("settings", "method", "category", "split", "sketches", "gallery", "out", "metrics")),
-        *(arg(f"--{name}", help="CLIP methods only")
+        *(arg(f"--{name}", nargs="+", help="CLIP methods only: one file per transform of the side's images, "
+                                           "averaged (the Augm. rows)")
           for name in ("sketch-features", "sketch-ids", "gallery-features", "gallery-ids")),
         arg("--shapes", help="the shapes manifest: the metrics record where the split came from"),
         arg("--mask", help="a learned feature mask (.npy, bool or float32 [D]), for methods that use one"),
@@ -206,7 +208,7 @@ COMMANDS = (
         arg("--val", nargs=5, action="append", required=True,
             metavar=("CLASS", "SKETCH_NPY", "SKETCH_IDS", "GALLERY_NPY", "GALLERY_IDS"),
             help="a validation class: its name and the feature stage's sketch and gallery files (.npy + .csv "
-                 "ids; Augm. (4 imgs) features); repeat per class"),
+                 "ids; several joined by ',' are averaged: the Augm. (4 imgs) features); repeat per class"),
         arg("--out", required=True, help="folder for best_<class>.npy/.json, curve.csv, curve.png"),
         arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
     )),

@@ -78,12 +78,14 @@ def split_source(shapes_csv: Path, category: str, split: str) -> str:
     return "; ".join(sorted(set(shapes["split_source"].astype(str))))
 
 
-def _load_features(npy: Path, ids_csv: Path, index: pd.DataFrame, what: str) -> np.ndarray:
-    feats = np.load(npy, mmap_mode="r")
-    ids = pd.read_csv(ids_csv, dtype={"image_id": str})["image_id"].tolist()
-    if ids != index["image_id"].tolist() or feats.shape[0] != len(ids):
-        raise ValueError(f"{what} features {npy} do not match their image set (stale file?): re-run the features rule")
-    return feats
+def _load_features(npys, ids_csvs, index: pd.DataFrame, what: str) -> np.ndarray:
+    """One side's features: one file per transform of its images, averaged (``features.stage.load_mean``)."""
+    from sketch3d.features.stage import load_mean
+
+    def as_list(x) -> list[Path]:
+        return [Path(p) for p in x] if isinstance(x, (list, tuple)) else [Path(x)]
+
+    return load_mean(as_list(npys), as_list(ids_csvs), index["image_id"].tolist(), what)
 
 
 def retrieve(

@@ -147,18 +147,21 @@ class ValSet:
     gallery: np.ndarray
 
     @classmethod
-    def from_files(cls, sketch_npy: Path, sketch_ids: Path, gallery_npy: Path, gallery_ids: Path) -> "ValSet":
-        """From the feature stage's files (``.npy`` rows + ``.csv`` ids): the gallery's rows grouped by shape
-        (sorted ids, the tie rule's order) and view (by azimuth); every shape must have the same views."""
+    def from_files(cls, sketch_npy, sketch_ids, gallery_npy, gallery_ids) -> "ValSet":
+        """From the feature stage's files (``.npy`` rows + ``.csv`` ids; lists of them, one per transform, are
+        averaged): the gallery's rows grouped by shape (sorted ids, the tie rule's order) and view (by
+        azimuth); every shape must have the same views."""
         import pandas as pd
 
-        q_ids = pd.read_csv(sketch_ids, dtype={"shape_id": str})
-        g_ids = pd.read_csv(gallery_ids, dtype={"shape_id": str})
-        q, g = np.load(sketch_npy, mmap_mode="r"), np.load(gallery_npy, mmap_mode="r")
-        for what, feats, ids, path in (("sketch", q, q_ids, sketch_npy), ("gallery", g, g_ids, gallery_npy)):
-            if feats.ndim != 2 or feats.shape[0] != len(ids):
-                raise ValueError(f"{path}: {what} features {feats.shape} do not match their {len(ids)} ids "
-                                 "(stale file?): re-run the features rule")
+        from sketch3d.features.stage import load_mean
+
+        def as_list(x) -> list[Path]:
+            return [Path(p) for p in x] if isinstance(x, (list, tuple)) else [Path(x)]
+
+        q_ids = pd.read_csv(as_list(sketch_ids)[0], dtype={"shape_id": str, "image_id": str})
+        g_ids = pd.read_csv(as_list(gallery_ids)[0], dtype={"shape_id": str, "image_id": str})
+        q = load_mean(as_list(sketch_npy), as_list(sketch_ids), q_ids["image_id"].tolist(), "sketch")
+        g = load_mean(as_list(gallery_npy), as_list(gallery_ids), g_ids["image_id"].tolist(), "gallery")
         shapes = sorted(set(g_ids["shape_id"]))
         counts = g_ids.groupby("shape_id").size()
         if counts.nunique() != 1:
