@@ -13,7 +13,10 @@ from workflow_helpers import REPO, snakemake
 from sketch3d.cli import commands
 
 STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",
-               "retrieval_table", "figure_top5")
+               "retrieval_table", "figure_top5", "retrieval_grid", "grid_table", "mask_bank", "train_mask",
+               "domain_study")
+CHAPTER_TABLES = ("4_1", "4_2", "4_3", "4_4", "4_5", "4_7", "4_8", "B_1", "B_2", "B_3", "B_4", "B_5")
+GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
 
 
 def test_demo_dry_run_lists_the_slice(project):
@@ -87,6 +90,21 @@ def test_every_dvc_output_is_a_snakemake_target_of_its_profile(project):
                 assert out.startswith(f"results/{profile}/"), f"{stage.addressing}: {out} is not of profile {profile}"
         # Snakemake knows how to make each of them, in that profile (exit 0 on a dry run)
         snakemake("-n", "--cores", "1", "--config", f"profile={profile}", "--", *outs, cwd=project)
+
+
+def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(project):
+    out = snakemake("-n", "--cores", "1", "--config", "profile=paper", cwd=project).stdout
+    for table in CHAPTER_TABLES:
+        assert f"results/paper/tables/table_{table}.csv" in out, table
+    for figure in ("fig_4_1.png", "fig_4_2.png", "top5_chair.png", "top5_lamp.png"):
+        assert f"results/paper/figures/{figure}" in out, figure
+    assert "results/paper/retrieval/masks/binary/curve.png" in out
+    for block in out.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule and rule.group(1) in GPU_RULES:
+            assert "gpu=1" in block, f"{rule.group(1)} does not declare a GPU"
+        elif rule:
+            assert "gpu=" not in block, f"{rule.group(1)} claims a GPU it does not use"
 
 
 def test_paper_dry_run_needs_no_data(project):
