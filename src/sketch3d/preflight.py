@@ -24,7 +24,7 @@ from sketch3d.data.manifest import resolve
 from sketch3d.data.registry import Source, load_sources
 from sketch3d.data.shapenet import SYNSETS, mesh_path
 
-CLIP_NETWORK = "RN101"  # the paper profile's backbone; its weights are described in sketch3d.weights
+CLIP_NETWORK = "RN101"  # the paper profile's default main backbone; its weights are described in sketch3d.weights
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,47 @@ def _archive_state(src: Source, data_dir: Path) -> tuple[bool, str]:
         return False, f" The file there is rejected: {err}"
 
 
+@dataclass(frozen=True)
+class _Weights:
+    """One weights setting to check: the network it is for and the params key that sets it."""
+
+    backbone: str
+    value: str
+    setting: str
+
+
+def _weights_needed(paper: dict, features_weights: str | None, features: dict | None,
+                    networks: list[str] | tuple[str, ...] | None) -> list[_Weights]:
+    """The weights settings the configured targets need, each (backbone, value) once."""
+    features = features or {}
+    out: list[_Weights] = []
+    main = features_weights or paper.get("clip_weights", "")
+    if networks is None or main:  # the main network, as always before named networks existed
+        out.append(_Weights(features.get("backbone", CLIP_NETWORK), main, weights.CLIP_SETTING))
+    table = features.get("networks") or {}
+    for name in networks or ():
+        entry = table.get(name)
+        if not isinstance(entry, dict) or "backbone" not in entry or "weights" not in entry:
+            raise ValueError(f"preflight: network {name!r} is not configured with a backbone and weights in "
+                             f"features.networks (known: {sorted(table)}); add it to params.yaml")
+        out.append(_Weights(entry["backbone"], entry["weights"], weights.network_setting(name)))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for w in out:
+        if (w.backbone, w.value) not in seen:
+            seen.add((w.backbone, w.value))
+            unique.append(w)
+    return unique
+
+
 def check_paper_inputs(
     paper: dict,
     features_weights: str | None = None,
     probe_network: bool = True,
     timeout: float = 5,
     *,
+    features: dict | None = None,
+    networks: list[str] | tuple[str, ...] | None = None,
     base: str | os.PathLike = ".",
     sources: dict[str, Source] | None = None,
     hf_cache_dir: str | None = None,
@@ -131,14 +166,25 @@ def check_paper_inputs(
 
     Checks, for ``paper["categories"]``: the AmateurSketch archives (present and
     verified, or, with ``probe_network``, one of their URLs answering); the ShapeNet
-    root with each category's synset folder holding at least one mesh; the CLIP
-    weights ``features_weights`` (default ``paper["clip_weights"]``), as
-    :mod:`sketch3d.weights` reads the setting: ``random`` (nothing to check), an
-    existing local file, or a registered tag (``openai``) with a local copy
-    (:func:`sketch3d.weights.find_local`, Hugging Face cache in ``hf_cache_dir``) or a
-    reachable Hugging Face hub (``hf_endpoint``, default $HF_ENDPOINT or huggingface.co;
-    never probed when HF_HUB_OFFLINE is set). Relative paths are taken from ``base``.
+    root with each category's synset folder holding at least one mesh; and the weights
+    of every network needed:
+
+    - the main CLIP network (``features["backbone"]``, default RN101) with weights
+      ``features_weights`` (default ``paper["clip_weights"]``), checked unless ``networks``
+      is given and neither of those is set;
+    - each name in ``networks`` (the networks the configured targets need), read from
+      ``features["networks"][name]`` (``backbone``, ``weights``); a name that is not there
+      raises ValueError.
+
+    Each setting is read as :mod:`sketch3d.weights` reads it: ``random`` (nothing to check),
+    an existing local file, or a registered tag (``openai``, ``IMAGENET1K_V1``) with a local
+    copy (:func:`sketch3d.weights.find_local`: Hugging Face cache in ``hf_cache_dir``,
+    ``<data_dir>/weights``, torch hub's checkpoints) or, for open_clip's tags, a reachable
+    Hugging Face hub (``hf_endpoint``, default $HF_ENDPOINT or huggingface.co; never probed
+    when HF_HUB_OFFLINE is set). torchvision's weights are never downloaded: they must be on
+    disk. Relative paths are taken from ``base``.
     """
+    needed = _weights_needed(paper, features_weights, features, networks)
     sources = load_sources() if sources is None else sources
     data_dir = resolve(paper["data_dir"], base)
     missing: list[MissingInput] = []
@@ -154,23 +200,24 @@ def check_paper_inputs(
         if not ok:
             to_probe.append((src, note))
 
-    clip = features_weights or paper.get("clip_weights", "")
-    clip_missing: MissingInput | None = None
-    hub_url = None
-    clip_kind = weights.kind(clip, CLIP_NETWORK, base)
-    if clip_kind != "random":  # random initialisation needs no file
-        found = weights.local_file(clip, CLIP_NETWORK, data_dir=data_dir, base=base, hf_cache_dir=hf_cache_dir,
-                                   sources=sources)
+    weights_missing: list[tuple[MissingInput, str | None]] = []  # (what is missing, hub URL that may serve it)
+    for need in needed:
+        k = weights.kind(need.value, need.backbone, base)
+        if k == "random":  # random initialisation needs no file
+            continue
+        found = weights.local_file(need.value, need.backbone, data_dir=data_dir, base=base,
+                                   hf_cache_dir=hf_cache_dir, sources=sources)
         if found is None:
-            u = weights.unavailable(clip, CLIP_NETWORK, data_dir=data_dir, base=base, hf_cache_dir=hf_cache_dir,
-                                    sources=sources)
-            clip_missing = MissingInput(u.what, u.path, u.how_to_get)
-            if clip_kind == "tag" and not weights.hub_offline():
-                hub_url = weights.find(CLIP_NETWORK, clip).hub_url(hf_endpoint)
+            u = weights.unavailable(need.value, need.backbone, setting=need.setting, data_dir=data_dir, base=base,
+                                    hf_cache_dir=hf_cache_dir, sources=sources)
+            hub_url = None
+            if k == "tag" and not weights.hub_offline():
+                hub_url = weights.find(need.backbone, need.value).hub_url(hf_endpoint)  # None: not on the hub
+            weights_missing.append((MissingInput(u.what, u.path, u.how_to_get), hub_url))
 
     answers: dict[str, str | None] = {}
     if probe_network:
-        urls = [u for src, _ in to_probe for u in src.urls] + ([hub_url] if hub_url else [])
+        urls = [u for src, _ in to_probe for u in src.urls] + [h for _, h in weights_missing if h]
         answers = probe_all(urls, timeout) if urls else {}
 
     for src, note in to_probe:
@@ -195,15 +242,13 @@ def check_paper_inputs(
                     shapenet_how,
                 ))
 
-    if clip_missing is not None:
+    for m, hub_url in weights_missing:
         if hub_url and probe_network and answers.get(hub_url, "x") is None:
-            clip_missing = None  # open_clip will download it from the hub
-        elif hub_url:
+            continue  # open_clip will download it from the hub
+        if hub_url:
             state = answers.get(hub_url, "not probed")
-            clip_missing = MissingInput(clip_missing.what, clip_missing.path,
-                                        f"{clip_missing.how_to_get} Hugging Face hub {hub_url}: {state}.")
-        if clip_missing is not None:
-            missing.append(clip_missing)
+            m = MissingInput(m.what, m.path, f"{m.how_to_get} Hugging Face hub {hub_url}: {state}.")
+        missing.append(m)
     return missing
 
 
@@ -227,7 +272,11 @@ def require_paper_inputs(
     timeout: float = 5,
     **kwargs,
 ) -> None:
-    """Raise one PreflightError listing every missing input; return None when all can be had."""
+    """Raise one PreflightError listing every missing input; return None when all can be had.
+
+    ``kwargs`` go to :func:`check_paper_inputs`, e.g. ``features=config["features"]`` and
+    ``networks=[...]``: the named networks the configured targets need.
+    """
     missing = check_paper_inputs(paper, features_weights, probe_network, timeout, **kwargs)
     if missing:
         raise PreflightError(missing)

@@ -5,14 +5,17 @@ pipeline uses. A weights *setting* (``profiles.paper.features.weights`` in
 params.yaml, a ``FeatureSpec.weights``) is one of
 
 - ``"random"``: seeded random initialisation, no file;
-- a *tag* registered below for the network (open_clip's ``"openai"`` for RN101);
+- a *tag* registered below for the network (open_clip's ``"openai"`` for the CLIP
+  networks, torchvision's ``"IMAGENET1K_V1"`` for its ImageNet classifiers);
 - a *file path*: contains a path separator, starts with ``~``, ends with one of
   :data:`WEIGHT_SUFFIXES` or names an existing file.
 
 For a tag, :func:`find_local` looks where its file may already lie, offline and
 without touching the network: the Hugging Face cache, ``<data_dir>/<dest>/<filename>``
-of its sources.yaml entry (verified against the registry's sha256) and the
-network's own download caches (``~/.cache/clip/RN101.pt``). :func:`unavailable`
+of its sources.yaml entry (verified against the registry's sha256), torch hub's
+checkpoint folder (``torch.hub.get_dir()/checkpoints/resnet101-63fe2227.pth``, checked
+against the sha256 prefix torchvision puts in the name) and the network's own download
+caches (``~/.cache/clip/RN101.pt``). :func:`unavailable`
 is the single "what, where, how to get it" message used by the preflight check
 and by the loaders' errors; :func:`sha256` is the content digest for cache keys;
 :func:`describe` a portable description (no absolute path) for provenance columns.
@@ -35,6 +38,8 @@ import functools
 import hashlib
 import os
 import posixpath
+import re
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +52,8 @@ __all__ = [
     "RANDOM",
     "WEIGHT_SUFFIXES",
     "CLIP_SETTING",
+    "NETWORK_SETTING",
+    "network_setting",
     "Pretrained",
     "REGISTRY",
     "Unavailable",
@@ -57,9 +64,11 @@ __all__ = [
     "setting_path",
     "hf_cache",
     "hub_offline",
+    "torch_hub_dir",
     "find_local",
     "local_file",
     "from_open_clip",
+    "from_torchvision",
     "how_to_get",
     "unavailable",
     "sha256",
@@ -72,8 +81,13 @@ RANDOM = "random"
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 # The params.yaml key that names the CLIP weights of the paper profile (named in every message).
 CLIP_SETTING = "profiles.paper.features.weights"
+# The key of a named network's weights (features.networks.<name>, sketch3d.features.stage.feature_spec);
+# registry entries not tied to one name carry the template, callers pass the concrete key.
+NETWORK_SETTING = "profiles.paper.features.networks.<name>.weights"
 HF_ENDPOINT = "https://huggingface.co"
 _HF_DEFAULT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+# torch.hub's reading of a checkpoint name: "<name>-<first hex digits of its sha256>.<ext>".
+_HUB_HASH = re.compile(r"-([a-f0-9]*)\.")
 
 Kind = Literal["random", "tag", "file", "unknown"]
 
@@ -92,6 +106,14 @@ class Pretrained:
     source: str | None = None  # sources.yaml entry: the file lies at <data_dir>/<dest>/<filename>
     user_files: tuple[str, ...] = ()  # other caches the network's library fills ("~" allowed)
     online: str = ""  # one command that, with internet, puts the file in a cache above
+    hub_checkpoint: str | None = None  # file name in torch hub's <get_dir()>/checkpoints (torchvision's)
+    url: str | None = None  # where the file is published, in messages
+
+    @property
+    def sha256_prefix(self) -> str | None:
+        """The leading sha256 hex digits a torch hub checkpoint name carries (torch.hub's own rule), or None."""
+        m = _HUB_HASH.search(self.hub_checkpoint or "")
+        return m.group(1) if m and m.group(1) else None
 
     def hub_url(self, endpoint: str | None = None) -> str | None:
         """URL of the first ``hf_files`` entry on the hub (``endpoint``, default $HF_ENDPOINT or huggingface.co)."""
@@ -117,6 +139,46 @@ REGISTRY: tuple[Pretrained, ...] = (
         source="clip_rn101_openai",
         user_files=("~/.cache/clip/RN101.pt",),
         online="python -c \"import open_clip; open_clip.create_model_and_transforms('RN101', pretrained='openai')\"",
+    ),
+    *(
+        Pretrained(
+            network=net,
+            tag="openai",
+            title=f"CLIP {net} weights",
+            setting=NETWORK_SETTING,
+            tag_of="open_clip",
+            hf_repo=repo,
+            hf_files=_HF_DEFAULT_FILES,
+            source=source,
+            user_files=(f"~/.cache/clip/{net}.pt",),
+            online=f"python -c \"import open_clip; open_clip.create_model_and_transforms('{net}', pretrained='openai')\"",
+        )
+        for net, repo, source in (
+            ("ViT-B-32", "timm/vit_base_patch32_clip_224.openai", "clip_vit_b_32_openai"),
+            ("ViT-B-16", "timm/vit_base_patch16_clip_224.openai", "clip_vit_b_16_openai"),
+        )
+    ),
+    # torchvision's ImageNet-1K classifiers (Table 4.6). The file names and URLs are those of
+    # torchvision 0.28's weights enums (ResNet101_Weights, ViT_B_32_Weights, ViT_B_16_Weights);
+    # tests/unit/test_weights.py checks them against torchvision's own table.
+    *(
+        Pretrained(
+            network=net,
+            tag=tag,
+            title=f"torchvision {title} ImageNet weights",
+            setting=NETWORK_SETTING,
+            tag_of="torchvision",
+            source=f"torchvision_{net}_{tag.lower()}",
+            hub_checkpoint=file,
+            url=f"https://download.pytorch.org/models/{file}",
+            online=f"python -c \"import torchvision; torchvision.models.get_model('{net}', weights='{tag}')\"",
+        )
+        for net, title, tag, file in (
+            ("resnet101", "ResNet-101", "IMAGENET1K_V1", "resnet101-63fe2227.pth"),
+            ("resnet101", "ResNet-101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth"),
+            ("vit_b_32", "ViT-B/32", "IMAGENET1K_V1", "vit_b_32-d86f8d99.pth"),
+            ("vit_b_16", "ViT-B/16", "IMAGENET1K_V1", "vit_b_16-c867db91.pth"),
+        )
     ),
 )
 
@@ -144,6 +206,11 @@ def find(network: str, tag: str) -> Pretrained | None:
 def tags(network: str) -> tuple[str, ...]:
     """The registered tags of ``network``."""
     return tuple(w.tag for w in REGISTRY if w.network == network)
+
+
+def network_setting(name: str) -> str:
+    """The params.yaml key of the weights of the named network ``name`` (``features.networks.<name>``)."""
+    return NETWORK_SETTING.replace("<name>", name)
 
 
 def _reserved() -> set[str]:
@@ -205,6 +272,43 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
+def torch_hub_dir() -> Path:
+    """torch hub's folder, as ``torch.hub.get_dir()`` reads it: that function itself once torch is imported
+    (it honours ``torch.hub.set_dir``), else $TORCH_HOME/hub, $XDG_CACHE_HOME/torch/hub or ~/.cache/torch/hub."""
+    torch = sys.modules.get("torch")
+    hub = getattr(torch, "hub", None) if torch is not None else None
+    if hub is not None:
+        return Path(hub.get_dir()).expanduser()
+    env = os.environ
+    home = env.get("TORCH_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "torch")
+    return Path(home).expanduser() / "hub"
+
+
+def _hub_checkpoint(w: Pretrained) -> Path | None:
+    return torch_hub_dir() / "checkpoints" / w.hub_checkpoint if w.hub_checkpoint else None
+
+
+def _prefix_mismatch(w: Pretrained, path: Path) -> str:
+    """Why ``path`` is not ``w``'s file by the sha256 prefix its published name carries, or ""."""
+    prefix = w.sha256_prefix
+    if not prefix:
+        return ""
+    digest = sha256(path)
+    if digest.startswith(prefix):
+        return ""
+    return (f"{path}: sha256 {digest} does not start with {prefix}, the prefix published in the file name "
+            f"{w.hub_checkpoint}; the file is incomplete or another one: delete it and get it again")
+
+
+def _hub_state(w: Pretrained) -> tuple[Path | None, str]:
+    """(the checked file in torch hub's checkpoints or None, why a file there is rejected or "")."""
+    path = _hub_checkpoint(w)
+    if path is None or not path.is_file():
+        return None, ""
+    why = _prefix_mismatch(w, path)
+    return (None, why) if why else (path, "")
+
+
 def _sources(sources: dict[str, Source] | None) -> dict[str, Source]:
     if sources is not None:
         return sources
@@ -244,7 +348,8 @@ def _data_dir_state(w: Pretrained, data_dir, sources) -> tuple[Path | None, str]
         verify(path, src, data_dir)
     except VerificationError as err:
         return None, str(err)
-    return path, ""
+    why = _prefix_mismatch(w, path)
+    return (None, why) if why else (path, "")
 
 
 def find_local(
@@ -255,11 +360,15 @@ def find_local(
     sources: dict[str, Source] | None = None,
 ) -> Path | None:
     """A local file holding ``w``, or None; looks, in order, in the Hugging Face cache,
-    ``<data_dir>/<dest>/<filename>`` (verified; skipped without ``data_dir``) and ``user_files``."""
+    ``<data_dir>/<dest>/<filename>`` (verified; skipped without ``data_dir``), torch hub's
+    ``checkpoints`` folder (:func:`torch_hub_dir`; sha256 prefix checked) and ``user_files``."""
     hit = _hf_cached(w, hf_cache_dir)
     if hit is not None:
         return hit
     hit, _ = _data_dir_state(w, data_dir, sources)
+    if hit is not None:
+        return hit
+    hit, _ = _hub_state(w)
     if hit is not None:
         return hit
     for name in w.user_files:
@@ -309,10 +418,22 @@ def from_open_clip(network: str, tag: str, cfg: dict) -> Pretrained:
     )
 
 
+def from_torchvision(network: str, tag: str, url: str) -> Pretrained:
+    """An entry for a torchvision weights enum member that is not registered (``url``: the enum's ``url``)."""
+    file = posixpath.basename(url)
+    return Pretrained(
+        network=network, tag=tag, title=f"torchvision {network} ImageNet weights", setting=NETWORK_SETTING,
+        tag_of="torchvision", hub_checkpoint=file, url=url,
+        online=f"python -c \"import torchvision; torchvision.models.get_model('{network}', weights='{tag}')\"",
+    )
+
+
 # ----------------------------------------------------------------------------- how to get it
 
 
 def _expected_at(w: Pretrained, data_dir, sources, hf_dir=None) -> str:
+    if w.hub_checkpoint:  # where torchvision itself puts and looks for it
+        return str(_hub_checkpoint(w))
     src = _sources(sources).get(w.source) if w.source else None
     if src is not None and src.filename:
         return str(src.path(data_dir)) if data_dir is not None else f"<data_dir>/{src.dest}/{src.filename}"
@@ -329,27 +450,34 @@ def how_to_get(
     data_dir: str | os.PathLike | None = None,
     hf_cache_dir: str | os.PathLike | None = None,
     sources: dict[str, Source] | None = None,
+    setting: str | None = None,
 ) -> str:
-    """How a person gets ``w``'s file: the registry's instructions, every place looked at, the online command."""
+    """How a person gets ``w``'s file: the registry's instructions, where it is published, every place
+    looked at, the online command, the params key (``setting``, default ``w.setting``) to point elsewhere."""
     parts: list[str] = []
     src = _sources(sources).get(w.source) if w.source else None
     if src is not None:
         parts.append(src.how_to_get)
+    if w.url and (src is None or w.url not in src.how_to_get):
+        parts.append(f"Download: {w.url}" + (f" and place it, unrenamed, at {_hub_checkpoint(w)}."
+                                             if w.hub_checkpoint else "."))
     places: list[str] = []
     if w.hf_repo and w.hf_files:
         places.append(f"the Hugging Face cache {hf_cache(hf_cache_dir)} (repo {w.hf_repo}, file "
                       f"{' or '.join(w.hf_files)})")
     if src is not None and src.filename:
         places.append(str(src.path(data_dir)) if data_dir is not None else f"<data_dir>/{src.dest}/{src.filename}")
+    if w.hub_checkpoint:
+        places.append(f"{_hub_checkpoint(w)} (torch hub's cache)")
     places += list(w.user_files)
     if places:
         parts.append(f"Looked for offline in: {'; '.join(places)}.")
-    _, rejected = _data_dir_state(w, data_dir, sources)
-    if rejected:
-        parts.append(f"The file there is rejected: {rejected}")
+    for rejected in (_data_dir_state(w, data_dir, sources)[1], _hub_state(w)[1]):
+        if rejected:
+            parts.append(f"The file there is rejected: {rejected}")
     if w.online:
         parts.append(f"With internet, once: {w.online}.")
-    parts.append(f"Or set {w.setting} in params.yaml to the path of a local copy "
+    parts.append(f"Or set {setting or w.setting} in params.yaml to the path of a local copy "
                  f"({' / '.join(WEIGHT_SUFFIXES)}).")
     return " ".join(parts)
 
@@ -377,7 +505,7 @@ def unavailable(
     first = w or (registered[0] if registered else None)
     title = title or (first.title if first else f"{network} weights")
     setting = setting or (first.setting if first else "the weights setting")
-    ctx = dict(data_dir=data_dir, hf_cache_dir=hf_cache_dir, sources=sources)
+    ctx = dict(data_dir=data_dir, hf_cache_dir=hf_cache_dir, sources=sources, setting=setting)
     if w is not None and value == w.tag:
         whose = f"{w.tag_of} tag" if w.tag_of else "tag"
         where = _expected_at(w, data_dir, sources, hf_cache_dir)

@@ -177,3 +177,79 @@ def test_probe_all_is_bounded_by_timeout():
         assert all(v is not None for v in answers.values())
     finally:
         srv.close()
+
+
+# ----------------------------------------------------------------------------- the networks the targets need
+
+NETS = {
+    "clip_rn101": {"family": "clip", "backbone": "RN101", "layer": "layer3", "weights": "openai"},
+    "clip_vit": {"family": "clip", "backbone": "ViT-B-32", "layer": "embedding", "weights": "openai"},
+    "imagenet_rn101": {"family": "imagenet", "backbone": "resnet101", "layer": "layer3", "weights": "IMAGENET1K_V1"},
+    "imagenet_vit": {"family": "imagenet", "backbone": "vit_b_32", "layer": "cls", "weights": "IMAGENET1K_V1"},
+}
+
+
+def _net_sources() -> dict[str, Source]:
+    from sketch3d.data.registry import load_sources
+
+    packaged = load_sources()
+    return {**_sources({}), **{k: v for k, v in packaged.items() if k.startswith(("torchvision_", "clip_vit"))}}
+
+
+def test_named_networks_are_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _fill(tmp_path)
+    sources = _net_sources()
+    hf = str(tmp_path / "hf")
+    features = {"backbone": "RN101", "weights": "openai", "networks": NETS}
+    kw = dict(probe_network=False, sources=sources, hf_cache_dir=hf, features=features)
+    # today's call: the main network only
+    (main,) = check_paper_inputs(_paper(tmp_path), **kw)
+    assert "CLIP RN101" in main.what
+    # clip_rn101 is the main network's (backbone, weights): reported once; each other network once, with its key
+    missing = check_paper_inputs(_paper(tmp_path), networks=list(NETS), **kw)
+    whats = [m.what for m in missing]
+    assert len(missing) == 4, whats
+    assert any("CLIP ViT-B-32" in w for w in whats)
+    rn = next(m for m in missing if "ResNet-101" in m.what)
+    assert rn.path == str(tmp_path / "torch" / "hub" / "checkpoints" / "resnet101-63fe2227.pth")
+    assert "https://download.pytorch.org/models/resnet101-63fe2227.pth" in rn.how_to_get
+    assert "profiles.paper.features.networks.imagenet_rn101.weights" in rn.how_to_get
+    vit = next(m for m in missing if "ViT-B/32" in m.what)
+    assert "vit_b_32-d86f8d99.pth" in vit.path
+    # only the ImageNet networks, the main one unset: nothing else is checked
+    only = check_paper_inputs(_paper(tmp_path, ""), networks=["imagenet_rn101"], **kw)
+    assert [m.path for m in only] == [rn.path]
+    # placed in torch hub's cache (its sha256 prefix taken as right): found
+    ckpt = Path(rn.path)
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"w")
+    monkeypatch.setattr(weights, "sha256", lambda p: "63fe2227" + "0" * 56)
+    assert check_paper_inputs(_paper(tmp_path, ""), networks=["imagenet_rn101"], **kw) == []
+    # random initialisation needs no file
+    demo = {**features, "networks": {k: {**v, "weights": "random"} for k, v in NETS.items()}}
+    assert check_paper_inputs(_paper(tmp_path, "random"), networks=list(NETS), **{**kw, "features": demo}) == []
+    with pytest.raises(ValueError, match=r"network 'vgg' is not configured.*features.networks"):
+        check_paper_inputs(_paper(tmp_path), networks=["vgg"], **kw)
+
+
+def test_torchvision_weights_are_never_probed(tmp_path, monkeypatch):
+    """open_clip's tags may come from the hub; torchvision's must be on disk: no URL is probed for them."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _fill(tmp_path)
+    probed: list[str] = []
+    real = probe_all
+
+    def spy(urls, timeout):
+        probed.extend(urls)
+        return real(urls, timeout)
+
+    monkeypatch.setattr("sketch3d.preflight.probe_all", spy)
+    (m,) = check_paper_inputs(_paper(tmp_path, "random"), timeout=1, sources=_net_sources(),
+                              hf_cache_dir=str(tmp_path / "hf"), hf_endpoint=_hub_closed(),
+                              features={"networks": NETS}, networks=["imagenet_rn101"])
+    assert "ResNet-101" in m.what and "Hugging Face hub" not in m.how_to_get
+    assert probed == []

@@ -29,6 +29,7 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-default"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
 
 
 def _sources(sha256: str | None = None) -> dict[str, Source]:
@@ -286,3 +287,110 @@ def _fill(tmp_path: Path) -> None:
     obj = tmp_path / "shapenet" / "03001627" / "m1" / "models" / "model_normalized.obj"
     obj.parent.mkdir(parents=True, exist_ok=True)
     obj.write_text("v 0 0 0\n")
+
+
+# ----------------------------------------------------------------------------- the networks of Tables 4.5 / 4.6
+
+TV = (("resnet101", "IMAGENET1K_V1"), ("resnet101", "IMAGENET1K_V2"), ("vit_b_32", "IMAGENET1K_V1"),
+      ("vit_b_16", "IMAGENET1K_V1"))
+
+
+def test_torchvision_entries_match_torchvision_and_sources():
+    """File name, URL and sha256 prefix as torchvision's own weights enums publish them; sources.yaml agrees."""
+    from sketch3d.compat.torchvision_ops import ensure_torchvision
+    from sketch3d.data.registry import load_sources
+
+    ensure_torchvision()
+    import torchvision
+
+    sources = load_sources()
+    for net, tag in TV:
+        entry = weights.find(net, tag)
+        url = torchvision.models.get_model_weights(net)[tag].url
+        assert (entry.url, entry.hub_checkpoint) == (url, url.rsplit("/", 1)[1])
+        assert entry.sha256_prefix and entry.hub_checkpoint == f"{net}-{entry.sha256_prefix}.pth"
+        assert weights.kind(tag, net) == "tag" and entry.tag_of == "torchvision"
+        src = sources[entry.source]
+        assert src.kind == "weights" and src.urls == (url,) and src.filename == entry.hub_checkpoint
+        assert url in src.how_to_get
+        derived = weights.from_torchvision(net, tag, url)
+        assert (derived.hub_checkpoint, derived.url, derived.sha256_prefix) == (
+            entry.hub_checkpoint, entry.url, entry.sha256_prefix)
+
+
+@pytest.mark.parametrize("net", ["ViT-B-32", "ViT-B-16"])
+def test_clip_vit_entries_match_open_clip(net):
+    from sketch3d.compat.torchvision_ops import ensure_torchvision
+    from sketch3d.data.registry import load_sources
+
+    ensure_torchvision()
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(net, "openai")
+    derived = weights.from_open_clip(net, "openai", cfg)
+    entry = weights.find(net, "openai")
+    assert (derived.hf_repo, derived.hf_files, derived.user_files) == (entry.hf_repo, entry.hf_files, entry.user_files)
+    src = load_sources()[entry.source]
+    assert src.urls == (cfg["url"],) and src.sha256 == cfg["url"].split("/")[-2]
+
+
+def test_torch_hub_dir_follows_torch(monkeypatch, tmp_path):
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    assert weights.torch_hub_dir() == Path(torch.hub.get_dir()) == tmp_path / "th" / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "set_dir"))  # torch.hub.set_dir's effect
+    assert weights.torch_hub_dir() == tmp_path / "set_dir"
+
+
+def test_torch_hub_dir_without_torch(tmp_path):
+    """weights imports no torch: it reads torch hub's folder from the environment as torch.hub does."""
+    code = "import sys, sketch3d.weights as w; print(w.torch_hub_dir()); sys.exit('torch' in sys.modules)"
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "th")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == str(tmp_path / "th" / "hub")
+    env.pop("TORCH_HOME")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == str(tmp_path / "xdg" / "torch" / "hub")
+
+
+def test_hub_checkpoint_found_and_checked_by_its_sha256_prefix(tmp_path):
+    content = b"toy weights"
+    prefix = hashlib.sha256(content).hexdigest()[:8]
+    toy = weights.Pretrained(network="toy", tag="T1", title="toy weights", setting="x", hub_checkpoint=f"toy-{prefix}.pth",
+                             url=f"https://example.test/toy-{prefix}.pth")
+    assert toy.sha256_prefix == prefix
+    ckpt = weights.torch_hub_dir() / "checkpoints" / f"toy-{prefix}.pth"
+    assert ckpt.is_relative_to(tmp_path / "torch-home")
+    assert weights.find_local(toy) is None
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(content)
+    assert weights.find_local(toy) == ckpt
+    ckpt.write_bytes(b"truncated")
+    assert weights.find_local(toy) is None
+    how = weights.how_to_get(toy, sources={})
+    assert "rejected" in how and f"does not start with {prefix}" in how and toy.url in how
+
+
+def test_missing_torchvision_weights_message(tmp_path):
+    data = tmp_path / "data"
+    setting = weights.network_setting("imagenet_rn101")
+    u = weights.unavailable("IMAGENET1K_V1", "resnet101", setting=setting, data_dir=data)
+    ckpt = tmp_path / "torch-home" / "hub" / "checkpoints" / "resnet101-63fe2227.pth"
+    assert u.path == str(ckpt)
+    msg = u.message()
+    for needle in ("torchvision ResNet-101 ImageNet weights", "torchvision tag 'IMAGENET1K_V1'",
+                   "https://download.pytorch.org/models/resnet101-63fe2227.pth", str(data / "weights" / ckpt.name),
+                   "get_model('resnet101', weights='IMAGENET1K_V1')",
+                   "profiles.paper.features.networks.imagenet_rn101.weights"):
+        assert needle in msg, needle
+    assert weights.local_file("IMAGENET1K_V1", "resnet101", data_dir=data) is None
+    # the file placed by hand under data_dir (named as published) is found once its prefix matches
+    placed = data / "weights" / ckpt.name
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(b"not torchvision's")
+    assert weights.local_file("IMAGENET1K_V1", "resnet101", data_dir=data) is None
+    assert "does not start with 63fe2227" in weights.unavailable("IMAGENET1K_V1", "resnet101", data_dir=data).how_to_get
+    assert weights.describe("random", "resnet101", seed=1, family="ImageNet") == \
+        "random init (seed 1), NOT pretrained ImageNet"

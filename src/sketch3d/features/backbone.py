@@ -1,13 +1,23 @@
-"""CLIP image backbone whose third ResNet stage is the thesis's sketch/shape feature.
+"""Image backbones: the thesis's CLIP RN101 layer 3, and the other networks of Tables 4.5 and 4.6.
 
-``load_backbone(FeatureSpec(...))`` returns a module mapping a CLIP-normalised
-float batch [B, 3, 224, 224] to [B, 1024, 14, 14] (``layer="layer3"``, RN101)
-or to the final CLIP embedding [B, embed_dim] (``layer="embedding"``).
-Weights: ``"random"`` (seeded initialisation, the offline demo), an open_clip
-tag such as ``"openai"``, or a path to a local weights file (TorchScript included).
-What a setting means, where a tag's file already lies and how to get it are
-:mod:`sketch3d.weights`'s; this module only adds open_clip's own tag table and,
-for a tag not on disk, open_clip's download when the hub can be reached.
+A :class:`FeatureSpec` names a network of one *family*:
+
+- ``"clip"``: an open_clip image tower. ``layer="layer3"`` (CLIP ResNets: RN101 gives
+  [B, 1024, 14, 14], the thesis's feature) or ``"embedding"`` (the final CLIP image
+  embedding [B, embed_dim], any open_clip model, e.g. ViT-B-32).
+- ``"imagenet"``: a torchvision ImageNet classifier. ``layer="layer3"`` (ResNets:
+  resnet101 gives [B, 1024, 14, 14], the same cut as CLIP's) or ``"cls"`` (ViTs: the
+  class-token feature after the encoder's final LayerNorm, before the head, [B, 768]).
+
+``load_backbone(spec)`` returns a module mapping a batch normalised with
+``spec.normalisation`` (CLIP's or ImageNet's mean and std: each family's own
+pre-processing) to that feature. Weights: ``"random"`` (seeded initialisation, the
+offline demo), a tag (open_clip's ``"openai"``, torchvision's ``"IMAGENET1K_V1"``), or a
+path to a local weights file (TorchScript included for CLIP). What a setting means,
+where a tag's file already lies and how to get it are :mod:`sketch3d.weights`'s; this
+module only adds open_clip's and torchvision's own tag tables and, for an open_clip tag
+not on disk, open_clip's download when the hub can be reached (torchvision's files are
+only ever read from disk).
 """
 from __future__ import annotations
 
@@ -16,6 +26,7 @@ import json
 import socket
 import threading
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlparse
 
@@ -29,10 +40,15 @@ from sketch3d.compat.torchvision_ops import ensure_torchvision
 __all__ = [
     "CLIP_MEAN",
     "CLIP_STD",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "FAMILIES",
     "FeatureSpec",
     "WeightsUnavailableError",
     "ClipTrunk",
+    "ImageNetTrunk",
     "load_backbone",
+    "normalize",
     "clip_normalize",
     "images_to_tensor",
     "feature_dim",
@@ -41,27 +57,62 @@ __all__ = [
 # OpenAI CLIP's image statistics (the same numbers as open_clip.constants.OPENAI_DATASET_*).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-LAYERS = ("layer3", "embedding")
+# ImageNet's, as torchvision's weights enums give them (ResNet101_Weights.IMAGENET1K_V1.transforms()).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FAMILIES = ("clip", "imagenet")
+FAMILY_TITLES = {"clip": "CLIP", "imagenet": "ImageNet"}
+# Layer names per family; which backbones have which layer is checked by feature_dim / load_backbone.
+# For CLIP ViTs (Table 4.5's "ViT", Table 4.6's "ViT CLIP") the thesis names no layer; we read the final
+# image embedding. A ViT has no stage comparable to a ResNet's layer3 (every block keeps the same 7x7 or
+# 14x14 token grid), the embedding is what CLIP trains to match text and what CLIP-based sketch work uses
+# from a ViT (CLIPasso [132], cited by the thesis, takes ResNet101 layers for geometry and ViT-B/32's
+# embedding for semantics; Sangkloy et al. [125] the ViT-B/16 embedding), and the thesis's much lower ViT
+# numbers fit a global vector rather than a spatial map. The ImageNet ViT gives its counterpart: the class
+# token before the classification head.
+LAYERS = {"clip": ("layer3", "embedding"), "imagenet": ("layer3", "cls")}
+CLIP_LAYERS = LAYERS["clip"]
 
 
 class WeightsUnavailableError(RuntimeError):
-    """The requested CLIP weights are neither on disk nor downloadable now."""
+    """The requested weights are neither on disk nor downloadable now."""
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which network, which layer, which weights: everything that changes a feature."""
+    """Which network, which layer, which weights: everything that changes a feature.
+
+    ``backbone`` is an open_clip model name (``family="clip"``: RN101, ViT-B-32, ...) or a
+    torchvision model name (``family="imagenet"``: resnet101, vit_b_32, vit_b_16, ...).
+    """
 
     backbone: str = "RN101"
     layer: str = "layer3"
     weights: str = "random"
     seed: int = 0
+    family: str = "clip"
 
     def __post_init__(self) -> None:
-        if self.layer not in LAYERS:
-            raise ValueError(f"FeatureSpec: layer={self.layer!r} must be one of {LAYERS} (features.layer in params.yaml)")
+        if self.family not in FAMILIES:
+            raise ValueError(f"FeatureSpec: family={self.family!r} must be one of {FAMILIES} "
+                             "(features.networks.<name>.family in params.yaml)")
+        layers = LAYERS[self.family]
+        if self.layer not in layers:
+            raise ValueError(f"FeatureSpec: layer={self.layer!r} must be one of {layers} for the {self.family} "
+                             "family (features.layer, or features.networks.<name>.layer, in params.yaml)")
         if not str(self.weights):
-            raise ValueError("FeatureSpec: weights must be 'random', an open_clip tag or a file path")
+            raise ValueError("FeatureSpec: weights must be 'random', a tag (open_clip's or torchvision's) "
+                             "or a file path")
+
+    @property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) per RGB channel of the images this network was trained on: CLIP's or ImageNet's."""
+        return (CLIP_MEAN, CLIP_STD) if self.family == "clip" else (IMAGENET_MEAN, IMAGENET_STD)
+
+    @property
+    def family_title(self) -> str:
+        """"CLIP" or "ImageNet": what pre-training the weights stand for, in provenance and messages."""
+        return FAMILY_TITLES[self.family]
 
     @property
     def is_random(self) -> bool:
@@ -74,6 +125,8 @@ class FeatureSpec:
     def key(self) -> str:
         """16-hex-digit hash of the fields (and of a local weights file's content)."""
         fields = asdict(self)
+        if self.family == "clip":
+            fields.pop("family")  # CLIP specs keep the keys they had before other families existed
         if not self.is_random:
             fields.pop("seed")  # the seed only matters for random initialisation
         if self.is_local_file:
@@ -86,8 +139,13 @@ class FeatureSpec:
 
 
 def _missing_file_error(spec: FeatureSpec) -> WeightsUnavailableError:
-    u = wts.unavailable(spec.weights, spec.backbone, title=f"CLIP {spec.backbone} weights", setting=wts.CLIP_SETTING)
-    return WeightsUnavailableError(f"CLIP weights file {spec.weights!r} does not exist. {u.message()}")
+    if spec.family == "clip":
+        u = wts.unavailable(spec.weights, spec.backbone, title=f"CLIP {spec.backbone} weights",
+                            setting=wts.CLIP_SETTING)
+    else:
+        u = wts.unavailable(spec.weights, spec.backbone, title=f"torchvision {spec.backbone} ImageNet weights")
+    return WeightsUnavailableError(f"{spec.family_title} weights file {spec.weights!r} does not exist. "
+                                   f"{u.message()}")
 
 
 def _how_to_get(spec: FeatureSpec) -> str:
@@ -160,8 +218,8 @@ class ClipTrunk(torch.nn.Module):
 
     def __init__(self, visual: torch.nn.Module, layer: str) -> None:
         super().__init__()
-        if layer not in LAYERS:
-            raise ValueError(f"ClipTrunk: layer={layer!r} must be one of {LAYERS}")
+        if layer not in CLIP_LAYERS:
+            raise ValueError(f"ClipTrunk: layer={layer!r} must be one of {CLIP_LAYERS}")
         if layer == "layer3":
             for name in ("stem", "layer1", "layer2", "layer3"):
                 if not hasattr(visual, name):
@@ -181,9 +239,147 @@ class ClipTrunk(torch.nn.Module):
         return v.layer3(v.layer2(v.layer1(v.stem(x))))
 
 
+# ----------------------------------------------------------------------------- torchvision (ImageNet)
+
+
+def _torchvision_arch(backbone: str) -> str:
+    """"resnet" or "vit": which cut a torchvision classifier has; raises for other or unknown models."""
+    ensure_torchvision()
+    import torchvision
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if backbone not in known:
+        raise ValueError(f"FeatureSpec: backbone {backbone!r} is not a torchvision classification model "
+                         "(features.networks.<name>.backbone; e.g. resnet101, vit_b_32, vit_b_16)")
+    if backbone.startswith(("resnet", "resnext", "wide_resnet")):
+        return "resnet"
+    if backbone.startswith("vit_"):
+        return "vit"
+    raise ValueError(f"FeatureSpec: torchvision model {backbone!r} is neither a ResNet (layer3) nor a ViT (cls); "
+                     "use resnet101, vit_b_32 or vit_b_16")
+
+
+_ARCH_LAYER = {"resnet": "layer3", "vit": "cls"}
+
+
+def _check_imagenet_layer(spec: FeatureSpec) -> str:
+    arch = _torchvision_arch(spec.backbone)
+    if spec.layer != _ARCH_LAYER[arch]:
+        raise ValueError(f"FeatureSpec: torchvision {spec.backbone} has no layer {spec.layer!r}; a "
+                         f"{'ResNet' if arch == 'resnet' else 'ViT'} gives layer={_ARCH_LAYER[arch]!r}")
+    return arch
+
+
+class ImageNetTrunk(torch.nn.Module):
+    """A torchvision classifier cut where the thesis's comparison reads it.
+
+    ``layer3``: a ResNet's third stage (resnet101: [B, 1024, 14, 14] at 224 px, as CLIP RN101's
+    layer3). ``cls``: a ViT's class token after the encoder's final LayerNorm, i.e. what
+    torchvision's ``heads`` would classify ([B, hidden_dim], 768 for ViT-B).
+    """
+
+    def __init__(self, model: torch.nn.Module, layer: str) -> None:
+        super().__init__()
+        if layer == "layer3":
+            for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"):
+                if not hasattr(model, name):
+                    raise ValueError(f"ImageNetTrunk: {type(model).__name__} has no '{name}'; layer3 needs a "
+                                     "torchvision ResNet")
+            model.layer4 = torch.nn.Identity()  # never run: free its weights
+            model.fc = torch.nn.Identity()
+        elif layer == "cls":
+            if not (hasattr(model, "heads") and hasattr(model, "encoder")):
+                raise ValueError(f"ImageNetTrunk: {type(model).__name__} is not a torchvision VisionTransformer; "
+                                 "cls needs one")
+            model.heads = torch.nn.Identity()  # forward then returns the normed class token
+        else:
+            raise ValueError(f"ImageNetTrunk: layer={layer!r} must be one of {LAYERS['imagenet']}")
+        self.model = model
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        if self.layer == "cls":
+            return m(x)
+        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        return m.layer3(m.layer2(m.layer1(x)))
+
+
+def _torchvision_entry(spec: FeatureSpec) -> wts.Pretrained:
+    """The weights entry of a torchvision tag: registered, else read from torchvision's weights enum."""
+    entry = wts.find(spec.backbone, spec.weights)
+    if entry is not None:
+        return entry
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(spec.backbone)
+    known = [w.name for w in enum]
+    if spec.weights not in known:
+        u = wts.unavailable(spec.weights, spec.backbone, title=f"torchvision {spec.backbone} ImageNet weights",
+                            known_tags=known)
+        raise WeightsUnavailableError(
+            f"ImageNet weights {spec.weights!r} are neither 'random', a torchvision tag of {spec.backbone} "
+            f"(known: {known}) nor an existing file. {u.message()}")
+    return wts.from_torchvision(spec.backbone, spec.weights, enum[spec.weights].url)
+
+
+def _torchvision_weights_file(spec: FeatureSpec) -> Path | None:
+    """The local file of ``spec``'s torchvision weights (None: random init); never downloads."""
+    if spec.is_random:
+        return None
+    if spec.is_local_file:
+        path = wts.setting_path(spec.weights)
+        if not path.is_file():
+            raise _missing_file_error(spec)
+        return path
+    entry = _torchvision_entry(spec)
+    path = wts.find_local(entry)
+    if path is None:
+        u = wts.unavailable(spec.weights, spec.backbone, entry=entry)
+        raise WeightsUnavailableError(f"ImageNet weights {spec.backbone}/{spec.weights!r} are not on this machine "
+                                      f"(sketch3d never downloads them). {u.message()}")
+    return path
+
+
+def _read_state_dict(path: Path) -> dict:
+    if path.suffix.lower() == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise RuntimeError(f"{path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def _load_imagenet(spec: FeatureSpec) -> ImageNetTrunk:
+    import torchvision
+
+    _check_imagenet_layer(spec)
+    path = _torchvision_weights_file(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        model = torchvision.models.get_model(spec.backbone, weights=None)
+    if path is not None:
+        try:
+            model.load_state_dict(_read_state_dict(path))
+        except (RuntimeError, ValueError, OSError) as exc:
+            entry = wts.find(spec.backbone, spec.weights)
+            how = wts.how_to_get(entry) if entry else (
+                f"use a state dict of torchvision's {spec.backbone} (e.g. the file of its IMAGENET1K_V1 weights)")
+            raise WeightsUnavailableError(
+                f"Loading ImageNet weights {path} into torchvision {spec.backbone} failed: {exc}. {how}") from exc
+    return ImageNetTrunk(model, spec.layer)
+
+
+# ----------------------------------------------------------------------------- either family
+
+
 def load_backbone(spec: FeatureSpec, device: str = "cpu") -> torch.nn.Module:
     """Build the image backbone of ``spec`` in eval mode on ``device`` (see module doc)."""
     ensure_torchvision()
+    if spec.family == "imagenet":
+        return _load_imagenet(spec).to(device).eval().requires_grad_(False)
     import open_clip
 
     if spec.backbone not in open_clip.list_models():
@@ -206,8 +402,17 @@ def load_backbone(spec: FeatureSpec, device: str = "cpu") -> torch.nn.Module:
 
 
 def feature_dim(spec: FeatureSpec, size: int = 224) -> int:
-    """Flattened feature length for ``spec`` at ``size`` x ``size`` input (builds nothing)."""
+    """Flattened feature length for ``spec`` at ``size`` x ``size`` input (allocates no weights)."""
     ensure_torchvision()
+    if spec.family == "imagenet":
+        import torchvision
+
+        _check_imagenet_layer(spec)
+        # The network on the meta device: shapes only, no memory, no initialisation cost.
+        with torch.device("meta"):
+            trunk = ImageNetTrunk(torchvision.models.get_model(spec.backbone, weights=None), spec.layer)
+            out = trunk(torch.empty(1, 3, size, size))
+        return int(out[0].numel())
     import open_clip
 
     cfg = open_clip.get_model_config(spec.backbone)
@@ -224,17 +429,24 @@ def feature_dim(spec: FeatureSpec, size: int = 224) -> int:
     return width * 4 * 4 * (size // 16) ** 2  # layer3: 4x width * bottleneck expansion 4, stride 16
 
 
-def clip_normalize(batch: torch.Tensor) -> torch.Tensor:
-    """Normalise a [B, 3, H, W] float batch in [0, 1] with CLIP's mean and std."""
+def normalize(batch: torch.Tensor, spec: FeatureSpec | None = None) -> torch.Tensor:
+    """Normalise a [B, 3, H, W] float batch in [0, 1] with ``spec.normalisation`` (no spec: CLIP's mean and std)."""
     if batch.ndim != 4 or batch.shape[1] != 3:
-        raise ValueError(f"clip_normalize: expected [B, 3, H, W], got {tuple(batch.shape)}")
-    mean = torch.tensor(CLIP_MEAN, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
+        raise ValueError(f"normalize: expected [B, 3, H, W], got {tuple(batch.shape)}")
+    m, s = spec.normalisation if spec is not None else (CLIP_MEAN, CLIP_STD)
+    mean = torch.tensor(m, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
+    std = torch.tensor(s, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
     return (batch - mean) / std
 
 
-def images_to_tensor(images: Sequence[Image.Image]) -> torch.Tensor:
-    """CLIP-normalised float32 [B, 3, H, W] from PIL 'L' or 'RGB' images of one size (grey is replicated)."""
+def clip_normalize(batch: torch.Tensor) -> torch.Tensor:
+    """Normalise a [B, 3, H, W] float batch in [0, 1] with CLIP's mean and std."""
+    return normalize(batch)
+
+
+def images_to_tensor(images: Sequence[Image.Image], spec: FeatureSpec | None = None) -> torch.Tensor:
+    """Normalised float32 [B, 3, H, W] from PIL 'L' or 'RGB' images of one size (grey is replicated);
+    ``spec.normalisation`` (default CLIP's)."""
     if not images:
         raise ValueError("images_to_tensor: no images")
     sizes = {im.size for im in images}
@@ -247,4 +459,4 @@ def images_to_tensor(images: Sequence[Image.Image]) -> torch.Tensor:
         a = np.asarray(im, dtype=np.uint8)
         arrays.append(np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a)
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
-    return clip_normalize(batch)
+    return normalize(batch, spec)

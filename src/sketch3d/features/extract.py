@@ -52,12 +52,18 @@ def load_transformed(path: str | Path, transform: Transform, size: int = IMAGE_S
         raise ValueError(f"image {path}: {exc}") from exc
 
 
-def prepare_batch(paths: Sequence[Path], box: "Transform | int | None", pin: bool = False) -> torch.Tensor:
-    """CLIP-normalised float32 [B, 3, 224, 224] batch in channels_last layout; ``box``: a transform, or a box."""
+def prepare_batch(paths: Sequence[Path], box: "Transform | int | None", pin: bool = False,
+                  spec: FeatureSpec | None = None) -> torch.Tensor:
+    """Normalised float32 [B, 3, 224, 224] batch in channels_last layout; ``box``: a transform, or a box.
+
+    The normalisation is ``spec.normalisation``: CLIP's mean and std for CLIP networks, ImageNet's for
+    torchvision's classifiers. Without ``spec``: CLIP's (the thesis's network).
+    """
     transform = as_transform(box)
     grey = np.stack([load_transformed(p, transform) for p in paths])  # [B, H, W]
-    mean = torch.tensor(CLIP_MEAN).view(1, 1, 1, 3)
-    std = torch.tensor(CLIP_STD).view(1, 1, 1, 3)
+    m, s = spec.normalisation if spec is not None else (CLIP_MEAN, CLIP_STD)
+    mean = torch.tensor(m).view(1, 1, 1, 3)
+    std = torch.tensor(s).view(1, 1, 1, 3)
     # Grey is replicated to RGB by broadcasting into an NHWC buffer: that is channels_last memory.
     nhwc = (torch.from_numpy(grey).unsqueeze(-1).float() / 255.0 - mean) / std
     batch = nhwc.permute(0, 3, 1, 2)

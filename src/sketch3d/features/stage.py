@@ -1,4 +1,5 @@
-"""Stage 'extract_features': CLIP features of one image set, on the device this job claims."""
+"""Stage 'extract_features': features of one image set (CLIP RN101 layer 3, or a named network of
+``features.networks``: Tables 4.5 and 4.6), on the device this job claims."""
 from __future__ import annotations
 
 import logging
@@ -12,32 +13,64 @@ from sketch3d.imageset import read_index
 log = logging.getLogger(__name__)
 
 
-def feature_spec(params: dict):
-    """The FeatureSpec of the effective ``params``: ``features.weights`` read by :mod:`sketch3d.weights`.
+NETWORK_KEYS = ("family", "backbone", "layer", "weights")
 
-    A registered tag already on disk (Hugging Face cache, ``<data.data_dir>/weights/RN101.pt``,
-    ``~/.cache/clip``) becomes that file, so loading it touches no network; a tag not on disk
-    is left to the loader (open_clip downloads it when the hub can be reached).
+
+def network_settings(params: dict, network: str | None = None) -> dict:
+    """{family, backbone, layer, weights, setting} of a network of the effective ``params``.
+
+    ``network=None``: the main network (``features.backbone``/``layer``/``weights``, CLIP);
+    a name: the entry ``features.networks.<name>``. ``setting`` is the params key of its weights.
+    """
+    from sketch3d import weights
+
+    f = params["features"]
+    if network is None:
+        return {"family": "clip", "backbone": f["backbone"], "layer": f["layer"], "weights": f["weights"],
+                "setting": weights.CLIP_SETTING}
+    nets = f.get("networks") or {}
+    if network not in nets:
+        raise ValueError(f"features.networks has no network {network!r} (known: {sorted(nets)}); add it to "
+                         "params.yaml with its family, backbone, layer and weights")
+    entry = nets[network]
+    missing = [k for k in NETWORK_KEYS if k not in entry]
+    if missing:
+        raise ValueError(f"features.networks.{network} lacks {missing} in params.yaml (it needs {list(NETWORK_KEYS)}; "
+                         "weights usually come from profiles.<profile>.features.networks)")
+    return {**{k: entry[k] for k in NETWORK_KEYS}, "setting": weights.network_setting(network)}
+
+
+def feature_spec(params: dict, network: str | None = None):
+    """The FeatureSpec of a network of the effective ``params``, its weights read by :mod:`sketch3d.weights`.
+
+    ``network=None``: the main network (``features.backbone``, ``features.layer``, ``features.weights``,
+    a CLIP network); a name: the entry ``features.networks.<name>`` (``family``: clip or imagenet,
+    ``backbone``, ``layer``, ``weights``). A registered tag already on disk (Hugging Face cache,
+    ``<data.data_dir>/weights/<file>``, torch hub's checkpoints, ``~/.cache/clip``) becomes that file,
+    so loading it touches no network; a tag not on disk is left to the loader (open_clip downloads it
+    when the hub can be reached; torchvision's are never downloaded: the loader names what is missing).
     """
     from sketch3d import weights
     from sketch3d.features.backbone import FeatureSpec
 
-    f = params["features"]
-    setting = f["weights"]
-    if weights.kind(setting, f["backbone"]) == "tag":
-        local = weights.local_file(setting, f["backbone"], data_dir=params.get("data", {}).get("data_dir"))
+    n = network_settings(params, network)
+    setting = n["weights"]
+    if weights.kind(setting, n["backbone"]) == "tag":
+        local = weights.local_file(setting, n["backbone"], data_dir=params.get("data", {}).get("data_dir"))
         setting = str(local) if local is not None else setting
-    return FeatureSpec(backbone=f["backbone"], layer=f["layer"], weights=setting, seed=params["seed"])
+    return FeatureSpec(backbone=n["backbone"], layer=n["layer"], weights=setting, seed=params["seed"],
+                       family=n["family"])
 
 
-def mean_features(images: list[Path], transforms: list, params: dict, cache_dir: Path, device: str) -> np.ndarray:
+def mean_features(images: list[Path], transforms: list, params: dict, cache_dir: Path, device: str,
+                  network: str | None = None) -> np.ndarray:
     """[N, D] features of ``images``, averaged over ``transforms`` (thesis 4.2.3.2 "robust features": the
     mean of the embeddings of an image and of its transformed copies). Each (image, transform) is embedded
     once and cached, so every table that needs it shares it; the mean is taken in float32 and stored as
-    ``features.dtype``."""
+    ``features.dtype``. ``network``: a name of ``features.networks`` (None: the main network)."""
     from sketch3d.features.extract import embed_images
 
-    spec = feature_spec(params)
+    spec = feature_spec(params, network)
     f = params["features"]
     total = None
     for t in transforms:
@@ -73,9 +106,10 @@ def load_mean(npys: list[Path], ids_csvs: list[Path], expected_ids: list[str] | 
 
 
 def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path, out_npy: Path,
-                     out_ids: Path) -> np.ndarray:
+                     out_ids: Path, network: str | None = None) -> np.ndarray:
     """Embed every image of ``images_dir`` under each of ``transforms`` (names or ``Transform``s, see
-    :mod:`sketch3d.features.transforms`; a box size or None also works) and write the [N, D] mean with the ids."""
+    :mod:`sketch3d.features.transforms`; a box size or None also works) and write the [N, D] mean with the ids.
+    ``network``: a name of ``features.networks`` (None: the main network)."""
     from sketch3d.devices import claim_device
     from sketch3d.features.transforms import Transform, parse_transforms
 
@@ -83,20 +117,20 @@ def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path
     transforms = parse_transforms([t.name if isinstance(t, Transform) else t if isinstance(t, str)
                                    else Transform(t).name for t in items])
     index = read_index(images_dir)
-    spec = feature_spec(params)
+    spec = feature_spec(params, network)
     with claim_device() as device:
         log.info("features: %d images, %s, transforms %s, device %s", len(index), spec,
                  [t.name for t in transforms], device)
-        feats = mean_features([Path(p) for p in index["path"]], transforms, params, cache_dir, device)
+        feats = mean_features([Path(p) for p in index["path"]], transforms, params, cache_dir, device, network)
     with atomic_path(out_npy) as tmp:
         np.save(tmp, feats)
     rows = index[["image_id", "shape_id", "azimuth"]].copy()
     # provenance beside every feature file: random weights are never mistaken for CLIP's; no absolute path
     from sketch3d.weights import describe
 
-    setting = params["features"]["weights"]
+    setting = network_settings(params, network)["weights"]
     rows["weights"] = describe(setting, spec.backbone, local=None if spec.weights == setting else spec.weights,
-                               seed=spec.seed, family="CLIP")
+                               seed=spec.seed, family=spec.family_title)
     rows["settings_key"] = spec.key()
     rows["transforms"] = "+".join(t.name for t in transforms)
     with atomic_path(out_ids) as tmp:

@@ -92,7 +92,7 @@ def test_mean_features_average_the_copies(tmp_path, monkeypatch):
         return np.full((len(images), 3), base, np.float32)
 
     monkeypatch.setattr("sketch3d.features.extract.embed_images", fake_embed)
-    monkeypatch.setattr(stage, "feature_spec", lambda params: None)
+    monkeypatch.setattr(stage, "feature_spec", lambda params, network=None: None)
     params = {"features": {"batch_size": 2, "dtype": "float32"}}
     ts = parse_transforms(["box129", "box129_tx19_ty-4", "box129_rot-23.5"])
     out = stage.mean_features([tmp_path / "a.png", tmp_path / "b.png"], ts, params, tmp_path, "cpu")
