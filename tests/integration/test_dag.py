@@ -15,7 +15,7 @@ from sketch3d.cli import commands
 STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",
                "retrieval_table", "figure_top5", "retrieval_grid", "grid_table", "mask_bank", "train_mask",
                "domain_study")
-CHAPTER_TABLES = ("4_1", "4_2", "4_3", "4_4", "4_5", "4_7", "4_8", "B_1", "B_2", "B_3", "B_4", "B_5")
+CHAPTER_TABLES = ("4_1", "4_2", "4_3", "4_4", "4_5", "4_6", "4_7", "4_8", "B_1", "B_2", "B_3", "B_4", "B_5")
 GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
 
 

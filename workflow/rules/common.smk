@@ -3,6 +3,7 @@
 # workflow/rules/<chapter>_inputs.smk.
 import copy
 import json
+import re
 
 from sketch3d.codeversion import command_version
 from sketch3d.config import ParamsError, validate
@@ -16,7 +17,27 @@ PROFILE = config["profile"]
 RESULTS = f"results/{PROFILE}"
 LOGS = f"{RESULTS}/logs"
 CATEGORIES = config["data"]["categories"]
-FEATURES = f"{RESULTS}/features/{config['features']['backbone']}-{config['features']['layer']}"
+MAIN_NETWORK = f"{config['features']['backbone']}-{config['features']['layer']}"
+FEATURES = f"{RESULTS}/features/{MAIN_NETWORK}"
+NETWORKS = list(config["features"].get("networks", {}))  # the other backbones (Tables 4.5, 4.6)
+
+
+def features_dir(network=None):
+    """Features of the main network (features.backbone/layer), or of a named one (features.networks)."""
+    return FEATURES if network is None else f"{RESULTS}/features/{network}"
+
+
+def feature_settings(wildcards):
+    """What a features job reads: the main network's keys, or its own network's entry."""
+    base = ["profile", "seed", "features.batch_size", "features.dtype"]
+    base += ["data.data_dir"] if PROFILE == "paper" else []
+    if wildcards.network == MAIN_NETWORK:
+        return settings(*base, "features.backbone", "features.layer", "features.weights")
+    return settings(*base, f"features.networks.{wildcards.network}")
+
+
+def network_arg(wildcards):
+    return "" if wildcards.network == MAIN_NETWORK else f"--network {wildcards.network}"
 # chapter name -> its final targets; each chapter's rules file adds itself
 CHAPTER_TARGETS = {}
 
@@ -81,7 +102,8 @@ def feature_images(wildcards):
 
 
 # what the features command reads: the weights setting, and where the paper profile keeps downloaded weights
-FEATURE_KEYS = ["profile", "seed", "features"] + (["data.data_dir"] if PROFILE == "paper" else [])
+FEATURE_KEYS = ["profile", "seed", "features.backbone", "features.layer", "features.weights", "features.batch_size",
+                "features.dtype"] + (["data.data_dir"] if PROFILE == "paper" else [])
 
 
 def raw_inputs(wildcards):
@@ -103,4 +125,5 @@ def preflight():
     if PROFILE == "paper":
         from sketch3d.preflight import require_paper_inputs
 
-        require_paper_inputs(config["data"], features_weights=config["features"]["weights"])
+        require_paper_inputs(config["data"], features_weights=config["features"]["weights"],
+                             features=config["features"], networks=NETWORKS)

@@ -6,19 +6,22 @@ rule extract_features:
     input:
         feature_images,
     output:
-        npy=f"{FEATURES}/{{transforms}}/{{kind}}_{{category}}_{{split}}.npy",
-        ids=f"{FEATURES}/{{transforms}}/{{kind}}_{{category}}_{{split}}.csv",
+        npy=f"{RESULTS}/features/{{network}}/{{transforms}}/{{kind}}_{{category}}_{{split}}.npy",
+        ids=f"{RESULTS}/features/{{network}}/{{transforms}}/{{kind}}_{{category}}_{{split}}.csv",
+    wildcard_constraints:
+        network="|".join(re.escape(n) for n in [MAIN_NETWORK, *NETWORKS]),
     params:
-        settings=settings(*FEATURE_KEYS),
+        settings=feature_settings,
+        network=network_arg,
         cache=f"{RESULTS}/cache/features",
         code=code("extract_features"),
     log:
-        log_of("extract_features", "kind", "category", "split", "transforms"),
+        log_of("extract_features", "network", "kind", "category", "split", "transforms"),
     threads: 2
     resources:
         gpu=1,
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d extract_features --settings {params.settings:q} --images {input}"
+        "OMP_NUM_THREADS={threads} sketch3d extract_features --settings {params.settings:q} {params.network} --images {input}"
         " --transforms {wildcards.transforms} --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"

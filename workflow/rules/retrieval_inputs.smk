@@ -29,7 +29,7 @@ def retrieval_inputs(wildcards):
 def feature_files(method, kind, category, split):
     """Stems of the features files of one side of ``method``: one per transform of its images."""
     images = "sketch" if kind == "sketch" else method.gallery_images(config["render"])
-    return [f"{FEATURES}/{t.name}/{images}_{category}_{split}"
+    return [f"{features_dir(method.network)}/{t.name}/{images}_{category}_{split}"
             for t in method.transforms(kind, config["retrieval"])]
 
 

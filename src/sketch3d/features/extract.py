@@ -179,7 +179,7 @@ def _embed_missing(
         bar = tqdm(total=len(missing), desc=f"features {transform.name}", unit="img", file=sys.stderr)
 
     def prep(batch: list[str]) -> torch.Tensor:
-        return prepare_batch([paths[rows[h][0]] for h in batch], transform, pin=on_gpu)
+        return prepare_batch([paths[rows[h][0]] for h in batch], transform, pin=on_gpu, spec=spec)
 
     def store(batch: list[str], feats: np.ndarray) -> None:
         for h, f in zip(batch, feats):

@@ -50,6 +50,7 @@ class Method:
     style: str = "lines"        # gallery renderings: Freestyle "lines" or textureless "rgb"
     view_set: str | None = None  # gallery views (render.view_sets); None: render.gallery_view_set
     mask: tuple[str, str] | None = None  # a learned feature mask: (mode, category it was selected on)
+    network: str | None = None  # features.networks name (Tables 4.5, 4.6); None: the main network (CLIP RN101)
 
     def sketch_box(self, retrieval: dict) -> int | None:
         return None if self.sketch_box_key is None else int(retrieval[self.sketch_box_key])
@@ -128,6 +129,23 @@ METHODS: dict[str, Method] = {
         Method("rgb_asis", "ResNet101 rgb", "clip", None, None,
                "CLIP RN101 layer-3 features; sketches as drawn, textureless RGB renderings as rendered",
                {"4.5": "ResNet101 | rgb;"}, style="rgb"),
+        Method("vit_lines_asis", "ViT lines", "clip", None, None,
+               "CLIP ViT image embeddings (features.networks.clip_vit); sketches as drawn, line renderings as "
+               "rendered", {"4.5": "ViT | lines;"}, network="clip_vit"),
+        Method("vit_rgb_asis", "ViT rgb", "clip", None, None,
+               "CLIP ViT image embeddings (features.networks.clip_vit); sketches as drawn, textureless RGB "
+               "renderings as rendered", {"4.5": "ViT | rgb;"}, style="rgb", network="clip_vit"),
+        # Table 4.6: CLIP against ImageNet pre-training, both sides fitted to the Baseline box
+        *(Method(name, label, "clip", "baseline_box", "baseline_box",
+                 f"{what}; sketches and renderings fitted to a {{sketch_box}}x{{sketch_box}} box",
+                 {"4.6": label}, network=net)
+          for name, label, net, what in (
+              ("vit_clip_box170", "ViT CLIP", "clip_vit", "CLIP ViT image embeddings"),
+              ("vit_imagenet_box170", "ViT ImageNet", "imagenet_vit",
+               "ImageNet ViT class-token features (features.networks.imagenet_vit)"),
+              ("rn101_imagenet_box170", "ResNet101 ImageNet", "imagenet_rn101",
+               "ImageNet ResNet101 layer-3 features (features.networks.imagenet_rn101)"),
+          )),
         # Table 4.3 compares the two reductions whatever retrieval.view_reduction says
         Method("obb_min", "OBB, minimum over views", "clip", "obb_box", "obb_box",
                "as OBB ({sketch_box}x{sketch_box} box); a shape's distance is the minimum over its views",
@@ -206,7 +224,10 @@ TABLES: dict[str, Table] = {
               ("obb_mean", "obb_min"), split="val"),
         Table("4.4", "Table 4.4: the gallery's views (validation set)",
               ("views_sketch", "obb", "views_seven", "views_seven_shifted", "views_sketch_pm5"), split="val"),
-        Table("4.5", "Table 4.5: rendering style (validation set)", ("rgb_asis", "lines_asis", "obb"), split="val"),
+        Table("4.5", "Table 4.5: CLIP version and rendering style (validation set)",
+              ("vit_rgb_asis", "rgb_asis", "vit_lines_asis", "lines_asis", "obb"), split="val"),
+        Table("4.6", "Table 4.6: CLIP against ImageNet pre-training, box 170 (test set)",
+              ("vit_clip_box170", "vit_imagenet_box170", "baseline_centering", "rn101_imagenet_box170")),
         Table("B.5", "Table B.5: the sketch views against Schlachte et al.'s views, minimum and mean (test set)",
               ("views_sketch", "views_schlachte", "views_sketch_mean", "views_schlachte_mean")),
         Table("B.4", "Table B.4: the four-image augmentation without one of its images (test set)",

@@ -188,9 +188,6 @@ def test_clip_batches_and_features_unchanged(pngs):
     torch.testing.assert_close(_run(load_backbone(spec), batch), ref, rtol=0, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="extract._embed_missing does not yet pass its spec to prepare_batch, "
-                                       "so embed_images normalises every network as CLIP; when it does, "
-                                       "this passes and the marker must go")
 def test_embed_images_normalises_as_the_spec_says(tmp_path, pngs):
     spec = FeatureSpec(family="imagenet", backbone="resnet18", layer="layer3")
     feats = embed_images(pngs, spec, None, tmp_path / "cache", dtype="float32")

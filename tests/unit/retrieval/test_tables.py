@@ -51,7 +51,8 @@ def test_baseline_fits_only_the_sketches():
     assert boxes == {"baseline": (170, None), "baseline_centering": (170, 170), "obb": (129, 129),
                      "obb_min": (129, 129), "obb_mean": (129, 129), "pixel": (129, 129),
                      "lines_asis": (None, None), "rgb_asis": (None, None),
-                     "binary_chair_box170": (170, 170),
+                     "binary_chair_box170": (170, 170), "vit_lines_asis": (None, None), "vit_rgb_asis": (None, None),
+                     **{m: (170, 170) for m in ("vit_clip_box170", "vit_imagenet_box170", "rn101_imagenet_box170")},
                      **{m: (129, 129) for m in METHODS
                         if m.startswith(("obb_augm", "views_", "binary_", "continuous_")) and "box170" not in m}}
 
