@@ -98,3 +98,23 @@ def test_mean_features_average_the_copies(tmp_path, monkeypatch):
     out = stage.mean_features([tmp_path / "a.png", tmp_path / "b.png"], ts, params, tmp_path, "cpu")
     assert calls == ["box129", "box129_tx19_ty-4", "box129_rot-23.5"]
     np.testing.assert_allclose(out, np.full((2, 3), 3.0))
+
+
+def test_load_mean_averages_per_transform_files_and_checks_their_rows(tmp_path):
+    import pandas as pd
+
+    from sketch3d.features.stage import load_mean
+
+    ids = pd.DataFrame({"image_id": ["a", "b"]})
+    files = []
+    for k, value in enumerate((1.0, 2.0, 6.0)):
+        np.save(tmp_path / f"f{k}.npy", np.full((2, 3), value, np.float32))
+        ids.to_csv(tmp_path / f"f{k}.csv", index=False)
+        files.append((tmp_path / f"f{k}.npy", tmp_path / f"f{k}.csv"))
+    mean = load_mean([f for f, _ in files], [i for _, i in files], ["a", "b"])
+    np.testing.assert_allclose(mean, np.full((2, 3), 3.0))
+    one = load_mean([files[0][0]], [files[0][1]])
+    assert isinstance(one, np.memmap)   # a single file is read as it is
+    pd.DataFrame({"image_id": ["b", "a"]}).to_csv(tmp_path / "f2.csv", index=False)
+    with pytest.raises(ValueError, match="f2.npy do not match"):
+        load_mean([f for f, _ in files], [i for _, i in files], ["a", "b"])
