@@ -16,7 +16,7 @@ def test_shipped_params_are_valid_and_default_to_demo():
     p = load_params(REPO / "params.yaml")
     assert p["profile"] == "demo" and p["chapters"] == ["retrieval"]
     assert "profiles" not in p
-    assert p["features"]["weights"] == "random" and p["data"]["shapes_per_category"] == 100
+    assert p["features"]["weights"] == "random" and p["data"]["shapes_per_category"] == 60
 
 
 def test_the_profile_block_is_merged_over_the_sections():

@@ -66,7 +66,8 @@ rule figure_top5:
     input:
         npz=lambda wildcards: f"{RESULTS}/retrieval/{config['retrieval']['figure']['method']}/{wildcards.category}_test.npz",
         sketches=f"{RESULTS}/sketches/{{category}}/test",
-        gallery=lambda wildcards: gallery_dir(wildcards.category, "test", config["retrieval"]["figure"]["style"]),
+        gallery=lambda wildcards: gallery_dir(wildcards.category, "test", config["retrieval"]["figure"]["style"],
+                                              config["retrieval"]["figure"]["view_set"]),
     output:
         report(
             f"{RESULTS}/figures/top5_{{category}}.png",
