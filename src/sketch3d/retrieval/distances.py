@@ -20,6 +20,8 @@ the same value; values far from any tie may differ in their last bits.
 """
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 
 __all__ = ["pairwise_mse", "shape_mse", "reduce_over_views", "exact_sq_dist"]
@@ -52,6 +54,31 @@ def _check_pair(queries: np.ndarray, gallery: np.ndarray, chunk_size: int) -> tu
     return queries, gallery
 
 
+def _release_rows(x: np.ndarray, start: int, stop: int) -> None:
+    """Unmap the pages of rows ``start:stop`` of a read-only memory map from this process.
+
+    The data stay in the page cache (a later read maps them again), but they no longer count
+    in the process's resident memory, so reading a gallery larger than RAM chunk by chunk keeps
+    the peak RSS at about one chunk. Anything but a C-contiguous read-only ``np.memmap`` (or a
+    view of one) is left alone; the values read are never changed.
+    """
+    base = x
+    while base is not None and not isinstance(base, np.memmap):
+        base = base.base
+    if base is None or getattr(base, "mode", None) != "r" or not isinstance(getattr(base, "_mmap", None), mmap.mmap):
+        return
+    if not x.flags.c_contiguous or stop <= start:
+        return
+    mm = base._mmap
+    origin = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    lo = x.ctypes.data + start * x.strides[0] - origin
+    hi = x.ctypes.data + min(stop, x.shape[0]) * x.strides[0] - origin
+    lo = -(-lo // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages inside the rows only
+    hi = hi // mmap.PAGESIZE * mmap.PAGESIZE
+    if 0 <= lo < hi <= len(mm) and hasattr(mm, "madvise"):
+        mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+
 def _sq_norms(x: np.ndarray, chunk: int) -> np.ndarray:
     out = np.empty(x.shape[0], dtype=np.float64)
     for s in range(0, x.shape[0], chunk):
@@ -81,6 +108,7 @@ def _blas_ssd(queries: np.ndarray, gallery: np.ndarray, chunk_size: int) -> tupl
             block += q_norm[qs : qs + q_block, None]
             block += g_norm[None, gs : gs + chunk_size]
             out[qs : qs + q_block, gs : gs + chunk_size] = block
+        _release_rows(gallery, gs, gs + chunk_size)
     np.maximum(out, 0.0, out=out)  # rounding can leave tiny negatives for identical rows
     return out, q_norm, g_norm
 
