@@ -29,7 +29,7 @@ def features_dir(network=None):
 
 def feature_settings(wildcards):
     """What a features job reads: the main network's keys, or its own network's entry."""
-    base = ["profile", "seed", "features.batch_size", "features.dtype"]
+    base = ["profile", "seed", "features.batch_size", "features.dtype", "features.precision"]
     base += ["data.data_dir"] if PROFILE == "paper" else []
     if wildcards.network == MAIN_NETWORK:
         return settings(*base, "features.backbone", "features.layer", "features.weights")
@@ -103,7 +103,7 @@ def feature_images(wildcards):
 
 # what the features command reads: the weights setting, and where the paper profile keeps downloaded weights
 FEATURE_KEYS = ["profile", "seed", "features.backbone", "features.layer", "features.weights", "features.batch_size",
-                "features.dtype"] + (["data.data_dir"] if PROFILE == "paper" else [])
+                "features.dtype", "features.precision"] + (["data.data_dir"] if PROFILE == "paper" else [])
 
 
 def raw_inputs(wildcards):

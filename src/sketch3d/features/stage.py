@@ -74,7 +74,8 @@ def mean_features(images: list[Path], transforms: list, params: dict, cache_dir:
     f = params["features"]
     total = None
     for t in transforms:
-        feats = embed_images(images, spec, t, cache_dir, device=device, batch_size=f["batch_size"], dtype=f["dtype"])
+        feats = embed_images(images, spec, t, cache_dir, device=device, batch_size=f["batch_size"], dtype=f["dtype"],
+                             precision=f.get("precision", "fp32"))
         if len(transforms) == 1:
             return feats
         total = feats.astype(np.float32) if total is None else total + feats

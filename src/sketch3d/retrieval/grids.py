@@ -284,11 +284,11 @@ def retrieval_grid(grid: str, params: dict, image_sets: dict[str, tuple[Path, Pa
         def embed(paths: list[Path], t: Transform) -> np.ndarray:
             if t.name in shared:
                 return embed_images(paths, spec, t, cache_dir, device=device, batch_size=f["batch_size"],
-                                    dtype=f["dtype"])
+                                    dtype=f["dtype"], precision=f.get("precision", "fp32"))
             # a setting of the grid's own: its scratch cache is gone as soon as its features are in memory
             with tempfile.TemporaryDirectory(prefix=f"grid-{grid}-", dir=cache_dir) as scratch:
                 return embed_images(paths, spec, t, Path(scratch), device=device, batch_size=f["batch_size"],
-                                    dtype=f["dtype"])
+                                    dtype=f["dtype"], precision=f.get("precision", "fp32"))
 
         evaluate = Evaluator(image_sets, embed, r["chunk_size"], r["view_reduction"], tuple(r["topk"]),
                              hold=frozenset({obb.name}) if grid == "affine" else frozenset())

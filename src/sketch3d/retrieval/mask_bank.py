@@ -95,7 +95,8 @@ def mask_bank(gallery_dir: Path, params: dict, cache_dir: Path, out_npy: Path, o
                 continue
             with tempfile.TemporaryDirectory(prefix="mask-bank-", dir=cache_dir) as scratch:
                 feats = embed_images([paths[i] for i in rows], spec, t, Path(scratch), device=device,
-                                     batch_size=f["batch_size"], dtype="float32")
+                                     batch_size=f["batch_size"], dtype="float32",
+                                     precision=f.get("precision", "fp32"))
             if bank is None:
                 bank = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype,
                                                  shape=(len(shapes), views, a["copies"], feats.shape[1]))
