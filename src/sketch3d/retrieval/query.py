@@ -35,7 +35,7 @@ def rank_shapes(sketch, params: dict, gallery_feats: np.ndarray, gallery_shapes:
         png = Path(tmp) / "query.png"
         sketch.save(png)
         q = embed_images([png], feature_spec(params), box, Path(tmp) / "cache", batch_size=1,
-                         dtype=params["features"]["dtype"])
+                         dtype=params["features"]["dtype"], precision=params["features"].get("precision", "fp32"))
     if q.shape[1] != gallery_feats.shape[1]:
         raise ValueError(
             f"query features have {q.shape[1]} values but the gallery's have {gallery_feats.shape[1]}: "
@@ -92,7 +92,7 @@ def query_meshes(
     method, r = METHODS["obb"], params["retrieval"]
     g = embed_images([Path(p) for p in gallery["path"]], feature_spec(params), method.gallery_box(r),
                      cache_dir / "features", batch_size=params["features"]["batch_size"],
-                     dtype=params["features"]["dtype"])
+                     dtype=params["features"]["dtype"], precision=params["features"].get("precision", "fp32"))
     results = rank_shapes(sketch, params, g, gallery["shape_id"].tolist(), method.sketch_box(r), top)
     if figure is not None:
         from sketch3d.retrieval.figures import query_figure
