@@ -92,7 +92,7 @@ def test_parse_view_values():
 
 def test_errors_name_the_set_and_the_fix(params):
     r = params["render"]
-    with pytest.raises(ViewSetError, match=r"unknown view set 'nine'.*\['five', 'schlachte'"):
+    with pytest.raises(ViewSetError, match=r"unknown view set 'nine'.*'five', 'schlachte'"):
         views_of(r, "nine", "chair")
     cases = {
         "repeat": ([0, 30, 30], r"render.view_sets.repeat repeats a view: az030 and az030"),
