@@ -41,3 +41,15 @@ def read_index(folder: str | os.PathLike) -> pd.DataFrame:
     if absent:
         raise ImageSetError(f"{path}: {len(absent)} listed image(s) missing, e.g. {absent[:3]}")
     return df
+
+
+def by_shape(index: pd.DataFrame, what: str) -> tuple[pd.DataFrame, list[str], int]:
+    """Rows of a rendered gallery's index ordered by shape (sorted ids: the tie rule's order), then view
+    (azimuth), with the shapes and their number of views; every shape must have the same views. ``what``
+    names the gallery in the error."""
+    counts = index.groupby("shape_id").size()
+    if counts.nunique() != 1:
+        raise ImageSetError(f"{what}: shapes have different numbers of views {sorted(set(counts))}; "
+                            "re-render the gallery")
+    ordered = index.sort_values(["shape_id", "azimuth"], kind="stable")
+    return ordered, sorted(counts.index.astype(str)), int(counts.iloc[0])

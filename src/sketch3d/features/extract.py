@@ -33,7 +33,7 @@ from sketch3d.atomic import atomic_path
 from sketch3d.features.backbone import CLIP_MEAN, CLIP_STD, FeatureSpec, feature_dim, load_backbone
 from sketch3d.features.cache import FeatureCache, hash_file
 from sketch3d.features.transforms import Transform
-from sketch3d.retrieval.box import to_grey
+from sketch3d.retrieval.box import read_grey
 
 __all__ = ["PRECISIONS", "embed_images", "inference_model", "prepare_batch"]
 
@@ -50,17 +50,7 @@ def as_transform(box: "Transform | int | None") -> Transform:
 
 def load_transformed(path: str | Path, transform: Transform, size: int = IMAGE_SIZE) -> np.ndarray:
     """The grey image at ``path`` after ``transform``, as uint8 [size, size]; errors name the file."""
-    from PIL import Image
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            grey = to_grey(im)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
+    grey = read_grey(path)
     try:
         return np.asarray(transform.apply(grey, size), dtype=np.uint8)
     except ValueError as exc:

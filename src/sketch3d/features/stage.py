@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -62,24 +63,33 @@ def feature_spec(params: dict, network: str | None = None):
                        family=n["family"])
 
 
+def average_features(features: Iterable[np.ndarray]) -> np.ndarray:
+    """The mean of an image set's features under several transforms (thesis 4.2.3.2 "robust features": an
+    image's embedding averaged with its transformed copies'), added in float32 in the order given: the one
+    place where copies are averaged (feature files, mask training, grids)."""
+    total, n = None, 0
+    for f in features:
+        total = np.array(f, dtype=np.float32) if total is None else total + f
+        n += 1
+    if total is None:
+        raise ValueError("average_features: no features given")
+    return total / np.float32(n)
+
+
 def mean_features(images: list[Path], transforms: list, params: dict, cache_dir: Path, device: str,
                   network: str | None = None) -> np.ndarray:
-    """[N, D] features of ``images``, averaged over ``transforms`` (thesis 4.2.3.2 "robust features": the
-    mean of the embeddings of an image and of its transformed copies). Each (image, transform) is embedded
-    once and cached, so every table that needs it shares it; the mean is taken in float32 and stored as
+    """[N, D] features of ``images``, averaged over ``transforms`` (:func:`average_features`). Each (image,
+    transform) is embedded once and cached, so every table that needs it shares it; a mean is stored as
     ``features.dtype``. ``network``: a name of ``features.networks`` (None: the main network)."""
     from sketch3d.features.extract import embed_images
 
     spec = feature_spec(params, network)
     f = params["features"]
-    total = None
-    for t in transforms:
-        feats = embed_images(images, spec, t, cache_dir, device=device, batch_size=f["batch_size"], dtype=f["dtype"],
-                             precision=f.get("precision", "fp32"))
-        if len(transforms) == 1:
-            return feats
-        total = feats.astype(np.float32) if total is None else total + feats
-    return (total / np.float32(len(transforms))).astype(np.dtype(f["dtype"]), copy=False)
+    per_transform = (embed_images(images, spec, t, cache_dir, device=device, batch_size=f["batch_size"],
+                                  dtype=f["dtype"], precision=f.get("precision", "fp32")) for t in transforms)
+    if len(transforms) == 1:
+        return next(per_transform)
+    return average_features(per_transform).astype(np.dtype(f["dtype"]), copy=False)
 
 
 def load_mean(npys: list[Path], ids_csvs: list[Path], expected_ids: list[str] | None = None,
@@ -92,7 +102,7 @@ def load_mean(npys: list[Path], ids_csvs: list[Path], expected_ids: list[str] | 
 
     if not npys or len(npys) != len(ids_csvs):
         raise ValueError(f"{what}: give one ids .csv per feature .npy, got {len(npys)} and {len(ids_csvs)}")
-    total = None
+    files = []
     for npy, ids_csv in zip(npys, ids_csvs):
         feats = np.load(npy, mmap_mode="r")
         ids = pd.read_csv(ids_csv, dtype={"image_id": str})["image_id"].tolist()
@@ -100,10 +110,8 @@ def load_mean(npys: list[Path], ids_csvs: list[Path], expected_ids: list[str] | 
         if ids != list(expected_ids) or feats.shape[0] != len(ids):
             raise ValueError(f"{what} features {npy} do not match their image set (stale file?): re-run the "
                              "features rule")
-        if len(npys) == 1:
-            return feats
-        total = feats.astype(np.float32) if total is None else total + feats
-    return total / np.float32(len(npys))
+        files.append(feats)
+    return files[0] if len(files) == 1 else average_features(files)
 
 
 def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path, out_npy: Path,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from PIL import Image
 
@@ -129,7 +129,3 @@ def parse_transforms(names: Iterable[str]) -> list[Transform]:
         raise TransformError("no transform given")
     return out
 
-
-def mean_names(transforms: Sequence[Transform]) -> str:
-    """Folder name of features averaged over ``transforms``: their names joined with '+'."""
-    return "+".join(t.name for t in transforms)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["fit_to_box", "load_image", "to_grey", "ink_bbox"]
+__all__ = ["fit_to_box", "load_image", "read_grey", "to_grey", "ink_bbox"]
 
 
 def to_grey(image: Image.Image) -> Image.Image:
@@ -60,17 +60,22 @@ def fit_to_box(image: Image.Image, box: int, size: int = 224, threshold: int = 2
     return canvas
 
 
-def load_image(path: str | os.PathLike, box: int | None, size: int = 224) -> Image.Image:
-    """Read ``path`` with Pillow as grey ("L"), fitted to ``box`` (None: must already be ``size`` square)."""
+def read_grey(path: str | os.PathLike) -> Image.Image:
+    """Read ``path`` with Pillow as grey ("L"); an unreadable file raises ValueError naming it."""
     path = Path(path)
     try:
         with Image.open(path) as im:
             im.load()
-            grey = to_grey(im)
+            return to_grey(im)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+def load_image(path: str | os.PathLike, box: int | None, size: int = 224) -> Image.Image:
+    """Read ``path`` with Pillow as grey ("L"), fitted to ``box`` (None: must already be ``size`` square)."""
+    grey = read_grey(path)
     if box is None:
         if grey.size != (size, size):
             raise ValueError(f"image {path} is {grey.size[0]}x{grey.size[1]}; without a box it must be {size}x{size}")

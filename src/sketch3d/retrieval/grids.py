@@ -130,8 +130,9 @@ class Evaluator:
     hold: frozenset = frozenset()                      # transform names whose features are kept in memory
 
     def _features(self, paths: list[Path], transforms: Sequence[Transform], side: str) -> np.ndarray:
-        total = None
-        for t in transforms:
+        from sketch3d.features.stage import average_features
+
+        def one(t: Transform) -> np.ndarray:
             key = (side, str(paths[0].parent.parent), t.name)
             f = self.held.get(key)
             if f is None:
@@ -139,12 +140,13 @@ class Evaluator:
                 if t.name in self.hold:
                     self.held[key] = f
             self.needed.update((str(p), t.name) for p in paths)
-            total = f.copy() if total is None else total + f
-        return total / np.float32(len(transforms))
+            return f
+
+        return average_features(one(t) for t in transforms)
 
     def __call__(self, transforms: Sequence[Transform]) -> dict[str, dict[str, float]]:
         """{category: {"acc@1": .., "acc@5": ..}} with each side's feature averaged over ``transforms``."""
-        from sketch3d.retrieval.evaluate import rank_queries
+        from sketch3d.retrieval.ranking import rank_queries
         from sketch3d.retrieval.metrics import accuracy_at_k
 
         key = tuple(t.name for t in transforms)

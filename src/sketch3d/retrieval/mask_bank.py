@@ -68,15 +68,10 @@ def mask_bank(gallery_dir: Path, params: dict, cache_dir: Path, out_npy: Path, o
     from sketch3d.devices import claim_device
     from sketch3d.features.extract import embed_images
     from sketch3d.features.stage import feature_spec
-    from sketch3d.imageset import read_index
+    from sketch3d.imageset import by_shape, read_index
 
-    index = read_index(gallery_dir).sort_values(["shape_id", "azimuth"], kind="stable").reset_index(drop=True)
-    counts = index.groupby("shape_id").size()
-    if counts.nunique() != 1:
-        raise ValueError(f"{gallery_dir}: shapes have different numbers of views {sorted(set(counts))}; "
-                         "re-render the gallery")
-    views = int(counts.iloc[0])
-    shapes = counts.index.tolist()
+    index, shapes, views = by_shape(read_index(gallery_dir), str(gallery_dir))
+    index = index.reset_index(drop=True)
     a = params["retrieval"]["masks"]["augment"]
     rng = np.random.default_rng([int(params["seed"]), 7])
     pool = augmentation_pool(rng, a["pool"], int(params["retrieval"]["obb_box"]), a["translate"], a["rotate"],

@@ -154,6 +154,7 @@ class ValSet:
         import pandas as pd
 
         from sketch3d.features.stage import load_mean
+        from sketch3d.imageset import by_shape
 
         def as_list(x) -> list[Path]:
             return [Path(p) for p in x] if isinstance(x, (list, tuple)) else [Path(x)]
@@ -162,12 +163,8 @@ class ValSet:
         g_ids = pd.read_csv(as_list(gallery_ids)[0], dtype={"shape_id": str, "image_id": str})
         q = load_mean(as_list(sketch_npy), as_list(sketch_ids), q_ids["image_id"].tolist(), "sketch")
         g = load_mean(as_list(gallery_npy), as_list(gallery_ids), g_ids["image_id"].tolist(), "gallery")
-        shapes = sorted(set(g_ids["shape_id"]))
-        counts = g_ids.groupby("shape_id").size()
-        if counts.nunique() != 1:
-            raise ValueError(f"{gallery_ids}: shapes have different numbers of views {sorted(set(counts))}")
-        order = g_ids.sort_values(["shape_id", "azimuth"], kind="stable").index.to_numpy()
-        gallery = np.asarray(g)[order].reshape(len(shapes), int(counts.iloc[0]), g.shape[1])
+        ordered, shapes, views = by_shape(g_ids, str(gallery_ids))
+        gallery = np.asarray(g)[ordered.index.to_numpy()].reshape(len(shapes), views, g.shape[1])
         position = {s: i for i, s in enumerate(shapes)}
         unknown = sorted(set(q_ids["shape_id"]) - set(position))
         if unknown:

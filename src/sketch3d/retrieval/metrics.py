@@ -3,7 +3,7 @@
 One tie rule, used by every ordering of shapes in the package (acc@k, top-k,
 the figures, ``sketch3d query``): shapes are ordered by distance, ascending, and
 shapes at exactly the same distance by their column index, which is their
-position in the sorted list of shape ids (``retrieval.evaluate.shape_distances``).
+position in the sorted list of shape ids (``retrieval.ranking.shape_distances``).
 This is a total order: :func:`ranking` lists it, :func:`rank_of_truth` gives the
 true shape's position in it, so a figure shows exactly the ranking that acc@k
 counts. Distances are compared as stored, so rank from the float64 matrix that

@@ -26,7 +26,7 @@ def rank_shapes(sketch, params: dict, gallery_feats: np.ndarray, gallery_shapes:
     in the one order of ``retrieval.metrics``."""
     from sketch3d.features.extract import embed_images
     from sketch3d.features.stage import feature_spec
-    from sketch3d.retrieval.evaluate import shape_distances
+    from sketch3d.retrieval.ranking import shape_distances
     from sketch3d.retrieval.metrics import ranking
 
     if top < 1:

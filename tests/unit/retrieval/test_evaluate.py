@@ -6,7 +6,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from sketch3d.imageset import write_index
-from sketch3d.retrieval.evaluate import retrieve, shape_distances
+from sketch3d.retrieval.evaluate import retrieve
+from sketch3d.retrieval.ranking import shape_distances
 
 
 def test_shape_distances_min_and_mean_over_views_against_a_loop():

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sketch3d.retrieval.evaluate import rank_views
+from sketch3d.retrieval.ranking import rank_views
 
 
 def _sets(rng):
