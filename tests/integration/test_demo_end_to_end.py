@@ -101,7 +101,7 @@ def test_table_cells_follow_from_the_distances(finished, table, method, label, c
         return
     # Baseline (thesis B.3.1): sketches fitted to 170, renderings as rendered; w/ centering: both fitted
     sketch_box, gallery_box = {"baseline": (170, "none"), "baseline_centering": (170, 170), "obb": (129, 129)}[method]
-    sk, ga = r / f"features/RN101-layer3/box{sketch_box}", r / f"features/RN101-layer3/box{gallery_box}"
+    sk, ga = r / f"features/RN50-layer3/box{sketch_box}", r / f"features/RN50-layer3/box{gallery_box}"
     q = np.load(sk / f"sketch_{category}_test.npy").astype(np.float64)
     g = np.load(ga / f"lines_five_{category}_test.npy").astype(np.float64)
     g_ids = pd.read_csv(ga / f"lines_five_{category}_test.csv", dtype=str)
@@ -120,13 +120,13 @@ def test_intermediates_in_predictable_places(finished):
     assert len(gallery) == 3 * 5
     img = Image.open(r / "renders/lines_five/chair/test" / gallery["path"][0])
     assert img.size == (224, 224)
-    feats = __import__("numpy").load(r / "features/RN101-layer3/box129/sketch_lamp_test.npy")
-    ids = pd.read_csv(r / "features/RN101-layer3/box129/sketch_lamp_test.csv")
+    feats = __import__("numpy").load(r / "features/RN50-layer3/box129/sketch_lamp_test.npy")
+    ids = pd.read_csv(r / "features/RN50-layer3/box129/sketch_lamp_test.csv")
     assert (ids["weights"] == "random init (seed 0), NOT pretrained CLIP").all() and len(ids) == 9
     assert feats.shape == (9, 1024 * 14 * 14)
     assert (r / "figures/top5_chair.png").exists() and (r / "figures/top5_lamp.png").exists()
     assert (r / "logs/prepare_dataset/prepare_dataset.log").exists()
-    assert (r / "logs/extract_features/RN101-layer3_sketch_lamp_test_box129.log").exists()
+    assert (r / "logs/extract_features/RN50-layer3_sketch_lamp_test_box129.log").exists()
 
 
 def test_second_run_has_nothing_to_do(finished):
@@ -259,7 +259,7 @@ def test_dvc_repro_of_one_table(finished):
 def test_real_quickdraw_sketch_as_query(finished):
     from sketch3d.data.quickdraw import bundled_quickdraw
 
-    feats = "results/demo/features/RN101-layer3/box129"
+    feats = "results/demo/features/RN50-layer3/box129"
     out = run([str(BIN / "sketch3d"), "query", "--sketch", str(bundled_quickdraw("chair")), "--index", "2",
                "--gallery", "results/demo/renders/lines_five/chair/test",
                "--gallery-features", f"{feats}/lines_five_chair_test.npy",

@@ -16,7 +16,7 @@ def test_shipped_params_are_valid_and_default_to_demo():
     p = load_params(REPO / "params.yaml")
     assert p["profile"] == "demo" and p["chapters"] == ["retrieval"]
     assert "profiles" not in p
-    assert p["features"]["weights"] == "random" and p["data"]["shapes_per_category"] == 60
+    assert p["features"]["weights"] == "random" and p["data"]["shapes_per_category"] == 55
 
 
 def test_the_profile_block_is_merged_over_the_sections():
@@ -34,7 +34,9 @@ def test_the_profile_block_is_merged_over_the_sections():
     assert {k: v for k, v in demo["retrieval"].items() if k not in shrunk} == {
         k: v for k, v in raw["retrieval"].items() if k not in shrunk}
     assert demo["retrieval"]["masks"]["steps"] < paper["retrieval"]["masks"]["steps"]
-    assert demo["features"]["backbone"] == paper["features"]["backbone"] == raw["features"]["backbone"]
+    # the demo's CLIP ResNet is smaller (same layer-3 shape); the paper profile keeps the thesis's RN101
+    assert paper["features"]["backbone"] == raw["features"]["backbone"] == "RN101"
+    assert demo["features"]["backbone"] == "RN50" and demo["features"]["layer"] == paper["features"]["layer"]
     # an override inside a profile block wins over the section, and only for that profile
     raw["profiles"]["paper"]["data"]["categories"] = ["chair"]
     assert effective({**raw, "profile": "paper"})["data"]["categories"] == ["chair"]

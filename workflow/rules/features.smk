@@ -17,7 +17,9 @@ rule extract_features:
         code=code("extract_features"),
     log:
         log_of("extract_features", "network", "kind", "category", "split", "transforms"),
-    threads: 2
+    # one thread: an image set is a short job whose start (imports, model) is serial, so two one-thread jobs
+    # side by side keep two cores busier than one two-thread job; a GPU job needs no more
+    threads: 1
     resources:
         gpu=1,
     conda:

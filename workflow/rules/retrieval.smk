@@ -50,7 +50,7 @@ rule retrieval_table:
         table="|".join(RETRIEVAL_TABLES),
     params:
         number=lambda wildcards: get_table(wildcards.table).number,
-        rows=lambda wildcards: caption_rows(wildcards.table, config["retrieval"]),
+        rows=lambda wildcards: caption_rows(wildcards.table, config["retrieval"], config["features"]["backbone"]),
         code=code("retrieval_table"),
     log:
         log_of("retrieval_table", "table"),
@@ -80,7 +80,7 @@ rule figure_top5:
         settings=settings("profile", "seed", "retrieval.figure"),
         code=code("figure_top5"),
         title=lambda wildcards: (
-            f"{get_method(config['retrieval']['figure']['method']).describe(config['retrieval'])}: "
+            f"{get_method(config['retrieval']['figure']['method']).describe(config['retrieval'], config['features']['backbone'])}: "
             f"{wildcards.category} test queries and their top-5 shapes (green = ground truth)"
         ),
     log:

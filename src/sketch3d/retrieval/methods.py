@@ -73,9 +73,10 @@ class Method:
         """The feature folder of the ``kind`` side: its transforms' names joined by '+' (averaged)."""
         return "+".join(t.name for t in self.transforms(kind, retrieval))
 
-    def describe(self, retrieval: dict) -> str:
+    def describe(self, retrieval: dict, backbone: str) -> str:
+        """The row for a caption; ``backbone``: the main CLIP network (features.backbone; the demo's is smaller)."""
         return f"{self.label}: " + self.summary.format(sketch_box=self.sketch_box(retrieval),
-                                                      gallery_box=self.gallery_box(retrieval))
+                                                      gallery_box=self.gallery_box(retrieval), backbone=backbone)
 
     def gallery_images(self, render: dict) -> str:
         """The gallery image set: ``<style>_<view set>`` (its folder under renders/, its features' kind)."""
@@ -92,14 +93,14 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("baseline", "Baseline", "clip", "baseline_box", None,
-               "CLIP RN101 layer-3 features; sketches fitted to a {sketch_box}x{sketch_box} box, "
+               "CLIP {backbone} layer-3 features; sketches fitted to a {sketch_box}x{sketch_box} box, "
                "renderings as rendered",
                {"4.8": "Baseline", "B.2": "Baseline"}),
         Method("baseline_centering", "Baseline w/ centering", "clip", "baseline_box", "baseline_box",
-               "CLIP RN101 layer-3 features; sketches and renderings fitted to a {sketch_box}x{sketch_box} box",
+               "CLIP {backbone} layer-3 features; sketches and renderings fitted to a {sketch_box}x{sketch_box} box",
                {"B.2": "Baseline w/ centering", "4.6": "ResNet101 CLIP"}),
         Method("obb", "OBB", "clip", "obb_box", "obb_box",
-               "CLIP RN101 layer-3 features; sketches and renderings fitted to the optimal "
+               "CLIP {backbone} layer-3 features; sketches and renderings fitted to the optimal "
                "{sketch_box}x{sketch_box} box",
                {"4.8": "OBB", "B.2": "OBB", "4.4": "0°, 30°, 45°, 75°, 90°", "4.5": "ResNet101 | lines, OBB;"}),
         # Table 4.4 and B.5: other gallery view sets (render.view_sets), OBB
@@ -124,10 +125,10 @@ METHODS: dict[str, Method] = {
                {"B.5": "OBB, 0 (o), 30 (p), 180(o), avg"}, reduction="mean", view_set="schlachte"),
         # Table 4.5: renderings' style, sketches and renderings as they are (no box)
         Method("lines_asis", "ResNet101 lines", "clip", None, None,
-               "CLIP RN101 layer-3 features; sketches as drawn, line renderings as rendered",
+               "CLIP {backbone} layer-3 features; sketches as drawn, line renderings as rendered",
                {"4.5": "ResNet101 | lines;"}),
         Method("rgb_asis", "ResNet101 rgb", "clip", None, None,
-               "CLIP RN101 layer-3 features; sketches as drawn, textureless RGB renderings as rendered",
+               "CLIP {backbone} layer-3 features; sketches as drawn, textureless RGB renderings as rendered",
                {"4.5": "ResNet101 | rgb;"}, style="rgb"),
         Method("vit_lines_asis", "ViT lines", "clip", None, None,
                "CLIP ViT image embeddings (features.networks.clip_vit); sketches as drawn, line renderings as "
@@ -210,7 +211,7 @@ class Table:
 TABLES: dict[str, Table] = {
     t.number: t
     for t in (
-        Table("4.8", "Table 4.8 (rows Baseline, OBB): instance-level sketch-based 3D shape retrieval on the test set",
+        Table("4.8", "Table 4.8: instance-level sketch-based 3D shape retrieval on the test set",
               ("baseline", "obb", "obb_augm2", "obb_augm4", "binary_chair", "binary_lamp", "pixel")),
         Table("4.7", "Table 4.7: learned feature masking (binary) and weighting (continuous) (validation set)",
               ("obb_augm4", "binary_chair", "binary_lamp", "continuous_chair", "continuous_lamp"), split="val"),
@@ -252,15 +253,6 @@ def get_table(number: str) -> Table:
         raise ValueError(f"no retrieval table {number!r}; known: {sorted(TABLES)}") from None
 
 
-def methods_of_kind(kind: str) -> list[str]:
-    return [m.name for m in METHODS.values() if m.kind == kind]
-
-
-def box_name(box: int | None) -> str:
-    """A box in file names and the `box` wildcard: ``129``, or ``none`` for images used as they are."""
-    return "none" if box is None else str(box)
-
-
-def caption_rows(table: str, retrieval: dict) -> str:
+def caption_rows(table: str, retrieval: dict, backbone: str) -> str:
     """The rows of ``table`` described for a report caption."""
-    return "; ".join(get_method(m).describe(retrieval) for m in get_table(table).methods)
+    return "; ".join(get_method(m).describe(retrieval, backbone) for m in get_table(table).methods)

@@ -34,8 +34,9 @@ def test_a_table_refuses_methods_it_does_not_show(tmp_path, monkeypatch):
 
 def test_captions_and_rows_derive_from_the_methods():
     retrieval = {"baseline_box": 150, "obb_box": 100}
-    text = caption_rows("4.8", retrieval)
+    text = caption_rows("4.8", retrieval, "RN50")
     assert "150x150" in text and "100x100" in text and "170" not in text
+    assert "CLIP RN50 layer-3" in text and "RN101" not in text
     assert [METHODS[m].thesis_row("4.8") for m in TABLES["4.8"].methods] == [
         "Baseline", "OBB", "OBB, Augm. (2 imgs)", "OBB, Augm. (4 imgs)", "Binary (best chairs)",
         "Binary (best lamps)", None]
