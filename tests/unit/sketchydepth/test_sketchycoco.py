@@ -1,0 +1,173 @@
+import dataclasses
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.io import savemat
+
+from sketch3d.data.registry import load_sources
+from sketch3d.sketchydepth.scenes import prepare_scenes
+from sketch3d.sketchydepth.sketchycoco import (
+    SketchyCOCOError,
+    check_thesis_sizes,
+    load_square,
+    missing_archives,
+    obtain_roots,
+    prepare_sketchycoco,
+    split_validation,
+)
+from sketch3d.sketchydepth.triplets import read_triplets
+
+BLUE = (0, 0, 255)
+FOLDERS = {"trainInTrain": (20, 1), "valInTrain": (2, 1000), "val": (3, 2000)}  # (count, first COCO id)
+
+
+def _colour(i):
+    return (10 + 7 * i % 200, 200 - 3 * i % 150, 60)
+
+
+def _fake(root, annotate=True, orphan=False):
+    """SketchyCOCO's layout, tiny: scene images whose largest central square is one colour (blue outside it),
+    partial images (a sketch line; fb ones hold a block of the scene's own pixels), CLASS_GT annotations.
+    Returns {id: kind}."""
+    kinds = {}
+    for folder, (n, first) in FOLDERS.items():
+        for k in range(n):
+            stem = f"{first + k:012d}"
+            w, h = (40, 30) if k % 2 else (30, 44)
+            scene = np.zeros((h, w, 3), np.uint8)
+            scene[:] = BLUE
+            if w > h:  # 40 x 30: the square is columns 5..34
+                scene[:, 5:35] = _colour(first + k)
+            else:  # 30 x 44: rows 7..36
+                scene[7:37, :] = _colour(first + k)
+            partial = np.full_like(scene, 255)
+            partial[h // 2, :] = 40  # a background stroke
+            kind = "bo" if k % 3 == 0 else "fb"
+            if kind == "fb":
+                partial[h // 2 - 6: h // 2 + 6, w // 2 - 6: w // 2 + 6] = scene[h // 2 - 6: h // 2 + 6, w // 2 - 6: w // 2 + 6]
+            kinds[stem] = kind
+            for sub, img in ((f"Scene/GT/{folder}", scene), (f"Others/background_training/paper_version/{folder}", partial)):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(root / sub / f"{stem}.png")
+            if annotate:
+                ann = root / "Scene/Annotation/paper_version" / folder / "CLASS_GT"
+                ann.mkdir(parents=True, exist_ok=True)
+                classes = np.full((h, w), 16.0)
+                if kind == "fb":
+                    classes[3:6, 3:6] = 4.0  # a foreground class
+                savemat(ann / f"{stem}.mat", {"CLASS_GT": classes})
+    if orphan:
+        Image.fromarray(np.full((8, 8, 3), 255, np.uint8)).save(
+            root / "Others/background_training/paper_version/val/000000009999.png")
+    return kinds
+
+
+def _zip(folder, top, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for p in sorted((folder / top).rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(folder).as_posix())
+
+
+def _sources():  # the registry's entries, with no URL to try: tests never touch the network
+    return {k: dataclasses.replace(v, urls=()) for k, v in load_sources().items()}
+
+
+def _settings(data_dir, root=None, check=False, size=8):
+    return {"profile": "paper", "seed": 0, "sketchydepth": {"image_size": size, "sketchycoco": {
+        "data_dir": str(data_dir), "root": str(root) if root else None,
+        "archives": ["sketchycoco_scene", "sketchycoco_others"], "version": "paper_version",
+        "val_fraction": 0.15, "check_thesis_sizes": check, "fb_min_fraction": 0.02}}}
+
+
+def _archives(tmp_path, **fake):
+    kinds = _fake(tmp_path / "raw", **fake)
+    data = tmp_path / "data"
+    _zip(tmp_path / "raw", "Scene", data / "downloads" / "SketchyCOCO-Scene.zip")
+    _zip(tmp_path / "raw", "Others", data / "downloads" / "SketchyCOCO-Others.zip")
+    return data, kinds
+
+
+def test_largest_central_square_is_cropped_then_resized(tmp_path):
+    kinds = _fake(tmp_path)
+    assert kinds
+    for stem, colour in (("000000000001", _colour(1)), ("000000000002", _colour(2))):  # 30x44, then 40x30
+        img = load_square(tmp_path / "Scene/GT/trainInTrain" / f"{stem}.png", 8)
+        assert img.shape == (8, 8, 3) and (img == np.array(colour, np.uint8)).all()  # no blue band left
+    assert load_square(tmp_path / "Scene/GT/trainInTrain/000000000002.png", 30).shape == (30, 30, 3)
+
+
+def test_archives_become_the_thesis_splits(tmp_path):
+    data, kinds = _archives(tmp_path)
+    assert missing_archives(_settings(data), sources=_sources()) == []
+    roots = obtain_roots(_settings(data), sources=_sources())
+    assert (data / "checksums" / "sketchycoco_scene.sha256").is_file()  # pinned on first use
+    manifest = prepare_sketchycoco(_settings(data), roots, tmp_path / "out")
+    sets = {s: read_triplets(tmp_path / "out" / s) for s in ("train", "val", "test")}
+    assert (len(sets["train"]), len(sets["val"]), len(sets["test"])) == (17, 3, 5)  # floor(0.15 * 20) = 3
+    train_ids = {f"{1 + k:012d}" for k in range(20)}
+    assert set(sets["train"].ids) | set(sets["val"].ids) == train_ids
+    assert set(sets["test"].ids) == {f"{1000 + k:012d}" for k in range(2)} | {f"{2000 + k:012d}" for k in range(3)}
+    for t in sets.values():
+        assert t.image.shape[1:] == (8, 8, 3) and not (t.image == np.array(BLUE, np.uint8)).all(axis=-1).any()
+        assert t.kinds == [kinds[i] for i in t.ids]
+    assert manifest["kind_source"] == {"annotation": 25, "pixels": 0}
+    assert manifest["splits"]["test"] == {"n": 5, "fb": 3, "bo": 2}
+
+
+def test_kinds_from_pixels_without_annotations_and_through_prepare_scenes(tmp_path):
+    data, kinds = _archives(tmp_path, annotate=False)
+    manifest = prepare_scenes(_settings(data, size=16), tmp_path / "out", sources=_sources())
+    assert manifest["kind_source"] == {"annotation": 0, "pixels": 25}
+    for split in ("train", "val", "test"):
+        t = read_triplets(tmp_path / "out" / split)
+        assert t.kinds == [kinds[i] for i in t.ids]
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_validation_split_has_the_thesis_sizes_and_follows_the_seed():
+    ids = [f"{i:012d}" for i in range(11265)]
+    train, val = split_validation(ids, 0.15, 0)
+    assert (len(train), len(val)) == (9576, 1689) and not set(train) & set(val)
+    assert split_validation(list(reversed(ids)), 0.15, 0) == (train, val)
+    assert split_validation(ids, 0.15, 1)[1] != val
+    check_thesis_sizes({"train": 9576, "val": 1689, "test": 2816})
+    with pytest.raises(SketchyCOCOError, match="check_thesis_sizes"):
+        check_thesis_sizes({"train": 17, "val": 3, "test": 5})
+
+
+def test_thesis_sizes_are_checked_before_images_are_read(tmp_path):
+    data, _ = _archives(tmp_path)
+    roots = obtain_roots(_settings(data), sources=_sources())
+    with pytest.raises(SketchyCOCOError, match="17/3/5"):
+        prepare_sketchycoco(_settings(data, check=True), roots, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_offline_without_archives_one_message_names_each_file(tmp_path):
+    data = tmp_path / "data"
+    missing = missing_archives(_settings(data), sources=_sources())
+    assert [m[1] for m in missing] == [data / "downloads" / "SketchyCOCO-Scene.zip",
+                                       data / "downloads" / "SketchyCOCO-Others.zip"]
+    with pytest.raises(SketchyCOCOError) as err:
+        prepare_scenes(_settings(data), tmp_path / "out", sources=_sources())
+    msg = str(err.value)
+    assert "2 archive(s) missing" in msg and "Nothing was run" in msg
+    for name in ("SketchyCOCO-Scene.zip", "SketchyCOCO-Others.zip"):
+        assert str(data / "downloads" / name) in msg
+    assert "drive.google.com" in msg and "sketchydepth.sketchycoco.root" in msg
+    assert not (tmp_path / "out").exists() and not (data / "sketchycoco").exists()
+
+
+def test_root_folder_and_layout_errors(tmp_path):
+    with pytest.raises(SketchyCOCOError, match="is not a folder"):
+        obtain_roots(_settings(tmp_path / "d", root=tmp_path / "nowhere"))
+    _fake(tmp_path / "raw" / "SketchyCOCO", orphan=True)  # one level down, as an archive's top folder
+    roots = obtain_roots(_settings(tmp_path / "d", root=tmp_path / "raw"))
+    with pytest.raises(SketchyCOCOError, match="no scene image"):
+        prepare_sketchycoco(_settings(tmp_path / "d"), roots, tmp_path / "out")
+    with pytest.raises(SketchyCOCOError, match="no folder Scene/GT"):
+        prepare_sketchycoco(_settings(tmp_path / "d"), [tmp_path / "d2"], tmp_path / "out")
