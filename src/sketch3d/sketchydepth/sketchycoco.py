@@ -8,7 +8,7 @@ set (9576 / 1689). Each image is cropped to its largest central square and resiz
 ``sketchydepth.image_size`` (128) with bicubic resampling, as the thesis's pix2pix pre-processing does.
 
 Where the files lie (from SketchyCOCO's README and MATLAB build scripts; the archives themselves could
-not be inspected here, see ``how_to_get`` in sources.yaml): scene images ``Scene/GT/<split>/<id>.png``,
+not be inspected here, see ``how_to_get`` in sketchydepth/sources.yaml): scene images ``Scene/GT/<split>/<id>.png``,
 partial images ``Others/background_training/<version>/<split>/<id>.png`` (``version`` = paper_version),
 both named by the 12-digit COCO image id; segmentation ``Scene/Annotation/<version>/<split>/CLASS_GT/<id>.mat``.
 
@@ -31,7 +31,8 @@ from PIL import Image
 
 from sketch3d.data.download import DownloadError, VerificationError, extract_zip, fetch, verify
 from sketch3d.data.manifest import resolve
-from sketch3d.data.registry import Source, load_sources
+from sketch3d.data.registry import Source
+from sketch3d.sketchydepth.sources import chapter_sources
 from sketch3d.sketchydepth.triplets import write_triplets
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def missing_archives(settings: dict, *, base: str | Path = ".", sources: dict[st
         root = resolve(str(cfg["root"]), base)
         return [] if root.is_dir() else [("SketchyCOCO, extracted (sketchydepth.sketchycoco.root)", root,
                                           "extract SketchyCOCO there, or set root: null to use the registered archives")]
-    sources = load_sources() if sources is None else sources
+    sources = chapter_sources() if sources is None else sources
     data_dir = resolve(str(cfg["data_dir"]), base)
     out = []
     for name in cfg["archives"]:
@@ -115,12 +116,12 @@ def obtain_roots(settings: dict, *, base: str | Path = ".", sources: dict[str, S
             raise SketchyCOCOError(f"sketchydepth.sketchycoco.root = {cfg['root']!r}: {root} is not a folder; "
                                    "extract SketchyCOCO there or set root: null to use the registered archives")
         return [root]
-    sources = load_sources() if sources is None else sources
+    sources = chapter_sources() if sources is None else sources
     data_dir = resolve(str(cfg["data_dir"]), base)
     unknown = [n for n in cfg["archives"] if n not in sources]
     if unknown or not cfg["archives"]:
         raise SketchyCOCOError(f"params: sketchydepth.sketchycoco.archives names {unknown or 'nothing'}; "
-                               f"give registry names from sources.yaml, e.g. ['sketchycoco_scene', 'sketchycoco_others']")
+                               f"give registry names from sketchydepth/sources.yaml, e.g. ['sketchycoco_scene', 'sketchycoco_others']")
     archives, problems = [], []
     for name in cfg["archives"]:
         try:

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from sketch3d.data.registry import load_sources
+from sketch3d.sketchydepth.sources import chapter_sources
 from sketch3d.sketchydepth.scenes import prepare_scenes
 from sketch3d.sketchydepth.sketchycoco import (
     SketchyCOCOError,
@@ -73,7 +73,7 @@ def _zip(folder, top, path):
 
 
 def _sources():  # the registry's entries, with no URL to try: tests never touch the network
-    return {k: dataclasses.replace(v, urls=()) for k, v in load_sources().items()}
+    return {k: dataclasses.replace(v, urls=()) for k, v in chapter_sources().items()}
 
 
 def _settings(data_dir, root=None, check=False, size=8):
@@ -171,3 +171,11 @@ def test_root_folder_and_layout_errors(tmp_path):
         prepare_sketchycoco(_settings(tmp_path / "d"), roots, tmp_path / "out")
     with pytest.raises(SketchyCOCOError, match="no folder Scene/GT"):
         prepare_sketchycoco(_settings(tmp_path / "d"), [tmp_path / "d2"], tmp_path / "out")
+
+
+def test_chapter_registry_is_apart_from_the_shared_one():
+    """SketchyCOCO's entries live in the chapter's own registry: changing them reruns no retrieval job."""
+    from sketch3d.data.registry import load_sources as shared
+
+    assert {"sketchycoco_scene", "sketchycoco_others"} <= set(chapter_sources())
+    assert not set(chapter_sources()) & set(shared())
