@@ -92,3 +92,13 @@ def test_missing_paper_weights_stop_before_reading(tmp_path, monkeypatch):
         image_metrics(paper, tmp_path / "no_real", tmp_path / "no_gen", tmp_path / "m.json")
     with pytest.raises(MetricsInputError, match="sketchydepth.fid"):
         image_metrics({"seed": 0}, tmp_path / "no_real", tmp_path / "no_gen", tmp_path / "m.json")
+
+
+def test_image_metrics_command(tmp_path):
+    from sketch3d.cli import main
+
+    _sets(tmp_path, size=8)
+    out = tmp_path / "m.json"
+    assert main(["image_metrics", "--settings", json.dumps(SETTINGS), "--real", str(tmp_path / "real"),
+                 "--generated", str(tmp_path / "gen"), "--out", str(out), "--cache", str(tmp_path / "c")]) == 0
+    assert json.loads(out.read_text())["n"]["all"] == 8
