@@ -108,10 +108,15 @@ class Pretrained:
     online: str = ""  # one command that, with internet, puts the file in a cache above
     hub_checkpoint: str | None = None  # file name in torch hub's <get_dir()>/checkpoints (torchvision's)
     url: str | None = None  # where the file is published, in messages
+    # False where the hex part of hub_checkpoint's name is not the start of the file's sha256 (pytorch-fid's
+    # Inception file shares its "6726825d" with torch-fidelity's other file): nothing is checked against it.
+    hub_name_is_sha256: bool = True
 
     @property
     def sha256_prefix(self) -> str | None:
         """The leading sha256 hex digits a torch hub checkpoint name carries (torch.hub's own rule), or None."""
+        if not self.hub_name_is_sha256:
+            return None
         m = _HUB_HASH.search(self.hub_checkpoint or "")
         return m.group(1) if m and m.group(1) else None
 
@@ -179,6 +184,21 @@ REGISTRY: tuple[Pretrained, ...] = (
             ("vit_b_32", "ViT-B/32", "IMAGENET1K_V1", "vit_b_32-d86f8d99.pth"),
             ("vit_b_16", "ViT-B/16", "IMAGENET1K_V1", "vit_b_16-c867db91.pth"),
         )
+    ),
+    # pytorch-fid 0.3.0's InceptionV3 (FID, thesis Table 3.1): the file pytorch_fid.inception.FID_WEIGHTS_URL names,
+    # which pytorch-fid itself loads from torch hub's checkpoints folder (sketch3d.sketchydepth.fid never lets it
+    # download).
+    Pretrained(
+        network="pt_inception",
+        tag="pt_inception-2015-12-05",
+        title="pytorch-fid InceptionV3 weights (FID)",
+        setting="profiles.paper.sketchydepth.fid.weights",
+        tag_of="pytorch-fid",
+        source="pytorch_fid_inception",
+        hub_checkpoint="pt_inception-2015-12-05-6726825d.pth",
+        hub_name_is_sha256=False,
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        online="python -c \"from pytorch_fid.inception import fid_inception_v3; fid_inception_v3()\"",
     ),
 )
 

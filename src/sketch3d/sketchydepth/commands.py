@@ -31,4 +31,98 @@ DATA_COMMANDS = (
 )
 
 
-COMMANDS = (*DATA_COMMANDS,)
+
+
+# ----------------------------------------------------------------------------- metrics, effects, 3D photo, study
+
+
+def _image_metrics(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.sketchydepth.image_metrics import image_metrics
+
+    settings = parse_settings(a.settings)
+    with claim_device() as device:
+        result = image_metrics(settings, Path(a.real), Path(a.generated), Path(a.out), device,
+                               Path(a.cache) if a.cache else None)
+    log.info("image_metrics: FID %s, SSIM %.4f", json.dumps(result["fid"]), result["ssim"])
+
+
+def _effects(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.effects import effects
+
+    out = effects(a.image, a.depth, a.effect, a.out, a.start, a.direction, a.strength)
+    log.info("effects: %s -> %s", a.effect, out)
+
+
+def _photo3d(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.photo3d import photo3d
+
+    out = photo3d(a.image, a.depth, a.out, a.frames, a.zoom, a.far, a.fill, a.duration)
+    log.info("photo3d: %d frames -> %s", a.frames, out)
+
+
+def _human_study_page(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.human_study import human_study_page
+
+    result = human_study_page(parse_settings(a.settings), Path(a.generated), Path(a.ours), Path(a.midas),
+                              Path(a.out))
+    log.info("human_study_page: %d items -> %s", len(result["items"]), a.out)
+
+
+def _human_study_table(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.human_study import human_study_table
+
+    s = parse_settings(a.settings) if a.settings else {}
+    level = s.get("sketchydepth", {}).get("human_study", {}).get("ci_level", 0.95)
+    result = human_study_table([Path(p) for p in a.answers], Path(a.out), s.get("profile") == "demo", level,
+                               Path(a.out_md) if a.out_md else None)
+    log.info("human_study_table: %d/%d prefer ours (%.2f%%)", result["ours"], result["answers"], result["share"])
+
+
+_EFFECT_NAMES = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon")  # sketch3d.sketchydepth.effects.EFFECTS
+
+STUDY_COMMANDS = (
+    Command("image_metrics", "FID (all, fb, bo) and SSIM of a generated test set against the real one (Table 3.1)",
+            _image_metrics, (
+                arg("--settings", required=True),
+                arg("--real", required=True, help="the real test triplet set"),
+                arg("--generated", required=True, help="the generated triplet set of the same split"),
+                arg("--out", required=True, help="metrics JSON"),
+                arg("--cache", help="folder keeping the real images' Inception activations (shared by the models)"),
+            )),
+    Command("effects", "a depth-based effect on an image: bokeh, light, fog, hue, grayscale, cartoon", _effects, (
+        arg("image", help="RGB image"),
+        arg("depth", help="depth map of the image's size: 8- or 16-bit single-channel PNG or .npy; bright = near"),
+        arg("--effect", required=True, choices=_EFFECT_NAMES),
+        arg("--start", type=float, help="distance 1 - depth (0 = nearest, 1 = farthest) where the effect starts"),
+        arg("--direction", choices=("near", "far"), help="far: stronger with distance; near: stronger nearer"),
+        arg("--strength", type=float, help="the effect's largest amount (bokeh: blur sigma in pixels)"),
+        arg("--out", required=True, help="output image (PNG)"),
+    )),
+    Command("photo3d", "a 3D-photo zoom clip (animated GIF) from an image and its depth map", _photo3d, (
+        arg("image", help="RGB image"),
+        arg("depth", help="depth map of the image's size: 8- or 16-bit single-channel PNG or .npy; bright = near"),
+        arg("--out", required=True, help="output .gif"),
+        arg("--frames", type=int, default=24),
+        arg("--zoom", type=float, default=0.3, help="final forward move of the camera, in units of the nearest depth"),
+        arg("--far", type=float, default=8.0, help="the farthest depth in units of the nearest"),
+        arg("--fill", choices=("nearest", "biharmonic"), default="nearest", help="how disoccluded pixels are filled"),
+        arg("--duration", type=int, default=80, help="milliseconds per frame"),
+    )),
+    Command("human_study_page", "the human study's HTML page: generated image, our depth vs MiDaS's (3.4.4)",
+            _human_study_page, (
+                arg("--settings", required=True),
+                arg("--generated", required=True, help="generated triplet set of the test split"),
+                arg("--ours", required=True, help="our generated depth set"),
+                arg("--midas", required=True, help="MiDaS's depth set of the generated images"),
+                arg("--out", required=True, help="the HTML page"),
+            )),
+    Command("human_study_table", "tally the study's answers files beside the thesis's 2153/2300", _human_study_table, (
+        arg("--answers", nargs="+", required=True, help="answers CSV files downloaded from the study page"),
+        arg("--out", required=True, help="JSON"),
+        arg("--out-md", help="markdown table"),
+        arg("--settings", help="JSON with profile and sketchydepth.human_study.ci_level"),
+    )),
+)
+
+COMMANDS = (*DATA_COMMANDS, *STUDY_COMMANDS)

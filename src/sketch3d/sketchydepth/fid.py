@@ -1,0 +1,245 @@
+"""Fréchet Inception Distance (thesis 3.4.3) with pytorch-fid 0.3.0's InceptionV3, never downloading.
+
+pytorch-fid builds its network through ``pytorch_fid.inception.fid_inception_v3``, which always fetches
+``pt_inception-2015-12-05-6726825d.pth`` from GitHub. :func:`build_inception` builds the same
+``InceptionV3`` while pytorch-fid's loader is pointed at a state dict we already hold, so the library never
+reaches the network:
+
+- ``weights`` = ``"pt_inception-2015-12-05"`` (the paper): the real file, from torch hub's checkpoints
+  folder (``$TORCH_HOME/hub/checkpoints/``) or ``<data_dir>/weights/``; or a path to a local copy. A missing
+  file raises :class:`FidWeightsError` naming the file, where to put it and its URL, before any work.
+- ``weights`` = ``"random"`` (the demo): the same architecture with every convolution re-initialised
+  (Kaiming normal, fan-in, ReLU gain) from a ``torch.Generator`` seeded by the caller. With PyTorch's default
+  initialisation the features collapse (FID ~1e-16 for any pair of sets); re-initialised, two different image
+  sets give a clearly larger distance than two halves of one set. Such an FID is a smoke signal only.
+
+Activations follow pytorch-fid's ``get_activations``: uint8 images become [0, 1] floats (as ``ToTensor``),
+the network resizes them bilinearly to 299x299 and scales them to [-1, 1] itself (``resize_input``,
+``normalize_input``); feature maps larger than 1x1 (dims 64, 192, 768) are average-pooled. The distance is
+``pytorch_fid.fid_score.calculate_frechet_distance`` of the activations' means and covariances.
+
+:func:`cached_activations` keeps the activations of an image array on disk, keyed by the images' bytes and
+the network's identity (weights digest or seed, dims), so the test set's real images are embedded once for
+every model compared against them.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sketch3d import weights
+from sketch3d.atomic import atomic_path
+
+NETWORK = "pt_inception"  # the sketch3d.weights registry name of pytorch-fid's Inception
+TAG = "pt_inception-2015-12-05"  # the paper's weights setting
+SETTING = "profiles.paper.sketchydepth.fid.weights"
+DIMS = (64, 192, 768, 2048)  # pytorch-fid's InceptionV3.BLOCK_INDEX_BY_DIM
+
+
+class FidWeightsError(FileNotFoundError):
+    """The Inception weights a setting names are not on this machine."""
+
+
+@dataclass(frozen=True)
+class FidNetwork:
+    """A built network and what it is: ``key`` identifies it in cache keys, ``provenance`` in outputs."""
+
+    model: object  # pytorch_fid.inception.InceptionV3, in eval mode on ``device``
+    dims: int
+    device: str
+    key: str
+    provenance: str
+    random: bool
+
+
+def _check_dims(dims: int) -> int:
+    if dims not in DIMS:
+        raise ValueError(f"sketchydepth.fid.dims = {dims!r}: pytorch-fid's Inception gives {list(DIMS)} "
+                         "(2048 = the final pooling layer, as in the thesis)")
+    return int(dims)
+
+
+def weights_file(value: str, data_dir: str | os.PathLike | None = None, base: str | os.PathLike = ".") -> Path | None:
+    """The local file of the weights setting ``value`` (None for ``random``), or :class:`FidWeightsError`.
+
+    Looked up offline only: a path (``~`` allowed, relative to ``base``), or for the tag
+    ``pt_inception-2015-12-05`` torch hub's ``checkpoints`` folder and ``<data_dir>/weights/``.
+    """
+    value = str(value)
+    if value == weights.RANDOM:
+        return None
+    k = weights.kind(value, NETWORK, base)
+    found = weights.local_file(value, NETWORK, data_dir=data_dir, base=base) if k in ("tag", "file") else None
+    if found is None:
+        raise FidWeightsError(weights.unavailable(value, NETWORK, data_dir=data_dir, base=base).message())
+    return found
+
+
+@contextlib.contextmanager
+def _loader_returning(state: dict):
+    """Within: pytorch-fid's ``load_state_dict_from_url`` hands out ``state`` for its own URL and refuses any
+    other, so building ``InceptionV3`` never touches the network."""
+    import pytorch_fid.inception as pi
+
+    original = pi.load_state_dict_from_url
+
+    def load(url, *args, **kwargs):
+        if url != pi.FID_WEIGHTS_URL:
+            raise RuntimeError(f"pytorch-fid asked for {url}; sketch3d only provides {pi.FID_WEIGHTS_URL}")
+        return state
+
+    pi.load_state_dict_from_url = load
+    try:
+        yield
+    finally:
+        pi.load_state_dict_from_url = original
+
+
+def _random_state() -> dict:
+    """A state dict with the FID Inception's parameter names and shapes (values are overwritten later).
+
+    pytorch-fid's FID blocks subclass torchvision's Inception blocks and change only ``forward``, so
+    torchvision's ``inception_v3(num_classes=1008, aux_logits=False)`` has exactly its parameters.
+    """
+    import torch
+    import torchvision
+
+    with torch.random.fork_rng():  # torchvision's default init draws from the global generator: leave it as it was
+        net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+    return net.state_dict()
+
+
+def _reinit(model, seed: int) -> None:
+    """Kaiming-normal convolutions from a seeded generator; batch norms as an identity (the features then
+    keep their spread through the network instead of collapsing)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for name, m in sorted(model.named_modules(), key=lambda nm: nm[0]):
+            if isinstance(m, torch.nn.Conv2d):
+                fan_in = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+                std = (2.0 / fan_in) ** 0.5
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * std)
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+
+
+def build_inception(value: str, dims: int, seed: int, device: str = "cpu",
+                    data_dir: str | os.PathLike | None = None, base: str | os.PathLike = ".") -> FidNetwork:
+    """pytorch-fid's InceptionV3 returning the ``dims`` features, with the weights ``value`` names."""
+    dims = _check_dims(dims)
+    path = weights_file(value, data_dir, base)  # fails here, before torch is even imported, if missing
+    from sketch3d.compat.torchvision_ops import ensure_torchvision
+
+    ensure_torchvision()
+    import torch
+    from pytorch_fid.inception import InceptionV3
+
+    if path is None:
+        state = _random_state()
+        provenance = weights.describe(weights.RANDOM, seed=seed, family=f"FID Inception (pytorch-fid), dims {dims}")
+        key = f"random-seed{int(seed)}"
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise FidWeightsError(f"{path} cannot be read as pytorch-fid's Inception state dict ({exc}); "
+                                  f"{weights.how_to_get(weights.find(NETWORK, TAG), data_dir=data_dir)}") from exc
+        digest = weights.sha256(path)
+        provenance = f"pytorch-fid Inception {Path(path).name} (sha256:{digest}), dims {dims}"
+        key = f"sha256-{digest}"
+    block = InceptionV3.BLOCK_INDEX_BY_DIM[dims]
+    with _loader_returning(state):
+        model = InceptionV3([block], resize_input=True, normalize_input=True)
+    if path is None:
+        _reinit(model, seed)
+    model = model.eval().to(device)
+    return FidNetwork(model, dims, str(device), f"{key}-dims{dims}", provenance, path is None)
+
+
+def activations(images: np.ndarray, net: FidNetwork, batch_size: int = 50) -> np.ndarray:
+    """float64 [N, dims] activations of uint8 RGB images [N, H, W, 3], as pytorch-fid's get_activations."""
+    import torch
+    from torch.nn.functional import adaptive_avg_pool2d
+
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"FID activations: expected uint8 RGB images [N, H, W, 3], got {images.dtype} "
+                         f"{list(images.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"sketchydepth.fid.batch_size must be >= 1, got {batch_size}")
+    out = np.empty((len(images), net.dims), dtype=np.float64)
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+            x = batch.permute(0, 3, 1, 2).to(torch.float32).div(255.0).to(net.device)
+            pred = net.model(x)[0]
+            if pred.shape[2] != 1 or pred.shape[3] != 1:
+                pred = adaptive_avg_pool2d(pred, output_size=(1, 1))
+            out[start:start + len(batch)] = pred.squeeze(3).squeeze(2).cpu().numpy()
+    return out
+
+
+def images_digest(images: np.ndarray) -> str:
+    """SHA-256 of an image array's shape, dtype and bytes (its content, whatever its files were called)."""
+    h = hashlib.sha256(json.dumps([list(images.shape), str(images.dtype)]).encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    return h.hexdigest()
+
+
+def cached_activations(images: np.ndarray, net: FidNetwork, cache: str | os.PathLike | None,
+                       batch_size: int = 50) -> np.ndarray:
+    """:func:`activations`, kept in ``<cache>/<network key>/<images digest>.npy`` (None: not cached).
+
+    The key holds the weights (file digest, or ``random`` and its seed) and the dims; the digest the images'
+    content, so the same test images are embedded once for every model compared against them.
+    """
+    if cache is None:
+        return activations(images, net, batch_size)
+    path = Path(cache) / net.key / f"{images_digest(images)}.npy"
+    if path.is_file():
+        try:
+            acts = np.load(path, allow_pickle=False)
+            if acts.shape == (len(images), net.dims):
+                return acts
+        except (ValueError, OSError, EOFError):
+            pass  # truncated elsewhere: recompute
+    acts = activations(images, net, batch_size)
+    with atomic_path(path) as tmp:
+        np.save(tmp, acts, allow_pickle=False)
+    return acts
+
+
+def statistics(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (rows are samples), as pytorch-fid's calculate_activation_statistics."""
+    if acts.ndim != 2 or len(acts) < 2:
+        raise ValueError(f"FID needs at least 2 images per set to estimate a covariance, got {len(acts)}")
+    return np.mean(acts, axis=0), np.cov(acts, rowvar=False)
+
+
+def frechet_distance(acts_a: np.ndarray, acts_b: np.ndarray) -> float:
+    """FID between two activation sets [N, D], [M, D] (pytorch-fid's calculate_frechet_distance)."""
+    from sketch3d.compat.torchvision_ops import ensure_torchvision
+
+    ensure_torchvision()  # pytorch-fid imports torchvision
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    if acts_a.shape[1:] != acts_b.shape[1:]:
+        raise ValueError(f"FID: activation sets differ in width ({acts_a.shape[1:]} vs {acts_b.shape[1:]})")
+    mu_a, sigma_a = statistics(acts_a)
+    mu_b, sigma_b = statistics(acts_b)
+    with warnings.catch_warnings():  # pytorch-fid 0.3.0 passes scipy's deprecated sqrtm(disp=False)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return float(calculate_frechet_distance(mu_a, sigma_a, mu_b, sigma_b))

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import scipy.linalg
+
+from sketch3d import weights
+from sketch3d.sketchydepth import fid
+
+FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def _fid_by_formula(a, b):
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b)) from the samples, written out independently."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a.T), np.cov(b.T)
+    root = scipy.linalg.sqrtm(s_a @ s_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(root))
+
+
+def test_frechet_distance_matches_the_formula_on_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.multivariate_normal([0, 0, 0], np.diag([1.0, 2.0, 0.5]), size=400)
+    b = rng.multivariate_normal([1, -1, 0.5], [[1.0, 0.3, 0], [0.3, 1.0, 0], [0, 0, 3.0]], size=300)
+    assert fid.frechet_distance(a, b) == pytest.approx(_fid_by_formula(a, b), rel=1e-9)
+    # b = 2 a + c: S_b = 4 S_a, sqrt(S_a S_b) = 2 S_a, so FID = ||mu_a + c||^2 + Tr(S_a), no square root needed
+    c = np.array([0.5, -2.0, 1.0])
+    expected = float(((a.mean(0) + c) ** 2).sum() + np.trace(np.cov(a.T)))
+    assert fid.frechet_distance(a, 2 * a + c) == pytest.approx(expected, rel=1e-6)
+    assert fid.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_too_few_images_and_bad_dims_are_refused():
+    with pytest.raises(ValueError, match="at least 2"):
+        fid.frechet_distance(np.zeros((1, 4)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="2048"):
+        fid.build_inception("random", 100, 0)
+
+
+@pytest.fixture(scope="module")
+def net64():
+    return fid.build_inception("random", 64, seed=3)
+
+
+def test_random_network_is_seeded_and_flagged(net64):
+    import torch
+
+    again = fid.build_inception("random", 64, seed=3)
+    other = fid.build_inception("random", 64, seed=4)
+    same = [torch.equal(p, q) for p, q in zip(net64.model.parameters(), again.model.parameters())]
+    differ = [torch.equal(p, q) for p, q in zip(net64.model.parameters(), other.model.parameters())]
+    assert all(same) and not all(differ)
+    assert net64.random and "NOT pretrained" in net64.provenance and net64.key == "random-seed3-dims64"
+
+
+def test_random_features_separate_two_sets_from_two_halves_of_one(net64):
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)  # one distribution: colourful noise
+    smooth = np.repeat(np.repeat(rng.integers(0, 120, (16, 4, 4, 3), dtype=np.uint8), 4, 1), 4, 2)  # another
+    a = fid.activations(noise, net64, batch_size=16)
+    b = fid.activations(smooth, net64, batch_size=16)
+    assert a.shape == (32, 64) and a.std() > 1e-3  # the features do not collapse
+    halves = fid.frechet_distance(a[:16], a[16:])
+    apart = fid.frechet_distance(a[:16], b)
+    assert apart > 10 * halves
+
+
+def test_weights_file_missing_names_file_place_and_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    with pytest.raises(fid.FidWeightsError) as err:
+        fid.build_inception(fid.TAG, 2048, 0)
+    msg = str(err.value)
+    assert FILE in msg and str(tmp_path / "th" / "hub" / "checkpoints") in msg
+    assert f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FILE}" in msg
+    assert fid.SETTING in msg
+    with pytest.raises(fid.FidWeightsError, match="does not exist"):
+        fid.weights_file(str(tmp_path / "nowhere.pth"))
+
+
+def test_local_file_is_loaded_without_download(tmp_path, monkeypatch):
+    import pytorch_fid.inception as pi
+    import torch
+
+    state = fid._random_state()
+    state = {k: (torch.full_like(v, 0.01) if v.is_floating_point() else v) for k, v in state.items()}
+    hub = tmp_path / "th" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.save(state, hub / FILE)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    original = pi.load_state_dict_from_url
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("tried to download"))
+    assert fid.weights_file(fid.TAG) == hub / FILE
+    net = fid.build_inception(fid.TAG, 64, 0)
+    assert pi.load_state_dict_from_url is original  # pytorch-fid's loader is given back
+    conv = net.model.blocks[0][0].conv.weight
+    assert torch.all(conv == 0.01) and not net.random
+    assert net.provenance.startswith(f"pytorch-fid Inception {FILE} (sha256:{weights.sha256(hub / FILE)})")
+    assert weights.find(fid.NETWORK, fid.TAG).sha256_prefix is None  # the name's hex is not checked as a digest
+
+
+def test_cached_activations_reused_by_content(tmp_path, net64):
+    rng = np.random.default_rng(2)
+    imgs = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    first = fid.cached_activations(imgs, net64, tmp_path)
+    path = tmp_path / net64.key / f"{fid.images_digest(imgs)}.npy"
+    assert path.is_file() and np.array_equal(np.load(path), first)
+    np.save(path, np.full_like(first, 7.0))  # a reused entry is read, not recomputed
+    assert np.all(fid.cached_activations(imgs.copy(), net64, tmp_path) == 7.0)
+    other = fid.cached_activations(imgs[::-1].copy(), net64, tmp_path)
+    assert np.allclose(other, first[::-1]) and len(list((tmp_path / net64.key).iterdir())) == 2
