@@ -31,12 +31,15 @@ class Result:
     spread: dict[str, float] = field(default_factory=dict)  # +- beside a metric (std over settings), if any
 
 
-def compare_with_thesis(results: list[Result], table: str, reference: str | os.PathLike | None = None) -> pd.DataFrame:
+def compare_with_thesis(results: list[Result], table: str,
+                        reference: str | os.PathLike | pd.DataFrame | None = None, digits: int = 2) -> pd.DataFrame:
     """One row per (label, group, metric): thesis value, ours, ours - thesis, and the context columns.
 
-    ``reference``: the thesis table's file (default: the package's ``reference/table_<n>.csv``).
+    ``reference``: the thesis table's file (default: the package's ``reference/table_<n>.csv``), or the
+    thesis's numbers already in that long form (values the thesis prints in its text rather than a table).
+    ``digits``: decimals kept of ours and of the difference (the thesis prints 2; SSIM needs 4).
     """
-    ref = thesis_table(table, reference)
+    ref = reference if isinstance(reference, pd.DataFrame) else thesis_table(table, reference)
     rows = []
     for r in results:
         for metric in sorted(r.metrics):
@@ -53,8 +56,8 @@ def compare_with_thesis(results: list[Result], table: str, reference: str | os.P
                 "category": r.group,
                 "metric": metric,
                 "thesis": thesis,
-                "ours": round(ours, 2),
-                "difference": None if thesis is None else round(ours - thesis, 2),
+                "ours": round(ours, digits),
+                "difference": None if thesis is None else round(ours - thesis, digits),
                 **spreads,
                 **r.context,
                 "profile": r.profile,
@@ -68,16 +71,20 @@ def compare_with_thesis(results: list[Result], table: str, reference: str | os.P
     return pd.DataFrame(rows)
 
 
-def to_markdown(df: pd.DataFrame, title: str, context: list[str] = ()) -> str:
+DECIMALS = {"SSIM": 4}  # decimals a metric is printed with (the thesis's own); 2 for the others
+
+
+def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), unit: str = "in percent") -> str:
     """Wide Markdown: one row per method, columns 'group metric: ours (thesis, diff)'; ``context``: lines under the title."""
-    def pm(value: float, spread) -> str:
-        return f"{value:.2f}" if spread is None or pd.isna(spread) else f"{value:.2f} ± {spread:.2f}"
+    def pm(value: float, spread, d: int) -> str:
+        return f"{value:.{d}f}" if spread is None or pd.isna(spread) else f"{value:.{d}f} ± {spread:.{d}f}"
 
     def cell(r: pd.Series) -> str:
-        ours = pm(r["ours"], r.get("ours_spread"))
+        d = DECIMALS.get(r["metric"], 2)
+        ours = pm(r["ours"], r.get("ours_spread"), d)
         if pd.isna(r["thesis"]):
             return f"{ours} (thesis: none)"
-        return f"{ours} ({pm(r['thesis'], r.get('thesis_spread'))}, {r['difference']:+.2f})"
+        return f"{ours} ({pm(r['thesis'], r.get('thesis_spread'), d)}, {r['difference']:+.{d}f})"
 
     wide = df.assign(cell=df.apply(cell, axis=1), column=df["category"] + " " + df["metric"])
     order = list(dict.fromkeys(df["method"]))
@@ -86,7 +93,7 @@ def to_markdown(df: pd.DataFrame, title: str, context: list[str] = ()) -> str:
     profile = df["profile"].iloc[0]
     if profile == "demo":
         lines += [f"> **{DEMO_NOTICE}**", ""]
-    lines += [f"Profile: `{profile}`. Cells: ours (thesis, ours - thesis), in percent.", *context, "",
+    lines += [f"Profile: `{profile}`. Cells: ours (thesis, ours - thesis), {unit}.", *context, "",
               pivot.reset_index().to_markdown(index=False), ""]
     return "\n".join(lines)
 
@@ -102,11 +109,12 @@ def to_metrics(df: pd.DataFrame) -> dict:
 
 
 def write_comparison(
-    df: pd.DataFrame, title: str, out_csv: Path, out_md: Path, out_json: Path | None = None, context: list[str] = ()
+    df: pd.DataFrame, title: str, out_csv: Path, out_md: Path, out_json: Path | None = None, context: list[str] = (),
+    unit: str = "in percent",
 ) -> None:
     """Write the comparison ``df`` as CSV, Markdown and (optionally) the DVC metrics JSON, each atomically."""
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
-    write_text(out_md, to_markdown(df, title, context))
+    write_text(out_md, to_markdown(df, title, context, unit))
     if out_json is not None:
         write_text(out_json, json.dumps(to_metrics(df), indent=2) + "\n")

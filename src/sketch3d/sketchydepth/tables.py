@@ -1,0 +1,110 @@
+"""Table 3.1: FID and SSIM of the four models on the test set, beside the thesis's numbers, and the FID over the
+foreground-and-background (fb) and background-only (bo) examples beside the values the thesis gives in its text
+(3.4.3: baseline 96.70 / 184.73, SketchyDepth 92.91 / 162.24).
+
+Inputs: one ``image_metrics`` JSON per model, the thesis's Table 3.1 (a package file, an input of the job) and
+the thesis's scalars (``reference/scalars.csv``). Row 1 of the thesis's table, SketchyCOCO's own published
+numbers, has no run of ours: it is shown under the title.
+"""
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
+from sketch3d.report.reference import thesis_table
+
+PACKAGE_DATA = ("reference/scalars.csv",)  # the fb/bo FIDs of section 3.4.3 (see sketch3d.codeversion)
+
+# model (training.MODELS) -> its row of the thesis's Table 3.1
+THESIS_ROWS = {
+    "baseline": "SketchyCOCO (replicated)",
+    "no_depth": "SketchyDepth (w/o G_d and D_d)",
+    "no_joint": "SketchyDepth (w/o D_j)",
+    "sketchydepth": "SketchyDepth",
+}
+PUBLISHED_ROW = "SketchyCOCO (original) [62]"
+ALL = "test"  # the column group of the whole test set (the thesis's table has no grouping)
+# (model, kind) -> the scalar's quantity in reference/scalars.csv
+KIND_SCALARS = {
+    (model, kind): f"FID {name} subset, {who}"
+    for model, who in (("baseline", "baseline (SketchyCOCO replicated)"), ("sketchydepth", "SketchyDepth (ours)"))
+    for kind, name in (("fb", "foreground-background (fb)"), ("bo", "background-only (bo)"))
+}
+TITLE = "Table 3.1: scene image generation from sketches (test set): FID (lower is better), SSIM (higher is better)"
+
+
+class TableInputError(ValueError):
+    """A metrics file that cannot be tabulated."""
+
+
+def scalars_file() -> Path:
+    return Path(str(resources.files("sketch3d").joinpath("reference", "scalars.csv")))
+
+
+def reference(thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The thesis's numbers in the long form of its tables: Table 3.1 (group ``test``) and the fb/bo FIDs."""
+    table = thesis_table("3.1", thesis).copy()
+    table["category"] = table["category"].fillna(ALL)
+    s = pd.read_csv(scalars if scalars is not None else scalars_file(), dtype=str)
+    rows = []
+    for (model, kind), quantity in KIND_SCALARS.items():
+        hit = s[s["quantity"] == quantity]
+        if len(hit) != 1:
+            raise TableInputError(f"reference/scalars.csv: expected one row '{quantity}', found {len(hit)}")
+        rows.append({"table": "3.1", "method": THESIS_ROWS[model], "category": kind, "metric": "FID",
+                     "value": float(hit["value"].iloc[0])})
+    return pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+
+
+def _load(model: str, path: Path) -> dict:
+    try:
+        m = json.loads(Path(path).read_text())
+        return {"fid": m["fid"], "ssim": float(m["ssim"]), "n": m["n"], "demo": bool(m.get("demo")),
+                "network": m.get("fid_network", ""), "dims": m.get("fid_dims")}
+    except FileNotFoundError:
+        raise TableInputError(f"{path}: no metrics of model {model}; run its image_metrics rule") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TableInputError(f"{path}: not an image_metrics file ({exc}); re-run image_metrics for {model}") from None
+
+
+def table_3_1(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
+              thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Tabulate {model: image_metrics JSON}; writes CSV, Markdown and the DVC metrics JSON."""
+    unknown = sorted(set(metrics) - set(THESIS_ROWS))
+    if unknown or not metrics:
+        raise TableInputError(f"table 3.1: unknown model(s) {unknown}; known: {sorted(THESIS_ROWS)}")
+    ref = reference(thesis, scalars)
+    loaded = {m: _load(m, Path(p)) for m, p in metrics.items()}
+    profiles = {"demo" if v["demo"] else "paper" for v in loaded.values()}
+    if len(profiles) != 1:
+        raise TableInputError("table 3.1: metrics of the demo and the paper profile mixed; rebuild one profile")
+    profile = profiles.pop()
+    results = []
+    for model in THESIS_ROWS:  # the thesis's row order
+        if model not in loaded:
+            continue
+        m = loaded[model]
+        n = {k: int(v) for k, v in m["n"].items()}
+        results.append(Result(model, THESIS_ROWS[model], ALL, profile,
+                              {"FID": m["fid"]["all"], "SSIM": m["ssim"]}, {"images": n["all"]}))
+        for kind in ("fb", "bo"):
+            if m["fid"].get(kind) is not None:
+                results.append(Result(model, THESIS_ROWS[model], kind, profile, {"FID": m["fid"][kind]},
+                                      {"images": n[kind]}))
+    df = compare_with_thesis(results, "3.1", ref, digits=4)
+    published = ref[ref["method"] == PUBLISHED_ROW].set_index("metric")["value"]
+    any_m = next(iter(loaded.values()))
+    context = [
+        f"Thesis row 1, SketchyCOCO's published numbers (no run of ours): FID {published['FID']:.2f}, "
+        f"SSIM {published['SSIM']:.4f}.",
+        "Groups: `test` all test images; `fb` with foreground objects, `bo` background only (FID only; the "
+        "thesis gives these in its text, 3.4.3).",
+        f"FID network: {any_m['network']} ({any_m['dims']} dims).",
+    ]
+    write_comparison(df, TITLE, out_csv, out_md, out_json, context, unit="FID and SSIM as computed")
+    return df

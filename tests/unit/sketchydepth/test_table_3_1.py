@@ -1,0 +1,43 @@
+import json
+
+import pandas as pd
+import pytest
+
+from sketch3d.sketchydepth.tables import TableInputError, table_3_1
+
+
+def _metrics(tmp_path, model, fid_all, ssim, fb=None, bo=None, demo=True):
+    p = tmp_path / f"{model}.json"
+    p.write_text(json.dumps({"demo": demo, "fid": {"all": fid_all, "fb": fb, "bo": bo}, "ssim": ssim,
+                             "n": {"all": 10, "fb": 7, "bo": 3}, "fid_network": "net", "fid_dims": 64}))
+    return p
+
+
+def test_rows_sit_beside_the_thesis_and_its_text_values(tmp_path):
+    files = {"baseline": _metrics(tmp_path, "baseline", 140.0, 0.25, 100.0, 190.0),
+             "sketchydepth": _metrics(tmp_path, "sketchydepth", 120.0, 0.3, 90.0, 160.0),
+             "no_depth": _metrics(tmp_path, "no_depth", 131.0, 0.28123, None, None)}
+    df = table_3_1(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    row = df[(df["method"] == "sketchydepth") & (df["category"] == "test") & (df["metric"] == "FID")].iloc[0]
+    assert row["thesis"] == 116.87 and row["difference"] == pytest.approx(120.0 - 116.87)
+    ssim = df[(df["method"] == "no_depth") & (df["metric"] == "SSIM")].iloc[0]
+    assert ssim["thesis"] == 0.2820 and ssim["ours"] == 0.2812   # 4 decimals, as the thesis prints SSIM
+    bo = df[(df["method"] == "baseline") & (df["category"] == "bo")].iloc[0]
+    assert bo["thesis"] == 184.73 and bo["ours"] == 190.0
+    assert df[(df["method"] == "no_depth")]["category"].tolist() == ["test", "test"]  # no fb/bo FIDs: no rows
+    md = (tmp_path / "t.md").read_text()
+    assert "DEMO" in md and "164.80" in md and "0.2812 (0.2820, -0.0008)" in md
+    assert json.loads((tmp_path / "t.json").read_text())["sketchydepth"]["fb"]["FID"] == 90.0
+    assert list(pd.read_csv(tmp_path / "t.csv")["method"].unique()) == ["baseline", "no_depth", "sketchydepth"]
+
+
+def test_bad_inputs_are_named(tmp_path):
+    with pytest.raises(TableInputError, match="unknown model"):
+        table_3_1({"pix2pix": tmp_path / "x.json"}, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    with pytest.raises(TableInputError, match="run its image_metrics rule"):
+        table_3_1({"baseline": tmp_path / "absent.json"}, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    files = {"baseline": _metrics(tmp_path, "baseline", 1.0, 0.1), "sketchydepth": _metrics(tmp_path, "s", 1.0, 0.1,
+                                                                                            demo=False)}
+    with pytest.raises(TableInputError, match="mixed"):
+        table_3_1(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    assert not (tmp_path / "t.csv").exists()
