@@ -125,4 +125,68 @@ STUDY_COMMANDS = (
     )),
 )
 
-COMMANDS = (*DATA_COMMANDS, *STUDY_COMMANDS)
+# ----------------------------------------------------------------------------- Table 3.1 and the figures
+
+
+def _sketchydepth_table(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.tables import table_3_1
+
+    metrics = dict(item.split("=", 1) for item in a.metrics)
+    table_3_1(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis))
+    print(Path(a.out_md).read_text())
+
+
+def _figure_settings(a: argparse.Namespace) -> tuple[int, int, bool]:
+    s = parse_settings(a.settings)
+    return int(s["sketchydepth"]["figures"]["examples"]), int(s["seed"]), s["profile"] == "demo"
+
+
+def _figure_images(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.figures import figure_images
+
+    n, seed, demo = _figure_settings(a)
+    figure_images(Path(a.test), Path(a.ours), Path(a.baseline), Path(a.out), n, seed, demo)
+
+
+def _figure_depth(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.figures import figure_depth
+
+    n, seed, demo = _figure_settings(a)
+    figure_depth(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo)
+
+
+def _figure_effects(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.figures import figure_effects, figure_photo3d
+
+    n, seed, demo = _figure_settings(a)
+    clip = parse_settings(a.settings)["sketchydepth"]["figures"]["photo3d"]
+    figure_effects(Path(a.ours), Path(a.ours_depth), Path(a.out), n, seed, demo)
+    figure_photo3d(Path(a.ours), Path(a.ours_depth), Path(a.out_gif), seed, int(clip["frames"]), float(clip["zoom"]))
+
+
+_FIGURE_ARGS = (arg("--settings", required=True, help="JSON: profile, seed, sketchydepth.figures"),
+                arg("--out", required=True, help="the figure (PNG)"))
+REPORT_COMMANDS = (
+    Command("sketchydepth_table", "Table 3.1: FID and SSIM of the four models beside the thesis's", _sketchydepth_table, (
+        arg("--metrics", nargs="+", required=True, help="MODEL=image_metrics JSON, one per model"),
+        arg("--thesis", required=True, help="the thesis's Table 3.1 (package reference CSV)"),
+        arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json", required=True),
+    )),
+    Command("figure_images", "Fig. 3.3: input, SketchyDepth, baseline, ground truth", _figure_images, (
+        *_FIGURE_ARGS, arg("--test", required=True, help="the test triplet set"),
+        arg("--ours", required=True, help="SketchyDepth's generated set"),
+        arg("--baseline", required=True, help="the baseline's generated set"),
+    )),
+    Command("figure_depth", "Fig. 3.4: our image, our depth, MiDaS's depth of our image", _figure_depth, (
+        *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),
+        arg("--midas-depth", required=True, help="label_depth of SketchyDepth's generated images"),
+    )),
+    Command("figure_effects", "Figs. 3.5, A.2-A.4 (effects) and 3.6 (3D-photo clip) on generated images",
+            _figure_effects, (
+                *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),
+                arg("--out-gif", required=True, help="the zoom clip (GIF)"),
+            )),
+)
+
+
+COMMANDS = (*DATA_COMMANDS, *STUDY_COMMANDS, *REPORT_COMMANDS)

@@ -1,0 +1,121 @@
+"""The chapter's figures, drawn from the generated sets (triplet and depth sets of the test split):
+
+- Fig. 3.3: input (partial image), SketchyDepth's image and the baseline's, for sketches with foreground
+  objects (fb) and background-only sketches (bo);
+- Fig. 3.4: SketchyDepth's image, its own depth map and MiDaS's depth of that image;
+- Figs. 3.5, A.2-A.4: depth-based effects (:mod:`sketch3d.sketchydepth.effects`) on generated images with the
+  generated depth;
+- Fig. 3.6: a 3D-photo zoom clip (:mod:`sketch3d.sketchydepth.photo3d`) of one generated image.
+
+Examples are drawn at random (seeded) from the test split; every demo figure says it is a demo.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sketch3d import DEMO_NOTICE  # noqa: E402
+from sketch3d.atomic import atomic_path  # noqa: E402
+from sketch3d.sketchydepth.triplets import Triplets, read_depths, read_triplets  # noqa: E402
+
+FIGURE_EFFECTS = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon")  # Fig. 3.5 (first four), A.1.2
+
+
+class FigureInputError(ValueError):
+    """Generated sets that cannot be shown side by side."""
+
+
+def pick(triplets: Triplets, n: int, seed: int, kind: str | None = None) -> list[int]:
+    """``n`` seeded random examples (of ``kind`` if given), in the order drawn; fewer if there are fewer."""
+    idx = [i for i, k in enumerate(triplets.kinds) if kind is None or k == kind]
+    rng = np.random.default_rng([seed, 3, 0 if kind is None else 1 + ("fb", "bo").index(kind)])
+    return [idx[i] for i in rng.permutation(len(idx))[:n]]
+
+
+def _aligned(reference: Triplets, other: Triplets, where: str) -> Triplets:
+    """``other`` reordered to ``reference``'s ids (generated sets are written in the test split's order)."""
+    pos = {t: i for i, t in enumerate(other.ids)}
+    missing = [t for t in reference.ids if t not in pos]
+    if missing:
+        raise FigureInputError(f"{where}: lacks {len(missing)} test triplet(s), e.g. {missing[:3]}; regenerate it")
+    order = [pos[t] for t in reference.ids]
+    return Triplets([other.ids[i] for i in order], [other.kinds[i] for i in order], other.partial[order],
+                    other.image[order], None if other.depth is None else other.depth[order])
+
+
+def _grid(rows: list[list[np.ndarray]], titles: list[str], title: str, out: Path, demo: bool,
+          row_labels: list[str] | None = None) -> None:
+    n_rows, n_cols = len(rows), len(titles)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.6 * n_cols, 1.6 * n_rows + 0.6), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[c], fontsize=7)
+            if c == 0 and row_labels:
+                ax.set_ylabel(row_labels[r], fontsize=6)
+    head = title + (f"\n{DEMO_NOTICE}" if demo else "")
+    fig.suptitle(head, fontsize=7, color="darkred" if demo else "black")
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=150)
+    plt.close(fig)
+
+
+def figure_images(test: Path, ours: Path, baseline: Path, out: Path, n: int, seed: int, demo: bool) -> None:
+    """Fig. 3.3: per row an input, our image and the baseline's; ``n`` fb rows, then ``n`` bo rows."""
+    real = read_triplets(test)
+    o, b = _aligned(real, read_triplets(ours), str(ours)), _aligned(real, read_triplets(baseline), str(baseline))
+    chosen = [(k, i) for k in ("fb", "bo") for i in pick(real, n, seed, k)]
+    if not chosen:
+        raise FigureInputError(f"{test}: no test examples to show")
+    rows = [[real.partial[i], o.image[i], b.image[i], real.image[i]] for _, i in chosen]
+    _grid(rows, ["input (partial image)", "SketchyDepth", "baseline (pix2pix)", "ground truth"],
+          "Fig. 3.3: scene images from sketches (test set)", out, demo, [f"{k} {real.ids[i]}" for k, i in chosen])
+
+
+def figure_depth(ours: Path, ours_depth: Path, midas_depth: Path, out: Path, n: int, seed: int, demo: bool) -> None:
+    """Fig. 3.4: our image, our depth map, MiDaS's depth map of our image (fb examples)."""
+    gen = read_triplets(ours)
+    _, d_ours = read_depths(ours_depth, gen.ids)
+    _, d_midas = read_depths(midas_depth, gen.ids)
+    chosen = pick(gen, n, seed, "fb") or pick(gen, n, seed)
+    rows = [[gen.image[i], d_ours[i], d_midas[i]] for i in chosen]
+    _grid(rows, ["SketchyDepth image", "SketchyDepth depth", "MiDaS on our image"],
+          "Fig. 3.4: depth maps generated from sketches", out, demo, [gen.ids[i] for i in chosen])
+
+
+def figure_effects(ours: Path, ours_depth: Path, out: Path, n: int, seed: int, demo: bool,
+                   effects: tuple[str, ...] = FIGURE_EFFECTS) -> None:
+    """Figs. 3.5, A.2-A.4: each effect with its default settings, driven by the generated depth."""
+    from sketch3d.sketchydepth.effects import apply_effect
+
+    gen = read_triplets(ours)
+    _, depth = read_depths(ours_depth, gen.ids)
+    chosen = pick(gen, n, seed, "fb") or pick(gen, n, seed)
+    rows = [[gen.image[i], depth[i], *(apply_effect(gen.image[i], depth[i] / 255.0, e) for e in effects)]
+            for i in chosen]
+    _grid(rows, ["generated", "depth", *effects], "Figs. 3.5, A.2-A.4: depth-based effects on generated images",
+          out, demo, [gen.ids[i] for i in chosen])
+
+
+def figure_photo3d(ours: Path, ours_depth: Path, out: str | os.PathLike, seed: int, frames: int, zoom: float) -> None:
+    """Fig. 3.6: a zoom clip (GIF) of one seeded random fb example."""
+    from sketch3d.sketchydepth.photo3d import write_gif, zoom_frames
+
+    gen = read_triplets(ours)
+    _, depth = read_depths(ours_depth, gen.ids)
+    chosen = pick(gen, 1, seed, "fb") or pick(gen, 1, seed)
+    if not chosen:
+        raise FigureInputError(f"{ours}: no generated image")
+    i = chosen[0]
+    write_gif(zoom_frames(gen.image[i], depth[i] / 255.0, frames=frames, zoom=zoom), out)
