@@ -1,0 +1,274 @@
+# Chapter 3: SketchyDepth. Scene data (generated, or SketchyCOCO), MiDaS depth labels, the four GANs of Table 3.1,
+# their test images, FID/SSIM, Figs. 3.3-3.6, the human study page. Input functions: sketchydepth_inputs.smk.
+
+
+rule sketchydepth:
+    input:
+        CHAPTER_TARGETS["sketchydepth"],
+
+
+rule prepare_scenes:
+    output:
+        directory(f"{SD}/data"),
+    params:
+        settings=sd_scene_settings(),
+        code=code("prepare_scenes"),
+    log:
+        log_of("prepare_scenes"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d prepare_scenes --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule train_labeller:
+    input:
+        f"{SD}/data",
+    output:
+        f"{SD}/labeller/midas_small.pt",
+    params:
+        settings=settings("profile", "seed", "sketchydepth.labeller"),
+        code=code("train_labeller"),
+    log:
+        log_of("train_labeller"),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d train_labeller --settings {params.settings:q} --data {input}"
+        " --out {output} > {log} 2>&1"
+
+
+rule label_depth:
+    input:
+        images=sd_images_input,
+        weights=sd_labeller_weights,
+    output:
+        directory(f"{SD}/depth/{{images}}"),
+    wildcard_constraints:
+        images="|".join([*SD_SPLITS, *(f"generated_{m}" for m in SD_MODELS)]),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.labeller"),
+        images=sd_images,
+        cache=f"{SD_CACHE}/depth",
+        code=code("label_depth"),
+    log:
+        log_of("label_depth", "images"),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d label_depth --settings {params.settings:q} --images {params.images}"
+        " --weights {input.weights} --cache {params.cache} --out {output} > {log} 2>&1"
+
+
+rule train_gan:
+    input:
+        unpack(sd_train_inputs),
+    output:
+        final=f"{SD}/models/{{model}}/final.pt",
+        curves=f"{SD}/models/{{model}}/curves.csv",
+        plot=report(
+            f"{SD}/models/{{model}}/curves.png",
+            caption="../report/sketchydepth/curves.rst",
+            category="SketchyDepth (ch. 3)",
+            subcategory="Training",
+            labels={"model": "{model}", "profile": PROFILE},
+        ),
+    wildcard_constraints:
+        model="|".join(SD_MODELS),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.gan"),
+        depth=sd_depth_args,
+        out=lambda wildcards: f"{SD}/models/{wildcards.model}",
+        # outside the outputs: Snakemake removes a failed job's outputs, the checkpoint must survive to resume
+        checkpoints=lambda wildcards: f"{SD_CACHE}/checkpoints/{wildcards.model}",
+        code=code("train_gan"),
+    log:
+        log_of("train_gan", "model"),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d train_gan --model {wildcards.model} --settings {params.settings:q}"
+        " --train {input.data}/train --val {input.data}/val {params.depth} --out {params.out}"
+        " --checkpoints {params.checkpoints} > {log} 2>&1"
+
+
+rule generate:
+    input:
+        checkpoint=f"{SD}/models/{{model}}/final.pt",
+        data=f"{SD}/data",
+    output:
+        images=directory(f"{SD}/generated/{{model}}/images"),
+    wildcard_constraints:
+        model="|".join(m for m in SD_MODELS if m not in SD_DEPTH_MODELS),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.gan"),
+        code=code("generate"),
+    log:
+        log_of("generate", "model"),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d generate --model {wildcards.model} --settings {params.settings:q}"
+        " --checkpoint {input.checkpoint} --triplets {input.data}/test --out-images {output.images} > {log} 2>&1"
+
+
+use rule generate as generate_with_depth with:
+    output:
+        images=directory(f"{SD}/generated/{{model}}/images"),
+        depth=directory(f"{SD}/generated/{{model}}/depth"),
+    wildcard_constraints:
+        model="|".join(SD_DEPTH_MODELS),
+    log:
+        log_of("generate", "model"),
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d generate --model {wildcards.model} --settings {params.settings:q}"
+        " --checkpoint {input.checkpoint} --triplets {input.data}/test --out-images {output.images}"
+        " --out-depth {output.depth} > {log} 2>&1"
+
+
+rule image_metrics:
+    input:
+        data=f"{SD}/data",
+        generated=f"{SD}/generated/{{model}}/images",
+    output:
+        f"{SD}/metrics/{{model}}.json",
+    wildcard_constraints:
+        model="|".join(SD_MODELS),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.fid", *(["data.data_dir"] if PROFILE == "paper" else [])),
+        cache=f"{SD_CACHE}/fid",
+        code=code("image_metrics"),
+    log:
+        log_of("image_metrics", "model"),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d image_metrics --settings {params.settings:q} --real {input.data}/test"
+        " --generated {input.generated} --cache {params.cache} --out {output} > {log} 2>&1"
+
+
+rule sketchydepth_table:
+    input:
+        metrics=expand(f"{SD}/metrics/{{model}}.json", model=SD_MODELS),
+        thesis=str(sd_table_file("3.1")),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/table_3_1.csv",
+            caption="../report/sketchydepth/table_3_1.rst",
+            category="SketchyDepth (ch. 3)",
+            subcategory="Tables",
+            labels={"table": "3.1", "profile": PROFILE},
+        ),
+        md=f"{RESULTS}/tables/table_3_1.md",
+        json=f"{RESULTS}/tables/table_3_1.json",
+    params:
+        metrics=lambda wildcards, input: " ".join(f"{m}={p}" for m, p in zip(SD_MODELS, input.metrics)),
+        code=code("sketchydepth_table"),
+    log:
+        log_of("sketchydepth_table"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d sketchydepth_table --metrics {params.metrics} --thesis {input.thesis} --out-csv {output.csv}"
+        " --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+
+
+rule figure_images:
+    input:
+        data=f"{SD}/data",
+        ours=f"{SD}/generated/sketchydepth/images",
+        baseline=f"{SD}/generated/baseline/images",
+    output:
+        report(f"{RESULTS}/figures/fig_3_3.png", caption="../report/sketchydepth/figures.rst",
+               category="SketchyDepth (ch. 3)", subcategory="Figures", labels={"figure": "3.3", "profile": PROFILE}),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.figures"),
+        code=code("figure_images"),
+    log:
+        log_of("figure_images"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d figure_images --settings {params.settings:q} --test {input.data}/test --ours {input.ours}"
+        " --baseline {input.baseline} --out {output} > {log} 2>&1"
+
+
+rule figure_depth:
+    input:
+        ours=f"{SD}/generated/sketchydepth/images",
+        ours_depth=f"{SD}/generated/sketchydepth/depth",
+        midas_depth=f"{SD}/depth/generated_sketchydepth",
+    output:
+        report(f"{RESULTS}/figures/fig_3_4.png", caption="../report/sketchydepth/figures.rst",
+               category="SketchyDepth (ch. 3)", subcategory="Figures", labels={"figure": "3.4", "profile": PROFILE}),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.figures"),
+        code=code("figure_depth"),
+    log:
+        log_of("figure_depth"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d figure_depth --settings {params.settings:q} --ours {input.ours} --ours-depth {input.ours_depth}"
+        " --midas-depth {input.midas_depth} --out {output} > {log} 2>&1"
+
+
+rule figure_effects:
+    input:
+        ours=f"{SD}/generated/sketchydepth/images",
+        ours_depth=f"{SD}/generated/sketchydepth/depth",
+    output:
+        png=report(f"{RESULTS}/figures/fig_3_5.png", caption="../report/sketchydepth/figures.rst",
+                   category="SketchyDepth (ch. 3)", subcategory="Figures",
+                   labels={"figure": "3.5", "profile": PROFILE}),
+        gif=f"{RESULTS}/figures/fig_3_6.gif",
+    params:
+        settings=settings("profile", "seed", "sketchydepth.figures"),
+        code=code("figure_effects"),
+    log:
+        log_of("figure_effects"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d figure_effects --settings {params.settings:q} --ours {input.ours} --ours-depth {input.ours_depth}"
+        " --out {output.png} --out-gif {output.gif} > {log} 2>&1"
+
+
+rule human_study_page:
+    input:
+        ours=f"{SD}/generated/sketchydepth/images",
+        ours_depth=f"{SD}/generated/sketchydepth/depth",
+        midas_depth=f"{SD}/depth/generated_sketchydepth",
+    output:
+        f"{SD}/human_study/page.html",
+    params:
+        settings=settings("profile", "seed", "sketchydepth.human_study"),
+        code=code("human_study_page"),
+    log:
+        log_of("human_study_page"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d human_study_page --settings {params.settings:q} --generated {input.ours} --ours {input.ours_depth}"
+        " --midas {input.midas_depth} --out {output} > {log} 2>&1"

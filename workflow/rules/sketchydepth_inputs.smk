@@ -1,0 +1,60 @@
+# Chapter 3 (SketchyDepth): input functions, paths and targets of the rules in sketchydepth.smk.
+from sketch3d.report.reference import table_file as sd_table_file
+
+SD = f"{RESULTS}/sketchydepth"
+SD_CFG = config["sketchydepth"]
+SD_MODELS = ["baseline", "sketchydepth", "no_depth", "no_joint"]  # Table 3.1's rows (training.MODELS)
+SD_DEPTH_MODELS = ["sketchydepth", "no_joint"]  # the models that generate a depth map too
+SD_SPLITS = ["train", "val", "test"]
+SD_CACHE = f"{RESULTS}/cache/sketchydepth"
+
+
+def sd_scene_settings():
+    """What prepare_scenes reads: the generator's sizes (demo) or SketchyCOCO's preparation (paper)."""
+    keys = ["profile", "seed", "sketchydepth.image_size"]
+    return settings(*keys, "sketchydepth.scenes" if PROFILE == "demo" else "sketchydepth.sketchycoco")
+
+
+def sd_labeller_weights(wildcards=None):
+    """MiDaS weights: the official v2.1 file (paper, params) or the small labeller the demo trains."""
+    if PROFILE == "paper":
+        return SD_CFG["labeller"]["weights"]
+    return f"{SD}/labeller/midas_small.pt"
+
+
+def sd_images(wildcards):
+    """The triplet set a label_depth job labels: a split of the data, or a model's generated test images."""
+    if wildcards.images in SD_SPLITS:
+        return f"{SD}/data/{wildcards.images}"
+    return f"{SD}/generated/{wildcards.images.removeprefix('generated_')}/images"
+
+
+def sd_images_input(wildcards):
+    if wildcards.images in SD_SPLITS:
+        return f"{SD}/data"
+    return f"{SD}/generated/{wildcards.images.removeprefix('generated_')}/images"
+
+
+def sd_generated_outputs(model):
+    return [f"{SD}/generated/{model}/images"] + ([f"{SD}/generated/{model}/depth"] if model in SD_DEPTH_MODELS else [])
+
+
+def sd_train_inputs(wildcards):
+    inputs = {"data": f"{SD}/data"}
+    if wildcards.model in SD_DEPTH_MODELS:
+        inputs.update(train_depth=f"{SD}/depth/train", val_depth=f"{SD}/depth/val")
+    return inputs
+
+
+def sd_depth_args(wildcards, input):
+    if wildcards.model not in SD_DEPTH_MODELS:
+        return ""
+    return f"--train-depth {input.train_depth} --val-depth {input.val_depth}"
+
+
+CHAPTER_TARGETS["sketchydepth"] = [
+    *(f"{RESULTS}/tables/table_3_1.{ext}" for ext in ("csv", "md", "json")),
+    *(f"{RESULTS}/figures/{f}" for f in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_6.gif")),
+    *(f"{SD}/models/{m}/curves.png" for m in SD_MODELS),
+    f"{SD}/human_study/page.html",
+]
