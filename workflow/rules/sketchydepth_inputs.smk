@@ -1,10 +1,11 @@
 # Chapter 3 (SketchyDepth): input functions, paths and targets of the rules in sketchydepth.smk.
 from sketch3d.report.reference import table_file as sd_table_file
+from sketch3d.sketchydepth.tables import THESIS_ROWS
 
 SD = f"{RESULTS}/sketchydepth"
 SD_CFG = config["sketchydepth"]
-SD_MODELS = ["baseline", "sketchydepth", "no_depth", "no_joint"]  # Table 3.1's rows (training.MODELS)
-SD_DEPTH_MODELS = ["sketchydepth", "no_joint"]  # the models that generate a depth map too
+SD_MODELS = list(THESIS_ROWS)  # Table 3.1's rows; their networks: sketchydepth.networks.MODELS (a test checks)
+SD_DEPTH_MODELS = ["sketchydepth", "no_joint"]  # the models with G_d, which generate a depth map too (tested)
 SD_SPLITS = ["train", "val", "test"]
 SD_CACHE = f"{RESULTS}/cache/sketchydepth"
 
