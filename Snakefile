@@ -29,6 +29,8 @@ include: "workflow/rules/features.smk"
 # chapters (each adds its targets to CHAPTER_TARGETS and a target rule named after it)
 include: "workflow/rules/retrieval_inputs.smk"
 include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/sketchydepth_inputs.smk"
+include: "workflow/rules/sketchydepth.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -28,7 +28,7 @@ def test_demo_dry_run_lists_the_slice(project):
 
 def test_each_chapter_is_a_target_and_all_is_the_listed_chapters(project):
     chapters = yaml.safe_load((REPO / "src/sketch3d/params.schema.yaml").read_text())["properties"]["chapters"]
-    assert chapters["items"]["enum"] == ["retrieval"]
+    assert chapters["items"]["enum"] == ["retrieval", "sketchydepth"]
     one = snakemake("-n", "--cores", "1", "retrieval", cwd=project).stdout
     everything = snakemake("-n", "--cores", "1", cwd=project).stdout
     assert "rule retrieval_table:" in one and "rule figure_top5:" in one

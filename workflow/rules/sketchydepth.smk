@@ -107,11 +107,13 @@ rule generate:
         checkpoint=f"{SD}/models/{{model}}/final.pt",
         data=f"{SD}/data",
     output:
-        images=directory(f"{SD}/generated/{{model}}/images"),
+        # images/: a triplet set (image = generated); depth/: a depth set, for the models with G_d
+        directory(f"{SD}/generated/{{model}}"),
     wildcard_constraints:
-        model="|".join(m for m in SD_MODELS if m not in SD_DEPTH_MODELS),
+        model="|".join(SD_MODELS),
     params:
         settings=settings("profile", "seed", "sketchydepth.gan"),
+        depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if wildcards.model in SD_DEPTH_MODELS else "",
         code=code("generate"),
     log:
         log_of("generate", "model"),
@@ -122,27 +124,14 @@ rule generate:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d generate --model {wildcards.model} --settings {params.settings:q}"
-        " --checkpoint {input.checkpoint} --triplets {input.data}/test --out-images {output.images} > {log} 2>&1"
-
-
-use rule generate as generate_with_depth with:
-    output:
-        images=directory(f"{SD}/generated/{{model}}/images"),
-        depth=directory(f"{SD}/generated/{{model}}/depth"),
-    wildcard_constraints:
-        model="|".join(SD_DEPTH_MODELS),
-    log:
-        log_of("generate", "model"),
-    shell:
-        "OMP_NUM_THREADS={threads} sketch3d generate --model {wildcards.model} --settings {params.settings:q}"
-        " --checkpoint {input.checkpoint} --triplets {input.data}/test --out-images {output.images}"
-        " --out-depth {output.depth} > {log} 2>&1"
+        " --checkpoint {input.checkpoint} --triplets {input.data}/test --out-images {output}/images {params.depth}"
+        " > {log} 2>&1"
 
 
 rule image_metrics:
     input:
         data=f"{SD}/data",
-        generated=f"{SD}/generated/{{model}}/images",
+        generated=f"{SD}/generated/{{model}}",
     output:
         f"{SD}/metrics/{{model}}.json",
     wildcard_constraints:
@@ -160,7 +149,7 @@ rule image_metrics:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d image_metrics --settings {params.settings:q} --real {input.data}/test"
-        " --generated {input.generated} --cache {params.cache} --out {output} > {log} 2>&1"
+        " --generated {input.generated}/images --cache {params.cache} --out {output} > {log} 2>&1"
 
 
 rule sketchydepth_table:
@@ -193,8 +182,8 @@ rule sketchydepth_table:
 rule figure_images:
     input:
         data=f"{SD}/data",
-        ours=f"{SD}/generated/sketchydepth/images",
-        baseline=f"{SD}/generated/baseline/images",
+        ours=f"{SD}/generated/sketchydepth",
+        baseline=f"{SD}/generated/baseline",
     output:
         report(f"{RESULTS}/figures/fig_3_3.png", caption="../report/sketchydepth/figures.rst",
                category="SketchyDepth (ch. 3)", subcategory="Figures", labels={"figure": "3.3", "profile": PROFILE}),
@@ -207,14 +196,13 @@ rule figure_images:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d figure_images --settings {params.settings:q} --test {input.data}/test --ours {input.ours}"
-        " --baseline {input.baseline} --out {output} > {log} 2>&1"
+        "sketch3d figure_images --settings {params.settings:q} --test {input.data}/test --ours {input.ours}/images"
+        " --baseline {input.baseline}/images --out {output} > {log} 2>&1"
 
 
 rule figure_depth:
     input:
-        ours=f"{SD}/generated/sketchydepth/images",
-        ours_depth=f"{SD}/generated/sketchydepth/depth",
+        ours=f"{SD}/generated/sketchydepth",
         midas_depth=f"{SD}/depth/generated_sketchydepth",
     output:
         report(f"{RESULTS}/figures/fig_3_4.png", caption="../report/sketchydepth/figures.rst",
@@ -228,14 +216,13 @@ rule figure_depth:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d figure_depth --settings {params.settings:q} --ours {input.ours} --ours-depth {input.ours_depth}"
+        "sketch3d figure_depth --settings {params.settings:q} --ours {input.ours}/images --ours-depth {input.ours}/depth"
         " --midas-depth {input.midas_depth} --out {output} > {log} 2>&1"
 
 
 rule figure_effects:
     input:
-        ours=f"{SD}/generated/sketchydepth/images",
-        ours_depth=f"{SD}/generated/sketchydepth/depth",
+        ours=f"{SD}/generated/sketchydepth",
     output:
         png=report(f"{RESULTS}/figures/fig_3_5.png", caption="../report/sketchydepth/figures.rst",
                    category="SketchyDepth (ch. 3)", subcategory="Figures",
@@ -250,14 +237,13 @@ rule figure_effects:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d figure_effects --settings {params.settings:q} --ours {input.ours} --ours-depth {input.ours_depth}"
+        "sketch3d figure_effects --settings {params.settings:q} --ours {input.ours}/images --ours-depth {input.ours}/depth"
         " --out {output.png} --out-gif {output.gif} > {log} 2>&1"
 
 
 rule human_study_page:
     input:
-        ours=f"{SD}/generated/sketchydepth/images",
-        ours_depth=f"{SD}/generated/sketchydepth/depth",
+        ours=f"{SD}/generated/sketchydepth",
         midas_depth=f"{SD}/depth/generated_sketchydepth",
     output:
         f"{SD}/human_study/page.html",
@@ -270,5 +256,5 @@ rule human_study_page:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d human_study_page --settings {params.settings:q} --generated {input.ours} --ours {input.ours_depth}"
+        "sketch3d human_study_page --settings {params.settings:q} --generated {input.ours}/images --ours {input.ours}/depth"
         " --midas {input.midas_depth} --out {output} > {log} 2>&1"

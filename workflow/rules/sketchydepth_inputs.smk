@@ -31,13 +31,10 @@ def sd_images(wildcards):
 
 
 def sd_images_input(wildcards):
+    """The rule output holding that set: the data folder, or the model's generated folder."""
     if wildcards.images in SD_SPLITS:
         return f"{SD}/data"
-    return f"{SD}/generated/{wildcards.images.removeprefix('generated_')}/images"
-
-
-def sd_generated_outputs(model):
-    return [f"{SD}/generated/{model}/images"] + ([f"{SD}/generated/{model}/depth"] if model in SD_DEPTH_MODELS else [])
+    return f"{SD}/generated/{wildcards.images.removeprefix('generated_')}"
 
 
 def sd_train_inputs(wildcards):
