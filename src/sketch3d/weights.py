@@ -200,6 +200,19 @@ REGISTRY: tuple[Pretrained, ...] = (
         url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
         online="python -c \"from pytorch_fid.inception import fid_inception_v3; fid_inception_v3()\"",
     ),
+    # MiDaS v2.1 (chapter 3's depth labeller, sketch3d.sketchydepth.midas). The hex part of the file name is
+    # the start of its sha256: MiDaS's hubconf loads it with torch.hub's check_hash=True. Its source entry is in
+    # the chapter's registry (sketch3d.sketchydepth.sources.chapter_sources(): pass it as ``sources``).
+    Pretrained(
+        network="midas_v21",
+        tag="v2.1",
+        title="MiDaS v2.1 weights (ResNeXt-101 MidasNet)",
+        setting="profiles.paper.sketchydepth.labeller.weights",
+        tag_of="MiDaS",
+        source="midas_v21",
+        hub_checkpoint="midas_v21-f6b98070.pt",
+        url="https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21-f6b98070.pt",
+    ),
 )
 
 

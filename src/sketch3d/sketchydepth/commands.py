@@ -238,4 +238,46 @@ REPORT_COMMANDS = (
 )
 
 
-COMMANDS = (*DATA_COMMANDS, *_GAN_COMMANDS, *STUDY_COMMANDS, *REPORT_COMMANDS)
+# ----------------------------------------------------------------------------- the depth labeller: train_labeller, label_depth
+
+
+def _train_labeller(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.sketchydepth.labeller import train_labeller
+
+    with claim_device() as device:
+        info = train_labeller(parse_settings(a.settings), Path(a.data), Path(a.out), device)
+    log.info("train_labeller: %s", json.dumps(info, sort_keys=True))
+
+
+def _label_depth(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.sketchydepth.labeller import label_depth
+
+    with claim_device() as device:
+        counts = label_depth(parse_settings(a.settings), Path(a.images), Path(a.weights), Path(a.out), device,
+                             cache=Path(a.cache) if a.cache else None)
+    log.info("label_depth: %s", json.dumps(counts))
+
+
+LABELLER_COMMANDS = (
+    Command("train_labeller", "demo: train the small MiDaS (MidasNet) on the labeller scenes' exact depth",
+            _train_labeller, (
+                arg("--settings", required=True, help="JSON: profile, seed and sketchydepth.labeller"),
+                arg("--data", required=True, help="prepare_scenes' folder: reads labeller/ and labeller_depth/"),
+                arg("--out", required=True, help="weights file (.pt); <stem>_curve.csv and <stem>.json beside it"),
+            )),
+    Command("label_depth", "MiDaS depth of a triplet set's images, as a depth set (8-bit, 255 = nearest)",
+            _label_depth, (
+                arg("--settings", required=True, help="JSON: profile, seed and sketchydepth.labeller"),
+                arg("--images", required=True, help="a triplet set: its image column is labelled"),
+                arg("--weights", required=True, help="MidasNet weights: the official midas_v21-f6b98070.pt "
+                                                     "(paper) or train_labeller's file (demo)"),
+                arg("--out", required=True, help="the depth set folder to write"),
+                arg("--cache", help="per-image depth cache folder (keyed by image, weights and code); none if "
+                                    "not given"),
+            )),
+)
+
+
+COMMANDS = (*DATA_COMMANDS, *LABELLER_COMMANDS, *_GAN_COMMANDS, *STUDY_COMMANDS, *REPORT_COMMANDS)

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from sketch3d import weights
+from sketch3d.sketchydepth.sources import chapter_sources
 from sketch3d.atomic import atomic_path
 
 NETWORK = "pt_inception"  # the sketch3d.weights registry name of pytorch-fid's Inception
@@ -76,9 +77,11 @@ def weights_file(value: str, data_dir: str | os.PathLike | None = None, base: st
     if value == weights.RANDOM:
         return None
     k = weights.kind(value, NETWORK, base)
-    found = weights.local_file(value, NETWORK, data_dir=data_dir, base=base) if k in ("tag", "file") else None
+    found = (weights.local_file(value, NETWORK, data_dir=data_dir, base=base, sources=chapter_sources())
+             if k in ("tag", "file") else None)
     if found is None:
-        raise FidWeightsError(weights.unavailable(value, NETWORK, data_dir=data_dir, base=base).message())
+        raise FidWeightsError(weights.unavailable(value, NETWORK, data_dir=data_dir, base=base,
+                                                  sources=chapter_sources()).message())
     return found
 
 
@@ -157,7 +160,7 @@ def build_inception(value: str, dims: int, seed: int, device: str = "cpu",
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise FidWeightsError(f"{path} cannot be read as pytorch-fid's Inception state dict ({exc}); "
-                                  f"{weights.how_to_get(weights.find(NETWORK, TAG), data_dir=data_dir)}") from exc
+                                  f"{weights.how_to_get(weights.find(NETWORK, TAG), data_dir=data_dir, sources=chapter_sources())}") from exc
         digest = weights.sha256(path)
         provenance = f"pytorch-fid Inception {Path(path).name} (sha256:{digest}), dims {dims}"
         key = f"sha256-{digest}"

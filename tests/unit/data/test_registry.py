@@ -27,7 +27,7 @@ def test_packaged_sources_have_the_items():
     assert set(s) == {"amateursketch_chair", "amateursketch_lamp", "shapenetcore_v2", "clip_rn101_openai",
                       "clip_vit_b_32_openai", "clip_vit_b_16_openai", "torchvision_resnet101_imagenet1k_v1",
                       "torchvision_resnet101_imagenet1k_v2", "torchvision_vit_b_32_imagenet1k_v1",
-                      "torchvision_vit_b_16_imagenet1k_v1", "pytorch_fid_inception"}
+                      "torchvision_vit_b_16_imagenet1k_v1"}
     assert s["amateursketch_chair"].urls == ("http://personal.ee.surrey.ac.uk/Personal/Y.Song/AmateurSketch-3DChair.zip",)
     assert "UNCONFIRMED" in s["amateursketch_lamp"].how_to_get
     assert "sketchx.eecs.qmul.ac.uk/downloads" in s["amateursketch_lamp"].how_to_get
