@@ -26,9 +26,11 @@ rule train_labeller:
     input:
         f"{SD}/data",
     output:
-        f"{SD}/labeller/midas_small.pt",
+        weights=f"{SD}/labeller/midas_small.pt",
+        curve=f"{SD}/labeller/midas_small_curve.csv",
+        summary=f"{SD}/labeller/midas_small.json",
     params:
-        settings=settings("profile", "seed", "sketchydepth.labeller"),
+        settings=settings("profile", "seed", "sketchydepth.labeller", exclude=["sketchydepth.labeller.weights"]),
         code=code("train_labeller"),
     log:
         log_of("train_labeller"),
@@ -39,7 +41,7 @@ rule train_labeller:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d train_labeller --settings {params.settings:q} --data {input}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.weights} > {log} 2>&1"
 
 
 rule label_depth:
@@ -51,13 +53,14 @@ rule label_depth:
     wildcard_constraints:
         images="|".join([*SD_SPLITS, *(f"generated_{m}" for m in SD_MODELS)]),
     params:
-        settings=settings("profile", "seed", "sketchydepth.labeller"),
+        settings=settings("profile", "seed", "sketchydepth.labeller",
+                          exclude=["sketchydepth.labeller.weights", "sketchydepth.labeller.train"]),
         images=sd_images,
         cache=f"{SD_CACHE}/depth",
         code=code("label_depth"),
     log:
         log_of("label_depth", "images"),
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     conda:
@@ -91,7 +94,7 @@ rule train_gan:
         code=code("train_gan"),
     log:
         log_of("train_gan", "model"),
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     conda:
@@ -142,7 +145,7 @@ rule image_metrics:
         code=code("image_metrics"),
     log:
         log_of("image_metrics", "model"),
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     conda:
