@@ -121,9 +121,18 @@ def chapter_targets(chapters):
 
 
 def preflight():
-    """Paper profile: stop before any job when a dataset or weight file cannot be had."""
+    """Paper profile: stop before any job when a dataset or weight file of a listed chapter cannot be had, with
+    one message naming every missing input."""
     if PROFILE == "paper":
-        from sketch3d.preflight import require_paper_inputs
+        from sketch3d.preflight import PreflightError, check_paper_inputs
 
-        require_paper_inputs(config["data"], features_weights=config["features"]["weights"],
-                             features=config["features"], networks=NETWORKS)
+        missing = []
+        if "retrieval" in config["chapters"]:
+            missing += check_paper_inputs(config["data"], features_weights=config["features"]["weights"],
+                                          features=config["features"], networks=NETWORKS)
+        if "sketchydepth" in config["chapters"]:
+            from sketch3d.sketchydepth.preflight import missing_inputs
+
+            missing += missing_inputs(config)
+        if missing:
+            raise PreflightError(missing)
