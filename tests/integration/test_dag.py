@@ -17,6 +17,7 @@ STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extra
                "domain_study")
 CHAPTER_TABLES = ("4_1", "4_2", "4_3", "4_4", "4_5", "4_6", "4_7", "4_8", "B_1", "B_2", "B_3", "B_4", "B_5")
 GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
+SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics")  # chapter 3 (train_labeller: demo only)
 
 
 def test_demo_dry_run_lists_the_slice(project):
@@ -52,8 +53,16 @@ def _shell_commands(project, *args):
 def test_each_rule_runs_its_namesake_command_and_has_a_design_row(project):
     """One name per stage: rule X runs `sketch3d X`, and docs/design.md has a row for it."""
     design = (REPO / "docs/design.md").read_text()
-    seen = {**_shell_commands(project), **_shell_commands(project, "--config", "profile=paper")}
-    targets = {"all", "retrieval"}
+    answers = project / "data/human_study/answers_p1.csv"  # the human study's table is built once answers exist
+    answers.parent.mkdir(parents=True, exist_ok=True)
+    answers.write_text("participant,item,triplet_id,chosen\np1,0,test_00000,ours\n")
+    seen = {}
+    for profile in ("demo", "paper"):
+        for target in ("all", "sketchydepth"):
+            seen.update(_shell_commands(project, "--config", f"profile={profile}", "--", target))
+    answers.unlink()
+    assert {"prepare_scenes", "train_gan", "human_study_table"} <= set(seen)
+    targets = {"all", "retrieval", "sketchydepth"}
     known = commands()
     for rule, shells in seen.items():
         if rule in targets:
@@ -105,6 +114,48 @@ def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(project):
             assert "gpu=1" in block, f"{rule.group(1)} does not declare a GPU"
         elif rule:
             assert "gpu=" not in block, f"{rule.group(1)} claims a GPU it does not use"
+
+
+def test_chapter_3_paper_dag_has_its_table_and_figures_and_marks_gpu_rules(project):
+    out = snakemake("-n", "--cores", "1", "--config", "profile=paper", "--", "sketchydepth", cwd=project).stdout
+    for target in ("tables/table_3_1.csv", "figures/fig_3_3.png", "figures/fig_3_4.png", "figures/fig_3_5.png",
+                   "figures/fig_3_6.gif", "sketchydepth/human_study/page.html"):
+        assert f"results/paper/{target}" in out, target
+    for model in ("baseline", "sketchydepth", "no_depth", "no_joint"):
+        assert f"results/paper/sketchydepth/models/{model}/final.pt" in out, model
+    assert "rule train_labeller:" not in out  # the paper profile labels with the official MiDaS weights
+    seen = set()
+    for block in out.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule and rule.group(1) in SD_GPU_RULES:
+            seen.add(rule.group(1))
+            assert "gpu=1" in block, f"{rule.group(1)} does not declare a GPU"
+        elif rule:
+            assert "gpu=" not in block, f"{rule.group(1)} claims a GPU it does not use"
+    assert seen == set(SD_GPU_RULES)
+
+
+def test_chapter_3_paper_run_offline_stops_naming_each_missing_input(project):
+    proc = snakemake("--cores", "1", "--config", "profile=paper", "chapters=[sketchydepth]", "--", "sketchydepth",
+                     cwd=project, check=False, timeout=120)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    for item in ("sketchycoco_scene", "sketchycoco_others", "midas_v21-f6b98070.pt",
+                 "pt_inception-2015-12-05-6726825d.pth"):
+        assert item in text, f"{item} not named in:\n{text[-3000:]}"
+    assert "amateursketch" not in text.lower()  # only the listed chapters' inputs are asked for
+    assert not (project / "results" / "paper" / "sketchydepth").exists(), "a job ran before the check"
+
+
+def test_chapter_3_models_and_depth_models_match_the_networks(project):
+    """The workflow's model lists (Table 3.1's rows) are the package's networks."""
+    from sketch3d.sketchydepth.networks import MODELS
+    from sketch3d.sketchydepth.tables import THESIS_ROWS
+
+    assert set(THESIS_ROWS) == set(MODELS)
+    smk = (REPO / "workflow/rules/sketchydepth_inputs.smk").read_text()
+    depth = re.search(r"SD_DEPTH_MODELS = (\[.*?\])", smk).group(1)
+    assert sorted(eval(depth)) == sorted(m for m, spec in MODELS.items() if "G_d" in spec.generators)
 
 
 def test_paper_dry_run_needs_no_data(project):

@@ -47,7 +47,7 @@ rule train_labeller:
 rule label_depth:
     input:
         images=sd_images_input,
-        weights=sd_labeller_weights,
+        weights=sd_labeller_weights_input,
     output:
         directory(f"{SD}/depth/{{images}}"),
     wildcard_constraints:
@@ -56,6 +56,7 @@ rule label_depth:
         settings=settings("profile", "seed", "sketchydepth.labeller",
                           exclude=["sketchydepth.labeller.weights", "sketchydepth.labeller.train"]),
         images=sd_images,
+        weights=sd_labeller_weights(),
         cache=f"{SD_CACHE}/depth",
         code=code("label_depth"),
     log:
@@ -67,7 +68,7 @@ rule label_depth:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d label_depth --settings {params.settings:q} --images {params.images}"
-        " --weights {input.weights} --cache {params.cache} --out {output} > {log} 2>&1"
+        " --weights {params.weights} --cache {params.cache} --out {output} > {log} 2>&1"
 
 
 rule train_gan:
@@ -261,3 +262,22 @@ rule human_study_page:
     shell:
         "sketch3d human_study_page --settings {params.settings:q} --generated {input.ours}/images --ours {input.ours}/depth"
         " --midas {input.midas_depth} --out {output} > {log} 2>&1"
+
+
+rule human_study_table:
+    input:
+        SD_ANSWERS,
+    output:
+        json=f"{RESULTS}/tables/human_study.json",
+        md=f"{RESULTS}/tables/human_study.md",
+    params:
+        settings=settings("profile", "sketchydepth.human_study.ci_level"),
+        code=code("human_study_table"),
+    log:
+        log_of("human_study_table"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d human_study_table --settings {params.settings:q} --answers {input} --out {output.json}"
+        " --out-md {output.md} > {log} 2>&1"

@@ -1,4 +1,6 @@
 # Chapter 3 (SketchyDepth): input functions, paths and targets of the rules in sketchydepth.smk.
+from pathlib import Path
+
 from sketch3d.report.reference import table_file as sd_table_file
 from sketch3d.sketchydepth.tables import THESIS_ROWS
 
@@ -21,6 +23,13 @@ def sd_labeller_weights(wildcards=None):
     if PROFILE == "paper":
         return SD_CFG["labeller"]["weights"]
     return f"{SD}/labeller/midas_small.pt"
+
+
+def sd_labeller_weights_input(wildcards):
+    """The weights as an input where a file exists or a rule makes it (the demo's): a replaced file reruns the
+    labelling. A paper file that is missing is named by the preflight before any job, not by the DAG."""
+    path = sd_labeller_weights()
+    return [path] if PROFILE != "paper" or Path(path).is_file() else []
 
 
 def sd_images(wildcards):
@@ -50,9 +59,13 @@ def sd_depth_args(wildcards, input):
     return f"--train-depth {input.train_depth} --val-depth {input.val_depth}"
 
 
+# the human study's answers (3.4.4): files participants downloaded from the page, put in sketchydepth.human_study.answers
+SD_ANSWERS = sorted(str(p) for p in Path(SD_CFG["human_study"]["answers"]).glob("answers_*.csv"))
+
 CHAPTER_TARGETS["sketchydepth"] = [
     *(f"{RESULTS}/tables/table_3_1.{ext}" for ext in ("csv", "md", "json")),
     *(f"{RESULTS}/figures/{f}" for f in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_6.gif")),
     *(f"{SD}/models/{m}/curves.png" for m in SD_MODELS),
     f"{SD}/human_study/page.html",
+    *([f"{RESULTS}/tables/human_study.json"] if SD_ANSWERS else []),
 ]
