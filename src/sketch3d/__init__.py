@@ -16,6 +16,6 @@ if _platform.machine().lower() in ("x86_64", "amd64"):
 __version__ = "0.1.0"
 
 DEMO_NOTICE = (
-    "DEMO PROFILE: synthetic shapes, simulated sketches and randomly initialised "
-    "weights. These numbers are NOT the thesis's results."
+    "DEMO PROFILE: generated data (shapes, sketches, scenes), small models and randomly initialised "
+    "weights where no trained ones exist. These numbers are NOT the thesis's results."
 )

@@ -17,7 +17,7 @@ STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extra
                "domain_study")
 CHAPTER_TABLES = ("4_1", "4_2", "4_3", "4_4", "4_5", "4_6", "4_7", "4_8", "B_1", "B_2", "B_3", "B_4", "B_5")
 GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
-SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics")  # chapter 3 (train_labeller: demo only)
+SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics", "figure_depth_sketch")  # chapter 3 (train_labeller: demo only)
 
 
 def test_demo_dry_run_lists_the_slice(project):
@@ -119,7 +119,7 @@ def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(project):
 def test_chapter_3_paper_dag_has_its_table_and_figures_and_marks_gpu_rules(project):
     out = snakemake("-n", "--cores", "1", "--config", "profile=paper", "--", "sketchydepth", cwd=project).stdout
     for target in ("tables/table_3_1.csv", "figures/fig_3_3.png", "figures/fig_3_4.png", "figures/fig_3_5.png",
-                   "figures/fig_3_6.gif", "sketchydepth/human_study/page.html"):
+                   "figures/fig_3_6.gif", "figures/fig_3_7.png", "sketchydepth/human_study/page.html"):
         assert f"results/paper/{target}" in out, target
     for model in ("baseline", "sketchydepth", "no_depth", "no_joint"):
         assert f"results/paper/sketchydepth/models/{model}/final.pt" in out, model

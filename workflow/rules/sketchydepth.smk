@@ -245,6 +245,28 @@ rule figure_effects:
         " --out {output.png} --out-gif {output.gif} > {log} 2>&1"
 
 
+rule figure_depth_sketch:
+    input:
+        ours=f"{SD}/generated/sketchydepth",
+        checkpoint=f"{SD}/models/sketchydepth/final.pt",
+    output:
+        report(f"{RESULTS}/figures/fig_3_7.png", caption="../report/sketchydepth/figures.rst",
+               category="SketchyDepth (ch. 3)", subcategory="Figures", labels={"figure": "3.7", "profile": PROFILE}),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.figures", "sketchydepth.gan.test_eval"),
+        code=code("figure_depth_sketch"),
+    log:
+        log_of("figure_depth_sketch"),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d figure_depth_sketch --settings {params.settings:q} --ours {input.ours}"
+        " --checkpoint {input.checkpoint} --out {output} > {log} 2>&1"
+
+
 rule human_study_page:
     input:
         ours=f"{SD}/generated/sketchydepth",

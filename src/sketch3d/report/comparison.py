@@ -88,7 +88,8 @@ def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), unit: str
 
     wide = df.assign(cell=df.apply(cell, axis=1), column=df["category"] + " " + df["metric"])
     order = list(dict.fromkeys(df["method"]))
-    pivot = wide.pivot(index="method", columns="column", values="cell").reindex(order)
+    columns = list(dict.fromkeys(wide["column"]))  # as the results list them
+    pivot = wide.pivot(index="method", columns="column", values="cell").reindex(index=order, columns=columns)
     lines = [f"# {title}", ""]
     profile = df["profile"].iloc[0]
     if profile == "demo":

@@ -213,6 +213,35 @@ def _figure_effects(a: argparse.Namespace) -> None:
     figure_photo3d(Path(a.ours), Path(a.ours_depth), Path(a.out_gif), seed, int(clip["frames"]), float(clip["zoom"]))
 
 
+def _figure_depth_sketch(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.sketchydepth.figures import figure_depth_sketch
+
+    n, seed, demo = _figure_settings(a)
+    with claim_device() as device:
+        figure_depth_sketch(Path(a.ours), Path(a.checkpoint), parse_settings(a.settings), Path(a.out), n, seed, demo,
+                            device)
+
+
+def _depth_sketch(a: argparse.Namespace) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from sketch3d.atomic import atomic_path
+    from sketch3d.devices import claim_device
+    from sketch3d.sketchydepth.effects import check_pair, load_depth, load_image
+    from sketch3d.sketchydepth.generation import image_from_depth
+
+    partial, depth = load_image(a.partial), load_depth(a.depth)
+    check_pair(partial, depth, str(a.partial), str(a.depth))
+    with claim_device() as device:
+        image = image_from_depth(Path(a.checkpoint), partial, np.round(depth * 255).astype(np.uint8),
+                                 {"seed": a.seed, "sketchydepth": {"gan": {"test_eval": False}}}, device)
+    with atomic_path(a.out) as tmp:
+        Image.fromarray(image).save(tmp)
+    log.info("depth_sketch: %s", a.out)
+
+
 _FIGURE_ARGS = (arg("--settings", required=True, help="JSON: profile, seed, sketchydepth.figures"),
                 arg("--out", required=True, help="the figure (PNG)"))
 REPORT_COMMANDS = (
@@ -229,6 +258,18 @@ REPORT_COMMANDS = (
     Command("figure_depth", "Fig. 3.4: our image, our depth, MiDaS's depth of our image", _figure_depth, (
         *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),
         arg("--midas-depth", required=True, help="label_depth of SketchyDepth's generated images"),
+    )),
+    Command("figure_depth_sketch", "Fig. 3.7: G_i's image from a sketched (edited) depth map", _figure_depth_sketch, (
+        *_FIGURE_ARGS, arg("--ours", required=True, help="SketchyDepth's generated folder (images/, depth/)"),
+        arg("--checkpoint", required=True, help="SketchyDepth's final.pt"),
+    )),
+    Command("depth_sketch", "depth sketching (3.4.6): a trained SketchyDepth's G_i on a partial image and an edited "
+                            "depth map", _depth_sketch, (
+        arg("--checkpoint", required=True, help="a sketchydepth (or no_joint) final.pt"),
+        arg("--partial", required=True, help="the partial image (RGB PNG at the model's size)"),
+        arg("--depth", required=True, help="the edited depth map: 8/16-bit grey PNG or .npy, 255 = nearest"),
+        arg("--seed", type=int, default=0, help="dropout's seed (pix2pix keeps dropout at test time)"),
+        arg("--out", required=True, help="the generated image (PNG)"),
     )),
     Command("figure_effects", "Figs. 3.5, A.2-A.4 (effects) and 3.6 (3D-photo clip) on generated images",
             _figure_effects, (

@@ -12,6 +12,7 @@ Examples are drawn at random (seeded) from the test split; every demo figure say
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -63,7 +64,8 @@ def _grid(rows: list[list[np.ndarray]], titles: list[str], title: str, out: Path
                 ax.set_title(titles[c], fontsize=7)
             if c == 0 and row_labels:
                 ax.set_ylabel(row_labels[r], fontsize=6)
-    head = title + (f"\n{DEMO_NOTICE}" if demo else "")
+    width = max(40, int(16 * n_cols))  # characters per title line that fit the figure
+    head = "\n".join(textwrap.wrap(title, width) + (textwrap.wrap(DEMO_NOTICE, width) if demo else []))
     fig.suptitle(head, fontsize=7, color="darkred" if demo else "black")
     fig.tight_layout()
     with atomic_path(out) as tmp:
@@ -119,3 +121,32 @@ def figure_photo3d(ours: Path, ours_depth: Path, out: str | os.PathLike, seed: i
         raise FigureInputError(f"{ours}: no generated image")
     i = chosen[0]
     write_gif(zoom_frames(gen.image[i], depth[i] / 255.0, frames=frames, zoom=zoom), out)
+
+
+def sketch_on_depth(depth: np.ndarray, rng: np.random.Generator, value: int = 200) -> np.ndarray:
+    """A depth edit as in 3.4.6: one new area (an ellipse, e.g. a bush or a tree) painted with a single fixed
+    grey value (``value``, 255 = nearest) at a seeded random place in the lower half of the map."""
+    from skimage.draw import ellipse
+
+    s = depth.shape[0]
+    out = depth.copy()
+    r, c = rng.integers(s // 2, s - s // 8), rng.integers(s // 8, s - s // 8)
+    rr, cc = ellipse(r, c, max(2, s // 8), max(2, s // 10), shape=depth.shape)
+    out[rr, cc] = value
+    return out
+
+
+def figure_depth_sketch(ours: Path, checkpoint: Path, settings: dict, out: Path, n: int, seed: int, demo: bool,
+                        device: str) -> None:
+    """Fig. 3.7: our depth map, our image, the depth map with a sketched area, and G_i's image from it."""
+    from sketch3d.sketchydepth.generation import image_from_depth
+
+    gen = read_triplets(ours / "images")
+    _, depth = read_depths(ours / "depth", gen.ids)
+    chosen = pick(gen, n, seed)
+    rng = np.random.default_rng([seed, 37])
+    edited = np.stack([sketch_on_depth(depth[i], rng) for i in chosen])
+    redone = image_from_depth(checkpoint, gen.partial[chosen], edited, settings, device)
+    rows = [[depth[i], gen.image[i], edited[k], redone[k]] for k, i in enumerate(chosen)]
+    _grid(rows, ["generated depth", "generated image", "sketched depth", "new image"],
+          "Fig. 3.7: sketching the generated depth map", out, demo, [gen.ids[i] for i in chosen])
