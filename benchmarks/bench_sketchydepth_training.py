@@ -1,7 +1,9 @@
 """Training speed of the four SketchyDepth GANs: images/s through train_gan (one epoch on noise triplets:
 data, every discriminator and generator update, the checkpoint) against a bare forward + backward of the
 same networks on one batch, repeated (no optimiser, no data, no checkpoint). The ratio is what the
-training loop costs beyond the networks' own arithmetic.
+training loop costs beyond the networks' own arithmetic. Then the FID stage's images/s (pytorch-fid's
+Inception, seeded random weights, at the demo's 64 dims and the paper's 2048) and the share of it that the
+cache of the real test images' activations saves on a second model.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sketchydepth_training.py [--examples 128] [--size 64]
         [--ngf 16] [--ndf 16] [--batch-size 4] [--models baseline sketchydepth no_depth no_joint]
@@ -52,6 +54,7 @@ def main() -> None:
     ap.add_argument("--ndf", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--models", nargs="+", default=["baseline", "sketchydepth", "no_depth", "no_joint"])
+    ap.add_argument("--fid-images", type=int, default=64, help="images embedded per FID measurement")
     a = ap.parse_args()
     gan = dict(ngf=a.ngf, ndf=a.ndf, n_layers_d=3, dropout=0.5, init_gain=0.02, lr=2e-4, beta1=0.5, beta2=0.999,
                l1_weight=100.0, n_epochs=1, n_epochs_decay=0, batch_size=a.batch_size, flip=True, test_eval=False)
@@ -76,6 +79,25 @@ def main() -> None:
             bare = _bare(model, s, a.ngf, a.ndf, a.batch_size, max(1, n // a.batch_size // 2))
             print(f"{model:13s} train_gan {1 / loop:7.1f} img/s   bare fwd+bwd {1 / bare:7.1f} img/s   "
                   f"ratio {loop / bare:5.2f}")
+        _fid(a.fid_images, a.size, root)
+
+
+def _fid(n: int, size: int, root: Path) -> None:
+    """images/s of the FID stage's embedding, and a cached second call on the same real images."""
+    from sketch3d.sketchydepth.fid import activations, build_inception, cached_activations
+
+    images = np.random.default_rng(1).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    for dims in (64, 2048):
+        net = build_inception("random", dims, 0)
+        activations(images[:2], net, 2)  # first call
+        start = time.perf_counter()
+        cached_activations(images, net, root / "fid-cache", 50)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        cached_activations(images, net, root / "fid-cache", 50)
+        again = time.perf_counter() - start
+        print(f"FID Inception, {dims:4d} dims: {n / first:6.1f} img/s   a second model's real images from the "
+              f"cache: {again * 1000:6.1f} ms ({first / max(again, 1e-9):.0f}x less)")
 
 
 if __name__ == "__main__":

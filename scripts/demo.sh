@@ -8,5 +8,5 @@ export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1
 snakemake --cores all --config profile=demo
 snakemake --cores all --config profile=demo --report results/demo/report.html
 echo
-cat results/demo/tables/table_4_8.md results/demo/tables/table_B_2.md results/demo/tables/table_4_3.md
+cat results/demo/tables/table_3_1.md results/demo/tables/table_4_8.md results/demo/tables/table_B_2.md results/demo/tables/table_4_3.md
 echo "Report: results/demo/report.html   Figures: results/demo/figures/"
