@@ -40,7 +40,7 @@ def test_every_output_is_there_and_says_demo(built):
     sd = table[(table["method"] == "sketchydepth") & (table["category"] == "test") & (table["metric"] == "FID")]
     assert float(sd["thesis"].iloc[0]) == 116.87
     assert "DEMO PROFILE" in (r / "tables/table_3_1.md").read_text()
-    for fig in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_7.png"):
+    for fig in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_7.png", "fig_A_4.png"):
         assert Image.open(r / "figures" / fig).size[0] > 100, fig
     with Image.open(r / "figures/fig_3_6.gif") as gif:
         assert gif.n_frames >= 2
@@ -61,7 +61,8 @@ def test_a_change_reruns_exactly_what_reads_it(built):
     assert "Nothing to be done" in snakemake("-n", "--cores", "1", "sketchydepth", cwd=built).stdout
     figures = _jobs(snakemake("-n", "--cores", "1", "--config", "sketchydepth={figures: {examples: 3}}", "--",
                               "sketchydepth", cwd=built).stdout)
-    assert figures == {"figure_images": 1, "figure_depth": 1, "figure_effects": 1, "figure_depth_sketch": 1}
+    assert figures == {"figure_images": 1, "figure_depth": 1, "figure_effects": 1, "figure_effects_midas": 1,
+                       "figure_depth_sketch": 1}
     fid = _jobs(snakemake("-n", "--cores", "1", "--config", "sketchydepth={fid: {batch_size: 7}}", "--",
                           "sketchydepth", cwd=built).stdout)
     assert fid == {"image_metrics": 4, "sketchydepth_table": 1}

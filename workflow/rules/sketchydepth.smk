@@ -224,6 +224,26 @@ rule figure_depth:
         " --midas-depth {input.midas_depth} --out {output} > {log} 2>&1"
 
 
+rule figure_effects_midas:
+    input:
+        ours=f"{SD}/generated/sketchydepth",
+        midas_depth=f"{SD}/depth/generated_sketchydepth",
+    output:
+        report(f"{RESULTS}/figures/fig_A_4.png", caption="../report/sketchydepth/figures.rst",
+               category="SketchyDepth (ch. 3)", subcategory="Figures", labels={"figure": "A.4", "profile": PROFILE}),
+    params:
+        settings=settings("profile", "seed", "sketchydepth.figures"),
+        code=code("figure_effects_midas"),
+    log:
+        log_of("figure_effects_midas"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d figure_effects_midas --settings {params.settings:q} --ours {input.ours}/images"
+        " --ours-depth {input.ours}/depth --midas-depth {input.midas_depth} --out {output} > {log} 2>&1"
+
+
 rule figure_effects:
     input:
         ours=f"{SD}/generated/sketchydepth",

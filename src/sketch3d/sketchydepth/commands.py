@@ -204,6 +204,13 @@ def _figure_depth(a: argparse.Namespace) -> None:
     figure_depth(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo)
 
 
+def _figure_effects_midas(a: argparse.Namespace) -> None:
+    from sketch3d.sketchydepth.figures import figure_effects_midas
+
+    n, seed, demo = _figure_settings(a)
+    figure_effects_midas(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo)
+
+
 def _figure_effects(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.figures import figure_effects, figure_photo3d
 
@@ -256,6 +263,10 @@ REPORT_COMMANDS = (
         arg("--baseline", required=True, help="the baseline's generated set"),
     )),
     Command("figure_depth", "Fig. 3.4: our image, our depth, MiDaS's depth of our image", _figure_depth, (
+        *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),
+        arg("--midas-depth", required=True, help="label_depth of SketchyDepth's generated images"),
+    )),
+    Command("figure_effects_midas", "Fig. A.4: effects from our depth map and from MiDaS's", _figure_effects_midas, (
         *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),
         arg("--midas-depth", required=True, help="label_depth of SketchyDepth's generated images"),
     )),

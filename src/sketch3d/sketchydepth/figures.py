@@ -5,7 +5,9 @@
 - Fig. 3.4: SketchyDepth's image, its own depth map and MiDaS's depth of that image;
 - Figs. 3.5, A.2-A.4: depth-based effects (:mod:`sketch3d.sketchydepth.effects`) on generated images with the
   generated depth;
-- Fig. 3.6: a 3D-photo zoom clip (:mod:`sketch3d.sketchydepth.photo3d`) of one generated image.
+- Fig. A.4: the same effects driven by our depth map and by MiDaS's depth of our image, row above row;
+- Fig. 3.6: a 3D-photo zoom clip (:mod:`sketch3d.sketchydepth.photo3d`) of one generated image;
+- Fig. 3.7: depth sketching, an area painted on our depth map and G_i's new image.
 
 Examples are drawn at random (seeded) from the test split; every demo figure says it is a demo.
 """
@@ -106,8 +108,27 @@ def figure_effects(ours: Path, ours_depth: Path, out: Path, n: int, seed: int, d
     chosen = pick(gen, n, seed, "fb") or pick(gen, n, seed)
     rows = [[gen.image[i], depth[i], *(apply_effect(gen.image[i], depth[i] / 255.0, e) for e in effects)]
             for i in chosen]
-    _grid(rows, ["generated", "depth", *effects], "Figs. 3.5, A.2-A.4: depth-based effects on generated images",
+    _grid(rows, ["generated", "depth", *effects], "Figs. 3.5, A.2, A.3: depth-based effects on generated images",
           out, demo, [gen.ids[i] for i in chosen])
+
+
+def figure_effects_midas(ours: Path, ours_depth: Path, midas_depth: Path, out: Path, n: int, seed: int, demo: bool,
+                         effects: tuple[str, ...] = ("bokeh", "light", "fog")) -> None:
+    """Fig. A.4: per example two rows, our depth map then MiDaS's (on our image), each with the image, the map
+    and the effects at the same settings (the same start threshold for both maps, as in A.1.3)."""
+    from sketch3d.sketchydepth.effects import apply_effect
+
+    gen = read_triplets(ours)
+    _, d_ours = read_depths(ours_depth, gen.ids)
+    _, d_midas = read_depths(midas_depth, gen.ids)
+    chosen = pick(gen, n, seed, "fb") or pick(gen, n, seed)
+    rows, labels = [], []
+    for i in chosen:
+        for name, depth in (("ours", d_ours[i]), ("MiDaS", d_midas[i])):
+            rows.append([gen.image[i], depth, *(apply_effect(gen.image[i], depth / 255.0, e) for e in effects)])
+            labels.append(f"{gen.ids[i]} {name}")
+    _grid(rows, ["generated", "depth", *effects], "Fig. A.4: depth-based effects, our depth map against MiDaS's",
+          out, demo, labels)
 
 
 def figure_photo3d(ours: Path, ours_depth: Path, out: str | os.PathLike, seed: int, frames: int, zoom: float) -> None:
