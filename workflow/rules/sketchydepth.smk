@@ -8,6 +8,8 @@ rule sketchydepth:
 
 
 rule prepare_scenes:
+    input:
+        sd_raw_inputs,
     output:
         directory(f"{SD}/data"),
     params:

@@ -18,6 +18,17 @@ def sd_scene_settings():
     return settings(*keys, "sketchydepth.scenes" if PROFILE == "demo" else "sketchydepth.sketchycoco")
 
 
+def sd_raw_inputs(wildcards):
+    """Paper profile: SketchyCOCO's archives (made by the `fetch` rule), unless an extracted copy is named."""
+    coco = SD_CFG["sketchycoco"]
+    if PROFILE != "paper" or coco["root"]:
+        return []
+    from sketch3d.sketchydepth.sources import chapter_sources
+
+    sources = chapter_sources()
+    return [str(sources[name].path(coco["data_dir"])) for name in coco["archives"]]
+
+
 def sd_labeller_weights(wildcards=None):
     """MiDaS weights: the official v2.1 file (paper, params) or the small labeller the demo trains."""
     if PROFILE == "paper":

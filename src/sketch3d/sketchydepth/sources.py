@@ -3,6 +3,7 @@ read with the shared registry's reader, so an entry here reruns this chapter's j
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 from sketch3d.data.registry import Source, load_sources
 
@@ -10,6 +11,5 @@ PACKAGE_DATA = ("sketchydepth/sources.yaml",)  # see sketch3d.codeversion
 
 
 def chapter_sources() -> dict[str, Source]:
-    """{name: Source} of ``sketch3d/sketchydepth/sources.yaml``."""
-    with resources.as_file(resources.files("sketch3d.sketchydepth").joinpath("sources.yaml")) as path:
-        return load_sources(path)
+    """{name: Source} of ``sketch3d/sketchydepth/sources.yaml`` (``sketch3d fetch --registry sketchydepth``)."""
+    return load_sources(Path(str(resources.files("sketch3d.sketchydepth").joinpath("sources.yaml"))))
