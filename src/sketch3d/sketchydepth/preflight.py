@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sketch3d.preflight import MissingInput
+from sketch3d.preflight import MissingInput, probe_all
 
 
-def missing_inputs(params: dict, base: str | os.PathLike = ".") -> list[MissingInput]:
-    """Every input of the paper profile's chapter 3 that is not on disk (``params``: the effective params)."""
+def missing_inputs(params: dict, base: str | os.PathLike = ".", probe_network: bool = True,
+                   timeout: float = 5) -> list[MissingInput]:
+    """Every input of the paper profile's chapter 3 that is neither on disk nor, for SketchyCOCO's archives,
+    downloadable by the `fetch` rule (one of its URLs answering; ``probe_network=False``: not asked)
+    (``params``: the effective params). Weights are never downloaded: they must be on disk."""
     from sketch3d import weights
     from sketch3d.sketchydepth import fid, midas
     from sketch3d.sketchydepth.sketchycoco import missing_archives
@@ -19,8 +22,17 @@ def missing_inputs(params: dict, base: str | os.PathLike = ".") -> list[MissingI
     sources = chapter_sources()
     sd = params["sketchydepth"]
     data_dir = sd["sketchycoco"]["data_dir"]
-    out = [MissingInput(what, str(where), how) for what, where, how in missing_archives(params, base=base,
-                                                                                        sources=sources)]
+    archives = missing_archives(params, base=base, sources=sources)
+    names = {f"SketchyCOCO archive '{n}'": n for n in sd["sketchycoco"]["archives"]}
+    urls = [u for what, _, _ in archives if what in names for u in sources[names[what]].urls]
+    answers = probe_all(urls, timeout) if probe_network and urls else {}
+    out = []
+    for what, where, how in archives:
+        src_urls = sources[names[what]].urls if what in names else ()
+        if any(answers.get(u, "x") is None for u in src_urls):
+            continue  # downloadable: the fetch rule gets it
+        tried = "; ".join(f"{u} ({answers.get(u) or 'not probed'})" for u in src_urls)
+        out.append(MissingInput(what, str(where), f"{how} URLs: {tried}." if tried else how))
     value = str(sd["labeller"]["weights"])
     if not weights.setting_path(value, base).is_file():
         u = weights.unavailable(value, midas.NETWORK, setting="profiles.paper.sketchydepth.labeller.weights",
