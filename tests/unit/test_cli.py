@@ -23,15 +23,6 @@ def test_fetch_of_an_unregistered_path_names_the_registered_ones(tmp_path, caplo
     assert rc == 1 and "AmateurSketch-3DChair.zip" in caplog.text
 
 
-def test_fetch_reads_a_chapters_own_registry(tmp_path, caplog):
-    """SketchyCOCO's archives are in the SketchyDepth chapter's registry: `--registry sketchydepth` finds them."""
-    out = str(tmp_path / "downloads" / "nope.zip")
-    assert main(["fetch", "--data-dir", str(tmp_path), "--out", out, "--registry", "sketchydepth"]) == 1
-    assert "SketchyCOCO-Scene.zip" in caplog.text and "AmateurSketch" not in caplog.text
-    assert main(["fetch", "--data-dir", str(tmp_path), "--out", out, "--registry", "nochapter"]) == 1
-    assert "no sources.yaml in the package's chapter 'nochapter'" in caplog.text
-
-
 def test_table_command_writes_three_files(tmp_path):
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"profile": "demo", "method": "baseline", "category": "lamp", "n_queries": 3,

@@ -116,20 +116,6 @@ def raw_inputs(wildcards):
     return [str(sources[f"amateursketch_{c}"].path(config["data"]["data_dir"])) for c in CATEGORIES]
 
 
-# the chapters with a download registry of their own (sketch3d/<chapter>/sources.yaml), beside the shared one
-from sketch3d.sketchydepth.sources import chapter_sources as _sketchydepth_sources
-
-CHAPTER_SOURCES = {"sketchydepth": _sketchydepth_sources}
-
-
-def fetch_registry(wildcards):
-    """`--registry <chapter>` where a chapter's own registry holds the download named ``wildcards.filename``."""
-    for chapter, sources in CHAPTER_SOURCES.items():
-        if any(s.filename == wildcards.filename for s in sources().values()):
-            return f"--registry {chapter}"
-    return ""
-
-
 def chapter_targets(chapters):
     return [t for chapter in chapters for t in CHAPTER_TARGETS[chapter]]
 

@@ -6,14 +6,13 @@ rule fetch:
         f"{config['profiles']['paper']['data']['data_dir']}/downloads/{{filename}}",
     params:
         data_dir=lambda wildcards, output: Path(output[0]).parents[1],
-        registry=fetch_registry,
     log:
         "results/paper/logs/fetch/{filename}.log",
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d fetch --data-dir {params.data_dir} --out {output} {params.registry} > {log} 2>&1"
+        "sketch3d fetch --data-dir {params.data_dir} --out {output} > {log} 2>&1"
 
 
 rule prepare_dataset:

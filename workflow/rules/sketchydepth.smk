@@ -7,6 +7,25 @@ rule sketchydepth:
         CHAPTER_TARGETS["sketchydepth"],
 
 
+rule fetch_sketchycoco:
+    output:
+        f"{SD_CFG['sketchycoco']['data_dir']}/downloads/{{archive}}",
+    wildcard_constraints:
+        archive="|".join(re.escape(f) for f in SD_ARCHIVE_FILES),
+    params:
+        data_dir=SD_CFG["sketchycoco"]["data_dir"],
+    log:
+        "results/paper/logs/fetch_sketchycoco/{archive}.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d fetch_sketchycoco --data-dir {params.data_dir} --out {output} > {log} 2>&1"
+
+
+ruleorder: fetch_sketchycoco > fetch
+
+
 rule prepare_scenes:
     input:
         sd_raw_inputs,

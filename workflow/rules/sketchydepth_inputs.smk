@@ -18,6 +18,15 @@ def sd_scene_settings():
     return settings(*keys, "sketchydepth.scenes" if PROFILE == "demo" else "sketchydepth.sketchycoco")
 
 
+def _sd_archive_files():
+    from sketch3d.sketchydepth.sources import chapter_sources
+
+    return [s.filename for s in chapter_sources().values() if s.kind == "dataset" and s.filename]
+
+
+SD_ARCHIVE_FILES = _sd_archive_files()  # SketchyCOCO's archives (fetch_sketchycoco)
+
+
 def sd_raw_inputs(wildcards):
     """Paper profile: SketchyCOCO's archives (made by the `fetch` rule), unless an extracted copy is named."""
     coco = SD_CFG["sketchycoco"]

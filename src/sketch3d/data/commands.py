@@ -10,21 +10,11 @@ from sketch3d.cli import CliError, Command, arg, parse_settings
 log = logging.getLogger("sketch3d")
 
 
-def _registry_file(chapter: str) -> Path:
-    """A chapter's own registry, ``sketch3d/<chapter>/sources.yaml`` (read by the same reader as the shared one)."""
-    from importlib import resources
-
-    path = Path(str(resources.files("sketch3d").joinpath(chapter, "sources.yaml")))
-    if not path.is_file():
-        raise CliError(f"--registry {chapter}: no sources.yaml in the package's chapter '{chapter}'")
-    return path
-
-
 def _fetch(a: argparse.Namespace) -> None:
     from sketch3d.data.download import fetch
     from sketch3d.data.registry import load_sources
 
-    sources = load_sources(_registry_file(a.registry) if a.registry else None)
+    sources = load_sources()
     if a.source:
         if a.source not in sources:
             raise CliError(f"unknown source '{a.source}'; known: {sorted(sources)}")
@@ -58,8 +48,6 @@ COMMANDS = (
         arg("--source", help="registry name (src/sketch3d/data/sources.yaml)"),
         arg("--out", help="or: the file path the download must end at"),
         arg("--data-dir", required=True),
-        arg("--registry", help="a chapter whose own sources.yaml holds the file (e.g. sketchydepth; default: the "
-                               "shared src/sketch3d/data/sources.yaml)"),
     )),
     Command("prepare_dataset", "build shapes.csv + sketches.csv of the active profile", _prepare_dataset, (
         arg("--settings", required=True),

@@ -71,7 +71,26 @@ def _prepare_scenes(a: argparse.Namespace) -> None:
     log.info("prepare_scenes: %s", json.dumps(manifest["splits"], sort_keys=True))
 
 
+def _fetch_sketchycoco(a: argparse.Namespace) -> None:
+    from sketch3d.cli import CliError
+    from sketch3d.data.download import fetch
+    from sketch3d.sketchydepth.sources import chapter_sources
+
+    wanted = Path(a.out).resolve()
+    sources = [s for s in chapter_sources().values() if s.kind == "dataset" and s.filename]
+    match = [s for s in sources if s.path(a.data_dir).resolve() == wanted]
+    if not match:
+        raise CliError(f"no SketchyCOCO archive is registered at {a.out}; registered: "
+                       f"{[str(s.path(a.data_dir)) for s in sources]} (src/sketch3d/sketchydepth/sources.yaml)")
+    print(fetch(match[0], Path(a.data_dir)))
+
+
 DATA_COMMANDS = (
+    Command("fetch_sketchycoco", "download one of SketchyCOCO's registered archives, with checksum",
+            _fetch_sketchycoco, (
+                arg("--data-dir", required=True, help="the paper profile's data folder (downloads/, checksums/)"),
+                arg("--out", required=True, help="the archive's path: <data dir>/downloads/<file name>"),
+            )),
     Command("prepare_scenes", "the chapter's triplet sets: generated scenes (demo) or SketchyCOCO (paper)",
             _prepare_scenes, (
                 arg("--settings", required=True, help="JSON: profile, seed and the sketchydepth section"),

@@ -30,7 +30,7 @@ def missing_inputs(params: dict, base: str | os.PathLike = ".", probe_network: b
     for what, where, how in archives:
         src_urls = sources[names[what]].urls if what in names else ()
         if any(answers.get(u, "x") is None for u in src_urls):
-            continue  # downloadable: the fetch rule gets it
+            continue  # downloadable: the fetch_sketchycoco rule gets it
         tried = "; ".join(f"{u} ({answers.get(u) or 'not probed'})" for u in src_urls)
         out.append(MissingInput(what, str(where), f"{how} URLs: {tried}." if tried else how))
     value = str(sd["labeller"]["weights"])

@@ -11,5 +11,5 @@ PACKAGE_DATA = ("sketchydepth/sources.yaml",)  # see sketch3d.codeversion
 
 
 def chapter_sources() -> dict[str, Source]:
-    """{name: Source} of ``sketch3d/sketchydepth/sources.yaml`` (``sketch3d fetch --registry sketchydepth``)."""
+    """{name: Source} of ``sketch3d/sketchydepth/sources.yaml``."""
     return load_sources(Path(str(resources.files("sketch3d.sketchydepth").joinpath("sources.yaml"))))

@@ -41,3 +41,10 @@ def test_an_archive_whose_url_answers_is_left_to_the_fetch_rule(tmp_path, monkey
     whats = [m.what for m in missing_inputs(params, base=tmp_path, probe_network=True, timeout=1)]
     assert "SketchyCOCO archive 'sketchycoco_scene'" not in whats
     assert "SketchyCOCO archive 'sketchycoco_others'" in whats
+
+
+def test_fetch_sketchycoco_names_the_registered_archives(tmp_path, caplog):
+    from sketch3d.cli import main
+
+    assert main(["fetch_sketchycoco", "--data-dir", str(tmp_path), "--out", str(tmp_path / "downloads/x.zip")]) == 1
+    assert "SketchyCOCO-Scene.zip" in caplog.text and "SketchyCOCO-Others.zip" in caplog.text
