@@ -55,7 +55,7 @@ def test_each_rule_runs_its_namesake_command_and_has_a_design_row(project):
     design = (REPO / "docs/design.md").read_text()
     answers = project / "data/human_study/answers_p1.csv"  # the human study's table is built once answers exist
     answers.parent.mkdir(parents=True, exist_ok=True)
-    answers.write_text("participant,item,triplet_id,chosen\np1,0,test_00000,ours\n")
+    answers.write_text("participant,item,triplet_id,chosen\np1,1,test_00000,ours\n")
     seen = {}
     for profile in ("demo", "paper"):
         for target in ("all", "sketchydepth"):

@@ -8,6 +8,7 @@ import re
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from workflow_helpers import make_project, run, snakemake
@@ -19,7 +20,9 @@ MODELS = ("baseline", "sketchydepth", "no_depth", "no_joint")
 
 def _jobs(out: str) -> dict[str, int]:
     table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0] if "Job stats:" in out else ""
-    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k not in ("total", "sketchydepth")}
+    jobs = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k not in ("total", "sketchydepth")}
+    assert jobs or "Nothing to be done" in out, out[-2000:]
+    return jobs
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,7 @@ def built(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("sketchydepth"))
     answers = project / "data/human_study/answers_p1.csv"
     answers.parent.mkdir(parents=True)
-    answers.write_text("participant,item,triplet_id,chosen\np1,0,test_00000,ours\np1,1,test_00001,midas\n")
+    answers.write_text("participant,item,triplet_id,chosen\np1,1,test_00000,ours\np1,2,test_00001,midas\n")
     snakemake("--cores", "2", "sketchydepth", cwd=project, timeout=1200)
     return project
 
@@ -57,14 +60,27 @@ def test_every_output_is_there_and_says_demo(built):
     assert len(list((r / "sketchydepth/depth/train").glob("*.png"))) == 12
 
 
+def _dry_run_with(project, change) -> dict[str, int]:
+    """Jobs a dry run of the chapter lists after ``change`` edits the project's demo block of the chapter's params
+    (what the tiny demo runs with; then restored)."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    change(params["profiles"]["demo"]["sketchydepth"])
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = snakemake("-n", "--cores", "1", "sketchydepth", cwd=project)
+        return _jobs(proc.stdout + proc.stderr)
+    finally:
+        path.write_text(original)
+
+
 def test_a_change_reruns_exactly_what_reads_it(built):
     assert "Nothing to be done" in snakemake("-n", "--cores", "1", "sketchydepth", cwd=built).stdout
-    figures = _jobs(snakemake("-n", "--cores", "1", "--config", "sketchydepth={figures: {examples: 3}}", "--",
-                              "sketchydepth", cwd=built).stdout)
+    figures = _dry_run_with(built, lambda sd: sd["figures"].update(examples=3))
     assert figures == {"figure_images": 1, "figure_depth": 1, "figure_effects": 1, "figure_effects_midas": 1,
                        "figure_depth_sketch": 1}
-    fid = _jobs(snakemake("-n", "--cores", "1", "--config", "sketchydepth={fid: {batch_size: 7}}", "--",
-                          "sketchydepth", cwd=built).stdout)
+    fid = _dry_run_with(built, lambda sd: sd["fid"].update(batch_size=7))  # FID only: not the GANs
     assert fid == {"image_metrics": 4, "sketchydepth_table": 1}
 
 
