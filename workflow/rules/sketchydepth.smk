@@ -13,7 +13,7 @@ rule fetch_sketchycoco:
     wildcard_constraints:
         archive="|".join(re.escape(f) for f in SD_ARCHIVE_FILES),
     params:
-        data_dir=SD_CFG["sketchycoco"]["data_dir"],
+        data_dir=lambda wildcards, output: Path(output[0]).parents[1],
     log:
         "results/paper/logs/fetch_sketchycoco/{archive}.log",
     threads: 1

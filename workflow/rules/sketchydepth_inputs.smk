@@ -46,7 +46,7 @@ def sd_labeller_weights(wildcards=None):
 
 
 def sd_labeller_weights_input(wildcards):
-    """The weights as an input where a file exists or a rule makes it (the demo's): a replaced file reruns the
+    """The weights as an input where a file exists or a job makes it (the demo's): a replaced file reruns the
     labelling. A paper file that is missing is named by the preflight before any job, not by the DAG."""
     path = sd_labeller_weights()
     return [path] if PROFILE != "paper" or Path(path).is_file() else []
@@ -60,7 +60,7 @@ def sd_images(wildcards):
 
 
 def sd_images_input(wildcards):
-    """The rule output holding that set: the data folder, or the model's generated folder."""
+    """The output folder holding that set (the data folder, or the model's generated folder)."""
     if wildcards.images in SD_SPLITS:
         return f"{SD}/data"
     return f"{SD}/generated/{wildcards.images.removeprefix('generated_')}"

@@ -1,20 +1,9 @@
 import json
 
 import numpy as np
-import pytest
-import torch
 
 from sketch3d.cli import main
 from sketch3d.sketchydepth.triplets import read_triplets, write_depths, write_triplets
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: one torch thread is fastest, and far faster than several on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_train_gan_then_generate_through_the_cli(tmp_path):

@@ -6,15 +6,6 @@ from sketch3d.sketchydepth.networks import (
     MODELS, PatchDiscriminator, UnetGenerator, build_networks, gan_loss, model_spec, num_downs_for, patch_map_size)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: one torch thread is fastest, and far faster than several on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_num_downs_is_log2_of_the_side_and_bad_sides_are_named():
     assert num_downs_for(128) == 7 and num_downs_for(64) == 6 and num_downs_for(32) == 5
     for bad in (16, 96, 100):

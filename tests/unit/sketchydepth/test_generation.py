@@ -7,14 +7,6 @@ from sketch3d.sketchydepth.training import to_tensor, to_uint8, train_gan
 from sketch3d.sketchydepth.triplets import read_depths, read_triplets, write_depths, write_triplets
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: one torch thread is fastest, and far faster than several on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 SIZE = 64  # 6 downsamplings: one dropout block, so the seed matters at test time
 
 

@@ -8,14 +8,6 @@ from sketch3d.sketchydepth.networks import build_networks, gan_loss, model_spec
 from sketch3d.sketchydepth.triplets import read_triplets, write_depths, write_triplets
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: one torch thread is fastest, and far faster than several on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 MODELS = ("baseline", "sketchydepth", "no_depth", "no_joint")
 
 
