@@ -81,7 +81,8 @@ def gallery_settings(wildcards):
     render = config["render"]
     keys = [f"render.{k}" for k in render if k not in ("view_sets", "gallery_view_set", "sketch_azimuths")]
     keys.append(f"render.view_sets.{wildcards.view_set}")
-    if isinstance(render["view_sets"][wildcards.view_set], dict):
+    spec = render["view_sets"][wildcards.view_set]
+    if isinstance(spec, dict) and "around_sketch" in spec:
         keys.append(f"render.sketch_azimuths.{wildcards.category}")
     return settings(*keys)
 

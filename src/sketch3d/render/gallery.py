@@ -35,7 +35,7 @@ def render_gallery(shapes_csv: Path, category: str, split: str, render: dict, ou
     ``render.view_sets``) and ``out_dir/index.csv``. Every setting, view and mesh path is checked
     before Blender starts.
     """
-    from sketch3d.render.view_sets import views_of
+    from sketch3d.render.view_sets import elevation_of, views_of
     from sketch3d.render.views import STYLES, RenderError, render_views
 
     if style not in STYLES:
@@ -47,6 +47,6 @@ def render_gallery(shapes_csv: Path, category: str, split: str, render: dict, ou
     settings = render_settings(render, threads)
     settings.validate()
     with atomic_dir(out_dir) as tmp:
-        index = render_views(shapes, views, render["elevation"], settings, tmp, style)
+        index = render_views(shapes, views, elevation_of(render, view_set), settings, tmp, style)
         write_index(tmp, index)
     return len(index)

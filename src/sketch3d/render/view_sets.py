@@ -5,7 +5,10 @@ number, the azimuth of a perspective view (degrees, negative and >= 180 allowed)
 or a string ``"<azimuth>o"`` for an orthographic one (``"180o"``). A set is a list
 of views, or ``{around_sketch: [offsets...]}``: each of the category's sketch
 azimuths (``render.sketch_azimuths``) plus each offset (a view as above, its
-azimuth added), so the sketch views are written down in one place only.
+azimuth added), so the sketch views are written down in one place only. Either form
+may be written ``{views: [...], elevation: 10}`` / ``{around_sketch: [...], elevation: 10}``
+to render that set at its own elevation instead of ``render.elevation`` (Fig. B.1's
+view is at elevation 10, the galleries' at 20).
 
 Each view has a file-name token: ``az`` + sign (``-`` only when negative) + the
 azimuth's integer part on 3 digits + its decimals, if any + ``o`` when orthographic:
@@ -122,8 +125,10 @@ def views_of(render: dict, view_set: str, category: str | None = None) -> list[V
         raise ViewSetError(f"view set name {view_set!r} must use only a-z, 0-9 and _ (it names a folder)")
     spec = _set_of(render, view_set)
     if isinstance(spec, dict):
-        if set(spec) != {"around_sketch"}:
-            raise ViewSetError(f"{where}: a derived set is written {{around_sketch: [offsets]}}, got keys {sorted(spec)}")
+        _check_set_keys(spec, where)
+        if "views" in spec:
+            spec = spec["views"]
+    if isinstance(spec, dict):
         offsets = spec["around_sketch"]
         if not isinstance(offsets, list) or not offsets:
             raise ViewSetError(f"{where}.around_sketch must be a non-empty list of offsets in degrees, e.g. [-5, 0, 5]")
@@ -155,6 +160,30 @@ def views_of(render: dict, view_set: str, category: str | None = None) -> list[V
     return views
 
 
+def _check_set_keys(spec: dict, where: str) -> None:
+    keys = set(spec)
+    if not keys <= {"around_sketch", "views", "elevation"} or len(keys & {"around_sketch", "views"}) != 1:
+        raise ViewSetError(f"{where}: a set is a list of views, {{views: [...], elevation: e}} or "
+                           f"{{around_sketch: [offsets]}} (with an optional elevation), got keys {sorted(keys)}")
+
+
+def elevation_of(render: dict, view_set: str) -> float:
+    """The elevation (degrees) a view set is rendered at: its own ``elevation`` if it has one, else
+    ``render.elevation``."""
+    where = f"render.view_sets.{view_set}"
+    spec = _set_of(render, view_set)
+    if isinstance(spec, dict):
+        _check_set_keys(spec, where)
+        if "elevation" in spec:
+            value = spec["elevation"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -90 < float(value) < 90:
+                raise ViewSetError(f"{where}.elevation must be a number of degrees in (-90, 90), got {value!r}")
+            return float(value)
+    if "elevation" not in render:
+        raise ViewSetError("render.elevation is missing; add the galleries' camera elevation in degrees (thesis: 20)")
+    return float(render["elevation"])
+
+
 def _view_at(azimuth: float, projection: str, where: str) -> ViewSpec:
     try:
         return ViewSpec(azimuth, projection)
@@ -169,5 +198,6 @@ def check_view_sets(render: dict, categories: list[str]) -> None:
     if gallery is not None:
         _set_of(render, gallery)
     for name in render.get("view_sets") or {}:
+        elevation_of(render, name)
         for category in categories:
             views_of(render, name, category)

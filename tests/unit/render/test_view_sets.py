@@ -140,3 +140,44 @@ def test_camera_angles_of_each_view_set(params, name, tmp_path):
         (v.azimuth, float(r["elevation"]), v.projection) for v in views]
     assert index["image_id"].tolist() == [f"s_{v.token}" for v in views]
     assert [parse_view_token(Path(j.out_path).stem) for j in jobs] == views
+
+
+def test_a_set_may_have_its_own_elevation(params):
+    from sketch3d.render.view_sets import elevation_of
+
+    r = params["render"]
+    assert elevation_of(r, "five") == r["elevation"] == 20
+    assert elevation_of(r, "figure") == 10  # Fig. B.1: azimuth 30, zenith 10
+    assert _views(r, "figure") == [(30, "perspective")]
+    own = {**r, "view_sets": {"s": {"around_sketch": [0], "elevation": -15.5}}}
+    assert elevation_of(own, "s") == -15.5 and [a for a, _ in _views(own, "s", "lamp")] == [0, 45, 90]
+    for spec, message in (({"views": [0], "elevation": 90}, r"elevation must be a number of degrees in \(-90, 90\)"),
+                          ({"views": [0], "around_sketch": [0]}, "got keys"),
+                          ({"elevation": 10}, "got keys")):
+        with pytest.raises(ViewSetError, match=message):
+            elevation_of({**r, "view_sets": {"s": spec}}, "s")
+    bad = {**params, "render": {**r, "view_sets": {**r["view_sets"], "figure": {"views": [30], "elevation": 95}}}}
+    with pytest.raises(ParamsError, match="elevation"):
+        validate(bad)
+
+
+def test_the_gallery_renders_a_set_at_its_elevation(params, tmp_path, monkeypatch):
+    import sketch3d.render.views as views_mod
+    from sketch3d.render.gallery import render_gallery
+
+    seen = {}
+
+    def fake_render_views(shapes, views, elevation, settings, out_dir, style):
+        seen["elevation"] = elevation
+        from sketch3d.imageset import COLUMNS
+
+        return pd.DataFrame({c: [] for c in COLUMNS})
+
+    monkeypatch.setattr(views_mod, "render_views", fake_render_views)
+    csv = tmp_path / "shapes.csv"
+    mesh = tmp_path / "m.obj"
+    mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    pd.DataFrame([{"shape_id": "chair_0000", "category": "chair", "split": "test", "mesh_path": str(mesh),
+                   "up_axis": "Y", "source": "procedural"}]).to_csv(csv, index=False)
+    render_gallery(csv, "chair", "test", params["render"], tmp_path / "out", style="rgb", view_set="figure")
+    assert seen["elevation"] == 10
