@@ -155,13 +155,16 @@ def from_prep(prep: torch.Tensor, layout: PRepLayout) -> dict[str, torch.Tensor]
 
 
 def forward_with_prep(template: nn.Module, prep: torch.Tensor, x: torch.Tensor, layout: PRepLayout | None = None,
-                      per_net_inputs: bool = False) -> torch.Tensor:
+                      per_net_inputs: bool = False, vectorize: bool | None = None) -> torch.Tensor:
     """``template``'s architecture run on ``x`` with the parameters of ``prep`` (the template's own values are
     not used); differentiable with respect to ``prep``.
 
     ``prep`` [H, W]: one network, output ``template(x)``-shaped. ``prep`` [B, H, W]: B networks (vmap), output
     [B, ...]; they all see the same ``x``, or with ``per_net_inputs=True`` network b sees ``x[b]``.
-    ``layout`` defaults to the template's layout at the PRep's width and height.
+    ``layout`` defaults to the template's layout at the PRep's width and height. ``vectorize``: run the B
+    networks at once with ``torch.func.vmap`` (default on CUDA) or one after the other (default elsewhere: on
+    one CPU thread the loop measured faster, ResNet8 8 nets x 128 images forward+backward ~5 s vs ~8 s); both
+    give the same values.
     """
     if layout is None:
         if prep.dim() not in (2, 3):
@@ -177,7 +180,11 @@ def forward_with_prep(template: nn.Module, prep: torch.Tensor, x: torch.Tensor, 
     def one(p, inputs):
         return functional_call(template, from_prep(p, layout), (inputs,))
 
-    return vmap(one, in_dims=(0, 0 if per_net_inputs else None))(prep, x)
+    if vectorize is None:
+        vectorize = prep.device.type == "cuda"
+    if vectorize:
+        return vmap(one, in_dims=(0, 0 if per_net_inputs else None))(prep, x)
+    return torch.stack([one(p, x[b] if per_net_inputs else x) for b, p in enumerate(prep)])
 
 
 @torch.no_grad()

@@ -11,21 +11,21 @@ from sketch3d.netspace.prep import (PRepLayout, common_height, forward_with_prep
 CLASSIFIERS = [n for n in ARCHITECTURES if n != "siren"]
 
 
-def _inputs(name, g):
-    return torch.randn(5, 3) if name == "siren" else torch.randn(2, 3, 32, 32, generator=g)
+def _inputs(name, size, g):
+    return torch.randn(5, 3) if name == "siren" else torch.randn(2, 3, size, size, generator=g)
 
 
-def _net(name, seed):
-    return build_siren(32, seed=seed) if name == "siren" else build(name, 10, 32, seed=seed)
+def _net(name, size, seed):
+    return build_siren(32, seed=seed) if name == "siren" else build(name, size // 3, size, seed=seed)
 
 
-@pytest.mark.parametrize("name", [*CLASSIFIERS, "siren"])
-def test_round_trip_gives_identical_outputs(name):
+@pytest.mark.parametrize("name,size", [*((n, s) for n in CLASSIFIERS for s in (32, 64)), ("siren", 0)])
+def test_round_trip_gives_identical_outputs(name, size):
     g = torch.Generator().manual_seed(0)
-    source, target = _net(name, 1), _net(name, 2)
+    source, target = _net(name, size, 1), _net(name, size, 2)
     prep = to_prep(source, width=1000)
     assert prep.shape == (prep_height(sum(p.numel() for p in source.parameters()), 1000), 1000)
-    x = _inputs(name, g)
+    x = _inputs(name, size, g)
     with torch.no_grad():
         want = source(x)
         assert torch.equal(forward_with_prep(target, prep, x), want)  # template values unused
@@ -85,8 +85,9 @@ def test_gradient_reaches_the_prep_batched_and_single():
     preps = torch.stack([to_prep(build("vanillacnn", 10, 32, seed=s), layout=lay) for s in (1, 2, 3)])
     preps.requires_grad_(True)
     x = torch.randn(4, 3, 32, 32, generator=g)
-    out = forward_with_prep(template, preps, x, lay)
+    out = forward_with_prep(template, preps, x, lay, vectorize=True)
     assert out.shape == (3, 4, 10)
+    assert torch.allclose(forward_with_prep(template, preps, x, lay, vectorize=False), out, atol=1e-6)
     for b, s in enumerate((1, 2, 3)):  # batched = each net on its own
         with torch.no_grad():
             assert torch.allclose(out[b], build("vanillacnn", 10, 32, seed=s)(x), atol=1e-5)
@@ -96,7 +97,12 @@ def test_gradient_reaches_the_prep_batched_and_single():
     assert torch.equal(grad[:, lay.n_params:], torch.zeros_like(grad[:, lay.n_params:]))  # padding: no effect
     # per-net inputs, and a single PRep
     xs = torch.randn(3, 2, 3, 32, 32, generator=g)
-    assert forward_with_prep(template, preps, xs, lay, per_net_inputs=True).shape == (3, 2, 10)
+    looped = forward_with_prep(template, preps, xs, lay, per_net_inputs=True)
+    assert looped.shape == (3, 2, 10)
+    assert torch.allclose(forward_with_prep(template, preps, xs, lay, per_net_inputs=True, vectorize=True), looped,
+                          atol=1e-6)
+    with torch.no_grad():
+        assert torch.allclose(looped[1], build("vanillacnn", 10, 32, seed=2)(xs[1]), atol=1e-5)
     one = preps[0].detach().clone().requires_grad_(True)
     forward_with_prep(template, one, x).sum().backward()
     assert one.grad.abs().sum() > 0
