@@ -14,11 +14,14 @@ key        meaning                                              paper     demo
 hidden     SIREN width 3 -> hidden -> hidden -> 1 (C.3)         256       64
 steps      gradient steps                                       10000     300
 points     coordinates per step                                 20000     2000
-lr         Adam's initial learning rate                         1e-4      1e-4
+lr         Adam's initial learning rate                         1e-4      1e-3
 decay      learning-rate factor ...                             0.9       0.9
 decay_every ... applied every this many steps                   1000      100
 tolerance  |pred - target| counted "close enough" (peer: 0.01)  0.01      0.01
 ========== ==================================================== ========= ======
+
+Demo measured on one CPU thread: ~3 s per MLP (0.009 s a step); a sphere's MLP then has 82% of its
+predictions within 0.01 (the paper's size: 0.36 s a step on one thread, a GPU job).
 """
 from __future__ import annotations
 
