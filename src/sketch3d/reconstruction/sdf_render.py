@@ -48,7 +48,7 @@ __all__ = ["RENDER_DEFAULTS", "LINE_DEFAULTS", "SDFRender", "camera_rays", "rend
            "render_options", "line_options"]
 
 # Settings (params ``reconstruction.render``) and their defaults; see render_sdf / line_drawing.
-RENDER_DEFAULTS = {"steps": 96, "bound": 0.6, "eps": 0.02, "step_scale": 0.9, "softness": 0.5, "chunk": 65536,
+RENDER_DEFAULTS = {"steps": 96, "bound": 0.5, "eps": 0.02, "step_scale": 0.9, "softness": 0.5, "chunk": 65536,
                    "refine_samples": 16, "refine_steps": 8, "dtype": "float32"}
 LINE_DEFAULTS = {"stroke_width": 1.5, "antialias": 1.0, "crease_angle": 134.43, "crease_softness": 0.5,
                  "lines": ("silhouette", "contour", "crease"), "out_size": None}
@@ -216,7 +216,7 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
       steps: most sphere-tracing steps per ray (96; rays still marching then are hits if within 10 eps).
       bound: half-side (shape units) of the origin-centred box that holds the surface; rays are traced only
         inside it. ShapeNet-normalised shapes fit in 0.5; for a generator, the cube [-1,1]^3's extent in the mesh
-        frame (``CUBE_SCALE`` of ``sketch3d.geometry.sdf``).
+        frame (1 / ``CUBE_SCALE`` of ``sketch3d.geometry.sdf``: 0.5, the default).
       eps: hit threshold, in pixels of the hit's footprint (0.02: |f| < 0.02 px).
       step_scale: sphere-tracing step as a fraction of f (0.9; < 1 tolerates SDFs that overestimate distance).
       softness: width (px) of the silhouette's logistic edge (0.5).
