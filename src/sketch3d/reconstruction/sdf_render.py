@@ -18,8 +18,10 @@ taken only at the final step. We keep that idea and do it on any differentiable 
    product, is left out).
 4. **Soft silhouette** from the minimum SDF along each ray (as in DIST, Liu et al. 2020, and SDFDiff's
    silhouettes): near the contour, the ray's minimum is refined by a local search (a grid of samples then
-   golden-section steps) and re-evaluated with gradients. ``-min f / (pixel size)`` is, for an orthographic
-   view of a locally round part, exactly the image distance (px) from the pixel centre to the contour,
+   golden-section steps) and re-evaluated with gradients. ``-min f / pixel`` (``pixel``: one pixel's size in the plane through the
+   origin, a constant, so its gradient is exactly the ray minimum's, by Danskin's theorem) is, for an
+   orthographic view of a locally round part, exactly the image distance (px) from the pixel centre to the
+   contour (in perspective, up to the ratio of the part's depth to the camera distance, ~ +-20 %),
    positive inside: the silhouette is ``sigmoid(distance / softness)`` and the silhouette stroke an
    anti-aliased band of ``stroke_width`` px around ``distance = 0``, both moving with sub-pixel gradients.
    Internal occluding contours use the same distance, from the pre-hit local minimum.
@@ -74,7 +76,7 @@ def line_options(settings: dict | None) -> dict:
 
 @dataclass
 class SDFRender:
-    """One rendered view. Tensors are (H, W[, 3]) with H = W = ``size``; ``hit`` and ``footprint`` carry no
+    """One rendered view. Tensors are (H, W[, 3]) with H = W = ``size``; ``hit`` carries no
     graph, the others are differentiable w.r.t. the SDF's parameters (zero where there is no hit).
 
     hit: bool, the ray reached the surface.
@@ -83,7 +85,7 @@ class SDFRender:
     silhouette: soft coverage in [0, 1]. distance: signed image distance (px) from the pixel centre to the
     silhouette's contour, positive inside (+-inf far from it). contour_distance: image distance (px) to the
     nearest internal occluding contour in front of the hit (+inf if none near).
-    footprint: size (shape units) of one pixel at the depth that matters for the pixel.
+    pixel: size (shape units) of one pixel in the plane through the origin, the unit of the distances.
     """
 
     view: View
@@ -95,7 +97,7 @@ class SDFRender:
     silhouette: torch.Tensor
     distance: torch.Tensor
     contour_distance: torch.Tensor
-    footprint: torch.Tensor
+    pixel: float
     softness: float
 
 
@@ -232,6 +234,11 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
     origins, dirs, z_per_t, (fp_per_z, fp_const) = camera_rays(view, size, dtype)
     P = size * size
 
+    # the pen's pixel: one pixel in the plane through the origin (the same in both projections, the
+    # orthographic scale being defined by that plane). Distances to contours are measured in it; being a
+    # constant, their gradients are exactly those of the ray's minimum SDF (Danskin's theorem).
+    pixel = view.ortho_scale / size
+
     def footprint(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         if fp_const is not None:
             return torch.full_like(t, fp_const)
@@ -286,12 +293,11 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
             best_f[hidx] = torch.where(better, fk, best_f[hidx])
             best_t[hidx] = torch.where(better, tk, best_t[hidx])
         valid = torch.isfinite(best_f)
-        fp_best = torch.where(valid, footprint(best_t, torch.arange(P)), torch.ones_like(best_t))
-        dist_coarse = torch.where(valid, -best_f / fp_best, -inf)
+        dist_coarse = torch.where(valid, -best_f / pixel, -inf)
         band = max(6.0 * soft, 4.0)  # px: beyond it, silhouette and strokes (up to 6 px wide) are saturated
         near = torch.nonzero(valid & (dist_coarse.abs() < band), as_tuple=False).reshape(-1)
         nh = hit[near]
-        span = torch.where(nh, 32.0 * footprint(t_hit[near], near), 2.0 * (best_f[near].abs() + fp_best[near]))
+        span = torch.where(nh, 32.0 * footprint(t_hit[near], near), 2.0 * (best_f[near].abs() + pixel))
         lo = torch.where(nh, t_hit[near], best_t[near] - span).maximum(tnear[near])
         hi = torch.where(nh, t_hit[near] + span, best_t[near] + span).minimum(tfar[near])
         rt, rf = _refine_min(sdf_fn, origins[near], dirs[near], lo, hi, int(o_["refine_samples"]),
@@ -300,9 +306,8 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
         best_t[near] = torch.where(better, rt, best_t[near])
         best_f[near] = torch.where(better, rf, best_f[near])
         # internal occluding contours: refine the pre-hit local minimum of hit rays near one
-        fp_in = footprint(inner_t.clamp(min=1e-6), torch.arange(P))
-        cnear = torch.nonzero(hit & torch.isfinite(inner_f) & (inner_f / fp_in < band), as_tuple=False).reshape(-1)
-        cspan = 2.0 * (inner_f[cnear].abs() + fp_in[cnear])
+        cnear = torch.nonzero(hit & torch.isfinite(inner_f) & (inner_f / pixel < band), as_tuple=False).reshape(-1)
+        cspan = 2.0 * (inner_f[cnear].abs() + pixel)
         clo = (inner_t[cnear] - cspan).maximum(tnear[cnear])
         chi = (inner_t[cnear] + cspan).minimum(t_hit[cnear] - 2.0 * footprint(t_hit[cnear], cnear))
         ok = chi > clo
@@ -334,9 +339,9 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
 
     with torch.set_grad_enabled(want_graph):
         fm = _evaluate(sdf_fn, origins[near] + best_t[near, None] * dirs[near], chunk)
-        dist_near = -fm / fp_best[near]
+        dist_near = -fm / pixel
         fc = _evaluate(sdf_fn, origins[cnear] + inner_t[cnear, None] * dirs[cnear], chunk)
-        cdist_near = fc / fp_in[cnear]
+        cdist_near = fc / pixel
 
     distance = dist_coarse.clamp(min=-1e6, max=1e6).index_copy(0, near, dist_near)
     contour = torch.full((P,), 1e6, dtype=dtype).index_copy(0, cnear, cdist_near)
@@ -349,7 +354,7 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
         normals=zeros3.index_copy(0, hidx, normals_h).reshape(S, S, 3),
         silhouette=torch.sigmoid(distance / soft).reshape(S, S),
         distance=distance.reshape(S, S), contour_distance=contour.reshape(S, S),
-        footprint=fp_best.reshape(S, S), softness=soft)
+        pixel=pixel, softness=soft)
 
 
 def _pen(dist: torch.Tensor, width: float, aa: float) -> torch.Tensor:
