@@ -13,9 +13,9 @@ taken only at the final step. We keep that idea and do it on any differentiable 
    ``t = t0 - f(x0; theta) / (grad_x f(x0) . d)`` with the denominator detached. Its value is a Newton step
    (more accurate than ``t0``) and its gradient w.r.t. theta is exactly the surface point's first-order motion
    along the ray, so depth and surface points are differentiable w.r.t. the SDF's parameters.
-3. **Normals** ``grad_x f(x0) / |grad_x f(x0)|`` by ``torch.autograd.grad(..., create_graph=True)``: they are
-   differentiable w.r.t. theta (at the fixed point ``x0``; the term through the point's motion, a Hessian
-   product, is left out).
+3. **Normals** ``grad_x f(x) / |grad_x f(x)|`` at the corrected point ``x`` by
+   ``torch.autograd.grad(..., create_graph=True)`` (a second evaluation on the hits, as IDR does): they are
+   differentiable w.r.t. theta, the point's motion included.
 4. **Soft silhouette** from the minimum SDF along each ray (as in DIST, Liu et al. 2020, and SDFDiff's
    silhouettes): near the contour, the ray's minimum is refined by a local search (a grid of samples then
    golden-section steps) and re-evaluated with gradients. ``-min f / pixel`` (``pixel``: one pixel's size in the plane through the
@@ -322,20 +322,30 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
         x0 = (origins[hidx] + t_hit[hidx, None] * dirs[hidx]).detach().requires_grad_(True)
         f0 = _evaluate(sdf_fn, x0, chunk)
         if len(hidx):
-            (g,) = torch.autograd.grad(f0.sum(), x0, create_graph=want_graph)
+            (g0,) = torch.autograd.grad(f0.sum(), x0, retain_graph=want_graph)
         else:  # nothing hit
-            g = torch.zeros_like(x0)
+            g0 = torch.zeros_like(x0)
         if not want_graph:
             f0 = f0.detach()
-        gnorm = g.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        normals_h = g / gnorm
-        gd = (g * dirs[hidx]).sum(dim=1).detach()
-        floor = 0.05 * gnorm.detach().reshape(-1)  # grazing rays: bound the Newton step
-        gd = torch.where(gd.abs() < floor, -floor, gd)
+        gnorm = g0.norm(dim=1)
+        gd = (g0 * dirs[hidx]).sum(dim=1)
+        floor = (0.05 * gnorm).clamp(min=1e-12)  # grazing rays: bound the Newton step
+        gd = torch.where(gd.abs() < floor, -floor, gd).detach()
+        # IDR: a Newton step along the ray; its gradient w.r.t. theta is the surface point's motion
         th = t_hit[hidx] - f0 / gd
         th = torch.maximum(torch.minimum(th, t_hit[hidx] + fp_hit), t_hit[hidx] - fp_hit)  # one pixel at most
         points_h = origins[hidx] + th[:, None] * dirs[hidx]
         depth_h = th * z_per_t[hidx]
+        # normals at the corrected point, through it: d n / d theta includes the point's motion (Hessian term)
+        xn = points_h if points_h.requires_grad else points_h.detach().requires_grad_(True)
+        fn_ = _evaluate(sdf_fn, xn, chunk)
+        if len(hidx):
+            (g,) = torch.autograd.grad(fn_.sum(), xn, create_graph=want_graph)
+        else:
+            g = torch.zeros_like(xn)
+        normals_h = g / g.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        if not want_graph:
+            points_h, depth_h, normals_h = points_h.detach(), depth_h.detach(), normals_h.detach()
 
     with torch.set_grad_enabled(want_graph):
         fm = _evaluate(sdf_fn, origins[near] + best_t[near, None] * dirs[near], chunk)
