@@ -51,7 +51,7 @@ __all__ = ["RENDER_DEFAULTS", "LINE_DEFAULTS", "SDFRender", "camera_rays", "rend
 
 # Settings (params ``reconstruction.render``) and their defaults; see render_sdf / line_drawing.
 RENDER_DEFAULTS = {"steps": 96, "bound": 0.5, "eps": 0.02, "step_scale": 0.9, "softness": 0.5, "chunk": 65536,
-                   "refine_samples": 16, "refine_steps": 8, "dtype": "float32"}
+                   "refine_samples": 8, "refine_steps": 6, "dtype": "float32"}
 LINE_DEFAULTS = {"stroke_width": 1.5, "antialias": 1.0, "crease_angle": 134.43, "crease_softness": 0.5,
                  "lines": ("silhouette", "contour", "crease"), "out_size": None}
 LINE_TYPES = ("silhouette", "contour", "crease")
@@ -224,7 +224,7 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
       softness: width (px) of the silhouette's logistic edge (0.5).
       chunk: points per ``sdf_fn`` call (65536): bounds memory.
       refine_samples, refine_steps: the local search for each near-contour ray's minimum SDF: grid samples on
-        its window (16), then golden-section steps (8).
+        its window (8), then golden-section steps (6).
       dtype: "float32" or "float64", the points' dtype.
     """
     o_ = _check_options(opts)

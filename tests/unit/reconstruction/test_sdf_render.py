@@ -4,7 +4,7 @@ differences.
 Tolerances (measured values in brackets): the silhouette radius of a sphere within 0.02 px of the
 projection of its tangent cone (0.004 px; the soft silhouette's area exceeds the disc by pi^3 s^2 / 3, the
 logistic edge's second moment on a circle, which is subtracted); the contour distance within 1e-3 px in an
-orthographic view (1e-5) and 0.15 px in perspective (0.09: the origin plane's pixel is used at every depth);
+orthographic view (3e-4) and 0.15 px in perspective (0.09: the origin plane's pixel is used at every depth);
 centre depth and surface points within 1e-4 shape units (float32; 2e-6); normals within 1e-4 (they are taken at
 the corrected point, on the surface). Gradients (float64): a smooth SDF (sphere plus a small MLP) agrees with central differences
 within 1 % (0.1 % measured); sharp boxes are left out of the gradient checks, their minima along rays being
