@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from sketch3d.geometry.meshing import MeshingError, grid_points, mesh_from_sdf_fn, mesh_from_sdf_grid
 
