@@ -27,6 +27,7 @@ zoo (thesis C.6).
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -305,6 +306,15 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return 100.0 * correct / len(images)
 
 
+def save_torch(obj, path: str | Path) -> None:
+    """torch.save ``obj`` to ``path`` atomically, byte-reproducibly (torch names the archive's inner folder after
+    a file's name, here a random temporary one: saved through a buffer, the folder is always "archive")."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
 def _epoch_generator(member: Member, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([member.seed, epoch]).generate_state(1)[0]))
 
@@ -388,10 +398,9 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
             sched.step()
         row = {"epoch": epoch + 1, "loss": loss_sum / total, "train_accuracy": 100.0 * correct / total, "lr": lr}
         curve.append(row)
-        with atomic_path(ckpt) as tmp:
-            torch.save({"ident": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": None if sched is None else sched.state_dict(), "epoch": epoch + 1,
-                        "curve": curve}, tmp)
+        save_torch({"ident": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": None if sched is None else sched.state_dict(), "epoch": epoch + 1, "curve": curve},
+                   ckpt)
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
     model.eval()
@@ -408,9 +417,9 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
         "params": params, "params_folded": sum(p.numel() for p in model.parameters()),
         "val_accuracy": acc["val"], "test_accuracy": acc["test"], "unfolded": unfolded, "curve": curve,
     }
+    meta = json.loads(json.dumps(meta))  # plain objects built one way: a resumed run pickles byte for byte alike
     state_dict = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    with atomic_path(out_path) as tmp:
-        torch.save({**meta, "state_dict": state_dict}, tmp)
+    save_torch({**meta, "state_dict": state_dict}, out_path)
     ckpt.unlink(missing_ok=True)
     log.info("train_member %s: %d epochs, val %.2f%%, test %.2f%%", member.name, member.epochs, acc["val"], acc["test"])
     return meta
