@@ -46,8 +46,7 @@ def _train_member(a: argparse.Namespace) -> None:
     out = Path(a.out)
     checkpoints = Path(a.checkpoints) if a.checkpoints else out.parent / "checkpoints"
     with claim_device() as device:
-        meta = train_member(member, settings, data, out, checkpoints, device)
-    log.info("train_member %s: val %.2f, test %.2f", member.name, meta["val_accuracy"], meta["test_accuracy"])
+        train_member(member, settings, data, out, checkpoints, device)
 
 
 def _zoo_table(a: argparse.Namespace) -> None:

@@ -92,7 +92,7 @@ def zoo_table(member_files: list[str | os.PathLike], out_csv: Path, out_md: Path
                 spread["acc_sgd"] = std
         if "acc_adam" in row:
             metrics["acc_adam"], context["adam_members"] = row["acc_adam"]
-        results.append(Result(arch, THESIS_ROWS[arch], group, profile, metrics, context, spread))
+        results.append(Result(THESIS_ROWS[arch], THESIS_ROWS[arch], group, profile, metrics, context, spread))
     df = compare_with_thesis(results, "C.1", ref)
     context = [
         f"Our networks were trained on `{ours}`; the thesis's numbers are its {group} half of Table C.1.",
@@ -100,5 +100,6 @@ def zoo_table(member_files: list[str | os.PathLike], out_csv: Path, out_md: Path
         "acc_adam: best test accuracy among the single zoo's members; params: the network as trained (ResNets "
         "with batch norm; the zoo holds them folded).",
     ]
-    write_comparison(df, TITLE, out_csv, out_md, out_json, context)
+    write_comparison(df, TITLE, out_csv, out_md, out_json, context,
+                     unit="accuracies in percent, ClassIds and parameter counts as numbers")
     return df

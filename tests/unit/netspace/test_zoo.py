@@ -209,3 +209,15 @@ def test_real_architectures_fold_without_changing_accuracy(tmp_path, digits):
         net.load_state_dict(saved["state_dict"])
         assert zoo.accuracy(net, *small["test"]) == pytest.approx(meta["unfolded"]["test"])
         assert saved["params"] == {"lenetlike": 62006, "resnet8": 78042}[arch]  # Table C.1
+
+
+def test_block_b_commands(tmp_path, digits):
+    from sketch3d import cli
+
+    names = set(cli.commands())
+    assert {"fetch_netspace", "train_member", "zoo_table"} <= names
+    assert cli.main(["fetch_netspace", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.zip")]) == 1
+    settings, _ = digits
+    bad = cli.main(["train_member", "--member", '{"name": "x"}', "--settings", json.dumps(settings),
+                    "--out", str(tmp_path / "m.pt")])
+    assert bad == 1 and not (tmp_path / "m.pt").exists()
