@@ -1,0 +1,446 @@
+"""The net zoos NetSpace embeds (thesis 5.4, appendix C.4 "Nets Datasets"): which networks exist, and training
+one of them.
+
+Three zoos, one per setting of the thesis:
+
+- ``single``: instances of one architecture (ResNet8) trained with Adam at a constant learning rate (1e-4) for
+  different numbers of epochs (thesis: 1 to 600), so that their accuracies vary smoothly; 100 / 16 / 16
+  train / val / test instances. Each member draws its own epoch count: the peer's schedule (github
+  CVLAB-Unibo/netspace, ``create_nets_dataset_single.py``) samples epochs ever more sparsely as they grow
+  (every epoch up to 100, every 50th near 600), which we follow with a log-uniform spread between ``epochs``
+  [min, max]: member i of a split takes u_i = frac(offset + i * golden ratio) (offset seeded per split), a
+  sequence whose every prefix covers [0, 1) evenly, mapped to min * (max / min) ** u_i.
+- ``multi``: instances of LeNetLike, VanillaCNN, ResNet8 and ResNet32 trained for the best accuracy with SGD
+  (lr 0.05, momentum 0.9, weight decay 5e-4, 300 epochs, lr x 0.1 at epochs 150, 180, 210); thesis counts
+  60 / 50 / 60 / 100 train, 16 val and 16 test instances per architecture (64 each in the peer's lists:
+  what matters is that member i keeps its identity).
+- ``unseen``: no networks of its own: a subset of the multi zoo (thesis: 40 LeNetLike + 80 ResNet32 for
+  training; the peer's ``missing`` lists name the same checkpoints as its ``multi`` lists). ``zoo_members``
+  returns the first ``count`` multi members of each architecture and split.
+- ``teacher``: one ResNet56 (thesis 5.4: "a ResNet56 with high performance", the KD teacher of eqs. 5.3, 5.11),
+  trained with the multi regime.
+
+A member's name, seed and epoch count depend only on the global seed, its setting, architecture, split and
+index, never on the counts: raising a count adds members and leaves the existing ones (and their files)
+untouched. Architectures with batch norm (the ResNets) are trained with it and folded before they enter the
+zoo (thesis C.6).
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from sketch3d.atomic import atomic_path
+from sketch3d.netspace.images import DATASETS, batches, data_settings, load_splits
+
+log = logging.getLogger("sketch3d")
+
+ARCHITECTURE_NAMES = ("lenetlike", "vanillacnn", "resnet8", "resnet32", "resnet56")
+"""The classifiers a zoo may hold (netspace.architectures; ResNet56 is the teacher)."""
+SETTINGS = ("single", "multi", "unseen", "teacher")
+MEMBER_SPLITS = ("train", "val", "test")
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+FORMAT = 1  # of the member file
+
+
+class ZooError(ValueError):
+    """A zoo setting or member file that cannot be used; the message names the key or file and the fix."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One network of a zoo: everything its training reads besides the image set."""
+
+    name: str            # e.g. "multi-resnet8-train-003"; unique, file-name safe
+    setting: str         # single | multi | teacher (unseen reuses multi members)
+    architecture: str    # netspace.architectures name
+    split: str           # train | val | test (of the NetSpace zoo), or "teacher"
+    index: int           # position among the members of its setting, architecture and split
+    seed: int            # the network's initialisation and batch order
+    regime: str          # adam (constant lr) | sgd (momentum, weight decay, step decay)
+    epochs: int
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    milestones: tuple[int, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    def to_json(self) -> str:
+        """The member as one JSON object (what a rule passes to ``sketch3d train_member --member``)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Member":
+        try:
+            m = cls(**{**d, "milestones": tuple(int(e) for e in d.get("milestones", ()))})
+        except TypeError as e:
+            raise ZooError(f"not a zoo member ({e}): {d!r}; pass what zoo.Member.to_json() gives") from None
+        _check_member(m)
+        return m
+
+
+def _check_member(m: Member) -> None:
+    if m.architecture not in ARCHITECTURE_NAMES:
+        raise ZooError(f"member {m.name}: unknown architecture {m.architecture!r}; known {list(ARCHITECTURE_NAMES)}")
+    if m.regime not in ("adam", "sgd"):
+        raise ZooError(f"member {m.name}: regime must be adam or sgd, got {m.regime!r}")
+    if not isinstance(m.epochs, int) or m.epochs < 1:
+        raise ZooError(f"member {m.name}: epochs must be a positive integer, got {m.epochs!r}")
+    if not m.lr > 0:
+        raise ZooError(f"member {m.name}: lr must be positive, got {m.lr!r}")
+
+
+def member_seed(seed: int, name: str) -> int:
+    """The seed of member ``name`` under the global ``seed`` (a 31-bit integer; independent of any count)."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def spread_epochs(seed: int, key: str, index: int, low: int, high: int) -> int:
+    """Epochs of member ``index`` of a split: log-uniform in [low, high] along a golden-ratio sequence whose
+    offset is seeded by (``seed``, ``key``); any first n members spread evenly over the range."""
+    offset = np.random.default_rng(member_seed(seed, key)).random()
+    u = (offset + (index + 1) * GOLDEN) % 1.0
+    return int(min(high, max(low, round(low * (high / low) ** u))))
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def _zoo(settings: dict) -> tuple[int, dict]:
+    try:
+        return int(settings["seed"]), settings["netspace"]["zoo"]
+    except (KeyError, TypeError) as e:
+        raise ZooError(f"params: netspace.zoo (or seed) missing ({e}); add it to params.yaml") from None
+
+
+def _need(cfg: dict, where: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(cfg, dict):
+        raise ZooError(f"params: {where} must be a mapping, got {cfg!r}")
+    missing = [k for k in keys if k not in cfg]
+    if missing:
+        raise ZooError(f"params: {where} lacks {missing}; add them to params.yaml")
+
+
+def _counts(value, where: str) -> dict[str, int]:
+    if not isinstance(value, dict) or set(value) - set(MEMBER_SPLITS) or not all(
+            isinstance(value.get(s, 0), int) and value.get(s, 0) >= 0 for s in MEMBER_SPLITS):
+        raise ZooError(f"params: {where} must map train / val / test to counts >= 0, got {value!r}")
+    return {s: int(value.get(s, 0)) for s in MEMBER_SPLITS}
+
+
+def _arch(name, where: str) -> str:
+    if name not in ARCHITECTURE_NAMES:
+        raise ZooError(f"params: {where} names architecture {name!r}; known {list(ARCHITECTURE_NAMES)}")
+    return name
+
+
+def _sgd_regime(cfg: dict, where: str) -> dict:
+    _need(cfg, where, ("epochs", "lr", "momentum", "weight_decay", "milestones"))
+    return {"regime": "sgd", "epochs": int(cfg["epochs"]), "lr": float(cfg["lr"]), "momentum": float(cfg["momentum"]),
+            "weight_decay": float(cfg["weight_decay"]), "milestones": tuple(int(e) for e in cfg["milestones"])}
+
+
+def _single(seed: int, zoo: dict) -> list[Member]:
+    cfg = zoo["single"]
+    _need(cfg, "netspace.zoo.single", ("architecture", "count", "epochs", "optimizer", "lr"))
+    arch = _arch(cfg["architecture"], "netspace.zoo.single.architecture")
+    if cfg["optimizer"] != "adam":
+        raise ZooError(f"params: netspace.zoo.single.optimizer must be adam (thesis C.4), got {cfg['optimizer']!r}")
+    ep = cfg["epochs"]
+    if not (isinstance(ep, list) and len(ep) == 2 and all(isinstance(e, int) for e in ep) and 1 <= ep[0] <= ep[1]):
+        raise ZooError(f"params: netspace.zoo.single.epochs must be [min, max] with 1 <= min <= max, got {ep!r}")
+    out = []
+    for split, n in _counts(cfg["count"], "netspace.zoo.single.count").items():
+        for i in range(n):
+            name = f"single-{arch}-{split}-{i:03d}"
+            out.append(Member(name, "single", arch, split, i, member_seed(seed, name), "adam",
+                              spread_epochs(seed, f"single-{arch}-{split}", i, ep[0], ep[1]), float(cfg["lr"])))
+    return out
+
+
+def _multi(seed: int, zoo: dict) -> list[Member]:
+    cfg = zoo["multi"]
+    _need(cfg, "netspace.zoo.multi", ("counts",))
+    regime = _sgd_regime(cfg, "netspace.zoo.multi")
+    if not isinstance(cfg["counts"], dict):
+        raise ZooError(f"params: netspace.zoo.multi.counts must map architectures to counts, got {cfg['counts']!r}")
+    out = []
+    for arch, counts in cfg["counts"].items():
+        _arch(arch, "netspace.zoo.multi.counts")
+        for split, n in _counts(counts, f"netspace.zoo.multi.counts.{arch}").items():
+            for i in range(n):
+                name = f"multi-{arch}-{split}-{i:03d}"
+                out.append(Member(name, "multi", arch, split, i, member_seed(seed, name), **regime))
+    return out
+
+
+def _teacher(seed: int, zoo: dict) -> list[Member]:
+    cfg = zoo["teacher"]
+    _need(cfg, "netspace.zoo.teacher", ("architecture",))
+    arch = _arch(cfg["architecture"], "netspace.zoo.teacher.architecture")
+    regime = _sgd_regime({**zoo.get("multi", {}), **cfg}, "netspace.zoo.teacher (or multi)")
+    name = f"teacher-{arch}"
+    return [Member(name, "teacher", arch, "teacher", 0, member_seed(seed, name), **regime)]
+
+
+def zoo_plan(settings: dict) -> list[Member]:
+    """Every network to train: the single zoo, the multi zoo, the teacher (the sections present).
+
+    ``settings``: ``{"seed": int, "netspace": {"zoo": {...}}}``; keys of ``netspace.zoo`` (thesis C.4):
+
+    - ``single``: ``architecture`` (resnet8), ``count: {train, val, test}`` (thesis 100 / 16 / 16; demo
+      6 / 2 / 2), ``epochs: [min, max]`` (thesis 1..600; demo [1, 6]), ``optimizer: adam``, ``lr`` (thesis
+      1e-4 constant; demo 1e-3, so that a few epochs on digits already spread accuracies: 10-79 % measured).
+    - ``multi``: ``counts: {arch: {train, val, test}}`` (thesis lenetlike 60, vanillacnn 50, resnet8 60,
+      resnet32 100 train, 16 val, 16 test each; demo 2 / 1 / 1 each), ``epochs`` (300; demo 5), ``lr`` (0.05),
+      ``momentum`` (0.9), ``weight_decay`` (5e-4), ``milestones`` ([150, 180, 210]: lr x 0.1 after that many
+      epochs; demo [3, 4]).
+    - ``unseen``: ``counts: {arch: {train, val, test}}`` drawn from the multi members (thesis: lenetlike 40,
+      resnet32 80 train; 16 val and 16 test in all from the same two; demo 2 / 1 / 1 each). Trains nothing.
+    - ``teacher``: ``architecture`` (resnet56) and any regime key overriding multi's (demo ``epochs: 8``,
+      ``milestones: [6, 7]``).
+
+    Measured (demo sizes above, digits 400 / 100 / 200, batch 32, one thread on a shared 2-core machine): the
+    whole plan, 27 networks, trains in 335 s one after the other (single 48 s, LeNetLike 2 s, VanillaCNN 5 s,
+    ResNet8 36 s, ResNet32 150 s, the teacher 95 s).
+    """
+    seed, zoo = _zoo(settings)
+    unknown = sorted(set(zoo) - set(SETTINGS))
+    if unknown:
+        raise ZooError(f"params: netspace.zoo has unknown section(s) {unknown}; known {list(SETTINGS)}")
+    members = []
+    if "single" in zoo:
+        members += _single(seed, zoo)
+    if "multi" in zoo:
+        members += _multi(seed, zoo)
+    if "teacher" in zoo:
+        members += _teacher(seed, zoo)
+    if "unseen" in zoo:
+        zoo_members(settings, "unseen", "train", members)  # checks the counts against the multi zoo
+    return members
+
+
+def zoo_members(settings: dict, setting: str, split: str, plan: list[Member] | None = None) -> list[Member]:
+    """The members of ``setting`` (single | multi | unseen | teacher) and ``split`` (train | val | test; the
+    teacher's is "teacher"), in plan order. ``unseen``: the first ``netspace.zoo.unseen.counts`` multi members
+    of each listed architecture."""
+    if setting not in SETTINGS:
+        raise ZooError(f"setting must be one of {list(SETTINGS)}, got {setting!r}")
+    plan = zoo_plan(settings) if plan is None else plan
+    if setting != "unseen":
+        return [m for m in plan if m.setting == setting and (setting == "teacher" or m.split == split)]
+    _, zoo = _zoo(settings)
+    cfg = zoo.get("unseen")
+    _need(cfg, "netspace.zoo.unseen", ("counts",))
+    if "multi" not in zoo:
+        raise ZooError("params: netspace.zoo.unseen draws from the multi zoo; add netspace.zoo.multi")
+    out = []
+    for arch, counts in cfg["counts"].items():
+        n = _counts(counts, f"netspace.zoo.unseen.counts.{arch}")
+        have = [m for m in plan if m.setting == "multi" and m.architecture == arch]
+        for s in MEMBER_SPLITS:
+            pool = [m for m in have if m.split == s]
+            if n[s] > len(pool):
+                raise ZooError(f"params: netspace.zoo.unseen.counts.{arch}.{s} = {n[s]} but the multi zoo has "
+                               f"{len(pool)} such members; raise netspace.zoo.multi.counts.{arch}.{s} or lower it")
+        out += [m for m in have if m.split == split][: n[split]]
+    return out
+
+
+def member_by_name(settings: dict, name: str) -> Member:
+    """The planned member called ``name`` (what a rule's wildcard names)."""
+    plan = zoo_plan(settings)
+    for m in plan:
+        if m.name == name:
+            return m
+    raise ZooError(f"no zoo member named {name!r} under the current netspace.zoo counts; planned e.g. "
+                   f"{[m.name for m in plan[:3]]}")
+
+
+# ----------------------------------------------------------------------------- training one member
+
+
+def _default_builder(member: Member, num_classes: int, image_size: int) -> nn.Module:
+    from sketch3d.netspace.architectures import ARCHITECTURES, build
+
+    bn = ARCHITECTURES[member.architecture].trained_with_batch_norm
+    return build(member.architecture, num_classes, image_size, batch_norm=bn, seed=member.seed)
+
+
+def _default_fold(model: nn.Module) -> nn.Module:
+    from sketch3d.netspace.bn_fold import fold_batchnorm
+
+    return fold_batchnorm(model)
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _optimizer(member: Member, model: nn.Module) -> tuple[torch.optim.Optimizer, object]:
+    if member.regime == "adam":
+        return torch.optim.Adam(model.parameters(), lr=member.lr), None
+    opt = torch.optim.SGD(model.parameters(), lr=member.lr, momentum=member.momentum,
+                          weight_decay=member.weight_decay)
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(member.milestones), gamma=0.1)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 256,
+             device: torch.device | str = "cpu") -> float:
+    """Top-1 accuracy in percent of ``model`` (eval mode) on uint8 images."""
+    if len(images) == 0:
+        return float("nan")
+    model.eval()
+    correct = 0
+    for x, y in batches(images, labels, batch, device=device):
+        correct += int((model(x).argmax(1) == y).sum())
+    return 100.0 * correct / len(images)
+
+
+def save_torch(obj, path: str | Path) -> None:
+    """torch.save ``obj`` to ``path`` atomically, byte-reproducibly (torch names the archive's inner folder after
+    a file's name, here a random temporary one: saved through a buffer, the folder is always "archive")."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def _epoch_generator(member: Member, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([member.seed, epoch]).generate_state(1)[0]))
+
+
+def train_member(member: Member, settings: dict, data: dict | None, out_path: str | Path,
+                 checkpoint_dir: str | Path, device: torch.device | str = "cpu", *,
+                 builder: Callable[[Member, int, int], nn.Module] | None = None,
+                 fold: Callable[[nn.Module], nn.Module] | None = None,
+                 on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+    """Train ``member`` on the image set and write its zoo file; return the file's metadata.
+
+    ``settings``: ``{"seed", "netspace": {"data": {...}}}`` (see ``images.load_split``); reads ``dataset``
+    (classes), ``image_size``, ``batch`` (thesis 128) and ``augment`` (thesis: yes; pad-crop + flip).
+    ``data``: ``{"train": (images, labels), "val": ..., "test": ...}`` as ``images.load_splits`` gives (None:
+    loaded here). The member's regime, epochs, lr and seed come from ``member`` only.
+
+    Resumable: after every epoch the model, optimiser, lr schedule and curve are saved atomically to
+    ``checkpoint_dir/<name>.pt``; a rerun continues after the last saved epoch (each epoch's batch order and
+    augmentation come from (member seed, epoch), so an interrupted and an uninterrupted run give the same
+    file). A checkpoint of another member definition or image set is ignored. At the end a network with batch
+    norm is folded (C.6: ``bn_fold.fold_batchnorm``); val / test accuracies are of the folded network (the
+    unfolded one's are kept beside them). ``out_path`` (written atomically, torch.save of a dict):
+    ``state_dict`` (the folded network's tensors), ``architecture``, ``class_id``, ``num_classes``,
+    ``image_size``, ``member``, ``epochs``, ``seed``, ``params`` (the trained network's count, Table C.1's),
+    ``params_folded``, ``val_accuracy``, ``test_accuracy``, ``unfolded`` (their values before folding),
+    ``curve`` (per epoch: loss, train accuracy, lr), ``dataset``. The checkpoint is removed afterwards.
+    ``builder(member, num_classes, image_size)``: the trainable network (default ``architectures.build`` with
+    batch norm where the architecture is trained with it, seeded by the member); ``fold``: BN folding
+    (default ``bn_fold.fold_batchnorm``); ``on_epoch(epoch, row)``: called after each saved epoch.
+    """
+    _check_member(member)
+    cfg = data_settings(settings)
+    n_classes = DATASETS[cfg["dataset"]].num_classes
+    if data is None:
+        data = load_splits(settings)
+    for s in ("train", "val", "test"):
+        if s not in data:
+            raise ZooError(f"train_member {member.name}: no {s} images given; pass images.load_splits(settings)")
+        x, y = data[s]
+        if x.ndim != 4 or x.shape[1:] != (3, cfg["image_size"], cfg["image_size"]) or x.dtype != torch.uint8 \
+                or len(x) != len(y):
+            raise ZooError(f"train_member {member.name}: {s} images must be uint8 [N, 3, {cfg['image_size']}, "
+                           f"{cfg['image_size']}] with N labels, got {tuple(x.shape)} {x.dtype}, {len(y)} labels")
+    device = torch.device(device)
+    build = builder or _default_builder
+    model = build(member, n_classes, cfg["image_size"]).to(device)
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    opt, sched = _optimizer(member, model)
+    ident = {"member": member.to_dict(), "data": cfg}
+    ckpt = Path(checkpoint_dir) / f"{member.name}.pt"
+    start, curve = 0, []
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        if state.get("ident") == ident:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(state["scheduler"])
+            start, curve = int(state["epoch"]), list(state["curve"])
+            log.info("train_member %s: resuming after epoch %d of %d", member.name, start, member.epochs)
+        else:
+            log.warning("train_member %s: checkpoint %s is of another member definition or image set; starting "
+                        "afresh", member.name, ckpt)
+    x_train, y_train = data["train"]
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(start, member.epochs):
+        model.train()
+        g = _epoch_generator(member, epoch)
+        total, correct, loss_sum = 0, 0, 0.0
+        lr = opt.param_groups[0]["lr"]
+        for x, y in batches(x_train, y_train, cfg["batch"], g, bool(cfg["augment"]), device):
+            opt.zero_grad(set_to_none=True)
+            out = model(x)
+            loss = loss_fn(out, y)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            total += len(y)
+        if sched is not None:
+            sched.step()
+        row = {"epoch": epoch + 1, "loss": loss_sum / total, "train_accuracy": 100.0 * correct / total, "lr": lr}
+        curve.append(row)
+        save_torch({"ident": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": None if sched is None else sched.state_dict(), "epoch": epoch + 1, "curve": curve},
+                   ckpt)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, row)
+    model.eval()
+    unfolded = {s: accuracy(model, *data[s], device=device) for s in ("val", "test")}
+    if has_batchnorm(model):
+        model = (fold or _default_fold)(model).to(device).eval()
+        if has_batchnorm(model):
+            raise ZooError(f"train_member {member.name}: the folded network still holds batch norm; fix the fold")
+    acc = {s: accuracy(model, *data[s], device=device) for s in ("val", "test")}
+    meta = {
+        "format": FORMAT, "name": member.name, "architecture": member.architecture,
+        "class_id": getattr(model, "class_id", None), "num_classes": n_classes, "image_size": cfg["image_size"],
+        "dataset": cfg["dataset"], "member": member.to_dict(), "epochs": member.epochs, "seed": member.seed,
+        "params": params, "params_folded": sum(p.numel() for p in model.parameters()),
+        "val_accuracy": acc["val"], "test_accuracy": acc["test"], "unfolded": unfolded, "curve": curve,
+    }
+    meta = json.loads(json.dumps(meta))  # plain objects built one way: a resumed run pickles byte for byte alike
+    state_dict = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    save_torch({**meta, "state_dict": state_dict}, out_path)
+    ckpt.unlink(missing_ok=True)
+    log.info("train_member %s: %d epochs, val %.2f%%, test %.2f%%", member.name, member.epochs, acc["val"], acc["test"])
+    return meta
+
+
+def read_member(path: str | Path) -> dict:
+    """A zoo file written by :func:`train_member` (the dict, state_dict included); ZooError if it is not one."""
+    path = Path(path)
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ZooError(f"{path}: no such zoo member file; run its train_member rule") from None
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise ZooError(f"{path}: not a readable zoo member file ({type(e).__name__}: {e}); delete it and rerun "
+                       "its train_member rule") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT or "state_dict" not in d:
+        raise ZooError(f"{path}: not a zoo member file of format {FORMAT}; delete it and rerun its train_member rule")
+    return d
