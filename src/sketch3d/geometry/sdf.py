@@ -30,6 +30,9 @@ parity: the demo's procedural meshes are unions of closed, overlapping parts (a 
 has winding number 2, ray parity calls it outside), and ShapeNet meshes have small holes that the
 winding number tolerates. On a grid, only points near the surface (and one point per connected region
 away from it) need their winding number: the rest take the sign of their region (:func:`sdf_grid`).
+Distances are to the mesh's faces: where closed parts overlap, the faces inside the union count too,
+so values inside such a mesh can be smaller in magnitude than the union's true distance; the zero set
+and the values outside are exact.
 """
 from __future__ import annotations
 

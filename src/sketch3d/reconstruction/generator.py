@@ -467,13 +467,13 @@ def _read_checkpoint(path: Path) -> dict:
     unpickler, which builds them as inert stubs."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass
-    except RuntimeError as error:
-        if "weights_only" not in str(error) and "Unsupported" not in str(error):
-            raise ValueError(f"{path}: not a torch checkpoint ({error}); expected the official SDF-StyleGAN "
-                             "lightning .ckpt or a generator saved by sketch3d") from error
-    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
+    except Exception as first:  # noqa: BLE001 - any failure: try the restricted unpickler, then explain both
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
+        except Exception as second:  # noqa: BLE001
+            raise ValueError(f"{path}: not a readable torch checkpoint ({type(first).__name__}: {first}; "
+                             f"{type(second).__name__}: {second}); expected the official SDF-StyleGAN lightning "
+                             ".ckpt or a generator saved by sketch3d") from second
 
 
 def _count(keys, prefix: str, suffix: str) -> int:

@@ -165,3 +165,9 @@ def test_styles_get_gradients_through_the_sdf_grid():
     styles = G.mean_style(model, 20, 0).requires_grad_()
     model.sdf_grid(styles, 5).square().mean().backward()
     assert styles.grad is not None and styles.grad.abs().sum() > 0
+
+
+def test_a_file_that_is_no_checkpoint_is_named(tmp_path):
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="notes.ckpt: not a readable torch checkpoint"):
+        G.load_generator(tmp_path / "notes.ckpt")
