@@ -240,34 +240,14 @@ def grid_points(resolution: int, device: str | torch.device = "cpu") -> torch.Te
     return torch.stack(torch.meshgrid(t, t, t, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
-def frame_similarity() -> tuple[np.ndarray, np.ndarray, float]:
-    """(A, b, k): ``sketch3d.geometry.sdf``'s fixed similarity mesh -> cube as cube = mesh @ A.T + b, and the
-    factor k turning cube-unit distances into mesh units (sdf_mesh = k * sdf_cube). Read off the frame's
-    own functions (numpy), so torch points are mapped the same way whatever form the frame takes."""
-    from sketch3d.geometry.sdf import cube_to_mesh, mesh_to_cube
-
-    eye = np.vstack([np.zeros(3), np.eye(3)])
-    c = np.asarray(mesh_to_cube(eye), dtype=np.float64)
-    b, a = c[0], (c[1:] - c[0]).T
-    m = np.asarray(cube_to_mesh(eye), dtype=np.float64)
-    k = float(np.linalg.norm(m[1] - m[0]))
-    return a, b, k
-
-
-def mesh_to_cube_torch(points: torch.Tensor, frame=None) -> torch.Tensor:
-    """Mesh-frame points [..., 3] in the generator's cube (differentiable)."""
-    a, b, _ = frame if frame is not None else frame_similarity()
-    return points @ torch.as_tensor(a.T, dtype=points.dtype, device=points.device) + torch.as_tensor(
-        b, dtype=points.dtype, device=points.device)
-
-
 def mesh_frame_sdf(generator, volume: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """The generated SDF as a function of mesh-frame points [N, 3] -> [N] in mesh units (what
-    ``sdf_render.render_sdf`` takes); differentiable w.r.t. ``volume`` and the points."""
-    frame = frame_similarity()
+    ``sdf_render.render_sdf`` takes), through ``sketch3d.geometry.sdf``'s fixed frame map; differentiable
+    w.r.t. ``volume`` and the points."""
+    from sketch3d.geometry.sdf import mesh_to_cube, sdf_cube_to_mesh
 
     def fn(points: torch.Tensor) -> torch.Tensor:
-        return frame[2] * generator.sdf(volume, mesh_to_cube_torch(points, frame)[None])[0]
+        return sdf_cube_to_mesh(generator.sdf(volume, mesh_to_cube(points)[None])[0])
 
     return fn
 
@@ -275,15 +255,16 @@ def mesh_frame_sdf(generator, volume: torch.Tensor) -> Callable[[torch.Tensor], 
 def grid_sdf_fn(grid) -> Callable[[torch.Tensor], torch.Tensor]:
     """A stored SDF grid [R, R, R] (cube units, ``grid_points`` order) as a mesh-frame SDF function by
     trilinear interpolation (``grid_sample``); used to render target shapes beside inverted ones."""
-    frame = frame_similarity()
+    from sketch3d.geometry.sdf import mesh_to_cube, sdf_cube_to_mesh
+
     vol = torch.as_tensor(np.asarray(grid), dtype=torch.float32)[None, None]  # [1, 1, X, Y, Z]
 
     def fn(points: torch.Tensor) -> torch.Tensor:
-        c = mesh_to_cube_torch(points.float(), frame)
+        c = mesh_to_cube(points.float())
         # grid_sample's (x, y, z) index (W, H, D) = our (k, j, i): flip the coordinate order
-        out = F.grid_sample(vol.to(c.device), c.flip(-1).view(1, -1, 1, 1, 3), mode="bilinear",
+        out = F.grid_sample(vol.to(c.device), c.flip(-1).reshape(1, -1, 1, 1, 3), mode="bilinear",
                             padding_mode="border", align_corners=True)
-        return frame[2] * out.view(-1)
+        return sdf_cube_to_mesh(out.reshape(-1))
 
     return fn
 
@@ -330,6 +311,23 @@ def sketch_tensor(image: np.ndarray, box: int | None) -> torch.Tensor:
 
         a = np.asarray(Transform(box).apply(Image.fromarray(a.astype(np.uint8), mode="L"), a.shape[0]))
     return torch.from_numpy(a.astype(np.float32) / 255.0)
+
+
+def clip_spec(settings: Mapping):
+    """The ``FeatureSpec`` of the CLIP loss: ``features.backbone`` (RN101; the demo's RN50) at layer3 with
+    ``features.weights`` (``openai``; the demo's ``random``, seeded by ``seed``)."""
+    from sketch3d.features.backbone import FeatureSpec
+
+    f = settings.get("features") or {}
+    return FeatureSpec(backbone=str(f.get("backbone", "RN101")), layer="layer3", weights=str(f.get("weights", "random")),
+                       seed=int(settings.get("seed", 0)))
+
+
+def clip_backbone(settings: Mapping, device: str = "cpu") -> torch.nn.Module:
+    """CLIP's image tower cut at layer 3 (``features.backbone.load_backbone``), frozen, in eval mode."""
+    from sketch3d.features.backbone import load_backbone
+
+    return load_backbone(clip_spec(settings), device)
 
 
 def argmax_reduce(features: torch.Tensor, factor: int = 4) -> torch.Tensor:
@@ -609,11 +607,9 @@ def styles_grid(generator, styles: torch.Tensor, resolution: int, device: str = 
 def mesh_of_grid(grid: np.ndarray, level: float):
     """Marching cubes of a cube-frame SDF grid, vertices moved to the mesh frame (a trimesh)."""
     from sketch3d.geometry.meshing import mesh_from_sdf_grid
-    from sketch3d.geometry.sdf import cube_to_mesh
+    from sketch3d.geometry.sdf import cube_to_mesh_mesh
 
-    mesh = mesh_from_sdf_grid(grid, level, bound=(-1.0, 1.0))
-    mesh.vertices = np.asarray(cube_to_mesh(np.asarray(mesh.vertices, dtype=np.float64)), dtype=np.float64)
-    return mesh
+    return cube_to_mesh_mesh(mesh_from_sdf_grid(grid, level, bound=(-1.0, 1.0)))
 
 
 def write_outputs(generator, target: Target, supervision: str, settings: Mapping, result: InversionResult,

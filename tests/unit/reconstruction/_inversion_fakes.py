@@ -86,6 +86,14 @@ def _frame_module():
     m.CUBE_SCALE = SCALE
     m.mesh_to_cube = lambda p: p * SCALE
     m.cube_to_mesh = lambda p: p / SCALE
+    m.sdf_cube_to_mesh = lambda v: v / SCALE
+
+    def cube_to_mesh_mesh(mesh):
+        out = mesh.copy()
+        out.vertices = np.asarray(mesh.vertices) / SCALE
+        return out
+
+    m.cube_to_mesh_mesh = cube_to_mesh_mesh
     return m
 
 
