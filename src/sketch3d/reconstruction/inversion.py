@@ -274,20 +274,21 @@ def grid_sdf_fn(grid) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def render_lines(sdf_fn: Callable, view, settings: Mapping) -> torch.Tensor:
     """Differentiable line drawing [H, W] in [0, 1] (white 1) of ``sdf_fn`` from ``view``
-    (``reconstruction.render``: ``size`` and the renderer's options)."""
-    from sketch3d.reconstruction.sdf_render import line_drawing, render_sdf
+    (``reconstruction.render``: ``size``, ours, and ``sdf_render``'s render and line options)."""
+    from sketch3d.reconstruction.sdf_render import line_drawing, line_options, render_options, render_sdf
 
     rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
-    size = int(rs.pop("size", 64))
-    return line_drawing(render_sdf(sdf_fn, view, size, **_render_options(rs)), **_line_options(rs))
+    size = int(rs.get("size", 64))
+    return line_drawing(render_sdf(sdf_fn, view, size, **render_options(rs)), **line_options(rs))
 
 
-def _render_options(rs: Mapping) -> dict:
-    return {k: v for k, v in rs.items() if not k.startswith("line_")}
+def render_shaded(sdf_fn: Callable, view, settings: Mapping, size: int) -> np.ndarray:
+    """Grey shading [size, size] uint8 of ``sdf_fn`` from ``view`` (figures; no gradient needed)."""
+    from sketch3d.reconstruction.sdf_render import render_options, render_sdf, shaded
 
-
-def _line_options(rs: Mapping) -> dict:
-    return {k[len("line_"):]: v for k, v in rs.items() if k.startswith("line_")}
+    rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
+    img = shaded(render_sdf(sdf_fn, view, int(size), **render_options(rs)))
+    return (img.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
 
 
 def to_clip_batch(image: torch.Tensor, size: int) -> torch.Tensor:

@@ -100,6 +100,8 @@ def _frame_module():
 def _render_module():
     m = types.ModuleType("sketch3d.reconstruction.sdf_render")
     m.render_sdf, m.line_drawing, m.shaded = fake_render_sdf, fake_line_drawing, fake_shaded
+    m.render_options = lambda rs: {k: v for k, v in (rs or {}).items() if k in ("samples", "tau")}
+    m.line_options = lambda rs: {}
     return m
 
 
