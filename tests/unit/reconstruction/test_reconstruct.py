@@ -76,3 +76,29 @@ def test_blank_image_and_bad_options(fakes, tmp_path):
         rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), supervision="sdf")
     with pytest.raises(rec.ReconstructError, match="generator weights"):
         rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), tmp_path / "none.pt", clip=FakeClip())
+
+
+def test_cli_reconstruct(fakes, tmp_path, monkeypatch, capsys):
+    import json
+
+    import torch
+
+    from sketch3d.cli import main
+    from sketch3d.reconstruction import inversion
+
+    monkeypatch.setattr(inversion, "clip_backbone", lambda settings, device="cpu": FakeClip())
+    gen = FakeGenerator()
+    torch.save(gen, tmp_path / "gen.pt")
+    np.save(tmp_path / "mean.npy", fake_mean_style(gen, 64).detach().numpy())
+    out = tmp_path / "chair.obj"
+    args = ["reconstruct", str(CHAIR), "--out", str(out), "--generator", str(tmp_path / "gen.pt"),
+            "--mean-style", str(tmp_path / "mean.npy"), "--iterations", "3", "--progress-every", "1",
+            "--settings", json.dumps(settings())]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "iteration 3/3" in printed and "watertight" in printed and "DEMO PROFILE" in printed
+    assert trimesh.load(out, force="mesh").is_watertight
+    bad = ["reconstruct", str(tmp_path / "nope.ndjson"), "--out", str(tmp_path / "x.obj"), "--generator",
+           str(tmp_path / "gen.pt"), "--settings", json.dumps(settings())]
+    assert main(bad) == 1
+    assert not (tmp_path / "x.obj").exists()
