@@ -51,7 +51,11 @@ def _invert(a: argparse.Namespace) -> None:
     from sketch3d.reconstruction.inversion import clip_backbone, invert
     from sketch3d.reconstruction.targets import load_target, read_sdf_grids
 
+    from sketch3d.cli import CliError
+
     settings = parse_settings(a.settings)
+    if a.supervision == "sdf" and not a.sdf_targets:
+        raise CliError("invert --supervision sdf needs --sdf-targets (sdf_targets's npz)")
     grids = read_sdf_grids(Path(a.sdf_targets)) if a.sdf_targets else None
     target = load_target(Path(a.targets), a.example, grids)  # a bad target fails before any network loads
     every = max(1, a.progress_every)

@@ -53,7 +53,8 @@ class FakeGenerator(torch.nn.Module):
 def fake_mean_style(gen, n: int = 1000, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, gen.style_dim, generator=g)
-    return gen.broadcast(gen.map(z)).mean(0, keepdim=True)
+    with torch.no_grad():
+        return gen.broadcast(gen.map(z)).mean(0, keepdim=True)
 
 
 class FakeRender(types.SimpleNamespace):

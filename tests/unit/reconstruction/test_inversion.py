@@ -166,3 +166,34 @@ def test_bad_inputs_are_named(fakes):
         inv.inversion_settings(settings(learning_rate=1))
     with pytest.raises(inv.InversionError, match="supervision"):
         inv.invert(gen, inv.Target("00"), "pixels", settings(), None)
+
+
+def test_cli_invert_one_example(fakes, tmp_path, monkeypatch):
+    import pandas as pd
+    from PIL import Image
+
+    from sketch3d.cli import main
+
+    monkeypatch.setattr(inv, "clip_backbone", lambda settings, device="cpu": FakeClip())
+    gen = FakeGenerator()
+    torch.save(gen, tmp_path / "gen.pt")
+    np.savez(tmp_path / "mean.npz", mean=fake_mean_style(gen, 64).numpy())
+    targets = tmp_path / "targets"
+    (targets / "sketches").mkdir(parents=True)
+    Image.fromarray(_sketch_of(gen, _other_styles(gen))).save(targets / "sketches" / "s_az000.png")
+    pd.DataFrame([{"image_id": "s_az000", "shape_id": "s", "azimuth": 0, "path": "s_az000.png"}]).to_csv(
+        targets / "sketches" / "index.csv", index=False)
+    pd.DataFrame([{"example": 0, "shape_id": "s"}]).to_csv(targets / "examples.csv", index=False)
+    np.savez(tmp_path / "sdf.npz", ids=np.array(["s"]), grids=inv.styles_grid(gen, _other_styles(gen), 8)[None])
+    for sup in inv.SUPERVISIONS:
+        out = tmp_path / "inv" / sup
+        assert main(["invert", "--settings", json.dumps(settings()), "--generator", str(tmp_path / "gen.pt"),
+                     "--mean-style", str(tmp_path / "mean.npz"), "--targets", str(targets), "--sdf-targets",
+                     str(tmp_path / "sdf.npz"), "--example", "0", "--supervision", sup, "--out", str(out),
+                     "--checkpoints", str(tmp_path / "ck")]) == 0
+        summary = json.loads((out / inv.SUMMARY).read_text())
+        assert summary["supervision"] == sup and summary["shape_id"] == "s" and summary["example"] == "00"
+    assert main(["invert", "--settings", json.dumps(settings()), "--generator", str(tmp_path / "gen.pt"),
+                 "--targets", str(targets), "--example", "0", "--supervision", "sdf", "--out",
+                 str(tmp_path / "x")]) == 1  # no --sdf-targets: refused, nothing written
+    assert not (tmp_path / "x").exists()
