@@ -33,7 +33,7 @@ def build_generator(settings: dict, path: str | None):
     from sketch3d.reconstruction import generator as g
 
     if path:
-        return g.load_generator(path)
+        return g.load_for_settings(path, (settings.get("reconstruction") or {}).get("generator") or {})
     cfg = g.GeneratorConfig.from_settings((settings.get("reconstruction") or {}).get("generator") or {})
     return g.SDFStyleGAN(cfg)
 
@@ -69,12 +69,18 @@ def main() -> None:
     target = inv.Target("bench", sdf=grid, sketches={0.0: sketch})
     s = inv.inversion_settings(settings)
     clip = inv.clip_backbone(settings) if any(x != "sdf" for x in a.supervisions) else None
-    print(f"torch threads {torch.get_num_threads()}, grid {a.grid}^3, render {a.render_size} px, "
-          f"CLIP {settings.get('features', {}).get('backbone')} at {s.clip_size} px")
+    size = ((settings.get("reconstruction") or {}).get("render") or {}).get("size", 64)
+    print(f"torch threads {torch.get_num_threads()}, grid {a.grid}^3 (sdf_points {s.sdf_points or 'all'}), "
+          f"render {size} px, CLIP {settings.get('features', {}).get('backbone')} at {s.clip_size} px, "
+          f"generator {sum(p.numel() for p in gen.parameters())} parameters, W+ {tuple(mean.shape)}")
 
     styles = mean.clone().requires_grad_(True)
     pts = inv.grid_points(a.grid)
     tgt = torch.as_tensor(grid).reshape(-1)
+
+    if s.sdf_points and s.sdf_points < len(pts):  # the same number of points as an iteration
+        keep = torch.randperm(len(pts), generator=torch.Generator().manual_seed(0))[:s.sdf_points]
+        pts, tgt = pts[keep], tgt[keep]
 
     def bare_sdf():
         styles.grad = None

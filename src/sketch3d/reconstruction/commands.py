@@ -31,12 +31,11 @@ _B_COMMANDS: tuple = ()
 
 
 def _load_generator_and_mean(a: argparse.Namespace, settings: dict, device: str):
-    from sketch3d.reconstruction.generator import load_generator
-    from sketch3d.reconstruction.inversion import load_mean_style
+    from sketch3d.reconstruction.generator import load_for_settings, read_mean_style
 
-    generator = load_generator(Path(a.generator)).to(device)
-    mean = load_mean_style(Path(a.mean_style)) if getattr(a, "mean_style", None) else None
-    return generator, mean
+    generator = load_for_settings(Path(a.generator), (settings.get("reconstruction") or {}).get("generator") or {})
+    mean = read_mean_style(Path(a.mean_style)) if getattr(a, "mean_style", None) else None
+    return generator.to(device), mean
 
 
 def _reconstruction_targets(a: argparse.Namespace) -> None:
@@ -97,9 +96,9 @@ def _figure_inversion(a: argparse.Namespace) -> None:
     settings = parse_settings(a.settings)
     generator = None
     if a.generator:
-        from sketch3d.reconstruction.generator import load_generator
+        from sketch3d.reconstruction.generator import load_for_settings
 
-        generator = load_generator(Path(a.generator))
+        generator = load_for_settings(Path(a.generator), (settings.get("reconstruction") or {}).get("generator") or {})
     names = figure_inversion([Path(p) for p in a.inversions], Path(a.targets),
                              Path(a.sdf_targets) if a.sdf_targets else None, settings, Path(a.out), generator,
                              Path(a.picks) if a.picks else None)
@@ -123,9 +122,9 @@ def _reconstruct(a: argparse.Namespace) -> None:
     with claim_device() as device:
         mean = None
         if a.mean_style:
-            from sketch3d.reconstruction.inversion import load_mean_style
+            from sketch3d.reconstruction.generator import read_mean_style
 
-            mean = load_mean_style(Path(a.mean_style))
+            mean = read_mean_style(Path(a.mean_style))
         summary = reconstruct(Path(sketch), Path(a.out), params, Path(generator), index=a.index,
                               supervision=a.supervision, iterations=a.iterations, progress_every=a.progress_every,
                               device=device, mean=mean)

@@ -230,35 +230,6 @@ def _check_target(target: Target, supervision: str, s: InversionSettings) -> Non
                                  "expected a grey image [H, W]")
 
 
-def load_mean_style(path: Path) -> torch.Tensor:
-    """The mean style [1, n_styles, style_dim] from ``mean_style``'s file: ``.npy``, ``.npz`` (its one array,
-    or ``mean`` / ``styles``) or ``.pt`` (a tensor, or a dict holding one under ``mean`` / ``styles``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InversionError(f"mean style file {path} does not exist: run mean_style first")
-    try:
-        if path.suffix == ".npy":
-            value = np.load(path)
-        elif path.suffix == ".npz":
-            with np.load(path) as z:
-                key = next((k for k in ("mean", "styles", "mean_style") if k in z.files), None)
-                if key is None and len(z.files) != 1:
-                    raise InversionError(f"{path} holds {z.files}; expected one array or 'mean'")
-                value = z[key or z.files[0]]
-        else:
-            value = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(value, dict):
-                value = next((value[k] for k in ("mean", "styles", "mean_style") if k in value), None)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InversionError(f"cannot read the mean style {path}: {exc}") from exc
-    t = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value).float()
-    if t.ndim == 2:
-        t = t[None]
-    if t.ndim != 3 or t.shape[0] != 1:
-        raise InversionError(f"mean style {path} has shape {tuple(t.shape)}; expected [1, n_styles, style_dim]")
-    return t
-
-
 # ----------------------------------------------------------------------------- the generator's SDF
 
 

@@ -94,7 +94,8 @@ def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generato
                 supervision: str = "clip", iterations: int | None = None, progress_every: int = 25,
                 device: str = "cpu", clip: torch.nn.Module | None = None, mean: torch.Tensor | None = None,
                 echo: Callable[[str], None] = print) -> dict:
-    """Invert ``generator`` (an ``SDFStyleGAN`` or a path ``load_generator`` reads) towards the sketch file
+    """Invert ``generator`` (an ``SDFStyleGAN``, or a path ``load_for_settings`` reads with
+    ``reconstruction.generator``) towards the sketch file
     ``sketch`` and write the best shape's mesh to ``out`` (OBJ); a progress line every ``progress_every``
     iterations through ``echo``. ``settings``: the effective params (``seed``, ``features``, ``render``,
     ``reconstruction``); ``iterations`` overrides ``reconstruction.inversion.iterations.<supervision>``.
@@ -120,13 +121,13 @@ def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generato
         inv["iterations"] = {**dict(inv.get("iterations") or {}), supervision: iterations}
     s = inversion_settings(settings)
     if isinstance(generator, (str, Path)):
-        from sketch3d.reconstruction.generator import load_generator
+        from sketch3d.reconstruction.generator import load_for_settings
 
         path = Path(generator)
         if not path.is_file():
             raise ReconstructError(f"generator weights {path} do not exist: train the demo generator "
                                    "(sketch3d train_generator) or give the official checkpoint (--generator)")
-        generator = load_generator(path)
+        generator = load_for_settings(path, (settings.get("reconstruction") or {}).get("generator") or {})
     generator = generator.to(device).eval()
     if mean is None:
         from sketch3d.reconstruction.generator import mean_style

@@ -110,6 +110,13 @@ def _generator_module():
     m = types.ModuleType("sketch3d.reconstruction.generator")
     m.mean_style = fake_mean_style
     m.load_generator = lambda path: torch.load(path, weights_only=False)
+    m.load_for_settings = lambda path, generator_settings: torch.load(path, weights_only=False)
+
+    def read_mean_style(path):
+        with np.load(path) as z:
+            return torch.from_numpy(z["mean"])
+
+    m.read_mean_style = read_mean_style
     return m
 
 

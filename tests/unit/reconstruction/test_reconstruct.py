@@ -89,10 +89,10 @@ def test_cli_reconstruct(fakes, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(inversion, "clip_backbone", lambda settings, device="cpu": FakeClip())
     gen = FakeGenerator()
     torch.save(gen, tmp_path / "gen.pt")
-    np.save(tmp_path / "mean.npy", fake_mean_style(gen, 64).detach().numpy())
+    np.savez(tmp_path / "mean.npz", mean=fake_mean_style(gen, 64).numpy())
     out = tmp_path / "chair.obj"
     args = ["reconstruct", str(CHAIR), "--out", str(out), "--generator", str(tmp_path / "gen.pt"),
-            "--mean-style", str(tmp_path / "mean.npy"), "--iterations", "3", "--progress-every", "1",
+            "--mean-style", str(tmp_path / "mean.npz"), "--iterations", "3", "--progress-every", "1",
             "--settings", json.dumps(settings())]
     assert main(args) == 0
     printed = capsys.readouterr().out
