@@ -8,7 +8,8 @@ profile's AmateurSketch chairs, the demo's procedural test chairs (the demo has 
 ``write_targets`` writes a self-contained folder: ``examples.csv`` (the chosen rows of shapes.csv, with
 ``example``, their index 0..n-1, first; so the SDF stage can read it as a shapes table) and
 ``sketches/`` (an image set: copies of the examples' sketch rasters at the ``views`` azimuths, as the
-data stage rasterised them). ``load_target`` joins one example with its SDF grid (``sdf_targets``'s npz)
+data stage rasterised them). ``examples.csv`` holds every shapes.csv column, so ``sdf_targets --shapes
+examples.csv`` computes the grids of just these shapes (the paper's 10 of AmateurSketch's chairs). ``load_target`` joins one example with its SDF grid (``sdf_targets``'s npz)
 into an ``inversion.Target``.
 
 Settings (``reconstruction.targets``): ``examples`` (10), ``category`` ("chair"), ``split`` ("test"),
@@ -110,19 +111,11 @@ def read_examples(targets_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def read_sdf_grids(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """shape_id -> SDF grid [R, R, R] (cube units) from ``sdf_targets``'s npz (``ids`` and ``grids``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise TargetError(f"SDF targets {path} do not exist: run sdf_targets first")
-    with np.load(path, allow_pickle=False) as z:
-        ids_key = next((k for k in ("ids", "shape_ids") if k in z.files), None)
-        grid_key = next((k for k in ("grids", "sdf", "sdfs") if k in z.files), None)
-        if ids_key is None or grid_key is None:
-            raise TargetError(f"{path} holds {z.files}; expected 'ids' and 'grids' (sdf_targets's output)")
-        ids, grids = [str(i) for i in z[ids_key]], z[grid_key]
-    if grids.ndim != 4 or len(ids) != len(grids):
-        raise TargetError(f"{path}: {len(ids)} ids for grids of shape {grids.shape}; expected [N, R, R, R]")
-    return dict(zip(ids, grids))
+    """shape_id -> SDF grid [R, R, R] (cube units) from ``sdf_targets``'s npz (``sdf_targets.read_sdf_targets``)."""
+    from sketch3d.reconstruction.sdf_targets import read_sdf_targets
+
+    data = read_sdf_targets(Path(path))
+    return {str(i): g for i, g in zip(data["ids"], data["sdf"])}
 
 
 def load_target(targets_dir: str | os.PathLike, example: int, sdf_grids: Mapping[str, np.ndarray] | None = None):

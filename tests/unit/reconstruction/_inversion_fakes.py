@@ -152,7 +152,33 @@ def _metrics_module():
     return m
 
 
+def _sdf_targets_module():
+    from pathlib import Path
+
+    def read_sdf_targets(path):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"SDF targets {path} not found: make them with `sketch3d sdf_targets`")
+        with np.load(path) as z:
+            try:
+                return {k: z[k] for k in ("sdf", "ids", "split", "resolution")}
+            except KeyError as error:
+                raise ValueError(f"{path} is not an sdf_targets file ({error})") from error
+
+    m = types.ModuleType("sketch3d.reconstruction.sdf_targets")
+    m.read_sdf_targets = read_sdf_targets
+    return m
+
+
+def write_sdf_targets(path, grids: dict) -> None:
+    """An npz in ``sdf_targets``'s form: sdf [N, R, R, R], ids, split, resolution."""
+    g = np.stack([np.asarray(v, np.float32) for v in grids.values()])
+    np.savez(path, sdf=g, ids=np.array(list(grids), dtype=str), split=np.array(["test"] * len(g)),
+             resolution=np.int64(g.shape[1]))
+
+
 FAKES = {
+    "sketch3d.reconstruction.sdf_targets": _sdf_targets_module,
     "sketch3d.geometry.sdf": _frame_module,
     "sketch3d.reconstruction.sdf_render": _render_module,
     "sketch3d.reconstruction.generator": _generator_module,

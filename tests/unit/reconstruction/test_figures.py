@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _inversion_fakes import FakeClip, FakeGenerator, install, settings
+from _inversion_fakes import FakeClip, FakeGenerator, install, settings, write_sdf_targets
 from PIL import Image
 
 from sketch3d.reconstruction import figures
@@ -45,7 +45,7 @@ def _build(tmp_path):
             inv.invert(gen, target, sup, settings(), folders[-1], clip=FakeClip())
     pd.DataFrame(index).to_csv(tdir / "sketches" / "index.csv", index=False)
     pd.DataFrame(rows).to_csv(tdir / "examples.csv", index=False)
-    np.savez(tmp_path / "sdf.npz", ids=np.array(list(grids)), grids=np.stack(list(grids.values())))
+    write_sdf_targets(tmp_path / "sdf.npz", grids)
     s = settings()
     s["reconstruction"]["figures"] = {"size": 16, "contact_columns": 2}
     return gen, folders, tdir, tmp_path / "sdf.npz", s

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _inversion_fakes import FakeClip, FakeGenerator, fake_mean_style, install, settings
+from _inversion_fakes import FakeClip, FakeGenerator, fake_mean_style, install, settings, write_sdf_targets
 
 from sketch3d.reconstruction import inversion as inv
 
@@ -184,7 +184,7 @@ def test_cli_invert_one_example(fakes, tmp_path, monkeypatch):
     pd.DataFrame([{"image_id": "s_az000", "shape_id": "s", "azimuth": 0, "path": "s_az000.png"}]).to_csv(
         targets / "sketches" / "index.csv", index=False)
     pd.DataFrame([{"example": 0, "shape_id": "s"}]).to_csv(targets / "examples.csv", index=False)
-    np.savez(tmp_path / "sdf.npz", ids=np.array(["s"]), grids=inv.styles_grid(gen, _other_styles(gen), 8)[None])
+    write_sdf_targets(tmp_path / "sdf.npz", {"s": inv.styles_grid(gen, _other_styles(gen), 8)})
     for sup in inv.SUPERVISIONS:
         out = tmp_path / "inv" / sup
         assert main(["invert", "--settings", json.dumps(settings()), "--generator", str(tmp_path / "gen.pt"),

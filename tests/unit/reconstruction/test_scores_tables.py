@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _inversion_fakes import FakeClip, FakeGenerator, install, settings
+from _inversion_fakes import FakeClip, FakeGenerator, install, settings, write_sdf_targets
 
 from sketch3d.reconstruction import inversion as inv
 from sketch3d.reconstruction import scores, tables
@@ -28,7 +28,7 @@ def runs(monkeypatch, tmp_path):
             folder = tmp_path / sup / f"{k:02d}"
             inv.invert(gen, target, sup, settings(), folder, clip=FakeClip())
             folders.append(folder)
-    np.savez(tmp_path / "sdf.npz", ids=np.array(list(grids)), grids=np.stack(list(grids.values())))
+    write_sdf_targets(tmp_path / "sdf.npz", grids)
     return folders, tmp_path
 
 
@@ -37,15 +37,16 @@ def test_scores_against_an_independent_iou(runs):
     df = scores.reconstruction_scores(folders, root / "sdf.npz", settings(), root / "scores.csv")
     assert len(df) == 4 and set(df["supervision"]) == {"sdf", "clip"}
     row = df[(df["supervision"] == "sdf") & (df["example"] == "01")].iloc[0]
-    pred, target = np.load(root / "sdf" / "01" / inv.SDF_GRID), np.load(root / "sdf.npz")["grids"][1]
+    pred, target = np.load(root / "sdf" / "01" / inv.SDF_GRID), np.load(root / "sdf.npz")["sdf"][1]
     inter, union = np.sum((pred < 0) & (target < 0)), np.sum((pred < 0) | (target < 0))
     assert row["iou"] == pytest.approx(inter / union)
     assert row["chamfer"] > 0
     assert pd.read_csv(root / "scores.csv").shape == (4, len(scores.COLUMNS))
 
 
-def test_scores_refuse_unfinished_runs(tmp_path):
-    np.savez(tmp_path / "sdf.npz", ids=np.array(["a"]), grids=np.zeros((1, 2, 2, 2)))
+def test_scores_refuse_unfinished_runs(monkeypatch, tmp_path):
+    install(monkeypatch)
+    write_sdf_targets(tmp_path / "sdf.npz", {"a": np.zeros((2, 2, 2))})
     with pytest.raises(scores.ScoreError, match="not a finished inversion"):
         scores.reconstruction_scores([tmp_path / "nothing"], tmp_path / "sdf.npz", settings(), tmp_path / "s.csv")
 
