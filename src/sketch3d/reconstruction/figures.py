@@ -14,8 +14,11 @@ the SDFs: an inverted shape's best grid (``sdf.npy``) or a snapshot's styles thr
 from its SDF grid, all by trilinear interpolation in the same frame, so the figure shows the zero level set
 the meshes (marching cubes) are made of. The thesis draws meshes; the surfaces are the same.
 
-Settings (``reconstruction.figures``): ``size`` (render px, 128; demo 64), ``lateral_azimuth`` (90),
-``sdf_azimuth`` (30: Fig. 4.5's view), ``contact_columns`` (8); the camera as ``inversion.view_for``.
+Settings (``reconstruction.figures``): ``size`` (px of a figure cell, 128; demo 64), ``crop`` (0.5: the centred
+fraction of the camera's image a cell shows; at the pipeline's camera a chair fills about a third of the
+frame, so renders are made at size / crop px and cropped, and sketches cropped the same way),
+``lateral_azimuth`` (90), ``sdf_azimuth`` (30: Fig. 4.5's view), ``contact_columns`` (8); the camera as
+``inversion.view_for``.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import torch
 
 from sketch3d.atomic import atomic_dir, atomic_path
 
-FIGURE_DEFAULTS = {"size": 128, "lateral_azimuth": 90, "sdf_azimuth": 30, "contact_columns": 8}
+FIGURE_DEFAULTS = {"size": 128, "lateral_azimuth": 90, "sdf_azimuth": 30, "contact_columns": 8, "crop": 0.5}
 ROW_TITLES = {"sdf": "SDF inversion", "clip": "CLIP inversion", "clip_argmax": "CLIP argmax inversion"}
 PICKS_COLUMNS = ["example", "supervision", "iteration"]
 
@@ -41,23 +44,45 @@ def figure_settings(settings: Mapping) -> dict:
     f = {**FIGURE_DEFAULTS, **dict((settings.get("reconstruction") or {}).get("figures") or {})}
     if not isinstance(f["size"], int) or f["size"] < 8:
         raise FigureError(f"reconstruction.figures.size={f['size']!r} must be a whole number >= 8 (px)")
+    if not isinstance(f["crop"], (int, float)) or not 0 < f["crop"] <= 1:
+        raise FigureError(f"reconstruction.figures.crop={f['crop']!r} must be in (0, 1]")
     if not isinstance(f["contact_columns"], int) or f["contact_columns"] < 1:
         raise FigureError(f"reconstruction.figures.contact_columns={f['contact_columns']!r} must be >= 1")
     return f
 
 
+def crop_centre(image: np.ndarray, crop: float, size: int) -> np.ndarray:
+    """The centred ``crop`` fraction of a square grey image, resized to ``size`` px (bilinear)."""
+    from PIL import Image
+
+    n = image.shape[0]
+    k = max(1, int(round(n * crop)))
+    lo = (n - k) // 2
+    cut = Image.fromarray(np.ascontiguousarray(image[lo:lo + k, lo:lo + k]))
+    return np.asarray(cut.resize((size, size), Image.BILINEAR) if k != size else cut)
+
+
+def _render_size(size: int, crop: float) -> int:
+    return int(round(size / crop))
+
+
 def _grid_image(grid, azimuth: float, settings: Mapping, size: int) -> np.ndarray:
     from sketch3d.reconstruction.inversion import grid_sdf_fn, render_shaded, view_for
 
-    return render_shaded(grid_sdf_fn(grid), view_for(settings, azimuth), settings, size)
+    crop = figure_settings(settings)["crop"]
+    img = render_shaded(grid_sdf_fn(grid), view_for(settings, azimuth), settings, _render_size(size, crop))
+    return crop_centre(img, crop, size)
 
 
 def _styles_image(generator, styles: torch.Tensor, azimuth: float, settings: Mapping, size: int) -> np.ndarray:
     from sketch3d.reconstruction.inversion import mesh_frame_sdf, render_shaded, view_for
 
+    crop = figure_settings(settings)["crop"]
     with torch.no_grad():
         volume = generator.volume(styles)
-    return render_shaded(mesh_frame_sdf(generator, volume), view_for(settings, azimuth), settings, size)
+    img = render_shaded(mesh_frame_sdf(generator, volume), view_for(settings, azimuth), settings,
+                        _render_size(size, crop))
+    return crop_centre(img, crop, size)
 
 
 def plot_rows(path: Path, rows: list[tuple[str, list[np.ndarray]]], column_titles: list[str], title: str,
@@ -148,7 +173,7 @@ def figure_inversion(inversions: Iterable[Path], targets_dir: Path, sdf_targets:
     front = {}
     for rec in index[index["azimuth"].astype(float) == 0.0].itertuples(index=False):
         with Image.open(rec.path) as im:
-            front[str(rec.shape_id)] = np.asarray(im.convert("L").resize((size, size), Image.BILINEAR))
+            front[str(rec.shape_id)] = crop_centre(np.asarray(im.convert("L")), f["crop"], size)
     written = []
 
     def target_image(name: str, azimuth: float):

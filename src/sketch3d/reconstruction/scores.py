@@ -78,7 +78,11 @@ def reconstruction_scores(inversions: Iterable[Path], sdf_targets: Path, setting
         rows.append(score_inversion(Path(folder), grids[shape], settings))
     if not rows:
         raise ScoreError("reconstruction_scores: no inversion folders given")
-    df = pd.DataFrame(rows, columns=COLUMNS).sort_values(["supervision", "example"], kind="stable")
+    from sketch3d.reconstruction.inversion import SUPERVISIONS
+
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = df.assign(_order=df["supervision"].map(SUPERVISIONS.index)).sort_values(["_order", "example"], kind="stable")
+    df = df.drop(columns="_order").reset_index(drop=True)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
     return df

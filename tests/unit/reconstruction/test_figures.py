@@ -77,3 +77,10 @@ def test_bad_picks_are_named(setup, fakes, tmp_path):
     pd.DataFrame({"example": [0]}).to_csv(picks, index=False)
     with pytest.raises(figures.FigureError, match="lacks columns"):
         figures.figure_inversion(folders, tdir, sdf, s, tmp_path / "f", generator=gen, picks=picks)
+
+
+def test_crop_centre():
+    img = np.zeros((8, 8), np.uint8)
+    img[2:6, 2:6] = 200
+    np.testing.assert_array_equal(figures.crop_centre(img, 0.5, 4), np.full((4, 4), 200))
+    assert figures.crop_centre(img, 1.0, 16).shape == (16, 16)
