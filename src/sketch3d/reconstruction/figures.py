@@ -11,8 +11,9 @@
 
 Shapes are rendered with the chapter's SDF renderer (``sdf_render.render_sdf`` + ``shaded``) straight from
 the SDFs: an inverted shape's best grid (``sdf.npy``) or a snapshot's styles through the generator, a target
-from its SDF grid, all by trilinear interpolation in the same frame, so the figure shows the zero level set
-the meshes (marching cubes) are made of. The thesis draws meshes; the surfaces are the same.
+from its SDF grid, all by trilinear interpolation in the same frame, so the figure shows the surface
+the meshes are made of (the level set at ``mc_level``, where marching cubes takes it). The thesis draws
+meshes; the surfaces are the same.
 
 Settings (``reconstruction.figures``): ``size`` (px of a figure cell, 128; demo 64), ``crop`` (0.5: the centred
 fraction of the camera's image a cell shows; at the pipeline's camera a chair fills about a third of the
@@ -66,22 +67,28 @@ def _render_size(size: int, crop: float) -> int:
     return int(round(size / crop))
 
 
+def _level(settings: Mapping) -> float:
+    """The marching-cubes level (cube units): figures show the surface the meshes are made at."""
+    return float(((settings.get("reconstruction") or {}).get("generator") or {}).get("mc_level", 0.01))
+
+
 def _grid_image(grid, azimuth: float, settings: Mapping, size: int) -> np.ndarray:
     from sketch3d.reconstruction.inversion import grid_sdf_fn, render_shaded, view_for
 
     crop = figure_settings(settings)["crop"]
-    img = render_shaded(grid_sdf_fn(grid), view_for(settings, azimuth), settings, _render_size(size, crop))
-    return crop_centre(img, crop, size)
+    fn = grid_sdf_fn(np.asarray(grid, dtype=np.float32) - _level(settings))
+    return crop_centre(render_shaded(fn, view_for(settings, azimuth), settings, _render_size(size, crop)), crop, size)
 
 
 def _styles_image(generator, styles: torch.Tensor, azimuth: float, settings: Mapping, size: int) -> np.ndarray:
+    from sketch3d.geometry.sdf import sdf_cube_to_mesh
     from sketch3d.reconstruction.inversion import mesh_frame_sdf, render_shaded, view_for
 
     crop = figure_settings(settings)["crop"]
     with torch.no_grad():
         volume = generator.volume(styles)
-    img = render_shaded(mesh_frame_sdf(generator, volume), view_for(settings, azimuth), settings,
-                        _render_size(size, crop))
+    sdf, shift = mesh_frame_sdf(generator, volume), sdf_cube_to_mesh(_level(settings))
+    img = render_shaded(lambda p: sdf(p) - shift, view_for(settings, azimuth), settings, _render_size(size, crop))
     return crop_centre(img, crop, size)
 
 
