@@ -96,10 +96,177 @@ _B_COMMANDS: tuple = ()
 
 
 # ----------------------------------------------------------------------------- block C
+# the examples, the inversions, their scores, table and figures, and `sketch3d reconstruct` (thesis 4.3.3)
 
 
+def _load_generator_and_mean(a: argparse.Namespace, settings: dict, device: str):
+    from sketch3d.reconstruction.generator import load_for_settings, read_mean_style
 
-_C_COMMANDS: tuple = ()
+    generator = load_for_settings(Path(a.generator), (settings.get("reconstruction") or {}).get("generator") or {})
+    mean = read_mean_style(Path(a.mean_style)) if getattr(a, "mean_style", None) else None
+    return generator.to(device), mean
+
+
+def _reconstruction_targets(a: argparse.Namespace) -> None:
+    from sketch3d.reconstruction.targets import write_targets
+
+    examples = write_targets(Path(a.shapes), Path(a.sketches), parse_settings(a.settings), Path(a.out))
+    log.info("reconstruction_targets: %d examples: %s", len(examples), ", ".join(examples["shape_id"]))
+
+
+def _invert(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.reconstruction.inversion import clip_backbone, invert
+    from sketch3d.reconstruction.targets import load_target, read_sdf_grids
+
+    from sketch3d.cli import CliError
+
+    settings = parse_settings(a.settings)
+    if a.supervision == "sdf" and not a.sdf_targets:
+        raise CliError("invert --supervision sdf needs --sdf-targets (sdf_targets's npz)")
+    grids = read_sdf_grids(Path(a.sdf_targets)) if a.sdf_targets else None
+    target = load_target(Path(a.targets), a.example, grids)  # a bad target fails before any network loads
+    every = max(1, a.progress_every)
+
+    def progress(i: int, n: int, loss: float, best: float) -> None:
+        if i % every == 0 or i == n:
+            log.info("invert %s %s: iteration %d/%d loss %.6g best %.6g", a.supervision, target.example, i, n,
+                     loss, best)
+
+    with claim_device() as device:
+        generator, mean = _load_generator_and_mean(a, settings, device)
+        clip = clip_backbone(settings, device) if a.supervision != "sdf" else None
+        result = invert(generator, target, a.supervision, settings, Path(a.out),
+                        Path(a.checkpoints) if a.checkpoints else None, device, clip, progress, mean=mean)
+    log.info("invert %s %s: best loss %.6g at iteration %d", a.supervision, target.example, result.best_loss,
+             result.best_iteration)
+
+
+def _reconstruction_scores(a: argparse.Namespace) -> None:
+    from sketch3d.reconstruction.scores import reconstruction_scores
+
+    df = reconstruction_scores([Path(p) for p in a.inversions], Path(a.sdf_targets), parse_settings(a.settings),
+                               Path(a.out))
+    log.info("reconstruction_scores: %d rows; means: %s", len(df),
+             json.dumps(df.groupby("supervision")[["chamfer", "iou"]].mean().round(4).to_dict()))
+
+
+def _reconstruction_table(a: argparse.Namespace) -> None:
+    from sketch3d.reconstruction.tables import reconstruction_table
+
+    settings = parse_settings(a.settings)
+    reconstruction_table(Path(a.scores), Path(a.out_md), Path(a.out_csv), Path(a.out_json),
+                         demo=settings.get("profile") == "demo")
+
+
+def _figure_inversion(a: argparse.Namespace) -> None:
+    from sketch3d.reconstruction.figures import figure_inversion
+
+    settings = parse_settings(a.settings)
+    generator = None
+    if a.generator:
+        from sketch3d.reconstruction.generator import load_for_settings
+
+        generator = load_for_settings(Path(a.generator), (settings.get("reconstruction") or {}).get("generator") or {})
+    names = figure_inversion([Path(p) for p in a.inversions], Path(a.targets),
+                             Path(a.sdf_targets) if a.sdf_targets else None, settings, Path(a.out), generator,
+                             Path(a.picks) if a.picks else None)
+    log.info("figure_inversion: %s", ", ".join(names))
+
+
+def _reconstruct(a: argparse.Namespace) -> None:
+    from sketch3d.cli import CliError
+    from sketch3d.config import load_params
+    from sketch3d.devices import claim_device
+    from sketch3d.reconstruction.reconstruct import reconstruct
+
+    sketch = a.sketch_file or a.sketch
+    if not sketch:
+        raise CliError("give the sketch: sketch3d reconstruct SKETCH --out MESH.obj")
+    params = parse_settings(a.settings) if a.settings else load_params(a.params, {"profile": a.profile} if a.profile else None)
+    generator = a.generator or ((params.get("reconstruction") or {}).get("generator") or {}).get("weights")
+    if not generator:
+        raise CliError("give the generator's weights: --generator PATH (the demo's trained generator, or the "
+                       "official epoch=199.ckpt), or set reconstruction.generator.weights")
+    with claim_device() as device:
+        mean = None
+        if a.mean_style:
+            from sketch3d.reconstruction.generator import read_mean_style
+
+            mean = read_mean_style(Path(a.mean_style))
+        summary = reconstruct(Path(sketch), Path(a.out), params, Path(generator), index=a.index,
+                              supervision=a.supervision, iterations=a.iterations, progress_every=a.progress_every,
+                              device=device, mean=mean)
+    if params.get("profile") == "demo":
+        from sketch3d import DEMO_NOTICE
+
+        print(f"# {DEMO_NOTICE}")
+    print(f"reconstruct: wrote {summary['out']} ({summary['vertices']} vertices, {summary['faces']} faces, "
+          f"{'watertight' if summary['watertight'] else 'not watertight'}); best loss {summary['best_loss']:.6g} "
+          f"at iteration {summary['best_iteration']}")
+
+
+_SUPERVISION_HELP = "sdf (eq. 4.6), clip (eq. 4.7) or clip_argmax (CLIP features reduced by 4)"
+_C_COMMANDS: tuple = (
+    Command("reconstruction_targets", "choose the inversion examples (seeded chairs with front sketches) and copy "
+                                      "their sketches", _reconstruction_targets, (
+        arg("--settings", required=True, help="JSON: seed, reconstruction.targets, reconstruction.inversion.views"),
+        arg("--shapes", required=True, help="shapes.csv of the data stage"),
+        arg("--sketches", required=True, help="the rasterised sketch set of the category and split"),
+        arg("--out", required=True, help="folder: examples.csv, sketches/"),
+    )),
+    Command("invert", "invert the SDF generator towards one example (one supervision); resumable", _invert, (
+        arg("--settings", required=True, help="JSON: seed, profile, features, render, reconstruction"),
+        arg("--generator", required=True, help="generator weights (load_generator: ours or the official ckpt)"),
+        arg("--mean-style", help="the mean style file (mean_style's output); default: computed here"),
+        arg("--targets", required=True, help="reconstruction_targets's folder"),
+        arg("--sdf-targets", help="sdf_targets's npz (needed for --supervision sdf)"),
+        arg("--example", required=True, type=int, help="example index (0..examples-1)"),
+        arg("--supervision", required=True, choices=("sdf", "clip", "clip_argmax"), help=_SUPERVISION_HELP),
+        arg("--out", required=True, help="folder: losses.csv, snapshots.npz, mesh.obj, sdf.npy, curve.png, "
+                                         "summary.json"),
+        arg("--checkpoints", help="folder of the resumable state; keep it outside the rule's outputs"),
+        arg("--progress-every", type=int, default=25, help="log a progress line every N iterations"),
+    )),
+    Command("reconstruction_scores", "Chamfer distance and volumetric IoU of each inversion against its target",
+            _reconstruction_scores, (
+        arg("--settings", required=True, help="JSON: seed, reconstruction.scores, reconstruction.generator"),
+        arg("--sdf-targets", required=True, help="sdf_targets's npz"),
+        arg("--inversions", required=True, nargs="+", help="invert's output folders"),
+        arg("--out", required=True, help="scores CSV"),
+    )),
+    Command("reconstruction_table", "the score table: per example and mean per supervision", _reconstruction_table, (
+        arg("--settings", required=True, help="JSON: profile"),
+        arg("--scores", required=True, help="reconstruction_scores's CSV"),
+        arg("--out-md", required=True),
+        arg("--out-csv", required=True),
+        arg("--out-json", required=True, help="DVC metrics: means per supervision"),
+    )),
+    Command("figure_inversion", "Figs 4.5-4.9 (4.8/4.9 from a picks CSV, else contact sheets to pick from)",
+            _figure_inversion, (
+        arg("--settings", required=True, help="JSON: profile, render, reconstruction"),
+        arg("--targets", required=True, help="reconstruction_targets's folder"),
+        arg("--sdf-targets", help="sdf_targets's npz (the target shapes' rows)"),
+        arg("--inversions", required=True, nargs="+", help="invert's output folders"),
+        arg("--generator", help="generator weights: renders the snapshots (picked shapes, contact sheets)"),
+        arg("--picks", help="CSV example,supervision,iteration: shapes a person picked among the snapshots"),
+        arg("--out", required=True, help="folder of the figures"),
+    )),
+    Command("reconstruct", "a 3D mesh for a sketch (.json, .ndjson, .svg, .png) by CLIP inversion", _reconstruct, (
+        arg("sketch_file", nargs="?", metavar="SKETCH", help="the sketch file"),
+        arg("--sketch", help="the sketch file (instead of SKETCH)"),
+        arg("--out", required=True, help="the mesh to write (.obj, mesh frame: Y up, front +Z)"),
+        arg("--generator", help="generator weights (default: reconstruction.generator.weights)"),
+        arg("--mean-style", help="the mean style file (default: computed from mean_samples samples)"),
+        arg("--supervision", choices=("clip", "clip_argmax"), default="clip"),
+        arg("--iterations", type=int, help="default: reconstruction.inversion.iterations.<supervision>"),
+        arg("--progress-every", type=int, default=25, help="a progress line every N iterations"),
+        arg("--index", type=int, default=0, help="which drawing of a multi-drawing file (first: 0)"),
+        arg("--params", default="params.yaml"),
+        arg("--profile", choices=["demo", "paper"]),
+        arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
+    )),
+)
 
 
 COMMANDS = (*_A_COMMANDS, *_B_COMMANDS, *_C_COMMANDS)

@@ -1,0 +1,680 @@
+"""Optimisation-based inversion of the SDF generator at the style level (thesis 4.3.2.2, 4.3.3).
+
+``invert(generator, target, supervision, settings, out_dir, ...)`` finds the style vectors ``s``
+([1, n_styles, style_dim], the generator's W+) whose shape fits ``target``:
+
+- ``"sdf"``: eq. 4.6, MSE between the generated SDF and the target SDF on the target's grid over
+  the generator's cube [-1, 1]^3 (both in cube units);
+- ``"clip"``: eq. 4.7, MSE between CLIP ResNet layer-3 features of the target sketch and of a
+  differentiable line rendering of the generated SDF (``sdf_render``), seen from the sketch's view;
+- ``"clip_argmax"``: the same after reducing both feature maps by ``argmax_factor`` (4 in the thesis).
+
+Argmax reduction, our reading. The thesis "appl[ies] an argmax operation to the CLIP embedding of both
+[...] reducing the dimensionality of the embedding by a factor of 4 before comparing them". The index of
+a maximum has no gradient, and a loss between indices could not guide the styles, so we keep the *value
+at the argmax*: the layer-3 map [C, H, W] is cut into C/4 groups of 4 consecutive channels and each group
+is replaced by its maximum at every location, giving [C/4, H, W] (D/4 values). Max-pooling over channels
+is differentiable almost everywhere (the gradient reaches the argmax channel). Groups run over channels
+because 4 divides C (1024) while the 14x14 grid is not divisible into groups of 4 along a row.
+
+Everything else follows 4.3.3.2: init = the mean of ``generator.mean_samples`` (1000) sampled style
+vectors, Adam (lr 0.005), batch 1, 5000 iterations (sdf) / 1000 (clip, clip_argmax), the best styles
+are those of the lowest loss, and the styles are saved every ``snapshot_every`` (25) iterations so a
+person can pick one by eye (Figs 4.8, 4.9). Extensions of 4.3.4, all off by default: an L1 term towards
+the mean style (``l1_mean``), several sketch views (``views``), augmented comparisons (``augment``).
+
+Iteration ``i`` (0-based) evaluates the loss L_i of the styles s_i, then Adam makes s_{i+1}; losses.csv
+lists (i, L_i), the snapshots hold s_i for i % snapshot_every == 0, and best = argmin_i L_i with its s_i.
+A run is resumable: every ``checkpoint_every`` iterations the state (styles, Adam, losses, best,
+snapshots, the random generator) is written under ``checkpoint_dir``; a rerun continues from it and ends
+exactly where an uninterrupted run would.
+
+Settings (the effective params subset; ``reconstruction.inversion`` unless noted):
+
+- ``lr`` (0.005), ``iterations`` ({sdf: 5000, clip: 1000, clip_argmax: 1000}), ``snapshot_every`` (25),
+  ``argmax_factor`` (4): thesis 4.3.3.2-4.3.3.4.
+- ``checkpoint_every`` (ours, 50): iterations between resumable checkpoints.
+- ``sdf_points`` (ours, 0): 0 = the whole target grid each iteration (eq. 4.6 as written); n > 0 = n
+  grid points drawn at random each iteration (a cheaper, unbiased estimate of the same MSE).
+- ``clip_size`` (224): side of the images CLIP sees (the rendering is resized to it).
+- ``sketch_box`` (ours, null): fit the target sketch's drawing into this box (px of 224) first; null = the
+  raster as the data stage made it (sketch and rendering then share the data stage's camera framing).
+- ``l1_mean`` (0.0): weight of mean |s - s_mean| (4.3.4's regulariser).
+- ``views`` ([0]): sketch azimuths compared (4.3.4's multi-view; the thesis uses the front, 0).
+- ``augment`` (0): extra comparisons per view, each under one random shift/scale applied to both the
+  rendering and the sketch; ``augment_shift`` (0.05, fraction of the image), ``augment_scale`` (0.1).
+- ``reconstruction.targets.elevation`` (20) and ``render.camera_distance``, ``render.lens_mm``,
+  ``render.front_axis``, ``render.azimuth_sign``: the camera, as the sketches' and the gallery's.
+- ``reconstruction.render``: the differentiable renderer's settings (``size`` and ``sdf_render``'s options).
+- ``reconstruction.generator.mc_resolution`` (64), ``mc_level`` (0.01), ``mean_samples`` (1000).
+- ``seed``: the random draws (mean style, point samples, augmentations).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sketch3d.atomic import atomic_dir, atomic_path
+
+log = logging.getLogger(__name__)
+
+SUPERVISIONS = ("sdf", "clip", "clip_argmax")
+CHECKPOINT = "state.pt"
+SNAPSHOTS = "snapshots.npz"
+LOSSES = "losses.csv"
+MESH = "mesh.obj"
+SDF_GRID = "sdf.npy"
+CURVE = "curve.png"
+SUMMARY = "summary.json"
+
+DEFAULTS = {
+    "lr": 0.005,
+    "iterations": {"sdf": 5000, "clip": 1000, "clip_argmax": 1000},
+    "snapshot_every": 25,
+    "checkpoint_every": 50,
+    "argmax_factor": 4,
+    "l1_mean": 0.0,
+    "views": [0],
+    "augment": 0,
+    "augment_shift": 0.05,
+    "augment_scale": 0.1,
+    "clip_size": 224,
+    "sketch_box": None,
+    "sdf_points": 0,
+}
+
+
+class InversionError(ValueError):
+    """A target, setting or checkpoint that an inversion cannot use."""
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """``reconstruction.inversion`` with defaults filled and checked (see the module doc)."""
+
+    lr: float
+    iterations: dict
+    snapshot_every: int
+    checkpoint_every: int
+    argmax_factor: int
+    l1_mean: float
+    views: tuple
+    augment: int
+    augment_shift: float
+    augment_scale: float
+    clip_size: int
+    sketch_box: int | None
+    sdf_points: int
+
+    @classmethod
+    def from_settings(cls, inversion: Mapping | None) -> "InversionSettings":
+        s = {**DEFAULTS, **dict(inversion or {})}
+        unknown = sorted(set(s) - set(DEFAULTS))
+        if unknown:
+            raise InversionError(f"reconstruction.inversion: unknown key(s) {unknown}; known: {sorted(DEFAULTS)}")
+        its = {**DEFAULTS["iterations"], **dict(s["iterations"])}
+        for sup, n in its.items():
+            if sup not in SUPERVISIONS or not isinstance(n, int) or n < 1:
+                raise InversionError(f"reconstruction.inversion.iterations.{sup}={n!r}: keys must be among "
+                                     f"{SUPERVISIONS} and values whole numbers >= 1")
+        for key in ("snapshot_every", "checkpoint_every", "argmax_factor", "clip_size"):
+            if not isinstance(s[key], int) or s[key] < 1:
+                raise InversionError(f"reconstruction.inversion.{key}={s[key]!r} must be a whole number >= 1")
+        for key in ("augment", "sdf_points"):
+            if not isinstance(s[key], int) or s[key] < 0:
+                raise InversionError(f"reconstruction.inversion.{key}={s[key]!r} must be a whole number >= 0")
+        if not (isinstance(s["lr"], (int, float)) and s["lr"] > 0):
+            raise InversionError(f"reconstruction.inversion.lr={s['lr']!r} must be > 0")
+        if not (isinstance(s["l1_mean"], (int, float)) and s["l1_mean"] >= 0):
+            raise InversionError(f"reconstruction.inversion.l1_mean={s['l1_mean']!r} must be >= 0")
+        views = tuple(s["views"]) if isinstance(s["views"], (list, tuple)) else (s["views"],)
+        if not views or not all(isinstance(v, (int, float)) for v in views):
+            raise InversionError(f"reconstruction.inversion.views={s['views']!r} must be a list of azimuths (degrees)")
+        box = s["sketch_box"]
+        if box is not None and (not isinstance(box, int) or not 1 <= box <= 224):
+            raise InversionError(f"reconstruction.inversion.sketch_box={box!r} must be null or a box in 1..224 px")
+        return cls(float(s["lr"]), its, s["snapshot_every"], s["checkpoint_every"], s["argmax_factor"],
+                   float(s["l1_mean"]), views, s["augment"], float(s["augment_shift"]), float(s["augment_scale"]),
+                   s["clip_size"], box, s["sdf_points"])
+
+
+def _section(settings: Mapping, *keys: str, default=None):
+    value = settings
+    for k in keys:
+        if not isinstance(value, Mapping) or k not in value:
+            return default
+        value = value[k]
+    return value
+
+
+def inversion_settings(settings: Mapping) -> InversionSettings:
+    """The checked ``reconstruction.inversion`` of an effective-params subset."""
+    return InversionSettings.from_settings(_section(settings, "reconstruction", "inversion", default={}))
+
+
+def view_for(settings: Mapping, azimuth: float):
+    """The pipeline's camera (``sketch3d.geometry.camera.View``) at ``azimuth``: elevation
+    ``reconstruction.targets.elevation`` (20), distance / lens / orientation from ``render``."""
+    from sketch3d.geometry.camera import Orientation, View
+
+    r = _section(settings, "render", default={}) or {}
+    elevation = _section(settings, "reconstruction", "targets", "elevation", default=r.get("elevation", 20))
+    return View(azimuth=float(azimuth), elevation=float(elevation), distance=float(r.get("camera_distance", 2.5)),
+                lens_mm=float(r.get("lens_mm", 50)),
+                orientation=Orientation(r.get("front_axis", "+z"), int(r.get("azimuth_sign", 1))))
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    """What one example is inverted towards.
+
+    ``sdf``: the target SDF grid [R, R, R] over the generator's cube [-1, 1]^3 in cube units (axis order of
+    ``sketch3d.geometry.sdf.sdf_grid``), or None; ``sketches``: azimuth -> grey uint8 [224, 224] sketch
+    raster (black lines on white), possibly empty.
+    """
+
+    example: str
+    shape_id: str = ""
+    sdf: np.ndarray | None = None
+    sketches: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(json.dumps([self.example, self.shape_id, sorted(map(float, self.sketches))]).encode())
+        if self.sdf is not None:
+            h.update(np.ascontiguousarray(self.sdf, dtype=np.float32).tobytes())
+        for az in sorted(self.sketches):
+            h.update(np.ascontiguousarray(self.sketches[az]).tobytes())
+        return h.hexdigest()
+
+
+def _check_target(target: Target, supervision: str, s: InversionSettings) -> None:
+    if supervision not in SUPERVISIONS:
+        raise InversionError(f"supervision {supervision!r} must be one of {SUPERVISIONS}")
+    if supervision == "sdf":
+        if target.sdf is None:
+            raise InversionError(f"example {target.example}: SDF supervision needs the target's SDF grid "
+                                 "(run sdf_targets for its shape)")
+        g = np.asarray(target.sdf)
+        if g.ndim != 3 or len(set(g.shape)) != 1 or g.shape[0] < 2:
+            raise InversionError(f"example {target.example}: the target SDF grid has shape {g.shape}; "
+                                 "expected a cube [R, R, R]")
+        if not np.isfinite(g).all():
+            raise InversionError(f"example {target.example}: the target SDF grid holds NaN or inf values")
+        return
+    missing = [v for v in s.views if float(v) not in {float(a) for a in target.sketches}]
+    if missing:
+        raise InversionError(f"example {target.example}: no sketch at azimuth(s) {missing} "
+                             f"(has {sorted(map(float, target.sketches))}); set reconstruction.inversion.views to "
+                             "azimuths the dataset draws")
+    for az, im in target.sketches.items():
+        a = np.asarray(im)
+        if a.ndim != 2:
+            raise InversionError(f"example {target.example}: sketch at azimuth {az} has shape {a.shape}; "
+                                 "expected a grey image [H, W]")
+
+
+# ----------------------------------------------------------------------------- the generator's SDF
+
+
+def grid_points(resolution: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """[R^3, 3] cube coordinates of an R^3 grid over [-1, 1]^3 (corners included), x slowest, z fastest:
+    the order of ``sdf_grid`` arrays (``grid[i, j, k]`` at (x_i, y_j, z_k))."""
+    t = torch.linspace(-1.0, 1.0, resolution, device=device)
+    return torch.stack(torch.meshgrid(t, t, t, indexing="ij"), dim=-1).reshape(-1, 3)
+
+
+def mesh_frame_sdf(generator, volume: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The generated SDF as a function of mesh-frame points [N, 3] -> [N] in mesh units (what
+    ``sdf_render.render_sdf`` takes), through ``sketch3d.geometry.sdf``'s fixed frame map; differentiable
+    w.r.t. ``volume`` and the points."""
+    from sketch3d.geometry.sdf import mesh_to_cube, sdf_cube_to_mesh
+
+    def fn(points: torch.Tensor) -> torch.Tensor:
+        return sdf_cube_to_mesh(generator.sdf(volume, mesh_to_cube(points)[None])[0])
+
+    return fn
+
+
+def grid_sdf_fn(grid) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A stored SDF grid [R, R, R] (cube units, ``grid_points`` order) as a mesh-frame SDF function by
+    trilinear interpolation (``grid_sample``); used to render target shapes beside inverted ones."""
+    from sketch3d.geometry.sdf import mesh_to_cube, sdf_cube_to_mesh
+
+    vol = torch.as_tensor(np.asarray(grid), dtype=torch.float32)[None, None]  # [1, 1, X, Y, Z]
+
+    def fn(points: torch.Tensor) -> torch.Tensor:
+        c = mesh_to_cube(points.float())
+        # grid_sample's (x, y, z) index (W, H, D) = our (k, j, i): flip the coordinate order
+        out = F.grid_sample(vol.to(c.device), c.flip(-1).reshape(1, -1, 1, 1, 3), mode="bilinear",
+                            padding_mode="border", align_corners=True)
+        return sdf_cube_to_mesh(out.reshape(-1))
+
+    return fn
+
+
+# ----------------------------------------------------------------------------- rendering and CLIP
+
+
+def render_lines(sdf_fn: Callable, view, settings: Mapping) -> torch.Tensor:
+    """Differentiable line drawing [H, W] in [0, 1] (white 1) of ``sdf_fn`` from ``view``
+    (``reconstruction.render``: ``size``, ours, and ``sdf_render``'s render and line options)."""
+    from sketch3d.reconstruction.sdf_render import line_drawing, line_options, render_options, render_sdf
+
+    rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
+    size = int(rs.get("size", 64))
+    return line_drawing(render_sdf(sdf_fn, view, size, **render_options(rs)), **line_options(rs))
+
+
+def render_shaded(sdf_fn: Callable, view, settings: Mapping, size: int) -> np.ndarray:
+    """Grey shading [size, size] uint8 of ``sdf_fn`` from ``view`` (figures; no gradient needed)."""
+    from sketch3d.reconstruction.sdf_render import render_options, render_sdf, shaded
+
+    rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
+    img = shaded(render_sdf(sdf_fn, view, int(size), **render_options(rs)))
+    return (img.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+
+
+def to_clip_batch(image: torch.Tensor, size: int) -> torch.Tensor:
+    """[H, W] or [B, H, W] grey in [0, 1] -> CLIP-normalised [B, 3, size, size] (bilinear resize)."""
+    from sketch3d.features.backbone import clip_normalize
+
+    x = image if image.ndim == 3 else image[None]
+    x = x[:, None].float()
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return clip_normalize(x.expand(-1, 3, -1, -1))
+
+
+def sketch_tensor(image: np.ndarray, box: int | None) -> torch.Tensor:
+    """A grey uint8 sketch raster -> float [H, W] in [0, 1], fitted to ``box`` px first (None: as it is)."""
+    from PIL import Image
+
+    a = np.asarray(image)
+    if box is not None:
+        from sketch3d.features.transforms import Transform
+
+        a = np.asarray(Transform(box).apply(Image.fromarray(a.astype(np.uint8), mode="L"), a.shape[0]))
+    return torch.from_numpy(a.astype(np.float32) / 255.0)
+
+
+def clip_spec(settings: Mapping):
+    """The ``FeatureSpec`` of the CLIP loss: ``features.backbone`` (RN101; the demo's RN50) at layer3 with
+    ``features.weights`` (``openai``; the demo's ``random``, seeded by ``seed``)."""
+    from sketch3d.features.backbone import FeatureSpec
+
+    f = settings.get("features") or {}
+    return FeatureSpec(backbone=str(f.get("backbone", "RN101")), layer="layer3", weights=str(f.get("weights", "random")),
+                       seed=int(settings.get("seed", 0)))
+
+
+def clip_backbone(settings: Mapping, device: str = "cpu") -> torch.nn.Module:
+    """CLIP's image tower cut at layer 3 (``features.backbone.load_backbone``), frozen, in eval mode."""
+    from sketch3d.features.backbone import load_backbone
+
+    return load_backbone(clip_spec(settings), device)
+
+
+def argmax_reduce(features: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C // factor, H, W]: the maximum of each group of ``factor`` consecutive channels
+    (the value at the group's argmax; see the module doc for why)."""
+    b, c, h, w = features.shape
+    if c % factor:
+        raise InversionError(f"argmax_reduce: {c} channels are not divisible by argmax_factor={factor}")
+    return features.view(b, c // factor, factor, h, w).amax(dim=2)
+
+
+def _augment_grid(gen: torch.Generator, n: int, shift: float, scale: float, size: int) -> torch.Tensor:
+    """``n`` random shift/scale sampling grids [n, size, size, 2] (one per augmented comparison)."""
+    u = torch.rand(n, 3, generator=gen) * 2 - 1
+    s = 1.0 + scale * u[:, 0]
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = s
+    theta[:, 1, 1] = s
+    theta[:, :, 2] = 2 * shift * u[:, 1:]
+    return F.affine_grid(theta, [n, 1, size, size], align_corners=False)
+
+
+def _warp(images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
+    """[H, W] image under each grid -> [n, H, W]; outside the image is white paper (1)."""
+    x = images[None, None].expand(len(grids), 1, -1, -1) - 1.0
+    return F.grid_sample(x, grids, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0] + 1.0
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+class Objective:
+    """The loss of one supervision as a function of the styles (and of the iteration's random draws)."""
+
+    def __init__(self, generator, target: Target, supervision: str, settings: Mapping, s: InversionSettings,
+                 mean: torch.Tensor, device: str, clip: torch.nn.Module | None = None) -> None:
+        self.generator, self.supervision, self.s, self.mean, self.device = generator, supervision, s, mean, device
+        self.clip = clip
+        if supervision == "sdf":
+            grid = torch.as_tensor(np.asarray(target.sdf, dtype=np.float32), device=device)
+            self.target_sdf = grid.reshape(-1)
+            self.points = grid_points(grid.shape[0], device)
+        else:
+            if clip is None:
+                raise InversionError(f"supervision {supervision!r} needs the CLIP backbone (clip=...)")
+            self.views = [view_for(settings, az) for az in s.views]
+            sketches = {float(a): im for a, im in target.sketches.items()}
+            self.sketches = [sketch_tensor(sketches[float(az)], s.sketch_box).to(device) for az in s.views]
+            with torch.no_grad():  # the plain sketches' features never change: compute once
+                self.sketch_features = [self.features(to_clip_batch(sk, s.clip_size)) for sk in self.sketches]
+        self.settings = settings
+
+    def features(self, batch: torch.Tensor) -> torch.Tensor:
+        f = self.clip(batch)
+        if f.ndim != 4:
+            raise InversionError(f"the CLIP backbone gives features of shape {tuple(f.shape)}; the CLIP loss "
+                                 "needs a layer-3 map [B, C, H, W] (features.layer: layer3)")
+        return argmax_reduce(f, self.s.argmax_factor) if self.supervision == "clip_argmax" else f
+
+    def __call__(self, styles: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if self.supervision == "sdf":
+            loss = self._sdf_loss(styles, gen)
+        else:
+            loss = self._clip_loss(styles, gen)
+        if self.s.l1_mean:
+            loss = loss + self.s.l1_mean * (styles - self.mean).abs().mean()
+        return loss
+
+    def _sdf_loss(self, styles: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        points, target = self.points, self.target_sdf
+        if self.s.sdf_points and self.s.sdf_points < len(points):
+            idx = torch.randint(len(points), (self.s.sdf_points,), generator=gen).to(points.device)
+            points, target = points[idx], target[idx]
+        volume = self.generator.volume(styles)
+        pred = self.generator.sdf(volume, points[None])[0]
+        return F.mse_loss(pred, target)
+
+    def render(self, styles: torch.Tensor, view) -> torch.Tensor:
+        volume = self.generator.volume(styles)
+        return render_lines(mesh_frame_sdf(self.generator, volume), view, self.settings)
+
+    def _clip_loss(self, styles: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        volume = self.generator.volume(styles)
+        sdf_fn = mesh_frame_sdf(self.generator, volume)
+        terms = []
+        for view, sketch, sketch_f in zip(self.views, self.sketches, self.sketch_features):
+            drawing = render_lines(sdf_fn, view, self.settings)
+            terms.append(F.mse_loss(self.features(to_clip_batch(drawing, self.s.clip_size)), sketch_f))
+            if self.s.augment:
+                size = self.s.clip_size
+                grids = _augment_grid(gen, self.s.augment, self.s.augment_shift, self.s.augment_scale, size)
+                grids = grids.to(drawing.device)
+                d = F.interpolate(drawing[None, None].float(), size=(size, size), mode="bilinear",
+                                  align_corners=False, antialias=True)[0, 0]
+                k = F.interpolate(sketch[None, None], size=(size, size), mode="bilinear",
+                                  align_corners=False, antialias=True)[0, 0]
+                with torch.no_grad():
+                    kf = self.features(to_clip_batch(_warp(k, grids), size))
+                df = self.features(to_clip_batch(_warp(d, grids), size))
+                terms.append(F.mse_loss(df, kf))  # the augmented copies, averaged, count as one comparison
+        return torch.stack(terms).mean()
+
+
+# ----------------------------------------------------------------------------- the optimisation
+
+
+@dataclass
+class InversionState:
+    """Everything a resumed run needs (and the bookkeeping that becomes the outputs)."""
+
+    iteration: int  # next iteration to run
+    styles: torch.Tensor
+    optimizer: dict
+    losses: list
+    best_loss: float
+    best_iteration: int
+    best_styles: torch.Tensor
+    snapshot_iterations: list
+    snapshot_styles: list
+    rng: torch.Tensor
+
+
+def _fingerprint(generator, target: Target, supervision: str, settings: Mapping, init: torch.Tensor) -> str:
+    h = hashlib.sha256(json.dumps({"supervision": supervision, "settings": settings}, sort_keys=True,
+                                  default=str).encode())
+    h.update(target.fingerprint().encode())
+    h.update(init.detach().cpu().numpy().astype(np.float32).tobytes())
+    for name, t in sorted(generator.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _save_state(path: Path, fingerprint: str, st: InversionState) -> None:
+    buf = io.BytesIO()
+    torch.save({"fingerprint": fingerprint, "iteration": st.iteration, "styles": st.styles.detach().cpu(),
+                "optimizer": st.optimizer, "losses": st.losses, "best_loss": st.best_loss,
+                "best_iteration": st.best_iteration, "best_styles": st.best_styles.cpu(),
+                "snapshot_iterations": st.snapshot_iterations,
+                "snapshot_styles": [t.cpu() for t in st.snapshot_styles], "rng": st.rng}, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def _load_state(path: Path, fingerprint: str) -> InversionState:
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
+        raise InversionError(f"checkpoint {path} cannot be read ({exc}); delete it to start again") from exc
+    if d.get("fingerprint") != fingerprint:
+        raise InversionError(f"checkpoint {path} belongs to another run (generator, target or settings differ); "
+                             f"delete {path.parent} to start again")
+    return InversionState(d["iteration"], d["styles"], d["optimizer"], list(d["losses"]), float(d["best_loss"]),
+                          int(d["best_iteration"]), d["best_styles"], list(d["snapshot_iterations"]),
+                          list(d["snapshot_styles"]), d["rng"])
+
+
+@dataclass
+class InversionResult:
+    """Best styles (lowest loss), their loss and iteration; every loss; the snapshots."""
+
+    best_styles: torch.Tensor
+    best_loss: float
+    best_iteration: int
+    losses: list
+    snapshot_iterations: list
+    snapshot_styles: torch.Tensor
+    init_styles: torch.Tensor
+
+
+def optimise(objective: Callable[[torch.Tensor, torch.Generator], torch.Tensor], init: torch.Tensor,
+             iterations: int, lr: float, snapshot_every: int, seed: int, *, checkpoint: Path | None = None,
+             checkpoint_every: int = 50, fingerprint: str = "", stop_after: int | None = None,
+             progress: Callable[[int, int, float, float], None] | None = None) -> InversionResult | None:
+    """Adam on the styles from ``init`` for ``iterations`` steps (see the module doc for the bookkeeping).
+
+    ``checkpoint``: file of the resumable state (None: not resumable); ``stop_after``: stop after this many
+    iterations in all, leaving only the checkpoint (tests interrupt a run with it; returns None);
+    ``progress(i, n, loss, best)`` after each iteration.
+    """
+    styles = init.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([styles], lr=lr)
+    gen = torch.Generator().manual_seed(int(seed))
+    st = InversionState(0, styles, {}, [], math.inf, -1, init.detach().clone(), [], [], gen.get_state())
+    if checkpoint is not None and Path(checkpoint).exists():
+        st = _load_state(Path(checkpoint), fingerprint)
+        with torch.no_grad():
+            styles.copy_(st.styles.to(styles))
+        opt.load_state_dict(st.optimizer)
+        gen.set_state(st.rng)
+        st.styles = styles
+        log.info("inversion: resuming at iteration %d from %s", st.iteration, checkpoint)
+    end = iterations if stop_after is None else min(iterations, stop_after)
+    while st.iteration < end:
+        i = st.iteration
+        current = styles.detach().clone()
+        opt.zero_grad(set_to_none=True)
+        loss = objective(styles, gen)
+        if not torch.isfinite(loss):
+            raise InversionError(f"inversion: the loss became {loss.item()} at iteration {i}; lower "
+                                 "reconstruction.inversion.lr or check the target")
+        loss.backward()
+        opt.step()
+        value = float(loss.detach())
+        st.losses.append(value)
+        if value < st.best_loss:
+            st.best_loss, st.best_iteration, st.best_styles = value, i, current.cpu()
+        if i % snapshot_every == 0:
+            st.snapshot_iterations.append(i)
+            st.snapshot_styles.append(current.cpu())
+        st.iteration = i + 1
+        if progress is not None:
+            progress(st.iteration, iterations, value, st.best_loss)
+        if checkpoint is not None and (st.iteration % checkpoint_every == 0 or st.iteration == end):
+            st.optimizer, st.rng = opt.state_dict(), gen.get_state()
+            _save_state(Path(checkpoint), fingerprint, st)
+    if st.iteration < iterations:
+        return None
+    return InversionResult(st.best_styles, st.best_loss, st.best_iteration, st.losses, st.snapshot_iterations,
+                           torch.stack(st.snapshot_styles) if st.snapshot_styles else init[:0].cpu(),
+                           init.detach().cpu())
+
+
+def invert(generator, target: Target, supervision: str, settings: Mapping, out_dir: Path | None,
+           checkpoint_dir: Path | None = None, device: str = "cpu", clip: torch.nn.Module | None = None,
+           progress: Callable[[int, int, float, float], None] | None = None, *, mean: torch.Tensor | None = None,
+           stop_after: int | None = None) -> InversionResult | None:
+    """Invert ``generator`` towards ``target`` under ``supervision`` (see the module doc).
+
+    ``mean``: the initial (mean) styles [1, n_styles, style_dim] (None: ``mean_style`` of
+    ``reconstruction.generator.mean_samples`` samples, seeded by ``seed``). ``clip``: the layer-3 backbone
+    for the CLIP supervisions (``clip_backbone``). ``out_dir`` (None: nothing written): losses.csv,
+    snapshots.npz, mesh.obj (best styles, marching cubes), sdf.npy (best styles on the target's grid, or
+    the marching-cubes grid), curve.png, summary.json. ``checkpoint_dir``: where the resumable state lives
+    (None: not resumable; keep it outside the rule's outputs). ``stop_after``: see :func:`optimise`.
+    """
+    s = inversion_settings(settings)
+    _check_target(target, supervision, s)
+    seed = int(settings.get("seed", 0))
+    generator = generator.to(device).eval()
+    for p in generator.parameters():
+        p.requires_grad_(False)
+    if mean is None:
+        from sketch3d.reconstruction.generator import mean_style
+
+        n = int(_section(settings, "reconstruction", "generator", "mean_samples", default=1000))
+        with torch.no_grad():
+            mean = mean_style(generator, n=n, seed=seed)
+    mean = mean.detach().to(device).float()
+    if mean.ndim != 3 or mean.shape[0] != 1:
+        raise InversionError(f"the mean style has shape {tuple(mean.shape)}; expected [1, n_styles, style_dim]")
+    objective = Objective(generator, target, supervision, settings, s, mean, device, clip)
+    fingerprint = _fingerprint(generator, target, supervision, settings, mean)
+    checkpoint = Path(checkpoint_dir) / fingerprint[:16] / CHECKPOINT if checkpoint_dir is not None else None
+    result = optimise(objective, mean, s.iterations[supervision], s.lr, s.snapshot_every, seed,
+                      checkpoint=checkpoint, checkpoint_every=s.checkpoint_every, fingerprint=fingerprint,
+                      stop_after=stop_after, progress=progress)
+    if result is None or out_dir is None:
+        return result
+    write_outputs(generator, target, supervision, settings, result, Path(out_dir), device)
+    return result
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def styles_grid(generator, styles: torch.Tensor, resolution: int, device: str = "cpu",
+                chunk: int = 65536) -> np.ndarray:
+    """The SDF of ``styles`` on the R^3 ``grid_points`` grid, cube units, float32 [R, R, R] (no gradient)."""
+    with torch.no_grad():
+        volume = generator.volume(styles.to(device))
+        pts = grid_points(resolution, device)
+        out = [generator.sdf(volume, pts[i:i + chunk][None])[0] for i in range(0, len(pts), chunk)]
+    return torch.cat(out).reshape(resolution, resolution, resolution).cpu().numpy().astype(np.float32)
+
+
+def mesh_of_grid(grid: np.ndarray, level: float):
+    """Marching cubes of a cube-frame SDF grid, vertices moved to the mesh frame (a trimesh)."""
+    from sketch3d.geometry.meshing import mesh_from_sdf_grid
+    from sketch3d.geometry.sdf import cube_to_mesh_mesh
+
+    return cube_to_mesh_mesh(mesh_from_sdf_grid(grid, level, bound=(-1.0, 1.0)))
+
+
+def write_outputs(generator, target: Target, supervision: str, settings: Mapping, result: InversionResult,
+                  out_dir: Path, device: str = "cpu") -> None:
+    gs = _section(settings, "reconstruction", "generator", default={}) or {}
+    mc_res, level = int(gs.get("mc_resolution", 64)), float(gs.get("mc_level", 0.01))
+    grid_res = int(np.asarray(target.sdf).shape[0]) if target.sdf is not None else mc_res
+    best = result.best_styles.to(device)
+    grid = styles_grid(generator, best, grid_res, device)
+    mc_grid = grid if grid_res == mc_res else styles_grid(generator, best, mc_res, device)
+    mesh = mesh_of_grid(mc_grid, level)
+    demo = settings.get("profile") == "demo"
+    with atomic_dir(out_dir) as tmp:
+        with open(tmp / LOSSES, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["iteration", "loss"])
+            w.writerows((i, repr(v)) for i, v in enumerate(result.losses))
+        np.savez(tmp / SNAPSHOTS, iterations=np.asarray(result.snapshot_iterations, dtype=np.int64),
+                 styles=result.snapshot_styles.numpy().astype(np.float32).reshape(-1, *best.shape[1:]),
+                 best_iteration=np.int64(result.best_iteration), best_loss=np.float64(result.best_loss),
+                 best_styles=result.best_styles.numpy().astype(np.float32),
+                 init_styles=result.init_styles.numpy().astype(np.float32))
+        np.save(tmp / SDF_GRID, grid)
+        mesh.export(tmp / MESH, file_type="obj", include_normals=False)
+        plot_curve(tmp / CURVE, result.losses, f"{target.example}: {supervision}", result.best_iteration, demo)
+        summary = {"example": target.example, "shape_id": target.shape_id, "supervision": supervision,
+                   "iterations": len(result.losses), "best_iteration": result.best_iteration,
+                   "best_loss": result.best_loss, "final_loss": result.losses[-1], "grid_resolution": grid_res,
+                   "mc_resolution": mc_res, "mc_level": level, "watertight": bool(mesh.is_watertight),
+                   "demo": demo}
+        (tmp / SUMMARY).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+
+
+def plot_curve(path: Path, losses: list, title: str, best_iteration: int, demo: bool = False) -> None:
+    """The loss per iteration (log scale when positive), the best iteration marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.plot(np.arange(len(losses)), losses, lw=1)
+    if 0 <= best_iteration < len(losses):
+        ax.axvline(best_iteration, color="tab:red", lw=0.8, ls="--", label=f"best: iteration {best_iteration}")
+        ax.legend(fontsize=7)
+    if min(losses) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(title + (" (demo)" if demo else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def read_losses(path: Path) -> list[float]:
+    with open(path) as f:
+        return [float(r["loss"]) for r in csv.DictReader(f)]
+
+
+def load_snapshots(path: Path) -> dict:
+    """An inversion's snapshots.npz as a dict of arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise InversionError(f"{path} does not exist: run the invert job of this example first")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

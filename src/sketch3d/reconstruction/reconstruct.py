@@ -1,0 +1,160 @@
+"""``sketch3d reconstruct SKETCH --out MESH.obj``: a 3D shape for a user's sketch by CLIP inversion.
+
+The sketch is read as ``sketch3d query`` reads one: our ``.json``, QuickDraw ``.ndjson`` (``index`` picks
+the drawing), AmateurSketch-style ``.svg`` (all through ``data.sketch_files``), or a ``.png``/``.jpg``
+drawing (black on white); vector sketches are rasterised at 224 px as the data stage does
+(``data.sketch.rasterize``). The generator is inverted with the CLIP loss (eq. 4.7; ``clip_argmax``
+on request) from the mean style, as in ``inversion.invert``, seen from the front (azimuth 0, elevation 20),
+and the lowest-loss shape is meshed (marching cubes, ``mc_resolution`` / ``mc_level``) into an OBJ in
+the pipeline's mesh frame (Y up, front +Z).
+
+Framing: a user's drawing fills its canvas, while a rendering of a chair at the pipeline's camera fills
+about a third of the image. Unless ``reconstruction.inversion.sketch_box`` fixes a box, the drawing is
+fitted (``features.transforms.Transform``) into the box the mean shape's own line drawing occupies at
+224 px, so sketch and rendering start at the same scale and centre.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from sketch3d.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class ReconstructError(ValueError):
+    """A sketch, generator or setting ``reconstruct`` cannot use."""
+
+
+def read_sketch_image(path: str | Path, index: int = 0, size: int = 224) -> np.ndarray:
+    """Any supported sketch file -> grey uint8 [size, size], black lines on white; errors name the file."""
+    from sketch3d.data.sketch import SketchError, rasterize
+    from sketch3d.data.sketch_files import SUFFIXES, load_any_sketch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ReconstructError(f"sketch file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                grey = im.convert("L")
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ReconstructError(f"cannot read sketch image {path}: {exc}") from exc
+        if np.asarray(grey).min() > 200:
+            raise ReconstructError(f"sketch {path} is blank (no dark line at all); expected black lines on white")
+        if grey.size != (size, size):
+            from sketch3d.features.transforms import Transform
+
+            grey = Transform(int(size * 0.9)).apply(grey, size)  # drawing kept whole, centred
+        image = np.asarray(grey)
+    elif suffix in SUFFIXES:
+        try:
+            image = np.asarray(rasterize(load_any_sketch(path, index), size=size))
+        except (SketchError, ValueError, KeyError) as exc:
+            raise ReconstructError(f"cannot read sketch {path}: {exc}") from exc
+    else:
+        raise ReconstructError(f"sketch {path}: unknown extension {path.suffix!r}; use one of "
+                               f"{', '.join(SUFFIXES + IMAGE_SUFFIXES)}")
+    if image.min() > 200:
+        raise ReconstructError(f"sketch {path} is blank (no dark line at all); expected black lines on white")
+    return image
+
+
+def ink_box(image: np.ndarray, threshold: int = 200) -> int:
+    """Longer side (px) of the bounding box of the pixels darker than ``threshold``; 0 when none."""
+    ys, xs = np.nonzero(np.asarray(image) < threshold)
+    if len(xs) == 0:
+        return 0
+    return int(max(xs.max() - xs.min(), ys.max() - ys.min()) + 1)
+
+
+def framing_box(generator, mean: torch.Tensor, settings: Mapping, size: int = 224) -> int:
+    """The box (px of ``size``) the mean shape's line drawing fills at the front view."""
+    from sketch3d.reconstruction.inversion import mesh_frame_sdf, render_lines, view_for
+
+    with torch.no_grad():
+        drawing = render_lines(mesh_frame_sdf(generator, generator.volume(mean)), view_for(settings, 0), settings)
+    img = (drawing.detach().cpu().numpy() * 255).round()
+    box = ink_box(img) * size / img.shape[0]
+    return int(min(size, max(16, round(box)))) if box else int(size * 0.4)
+
+
+def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generator, *, index: int = 0,
+                supervision: str = "clip", iterations: int | None = None, progress_every: int = 25,
+                device: str = "cpu", clip: torch.nn.Module | None = None, mean: torch.Tensor | None = None,
+                echo: Callable[[str], None] = print) -> dict:
+    """Invert ``generator`` (an ``SDFStyleGAN``, or a path ``load_for_settings`` reads with
+    ``reconstruction.generator``) towards the sketch file
+    ``sketch`` and write the best shape's mesh to ``out`` (OBJ); a progress line every ``progress_every``
+    iterations through ``echo``. ``settings``: the effective params (``seed``, ``features``, ``render``,
+    ``reconstruction``); ``iterations`` overrides ``reconstruction.inversion.iterations.<supervision>``.
+    Returns the summary (best iteration and loss, vertices, faces, watertight)."""
+    from sketch3d.reconstruction.inversion import (SUPERVISIONS, Target, clip_backbone, inversion_settings, invert,
+                                                   mesh_of_grid, styles_grid)
+
+    if supervision not in SUPERVISIONS[1:]:
+        raise ReconstructError(f"reconstruct: supervision {supervision!r} must be 'clip' or 'clip_argmax'")
+    if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
+        raise ReconstructError(f"reconstruct: iterations must be a whole number >= 1, got {iterations!r}")
+    if progress_every < 1:
+        raise ReconstructError(f"reconstruct: progress_every must be >= 1, got {progress_every}")
+    out = Path(out)
+    if out.suffix.lower() != ".obj":
+        raise ReconstructError(f"reconstruct: --out {out} must end in .obj")
+    image = read_sketch_image(sketch, index)  # bad sketches fail here, before any network is loaded
+    settings = copy.deepcopy(dict(settings))
+    inv = settings.setdefault("reconstruction", {}).setdefault("inversion", {})
+    inv["views"] = [0]
+    inv["augment"] = int(inv.get("augment", 0))
+    if iterations is not None:
+        inv["iterations"] = {**dict(inv.get("iterations") or {}), supervision: iterations}
+    s = inversion_settings(settings)
+    if isinstance(generator, (str, Path)):
+        from sketch3d.reconstruction.generator import load_for_settings
+
+        path = Path(generator)
+        if not path.is_file():
+            raise ReconstructError(f"generator weights {path} do not exist: train the demo generator "
+                                   "(sketch3d train_generator) or give the official checkpoint (--generator)")
+        generator = load_for_settings(path, (settings.get("reconstruction") or {}).get("generator") or {})
+    generator = generator.to(device).eval()
+    if mean is None:
+        from sketch3d.reconstruction.generator import mean_style
+
+        n = int(((settings.get("reconstruction") or {}).get("generator") or {}).get("mean_samples", 1000))
+        with torch.no_grad():
+            mean = mean_style(generator, n=n, seed=int(settings.get("seed", 0)))
+    mean = mean.to(device)
+    if s.sketch_box is None:
+        box = framing_box(generator, mean, settings)
+        inv["sketch_box"] = box
+        log.info("reconstruct: the sketch is fitted into a %d px box (the mean shape's)", box)
+    if clip is None:
+        clip = clip_backbone(settings, device)
+    n_its = inversion_settings(settings).iterations[supervision]
+
+    def progress(i: int, n: int, loss: float, best: float) -> None:
+        if i % progress_every == 0 or i == n:
+            echo(f"reconstruct: iteration {i}/{n}  loss {loss:.6g}  best {best:.6g}")
+
+    target = Target(example=Path(sketch).stem, sketches={0.0: image})
+    result = invert(generator, target, supervision, settings, None, None, device, clip, progress, mean=mean)
+    gs = (settings.get("reconstruction") or {}).get("generator") or {}
+    grid = styles_grid(generator, result.best_styles, int(gs.get("mc_resolution", 64)), device)
+    mesh = mesh_of_grid(grid, float(gs.get("mc_level", 0.01)))
+    with atomic_path(out) as tmp:
+        mesh.export(tmp, file_type="obj", include_normals=False)
+    return {"iterations": n_its, "best_iteration": result.best_iteration, "best_loss": result.best_loss,
+            "vertices": len(mesh.vertices), "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight),
+            "out": str(out)}

@@ -1,0 +1,104 @@
+"""``sketch3d reconstruct``: a bundled QuickDraw chair becomes a watertight OBJ; bad sketch files are named."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from _inversion_fakes import FakeClip, FakeGenerator, fake_mean_style, install, settings
+
+import sketch3d
+from sketch3d.reconstruction import reconstruct as rec
+
+CHAIR = Path(sketch3d.__file__).parent / "data" / "quickdraw" / "chair.ndjson"
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    install(monkeypatch)
+
+
+def test_quickdraw_chair_gives_a_watertight_obj(fakes, tmp_path):
+    gen = FakeGenerator()
+    lines = []
+    out = tmp_path / "chair.obj"
+    summary = rec.reconstruct(CHAIR, out, settings(), gen, iterations=4, progress_every=2, clip=FakeClip(),
+                              mean=fake_mean_style(gen, 64), echo=lines.append)
+    mesh = trimesh.load(out, force="mesh")
+    assert mesh.is_watertight and len(mesh.faces) > 0
+    assert summary["watertight"] and summary["iterations"] == 4
+    assert [line.split()[2] for line in lines] == ["2/4", "4/4"]
+    assert not list(tmp_path.glob(".*"))  # no temporary left
+
+
+def test_quickdraw_sketch_is_rasterised_like_the_data_stage():
+    from sketch3d.data.quickdraw import read_quickdraw
+    from sketch3d.data.sketch import rasterize
+
+    expect = np.asarray(rasterize(read_quickdraw(CHAIR, limit=2)[1], size=224))
+    np.testing.assert_array_equal(rec.read_sketch_image(CHAIR, index=1), expect)
+
+
+def test_ink_box():
+    img = np.full((50, 50), 255, np.uint8)
+    img[10:20, 5:35] = 0
+    assert rec.ink_box(img) == 30
+    assert rec.ink_box(np.full((4, 4), 255)) == 0
+
+
+@pytest.mark.parametrize("name,content,match", [
+    ("missing.json", None, "does not exist"),
+    ("broken.json", "{not json", "cannot read sketch"),
+    ("drawing.txt", "x", "unknown extension"),
+    ("broken.png", "not a png", "cannot read sketch image"),
+])
+def test_bad_sketch_files_are_named(fakes, tmp_path, name, content, match):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(rec.ReconstructError, match=match) as err:
+        rec.reconstruct(path, tmp_path / "out.obj", settings(), FakeGenerator(), clip=FakeClip())
+    assert name in str(err.value)
+    assert not (tmp_path / "out.obj").exists()
+
+
+def test_blank_image_and_bad_options(fakes, tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    with pytest.raises(rec.ReconstructError, match="blank"):
+        rec.reconstruct(blank, tmp_path / "o.obj", settings(), FakeGenerator(), clip=FakeClip())
+    with pytest.raises(rec.ReconstructError, match=r"\.obj"):
+        rec.reconstruct(CHAIR, tmp_path / "o.ply", settings(), FakeGenerator(), clip=FakeClip())
+    with pytest.raises(rec.ReconstructError, match="supervision"):
+        rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), supervision="sdf")
+    with pytest.raises(rec.ReconstructError, match="generator weights"):
+        rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), tmp_path / "none.pt", clip=FakeClip())
+
+
+def test_cli_reconstruct(fakes, tmp_path, monkeypatch, capsys):
+    import json
+
+    import torch
+
+    from sketch3d.cli import main
+    from sketch3d.reconstruction import inversion
+
+    monkeypatch.setattr(inversion, "clip_backbone", lambda settings, device="cpu": FakeClip())
+    gen = FakeGenerator()
+    torch.save(gen, tmp_path / "gen.pt")
+    np.savez(tmp_path / "mean.npz", mean=fake_mean_style(gen, 64).numpy())
+    out = tmp_path / "chair.obj"
+    args = ["reconstruct", str(CHAIR), "--out", str(out), "--generator", str(tmp_path / "gen.pt"),
+            "--mean-style", str(tmp_path / "mean.npz"), "--iterations", "3", "--progress-every", "1",
+            "--settings", json.dumps(settings())]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "iteration 3/3" in printed and "watertight" in printed and "DEMO PROFILE" in printed
+    assert trimesh.load(out, force="mesh").is_watertight
+    bad = ["reconstruct", str(tmp_path / "nope.ndjson"), "--out", str(tmp_path / "x.obj"), "--generator",
+           str(tmp_path / "gen.pt"), "--settings", json.dumps(settings())]
+    assert main(bad) == 1
+    assert not (tmp_path / "x.obj").exists()
