@@ -16,6 +16,7 @@ Settings (``netspace.sdf_samples``):
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,29 +59,34 @@ def sample_sdf(mesh: trimesh.Trimesh, settings: dict, seed: int) -> tuple[np.nda
     return points.astype(np.float32), sdf.astype(np.float32)
 
 
-def chair_ids(shapes_csv: Path, category: str = "chair") -> list[str]:
-    """The category's shape ids of a shapes table, sorted: the order the MLPs of the zoo take them in."""
+def chair_ids(shapes_csv: Path, split: str, category: str = "chair") -> list[str]:
+    """The category's shape ids in one split of a shapes table, sorted: the order the zoo's MLPs of that split
+    take them in (MLP ``<split>-<i>`` fits the i-th), so growing a count adds MLPs and changes none."""
     shapes = pd.read_csv(shapes_csv)
-    ids = sorted(shapes.loc[shapes["category"] == category, "shape_id"].astype(str))
+    keep = (shapes["category"] == category) & (shapes["split"] == split)
+    ids = sorted(shapes.loc[keep, "shape_id"].astype(str))
     if not ids:
-        raise ValueError(f"{shapes_csv}: no shape of category {category!r}; the SDF MLP zoo needs some")
+        raise ValueError(f"{shapes_csv}: no {category} shape in split {split!r}; the SDF MLP zoo needs some")
     return ids
 
 
-def sdf_samples(shapes_csv: Path, index: int, settings: dict, seed: int, out: Path, category: str = "chair") -> str:
-    """Write the SDF samples of the ``index``-th shape (sorted ids) of ``category`` to ``out`` (.npz: points, sdf,
-    shape_id); return its id. The seed is ``seed + index``: growing the zoo leaves existing files unchanged."""
-    ids = chair_ids(shapes_csv, category)
+def sdf_samples(shapes_csv: Path, split: str, index: int, settings: dict, seed: int, out: Path,
+                category: str = "chair") -> str:
+    """Write the SDF samples of the ``index``-th shape (sorted ids) of ``category`` in ``split`` to ``out`` (.npz:
+    points, sdf, shape_id); return its id. Seeded by the global seed and the shape id, never by a count."""
+    ids = chair_ids(shapes_csv, split, category)
     if not 0 <= index < len(ids):
-        raise ValueError(f"SDF MLP {index}: {shapes_csv} has only {len(ids)} {category} shapes; lower "
-                         "netspace.sdf_mlps.count")
+        raise ValueError(f"SDF MLP {split}-{index:03d}: {shapes_csv} has only {len(ids)} {category} shapes in split "
+                         f"{split!r}; lower netspace.sdf_mlps.count.{split}")
+    shape_id = ids[index]
     shapes = pd.read_csv(shapes_csv).set_index("shape_id")
-    mesh_path = Path(shapes.loc[ids[index], "mesh_path"])
+    mesh_path = Path(shapes.loc[shape_id, "mesh_path"])
     if not mesh_path.is_file():
-        raise FileNotFoundError(f"{mesh_path} (shape {ids[index]} of {shapes_csv}) is missing; rerun the data stage")
+        raise FileNotFoundError(f"{mesh_path} (shape {shape_id} of {shapes_csv}) is missing; rerun the data stage")
     mesh = trimesh.load(mesh_path, force="mesh", process=False)
-    points, sdf = sample_sdf(mesh, settings, seed + index)
+    own_seed = (int(seed) * 1_000_003 + zlib.crc32(shape_id.encode())) % 2**32
+    points, sdf = sample_sdf(mesh, settings, own_seed)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, points=points, sdf=sdf, shape_id=np.array(ids[index]))
-    return ids[index]
+            np.savez(f, points=points, sdf=sdf, shape_id=np.array(shape_id))
+    return shape_id
