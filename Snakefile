@@ -31,6 +31,8 @@ include: "workflow/rules/retrieval_inputs.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/sketchydepth_inputs.smk"
 include: "workflow/rules/sketchydepth.smk"
+include: "workflow/rules/reconstruction_inputs.smk"
+include: "workflow/rules/reconstruction.smk"
 
 
 report: "workflow/report/workflow.rst"
