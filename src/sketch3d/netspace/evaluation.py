@@ -4,8 +4,8 @@ SDF MLP interpolation shapes (Fig. 5.4) and the PReps of target and predicted ne
 
 Settings (``netspace.evaluation``):
 
-- ``factors``: interpolation factors per sweep (single / sdf: 0..1 in ``factors`` steps; multi: finer than eq. 5.12's,
-  5.4 "moving with smaller steps"); paper 21, demo 11.
+- ``factors``: interpolation factors per sweep, evenly from 0 to 1 (multi / unseen: and eq. 5.12's 1/3, 2/3; 5.4
+  "moving with smaller steps" than those); paper 21, demo 11.
 - ``pairs``: anchor pairs swept (single: lowest- vs highest-accuracy test nets, then the next ones; multi: LeNetLike vs
   ResNet32 test nets in name order); 1 in the thesis's figures.
 - ``sdf_resolution``: marching-cubes grid of the SDF shapes (paper 128 as the peer, demo 40); ``sdf_shapes``: shapes
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from sketch3d.atomic import atomic_dir
+from sketch3d.netspace.losses import interpolation_factors
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.training import (CLASSIFIERS, Target, accuracy, close_enough_fraction, make_targets,
                                         predicted_forward, templates_for)
@@ -176,6 +177,8 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
     targets = make_targets(test_nets, width, height)
     templates = templates_for([n for n, _ in test_nets], setting)
     factors = factors_of(s["factors"])
+    if setting in ("multi", "unseen"):  # eq. 5.12's factors too: the stars of Fig. 5.5
+        factors = sorted(set(factors) | {round(g, 6) for g in interpolation_factors(len(CLASSIFIERS))})
     results: dict = {"setting": setting, "factors": factors}
     with atomic_dir(out) as tmp:
         if setting == "sdf":
@@ -197,19 +200,21 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
             for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
                 rows += interpolation_sweep(model, a, b, templates, x, y, factors)
             results["interpolation"] = rows
+        # Figs. C.5 / C.6: two test nets' PReps (multi: the largest architecture's, C.6 shows ResNet32)
+        shown = sorted(targets, key=lambda t: (-(t.class_id or 0), t.name))[:2]
         with torch.no_grad():
-            shown = targets[:2]
             decoded = model.decode(model.encode(torch.stack([t.prep for t in shown])))
         np.savez_compressed(tmp / "preps.npz", names=np.array([t.name for t in shown]),
+                            n_params=np.array([sum(p.numel() for p in t.net.parameters()) for t in shown]),
                             target=torch.stack([t.prep for t in shown]).numpy(), predicted=decoded.numpy())
         (tmp / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     return results
 
 
-def prep_image(prep: np.ndarray, rows: int | None = None) -> np.ndarray:
+def prep_image(prep: np.ndarray, n_params: int | None = None, rows: int | None = None) -> np.ndarray:
     """A PRep [H, W] reshaped to a near-square image for display (C.7: 'reshaped to ... form factors amenable to
-    clear visualization'): its flattened values in rows of about sqrt(H * W)."""
-    flat = np.asarray(prep).reshape(-1)
+    clear visualization'): its first ``n_params`` values (default all) in rows of about their square root."""
+    flat = np.asarray(prep).reshape(-1)[:n_params]
     side = rows or int(np.ceil(np.sqrt(flat.size)))
     pad = (-flat.size) % side
     return np.pad(flat, (0, pad)).reshape(-1, side)

@@ -28,7 +28,7 @@ from sketch3d.netspace.losses import interpolation_factors  # noqa: E402
 COLOURS = {"lenetlike": "red", "vanillacnn": "blue", "resnet8": "green", "resnet32": "fuchsia", "siren": "grey"}
 FIGURES = {"single": ("fig_5_3.png", "fig_C_5.png"), "multi": ("fig_5_5_multi.png", "fig_C_6.png"),
            "unseen": ("fig_5_5_unseen.png",), "sdf": ("fig_5_4.png",)}
-DEMO_NOTE = "demo: digits, tiny zoo and NetSpace - not the thesis's numbers"
+DEMO_NOTE = "demo: a tiny zoo and NetSpace on the demo data - not the thesis's numbers"
 
 
 class FigureInputError(ValueError):
@@ -85,12 +85,12 @@ def _prep_figure(preps: np.lib.npyio.NpzFile, path: Path, demo: bool, title: str
     fig, axes = plt.subplots(len(preps["names"]), 2, figsize=(6, 3 * len(preps["names"])), squeeze=False)
     for k, name in enumerate(preps["names"]):
         for j, (what, arr) in enumerate((("target", preps["target"][k]), ("predicted", preps["predicted"][k]))):
-            img = prep_image(arr)
+            img = prep_image(arr, int(preps["n_params"][k]))
             lim = float(np.percentile(np.abs(img), 99)) or 1.0
             axes[k, j].imshow(img, cmap="coolwarm", vmin=-lim, vmax=lim, interpolation="nearest")
             axes[k, j].set_axis_off()
-            _title(axes[k, j], f"{what} PRep: {name}", demo and k == 0)
-    fig.suptitle(title, fontsize=9)
+            _title(axes[k, j], f"{what} PRep: {name}", False)
+    fig.suptitle(title + (f"\n({DEMO_NOTE})" if demo else ""), fontsize=9)
     fig.tight_layout()
     _save(fig, path)
 
