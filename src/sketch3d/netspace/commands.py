@@ -102,7 +102,10 @@ def _optimise_latent(a: argparse.Namespace) -> None:
     teacher = load_net(a.teacher)[0]
     data = _netspace_images(settings, ("train", "val", "test"))
     latent = {"seed": settings.get("seed", 0), **_netspace_section(settings).get("latent", {})}
-    result = optimise_latent(model, start, teacher, data, latent)
+    from sketch3d.devices import claim_device
+
+    with claim_device() as device:
+        result = optimise_latent(model, start, teacher, data, latent, device)
     write_latent(result, record["setting"], Path(a.out), settings.get("profile") == "demo")
     log.info("optimise_latent %s %s: %.2f -> %.2f", record["setting"], start.name, result["initial"],
              result["optimized"])

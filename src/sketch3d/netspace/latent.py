@@ -42,7 +42,8 @@ def _decoded(model: NetSpace, e: torch.Tensor, templates: Mapping[str, nn.Module
     return CLASSIFIERS[int(logits[0].argmax())], p, logits
 
 
-def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Mapping, settings: Mapping) -> dict:
+def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Mapping, settings: Mapping,
+                    device: str = "cpu") -> dict:
     """Optimise the embedding of ``start`` (a ``training.Target``) in the frozen ``model``; ``data``:
     ``{"train", "val", "test"}`` (images, labels; float, or uint8 training images with ``"train_transform"``:
     ``(images, generator) -> float images``, as in ``training.train_netspace``). Returns initial / optimised accuracies and the curve."""
@@ -53,20 +54,23 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     missing = [k for k in ("train", "val", "test") if k not in data]
     if missing:
         raise LatentInputError(f"latent optimisation: image splits {missing} missing")
-    templates = templates_for([start.net], "multi" if model.head is not None else "single")
+    templates = {k: v.to(device) for k, v in
+                 templates_for([start.net], "multi" if model.head is not None else "single").items()}
+    model, teacher, net = model.to(device), teacher.to(device), start.net.to(device)
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()
     gen = torch.Generator().manual_seed(int(s["seed"]))
     (tx, ty), (vx, vy), (sx, sy) = data["train"], data["val"], data["test"]
+    vx, vy, sx, sy = vx.to(device), vy.to(device), sx.to(device), sy.to(device)
     if s.get("eval_images"):
         idx = torch.randperm(len(vx), generator=torch.Generator().manual_seed(int(s["seed"]) + 1))
         vx, vy = vx[idx[:int(s["eval_images"])]], vy[idx[:int(s["eval_images"])]]
     with torch.no_grad():
-        e0 = model.encode(start.prep.unsqueeze(0))
+        e0 = model.encode(start.prep.to(device).unsqueeze(0))
     e = e0.clone().requires_grad_(True)
     opt = torch.optim.Adam([e], lr=float(s["lr"]))
-    want = torch.tensor([start.class_id]) if model.head is not None else None
+    want = torch.tensor([start.class_id], device=device) if model.head is not None else None
 
     def val_acc() -> tuple[float, str]:
         with torch.no_grad():
@@ -82,6 +86,7 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
         x, y = tx[idx], ty[idx]
         if data.get("train_transform") is not None:
             x = data["train_transform"](x, gen)
+        x, y = x.to(device), y.to(device)
         with torch.no_grad():
             t_logits = teacher(x)
         arch, p, c_logits = _decoded(model, e, templates)
@@ -108,7 +113,7 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     decoded0, arch0 = test_acc(e0)
     optimised, arch_best = test_acc(best["e"])
     return {"net": start.name, "architecture": start.architecture, "class_id": start.class_id,
-            "initial": accuracy(start.net, sx, sy), "initial_decoded": decoded0, "initial_decoded_architecture": arch0,
+            "initial": accuracy(net, sx, sy), "initial_decoded": decoded0, "initial_decoded_architecture": arch0,
             "optimized": optimised, "optimized_architecture": arch_best, "best_step": best["step"],
             "best_validation": best["acc"], "curve": curve}
 

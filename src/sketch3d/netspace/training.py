@@ -331,21 +331,29 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     train_t = make_targets(train_nets, width, height)
     val_t = make_targets(val_nets, width, height)
     classes = len(CLASSIFIERS) if setting in ("multi", "unseen") else None
-    torch.manual_seed(int(s["seed"]))  # the model's initialisation
-    model = NetSpace.from_settings((height, width), settings.get("model", {}), classes).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(s["seed"]))  # the model's initialisation
+        model = NetSpace.from_settings((height, width), settings.get("model", {}), classes).to(device)
+    for t in (*train_t, *val_t):
+        t.net.to(device)
+        t.prep = t.prep.to(device)
+    templates = {k: v.to(device) for k, v in templates.items()}
+    teacher = teacher.to(device) if teacher is not None else None
     opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
     gen = torch.Generator().manual_seed(int(s["seed"]))
 
     if setting == "sdf":
         vx, vy = _points(s.get("eval_images") or s["points"], torch.Generator().manual_seed(int(s["seed"]) + 1)), None
+        vx = vx.to(device)
     else:
-        vx, vy = _subset(*data["val"], s.get("eval_images"), int(s["seed"]) + 1)
+        vx, vy = (v.to(device) for v in _subset(*data["val"], s.get("eval_images"), int(s["seed"]) + 1))
         tx, ty = data["train"]
         transform = data.get("train_transform")
         if transform is None and tx.dtype != torch.float32:
             raise TrainingInputError(f"{setting}: training images must be float32 tensors, or come with a "
                                      f"'train_transform', got {tx.dtype}")
-    fp = _fingerprint(setting, {k: v for k, v in s.items() if k != "steps"}, width, height, model.config(), [t.name for t in train_t], [t.name for t in val_t])
+    fp = _fingerprint(setting, {k: v for k, v in s.items() if k != "steps"}, width, height, model.config(),
+                      [t.name for t in train_t], [t.name for t in val_t])  # more steps: the same run, continued
     checkpoints = Path(checkpoints)
     ckpt = checkpoints / f"netspace_{setting}.pt"
     start, curves, best = 0, [], {"value": None, "step": None, "state": None}
@@ -377,12 +385,13 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
         picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
         del order[:s["nets_per_batch"]]
         if setting == "sdf":
-            x, y = _points(s["points"], gen), None
+            x, y = _points(s["points"], gen).to(device), None
         else:
             idx = _batch(len(tx), int(s["images_per_net"]), gen)
             x, y = tx[idx], ty[idx]
             if transform is not None:
                 x = transform(x, gen)
+            x, y = x.to(device), y.to(device)
         terms = step_losses(model, setting, picked, templates, x, y, teacher, s)
         opt.zero_grad()
         terms["total"].backward()
@@ -399,7 +408,7 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
             running = {}
             if best["value"] is None or better(value, best["value"]):
                 best = {"value": value, "step": done,
-                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             log.info("netspace %s step %d: %s", setting, done, curves[-1])
             if setting == "sdf" and value >= float(s["close_enough"]):
                 stop = True
@@ -415,7 +424,8 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
                "metric": {"single": "mean |target - predicted| accuracy", "sdf": "close-enough fraction"}.get(
                    setting, "mean predicted accuracy"), "steps": curves[-1]["step"] if curves else 0}
     with atomic_dir(out) as tmp:
-        torch.save({"config": model.config(), "state_dict": best["state"] or model.state_dict(), "setting": setting,
+        state = best["state"] or {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"config": model.config(), "state_dict": state, "setting": setting,
                     "prep_width": width, "prep_height": height, "architectures": sorted(arch_names),
                     "summary": summary}, tmp / "model.pt")
         write_curves(tmp / "curves.csv", curves)
