@@ -28,7 +28,16 @@ def test_table_5_1_puts_ours_beside_the_thesis(tmp_path):
     assert len(pd.read_csv(tmp_path / "t.csv")) == 4
     assert "Table 5.1" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.json").read_text())["optimized"]["Multi-Architecture ResNet32"][
-        "accuracy_optimized"] == 51.5
+        "accuracy"] == 51.5
+    assert "nan" not in (tmp_path / "t.md").read_text()
+
+
+def test_a_column_the_thesis_lacks_is_kept_without_a_thesis_value(tmp_path):
+    files = [_result(tmp_path / "s.json", "single", "lenetlike", 20.0, 30.0),
+             _result(tmp_path / "m.json", "multi", "resnet8", 40.0, 41.0)]
+    df = tables.table_5_1(files, tmp_path / "t.csv", tmp_path / "t.md")
+    assert list(dict.fromkeys(df["category"])) == ["Multi-Architecture ResNet8", "Single-Architecture LeNetLike"]
+    assert df[df["category"] == "Single-Architecture LeNetLike"]["thesis"].isna().all()
 
 
 def test_table_5_1_refuses_bad_inputs(tmp_path):
