@@ -10,7 +10,7 @@ Sizes are the public peer's (CVLAB-Unibo/netspace, ``models/encoder.py``, ``mode
   of 4096 must be an even square, s = sqrt(E)); a stride-2 3x3 convolution to ``H * grow`` channels, reshaped to
   ``mid x H x L``; a stride-2 convolution widening it, reshaped to ``wide x H/2 x W/4``; a stride-2 convolution
   to ``deep x H/4 x W/8``; a 3x3 convolution to 32 channels, read as the ``H x W`` PRep; then a learnt scale and
-  bias per PRep element (``ScaleLayer``, initialised N(0,1) * 1e-3 and U(0,1) * 1e-2).
+  bias per PRep element (``ScaleLayer``, initialised N(0,1) * 1e-3 and U(0,1) * 1e-2; ``scale_init`` setting).
   Peer channels: grow 256, mid 128, wide 512, deep 256.
 - ClassId head (C.1): a stride-2 3x3 convolution of the ``c0 x s x s`` embedding to 10 channels, LeakyReLU,
   a linear layer to the number of architectures.
@@ -49,13 +49,25 @@ def embedding_grid(embedding: int) -> tuple[int, int]:
     return 1, side
 
 
-class ScaleLayer(nn.Module):
-    """A learnt scale and bias per PRep element (5.3: 'an independent linear scaling ... every element')."""
+PEER_SCALE_INIT = {"scale": 1e-3, "bias": (0.0, 1e-2)}  # ScaleLayer init: scale N(0, 1) * 1e-3, bias U(0, 1e-2)
 
-    def __init__(self, shape: tuple[int, int]) -> None:
+
+class ScaleLayer(nn.Module):
+    """A learnt scale and bias per PRep element (5.3: 'an independent linear scaling ... every element').
+
+    Initialised as the peer: scale ~ N(0, 1) * ``scale``, bias ~ U(``bias``); the peer's tiny values make the first
+    decoded nets nearly constant functions, which take thousands of steps to leave (measured: a 300-step CPU demo
+    stays at chance); a wider bias range (demo: U(-0.1, 0.1), about a freshly initialised net's weights) lets a
+    short run learn."""
+
+    def __init__(self, shape: tuple[int, int], scale: float = 1e-3, bias: tuple[float, float] = (0.0, 1e-2)) -> None:
         super().__init__()
-        self.scale = nn.Parameter(torch.randn(shape) * 1e-3)
-        self.bias = nn.Parameter(torch.rand(shape) * 1e-2)
+        low, high = (float(v) for v in bias)
+        if not low < high:
+            raise ModelConfigError(f"model.scale_init.bias={list(bias)}: need low < high (peer: [0, 0.01])")
+        self.init = {"scale": float(scale), "bias": [low, high]}
+        self.scale = nn.Parameter(torch.randn(shape) * float(scale))
+        self.bias = nn.Parameter(torch.rand(shape) * (high - low) + low)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale + self.bias
@@ -87,7 +99,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Embedding [B, E] -> PRep [B, H, W] (H a multiple of 4, W of 8)."""
 
-    def __init__(self, prep_shape: tuple[int, int], embedding: int, channels: Mapping[str, int] | None = None) -> None:
+    def __init__(self, prep_shape: tuple[int, int], embedding: int, channels: Mapping[str, int] | None = None,
+                 scale_init: Mapping | None = None) -> None:
         super().__init__()
         height, width = (int(v) for v in prep_shape)
         if height <= 0 or width <= 0 or height % 4 or width % 8:
@@ -111,7 +124,8 @@ class Decoder(nn.Module):
         self.conv2 = nn.Conv2d(ch["mid"], n2, 3, stride=2, padding=1)
         self.conv3 = nn.Conv2d(ch["wide"], ch["deep"], 3, stride=2, padding=1)
         self.conv4 = nn.Conv2d(ch["deep"], OUT_CHANNELS, 3, padding=1)
-        self.scale = ScaleLayer((height, width))
+        init = {**PEER_SCALE_INIT, **(scale_init or {})}
+        self.scale = ScaleLayer((height, width), init["scale"], init["bias"])
 
     def grid(self, e: torch.Tensor) -> torch.Tensor:
         return e.reshape(e.shape[0], self.c0, self.side, self.side)
@@ -145,35 +159,42 @@ class NetSpace(nn.Module):
     """Encoder + decoder (+ ClassId head when ``classes`` is given, the Multi-Architecture variant, Fig. C.1).
 
     ``prep_shape``: (H, W) of the decoded PReps (multi: the largest architecture's); ``embedding``: E (thesis 4096);
-    ``channels``: the decoder's widths (default the peer's, ``PEER_CHANNELS``); ``encoder_channels``: h (default E/32).
+    ``channels``: the decoder's widths (default the peer's, ``PEER_CHANNELS``); ``encoder_channels``: h (default E/32);
+    ``scale_init``: the ScaleLayer's initialisation (default the peer's, ``PEER_SCALE_INIT``).
     """
 
     def __init__(self, prep_shape: tuple[int, int], embedding: int = 4096, classes: int | None = None,
-                 channels: Mapping[str, int] | None = None, encoder_channels: int | None = None) -> None:
+                 channels: Mapping[str, int] | None = None, encoder_channels: int | None = None,
+                 scale_init: Mapping | None = None) -> None:
         super().__init__()
         self.prep_shape = (int(prep_shape[0]), int(prep_shape[1]))
         self.embedding = int(embedding)
         self.classes = classes
         self.encoder = Encoder(self.embedding, encoder_channels)
-        self.decoder = Decoder(self.prep_shape, self.embedding, channels)
+        self.decoder = Decoder(self.prep_shape, self.embedding, channels, scale_init)
         self.head = ClassHead(self.embedding, classes) if classes else None
 
     @classmethod
     def from_settings(cls, prep_shape: tuple[int, int], model: Mapping, classes: int | None = None) -> "NetSpace":
         """From the ``netspace.model`` settings: ``embedding`` (4096), ``channels`` (decoder widths, peer's by
-        default), ``encoder_channels`` (E/32 by default)."""
+        default), ``encoder_channels`` (E/32 by default), ``scale_init`` ({scale, bias: [low, high]}, peer's by
+        default)."""
+        unknown = set(model) - {"embedding", "channels", "encoder_channels", "scale_init"}
+        if unknown:
+            raise ModelConfigError(f"netspace.model: unknown key(s) {sorted(unknown)}")
         return cls(prep_shape, int(model.get("embedding", 4096)), classes, model.get("channels"),
-                   model.get("encoder_channels"))
+                   model.get("encoder_channels"), model.get("scale_init"))
 
     def config(self) -> dict:
         """What rebuilds this model (saved beside its weights)."""
         return {"prep_shape": list(self.prep_shape), "embedding": self.embedding, "classes": self.classes,
-                "channels": dict(self.decoder.ch), "encoder_channels": self.encoder.conv1.out_channels}
+                "channels": dict(self.decoder.ch), "encoder_channels": self.encoder.conv1.out_channels,
+                "scale_init": dict(self.decoder.scale.init)}
 
     @classmethod
     def from_config(cls, config: Mapping) -> "NetSpace":
         return cls(tuple(config["prep_shape"]), config["embedding"], config["classes"], config["channels"],
-                   config["encoder_channels"])
+                   config["encoder_channels"], config.get("scale_init"))
 
     def _check(self, prep: torch.Tensor) -> None:
         if prep.dim() != 3:

@@ -66,3 +66,17 @@ def test_classify_needs_a_head_and_inputs_are_checked():
         model.encode(torch.zeros(4, 64))
     with pytest.raises(ValueError, match="256"):
         model.decode(torch.zeros(1, 100))
+
+
+def test_scale_layer_starts_as_the_peer_or_as_set():
+    model = NetSpace((4, 64), embedding=256, channels=SMALL)
+    bias = model.decoder.scale.bias.detach()
+    assert 0 <= float(bias.min()) and float(bias.max()) < 1e-2
+    model = NetSpace((4, 64), embedding=256, channels=SMALL, scale_init={"bias": [-0.1, 0.1]})
+    bias = model.decoder.scale.bias.detach()
+    assert -0.1 <= float(bias.min()) < 0 < float(bias.max()) <= 0.1
+    assert NetSpace.from_config(model.config()).config()["scale_init"] == {"scale": 1e-3, "bias": [-0.1, 0.1]}
+    with pytest.raises(ModelConfigError, match="low < high"):
+        NetSpace((4, 64), embedding=256, channels=SMALL, scale_init={"bias": [0.1, 0.1]})
+    with pytest.raises(ModelConfigError, match="unknown"):
+        NetSpace.from_settings((4, 64), {"embeding": 256})
