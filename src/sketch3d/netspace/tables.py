@@ -71,11 +71,12 @@ def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out
         for col in order:
             r = by_column[col]
             rows.append(Result(label, label, col, profile, {METRIC: r[label]},
-                               {"net": r["net"], "best_step": r["best_step"],
+                               {"net": r["net"], "best_step": r["best_step"], "initial_decoded": r["initial_decoded"],
                                 "decoded_architecture": r["optimized_architecture"]}))
     df = compare_with_thesis(rows, "5.1", ref)
-    context = ["`initial`: the test net whose embedding starts the optimisation; `optimized`: the net decoded from "
-               "the embedding best on the validation images (its test accuracy).",
+    context = ["`initial`: the test net whose embedding starts the optimisation (5.4: 'the instances used to obtain "
+               "the initial embeddings'); `optimized`: the net decoded from the embedding best on the validation "
+               "images (its test accuracy). The CSV's `initial_decoded`: the net decoded from the start embedding.",
                "Thesis: Tiny-ImageNet test set; " + ("demo: the digits' test split." if profile == "demo" else
                                                      "ours: the configured dataset's test split.")]
     write_comparison(df, TITLE, out_csv, out_md, out_json, context)
