@@ -102,10 +102,139 @@ _B_COMMANDS: tuple = (
 
 
 # ----------------------------------------------------------------------------- block C
+# NetSpace itself: train_netspace, evaluate_netspace, optimise_latent, netspace_table, figure_netspace
+
+def _netspace_section(settings: dict) -> dict:
+    from sketch3d.cli import CliError
+
+    if not isinstance(settings.get("netspace"), dict):
+        raise CliError("--settings lacks the netspace section (params.yaml netspace:)")
+    return settings["netspace"]
 
 
+def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
+    """{split: (normalised float images, labels)}, and the training split's augmentation + normalisation."""
+    import torch  # noqa: F401
 
-_C_COMMANDS: tuple = ()
+    from sketch3d.netspace import images
+
+    raw = images.load_splits(settings, splits)
+    out = {s: (images.normalise(x), y) for s, (x, y) in raw.items() if s != "train"}
+    if "train" in raw:
+        out["train"] = raw["train"]
+        augmented = bool(_netspace_section(settings)["data"].get("augment", True))
+        out["train_transform"] = (lambda x, g: images.normalise(images.augment(x, g))) if augmented else (
+            lambda x, g: images.normalise(x))
+    return out
+
+
+def _training_settings(settings: dict, setting: str) -> dict:
+    ns = _netspace_section(settings)
+    training = ns.get("training", {})
+    section = training.get(setting) or (training.get("multi") if setting == "unseen" else None)
+    if section is None:
+        from sketch3d.cli import CliError
+        raise CliError(f"--settings: netspace.training.{setting} missing")
+    return {"training": {"seed": settings.get("seed", 0), **section}, "model": ns.get("model", {}),
+            "prep": ns.get("prep", {})}
+
+
+def _train_netspace(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.netspace.training import load_net, train_netspace
+
+    settings = parse_settings(a.settings)
+    train = [load_net(p) for p in a.train]
+    val = [load_net(p) for p in a.val]
+    teacher = load_net(a.teacher)[0] if a.teacher else None
+    data = None if a.setting == "sdf" else _netspace_images(settings, ("train", "val"))
+    with claim_device() as device:
+        summary = train_netspace(a.setting, train, val, data, teacher, _training_settings(settings, a.setting),
+                                 Path(a.out), Path(a.checkpoints), device)
+    log.info("train_netspace %s: %s", a.setting, json.dumps(summary, sort_keys=True))
+
+
+def _evaluate_netspace(a: argparse.Namespace) -> None:
+    from sketch3d.netspace.evaluation import evaluate_netspace
+    from sketch3d.netspace.training import load_net, load_netspace
+
+    settings = parse_settings(a.settings)
+    model, record = load_netspace(a.model)
+    tests = [load_net(p) for p in a.test]
+    data = None if record["setting"] == "sdf" else _netspace_images(settings, ("test",))
+    evaluate_netspace(model, record, tests, data, _netspace_section(settings).get("evaluation", {}), Path(a.out),
+                      int(settings.get("seed", 0)))
+    log.info("evaluate_netspace %s: %d test nets", record["setting"], len(tests))
+
+
+def _optimise_latent(a: argparse.Namespace) -> None:
+    from sketch3d.netspace.latent import optimise_latent, write_latent
+    from sketch3d.netspace.training import load_net, load_netspace, make_targets
+
+    settings = parse_settings(a.settings)
+    model, record = load_netspace(a.model)
+    start = make_targets([load_net(a.net)], int(record["prep_width"]), int(record["prep_height"]))[0]
+    teacher = load_net(a.teacher)[0]
+    data = _netspace_images(settings, ("train", "val", "test"))
+    latent = {"seed": settings.get("seed", 0), **_netspace_section(settings).get("latent", {})}
+    from sketch3d.devices import claim_device
+
+    with claim_device() as device:
+        result = optimise_latent(model, start, teacher, data, latent, device)
+    write_latent(result, record["setting"], Path(a.out), settings.get("profile") == "demo")
+    log.info("optimise_latent %s %s: %.2f -> %.2f", record["setting"], start.name, result["initial"],
+             result["optimized"])
+
+
+def _netspace_table(a: argparse.Namespace) -> None:
+    from sketch3d.netspace.tables import table_5_1
+
+    table_5_1(a.results, Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None, a.thesis)
+
+
+def _figure_netspace(a: argparse.Namespace) -> None:
+    from sketch3d.netspace.figures import figure_netspace
+
+    paths = figure_netspace(Path(a.evaluation), Path(a.out), parse_settings(a.settings).get("profile") == "demo")
+    log.info("figure_netspace: %s", ", ".join(p.name for p in paths))
+
+
+_C_COMMANDS: tuple = (
+    Command("train_netspace", "train NetSpace on a zoo (single, multi, unseen or sdf); resumable, the model best on "
+                              "the validation nets kept", _train_netspace, (
+        arg("--setting", required=True, choices=("single", "multi", "unseen", "sdf")),
+        arg("--settings", required=True, help="JSON with seed, profile and netspace (data, prep, model, training)"),
+        arg("--train", required=True, nargs="+", help="training nets (zoo member or SDF MLP files)"),
+        arg("--val", required=True, nargs="+", help="validation nets"),
+        arg("--teacher", help="the ResNet56 teacher's member file (multi, unseen)"),
+        arg("--out", required=True, help="folder for model.pt, curves.csv, curves.png, summary.json"),
+        arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
+    )),
+    Command("evaluate_netspace", "a trained NetSpace on its test nets: target vs predicted, interpolation sweeps, "
+                                 "SDF shapes, PReps", _evaluate_netspace, (
+        arg("--model", required=True, help="train_netspace's model.pt"),
+        arg("--test", required=True, nargs="+", help="test nets (zoo member or SDF MLP files)"),
+        arg("--settings", required=True, help="JSON with seed, profile, netspace.data and netspace.evaluation"),
+        arg("--out", required=True, help="folder for results.json, preps.npz (and the SDF meshes)"),
+    )),
+    Command("optimise_latent", "latent space optimisation of one test net's embedding (Table 5.1)", _optimise_latent, (
+        arg("--model", required=True, help="train_netspace's model.pt (single or multi)"),
+        arg("--net", required=True, help="the test net whose embedding starts the optimisation"),
+        arg("--teacher", required=True, help="the ResNet56 teacher's member file"),
+        arg("--settings", required=True, help="JSON with seed, profile, netspace.data and netspace.latent"),
+        arg("--out", required=True, help="result JSON"),
+    )),
+    Command("netspace_table", "Table 5.1 beside the thesis's from optimise_latent results", _netspace_table, (
+        arg("--results", required=True, nargs="+", help="optimise_latent JSONs"),
+        arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json"),
+        arg("--thesis", help="the thesis's table (default the package's reference/table_5_1.csv)"),
+    )),
+    Command("figure_netspace", "Figs. 5.3-5.5, C.5-C.6 from one evaluate_netspace folder", _figure_netspace, (
+        arg("--evaluation", required=True, help="evaluate_netspace's folder"),
+        arg("--settings", required=True, help="JSON with profile"),
+        arg("--out", required=True, help="figures folder"),
+    )),
+)
 
 
 COMMANDS = (*_A_COMMANDS, *_B_COMMANDS, *_C_COMMANDS)

@@ -1,0 +1,221 @@
+"""Evaluating a trained NetSpace (chapter 5.4): target vs predicted accuracy of the test nets (Figs. 5.3a/c, 5.5
+left), interpolation between two anchors in embedding space and in weight space (Figs. 5.3b/d, 5.5 centre/right),
+SDF MLP interpolation shapes (Fig. 5.4) and the PReps of target and predicted nets (Figs. C.5, C.6).
+
+Settings (``netspace.evaluation``):
+
+- ``factors``: interpolation factors per sweep, evenly from 0 to 1 (multi / unseen: and eq. 5.12's 1/3, 2/3; 5.4
+  "moving with smaller steps" than those); paper 21, demo 11.
+- ``pairs``: anchor pairs swept (single: lowest- vs highest-accuracy test nets, then the next ones; multi: LeNetLike vs
+  ResNet32 test nets in name order); 1 in the thesis's figures.
+- ``sdf_resolution``: marching-cubes grid of the SDF shapes (paper 128 as the peer, demo 40); ``sdf_shapes``: shapes
+  per row of Fig. 5.4 (5).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from sketch3d.atomic import atomic_dir
+from sketch3d.netspace.losses import interpolation_factors
+from sketch3d.netspace.model import NetSpace
+from sketch3d.netspace.training import (CLASSIFIERS, Target, accuracy, close_enough_fraction, make_targets,
+                                        predicted_forward, templates_for)
+
+DEFAULTS = {"factors": 11, "pairs": 1, "sdf_resolution": 40, "sdf_shapes": 5, "tolerance": 0.01, "points": 20000}
+
+
+class EvaluationInputError(ValueError):
+    """Bad nets, model or settings given to the evaluation."""
+
+
+@torch.no_grad()
+def decode(model: NetSpace, e: torch.Tensor, templates: Mapping[str, nn.Module]) -> list[tuple[str, torch.Tensor]]:
+    """(architecture, PRep) per embedding: multi models pick the architecture by the ClassId head (5.4)."""
+    preps_ = model.decode(e)
+    if model.head is None:
+        (name,) = templates
+        return [(name, p) for p in preps_]
+    ids = model.classify(e).argmax(1).tolist()
+    return [(CLASSIFIERS[i], p) for i, p in zip(ids, preps_)]
+
+
+@torch.no_grad()
+def decoded_accuracy(arch: str, prep: torch.Tensor, templates: Mapping[str, nn.Module], x, y) -> float:
+    return accuracy(lambda b: predicted_forward(templates[arch], prep, b), x, y)
+
+
+@torch.no_grad()
+def target_vs_predicted(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module],
+                        x: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    """Per test net: target accuracy, predicted net's accuracy and architecture (Figs. 5.3a/c, 5.5 left)."""
+    e = model.encode(torch.stack([t.prep for t in targets]))
+    rows = []
+    for t, (arch, p) in zip(targets, decode(model, e, templates)):
+        rows.append({"net": t.name, "architecture": t.architecture, "class_id": t.class_id,
+                     "target": accuracy(t.net, x, y), "predicted": decoded_accuracy(arch, p, templates, x, y),
+                     "predicted_architecture": arch})
+    return rows
+
+
+def factors_of(n: int) -> list[float]:
+    if int(n) < 2:
+        raise EvaluationInputError(f"netspace.evaluation.factors={n}: need at least 2 (the two anchors)")
+    return [round(float(g), 6) for g in np.linspace(0.0, 1.0, int(n))]
+
+
+@torch.no_grad()
+def interpolation_sweep(model: NetSpace, a: Target, b: Target, templates: Mapping[str, nn.Module], x: torch.Tensor,
+                        y: torch.Tensor, factors: Sequence[float]) -> list[dict]:
+    """Accuracy of the nets decoded from (1 - g) e_a + g e_b, and (same architecture only) of the nets whose PRep is
+    (1 - g) P_a + g P_b (the thesis's weight-space baseline), per factor g."""
+    e = model.encode(torch.stack([a.prep, b.prep]))
+    eg = torch.stack([(1 - g) * e[0] + g * e[1] for g in factors])
+    rows = []
+    for g, (arch, p) in zip(factors, decode(model, eg, templates)):
+        rows.append({"anchor_a": a.name, "anchor_b": b.name, "factor": g, "space": "embedding",
+                     "architecture": arch, "accuracy": decoded_accuracy(arch, p, templates, x, y)})
+    if a.architecture == b.architecture:
+        template = a.net
+        for g in factors:
+            p = (1 - g) * a.prep + g * b.prep
+            rows.append({"anchor_a": a.name, "anchor_b": b.name, "factor": g, "space": "weights",
+                         "architecture": a.architecture,
+                         "accuracy": accuracy(lambda z: predicted_forward(template, p, z), x, y)})
+    return rows
+
+
+def anchor_pairs(targets: Sequence[Target], setting: str, pairs: int) -> list[tuple[Target, Target]]:
+    """single: (lowest, highest) target accuracy, then the next ones inwards (accuracy in ``cache['test']``);
+    multi / unseen: LeNetLike vs ResNet32 test nets in name order; sdf: test MLPs in name order, two by two."""
+    if setting == "single":
+        ranked = sorted(targets, key=lambda t: (t.cache["test"], t.name))
+        out = [(ranked[k], ranked[-1 - k]) for k in range(min(pairs, len(ranked) // 2))]
+    elif setting == "sdf":
+        ranked = sorted(targets, key=lambda t: t.name)
+        out = [(ranked[2 * k], ranked[2 * k + 1]) for k in range(min(pairs, len(ranked) // 2))]
+    else:
+        lo = sorted((t for t in targets if t.class_id == 0), key=lambda t: t.name)
+        hi = sorted((t for t in targets if t.class_id == len(CLASSIFIERS) - 1), key=lambda t: t.name)
+        out = list(zip(lo, hi))[:pairs]
+    if not out:
+        raise EvaluationInputError(f"{setting}: the test nets hold no anchor pair for the interpolation")
+    return out
+
+
+# ----------------------------------------------------------------------------- SDF MLPs
+
+def sdf_grid(fn, resolution: int, chunk: int = 65536) -> np.ndarray:
+    """SDF values of ``fn`` (points [N, 3] -> [N]) on a resolution^3 grid over [-1, 1]^3."""
+    ax = torch.linspace(-1, 1, int(resolution))
+    pts = torch.stack(torch.meshgrid(ax, ax, ax, indexing="ij"), -1).reshape(-1, 3)
+    with torch.no_grad():
+        vals = torch.cat([fn(pts[k:k + chunk]) for k in range(0, len(pts), chunk)])
+    return vals.reshape(resolution, resolution, resolution).numpy()
+
+
+def mesh_of(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Marching cubes of the zero level (scikit-image) in [-1, 1]^3; None where the SDF has no zero crossing."""
+    from skimage.measure import marching_cubes
+
+    if not (grid.min() < 0 < grid.max()):
+        return None
+    n = grid.shape[0]
+    verts, faces, _, _ = marching_cubes(grid, 0.0, spacing=(2 / (n - 1),) * 3)
+    return (verts - 1).astype(np.float32), faces.astype(np.int32)
+
+
+@torch.no_grad()
+def sdf_interpolation(model: NetSpace, a: Target, b: Target, factors: Sequence[float], resolution: int,
+                      out_dir: Path) -> list[dict]:
+    """Meshes of the MLPs from interpolated embeddings and from interpolated weights (Fig. 5.4), saved as
+    ``<space>_<k>.npz`` (vertices, faces) in ``out_dir``; rows: factor, space, file (None where no surface)."""
+    template = a.net
+    e = model.encode(torch.stack([a.prep, b.prep]))
+    decoded = model.decode(torch.stack([(1 - g) * e[0] + g * e[1] for g in factors]))
+    rows = []
+    for space, ps in (("embedding", list(decoded)), ("weights", [(1 - g) * a.prep + g * b.prep for g in factors])):
+        for k, (g, p) in enumerate(zip(factors, ps)):
+            m = mesh_of(sdf_grid(lambda z: predicted_forward(template, p, z), resolution))
+            name = None
+            if m is not None:
+                name = f"{space}_{k:02d}.npz"
+                np.savez_compressed(out_dir / name, vertices=m[0], faces=m[1])
+            rows.append({"anchor_a": a.name, "anchor_b": b.name, "factor": g, "space": space, "mesh": name})
+    return rows
+
+
+@torch.no_grad()
+def sdf_target_vs_predicted(model: NetSpace, targets: Sequence[Target], points: torch.Tensor,
+                            tolerance: float) -> list[dict]:
+    """Close-enough fraction of each predicted MLP against its target (C.5)."""
+    (name,) = {t.architecture for t in targets}
+    e = model.encode(torch.stack([t.prep for t in targets]))
+    decoded = model.decode(e)
+    return [{"net": t.name, "architecture": name, "close_enough": close_enough_fraction(
+        predicted_forward(t.net, decoded[i], points), t.net(points), tolerance)} for i, t in enumerate(targets)]
+
+
+# ----------------------------------------------------------------------------- the job
+
+def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tuple[nn.Module, dict]],
+                      data: Mapping | None, settings: Mapping, out: str | Path, seed: int = 0) -> dict:
+    """All evaluations of one trained NetSpace (``training.load_netspace``) on its setting's test nets
+    (``training.load_net`` pairs); ``data``: ``{"test": (images, labels)}`` (not sdf). Writes ``out/``
+    atomically: ``results.json`` (target vs predicted, sweeps), ``preps.npz`` (the first test nets' target and
+    predicted PReps, Figs. C.5/C.6) and, for sdf, the interpolation meshes. Returns the results."""
+    s = {**DEFAULTS, **dict(settings)}
+    setting = record["setting"]
+    if not test_nets:
+        raise EvaluationInputError(f"{setting}: no test nets given")
+    width, height = int(record["prep_width"]), int(record["prep_height"])
+    targets = make_targets(test_nets, width, height)
+    templates = templates_for([n for n, _ in test_nets], setting)
+    factors = factors_of(s["factors"])
+    if setting in ("multi", "unseen"):  # eq. 5.12's factors too: the stars of Fig. 5.5
+        factors = sorted(set(factors) | {round(g, 6) for g in interpolation_factors(len(CLASSIFIERS))})
+    results: dict = {"setting": setting, "factors": factors}
+    with atomic_dir(out) as tmp:
+        if setting == "sdf":
+            pts = torch.rand(int(s["points"]), 3, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+            results["target_vs_predicted"] = sdf_target_vs_predicted(model, targets, pts, float(s["tolerance"]))
+            rows = []
+            for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
+                shape_factors = factors_of(s["sdf_shapes"])
+                rows += sdf_interpolation(model, a, b, shape_factors, int(s["sdf_resolution"]), tmp)
+            results["interpolation"] = rows
+        else:
+            if not data or "test" not in data:
+                raise EvaluationInputError(f"{setting}: test images required")
+            x, y = data["test"]
+            results["target_vs_predicted"] = target_vs_predicted(model, targets, templates, x, y)
+            for t, r in zip(targets, results["target_vs_predicted"]):
+                t.cache["test"] = r["target"]
+            rows = []
+            for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
+                rows += interpolation_sweep(model, a, b, templates, x, y, factors)
+            results["interpolation"] = rows
+        # Figs. C.5 / C.6: two test nets' PReps (multi: the largest architecture's, C.6 shows ResNet32)
+        shown = sorted(targets, key=lambda t: (-(t.class_id or 0), t.name))[:2]
+        with torch.no_grad():
+            decoded = model.decode(model.encode(torch.stack([t.prep for t in shown])))
+        np.savez_compressed(tmp / "preps.npz", names=np.array([t.name for t in shown]),
+                            n_params=np.array([sum(p.numel() for p in t.net.parameters()) for t in shown]),
+                            target=torch.stack([t.prep for t in shown]).numpy(), predicted=decoded.numpy())
+        (tmp / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    return results
+
+
+def prep_image(prep: np.ndarray, n_params: int | None = None, rows: int | None = None) -> np.ndarray:
+    """A PRep [H, W] reshaped to a near-square image for display (C.7: 'reshaped to ... form factors amenable to
+    clear visualization'): its first ``n_params`` values (default all) in rows of about their square root."""
+    flat = np.asarray(prep).reshape(-1)[:n_params]
+    side = rows or int(np.ceil(np.sqrt(flat.size)))
+    pad = (-flat.size) % side
+    return np.pad(flat, (0, pad)).reshape(-1, side)
+

@@ -1,0 +1,482 @@
+"""Training NetSpace (chapter 5.3-5.4, appendix C.4-C.5): resumable, the model kept by validation, curves.
+
+Settings (``netspace.training.<setting>``; thesis values first, then the public peer's where the thesis is silent):
+
+- ``lr``: Adam learning rate, 1e-4 (C.4, C.5).
+- ``nets_per_batch``: target nets per step, 8 single, 2 multi / unseen (C.4); 4 sdf (peer).
+- ``images_per_net``: images per step, shared by the step's nets, 128 (C.4); sdf: ``points`` random coordinates
+  in [-1, 1]^3 per step (peer 50,000).
+- ``steps``: optimisation steps (thesis: ~1K epochs of the images, C.4; sdf 4000 epochs of the MLPs, C.5).
+- ``eval_every``: steps between validations (peer: every 20 / 25 image epochs); ``checkpoint_every``: steps between
+  checkpoints (default ``eval_every``).
+- ``eval_images``: validation images (or sdf points) per evaluation (default: all).
+- ``alpha`` 0.9, ``temperature`` 4 (eq. 5.5, C.4); ``architecture_from``: which template a decoded multi PRep is
+  loaded into while training, ``predicted`` (the ClassId head's argmax, as the peer) or ``target``.
+- sdf: ``tolerance`` (|pred - target| counted "close enough", peer 0.01) and ``close_enough`` (stop when that
+  fraction reaches it, 0.8, C.5).
+- ``seed``: batches and points.
+
+``netspace.model`` (``model.NetSpace.from_settings``): ``embedding`` (4096), ``channels``, ``encoder_channels``;
+``netspace.prep.width`` (10000): PRep width.
+
+Validation metric (the model kept is the best one): single, mean |target - predicted accuracy| of the validation
+nets (lower is better, peer); multi / unseen, mean accuracy of the nets predicted from the validation nets (higher);
+sdf, the close-enough fraction (higher).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from sketch3d.atomic import atomic_dir, atomic_path
+from sketch3d.netspace import architectures, losses
+from sketch3d.netspace import prep as preps
+from sketch3d.netspace.model import NetSpace
+
+log = logging.getLogger("sketch3d")
+
+SETTINGS = ("single", "multi", "unseen", "sdf")
+CLASSIFIERS = tuple(sorted(architectures.CLASS_IDS, key=architectures.CLASS_IDS.get))  # by ClassId
+DEFAULTS = {
+    "single": {"lr": 1e-4, "nets_per_batch": 8, "images_per_net": 128, "temperature": 4.0},
+    "multi": {"lr": 1e-4, "nets_per_batch": 2, "images_per_net": 128, "temperature": 4.0, "alpha": 0.9,
+              "architecture_from": "predicted"},
+    "sdf": {"lr": 1e-4, "nets_per_batch": 4, "points": 50000, "tolerance": 0.01, "close_enough": 0.8},
+}
+DEFAULTS["unseen"] = DEFAULTS["multi"]
+
+
+class TrainingInputError(ValueError):
+    """Bad nets, data or settings given to NetSpace training."""
+
+
+# ----------------------------------------------------------------------------- target nets
+
+@dataclass
+class Target:
+    """One zoo member: its name, architecture, ClassId (None for SDF MLPs), the net (eval mode), its PRep."""
+
+    name: str
+    architecture: str
+    class_id: int | None
+    net: nn.Module
+    prep: torch.Tensor  # [H, W], padded to the setting's common height
+    cache: dict = field(default_factory=dict)  # accuracies of the target net, per evaluation set
+
+
+def load_net(path: str | Path) -> tuple[nn.Module, dict]:
+    """A saved zoo member or SDF MLP (``{"state_dict", "build_args" or "arch", ...}``) -> (net in eval mode, record)."""
+    path = Path(path)
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=False)
+        state = record["state_dict"]
+    except FileNotFoundError:
+        raise TrainingInputError(f"{path}: no such net file; run its train_member / fit_sdf_mlp rule") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a corrupt file
+        raise TrainingInputError(f"{path}: not a saved net ({exc}); rerun the rule that wrote it") from None
+    args = dict(record.get("build_args") or {})
+    if not args:  # a record naming only its architecture: the classifiers' sizes beside it
+        args = {"name": record.get("arch") or record.get("architecture")}
+        if args["name"] is None:
+            raise TrainingInputError(f"{path}: names no architecture ('build_args' or 'arch'); rerun its rule")
+        keys = ("hidden",) if args["name"] == "siren" else ("num_classes", "image_size")
+        args.update({k: record[k] for k in keys if k in record})
+    name = args.pop("name")
+    if name != "siren":
+        args["batch_norm"] = False  # zoo members are saved folded (C.6)
+    net = architectures.build(name, **args)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise TrainingInputError(f"{path}: weights do not fit architecture {name} ({exc}); a net must be saved "
+                                 "after batch-norm folding") from None
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, {**record, "name": record.get("name", path.stem), "architecture": name}
+
+
+def common_height(templates: Mapping[str, nn.Module], width: int) -> int:
+    """The PRep height holding every one of ``templates`` (multi: the largest architecture's, C.2)."""
+    return preps.common_height([preps.PRepLayout.from_model(t, width) for t in templates.values()])
+
+
+def make_targets(nets: Sequence[tuple[nn.Module, dict]], width: int, height: int) -> list[Target]:
+    """Targets of ``load_net`` pairs, their PReps [height, width]."""
+    out = []
+    for net, record in nets:
+        try:
+            p = preps.to_prep(net, width, height).float()
+        except ValueError as exc:
+            raise TrainingInputError(f"net {record['name']}: {exc}") from None
+        out.append(Target(str(record["name"]), record["architecture"],
+                          architectures.ARCHITECTURES[record["architecture"]].class_id, net, p))
+    return out
+
+
+def templates_for(nets: Sequence[nn.Module], setting: str) -> dict[str, nn.Module]:
+    """Templates into which decoded PReps are loaded: the nets' architecture (single, sdf) or all four ClassIds'
+    architectures built like the first net (multi, unseen: the unseen ones too)."""
+    first = nets[0]
+    if setting in ("single", "sdf"):
+        return {getattr(first, "architecture", "siren"): first}
+    args = first.build_args()
+    args.pop("name")
+    args["batch_norm"] = False
+    out = {}
+    for name in CLASSIFIERS:
+        t = architectures.build(name, **args)
+        t.eval()
+        out[name] = t
+    return out
+
+
+def predicted_forward(template: nn.Module, prep: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``template``'s architecture run on ``x`` with the parameters of the PRep ``prep`` ([H, W], or [B, H, W]:
+    B nets, output [B, ...]); differentiable w.r.t. ``prep``."""
+    return preps.forward_with_prep(template, prep, x)
+
+
+# ----------------------------------------------------------------------------- one step
+
+def _batch(n: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.randperm(n, generator=generator)[:k]
+
+
+def step_losses(model: NetSpace, setting: str, targets: Sequence[Target], templates: Mapping[str, nn.Module],
+                x: torch.Tensor, y: torch.Tensor | None, teacher: nn.Module | None,
+                s: Mapping) -> dict[str, torch.Tensor]:
+    """The loss terms of one step on the nets ``targets`` and the inputs ``x`` (images, or sdf points) with labels
+    ``y``; ``total`` is what is minimised (single: mean KD, eq. 5.1; sdf: mean MSE, eq. 5.2; multi: the sum over the
+    nets of L_kd + L_class and over the boundary pairs of L^gamma, eqs. 5.5-5.11)."""
+    prep = torch.stack([t.prep for t in targets])
+    e = model.encode(prep)
+    decoded = model.decode(e)
+    if setting == "single":
+        (template,) = templates.values()
+        pred = predicted_forward(template, decoded, x)
+        with torch.no_grad():
+            target = [t.net(x) for t in targets]
+        kd = torch.stack([losses.kd(pred[i], target[i], s["temperature"]) for i in range(len(targets))]).mean()
+        return {"total": kd, "kd": kd}
+    if setting == "sdf":
+        (template,) = templates.values()
+        pred = predicted_forward(template, decoded, x)
+        with torch.no_grad():
+            target = torch.stack([t.net(x) for t in targets])
+        mse = losses.sdf_mse(pred, target)
+        return {"total": mse, "mse": mse}
+    return multi_losses(model, targets, templates, e, decoded, x, y, teacher, s)
+
+
+def _template_of(class_logits: torch.Tensor, target_class: int, templates: Mapping[str, nn.Module],
+                 mode: str) -> nn.Module:
+    cid = int(class_logits.argmax()) if mode == "predicted" else int(target_class)
+    return templates[CLASSIFIERS[cid]]
+
+
+def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module], e: torch.Tensor,
+                 decoded: torch.Tensor, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module,
+                 s: Mapping) -> dict[str, torch.Tensor]:
+    """Multi-Architecture terms: per net L_kd (eq. 5.5) + L_class (5.6); per boundary pair (minimum and maximum
+    ClassId in the batch) and factor gamma of eq. 5.12, L^gamma = L_class^gamma + L_kd^gamma (5.7-5.11)."""
+    alpha, temp, mode = float(s["alpha"]), float(s["temperature"]), s["architecture_from"]
+    with torch.no_grad():
+        t_logits = teacher(x)
+    classes = len(CLASSIFIERS)
+    ids = torch.tensor([t.class_id for t in targets])
+    c_logits = model.classify(e)
+    l_class = losses.l_class(c_logits, ids) * len(targets)  # a sum over the nets, as the thesis's final loss
+    l_kd = sum(losses.l_kd(predicted_forward(_template_of(c_logits[i], ids[i], templates, mode), decoded[i], x),
+                           t_logits, y, alpha, temp) for i in range(len(targets)))
+    lo, hi = 0, classes - 1
+    gammas = losses.interpolation_factors(classes)
+    pairs = [(i, j) for i in range(len(targets)) for j in range(len(targets)) if ids[i] == lo and ids[j] == hi]
+    l_gamma = torch.zeros(())
+    if pairs and gammas:
+        eg = torch.stack([losses.interpolate(e[i], e[j], g) for i, j in pairs for g in gammas])
+        soft = torch.stack([losses.interpolated_class_target(lo, hi, g, classes) for _ in pairs for g in gammas])
+        cg, pg = model.classify(eg), model.decode(eg)
+        l_gamma = losses.l_class(cg, soft) * len(eg)
+        for k in range(len(eg)):
+            template = _template_of(cg[k], int(soft[k].argmax()), templates, mode)
+            l_gamma = l_gamma + losses.l_kd(predicted_forward(template, pg[k], x), t_logits, y, alpha, temp)
+    total = l_class + l_kd + l_gamma
+    return {"total": total, "kd": l_kd, "class": l_class, "interpolation": l_gamma}
+
+
+# ----------------------------------------------------------------------------- evaluation during training
+
+@torch.no_grad()
+def accuracy(logits_fn, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
+    """Top-1 accuracy in percent of ``logits_fn`` over (x, y), in batches."""
+    correct = 0
+    for k in range(0, len(x), batch):
+        correct += int((logits_fn(x[k:k + batch]).argmax(1) == y[k:k + batch]).sum())
+    return 100.0 * correct / max(1, len(x))
+
+
+@torch.no_grad()
+def close_enough_fraction(pred: torch.Tensor, target: torch.Tensor, tolerance: float) -> float:
+    """Fraction of outputs within ``tolerance`` of the target's (C.5; peer: isclose, atol 0.01)."""
+    return float((pred - target).abs().le(tolerance).float().mean())
+
+
+@torch.no_grad()
+def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates: Mapping[str, nn.Module],
+             x: torch.Tensor, y: torch.Tensor | None, s: Mapping) -> float:
+    """The validation value of ``model`` on the nets ``targets`` (see the module's docstring)."""
+    model.eval()
+    prep = torch.stack([t.prep for t in targets])
+    e = model.encode(prep)
+    decoded = model.decode(e)
+    values = []
+    for i, t in enumerate(targets):
+        if setting == "sdf":
+            (template,) = templates.values()
+            values.append(close_enough_fraction(predicted_forward(template, decoded[i], x), t.net(x),
+                                                float(s["tolerance"])))
+            continue
+        if setting == "single":
+            (template,) = templates.values()
+        else:
+            template = templates[CLASSIFIERS[int(model.classify(e[i:i + 1])[0].argmax())]]
+        pred = accuracy(lambda b: predicted_forward(template, decoded[i], b), x, y)
+        if setting == "single":
+            key = ("accuracy", len(x), float(x.sum()))
+            if key not in t.cache:
+                t.cache[key] = accuracy(t.net, x, y)
+            pred = abs(t.cache[key] - pred)
+        values.append(pred)
+    model.train()
+    return float(sum(values) / len(values))
+
+
+def higher_is_better(setting: str) -> bool:
+    return setting != "single"
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def effective(setting: str, settings: Mapping) -> dict:
+    """The setting's training settings over the defaults; checks them."""
+    if setting not in SETTINGS:
+        raise TrainingInputError(f"setting {setting!r}: must be one of {SETTINGS}")
+    s = {**DEFAULTS[setting], **dict(settings)}
+    for key in ("steps", "eval_every"):
+        if int(s.get(key, 0)) < 1:
+            raise TrainingInputError(f"netspace.training.{setting}.{key}: must be a positive integer, got "
+                                     f"{s.get(key)!r}")
+    if s.get("architecture_from", "predicted") not in ("predicted", "target"):
+        raise TrainingInputError(f"netspace.training.{setting}.architecture_from: 'predicted' or 'target'")
+    s.setdefault("checkpoint_every", s["eval_every"])
+    s.setdefault("seed", 0)
+    return s
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor | None, n: int | None, seed: int):
+    if n is None or n >= len(x):
+        return x, y
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:int(n)]
+    return x[idx], None if y is None else y[idx]
+
+
+def _points(n: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(int(n), 3, generator=generator) * 2 - 1
+
+
+def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
+                   val_nets: Sequence[tuple[nn.Module, dict]], data: Mapping | None, teacher: nn.Module | None,
+                   settings: Mapping, out: str | Path, checkpoints: str | Path, device: str = "cpu") -> dict:
+    """Train NetSpace in ``setting`` (single | multi | unseen | sdf) on ``train_nets`` (``load_net`` pairs),
+    keep the model best on ``val_nets``; ``data``: ``{"train": (images, labels), "val": (images, labels)}`` float
+    images [N, 3, S, S] (unused by sdf), and optionally ``"train_transform"``: ``(images, generator) -> float
+    images`` applied to each training batch (augmentation, normalisation); ``teacher``: the multi settings' ResNet56 (eval mode, folded).
+    ``settings``: ``{"training": <netspace.training.<setting>>, "model": <netspace.model>, "prep": <netspace.prep>}``.
+
+    Writes ``out/`` (atomically): ``model.pt`` (the best model's weights, its config, the setting, PRep width and
+    height, the step and validation value), ``curves.csv`` and ``curves.png``. The checkpoint in ``checkpoints/``
+    (model, optimiser, generator, curves) lets a rerun continue where it stopped. Returns the summary dict.
+    """
+    s = effective(setting, settings.get("training", {}))
+    width = int(settings.get("prep", {}).get("width", 10000))
+    if not train_nets or not val_nets:
+        raise TrainingInputError(f"{setting}: no {'training' if not train_nets else 'validation'} nets given; "
+                                 "check the zoo's member lists")
+    if setting in ("multi", "unseen") and teacher is None:
+        raise TrainingInputError(f"{setting}: the teacher (ResNet56) is required (eq. 5.3)")
+    if setting != "sdf" and (not data or "train" not in data or "val" not in data):
+        raise TrainingInputError(f"{setting}: image data with 'train' and 'val' splits required")
+    arch_names = {r["architecture"] for _, r in [*train_nets, *val_nets]}
+    if setting in ("single", "sdf") and len(arch_names) != 1:
+        raise TrainingInputError(f"{setting}: the nets must share one architecture, got {sorted(arch_names)}")
+    if setting in ("multi", "unseen") and not arch_names <= set(CLASSIFIERS):
+        raise TrainingInputError(f"{setting}: architectures {sorted(arch_names - set(CLASSIFIERS))} have no ClassId")
+
+    templates = templates_for([n for n, _ in train_nets], setting)
+    height = common_height(templates, width)
+    train_t = make_targets(train_nets, width, height)
+    val_t = make_targets(val_nets, width, height)
+    classes = len(CLASSIFIERS) if setting in ("multi", "unseen") else None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(s["seed"]))  # the model's initialisation
+        model = NetSpace.from_settings((height, width), settings.get("model", {}), classes).to(device)
+    for t in (*train_t, *val_t):
+        t.net.to(device)
+        t.prep = t.prep.to(device)
+    templates = {k: v.to(device) for k, v in templates.items()}
+    teacher = teacher.to(device) if teacher is not None else None
+    opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
+    gen = torch.Generator().manual_seed(int(s["seed"]))
+
+    if setting == "sdf":
+        vx, vy = _points(s.get("eval_images") or s["points"], torch.Generator().manual_seed(int(s["seed"]) + 1)), None
+        vx = vx.to(device)
+    else:
+        vx, vy = (v.to(device) for v in _subset(*data["val"], s.get("eval_images"), int(s["seed"]) + 1))
+        tx, ty = data["train"]
+        transform = data.get("train_transform")
+        if transform is None and tx.dtype != torch.float32:
+            raise TrainingInputError(f"{setting}: training images must be float32 tensors, or come with a "
+                                     f"'train_transform', got {tx.dtype}")
+    fp = _fingerprint(setting, {k: v for k, v in s.items() if k != "steps"}, width, height, model.config(),
+                      [t.name for t in train_t], [t.name for t in val_t])  # more steps: the same run, continued
+    checkpoints = Path(checkpoints)
+    ckpt = checkpoints / f"netspace_{setting}.pt"
+    start, curves, best = 0, [], {"value": None, "step": None, "state": None}
+    order: list[int] = []  # the queue of training nets still to visit in this pass (a seeded shuffle per pass)
+    running: dict[str, float] = {}  # loss sums since the last validation
+    stop = False
+    if ckpt.exists():
+        try:
+            c = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a checkpoint cut short: start again
+            log.warning("netspace %s: unreadable checkpoint %s (%s); starting again", setting, ckpt, exc)
+            c = {}
+        if c.get("fingerprint") == fp:
+            model.load_state_dict(c["model"])
+            opt.load_state_dict(c["optimizer"])
+            gen.set_state(c["generator"])
+            start, curves, best, order, running = c["step"], c["curves"], c["best"], c["order"], c["running"]
+            stop = c["stopped"]  # the sdf stop metric was reached: training is over
+            log.info("netspace %s: resuming at step %d", setting, start)
+        else:
+            log.info("netspace %s: checkpoint of other settings or nets ignored", setting)
+
+    better = (lambda a, b: a > b) if higher_is_better(setting) else (lambda a, b: a < b)
+    steps = int(s["steps"])
+    model.train()
+    for step in range(start, steps if not stop else start):
+        if len(order) < s["nets_per_batch"]:
+            order += torch.randperm(len(train_t), generator=gen).tolist()
+        picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
+        del order[:s["nets_per_batch"]]
+        if setting == "sdf":
+            x, y = _points(s["points"], gen).to(device), None
+        else:
+            idx = _batch(len(tx), int(s["images_per_net"]), gen)
+            x, y = tx[idx], ty[idx]
+            if transform is not None:
+                x = transform(x, gen)
+            x, y = x.to(device), y.to(device)
+        terms = step_losses(model, setting, picked, templates, x, y, teacher, s)
+        opt.zero_grad()
+        terms["total"].backward()
+        opt.step()
+        for k, v in terms.items():
+            running[k] = running.get(k, 0.0) + float(v.detach())
+        running["n"] = running.get("n", 0) + 1
+        done = step + 1
+        if done % int(s["eval_every"]) == 0 or done == steps:
+            value = validate(model, setting, val_t, templates, vx, vy, s)
+            n = running.pop("n")
+            curves.append({"step": done, **{f"train_{k}": v / n for k, v in sorted(running.items())},
+                           "validation": value})
+            running = {}
+            if best["value"] is None or better(value, best["value"]):
+                best = {"value": value, "step": done,
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+            log.info("netspace %s step %d: %s", setting, done, curves[-1])
+            if setting == "sdf" and value >= float(s["close_enough"]):
+                stop = True
+        if done % int(s["checkpoint_every"]) == 0 or done == steps or stop:
+            with atomic_path(ckpt) as tmp:
+                torch.save({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "generator": gen.get_state(), "step": done, "curves": curves, "best": best,
+                            "order": order, "running": running, "stopped": stop}, tmp)
+        if stop:
+            break
+
+    summary = {"setting": setting, "best_step": best["step"], "validation": best["value"],
+               "metric": {"single": "mean |target - predicted| accuracy", "sdf": "close-enough fraction"}.get(
+                   setting, "mean predicted accuracy"), "steps": curves[-1]["step"] if curves else 0}
+    with atomic_dir(out) as tmp:
+        state = best["state"] or {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"config": model.config(), "state_dict": state, "setting": setting,
+                    "prep_width": width, "prep_height": height, "architectures": sorted(arch_names),
+                    "summary": summary}, tmp / "model.pt")
+        write_curves(tmp / "curves.csv", curves)
+        plot_curves(tmp / "curves.png", setting, curves)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def load_netspace(path: str | Path) -> tuple[NetSpace, dict]:
+    """A trained NetSpace (``model.pt`` from ``train_netspace``), in eval mode, frozen; and its record."""
+    path = Path(path)
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=False)
+        model = NetSpace.from_config(record["config"])
+        model.load_state_dict(record["state_dict"])
+    except FileNotFoundError:
+        raise TrainingInputError(f"{path}: no trained NetSpace; run train_netspace") from None
+    except (KeyError, RuntimeError) as exc:
+        raise TrainingInputError(f"{path}: not a NetSpace model ({exc}); rerun train_netspace") from None
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, record
+
+
+def write_curves(path: Path, curves: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for c in curves for k in c)) or ["step", "validation"]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        for c in curves:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in c.items()})
+
+
+def plot_curves(path: Path, setting: str, curves: list[dict]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    steps = [c["step"] for c in curves]
+    for k in [k for k in (curves[0] if curves else {}) if k.startswith("train_")]:
+        a.plot(steps, [c[k] for c in curves], label=k[6:])
+    a.set_xlabel("step"), a.set_title(f"NetSpace {setting}: training losses"), a.legend(fontsize=7)
+    b.plot(steps, [c["validation"] for c in curves], marker="o")
+    b.set_xlabel("step"), b.set_title("validation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80, metadata={"Software": None})
+    plt.close(fig)
+
+
+def steps_per_epoch(n_images: int, images_per_net: int) -> int:
+    """Steps in one pass over ``n_images`` training images (the thesis counts epochs of images)."""
+    return math.ceil(n_images / images_per_net)

@@ -1,0 +1,95 @@
+"""NetSpace training: one optimisation step lowers each setting's loss; an interrupted run resumes exactly."""
+import pytest
+import torch
+
+from helpers_netspace import SMALL_MODEL, images, nets
+from sketch3d.netspace import training as T
+from sketch3d.netspace.model import NetSpace
+
+
+def _one_step_lowers(setting, train, x, y, teacher, s, width, lr):
+    templates = T.templates_for([n for n, _ in train], setting)
+    height = T.common_height(templates, width)
+    targets = T.make_targets(train, width, height)
+    classes = 4 if setting in ("multi", "unseen") else None
+    torch.manual_seed(0)
+    model = NetSpace((height, width), SMALL_MODEL["embedding"], classes, SMALL_MODEL["channels"])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    s = T.effective(setting, {"steps": 1, "eval_every": 1, **s})
+    before = T.step_losses(model, setting, targets, templates, x, y, teacher, s)
+    opt.zero_grad()
+    before["total"].backward()
+    opt.step()
+    with torch.no_grad():
+        after = T.step_losses(model, setting, targets, templates, x, y, teacher, s)
+    assert float(after["total"]) < float(before["total"].detach())
+    return {k: float(v.detach()) for k, v in before.items()}
+
+
+def test_one_step_lowers_the_single_architecture_kd():
+    x, y = images(16)
+    before = _one_step_lowers("single", nets("lenetlike", 2, 0), x, y, None, {"temperature": 4.0}, 2048, 1e-4)
+    assert set(before) == {"total", "kd"}
+
+
+def test_one_step_lowers_the_sdf_mse():
+    x = torch.rand(256, 3) * 2 - 1
+    _one_step_lowers("sdf", nets("siren", 2, 0), x, None, None, {}, 64, 1e-4)
+
+
+def test_one_step_lowers_the_multi_architecture_loss_with_interpolation():
+    x, y = images(8)
+    teacher = nets("lenetlike", 1, 50)[0][0]
+    train = nets("lenetlike", 1, 0) + nets("resnet8", 1, 3)  # ClassIds 0 and 2: no boundary pair
+    before = _one_step_lowers("multi", train, x, y, teacher, {"architecture_from": "target"}, 4096, 1e-5)
+    assert before["interpolation"] == 0.0
+    # a LeNetLike and a ResNet32 (ClassIds 0 and 3) are a boundary pair: L^gamma joins at gamma = 1/3, 2/3
+    train = nets("lenetlike", 1, 0) + nets("resnet32", 1, 3)
+    before = _one_step_lowers("multi", train, x, y, teacher, {"architecture_from": "target"}, 16384, 1e-5)
+    assert before["interpolation"] > 0
+    assert before["total"] == pytest.approx(before["kd"] + before["class"] + before["interpolation"], rel=1e-5)
+
+
+SETTINGS = {"training": {"steps": 4, "eval_every": 2, "nets_per_batch": 2, "images_per_net": 8, "seed": 3},
+            "model": SMALL_MODEL, "prep": {"width": 2048}}
+
+
+def test_resumed_training_equals_an_uninterrupted_run(tmp_path):
+    x, y = images(24)
+    data = {"train": (x, y), "val": (x[:8], y[:8])}
+    train, val = nets("lenetlike", 3, 0), nets("lenetlike", 1, 10)
+    whole = T.train_netspace("single", train, val, data, None, SETTINGS, tmp_path / "a", tmp_path / "ck_a")
+    half = {**SETTINGS, "training": {**SETTINGS["training"], "steps": 2}}
+    T.train_netspace("single", train, val, data, None, half, tmp_path / "b", tmp_path / "ck_b")
+    resumed = T.train_netspace("single", train, val, data, None, SETTINGS, tmp_path / "b", tmp_path / "ck_b")
+    assert resumed == whole
+    a = torch.load(tmp_path / "ck_a" / "netspace_single.pt", weights_only=False)
+    b = torch.load(tmp_path / "ck_b" / "netspace_single.pt", weights_only=False)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert (tmp_path / "a" / "curves.csv").read_text() == (tmp_path / "b" / "curves.csv").read_text()
+    model, record = T.load_netspace(tmp_path / "a" / "model.pt")
+    assert record["setting"] == "single" and record["prep_width"] == 2048
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_bad_inputs_are_refused(tmp_path):
+    x, y = images(8)
+    data = {"train": (x, y), "val": (x, y)}
+    with pytest.raises(T.TrainingInputError, match="teacher"):
+        T.train_netspace("multi", nets("lenetlike", 1, 0), nets("lenetlike", 1, 1), data, None, SETTINGS,
+                         tmp_path / "o", tmp_path / "c")
+    with pytest.raises(T.TrainingInputError, match="one architecture"):
+        T.train_netspace("single", nets("lenetlike", 1, 0) + nets("vanillacnn", 1, 0), nets("lenetlike", 1, 1),
+                         data, None, SETTINGS, tmp_path / "o", tmp_path / "c")
+    with pytest.raises(T.TrainingInputError, match="steps"):
+        T.effective("single", {"steps": 0, "eval_every": 1})
+    with pytest.raises(T.TrainingInputError, match="no such net file"):
+        T.load_net(tmp_path / "missing.pt")
+
+
+def test_load_net_rebuilds_a_saved_member(tmp_path):
+    net, _ = nets("vanillacnn", 1, 0)[0]
+    torch.save({"state_dict": net.state_dict(), "build_args": net.build_args(), "name": "v0"}, tmp_path / "v0.pt")
+    again, record = T.load_net(tmp_path / "v0.pt")
+    x, _ = images(2)
+    assert torch.equal(again(x), net(x)) and record["architecture"] == "vanillacnn"
