@@ -33,6 +33,8 @@ include: "workflow/rules/sketchydepth_inputs.smk"
 include: "workflow/rules/sketchydepth.smk"
 include: "workflow/rules/reconstruction_inputs.smk"
 include: "workflow/rules/reconstruction.smk"
+include: "workflow/rules/netspace_inputs.smk"
+include: "workflow/rules/netspace.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -18,6 +18,9 @@ STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extra
 CHAPTER_TABLES = ("4_1", "4_2", "4_3", "4_4", "4_5", "4_6", "4_7", "4_8", "B_1", "B_2", "B_3", "B_4", "B_5")
 GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
 SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics", "figure_depth_sketch")  # chapter 3 (train_labeller: demo only)
+RC_GPU_RULES = ("invert",)  # chapter 4.3 (train_generator: demo only)
+NS_GPU_RULES = ("train_member", "fit_sdf_mlp", "train_netspace", "optimise_latent")  # chapter 5
+CHAPTERS = ("retrieval", "sketchydepth", "reconstruction", "netspace")
 
 
 def test_demo_dry_run_lists_the_slice(project):
@@ -29,7 +32,7 @@ def test_demo_dry_run_lists_the_slice(project):
 
 def test_each_chapter_is_a_target_and_all_is_the_listed_chapters(project):
     chapters = yaml.safe_load((REPO / "src/sketch3d/params.schema.yaml").read_text())["properties"]["chapters"]
-    assert chapters["items"]["enum"] == ["retrieval", "sketchydepth"]
+    assert chapters["items"]["enum"] == list(CHAPTERS)
     one = snakemake("-n", "--cores", "1", "retrieval", cwd=project).stdout
     everything = snakemake("-n", "--cores", "1", cwd=project).stdout
     assert "rule retrieval_table:" in one and "rule figure_top5:" in one
@@ -58,11 +61,12 @@ def test_each_rule_runs_its_namesake_command_and_has_a_design_row(project):
     answers.write_text("participant,item,triplet_id,chosen\np1,1,test_00000,ours\n")
     seen = {}
     for profile in ("demo", "paper"):
-        for target in ("all", "sketchydepth"):
+        for target in ("all", *CHAPTERS[1:]):
             seen.update(_shell_commands(project, "--config", f"profile={profile}", "--", target))
     answers.unlink()
-    assert {"prepare_scenes", "train_gan", "human_study_table"} <= set(seen)
-    targets = {"all", "retrieval", "sketchydepth"}
+    assert {"prepare_scenes", "train_gan", "human_study_table", "invert", "train_generator", "train_member",
+            "fit_sdf_mlp", "optimise_latent", "fetch_netspace"} <= set(seen)
+    targets = {"all", *CHAPTERS}
     known = commands()
     for rule, shells in seen.items():
         if rule in targets:
@@ -187,3 +191,59 @@ def test_bad_parameter_is_named_before_any_job(project, override, key):
 def test_lint_is_clean(project):
     proc = snakemake("--lint", cwd=project, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _gpu_rules_of(out: str, gpu_rules) -> set:
+    """The GPU rules seen in a dry run's output; every other rule must not claim a GPU."""
+    seen = set()
+    for block in out.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule and rule.group(1) in gpu_rules:
+            seen.add(rule.group(1))
+            assert "gpu=1" in block, f"{rule.group(1)} does not declare a GPU"
+        elif rule:
+            assert "gpu=" not in block, f"{rule.group(1)} claims a GPU it does not use"
+    return seen
+
+
+def test_chapter_4_3_paper_dag_has_its_table_and_figures_and_marks_gpu_rules(project):
+    out = snakemake("-n", "--cores", "1", "--config", "profile=paper", "--", "reconstruction", cwd=project).stdout
+    for target in ("tables/table_reconstruction.csv", "figures/reconstruction", "reconstruction/sdf/targets.npz",
+                   "reconstruction/generator/mean_style.npz"):
+        assert f"results/paper/{target}" in out, target
+    for supervision in ("sdf", "clip", "clip_argmax"):
+        assert f"results/paper/reconstruction/inversions/{supervision}/09" in out, supervision  # 10 examples
+    assert "rule train_generator:" not in out  # the paper profile inverts the official generator
+    assert _gpu_rules_of(out, RC_GPU_RULES) == set(RC_GPU_RULES)
+
+
+def test_chapter_4_3_paper_run_offline_stops_naming_each_missing_input(project):
+    proc = snakemake("--cores", "1", "--config", "profile=paper", "chapters=[reconstruction]", "--", "reconstruction",
+                     cwd=project, check=False, timeout=120)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    for item in ("epoch=199.ckpt", "SDF-StyleGAN", "amateursketch_chair", "ShapeNet"):
+        assert item in text, f"{item} not named in:\n{text[-3000:]}"
+    assert "amateursketch_lamp" not in text  # only the chairs are inverted
+    assert not (project / "results" / "paper" / "reconstruction").exists(), "a job ran before the check"
+
+
+def test_chapter_5_paper_dag_has_its_tables_and_figures_and_marks_gpu_rules(project):
+    out = snakemake("-n", "--cores", "1", "--config", "profile=paper", "--", "netspace", cwd=project).stdout
+    for target in ("tables/table_5_1.csv", "tables/table_C_1.csv", "figures/fig_5_3.png", "figures/fig_5_4.png",
+                   "figures/fig_5_5_multi.png", "figures/fig_5_5_unseen.png", "figures/fig_C_5.png",
+                   "figures/fig_C_6.png", "netspace/zoo/teacher-resnet56.pt", "netspace/zoo/multi-resnet32-train-099.pt",
+                   "netspace/zoo/single-resnet8-test-015.pt", "netspace/sdf_mlps/train-799.pt"):
+        assert f"results/paper/{target}" in out, target
+    assert "rule fetch_netspace:" in out and "data/paper/downloads/tiny-imagenet-200.zip" in out
+    assert _gpu_rules_of(out, NS_GPU_RULES) == set(NS_GPU_RULES)
+
+
+def test_chapter_5_paper_run_offline_stops_naming_each_missing_input(project):
+    proc = snakemake("--cores", "1", "--config", "profile=paper", "chapters=[netspace]", "--", "netspace",
+                     cwd=project, check=False, timeout=120)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    for item in ("tiny-imagenet-200.zip", "amateursketch_chair", "ShapeNet"):
+        assert item in text, f"{item} not named in:\n{text[-3000:]}"
+    assert not (project / "results" / "paper" / "netspace").exists(), "a job ran before the check"

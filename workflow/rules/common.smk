@@ -135,5 +135,13 @@ def preflight():
             from sketch3d.sketchydepth.preflight import missing_inputs
 
             missing += missing_inputs(config)
+        if "reconstruction" in config["chapters"]:
+            from sketch3d.reconstruction.preflight import missing_inputs
+
+            missing += [m for m in missing_inputs(config) if m not in missing]
+        if "netspace" in config["chapters"]:
+            from sketch3d.netspace.preflight import missing_inputs
+
+            missing += [m for m in missing_inputs(config) if m not in missing]
         if missing:
             raise PreflightError(missing)

@@ -107,7 +107,6 @@ rule invert:
                           exclude=["reconstruction.generator.weights", "render.view_sets", "render.gallery_view_set",
                                    "render.sketch_azimuths"]),
         generator=rc_generator(),
-        sdf=lambda wildcards, input: f"--sdf-targets {input.sdf}" if wildcards.supervision == "sdf" else "",
         checkpoints=lambda wildcards: f"{RC_CACHE}/checkpoints/{wildcards.supervision}/{wildcards.example}",
         code=code("invert"),
     log:
@@ -119,7 +118,7 @@ rule invert:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d invert --settings {params.settings:q} --generator {params.generator}"
-        " --mean-style {input.mean} --targets {input.targets} {params.sdf} --example {wildcards.example}"
+        " --mean-style {input.mean} --targets {input.targets} --sdf-targets {input.sdf} --example {wildcards.example}"
         " --supervision {wildcards.supervision} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
 
 

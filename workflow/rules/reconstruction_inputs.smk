@@ -43,11 +43,10 @@ def rc_sdf_args(wildcards, input):
 
 
 def rc_invert_inputs(wildcards):
-    inputs = {"generator": rc_generator_input(wildcards), "mean": f"{RC}/generator/mean_style.npz",
-              "targets": f"{RC}/targets"}
-    if wildcards.supervision == "sdf":
-        inputs["sdf"] = f"{RC}/sdf/targets.npz"
-    return inputs
+    """Every inversion reads the target's SDF grid: the SDF loss compares with it, and each inversion's own grid
+    (scored against it) is written on the same points."""
+    return {"generator": rc_generator_input(wildcards), "mean": f"{RC}/generator/mean_style.npz",
+            "targets": f"{RC}/targets", "sdf": f"{RC}/sdf/targets.npz"}
 
 
 def rc_picks_input(wildcards):

@@ -237,4 +237,33 @@ _C_COMMANDS: tuple = (
 )
 
 
-COMMANDS = (*_A_COMMANDS, *_B_COMMANDS, *_C_COMMANDS)
+# ----------------------------------------------------------------------------- block D: the SDF MLPs' targets
+
+
+def _sdf_samples(a: argparse.Namespace) -> None:
+    from sketch3d.netspace.sdf_samples import sdf_samples
+
+    settings = parse_settings(a.settings)
+    try:
+        samples, seed = settings["netspace"]["sdf_samples"], int(settings["seed"])
+    except (KeyError, TypeError):
+        raise ValueError("sdf_samples: --settings needs seed and netspace.sdf_samples") from None
+    split, _, index = a.mlp.rpartition("-")
+    if split not in ("train", "val", "test") or not index.isdigit():
+        raise ValueError(f"sdf_samples: --mlp {a.mlp!r} must be <split>-<index>, e.g. train-003")
+    shape_id = sdf_samples(Path(a.shapes), split, int(index), samples, seed, Path(a.out))
+    log.info("sdf_samples %s: %s", a.mlp, shape_id)
+
+
+_D_COMMANDS: tuple = (
+    Command("sdf_samples", "SDF samples of one chair (the i-th of a split of shapes.csv), the target of one SDF MLP",
+            _sdf_samples, (
+                arg("--settings", required=True, help="JSON: seed and netspace.sdf_samples"),
+                arg("--shapes", required=True, help="the data stage's shapes.csv"),
+                arg("--mlp", required=True, help="the MLP's name <split>-<index> (train-000): which chair"),
+                arg("--out", required=True, help=".npz: points [N, 3], sdf [N] (cube frame), shape_id"),
+            )),
+)
+
+
+COMMANDS = (*_A_COMMANDS, *_B_COMMANDS, *_C_COMMANDS, *_D_COMMANDS)

@@ -116,8 +116,10 @@ def data_settings(settings: dict) -> dict:
     if used > info.pool:
         raise ImagesError(f"params: netspace.data.splits ask for {used} images but {info.name} has {info.pool} to "
                           "split; lower the counts")
+    if not cfg.get("data_dir"):  # the paper profile's one data folder (data.data_dir), unless this block names one
+        cfg["data_dir"] = (settings.get("data") or {}).get("data_dir")
     if info.source is not None and not cfg.get("data_dir"):
-        raise ImagesError(f"params: netspace.data.data_dir is needed for {info.name} (the folder holding "
+        raise ImagesError(f"params: data.data_dir (or netspace.data.data_dir) is needed for {info.name} (the folder holding "
                           "downloads/); add it to params.yaml")
     return cfg
 

@@ -1,0 +1,251 @@
+# Chapter 5: NetSpace. The net zoos (one job per member), the SDF MLPs (one job per chair), NetSpace trained per
+# setting (single, multi, unseen, sdf), its evaluation, latent space optimisation, Tables 5.1 and C.1, Figs.
+# 5.3-5.5 and C.5-C.6. Input functions: netspace_inputs.smk.
+
+
+rule netspace:
+    input:
+        CHAPTER_TARGETS["netspace"],
+
+
+rule fetch_netspace:
+    output:
+        f"{config['profiles']['paper']['data']['data_dir']}/downloads/{{archive}}",
+    wildcard_constraints:
+        archive="|".join(re.escape(f) for f in NS_ARCHIVE_FILES),
+    params:
+        data_dir=lambda wildcards, output: Path(output[0]).parents[1],
+    log:
+        "results/paper/logs/fetch_netspace/{archive}.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d fetch_netspace --data-dir {params.data_dir} --out {output} > {log} 2>&1"
+
+
+ruleorder: fetch_netspace > fetch
+
+
+rule train_member:
+    input:
+        ns_raw_inputs,
+    output:
+        f"{NS}/zoo/{{member}}.pt",
+    wildcard_constraints:
+        member="|".join(NS_MEMBERS),
+    params:
+        member=ns_member_json,  # the member's own regime and seed: a count change reruns no existing member
+        settings=settings("seed", *NS_DATA_KEYS),
+        # outside the outputs: Snakemake removes a failed job's outputs, the checkpoint must survive to resume
+        checkpoints=lambda wildcards: f"{NS_CACHE}/checkpoints/zoo/{wildcards.member}",
+        code=code("train_member"),
+    log:
+        log_of("train_member", "member"),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d train_member --member {params.member:q} --settings {params.settings:q}"
+        " --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+
+
+rule sdf_samples:
+    input:
+        shapes=f"{RESULTS}/data/shapes.csv",
+        store=f"{RESULTS}/data/items",
+    output:
+        f"{NS}/sdf_samples/{{mlp}}.npz",
+    wildcard_constraints:
+        mlp=r"(train|val|test)-\d{3}",
+    params:
+        settings=settings("seed", "netspace.sdf_samples"),
+        code=code("sdf_samples"),
+    log:
+        log_of("sdf_samples", "mlp"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d sdf_samples --settings {params.settings:q} --shapes {input.shapes} --mlp {wildcards.mlp}"
+        " --out {output} > {log} 2>&1"
+
+
+rule fit_sdf_mlp:
+    input:
+        f"{NS}/sdf_samples/{{mlp}}.npz",
+    output:
+        f"{NS}/sdf_mlps/{{mlp}}.pt",
+    wildcard_constraints:
+        mlp=r"(train|val|test)-\d{3}",
+    params:
+        settings=settings("seed", "netspace.sdf_mlps", exclude=["netspace.sdf_mlps.count"]),
+        code=code("fit_sdf_mlp"),
+    log:
+        log_of("fit_sdf_mlp", "mlp"),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d fit_sdf_mlp --settings {params.settings:q} --samples {input}"
+        " --out {output} > {log} 2>&1"
+
+
+rule zoo_table:
+    input:
+        members=[f"{NS}/zoo/{m}.pt" for m in NS_MEMBERS],
+        thesis=str(sd_table_file("C.1")),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/table_C_1.csv",
+            caption="../report/netspace/tables.rst",
+            category="NetSpace (ch. 5)",
+            subcategory="Tables",
+            labels={"table": "C.1", "profile": PROFILE},
+        ),
+        md=f"{RESULTS}/tables/table_C_1.md",
+        json=f"{RESULTS}/tables/table_C_1.json",
+    params:
+        settings=settings("profile"),
+        code=code("zoo_table"),
+    log:
+        log_of("zoo_table"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d zoo_table --members {input.members} --thesis {input.thesis} --settings {params.settings:q}"
+        " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+
+
+rule train_netspace:
+    input:
+        unpack(ns_train_inputs),
+    output:
+        model=f"{NS}/models/{{setting}}/model.pt",
+        curves=f"{NS}/models/{{setting}}/curves.csv",
+        plot=report(
+            f"{NS}/models/{{setting}}/curves.png",
+            caption="../report/netspace/curves.rst",
+            category="NetSpace (ch. 5)",
+            subcategory="Training",
+            labels={"setting": "{setting}", "profile": PROFILE},
+        ),
+        summary=f"{NS}/models/{{setting}}/summary.json",
+    wildcard_constraints:
+        setting="|".join(NS_SETTINGS),
+    params:
+        settings=ns_training_settings,
+        teacher=ns_teacher_arg,
+        out=lambda wildcards: f"{NS}/models/{wildcards.setting}",
+        checkpoints=lambda wildcards: f"{NS_CACHE}/checkpoints/netspace/{wildcards.setting}",
+        code=code("train_netspace"),
+    log:
+        log_of("train_netspace", "setting"),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d train_netspace --setting {wildcards.setting} --settings {params.settings:q}"
+        " --train {input.train} --val {input.val} {params.teacher} --out {params.out}"
+        " --checkpoints {params.checkpoints} > {log} 2>&1"
+
+
+rule evaluate_netspace:
+    input:
+        model=f"{NS}/models/{{setting}}/model.pt",
+        test=lambda wildcards: ns_nets(wildcards, "test"),
+        raw=ns_raw_inputs,
+    output:
+        directory(f"{NS}/evaluation/{{setting}}"),
+    wildcard_constraints:
+        setting="|".join(NS_SETTINGS),
+    params:
+        settings=lambda wildcards: settings("seed", "profile", "netspace.evaluation",
+                                            *(NS_DATA_KEYS if wildcards.setting != "sdf" else [])),
+        code=code("evaluate_netspace"),
+    log:
+        log_of("evaluate_netspace", "setting"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d evaluate_netspace --model {input.model} --test {input.test}"
+        " --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule optimise_latent:
+    input:
+        model=lambda wildcards: f"{NS}/models/{NS_LATENT[wildcards.start][0]}/model.pt",
+        net=lambda wildcards: f"{NS}/zoo/{NS_LATENT[wildcards.start][1]}.pt",
+        teacher=NS_TEACHER,
+        raw=ns_raw_inputs,
+    output:
+        f"{NS}/latent/{{start}}.json",
+    wildcard_constraints:
+        start="|".join(NS_LATENT),
+    params:
+        settings=settings("seed", "profile", *NS_DATA_KEYS, "netspace.latent"),
+        code=code("optimise_latent"),
+    log:
+        log_of("optimise_latent", "start"),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d optimise_latent --model {input.model} --net {input.net}"
+        " --teacher {input.teacher} --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule netspace_table:
+    input:
+        results=[f"{NS}/latent/{start}.json" for start in NS_LATENT],
+        thesis=str(sd_table_file("5.1")),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/table_5_1.csv",
+            caption="../report/netspace/tables.rst",
+            category="NetSpace (ch. 5)",
+            subcategory="Tables",
+            labels={"table": "5.1", "profile": PROFILE},
+        ),
+        md=f"{RESULTS}/tables/table_5_1.md",
+        json=f"{RESULTS}/tables/table_5_1.json",
+    params:
+        code=code("netspace_table"),
+    log:
+        log_of("netspace_table"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d netspace_table --results {input.results} --thesis {input.thesis} --out-csv {output.csv}"
+        " --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+
+
+rule figure_netspace:
+    input:
+        [f"{NS}/evaluation/{s}" for s in NS_SETTINGS],
+    output:
+        [report(f"{RESULTS}/figures/{f}", caption="../report/netspace/figures.rst", category="NetSpace (ch. 5)",
+                subcategory="Figures", labels={"figure": f.removesuffix(".png"), "profile": PROFILE})
+         for s in NS_SETTINGS for f in NS_FIGURES[s]],
+    params:
+        settings=settings("profile"),
+        code=code("figure_netspace"),
+    log:
+        log_of("figure_netspace"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "for e in {input}; do sketch3d figure_netspace --evaluation $e --settings {params.settings:q}"
+        " --out {RESULTS}/figures || exit 1; done > {log} 2>&1"
