@@ -14,7 +14,7 @@ def base() -> dict:
 
 def test_shipped_params_are_valid_and_default_to_demo():
     p = load_params(REPO / "params.yaml")
-    assert p["profile"] == "demo" and p["chapters"] == ["retrieval", "sketchydepth"]
+    assert p["profile"] == "demo" and p["chapters"] == ["retrieval", "sketchydepth", "reconstruction", "netspace"]
     assert "profiles" not in p
     assert p["features"]["weights"] == "random" and p["data"]["shapes_per_category"] == 55
 

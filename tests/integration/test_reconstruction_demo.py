@@ -1,0 +1,98 @@
+"""Chapter 4.3 end to end at tiny sizes (2 examples, a few iterations): the examples, their SDF grids, the demo
+generator, the mean style, six inversions, the score table and the figures; then a change reruns only what reads
+it, and a person's picks rerun the figures only."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import trimesh
+import yaml
+from PIL import Image
+
+from workflow_helpers import make_project, snakemake
+
+pytestmark = pytest.mark.slow
+
+SUPERVISIONS = ("sdf", "clip", "clip_argmax")
+
+
+def _jobs(out: str) -> dict[str, int]:
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0] if "Job stats:" in out else ""
+    jobs = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k not in ("total", "reconstruction")}
+    assert jobs or "Nothing to be done" in out, out[-2000:]
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    project = make_project(tmp_path_factory.mktemp("reconstruction"))
+    snakemake("--cores", "2", "reconstruction", cwd=project, timeout=1200)
+    return project
+
+
+def test_every_output_is_there_and_says_demo(built):
+    r = built / "results/demo"
+    table = pd.read_csv(r / "tables/table_reconstruction.csv")
+    assert set(table["supervision"]) == set(SUPERVISIONS) and set(table["metric"]) == {"chamfer", "iou"}
+    assert len(table) == 2 * 3 * 2 and table["thesis"].isna().all()  # the thesis has no numbers for these
+    assert "NOT the thesis" in (r / "tables/table_reconstruction.md").read_text()
+    metrics = json.loads((r / "tables/table_reconstruction.json").read_text())
+    assert metrics["demo"] is True and len(metrics["reconstruction"]) == 3
+    figures = r / "figures/reconstruction"
+    for fig in ("fig_4_5.png", "fig_4_6.png", "fig_4_7.png", *(f"contact_{s}.png" for s in SUPERVISIONS)):
+        assert Image.open(figures / fig).size[0] > 32, fig
+    assert (figures / "picks_template.csv").is_file()
+    for supervision in SUPERVISIONS:
+        for example in ("00", "01"):
+            folder = r / "reconstruction/inversions" / supervision / example
+            summary = json.loads((folder / "summary.json").read_text())
+            losses = pd.read_csv(folder / "losses.csv")
+            assert len(losses) == summary["iterations"] and summary["best_loss"] == pytest.approx(losses["loss"].min())
+            mesh = trimesh.load(folder / "mesh.obj", force="mesh")
+            assert mesh.is_watertight, (supervision, example)
+            grid = np.load(folder / "sdf.npy")
+            assert grid.shape == (16, 16, 16)  # the target grid's points (targets.sdf_resolution of the tiny params)
+
+
+def _dry_run_with(project, change) -> dict[str, int]:
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    change(params["profiles"]["demo"]["reconstruction"])
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = snakemake("-n", "--cores", "1", "reconstruction", cwd=project)
+        return _jobs(proc.stdout + proc.stderr)
+    finally:
+        path.write_text(original)
+
+
+def test_a_change_reruns_exactly_what_reads_it(built):
+    assert "Nothing to be done" in snakemake("-n", "--cores", "1", "reconstruction", cwd=built).stdout
+    clip = _dry_run_with(built, lambda rc: rc["inversion"]["iterations"].update(clip=4))
+    # only the CLIP inversions rerun (the iteration counts are one block: every inversion reads it), and what
+    # reads the inversions; never the generator, its mean style or the targets
+    assert {k: v for k, v in clip.items() if k not in ("invert",)} == {
+        "reconstruction_scores": 1, "reconstruction_table": 1, "figure_inversion": 1}
+    assert clip["invert"] == 6
+    figures = _dry_run_with(built, lambda rc: rc["figures"].update(size=40))
+    assert figures == {"figure_inversion": 1}
+
+
+def test_picks_rebuild_the_figures_only(built):
+    template = pd.read_csv(built / "results/demo/figures/reconstruction/picks_template.csv")
+    picks = built / "data/reconstruction/picks.csv"
+    picks.parent.mkdir(parents=True, exist_ok=True)
+    template.to_csv(picks, index=False)
+    try:
+        out = snakemake("-n", "--cores", "1", "reconstruction", cwd=built)
+        assert _jobs(out.stdout + out.stderr) == {"figure_inversion": 1}
+        snakemake("--cores", "1", "reconstruction", cwd=built)
+        figures = built / "results/demo/figures/reconstruction"
+        assert (figures / "fig_4_8.png").is_file() and (figures / "fig_4_9.png").is_file()
+    finally:
+        picks.unlink()
