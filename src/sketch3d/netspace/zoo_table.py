@@ -10,14 +10,17 @@ variants of the networks, so their parameter counts are CIFAR-10's).
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sketch3d import DEMO_NOTICE
+from sketch3d.atomic import atomic_path, write_text
 from sketch3d.netspace.zoo import ARCHITECTURE_NAMES, read_member
-from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
+from sketch3d.report.comparison import Result, compare_with_thesis, to_metrics
 from sketch3d.report.reference import thesis_table
 
 THESIS_ROWS = {"lenetlike": "LeNetLike", "vanillacnn": "VanillaCNN", "resnet8": "ResNet8", "resnet32": "ResNet32",
@@ -25,6 +28,10 @@ THESIS_ROWS = {"lenetlike": "LeNetLike", "vanillacnn": "VanillaCNN", "resnet8": 
 """architecture -> its row (``method``) of the thesis's Table C.1."""
 THESIS_DATASET = {"digits": "CIFAR-10", "cifar10": "CIFAR-10", "tinyimagenet": "Tiny-ImageNet"}
 """our image set -> the half of Table C.1 it is compared with."""
+COUNTS = ("class_id", "params")
+"""metrics that are whole numbers: printed as integers with thousands separators (62,006), as the thesis does."""
+MISSING = "-"
+"""what the Markdown prints where a network has no value (the thesis's dash)."""
 TITLE = "Table C.1: the zoo's networks: ClassId, test accuracy (Adam: best single-setting member; SGD: mean of " \
         "the multi-setting training members), parameters"
 
@@ -100,6 +107,44 @@ def zoo_table(member_files: list[str | os.PathLike], out_csv: Path, out_md: Path
         "acc_adam: best test accuracy among the single zoo's members; params: the network as trained (ResNets "
         "with batch norm; the zoo holds them folded).",
     ]
-    write_comparison(df, TITLE, out_csv, out_md, out_json, context,
-                     unit="accuracies in percent, ClassIds and parameter counts as numbers")
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    write_text(out_md, to_markdown(df, TITLE, context))
+    write_text(out_json, json.dumps(to_metrics(df), indent=2) + "\n")
     return df
+
+
+def _number(value, metric: str, sign: bool = False) -> str:
+    if metric in COUNTS:
+        return f"{int(round(float(value))):+,}" if sign else f"{int(round(float(value))):,}"
+    return f"{float(value):+.2f}" if sign else f"{float(value):.2f}"
+
+
+def _cell(r: pd.Series) -> str:
+    ours = _number(r["ours"], r["metric"])
+    spread = r.get("ours_spread")
+    if spread is not None and not pd.isna(spread):
+        ours += f" ± {_number(spread, r['metric'])}"
+    if pd.isna(r["thesis"]):
+        return f"{ours} (thesis: {MISSING})"
+    thesis = _number(r["thesis"], r["metric"])
+    t_spread = r.get("thesis_spread")
+    if t_spread is not None and not pd.isna(t_spread):
+        thesis += f" ± {_number(t_spread, r['metric'])}"
+    return f"{ours} ({thesis}, {_number(r['difference'], r['metric'], sign=True)})"
+
+
+def to_markdown(df: pd.DataFrame, title: str, context: list[str] = ()) -> str:
+    """Table C.1 as wide Markdown, one row per architecture, cells "ours (thesis, ours - thesis)": ClassIds and
+    parameter counts as integers (62,006), accuracies with 2 decimals, a missing value as "-" (the thesis's)."""
+    wide = df.assign(cell=df.apply(_cell, axis=1), column=df["category"] + " " + df["metric"])
+    order = list(dict.fromkeys(df["method"]))
+    columns = list(dict.fromkeys(wide["column"]))
+    pivot = wide.pivot(index="method", columns="column", values="cell").reindex(index=order, columns=columns)
+    lines = [f"# {title}", ""]
+    profile = df["profile"].iloc[0]
+    if profile == "demo":
+        lines += [f"> **{DEMO_NOTICE}**", ""]
+    lines += [f"Profile: `{profile}`. Cells: ours (thesis, ours - thesis), accuracies in percent; "
+              f"{MISSING}: no value.", *context, "", pivot.fillna(MISSING).reset_index().to_markdown(index=False), ""]
+    return "\n".join(lines)

@@ -7,7 +7,7 @@ import torch
 
 from sketch3d import DEMO_NOTICE
 from sketch3d.netspace.zoo import FORMAT, save_torch
-from sketch3d.netspace.zoo_table import ZooTableError, zoo_table
+from sketch3d.netspace.zoo_table import ZooTableError, to_markdown, zoo_table
 
 PARAMS = {"lenetlike": 62006, "resnet8": 78042, "resnet56": 855770}
 CLASS_IDS = {"lenetlike": 0, "resnet8": 2, "resnet56": None}
@@ -53,7 +53,39 @@ def test_table_c1_from_member_files(tmp_path):
     assert list(dict.fromkeys(df["method"])) == ["LeNetLike", "ResNet8", "ResNet56"]  # the thesis's order
     assert DEMO_NOTICE in (out / "t.md").read_text()
     assert json.loads((out / "t.json").read_text())["ResNet8"]["CIFAR-10"]["acc_adam"] == 75.0
-    assert len(pd.read_csv(out / "t.csv")) == len(df)
+    csv = pd.read_csv(out / "t.csv")
+    assert len(csv) == len(df)
+    assert csv.set_index(["method", "metric"]).loc[("LeNetLike", "params"), "ours"] == 62006  # numbers, not text
+
+
+def markdown_rows(text):
+    """The Markdown table's body as {method: [cells]} and its header."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
+    return rows[0], {r[0]: r[1:] for r in rows[2:]}
+
+
+def test_markdown_prints_counts_as_integers_and_missing_values_as_a_dash(tmp_path):
+    zoo_table(zoo_files(tmp_path), tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json", "demo")
+    text = (tmp_path / "t.md").read_text()
+    header, rows = markdown_rows(text)
+    col = {name.split()[-1]: k for k, name in enumerate(header[1:])}
+    assert rows["LeNetLike"][col["params"]] == "62,006 (62,006, +0)"
+    assert rows["ResNet56"][col["params"]] == "855,770 (855,770, +0)"
+    assert rows["ResNet8"][col["class_id"]] == "2 (2, +0)"
+    assert rows["LeNetLike"][col["acc_sgd"]] == "65.00 ± 5.00 (70.87, -5.87)"
+    assert rows["ResNet56"][col["class_id"]] == "-" and rows["LeNetLike"][col["acc_adam"]] == "-"
+    assert "nan" not in text and "62006.00" not in text
+
+
+def test_markdown_marks_a_value_the_thesis_lacks():
+    df = pd.DataFrame([
+        {"method": "X", "category": "CIFAR-10", "metric": "params", "thesis": None, "ours": 1234567.0,
+         "difference": None, "profile": "paper"},
+        {"method": "X", "category": "CIFAR-10", "metric": "acc_sgd", "thesis": 50.0, "ours": 49.5,
+         "difference": -0.5, "profile": "paper"},
+    ])
+    _, rows = markdown_rows(to_markdown(df, "t"))
+    assert rows["X"] == ["1,234,567 (thesis: -)", "49.50 (50.00, -0.50)"]
 
 
 def test_tiny_imagenet_is_compared_with_its_half(tmp_path):
