@@ -26,6 +26,9 @@ shape at each call. Here each block has a FIXED noise volume drawn from ``noise_
 every batch item; saved with the weights): a style always gives the same SDF, as an inversion needs.
 ``noise: "zero"`` uses none (only the noise layers' biases remain).
 
+Checking the port: :func:`compare_with_reference` (CLI ``sketch3d check_generator``) compares it with SDF
+samples the official code made from the same checkpoint, noise off (:data:`REFERENCE_RECIPE` says how).
+
 Frames: points are in the generator's cube; ``sketch3d.geometry.sdf`` maps the pipeline's mesh frame
 to it (``mesh_to_cube``) and scales distances (``sdf_cube_to_mesh``).
 """
@@ -608,8 +611,8 @@ REFERENCE_TOLERANCE = 1e-4
 """Default bound on the largest |SDF difference| (cube units) between the port and the official code on the same
 latents and points: float32 evaluations of one network by different kernels (CPU/GPU convolution algorithms,
 summation orders) differ by ~1e-6 to 1e-5; a wrong weight, layer or axis order shifts the SDF by 1e-2 or more.
-1e-4 is 1/300 of a 32^3 grid's voxel (2/63 wide at the official 64^3 marching cubes, the shapes' surfaces move
-by far less than a voxel)."""
+1e-4 is ~1/300 of a voxel of the official 64^3 marching-cubes grid (2/63 wide): the surfaces move by far less
+than a voxel."""
 
 REFERENCE_RECIPE = '''\
 # In a clone of github.com/Zhengxinyang/SDF-StyleGAN with its requirements (pytorch-lightning), next to the
