@@ -89,10 +89,38 @@ _A_COMMANDS: tuple = (
 
 
 # ----------------------------------------------------------------------------- block B
+# the port against the official code's own numbers
+
+def _check_generator(a: argparse.Namespace) -> None:
+    from sketch3d.atomic import atomic_path
+    from sketch3d.reconstruction.generator import compare_with_reference, load_generator, read_reference
+
+    reference = read_reference(Path(a.reference))
+    ema = reference["ema"] if a.networks == "auto" else a.networks == "ema"
+    generator = load_generator(Path(a.checkpoint), ema=ema, noise="zero")
+    report = compare_with_reference(generator, {**reference, "ema": ema}, tolerance=a.tolerance)
+    report["checkpoint"], report["reference"] = Path(a.checkpoint).name, Path(a.reference).name
+    if a.out:
+        with atomic_path(a.out) as tmp:
+            Path(tmp).write_text(json.dumps(report, indent=2) + "\n")
+    if not report["passed"]:
+        raise ValueError(f"check_generator: {report['message']}")
+    log.info("check_generator: %s", report["message"])
 
 
-
-_B_COMMANDS: tuple = ()
+_B_COMMANDS: tuple = (
+    Command("check_generator", "compare the SDF-StyleGAN port with samples the official code made from the same "
+                               "checkpoint (latents, points, SDF; noise off); fails past the tolerance",
+            _check_generator, (
+                arg("--checkpoint", required=True, help="the official lightning checkpoint (e.g. epoch=199.ckpt)"),
+                arg("--reference", required=True, help=".npz with z [n, z_dim], points [N, 3], sdf [n, N] (and "
+                                                       "ema) made by generator.REFERENCE_RECIPE with the official code"),
+                arg("--networks", choices=("auto", "ema", "trained"), default="auto",
+                    help="which networks to compare: the reference's 'ema' flag (auto), SE/GE/ME or S/G/M"),
+                arg("--tolerance", type=float, default=1e-4, help="largest |SDF difference| allowed, cube units"),
+                arg("--out", help="JSON report (max/mean |difference|, sign agreement, passed)"),
+            )),
+)
 
 
 # ----------------------------------------------------------------------------- block C

@@ -26,6 +26,9 @@ shape at each call. Here each block has a FIXED noise volume drawn from ``noise_
 every batch item; saved with the weights): a style always gives the same SDF, as an inversion needs.
 ``noise: "zero"`` uses none (only the noise layers' biases remain).
 
+Checking the port: :func:`compare_with_reference` (CLI ``sketch3d check_generator``) compares it with SDF
+samples the official code made from the same checkpoint, noise off (:data:`REFERENCE_RECIPE` says how).
+
 Frames: points are in the generator's cube; ``sketch3d.geometry.sdf`` maps the pipeline's mesh frame
 to it (``mesh_to_cube``) and scales distances (``sdf_cube_to_mesh``).
 """
@@ -600,3 +603,118 @@ def read_mean_style(path: str | Path) -> torch.Tensor:
         if "mean" not in data or data["mean"].ndim != 3 or data["mean"].shape[0] != 1:
             raise ValueError(f"{path}: expected 'mean' of shape [1, n_styles, dim] (rerun `sketch3d mean_style`)")
         return torch.from_numpy(data["mean"])
+
+
+# ----------------------------------------------------------------------------- check against the official code
+
+REFERENCE_TOLERANCE = 1e-4
+"""Default bound on the largest |SDF difference| (cube units) between the port and the official code on the same
+latents and points: float32 evaluations of one network by different kernels (CPU/GPU convolution algorithms,
+summation orders) differ by ~1e-6 to 1e-5; a wrong weight, layer or axis order shifts the SDF by 1e-2 or more.
+1e-4 is ~1/300 of a voxel of the official 64^3 marching-cubes grid (2/63 wide): the surfaces move by far less
+than a voxel."""
+
+REFERENCE_RECIPE = '''\
+# In a clone of github.com/Zhengxinyang/SDF-StyleGAN with its requirements (pytorch-lightning), next to the
+# checkpoint; writes official_samples.npz for `sketch3d check_generator`.
+import numpy as np, torch
+from network.model import StyleGAN2_3D
+
+torch.backends.cuda.matmul.allow_tf32 = False   # TF32 would change the official numbers by ~1e-3
+torch.backends.cudnn.allow_tf32 = False
+model = StyleGAN2_3D.load_from_checkpoint("epoch=199.ckpt", map_location="cpu").eval()
+for block in model.GE.blocks:                  # the official blocks draw fresh noise at every call;
+    block.use_noise = False                    # without it they add zeros (the port's noise "zero")
+z = torch.from_numpy(np.random.default_rng(0).standard_normal((8, model.latent_dim)).astype(np.float32))
+points = model.get_voxel_coordinates(resolution=32).cpu()        # [32^3, 3] in [-1, 1]^3
+with torch.no_grad():
+    w = model.SE(z)                                              # EMA mapping (generate.py's ema=True)
+    styles = w[:, None, :].expand(-1, model.GE.num_layers, -1)   # trunc_psi = 1: no truncation
+    volume = model.GE(styles, torch.zeros(len(z), 1, 1, 1, 1))
+    sdf = model.ME(points, volume).reshape(len(z), -1)           # raw SDF, no level subtracted
+np.savez("official_samples.npz", z=z.numpy(), points=points.numpy(), sdf=sdf.numpy(), ema=True)
+'''
+
+
+def read_reference(path: str | Path) -> dict:
+    """The arrays of a reference file made with the official code (:data:`REFERENCE_RECIPE`): ``z`` [n, z_dim]
+    latents, ``points`` [N, 3] cube points, ``sdf`` [n, N] the official SDF of each latent at each point, and
+    ``ema`` (optional, default True: made with the EMA networks SE/GE/ME). Raises, naming the fix, when a key is
+    missing or the shapes disagree."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"reference samples {path} not found: make them with the official SDF-StyleGAN "
+                                "code (see sketch3d.reconstruction.generator.REFERENCE_RECIPE)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k]) for k in data.files}
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: say what was expected
+        raise ValueError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc}); expected z, points, sdf "
+                         "(see generator.REFERENCE_RECIPE)") from exc
+    missing = [k for k in ("z", "points", "sdf") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: reference samples lack {missing} (has {sorted(arrays)}); save z [n, z_dim], "
+                         "points [N, 3] and sdf [n, N] as in generator.REFERENCE_RECIPE")
+    z, points, sdf = (arrays[k].astype(np.float32) for k in ("z", "points", "sdf"))
+    if sdf.ndim == 3 and sdf.shape[1] == 1:  # ME's raw [n, 1, N]
+        sdf = sdf[:, 0]
+    if z.ndim != 2 or points.ndim != 2 or points.shape[1] != 3 or sdf.shape != (len(z), len(points)):
+        raise ValueError(f"{path}: reference shapes z {z.shape}, points {points.shape}, sdf {sdf.shape}; expected "
+                         "z [n, z_dim], points [N, 3], sdf [n, N]")
+    if not (np.isfinite(z).all() and np.isfinite(points).all() and np.isfinite(sdf).all()):
+        raise ValueError(f"{path}: the reference holds NaN or inf values; remake it")
+    return {"z": z, "points": points, "sdf": sdf, "ema": bool(arrays.get("ema", True))}
+
+
+def compare_with_reference(generator: SDFStyleGAN, reference: str | Path | dict,
+                           tolerance: float = REFERENCE_TOLERANCE, chunk: int = 65536) -> dict:
+    """Evaluate ``generator`` on a reference file's latents and points, noise off, and compare with its SDF.
+
+    ``reference``: a path (read by :func:`read_reference`) or its dict. The official blocks either draw fresh
+    noise at each call or (``use_noise = False``) add zeros, so the reference must be made with the noise off
+    and the port is evaluated the same way (a copy with its noise volumes zeroed; ``generator`` is unchanged).
+    ``tolerance``: the largest |difference| allowed, cube units (default :data:`REFERENCE_TOLERANCE`).
+
+    Returns plain values: ``samples``, ``points``, ``max_abs`` and ``mean_abs`` (|port - official|),
+    ``max_abs_reference`` (the SDF's own scale), ``sign_agreement`` (fraction of (sample, point) pairs on the
+    same side of level 0), ``tolerance``, ``passed`` (max_abs <= tolerance), ``ema`` and ``message``.
+    """
+    ref = reference if isinstance(reference, dict) else read_reference(reference)
+    name = "the reference" if isinstance(reference, dict) else str(reference)
+    if float(tolerance) <= 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    z_dim = generator.config.z_dim
+    if ref["z"].shape[1] != z_dim:
+        raise ValueError(f"{name}: latents of size {ref['z'].shape[1]}, the generator's z_dim is {z_dim}: the "
+                         "reference was made with another model (check the checkpoint)")
+    import copy
+
+    quiet = copy.deepcopy(generator).eval()
+    for volume in quiet.G.noises():
+        volume.zero_()
+    device = next(quiet.parameters()).device
+    z = torch.from_numpy(ref["z"]).to(device)
+    points = torch.from_numpy(ref["points"]).to(device)
+    with torch.no_grad():
+        volume = quiet.volume(quiet.broadcast(quiet.map(z)))
+        ours = torch.cat([quiet.sdf(volume, points[s:s + chunk]) for s in range(0, len(points), int(chunk))], dim=1)
+    ours = ours.cpu().numpy().astype(np.float64)
+    theirs = ref["sdf"].astype(np.float64)
+    diff = np.abs(ours - theirs)
+    report = {"samples": int(len(z)), "points": int(len(points)), "max_abs": float(diff.max()),
+              "mean_abs": float(diff.mean()), "max_abs_reference": float(np.abs(theirs).max()),
+              "sign_agreement": float(((ours < 0) == (theirs < 0)).mean()), "tolerance": float(tolerance),
+              "ema": ref["ema"]}
+    report["passed"] = report["max_abs"] <= float(tolerance)
+    if report["passed"]:
+        report["message"] = (f"the port matches {name}: max |SDF difference| {report['max_abs']:.2e} <= "
+                             f"{float(tolerance):.0e} over {report['samples']} samples x {report['points']} points")
+    else:
+        report["message"] = (
+            f"the port DIFFERS from {name}: max |SDF difference| {report['max_abs']:.3g} > {float(tolerance):.0e} "
+            f"(mean {report['mean_abs']:.3g}, signs agree at {100 * report['sign_agreement']:.1f}% of points). "
+            "Check that the reference was made from this checkpoint, with the "
+            f"{'EMA (SE/GE/ME)' if ref['ema'] else 'trained (S/G/M)'} networks the reference's 'ema' names, with "
+            "every GE block's use_noise = False, no truncation (trunc_psi 1), TF32 off, and the raw ME output "
+            "(no level subtracted); see generator.REFERENCE_RECIPE")
+    return report
