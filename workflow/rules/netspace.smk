@@ -240,6 +240,7 @@ rule figure_netspace:
          for s in NS_SETTINGS for f in NS_FIGURES[s]],
     params:
         settings=settings("profile"),
+        out=lambda wildcards, output: Path(output[0]).parent,
         code=code("figure_netspace"),
     log:
         log_of("figure_netspace"),
@@ -248,4 +249,4 @@ rule figure_netspace:
         "../../environment.yml"
     shell:
         "for e in {input}; do sketch3d figure_netspace --evaluation $e --settings {params.settings:q}"
-        " --out {RESULTS}/figures || exit 1; done > {log} 2>&1"
+        " --out {params.out} || exit 1; done > {log} 2>&1"
