@@ -73,7 +73,11 @@ def mesh_from_sdf_grid(grid, level: float = 0.0, bound=(-1.0, 1.0), *, close: bo
             "the shape is empty or fills the grid: check the SDF's sign (negative inside) and scale")
     # skimage's default winding ('descent') gives outward faces for values increasing outwards (an SDF)
     verts, faces, _normals, _values = marching_cubes(arr, level=level, spacing=(spacing,) * 3)
-    mesh = trimesh.Trimesh(vertices=verts + origin, faces=faces, process=True)
+    # skimage already shares each vertex between the faces of its cube edge, so the faces are connected as
+    # they should be; trimesh's processing would merge vertices closer than its tolerance, and at a cap the
+    # vertices of neighbouring edges lie ~1e-7 cells apart (the far-outside pad), so it merged some of them
+    # and tore the mesh (a grid that is all inside gave 50 pieces): no processing.
+    mesh = trimesh.Trimesh(vertices=verts + origin, faces=faces, process=False)
     if largest_only and len(mesh.faces):
         parts = mesh.split(only_watertight=False)
         if len(parts) > 1:

@@ -380,6 +380,7 @@ class Objective:
             with torch.no_grad():  # the plain sketches' features never change: compute once
                 self.sketch_features = [self.features(to_clip_batch(sk, s.clip_size)) for sk in self.sketches]
         self.settings = settings
+        self.blank = 0  # iterations (of this process) whose rendering was a blank page, no gradient
 
     def features(self, batch: torch.Tensor) -> torch.Tensor:
         f = self.clip(batch)
@@ -416,6 +417,15 @@ class Objective:
         terms = []
         for view, sketch, sketch_f in zip(self.views, self.sketches, self.sketch_features):
             drawing = render_lines(sdf_fn, view, self.settings)
+            if not drawing.requires_grad:
+                # nothing near any ray (an empty shape, or one filling the render box): the drawing is a
+                # constant page. The loss stays defined (the features of that page against the sketch's)
+                # with a zero gradient, so Adam leaves the styles where they are; write_outputs warns.
+                self.blank += 1
+                if self.blank == 1:
+                    log.warning("inversion: the rendering at azimuth %g shows no surface (empty shape, or "
+                                "one filling the render box): the CLIP loss has no gradient there", view.azimuth)
+                drawing = drawing + 0.0 * styles.sum()
             terms.append(F.mse_loss(self.features(to_clip_batch(drawing, self.s.clip_size)), sketch_f))
             if self.s.augment:
                 size = self.s.clip_size
@@ -613,15 +623,49 @@ def mesh_of_grid(grid: np.ndarray, level: float):
     return cube_to_mesh_mesh(mesh_from_sdf_grid(grid, level, bound=(-1.0, 1.0)))
 
 
+EMPTY_OBJ = "# sketch3d: the inverted shape has no surface at the marching-cubes level (see summary.json)\n"
+
+
+def shape_warnings(grid: np.ndarray, level: float) -> list[str]:
+    """Why a generated SDF grid (cube units) makes no shape at ``level``: empty, or filling the whole cube."""
+    inside = int(np.count_nonzero(np.asarray(grid) < level))
+    if inside == 0:
+        return [f"empty shape: the SDF is above the level {level:g} everywhere on the {grid.shape[0]}^3 grid "
+                "(no surface; the mesh file holds none)"]
+    if inside == grid.size:
+        return [f"the shape fills the whole cube: the SDF is below the level {level:g} everywhere on the "
+                f"{grid.shape[0]}^3 grid (the mesh is the cube's box)"]
+    return []
+
+
+def blank_rendering(generator, styles: torch.Tensor, settings: Mapping, azimuths, device: str = "cpu") -> list:
+    """The azimuths at which the line drawing of ``styles`` shows no line at all (no pixel below 0.5)."""
+    with torch.no_grad():
+        fn = mesh_frame_sdf(generator, generator.volume(styles.to(device)))
+        return [float(az) for az in azimuths if float(render_lines(fn, view_for(settings, az), settings).min()) >= 0.5]
+
+
 def write_outputs(generator, target: Target, supervision: str, settings: Mapping, result: InversionResult,
                   out_dir: Path, device: str = "cpu") -> None:
+    """The files of :func:`invert`. A degenerate result (an empty shape, one filling the cube, a blank line
+    drawing for a CLIP supervision) is still written, with ``warnings`` in summary.json (``empty``: true
+    and a mesh file with no surface for an empty shape), so that the other examples' jobs go on."""
     gs = _section(settings, "reconstruction", "generator", default={}) or {}
     mc_res, level = int(gs.get("mc_resolution", 64)), float(gs.get("mc_level", 0.01))
     grid_res = int(np.asarray(target.sdf).shape[0]) if target.sdf is not None else mc_res
     best = result.best_styles.to(device)
     grid = styles_grid(generator, best, grid_res, device)
     mc_grid = grid if grid_res == mc_res else styles_grid(generator, best, mc_res, device)
-    mesh = mesh_of_grid(mc_grid, level)
+    warnings = shape_warnings(mc_grid, level)
+    empty = not bool(np.any(mc_grid < level))
+    mesh = None if empty else mesh_of_grid(mc_grid, level)
+    if supervision != "sdf" and not empty:
+        blank = blank_rendering(generator, best, settings, inversion_settings(settings).views, device)
+        if blank:
+            warnings.append(f"the line drawing of the best shape is blank at azimuth(s) {blank} (the shape is "
+                            "outside the render box, or fills it): the CLIP loss saw no lines")
+    for w in warnings:
+        log.warning("inversion %s (%s): %s", target.example, supervision, w)
     demo = settings.get("profile") == "demo"
     with atomic_dir(out_dir) as tmp:
         with open(tmp / LOSSES, "w", newline="") as f:
@@ -634,13 +678,17 @@ def write_outputs(generator, target: Target, supervision: str, settings: Mapping
                  best_styles=result.best_styles.numpy().astype(np.float32),
                  init_styles=result.init_styles.numpy().astype(np.float32))
         np.save(tmp / SDF_GRID, grid)
-        mesh.export(tmp / MESH, file_type="obj", include_normals=False)
+        if mesh is None:
+            (tmp / MESH).write_text(EMPTY_OBJ)
+        else:
+            mesh.export(tmp / MESH, file_type="obj", include_normals=False)
         plot_curve(tmp / CURVE, result.losses, f"{target.example}: {supervision}", result.best_iteration, demo)
         summary = {"example": target.example, "shape_id": target.shape_id, "supervision": supervision,
                    "iterations": len(result.losses), "best_iteration": result.best_iteration,
                    "best_loss": result.best_loss, "final_loss": result.losses[-1], "grid_resolution": grid_res,
-                   "mc_resolution": mc_res, "mc_level": level, "watertight": bool(mesh.is_watertight),
-                   "demo": demo}
+                   "mc_resolution": mc_res, "mc_level": level,
+                   "watertight": bool(mesh is not None and mesh.is_watertight), "empty": empty,
+                   "warnings": warnings, "demo": demo}
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
 
 

@@ -152,7 +152,12 @@ def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generato
     result = invert(generator, target, supervision, settings, None, None, device, clip, progress, mean=mean)
     gs = (settings.get("reconstruction") or {}).get("generator") or {}
     grid = styles_grid(generator, result.best_styles, int(gs.get("mc_resolution", 64)), device)
-    mesh = mesh_of_grid(grid, float(gs.get("mc_level", 0.01)))
+    level = float(gs.get("mc_level", 0.01))
+    if not np.any(grid < level):
+        raise ReconstructError(f"reconstruct: the best shape is empty (its SDF is above the level {level:g} "
+                               "everywhere): no mesh to write; try more iterations, or a sketch framed like the "
+                               "data stage's (the generator's mean shape was the start)")
+    mesh = mesh_of_grid(grid, level)
     with atomic_path(out) as tmp:
         mesh.export(tmp, file_type="obj", include_normals=False)
     return {"iterations": n_its, "best_iteration": result.best_iteration, "best_loss": result.best_loss,

@@ -53,11 +53,15 @@ def score_inversion(folder: Path, target_grid: np.ndarray, settings: Mapping) ->
     rs = (settings.get("reconstruction") or {})
     level = float((rs.get("generator") or {}).get("mc_level", 0.01))
     n_points = int((rs.get("scores") or {}).get("points", 10000))
-    mesh = trimesh.load(folder / MESH, force="mesh")
-    target_mesh = mesh_of_grid(np.asarray(target_grid, dtype=np.float32), level)
+    if summary.get("empty"):  # no surface to sample (inversion's summary warns): no distance, IoU 0 or 1
+        chamfer = float("nan")
+    else:
+        mesh = trimesh.load(folder / MESH, force="mesh")
+        target_mesh = mesh_of_grid(np.asarray(target_grid, dtype=np.float32), level)
+        chamfer = float(chamfer_distance(mesh, target_mesh, n_points, int(settings.get("seed", 0))))
     return {"example": summary["example"], "shape_id": summary.get("shape_id", ""),
             "supervision": summary["supervision"],
-            "chamfer": float(chamfer_distance(mesh, target_mesh, n_points, int(settings.get("seed", 0)))),
+            "chamfer": chamfer,
             "iou": float(volumetric_iou(grid, target_grid)),
             "best_iteration": int(summary["best_iteration"]), "best_loss": float(summary["best_loss"]),
             "iterations": int(summary["iterations"])}

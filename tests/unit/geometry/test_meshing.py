@@ -59,6 +59,25 @@ def test_cut_shape_is_closed_at_the_bound():
     assert not open_mesh.is_watertight
 
 
+@pytest.mark.parametrize("res", [5, 16])
+def test_a_grid_all_inside_is_the_closed_box_of_the_bound(res):
+    mesh = mesh_from_sdf_grid(np.full((res,) * 3, -0.1), bound=(-1.0, 0.5))
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    assert len(mesh.split(only_watertight=False)) == 1
+    assert mesh.volume == pytest.approx(1.5 ** 3, rel=1e-5)
+    assert mesh.area == pytest.approx(6 * 1.5 ** 2, rel=1e-5)
+    assert np.allclose(mesh.bounds, [[-1.0] * 3, [0.5] * 3], atol=1e-5)
+
+
+def test_a_slab_cut_on_four_sides_is_closed():
+    # |y| < 0.5 over the whole x-z extent: the caps on four sides of the bound meet the slab's faces at edges
+    res = 16
+    grid = (np.abs(grid_points(res)[:, 1]) - 0.5).reshape(res, res, res)
+    mesh = mesh_from_sdf_grid(grid)
+    assert mesh.is_watertight and len(mesh.split(only_watertight=False)) == 1
+    assert mesh.volume == pytest.approx(2 * 2 * 1.0, rel=1e-5)
+
+
 def test_torch_function_gives_the_same_mesh_and_chunks_do_not_matter():
     a = mesh_from_sdf_fn(lambda p: np.linalg.norm(p, axis=1) - 0.5, 24)
     b = mesh_from_sdf_fn(lambda p: p.norm(dim=1) - 0.5, 24, as_torch=True, chunk=1000)

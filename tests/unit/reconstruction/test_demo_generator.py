@@ -24,7 +24,8 @@ def _grids(n=3, r=8):
 
 
 def test_training_lowers_the_loss_and_keeps_latents_on_the_shell(tmp_path):
-    settings = {"steps": 30, "batch": 3, "points": 128, "lr": 0.01, "log_every": 100}
+    settings = {"steps": 30, "batch": 3, "points": 128, "lr": 0.01, "lr_final": 1.0, "near_surface": 0.05,
+                "log_every": 100}
     result = D.train_demo_generator(_grids(), settings, TINY, 0, tmp_path / "g.pt", tmp_path / "ck")
     assert np.mean(result["losses"][-5:]) < 0.5 * np.mean(result["losses"][:5])
     extra = torch.load(tmp_path / "g.pt", weights_only=True)["extra"]
@@ -84,3 +85,36 @@ def test_block_a_commands(tmp_path, monkeypatch):
     assert main(["mean_style", "--settings", json.dumps(settings), "--generator", "gen/g.pt", "--out", "mean.npz"]) == 0
     assert G.read_mean_style("mean.npz").shape == (1, 2, 8)
     assert main(["sdf_targets", "--settings", "{}", "--shapes", "shapes.csv", "--out", "x.npz"]) == 1
+
+
+def test_one_sided_clamp_costs_nothing_beyond_delta_on_the_right_side_and_pulls_the_wrong_side():
+    target = torch.tensor([0.5, 0.5, -0.5, -0.5, 0.05])
+    predicted = torch.tensor([0.3, -0.2, -0.9, 0.4, 0.0], requires_grad=True)
+    p, t = D._clamped(predicted, target, 0.1)
+    error = (p - t).abs()
+    # independent: far outside predicted at 0.3 (fine), at -0.2 (0.3 short of 0.1); far inside at -0.9 (fine),
+    # at 0.4 (0.5 short of -0.1); near the surface the plain difference
+    np.testing.assert_allclose(error.detach().numpy(), [0.0, 0.3, 0.0, 0.5, 0.05], atol=1e-6)
+    error.sum().backward()
+    np.testing.assert_allclose(predicted.grad.numpy(), [0.0, -1.0, 0.0, 1.0, -1.0])
+
+
+def test_learning_rate_falls_by_a_cosine_to_lr_final(tmp_path, monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append([g["lr"] for g in self.param_groups])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    settings = {"steps": 5, "batch": 2, "points": 32, "lr": 0.01, "lr_latent": 0.02, "lr_final": 0.1, "log_every": 100}
+    D.train_demo_generator(_grids(), settings, TINY, 0, tmp_path / "g.pt", tmp_path / "ck")
+    factors = [0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * i / 5)) for i in range(5)]
+    np.testing.assert_allclose(seen, [[0.01 * f, 0.02 * f] for f in factors], rtol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [{"lr_final": 0.0}, {"lr_final": 1.5}, {"clamp": -0.1}])
+def test_bad_schedule_and_clamp_are_refused(tmp_path, bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        D.train_demo_generator(_grids(), bad, TINY, 0, tmp_path / "g.pt", tmp_path / "ck")
