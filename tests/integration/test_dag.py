@@ -233,7 +233,7 @@ def test_chapter_5_paper_dag_has_its_tables_and_figures_and_marks_gpu_rules(proj
     for target in ("tables/table_5_1.csv", "tables/table_C_1.csv", "figures/fig_5_3.png", "figures/fig_5_4.png",
                    "figures/fig_5_5_multi.png", "figures/fig_5_5_unseen.png", "figures/fig_C_5.png",
                    "figures/fig_C_6.png", "netspace/zoo/teacher-resnet56.pt", "netspace/zoo/multi-resnet32-train-099.pt",
-                   "netspace/zoo/single-resnet8-test-015.pt", "netspace/sdf_mlps/train-799.pt"):
+                   "netspace/zoo/single-resnet8-test-015.pt", "netspace/sdf_mlps/train-598.pt", "netspace/sdf_mlps/test-200.pt"):
         assert f"results/paper/{target}" in out, target
     assert "rule fetch_netspace:" in out and "data/paper/downloads/tiny-imagenet-200.zip" in out
     assert _gpu_rules_of(out, NS_GPU_RULES) == set(NS_GPU_RULES)
