@@ -18,7 +18,8 @@ SUPERVISION_TITLES = {"sdf": "SDF", "clip": "CLIP", "clip_argmax": "CLIP argmax"
 NOTE = ("The thesis reports no numbers for its inversions (section 4.3.3 shows Figs 4.5-4.9 only): these are "
         "ours. Chamfer: mean of both directions' nearest-surface distances, mesh units (bounding-box diagonal "
         "1), lower is better; IoU: volumetric IoU of the SDF grids' insides, higher is better. Best styles = "
-        "lowest loss.")
+        "lowest loss. -: the inverted shape is empty (no surface at the level), so it has no Chamfer distance; "
+        "the means leave it out.")
 
 
 class TableError(ValueError):
@@ -34,6 +35,16 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _cell(value, digits: int) -> str:
+    """A table cell: the value, or "-" where there is none (an empty inverted shape has no Chamfer distance)."""
+    return "-" if pd.isna(value) else f"{float(value):.{digits}f}"
+
+
+def _number(value) -> float | None:
+    """A metrics value for strict JSON: None where there is none."""
+    return None if pd.isna(value) else round(float(value), 6)
+
+
 def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json: Path, demo: bool = False) -> pd.DataFrame:
     scores = pd.read_csv(scores_csv, dtype={"example": str, "shape_id": str})
     missing = [c for c in ("example", "supervision", "chamfer", "iou") if c not in scores.columns]
@@ -41,18 +52,20 @@ def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json
         raise TableError(f"{scores_csv} lacks columns {missing}: rebuild it with reconstruction_scores")
     order = [s for s in SUPERVISION_TITLES if s in set(scores["supervision"])]
     means = summarise(scores)
-    wide = scores.pivot_table(index=["example", "shape_id"], columns="supervision", values=["chamfer", "iou"])
+    # dropna=False: an empty inverted shape has no Chamfer distance (NaN); its column stays, printed as "-"
+    wide = scores.pivot_table(index=["example", "shape_id"], columns="supervision", values=["chamfer", "iou"],
+                              dropna=False)
     header = ["example", "shape"] + [f"{SUPERVISION_TITLES[s]} {m}" for s in order for m in ("Chamfer", "IoU")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (example, shape), row in wide.iterrows():
         cells = [str(example), str(shape)]
         for s in order:
-            cells += [f"{row[('chamfer', s)]:.4f}", f"{row[('iou', s)]:.3f}"]
+            cells += [_cell(row[("chamfer", s)], 4), _cell(row[("iou", s)], 3)]
         lines.append("| " + " | ".join(cells) + " |")
     cells = ["**mean**", ""]
     for s in order:
         m = means[means["supervision"] == s].iloc[0]
-        cells += [f"**{m['chamfer_mean']:.4f}**", f"**{m['iou_mean']:.3f}**"]
+        cells += [f"**{_cell(m['chamfer_mean'], 4)}**", f"**{_cell(m['iou_mean'], 3)}**"]
     lines.append("| " + " | ".join(cells) + " |")
     title = "# Reconstruction by inversion (thesis 4.3.3): Chamfer distance and IoU to the target shapes"
     notice = ""
@@ -67,7 +80,7 @@ def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json
     long["thesis"] = None
     write_text(out_csv, long.to_csv(index=False, float_format="%.6g"))
     metrics = {SUPERVISION_TITLES.get(r.supervision, r.supervision): {
-        "chamfer": round(float(r.chamfer_mean), 6), "iou": round(float(r.iou_mean), 6), "examples": int(r.examples)}
+        "chamfer": _number(r.chamfer_mean), "iou": _number(r.iou_mean), "examples": int(r.examples)}
         for r in means.itertuples(index=False)}
     write_text(out_json, json.dumps({"reconstruction": metrics, "demo": demo}, indent=1, sort_keys=True) + "\n")
     return means

@@ -64,3 +64,24 @@ def test_table_means_per_supervision(tmp_path):
     assert "**0.2000**" in md and "DEMO PROFILE" in md and "reports no numbers" in md
     assert md.index("SDF Chamfer") < md.index("CLIP Chamfer")
     assert len(pd.read_csv(tmp_path / "t.csv")) == 8
+
+
+def test_an_empty_shape_has_no_chamfer_and_the_table_still_builds(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from sketch3d.reconstruction.tables import reconstruction_table
+
+    rows = [{"example": f"{i:02d}", "shape_id": f"chair_{i}", "supervision": s, "chamfer": float("nan"),
+             "iou": 0.0} for i in range(2) for s in ("sdf", "clip")]
+    rows[2]["chamfer"], rows[2]["iou"] = 0.05, 0.4  # example 01, sdf
+    scores = tmp_path / "scores.csv"
+    pd.DataFrame(rows).to_csv(scores, index=False)
+    md, csv, js = tmp_path / "t.md", tmp_path / "t.csv", tmp_path / "t.json"
+    reconstruction_table(scores, md, csv, js, demo=True)
+    text = md.read_text()
+    assert "| 00 | chair_0 | - | 0.000 | - | 0.000 |" in text and "nan" not in text
+    metrics = json.loads(js.read_text())  # strict JSON: no NaN
+    assert metrics["reconstruction"]["CLIP"]["chamfer"] is None
+    assert metrics["reconstruction"]["SDF"]["chamfer"] == 0.05
