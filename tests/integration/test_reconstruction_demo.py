@@ -53,7 +53,8 @@ def test_every_output_is_there_and_says_demo(built):
             losses = pd.read_csv(folder / "losses.csv")
             assert len(losses) == summary["iterations"] and summary["best_loss"] == pytest.approx(losses["loss"].min())
             mesh = trimesh.load(folder / "mesh.obj", force="mesh")
-            assert mesh.is_watertight, (supervision, example)
+            # a closed surface, or none at all where the tiny generator's best shape is empty (said in the summary)
+            assert mesh.is_watertight or (mesh.is_empty and summary["empty"]), (supervision, example)
             grid = np.load(folder / "sdf.npy")
             assert grid.shape == (16, 16, 16)  # the target grid's points (targets.sdf_resolution of the tiny params)
 
