@@ -68,3 +68,19 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def save_torch(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` of ``obj`` to ``path``, atomically and byte-reproducibly.
+
+    torch names the archive's inner folder after the file it is given; saved through a buffer the folder is
+    always "archive", so the bytes never depend on the temporary file's random name.
+    """
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())

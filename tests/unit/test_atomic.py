@@ -44,3 +44,22 @@ def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path):
     with atomic_dir(tmp_path / "dir"):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "out.csv"]
+
+
+def test_save_torch_bytes_do_not_depend_on_the_file_name(tmp_path):
+    """torch names a saved archive's folder after the file it writes; through save_torch two names give one
+    content, which loads back, and no temporary file is left beside it."""
+    import torch
+
+    from sketch3d.atomic import save_torch
+
+    obj = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "step": 3}
+    save_torch(obj, tmp_path / "a.pt")
+    save_torch(obj, tmp_path / "some_other_name.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "some_other_name.pt").read_bytes()
+    back = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert back["step"] == 3 and torch.equal(back["w"], obj["w"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "some_other_name.pt"]
+    with pytest.raises(Exception):
+        save_torch({"f": lambda: 0}, tmp_path / "bad.pt")  # a lambda cannot be pickled: nothing is written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "some_other_name.pt"]

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import save_torch
 from sketch3d.netspace.architectures import Siren, build_siren
 
 log = logging.getLogger("sketch3d")
@@ -172,8 +172,7 @@ def fit_sdf_mlp_file(samples_path: Path, settings: Mapping, seed: int, out: Path
         pred = model(torch.from_numpy(points))
     meta = {"architecture": "siren", "hidden": s.hidden, "name": name, "seed": own_seed, "steps": s.steps,
             "final_loss": history[-1], "close_enough": close_enough(pred, torch.from_numpy(sdf), s.tolerance)}
-    with atomic_path(out) as tmp:
-        torch.save({"state_dict": model.state_dict(), **meta}, tmp)
+    save_torch({"state_dict": model.state_dict(), **meta}, out)
     return meta
 
 

@@ -37,7 +37,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from sketch3d.atomic import atomic_dir, atomic_path
+from sketch3d.atomic import atomic_dir, save_torch
 from sketch3d.netspace import architectures, losses
 from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
@@ -413,10 +413,9 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
             if setting == "sdf" and value >= float(s["close_enough"]):
                 stop = True
         if done % int(s["checkpoint_every"]) == 0 or done == steps or stop:
-            with atomic_path(ckpt) as tmp:
-                torch.save({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "generator": gen.get_state(), "step": done, "curves": curves, "best": best,
-                            "order": order, "running": running, "stopped": stop}, tmp)
+            save_torch({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(), "step": done, "curves": curves, "best": best,
+                        "order": order, "running": running, "stopped": stop}, ckpt)
         if stop:
             break
 

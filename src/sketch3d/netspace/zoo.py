@@ -27,7 +27,6 @@ zoo (thesis C.6).
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -40,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import save_torch
 from sketch3d.netspace.images import DATASETS, batches, data_settings, load_splits
 
 log = logging.getLogger("sketch3d")
@@ -310,15 +309,6 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     for x, y in batches(images, labels, batch, device=device):
         correct += int((model(x).argmax(1) == y).sum())
     return 100.0 * correct / len(images)
-
-
-def save_torch(obj, path: str | Path) -> None:
-    """torch.save ``obj`` to ``path`` atomically, byte-reproducibly (torch names the archive's inner folder after
-    a file's name, here a random temporary one: saved through a buffer, the folder is always "archive")."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
 
 
 def _epoch_generator(member: Member, epoch: int) -> torch.Generator:

@@ -53,7 +53,6 @@ states) goes to ``checkpoints/state.pt``; a rerun continues from it with no step
 """
 from __future__ import annotations
 
-import io
 import logging
 import math
 from pathlib import Path
@@ -61,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import save_torch
 from sketch3d.geometry.sdf import grid_points
 from sketch3d.reconstruction.generator import GeneratorConfig, SDFStyleGAN, save_generator
 
@@ -127,13 +126,6 @@ def _clamped(predicted: torch.Tensor, target: torch.Tensor, delta: float) -> tup
     outside, inside = target >= delta, target <= -delta
     predicted = torch.where(outside, predicted.clamp(max=delta), torch.where(inside, predicted.clamp(min=-delta), predicted))
     return predicted, target.clamp(-delta, delta)
-
-
-def _save_state(path: Path, state: dict) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buffer.getvalue())
 
 
 def train_demo_generator(sdf_grids: np.ndarray, settings: dict, generator_settings: dict, seed: int,
@@ -213,7 +205,7 @@ def train_demo_generator(sdf_grids: np.ndarray, settings: dict, generator_settin
         if step % s["log_every"] == 0 or step == s["steps"]:
             log.info("train_generator: step %d/%d, loss %.6f", step, s["steps"], losses[-1])
         if step % s["checkpoint_every"] == 0 and step < s["steps"]:
-            _save_state(state_file, {
+            save_torch(path=state_file, obj={
                 "generator": generator.state_dict(), "latents": latents.detach().clone(),
                 "optimiser": optimiser.state_dict(), "rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "step": step, "losses": losses, "n_shapes": n, "config": list(vars(config).values())})

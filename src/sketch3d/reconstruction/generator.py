@@ -34,7 +34,6 @@ to it (``mesh_to_cube``) and scales distances (``sdf_cube_to_mesh``).
 """
 from __future__ import annotations
 
-import io
 import math
 import pickle
 from dataclasses import asdict, dataclass, fields
@@ -45,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import atomic_path, save_torch
 from sketch3d.geometry.sdf import grid_points
 
 FORMAT = "sketch3d.sdf_stylegan/1"
@@ -574,10 +573,7 @@ def save_generator(generator: SDFStyleGAN, path: str | Path, extra: dict | None 
     payload = {"format": FORMAT, "config": asdict(generator.config),
                "state_dict": {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()},
                "noise": [v.detach().cpu().clone() for v in generator.G.noises()], "extra": dict(extra or {})}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buffer.getvalue())
+    save_torch(payload, path)
 
 
 def load_for_settings(path: str | Path, generator_settings: dict) -> SDFStyleGAN:

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import math
@@ -65,7 +64,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketch3d.atomic import atomic_dir, atomic_path
+from sketch3d.atomic import atomic_dir, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -473,14 +472,11 @@ def _fingerprint(generator, target: Target, supervision: str, settings: Mapping,
 
 
 def _save_state(path: Path, fingerprint: str, st: InversionState) -> None:
-    buf = io.BytesIO()
-    torch.save({"fingerprint": fingerprint, "iteration": st.iteration, "styles": st.styles.detach().cpu(),
+    save_torch({"fingerprint": fingerprint, "iteration": st.iteration, "styles": st.styles.detach().cpu(),
                 "optimizer": st.optimizer, "losses": st.losses, "best_loss": st.best_loss,
                 "best_iteration": st.best_iteration, "best_styles": st.best_styles.cpu(),
                 "snapshot_iterations": st.snapshot_iterations,
-                "snapshot_styles": [t.cpu() for t in st.snapshot_styles], "rng": st.rng}, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
+                "snapshot_styles": [t.cpu() for t in st.snapshot_styles], "rng": st.rng}, path)
 
 
 def _load_state(path: Path, fingerprint: str) -> InversionState:

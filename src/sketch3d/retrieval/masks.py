@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import math
@@ -55,7 +54,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import atomic_path, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -360,13 +359,6 @@ def _fingerprint(train: np.ndarray, val: Mapping[str, ValSet], settings: MaskSet
     return h.hexdigest()
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
-
-
 def _evaluate_all(w: torch.Tensor, settings: MaskSettings, val: Mapping[str, ValSet]) -> dict[str, float]:
     mask = _export(w, settings.mode, settings.threshold)
     row: dict[str, float] = {}
@@ -437,7 +429,7 @@ def train_mask(
                  ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step"))
 
     def save() -> None:
-        _save_checkpoint(checkpoint, {
+        save_torch(path=checkpoint, obj={
             "fingerprint": fingerprint, "w": w.detach().clone(), "optimiser": optimiser.state_dict(),
             "rng": rng.bit_generator.state, "step": step, "curve": curve, "best": best,
             "loss_sum": loss_sum, "loss_n": loss_n,

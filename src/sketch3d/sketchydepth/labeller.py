@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import atomic_path, save_torch
 from sketch3d.features.cache import FeatureCache, hash_bytes
 from sketch3d.sketchydepth import midas
 from sketch3d.sketchydepth.triplets import INDEX, TRIPLET_COLUMNS, TripletError, read_triplets, write_depths
@@ -223,8 +223,7 @@ def train_labeller(settings: dict, data: str | os.PathLike, out: str | os.PathLi
             log.info("train_labeller epoch %d/%d: loss %.5f", epoch, epochs, row["loss"])
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     curve_csv, info_json = outputs_of(out)
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:  # a file object: torch names the archive's folder
-        torch.save(state, fh)  # after a path's stem, which would make the bytes depend on the temporary name
+    save_torch(state, out)
     with atomic_path(curve_csv) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["epoch", "loss", "data", "grad"])
         w.writeheader()

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -52,7 +51,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import atomic_path, save_torch
 from sketch3d.sketchydepth.networks import ModelSpec, build_networks, gan_loss, model_spec, num_downs_for
 from sketch3d.sketchydepth.triplets import Triplets, read_triplets
 
@@ -364,13 +363,6 @@ def _fingerprint(model: str, s: GanSettings, data: Triplets, val: Triplets | Non
     return h.hexdigest()
 
 
-def _save(path: Path, obj: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
-
-
 def _rng_state(device: str) -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": None, "python": random.getstate()}
     if torch.device(device).type == "cuda":
@@ -446,7 +438,7 @@ def train_gan(model: str, settings: Mapping, train: Path, train_depth: Path | No
         curves.append(row)
         rng_state = _rng_state(device)
         rng_state["numpy"] = rng.bit_generator.state
-        _save(checkpoint, {
+        save_torch(path=checkpoint, obj={
             "fingerprint": fingerprint, "epoch": epoch, "curves": curves, "rng": rng_state,
             "nets": {n: m.state_dict() for n, m in nets.items()},
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
@@ -457,7 +449,7 @@ def train_gan(model: str, settings: Mapping, train: Path, train_depth: Path | No
     if epoch < s.epochs:
         return None
     out = Path(out)
-    _save(out / FINAL, {
+    save_torch(path=out / FINAL, obj={
         "model": model, "size": size, "ngf": s.ngf, "dropout": s.dropout, "epochs": epoch, "demo": s.demo,
         "fingerprint": fingerprint, "generators": {n: nets[n].state_dict() for n in sorted(spec.generators)},
     })

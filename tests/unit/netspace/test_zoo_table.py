@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sketch3d import DEMO_NOTICE
-from sketch3d.netspace.zoo import FORMAT, save_torch
+from sketch3d.atomic import save_torch
+from sketch3d.netspace.zoo import FORMAT
 from sketch3d.netspace.zoo_table import ZooTableError, to_markdown, zoo_table
 
 PARAMS = {"lenetlike": 62006, "resnet8": 78042, "resnet56": 855770}
