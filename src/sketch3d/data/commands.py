@@ -12,7 +12,7 @@ log = logging.getLogger("sketch3d")
 
 def _fetch(a: argparse.Namespace) -> None:
     from sketch3d.data.download import fetch
-    from sketch3d.data.registry import load_sources
+    from sketch3d.data.registry import load_sources, stored_at
 
     sources = load_sources()
     if a.source:
@@ -20,12 +20,7 @@ def _fetch(a: argparse.Namespace) -> None:
             raise CliError(f"unknown source '{a.source}'; known: {sorted(sources)}")
         source = sources[a.source]
     else:
-        wanted = Path(a.out).resolve()
-        matches = [s for s in sources.values() if s.filename and s.path(a.data_dir).resolve() == wanted]
-        if not matches:
-            known = [str(s.path(a.data_dir)) for s in sources.values() if s.filename]
-            raise CliError(f"no registered download is stored at {a.out}; registered files: {known}")
-        source = matches[0]
+        source = stored_at(a.out, sources.values(), a.data_dir)
     print(fetch(source, Path(a.data_dir)))
 
 

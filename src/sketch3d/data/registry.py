@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -137,3 +138,16 @@ def get_source(name: str, sources: dict[str, Source] | None = None) -> Source:
     if name not in sources:
         raise RegistryError(f"no source named '{name}' in sources.yaml; known: {sorted(sources)}")
     return sources[name]
+
+
+def stored_at(path: str | os.PathLike, sources: Iterable[Source], data_dir: str | os.PathLike,
+              registry: str = "src/sketch3d/data/sources.yaml") -> Source:
+    """The downloadable entry of ``sources`` whose file is ``path`` under ``data_dir`` (what a fetch rule's
+    output names); a RegistryError lists the registered paths and the registry file if none is."""
+    files = [s for s in sources if s.filename]
+    wanted = Path(path).resolve()
+    for source in files:
+        if source.path(data_dir).resolve() == wanted:
+            return source
+    raise RegistryError(f"no registered download is stored at {path}; registered: "
+                        f"{[str(s.path(data_dir)) for s in files]} ({registry})")

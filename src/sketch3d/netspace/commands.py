@@ -42,17 +42,12 @@ _A_COMMANDS: tuple = (
 # ----------------------------------------------------------------------------- block B
 
 def _fetch_netspace(a: argparse.Namespace) -> None:
-    from sketch3d.cli import CliError
     from sketch3d.data.download import fetch
+    from sketch3d.data.registry import stored_at
     from sketch3d.netspace.sources import chapter_sources
 
-    wanted = Path(a.out).resolve()
-    sources = [s for s in chapter_sources().values() if s.filename]
-    match = [s for s in sources if s.path(a.data_dir).resolve() == wanted]
-    if not match:
-        raise CliError(f"no NetSpace archive is registered at {a.out}; registered: "
-                       f"{[str(s.path(a.data_dir)) for s in sources]} (src/sketch3d/netspace/sources.yaml)")
-    print(fetch(match[0], Path(a.data_dir)))
+    source = stored_at(a.out, chapter_sources().values(), a.data_dir, "src/sketch3d/netspace/sources.yaml")
+    print(fetch(source, Path(a.data_dir)))
 
 
 def _train_member(a: argparse.Namespace) -> None:

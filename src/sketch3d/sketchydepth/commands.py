@@ -72,17 +72,13 @@ def _prepare_scenes(a: argparse.Namespace) -> None:
 
 
 def _fetch_sketchycoco(a: argparse.Namespace) -> None:
-    from sketch3d.cli import CliError
     from sketch3d.data.download import fetch
+    from sketch3d.data.registry import stored_at
     from sketch3d.sketchydepth.sources import chapter_sources
 
-    wanted = Path(a.out).resolve()
-    sources = [s for s in chapter_sources().values() if s.kind == "dataset" and s.filename]
-    match = [s for s in sources if s.path(a.data_dir).resolve() == wanted]
-    if not match:
-        raise CliError(f"no SketchyCOCO archive is registered at {a.out}; registered: "
-                       f"{[str(s.path(a.data_dir)) for s in sources]} (src/sketch3d/sketchydepth/sources.yaml)")
-    print(fetch(match[0], Path(a.data_dir)))
+    datasets = [s for s in chapter_sources().values() if s.kind == "dataset"]
+    source = stored_at(a.out, datasets, a.data_dir, "src/sketch3d/sketchydepth/sources.yaml")
+    print(fetch(source, Path(a.data_dir)))
 
 
 DATA_COMMANDS = (

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sketch3d.data.registry import RegistryError, Source, get_source, load_sources
+from sketch3d.data.registry import RegistryError, Source, get_source, load_sources, stored_at
 
 
 def _entry(**over):
@@ -84,3 +84,14 @@ def test_missing_key_and_duplicates(tmp_path):
     (tmp_path / "bad.yaml").write_text("nothing: here\n")
     with pytest.raises(RegistryError, match="top-level key 'sources'"):
         load_sources(tmp_path / "bad.yaml")
+
+
+def test_stored_at_finds_the_entry_of_a_path_and_names_the_others(tmp_path):
+    sources = load_sources()
+    chair = next(s for s in sources.values() if s.filename == "AmateurSketch-3DChair.zip")
+    same = tmp_path / "x" / ".." / chair.path(tmp_path).relative_to(tmp_path)  # another spelling of the path
+    assert stored_at(same, sources.values(), tmp_path) is chair
+    with pytest.raises(RegistryError) as err:
+        stored_at(tmp_path / "downloads/nope.zip", sources.values(), tmp_path, "my/sources.yaml")
+    assert "nope.zip" in str(err.value) and str(chair.path(tmp_path)) in str(err.value)
+    assert "my/sources.yaml" in str(err.value)
