@@ -56,6 +56,21 @@ def test_seeded_random_weights(x):
     assert FeatureSpec(weights="openai", seed=0).key() == FeatureSpec(weights="openai", seed=1).key()
 
 
+@pytest.mark.parametrize("backbone", ["RN50", "RN101", "ViT-B-32"])
+def test_random_image_tower_is_open_clips_own(backbone):
+    """Built without the text tower, the seeded random image tower has create_model's exact weights."""
+    import open_clip
+
+    from sketch3d.features.backbone import random_clip_visual
+
+    torch.manual_seed(3)
+    full = open_clip.create_model(backbone, pretrained=None).visual.state_dict()
+    torch.manual_seed(3)
+    alone = random_clip_visual(backbone).state_dict()
+    assert list(alone) == list(full)
+    assert all(torch.equal(alone[k], full[k]) for k in full)
+
+
 def test_layer3_equals_trunk_stages_and_local_file_roundtrip(tmp_path, x):
     """layer3 output = open_clip's own intermediate after stage 4 of 5; a saved state dict reproduces it."""
     import open_clip
