@@ -4,25 +4,16 @@ zoo reruns only the new member and what reads that zoo."""
 from __future__ import annotations
 
 import json
-import re
 
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 
-from workflow_helpers import make_project, snakemake
+from workflow_helpers import jobs_after, make_project, snakemake
 
 pytestmark = pytest.mark.slow
 
 FIGURES = ("fig_5_3.png", "fig_5_4.png", "fig_5_5_multi.png", "fig_5_5_unseen.png", "fig_C_5.png", "fig_C_6.png")
-
-
-def _jobs(out: str) -> dict[str, int]:
-    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0] if "Job stats:" in out else ""
-    jobs = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k not in ("total", "netspace")}
-    assert jobs or "Nothing to be done" in out, out[-2000:]
-    return jobs
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +37,11 @@ def test_every_output_is_there_and_says_demo(built):
         assert (r / f"netspace/models/{setting}/curves.png").is_file(), setting
 
 
-def _dry_run_with(project, change) -> dict[str, int]:
-    path = project / "params.yaml"
-    original = path.read_text()
-    params = yaml.safe_load(original)
-    change(params["profiles"]["demo"]["netspace"])
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        proc = snakemake("-n", "--cores", "1", "netspace", cwd=project)
-        return _jobs(proc.stdout + proc.stderr)
-    finally:
-        path.write_text(original)
-
-
 def test_growing_a_zoo_trains_only_the_new_member(built):
     assert "Nothing to be done" in snakemake("-n", "--cores", "1", "netspace", cwd=built).stdout
-    single = _dry_run_with(built, lambda ns: ns["zoo"]["single"]["count"].update(train=3))
+    single = jobs_after(built, "netspace", lambda ns: ns["zoo"]["single"]["count"].update(train=3))
     assert single == {"train_member": 1, "zoo_table": 1, "train_netspace": 1, "evaluate_netspace": 1,
                       "optimise_latent": 1, "netspace_table": 1, "figure_netspace": 1}
-    mlps = _dry_run_with(built, lambda ns: ns["sdf_mlps"]["count"].update(train=3))
+    mlps = jobs_after(built, "netspace", lambda ns: ns["sdf_mlps"]["count"].update(train=3))
     assert mlps == {"sdf_samples": 1, "fit_sdf_mlp": 1, "train_netspace": 1, "evaluate_netspace": 1,
                     "figure_netspace": 1}

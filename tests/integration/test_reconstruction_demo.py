@@ -4,27 +4,18 @@ it, and a person's picks rerun the figures only."""
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import trimesh
-import yaml
 from PIL import Image
 
-from workflow_helpers import make_project, snakemake
+from workflow_helpers import jobs_after, make_project, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
 SUPERVISIONS = ("sdf", "clip", "clip_argmax")
-
-
-def _jobs(out: str) -> dict[str, int]:
-    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0] if "Job stats:" in out else ""
-    jobs = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k not in ("total", "reconstruction")}
-    assert jobs or "Nothing to be done" in out, out[-2000:]
-    return jobs
 
 
 @pytest.fixture(scope="module")
@@ -59,28 +50,15 @@ def test_every_output_is_there_and_says_demo(built):
             assert grid.shape == (16, 16, 16)  # the target grid's points (targets.sdf_resolution of the tiny params)
 
 
-def _dry_run_with(project, change) -> dict[str, int]:
-    path = project / "params.yaml"
-    original = path.read_text()
-    params = yaml.safe_load(original)
-    change(params["profiles"]["demo"]["reconstruction"])
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        proc = snakemake("-n", "--cores", "1", "reconstruction", cwd=project)
-        return _jobs(proc.stdout + proc.stderr)
-    finally:
-        path.write_text(original)
-
-
 def test_a_change_reruns_exactly_what_reads_it(built):
     assert "Nothing to be done" in snakemake("-n", "--cores", "1", "reconstruction", cwd=built).stdout
-    clip = _dry_run_with(built, lambda rc: rc["inversion"]["iterations"].update(clip=4))
+    clip = jobs_after(built, "reconstruction", lambda rc: rc["inversion"]["iterations"].update(clip=4))
     # only the CLIP inversions rerun (the iteration counts are one block: every inversion reads it), and what
     # reads the inversions; never the generator, its mean style or the targets
     assert {k: v for k, v in clip.items() if k not in ("invert",)} == {
         "reconstruction_scores": 1, "reconstruction_table": 1, "figure_inversion": 1}
     assert clip["invert"] == 6
-    figures = _dry_run_with(built, lambda rc: rc["figures"].update(size=40))
+    figures = jobs_after(built, "reconstruction", lambda rc: rc["figures"].update(size=40))
     assert figures == {"figure_inversion": 1}
 
 
@@ -91,7 +69,7 @@ def test_picks_rebuild_the_figures_only(built):
     template.to_csv(picks, index=False)
     try:
         out = snakemake("-n", "--cores", "1", "reconstruction", cwd=built)
-        assert _jobs(out.stdout + out.stderr) == {"figure_inversion": 1}
+        assert planned_jobs(out.stdout + out.stderr, "reconstruction") == {"figure_inversion": 1}
         snakemake("--cores", "1", "reconstruction", cwd=built)
         figures = built / "results/demo/figures/reconstruction"
         assert (figures / "fig_4_8.png").is_file() and (figures / "fig_4_9.png").is_file()

@@ -4,25 +4,16 @@ reads it, and DVC's Table 3.1 stage rebuilds only that table's chain."""
 from __future__ import annotations
 
 import json
-import re
 
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 
-from workflow_helpers import make_project, run, snakemake
+from workflow_helpers import jobs_after, make_project, run, snakemake
 
 pytestmark = pytest.mark.slow
 
 MODELS = ("baseline", "sketchydepth", "no_depth", "no_joint")
-
-
-def _jobs(out: str) -> dict[str, int]:
-    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0] if "Job stats:" in out else ""
-    jobs = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k not in ("total", "sketchydepth")}
-    assert jobs or "Nothing to be done" in out, out[-2000:]
-    return jobs
 
 
 @pytest.fixture(scope="module")
@@ -60,27 +51,12 @@ def test_every_output_is_there_and_says_demo(built):
     assert len(list((r / "sketchydepth/depth/train").glob("*.png"))) == 12
 
 
-def _dry_run_with(project, change) -> dict[str, int]:
-    """Jobs a dry run of the chapter lists after ``change`` edits the project's demo block of the chapter's params
-    (what the tiny demo runs with; then restored)."""
-    path = project / "params.yaml"
-    original = path.read_text()
-    params = yaml.safe_load(original)
-    change(params["profiles"]["demo"]["sketchydepth"])
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        proc = snakemake("-n", "--cores", "1", "sketchydepth", cwd=project)
-        return _jobs(proc.stdout + proc.stderr)
-    finally:
-        path.write_text(original)
-
-
 def test_a_change_reruns_exactly_what_reads_it(built):
     assert "Nothing to be done" in snakemake("-n", "--cores", "1", "sketchydepth", cwd=built).stdout
-    figures = _dry_run_with(built, lambda sd: sd["figures"].update(examples=3))
+    figures = jobs_after(built, "sketchydepth", lambda sd: sd["figures"].update(examples=3))
     assert figures == {"figure_images": 1, "figure_depth": 1, "figure_effects": 1, "figure_effects_midas": 1,
                        "figure_depth_sketch": 1}
-    fid = _dry_run_with(built, lambda sd: sd["fid"].update(batch_size=7))  # FID only: not the GANs
+    fid = jobs_after(built, "sketchydepth", lambda sd: sd["fid"].update(batch_size=7))  # FID only: not the GANs
     assert fid == {"image_metrics": 4, "sketchydepth_table": 1}
 
 

@@ -3,10 +3,14 @@ the workflow in it. (Not named conftest: test modules import it, and tests/unit 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,3 +49,27 @@ def make_project(dest: Path, params: Path | None = None) -> Path:
     shutil.copytree(REPO / "src", dest / "src", ignore=ignore, symlinks=True)
     shutil.copy2(params or REPO / "tests" / "data" / "params_tiny.yaml", dest / "params.yaml")
     return dest
+
+
+def planned_jobs(out: str, target: str) -> dict[str, int]:
+    """rule -> jobs in a dry run's job stats, the target rule ``target`` and the total left out; a dry run that
+    lists no job must say it has nothing to do."""
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0] if "Job stats:" in out else ""
+    jobs = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k not in ("total", target)}
+    assert jobs or "Nothing to be done" in out, out[-2000:]
+    return jobs
+
+
+def jobs_after(project: Path, chapter: str, change: Callable[[dict], None]) -> dict[str, int]:
+    """The jobs a dry run of ``chapter`` lists after ``change`` edits the project's demo block of that chapter's
+    params (what the tiny demo runs with); params.yaml is restored afterwards."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    change(params["profiles"]["demo"][chapter])
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = snakemake("-n", "--cores", "1", chapter, cwd=project)
+        return planned_jobs(proc.stdout + proc.stderr, chapter)
+    finally:
+        path.write_text(original)
