@@ -33,6 +33,8 @@ from sketch3d.netspace.images import data_settings, load_splits
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.zoo import train_member, zoo_plan
 
+from timing import seconds_per_call  # benchmarks/timing.py
+
 DEVICES = (1, 2, 4, 8, 64)
 
 
@@ -76,14 +78,6 @@ def zoo_report(name: str, plan, costs: dict[str, tuple[float, float]], scale: fl
         f"N={n}: {total / max(critical, total / n):5.1f}x" for n in DEVICES))
 
 
-def _timed(fn, repeats: int) -> float:
-    fn()  # warm-up: first calls allocate
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
-
-
 def netspace_step(settings: dict, steps: int) -> None:
     """images/s of the single setting's training step against the bare encoder-decoder-functional forward +
     backward of the same nets and images."""
@@ -119,7 +113,7 @@ def netspace_step(settings: dict, steps: int) -> None:
         model.zero_grad(set_to_none=True)
         out.sum().backward()
 
-    loop, base = _timed(step, steps), _timed(bare, steps)
+    loop, base = seconds_per_call(step, steps), seconds_per_call(bare, steps)
     print(f"NetSpace single step ({k} ResNet8 nets x {n_img} images, PRep {height}x{width}, embedding "
           f"{model.embedding}): {n_img / loop:7.1f} img/s ({k * n_img / loop:7.1f} net-images/s)   bare fwd+bwd "
           f"{n_img / base:7.1f} img/s   ratio {loop / base:5.2f}")

@@ -20,13 +20,7 @@ import time
 import numpy as np
 import torch
 
-
-def _timed(fn, repeats: int) -> float:
-    fn()  # warm-up: first calls allocate
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
+from timing import seconds_per_call  # benchmarks/timing.py
 
 
 def build_generator(settings: dict, path: str | None):
@@ -96,10 +90,10 @@ def main() -> None:
         image.grad = None
         clip(image).mean().backward()
 
-    parts = {"sdf": _timed(bare_sdf, a.iterations)}
+    parts = {"sdf": seconds_per_call(bare_sdf, a.iterations)}
     if clip is not None:
-        parts["render"] = _timed(bare_render, a.iterations)
-        parts["clip"] = _timed(bare_clip, a.iterations)
+        parts["render"] = seconds_per_call(bare_render, a.iterations)
+        parts["clip"] = seconds_per_call(bare_clip, a.iterations)
     for name, sec in parts.items():
         print(f"bare fwd+bwd {name:8s} {sec:7.3f} s   {1 / sec:7.2f} /s")
     for sup in a.supervisions:
