@@ -108,7 +108,10 @@ rule retrieval_grid:
         code=code("retrieval_grid"),
     log:
         log_of("retrieval_grid", "grid"),
-    threads: 2
+    # One thread, started as soon as the validation split's images exist: the two grids are the chapter's longest
+    # jobs; at two threads each they ran last, one after the other, with nothing to fill the second core.
+    threads: 1
+    priority: 50
     resources:
         gpu=1,
     conda:
