@@ -63,3 +63,27 @@ def test_save_torch_bytes_do_not_depend_on_the_file_name(tmp_path):
     with pytest.raises(Exception):
         save_torch({"f": lambda: 0}, tmp_path / "bad.pt")  # a lambda cannot be pickled: nothing is written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "some_other_name.pt"]
+
+
+def test_outputs_get_the_mode_of_plainly_created_files(tmp_path):
+    """Temporary files and folders are private (0600 / 0700); what atomic writes leave must be readable as a
+    plain open() or mkdir() would have left it (results shared on a cluster, by DVC), under the umask."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "t.csv") as tmp:
+            tmp.write_text("a")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "x.txt").write_text("b")
+        (tmp_path / "plain.csv").write_text("a")
+        (tmp_path / "plain").mkdir()
+        os.umask(0o077)
+        with atomic_path(tmp_path / "private.csv") as tmp:
+            tmp.write_text("c")
+    finally:
+        os.umask(old)
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "t.csv") == mode(tmp_path / "plain.csv") == 0o644
+    assert mode(tmp_path / "d") == mode(tmp_path / "plain") == 0o755
+    assert mode(tmp_path / "private.csv") == 0o600
