@@ -86,6 +86,11 @@ def validate(params: dict, source: str = "params.yaml") -> dict:
 
 
 def _check_consistency(params: dict, source: str) -> None:
+    if params["rehearsal"] and params["profile"] != "paper":
+        raise ParamsError(
+            f"{source}: invalid parameter 'rehearsal': true rehearses the paper profile, but profile is "
+            f"'{params['profile']}'; set profile: paper (workflow/rehearsal.yaml does) or rehearsal: false"
+        )
     demo = params["profiles"]["demo"]["data"]
     total = sum(demo["splits"].values())
     if total != demo["shapes_per_category"]:

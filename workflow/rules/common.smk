@@ -14,7 +14,8 @@ except ParamsError as exc:
     raise WorkflowError(str(exc)) from None
 
 PROFILE = config["profile"]
-RESULTS = f"results/{PROFILE}"
+# the rehearsal (workflow/rehearsal.yaml) runs the paper profile's rules on fixtures: its outputs stay apart
+RESULTS = "results/rehearsal" if config["rehearsal"] else f"results/{PROFILE}"
 LOGS = f"{RESULTS}/logs"
 CATEGORIES = config["data"]["categories"]
 MAIN_NETWORK = f"{config['features']['backbone']}-{config['features']['layer']}"

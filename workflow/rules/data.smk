@@ -7,7 +7,7 @@ rule fetch:
     params:
         data_dir=lambda wildcards, output: Path(output[0]).parents[1],
     log:
-        "results/paper/logs/fetch/{filename}.log",
+        f"{LOGS}/fetch/{{filename}}.log",
     threads: 1
     conda:
         "../../environment.yml"

@@ -16,7 +16,7 @@ rule fetch_netspace:
     params:
         data_dir=lambda wildcards, output: Path(output[0]).parents[1],
     log:
-        "results/paper/logs/fetch_netspace/{archive}.log",
+        f"{LOGS}/fetch_netspace/{{archive}}.log",
     threads: 1
     conda:
         "../../environment.yml"

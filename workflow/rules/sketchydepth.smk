@@ -15,7 +15,7 @@ rule fetch_sketchycoco:
     params:
         data_dir=lambda wildcards, output: Path(output[0]).parents[1],
     log:
-        "results/paper/logs/fetch_sketchycoco/{archive}.log",
+        f"{LOGS}/fetch_sketchycoco/{{archive}}.log",
     threads: 1
     conda:
         "../../environment.yml"

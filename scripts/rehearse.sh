@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The paper rehearsal: build the fixtures (tests/rehearsal/, seeded, offline), then run the paper profile's DAG on
+# them at the tiny sizes of workflow/rehearsal.yaml. Outputs: results/rehearsal/ (never the thesis's numbers).
+# Usage: bash scripts/rehearse.sh [snakemake targets, default: every chapter] [-- extra snakemake options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+export PATH="$PWD/.venv/bin:$PATH"
+inputs=results/rehearsal/inputs
+# the weights caches a user has, pointed at the fixtures: Hugging Face's (open_clip's CLIP files) and torch hub's
+export HF_HUB_OFFLINE=1 HF_HOME="$PWD/$inputs/huggingface" TORCH_HOME="$PWD/$inputs/torch"
+targets=() extra=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi
+  targets+=("$1"); shift
+done
+[ ${#targets[@]} -gt 0 ] || targets=(retrieval sketchydepth reconstruction netspace)
+start=$(date +%s)
+python tests/rehearsal/build.py --out "$inputs"
+mkdir -p results/rehearsal
+cat > results/rehearsal/REHEARSAL.md <<'NOTE'
+# A rehearsal, not a result
+
+Everything under results/rehearsal/ comes from `bash scripts/rehearse.sh`: the paper profile's rules run on
+fixtures laid out like the real inputs (tests/rehearsal/), at tiny sizes, with random weights. It shows that the
+paper path runs; its numbers mean nothing.
+NOTE
+snakemake --cores "${REHEARSAL_CORES:-all}" --configfile workflow/rehearsal.yaml "${extra[@]}" "${targets[@]}"
+echo "rehearsal of ${targets[*]}: $(( $(date +%s) - start )) s"
