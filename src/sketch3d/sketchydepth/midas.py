@@ -41,6 +41,7 @@ __all__ = [
     "load_midas",
     "net_input_size",
     "predict_depth",
+    "prepare_input",
     "to_uint8",
 ]
 
@@ -252,6 +253,24 @@ def net_input_size(height: int, width: int, net_size: int) -> tuple[int, int]:
     return _multiple(scale * height, net_size), _multiple(scale * width, net_size)
 
 
+def prepare_input(images: np.ndarray, net_size: int, device: str | torch.device = "cpu",
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """MiDaS v2.1's input transform of uint8 RGB images [N, H, W, 3] (one size): [N, 3, h, w] on ``device`` in
+    ``dtype``. As run.py's Resize(keep_aspect_ratio, ensure_multiple_of=32, "upper_bound", INTER_CUBIC) ->
+    NormalizeImage(ImageNet mean/std) -> PrepareForNet, with torch's bicubic (a = -0.75, as OpenCV's) in place
+    of OpenCV's resize; the values are computed in float32 and cast to ``dtype`` last."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
+        raise ValueError(f"MiDaS input: expected uint8 [N, H, W, 3] RGB images, got {images.dtype} {list(images.shape)}")
+    _, h, w, _ = images.shape
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    nh, nw = net_input_size(h, w, net_size)
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).to(dtype)
+
+
 @torch.inference_mode()
 def predict_depth(model: nn.Module, images: np.ndarray, net_size: int) -> np.ndarray:
     """Relative inverse depth float32 [N, H, W] of uint8 RGB images [N, H, W, 3] (one size), at the images' size."""
@@ -261,13 +280,7 @@ def predict_depth(model: nn.Module, images: np.ndarray, net_size: int) -> np.nda
     if n == 0:
         return np.zeros((0, h, w), np.float32)
     param = next(model.parameters())
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(param.device).permute(0, 3, 1, 2).float() / 255.0
-    nh, nw = net_input_size(h, w, net_size)
-    if (nh, nw) != (h, w):
-        x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    pred = model(((x - mean) / std).to(param.dtype)).float()
+    pred = model(prepare_input(images, net_size, param.device, param.dtype)).float()
     if pred.shape[-2:] != (h, w):
         pred = F.interpolate(pred.unsqueeze(1), size=(h, w), mode="bicubic", align_corners=False).squeeze(1)
     return pred.cpu().numpy().astype(np.float32)

@@ -1,63 +1,24 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from sketch3d.sketchydepth import midas
 from sketch3d.sketchydepth.midas import MidasNet, MidasWeightsError, build_midas, load_midas, net_input_size, to_uint8
 
-BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-
-
-def _bn(prefix, c):
-    return {f"{prefix}.{k}": (() if k == "num_batches_tracked" else (c,)) for k in BN}
+OFFICIAL = Path(__file__).resolve().parents[2] / "fixtures" / "official" / "isl-org_MiDaS"
 
 
 def _official_layout() -> dict[str, tuple]:
-    """midas_v21-f6b98070.pt's keys and shapes, written down from MiDaS v2.1 (midas/midas_net.py, midas/blocks.py):
-    pretrained = ResNeXt-101 32x8d (stages of 3, 4, 23, 3 bottlenecks; group width 8 x 32 groups, i.e. width = 4 x
-    planes; layer1 = Sequential(conv1, bn1, relu, maxpool, layer1)); scratch = layer{i}_rn (3x3, no bias, to 256),
-    refinenet{i}.resConfUnit{1,2}.conv{1,2} (3x3, bias), output_conv = conv 256->128, Interpolate, conv 128->32,
-    ReLU, conv 32->1, ReLU."""
-    keys = {"pretrained.layer1.0.weight": (64, 3, 7, 7), **_bn("pretrained.layer1.1", 64)}
-    inplanes = 64
-    for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 23, 3)), 1):
-        width, out = planes * 4, planes * 4
-        for b in range(blocks):
-            p = f"pretrained.layer1.4.{b}" if stage == 1 else f"pretrained.layer{stage}.{b}"
-            keys[f"{p}.conv1.weight"] = (width, inplanes if b == 0 else out, 1, 1)
-            keys.update(_bn(f"{p}.bn1", width))
-            keys[f"{p}.conv2.weight"] = (width, width // 32, 3, 3)
-            keys.update(_bn(f"{p}.bn2", width))
-            keys[f"{p}.conv3.weight"] = (out, width, 1, 1)
-            keys.update(_bn(f"{p}.bn3", out))
-            if b == 0:
-                keys[f"{p}.downsample.0.weight"] = (out, inplanes, 1, 1)
-                keys.update(_bn(f"{p}.downsample.1", out))
-        inplanes = out
-    for i, c in enumerate((256, 512, 1024, 2048), 1):
-        keys[f"scratch.layer{i}_rn.weight"] = (256, c, 3, 3)
-        for unit in (1, 2):
-            for conv in (1, 2):
-                keys[f"scratch.refinenet{i}.resConfUnit{unit}.conv{conv}.weight"] = (256, 256, 3, 3)
-                keys[f"scratch.refinenet{i}.resConfUnit{unit}.conv{conv}.bias"] = (256,)
-    for idx, shape in ((0, (128, 256, 3, 3)), (2, (32, 128, 3, 3)), (4, (1, 32, 1, 1))):
-        keys[f"scratch.output_conv.{idx}.weight"] = shape
-        keys[f"scratch.output_conv.{idx}.bias"] = shape[:1]
-    return keys
+    """midas_v21-f6b98070.pt's keys and shapes: the official MidasNet's (make_reference.py there)."""
+    keys = json.loads((OFFICIAL / "midas_v21_layout.json").read_text())["keys"]
+    return {k: tuple(v["shape"]) for k, v in keys.items()}
 
 
 def _shapes(model):
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def test_official_network_has_the_published_keys_and_shapes():
-    with torch.device("meta"):
-        ours = _shapes(MidasNet())
-    expected = _official_layout()
-    assert sorted(set(expected) - set(ours)) == [] and sorted(set(ours) - set(expected)) == []
-    assert {k: s for k, s in ours.items() if expected[k] != s} == {}
-    assert "pretrained.layer1.4.0.conv1.weight" in ours and "scratch.refinenet4.resConfUnit1.conv1.weight" in ours
 
 
 def test_small_encoder_keeps_the_decoder_module_for_module():
@@ -171,15 +132,7 @@ def test_predict_depth_normalises_like_imagenet_and_returns_the_input_size():
         direct = model(torch.from_numpy(x.transpose(0, 3, 1, 2)).float()).numpy()
     np.testing.assert_allclose(midas.predict_depth(model, img, 64), direct, rtol=1e-5, atol=1e-6)
     small = rng.integers(0, 256, (1, 48, 48, 3), dtype=np.uint8)
-    out = midas.predict_depth(model, small, 64)  # up to 64x64 for the network, back to 48x48
-    assert out.shape == (1, 48, 48)
-    xs = torch.from_numpy(small).permute(0, 3, 1, 2).float() / 255.0
-    xs = F.interpolate(xs, size=(64, 64), mode="bicubic", align_corners=False)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    with torch.no_grad():
-        ref = F.interpolate(model((xs - mean) / std).unsqueeze(1), size=(48, 48), mode="bicubic",
-                            align_corners=False).squeeze(1).numpy()
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    assert midas.predict_depth(model, small, 64).shape == (1, 48, 48)  # up to 64x64 for the network, back to 48x48
+    # the transform itself: test_midas_official.py, against MiDaS's own
     with pytest.raises(ValueError, match="uint8"):
         midas.predict_depth(model, img.astype(np.float32), 64)
