@@ -16,7 +16,8 @@ reaches the network:
 Activations follow pytorch-fid's ``get_activations``: uint8 images become [0, 1] floats (as ``ToTensor``),
 the network resizes them bilinearly to 299x299 and scales them to [-1, 1] itself (``resize_input``,
 ``normalize_input``); feature maps larger than 1x1 (dims 64, 192, 768) are average-pooled. The distance is
-``pytorch_fid.fid_score.calculate_frechet_distance`` of the activations' means and covariances.
+the formula of ``pytorch_fid.fid_score.calculate_frechet_distance`` on the activations' means and covariances,
+its matrix square root's trace computed exactly from a nuclear norm (:func:`frechet_distance`).
 
 :func:`cached_activations` keeps the activations of an image array on disk, keyed by the images' bytes and
 the network's identity (weights digest or seed, dims), so the test set's real images are embedded once for
@@ -28,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,17 +232,33 @@ def statistics(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(acts, axis=0), np.cov(acts, rowvar=False)
 
 
+def _root_factor(acts: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """A factor F of the covariance (cov = F F^T), with as few columns as possible: the centred samples
+    / sqrt(n - 1) ([D, n]) when there are fewer samples than dims, else cov's symmetric square root ([D, D])."""
+    n, d = acts.shape
+    if n <= d:
+        return (acts - mu).T / np.sqrt(n - 1)
+    w, v = np.linalg.eigh(cov)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
 def frechet_distance(acts_a: np.ndarray, acts_b: np.ndarray) -> float:
-    """FID between two activation sets [N, D], [M, D] (pytorch-fid's calculate_frechet_distance)."""
-    from sketch3d.compat.torchvision_ops import ensure_torchvision
+    """FID between two activation sets [N, D], [M, D]: ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), the
+    formula of pytorch-fid's calculate_frechet_distance, with the same means and covariances (``statistics``).
 
-    ensure_torchvision()  # pytorch-fid imports torchvision
-    from pytorch_fid.fid_score import calculate_frechet_distance
-
-    if acts_a.shape[1:] != acts_b.shape[1:]:
+    Tr((S_a S_b)^(1/2)) is computed exactly as the nuclear norm (sum of singular values) of F_a^T F_b, where
+    S = F F^T (:func:`_root_factor`): the eigenvalues of S_a S_b are those of F_a^T S_b F_a = (F_a^T F_b)(F_a^T F_b)^T.
+    pytorch-fid takes scipy's ``sqrtm`` of the D x D product instead: at 2048 dims 15-20 s of CPU per distance,
+    and for sets smaller than D (a singular product) it adds 1e-6 to the covariances' diagonals and so returns a
+    slightly different number. Here: the same value on full-rank sets (tested against pytorch-fid to 1e-9), the
+    exact value on smaller sets, in milliseconds when a set is smaller than D.
+    """
+    if acts_a.ndim != 2 or acts_b.ndim != 2 or acts_a.shape[1:] != acts_b.shape[1:]:
         raise ValueError(f"FID: activation sets differ in width ({acts_a.shape[1:]} vs {acts_b.shape[1:]})")
+    acts_a, acts_b = np.asarray(acts_a, np.float64), np.asarray(acts_b, np.float64)
     mu_a, sigma_a = statistics(acts_a)
     mu_b, sigma_b = statistics(acts_b)
-    with warnings.catch_warnings():  # pytorch-fid 0.3.0 passes scipy's deprecated sqrtm(disp=False)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return float(calculate_frechet_distance(mu_a, sigma_a, mu_b, sigma_b))
+    cross = _root_factor(acts_a, mu_a, sigma_a).T @ _root_factor(acts_b, mu_b, sigma_b)
+    tr_covmean = float(np.linalg.svd(cross, compute_uv=False).sum())
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * tr_covmean)
