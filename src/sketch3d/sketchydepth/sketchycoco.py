@@ -134,7 +134,59 @@ def obtain_roots(settings: dict, *, base: str | Path = ".", sources: dict[str, S
             + "\n".join(f"{i}. {p}" for i, p in enumerate(problems, 1))
             + "\nOr extract SketchyCOCO into one folder and set sketchydepth.sketchycoco.root in params.yaml to it."
         )
+    check_archives(archives, str(cfg["version"]))
     return [extract_zip(path, data_dir / "sketchycoco" / name) for name, path in archives]
+
+
+# what each split needs, the registry archive that holds it (README's Google Drive "Scene-level data" / "Others"),
+# and what it is
+_REQUIRED = (
+    ("Scene/GT/{split}", "sketchycoco_scene", "the scene images of SketchyCOCO's {split} split, <12-digit COCO id>.png"),
+    ("Others/background_training/{version}/{split}", "sketchycoco_others",
+     "the {{foreground image & background sketch}} partial images of the {split} split, <12-digit COCO id>.png"),
+)
+
+
+def _folders(archive: Path) -> set[str]:
+    """Every folder of a zip archive (from its members' paths), as 'a/b/c'."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise SketchyCOCOError(f"{archive} is not a readable zip archive ({e}); delete it and get it again") from e
+    out = set()
+    for name in names:
+        parts = name.rstrip("/").split("/")
+        stop = len(parts) if name.endswith("/") else len(parts) - 1
+        out.update("/".join(parts[:i]) for i in range(1, stop + 1))
+    return out
+
+
+def check_archives(archives: list[tuple[str, Path]], version: str) -> None:
+    """Before anything is extracted: every split's scene and partial-image folders are in one of the archives
+    (at their top or up to two folders down). A missing one raises a SketchyCOCOError naming the archive that
+    should hold it, the folder, and what that folder holds."""
+    folders = {name: _folders(path) for name, path in archives}
+    problems = []
+    for split in SPLIT_FOLDERS:
+        for pattern, owner, what in _REQUIRED:
+            folder = pattern.format(split=split, version=version)
+            if any(f == folder or f.endswith("/" + folder) and f.count("/") - folder.count("/") <= 2
+                   for fs in folders.values() for f in fs):
+                continue
+            paths = dict(archives)
+            where = (f"archive {paths[owner]} ('{owner}')" if owner in paths
+                     else f"archives {', '.join(str(p) for p in paths.values())}")
+            problems.append(f"{where}: no folder {folder}/ (expected: {what.format(split=split)})")
+    if problems:
+        raise SketchyCOCOError(
+            "SketchyCOCO's archives are not laid out as the dataset's README and build scripts describe; nothing was "
+            "extracted.\n" + "\n".join(f"{i}. {p}" for i, p in enumerate(problems, 1))
+            + "\nGet the archive again (see how_to_get in src/sketch3d/sketchydepth/sources.yaml: the Baidu parts B and C "
+            "must be merged into A's Scene/GT/trainInTrain), or extract SketchyCOCO into one folder holding Scene/ and "
+            "Others/ and set sketchydepth.sketchycoco.root to it.")
 
 
 def _bases(roots: list[Path]) -> list[Path]:

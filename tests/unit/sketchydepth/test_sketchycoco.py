@@ -179,3 +179,52 @@ def test_chapter_registry_is_apart_from_the_shared_one():
 
     assert {"sketchycoco_scene", "sketchycoco_others"} <= set(chapter_sources())
     assert not set(chapter_sources()) & set(shared())
+
+
+def _rehearsal_archives(data, drop=None):
+    """The rehearsal's SketchyCOCO archives (tests/rehearsal/fixtures/sketchycoco.py: the layout of SketchyCOCO's
+    README and MATLAB build scripts, not of this reader), without the members under ``drop``."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from rehearsal.fixtures import sketchycoco as fixture
+
+    fixture.build(data, 0)
+    if drop:
+        path = data / "downloads" / (fixture.SCENE_ZIP if drop.startswith("Scene") else fixture.OTHERS_ZIP)
+        with zipfile.ZipFile(path) as zf:
+            kept = {n: zf.read(n) for n in zf.namelist() if not n.startswith(drop)}
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, content in kept.items():
+                zf.writestr(name, content)
+    return fixture
+
+
+def test_archives_as_sketchycocos_build_scripts_write_them(tmp_path):
+    data = tmp_path / "data"
+    fixture = _rehearsal_archives(data)
+    roots = obtain_roots(_settings(data, size=16), sources=_sources())
+    manifest = prepare_sketchycoco(_settings(data, size=16), roots, tmp_path / "out")
+    n = {k: len(v) for k, v in fixture.SCENES.items()}
+    assert {k: v["n"] for k, v in manifest["splits"].items()} == {
+        "train": n["trainInTrain"] - 1, "val": 1, "test": n["valInTrain"] + n["val"]}
+    assert manifest["kind_source"] == {"annotation": sum(n.values()), "pixels": 0}  # every CLASS_GT .mat read
+    test = read_triplets(tmp_path / "out" / "test")
+    assert all(len(i) == 12 and i.isdigit() for i in test.ids) and sorted(test.kinds) == ["bo", "bo", "fb", "fb"]
+
+
+@pytest.mark.parametrize("drop,archive,folder,what", [
+    ("Others/background_training/paper_version/val/", "SketchyCOCO-Others.zip",
+     "Others/background_training/paper_version/val/", "partial images of the val split"),
+    ("Scene/GT/trainInTrain/", "SketchyCOCO-Scene.zip", "Scene/GT/trainInTrain/",
+     "scene images of SketchyCOCO's trainInTrain split")])
+def test_an_archive_without_a_folder_names_archive_folder_and_expectation(tmp_path, drop, archive, folder, what):
+    data = tmp_path / "data"
+    _rehearsal_archives(data, drop=drop)
+    with pytest.raises(SketchyCOCOError) as err:
+        prepare_scenes(_settings(data, size=16), tmp_path / "out", sources=_sources())
+    msg = str(err.value)
+    assert f"archive {data / 'downloads' / archive}" in msg and f"no folder {folder} " in msg and what in msg
+    assert msg.count("no folder") == 1 and "sketchydepth.sketchycoco.root" in msg
+    assert not (data / "sketchycoco").exists() and not (tmp_path / "out").exists()  # nothing extracted or written
