@@ -191,8 +191,13 @@ def activations(images: np.ndarray, net: FidNetwork, batch_size: int = 50) -> np
             pred = net.model(x)[0]
             if pred.shape[2] != 1 or pred.shape[3] != 1:
                 pred = adaptive_avg_pool2d(pred, output_size=(1, 1))
-            out[start:start + len(batch)] = pred.squeeze(3).squeeze(2).cpu().numpy()
+            out[start:start + len(batch)] = to_host(pred.squeeze(3).squeeze(2))
     return out
+
+
+def to_host(t) -> np.ndarray:
+    """A device tensor's values in numpy (the one place FID activations leave the device)."""
+    return t.detach().cpu().numpy()
 
 
 def images_digest(images: np.ndarray) -> str:

@@ -41,7 +41,9 @@ __all__ = [
     "load_midas",
     "net_input_size",
     "predict_depth",
+    "predict_tensor",
     "prepare_input",
+    "to_host",
     "to_uint8",
 ]
 
@@ -272,18 +274,30 @@ def prepare_input(images: np.ndarray, net_size: int, device: str | torch.device 
 
 
 @torch.inference_mode()
-def predict_depth(model: nn.Module, images: np.ndarray, net_size: int) -> np.ndarray:
-    """Relative inverse depth float32 [N, H, W] of uint8 RGB images [N, H, W, 3] (one size), at the images' size."""
+def predict_tensor(model: nn.Module, images: np.ndarray, net_size: int) -> torch.Tensor:
+    """Relative inverse depth float32 [N, H, W] on the model's device, of uint8 RGB images [N, H, W, 3] (one size,
+    N >= 1), at the images' size: MiDaS's input transform, the network (in its parameters' dtype), and run.py's
+    bicubic resize of the prediction back to the image size."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
         raise ValueError(f"predict_depth: expected uint8 [N, H, W, 3] RGB images, got {images.dtype} {list(images.shape)}")
-    n, h, w, _ = images.shape
-    if n == 0:
-        return np.zeros((0, h, w), np.float32)
+    _, h, w, _ = images.shape
     param = next(model.parameters())
     pred = model(prepare_input(images, net_size, param.device, param.dtype)).float()
     if pred.shape[-2:] != (h, w):
         pred = F.interpolate(pred.unsqueeze(1), size=(h, w), mode="bicubic", align_corners=False).squeeze(1)
-    return pred.cpu().numpy().astype(np.float32)
+    return pred
+
+
+def to_host(t: torch.Tensor) -> np.ndarray:
+    """A device tensor's values as float32 numpy (the one place the labeller copies from the device)."""
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def predict_depth(model: nn.Module, images: np.ndarray, net_size: int) -> np.ndarray:
+    """Relative inverse depth float32 [N, H, W] of uint8 RGB images [N, H, W, 3] (one size), at the images' size."""
+    if images.dtype == np.uint8 and images.ndim == 4 and len(images) == 0:
+        return np.zeros((0, *images.shape[1:3]), np.float32)
+    return to_host(predict_tensor(model, images, net_size))
 
 
 def to_uint8(depth: np.ndarray) -> np.ndarray:

@@ -137,10 +137,24 @@ def to_tensor(a: np.ndarray) -> torch.Tensor:
     return t.float().div(127.5).sub(1.0)
 
 
+def to_host(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values in host memory (the one place a device tensor is copied to numpy)."""
+    return t.detach().cpu().numpy()
+
+
+def to_floats(terms: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar tensors as Python floats: one host transfer for the lot (the one place loss values leave the device)."""
+    if not terms:
+        return {}
+    values = to_host(torch.stack([v.detach().float().reshape(()) for v in terms.values()]))
+    return {k: float(v) for k, v in zip(terms, values)}
+
+
 def to_uint8(t: torch.Tensor) -> np.ndarray:
     """float [N, C, S, S] in [-1, 1] -> uint8 [N, S, S, C] (C 3) or [N, S, S] (C 1), rounded."""
-    a = ((t.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return a[:, 0].numpy() if a.shape[1] == 1 else a.permute(0, 2, 3, 1).numpy()
+    a = ((t.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    a = a[:, 0] if a.shape[1] == 1 else a.permute(0, 2, 3, 1)
+    return to_host(a)
 
 
 def load_split(folder: Path, depth: Path | None, spec: ModelSpec, what: str) -> Triplets:
@@ -222,8 +236,9 @@ def discriminator_inputs(spec: ModelSpec, b: Batch, d_gen: torch.Tensor | None,
 
 
 def discriminator_step(spec: ModelSpec, nets: Mapping[str, nn.Module], opt_d: torch.optim.Optimizer, b: Batch,
-                       fw: Forward) -> dict[str, float]:
-    """Update every discriminator on its real and (detached) fake inputs; their losses."""
+                       fw: Forward) -> dict[str, torch.Tensor]:
+    """Update every discriminator on its real and (detached) fake inputs; their losses (detached, on the device:
+    no host synchronisation per step)."""
     for name in spec.discriminators:
         nets[name].requires_grad_(True)
     opt_d.zero_grad(set_to_none=True)
@@ -236,7 +251,7 @@ def discriminator_step(spec: ModelSpec, nets: Mapping[str, nn.Module], opt_d: to
         terms[f"{name}_real"], terms[f"{name}_fake"] = real_loss, fake_loss
     total.backward()
     opt_d.step()
-    return {k: float(v.detach()) for k, v in terms.items()}
+    return {k: v.detach() for k, v in terms.items()}
 
 
 def generator_losses(spec: ModelSpec, nets: Mapping[str, nn.Module], b: Batch, fw: Forward) -> dict[str, torch.Tensor]:
@@ -254,8 +269,8 @@ def generator_losses(spec: ModelSpec, nets: Mapping[str, nn.Module], b: Batch, f
 
 
 def generator_step(spec: ModelSpec, nets: Mapping[str, nn.Module], opt_g: torch.optim.Optimizer, b: Batch,
-                   fw: Forward, l1_weight: float) -> dict[str, float]:
-    """Update both generators, discriminators frozen, on L_i + L_d + L_j; their loss terms."""
+                   fw: Forward, l1_weight: float) -> dict[str, torch.Tensor]:
+    """Update both generators, discriminators frozen, on L_i + L_d + L_j; their loss terms (detached, on the device)."""
     for name in spec.discriminators:
         nets[name].requires_grad_(False)
     opt_g.zero_grad(set_to_none=True)
@@ -269,12 +284,12 @@ def generator_step(spec: ModelSpec, nets: Mapping[str, nn.Module], opt_g: torch.
     opt_g.step()
     for name in spec.discriminators:
         nets[name].requires_grad_(True)
-    return {k: float(v.detach()) for k, v in terms.items()}
+    return {k: v.detach() for k, v in terms.items()}
 
 
 def train_step(spec: ModelSpec, nets: Mapping[str, nn.Module], opt_g: torch.optim.Optimizer,
-               opt_d: torch.optim.Optimizer, b: Batch, l1_weight: float) -> dict[str, float]:
-    """One iteration: forward, every discriminator, both generators. The loss terms."""
+               opt_d: torch.optim.Optimizer, b: Batch, l1_weight: float) -> dict[str, torch.Tensor]:
+    """One iteration: forward, every discriminator, both generators. The loss terms (detached, on the device)."""
     fw = forward(spec, nets, b.partial)
     return {**discriminator_step(spec, nets, opt_d, b, fw), **generator_step(spec, nets, opt_g, b, fw, l1_weight)}
 
@@ -332,7 +347,7 @@ def validate(spec: ModelSpec, nets: Mapping[str, nn.Module], data: Triplets, dev
              eval_mode: bool) -> dict[str, float]:
     """Mean L1 (in [-1, 1] units) of the generated image (and depth) on ``data``, one example at a time as
     at test time, under its own seeded RNG so that training's RNG stream is untouched."""
-    sums = {"val_l1_image": 0.0, **({"val_l1_depth": 0.0} if spec.depth else {})}
+    sums: dict[str, torch.Tensor] = {}
     with torch.random.fork_rng(devices=rng_devices(device)), keep_buffers(nets):
         torch.manual_seed(seed)
         for m in nets.values():
@@ -340,12 +355,11 @@ def validate(spec: ModelSpec, nets: Mapping[str, nn.Module], data: Triplets, dev
         for i in range(len(data)):
             b = make_batch(data, np.array([i]), np.zeros(1, bool), device)
             d, img = generate_one(spec, nets, b.partial)
-            sums["val_l1_image"] += float(F.l1_loss(img, b.image))
-            if spec.depth:
-                sums["val_l1_depth"] += float(F.l1_loss(d, b.depth))
+            terms = {"val_l1_image": F.l1_loss(img, b.image), **({"val_l1_depth": F.l1_loss(d, b.depth)} if spec.depth else {})}
+            sums = {k: sums[k] + v if k in sums else v for k, v in terms.items()}
         for m in nets.values():
             m.train(True)
-    return {k: v / len(data) for k, v in sums.items()}
+    return {k: v / len(data) for k, v in to_floats(sums).items()}
 
 
 # ----------------------------------------------------------------------------- the stage
@@ -425,12 +439,13 @@ def train_gan(model: str, settings: Mapping, train: Path, train_depth: Path | No
     while epoch < end:
         epoch += 1
         lr = opt_g.param_groups[0]["lr"]
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         for idx, flips in epoch_plan(len(data), s.batch_size, s.flip, rng):
             terms = train_step(spec, nets, opt_g, opt_d, make_batch(data, idx, flips, device), s.l1_weight)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v * len(idx)
-        row = {"epoch": epoch, "lr": lr, **{k: sums[k] / len(data) for k in sorted(sums)}}
+            for k, v in terms.items():  # summed on the device; one host transfer per epoch
+                sums[k] = sums[k] + v * len(idx) if k in sums else v * len(idx)
+        means = to_floats(sums)
+        row = {"epoch": epoch, "lr": lr, **{k: means[k] / len(data) for k in sorted(means)}}
         if vdata is not None:
             row.update(validate(spec, nets, vdata, device, s.seed + epoch, s.test_eval))
         sched_g.step()
