@@ -93,3 +93,13 @@ def project(tmp_path_factory) -> Path:
 def test_readme_workflow_commands_dry(project, argv):
     proc = run(_exe(dry(argv)), cwd=project)
     assert "Error" not in proc.stderr.replace("WorkflowError", "Error"), proc.stderr[-2000:]
+
+
+def test_readme_gpu_check_stops_at_once_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: scripts/gpu_check.sh would run the whole rehearsal")
+    [check] = commands_of("nogpu")
+    proc = run(check, cwd=REPO, check=False, timeout=300)
+    assert proc.returncode != 0 and "no CUDA device" in proc.stderr, proc.stderr[-2000:]
