@@ -184,7 +184,7 @@ def _reconstruction_table(a: argparse.Namespace) -> None:
 
     settings = parse_settings(a.settings)
     reconstruction_table(Path(a.scores), Path(a.out_md), Path(a.out_csv), Path(a.out_json),
-                         demo=settings.get("profile") == "demo")
+                         demo=settings.get("profile") == "demo", rehearsal=a.rehearsal)
 
 
 def _figure_inversion(a: argparse.Namespace) -> None:
@@ -273,6 +273,7 @@ _C_COMMANDS: tuple = (
         arg("--out-md", required=True),
         arg("--out-csv", required=True),
         arg("--out-json", required=True, help="DVC metrics: means per supervision"),
+        arg("--rehearsal", action="store_true", help="the paper rehearsal's table: say its numbers mean nothing"),
     )),
     Command("figure_inversion", "Figs 4.5-4.9 (4.8/4.9 from a picks CSV, else contact sheets to pick from)",
             _figure_inversion, (
