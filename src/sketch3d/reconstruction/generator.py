@@ -252,7 +252,8 @@ class Synthesis(nn.Module):
         gen = torch.Generator().manual_seed(int(config.noise_seed))
         for i in range(n):
             side = 4 * 2 ** i
-            volume = torch.randn(1, side, side, side, 1, generator=gen)
+            # drawn on the CPU (the same noise on every device); the buffers follow the module's .to()
+            volume = torch.randn(1, side, side, side, 1, generator=gen, device="cpu")
             if config.noise == "zero":
                 volume = torch.zeros_like(volume)
             self.register_buffer(f"noise_{i}", volume, persistent=False)
@@ -353,12 +354,14 @@ class SDFStyleGAN(nn.Module):
 
 
 def sample_styles(generator: SDFStyleGAN, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
-    """``n`` W+ style samples [n, n_styles, dim] from z ~ N(0, I) drawn with ``seed`` (no gradient)."""
+    """``n`` W+ style samples [n, n_styles, dim] from z ~ N(0, I) drawn with ``seed`` (no gradient), on the
+    generator's device and in its dtype. The latents are drawn on the CPU, so that a seed gives the same styles
+    on every device."""
     gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn(int(n), generator.config.z_dim, generator=gen)
-    device = next(generator.parameters()).device
+    z = torch.randn(int(n), generator.config.z_dim, generator=gen, device="cpu")
+    param = next(generator.parameters())
     with torch.no_grad():
-        w = torch.cat([generator.map(z[s:s + batch].to(device)) for s in range(0, len(z), batch)])
+        w = torch.cat([generator.map(z[s:s + batch].to(param.device, param.dtype)) for s in range(0, len(z), batch)])
     return generator.broadcast(w).contiguous()
 
 

@@ -167,7 +167,8 @@ def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generato
         n = int(((settings.get("reconstruction") or {}).get("generator") or {}).get("mean_samples", 1000))
         with torch.no_grad():
             mean = mean_style(generator, n=n, seed=int(settings.get("seed", 0)))
-    mean = mean.to(device)
+    param = next(generator.parameters())
+    mean = mean.to(device=param.device, dtype=param.dtype)
     if s.sketch_box is None:
         box = framing_box(generator, mean, settings)
         inv["sketch_box"] = box
