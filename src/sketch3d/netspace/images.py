@@ -370,7 +370,8 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int | None = 
 def batches(images: torch.Tensor, labels: torch.Tensor, batch: int, generator: torch.Generator | None = None,
             augmented: bool = False, device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalised float batches on ``device``: shuffled and (if ``augmented``) augmented with ``generator``
-    (training), else in order (evaluation)."""
+    (training), else in order (evaluation). The order and the augmentation are drawn on the host (the same draws
+    whatever the device); the uint8 batch is moved, then normalised on ``device`` (a quarter of float32's bytes)."""
     n = len(images)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch):
@@ -378,4 +379,4 @@ def batches(images: torch.Tensor, labels: torch.Tensor, batch: int, generator: t
         x = images[idx]
         if augmented:
             x = augment(x, generator)
-        yield normalise(x).to(device), labels[idx].to(device)
+        yield normalise(x.to(device)), labels[idx].to(device)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from sketch3d.atomic import write_text
-from sketch3d.netspace import losses
+from sketch3d.netspace import host, losses
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.training import CLASSIFIERS, Target, accuracy, predicted_forward, templates_for
 
@@ -39,7 +39,7 @@ def _decoded(model: NetSpace, e: torch.Tensor, templates: Mapping[str, nn.Module
         (name,) = templates
         return name, p, None
     logits = model.classify(e)
-    return CLASSIFIERS[int(logits[0].argmax())], p, logits
+    return CLASSIFIERS[host.ids(logits)[0]], p, logits
 
 
 def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Mapping, settings: Mapping,
@@ -62,10 +62,10 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     model.eval()
     gen = torch.Generator().manual_seed(int(s["seed"]))
     (tx, ty), (vx, vy), (sx, sy) = data["train"], data["val"], data["test"]
-    vx, vy, sx, sy = vx.to(device), vy.to(device), sx.to(device), sy.to(device)
-    if s.get("eval_images"):
+    if s.get("eval_images"):  # the subset drawn on the host, then moved
         idx = torch.randperm(len(vx), generator=torch.Generator().manual_seed(int(s["seed"]) + 1))
         vx, vy = vx[idx[:int(s["eval_images"])]], vy[idx[:int(s["eval_images"])]]
+    vx, vy, sx, sy = vx.to(device), vy.to(device), sx.to(device), sy.to(device)
     with torch.no_grad():
         e0 = model.encode(start.prep.to(device).unsqueeze(0))
     e = e0.clone().requires_grad_(True)
@@ -97,7 +97,7 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
         opt.zero_grad()
         loss.backward()
         opt.step()
-        running, n = running + float(loss.detach()), n + 1
+        running, n = running + host.value(loss.detach()), n + 1
         if step % int(s["eval_every"]) == 0 or step == int(s["steps"]):
             acc, arch = val_acc()
             curve.append({"step": step, "loss": running / n, "validation": acc, "architecture": arch})

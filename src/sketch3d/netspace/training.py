@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from sketch3d.atomic import atomic_dir, save_torch
-from sketch3d.netspace import architectures, losses
+from sketch3d.netspace import architectures, host, losses
 from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
 
@@ -178,17 +178,6 @@ def step_losses(model: NetSpace, setting: str, targets: Sequence[Target], templa
     return multi_losses(model, targets, templates, e, decoded, x, y, teacher, s)
 
 
-def host_ids(logits: torch.Tensor) -> list[int]:
-    """The argmax of each row of ``logits``, read back to the host (one device sync): the ClassId that picks the
-    architecture a decoded PRep is loaded into is a decision the host makes."""
-    return logits.argmax(-1).tolist()
-
-
-def host_value(t: torch.Tensor) -> float:
-    """A one-element tensor read back to the host (a device sync): losses and accuracies logged or compared."""
-    return float(t)
-
-
 def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module], e: torch.Tensor,
                  decoded: torch.Tensor, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module,
                  s: Mapping) -> dict[str, torch.Tensor]:
@@ -197,7 +186,7 @@ def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[
 
     Every tensor made here takes the embedding's device and dtype (the class ids, the soft ClassId targets, the
     zero of an empty L^gamma); which template a decoded PRep enters is decided on the host: the targets' ClassIds
-    (``architecture_from: target``) or the head's argmax read back once per batch (``predicted``, :func:`host_ids`).
+    (``architecture_from: target``) or the head's argmax read back once per batch (``predicted``, ``host.ids``).
     """
     alpha, temp, mode = float(s["alpha"]), float(s["temperature"]), s["architecture_from"]
     with torch.no_grad():
@@ -207,7 +196,7 @@ def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[
     ids = torch.tensor(class_ids, device=e.device)
     c_logits = model.classify(e)
     l_class = losses.l_class(c_logits, ids) * len(targets)  # a sum over the nets, as the thesis's final loss
-    picks = host_ids(c_logits.detach()) if mode == "predicted" else class_ids
+    picks = host.ids(c_logits.detach()) if mode == "predicted" else class_ids
     l_kd = sum(losses.l_kd(predicted_forward(templates[CLASSIFIERS[picks[i]]], decoded[i], x), t_logits, y, alpha,
                            temp) for i in range(len(targets)))
     lo, hi = 0, classes - 1
@@ -222,7 +211,7 @@ def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[
         cg, pg = model.classify(eg), model.decode(eg)
         l_gamma = losses.l_class(cg, soft) * len(eg)
         if mode == "predicted":
-            picks_g = host_ids(cg.detach())
+            picks_g = host.ids(cg.detach())
         else:  # the interpolated ClassId itself (an integer for eq. 5.12's factors), known on the host
             picks_g = [losses.interpolated_class_id(lo, hi, g) for _ in pairs for g in gammas]
         for k in range(len(eg)):
@@ -240,13 +229,13 @@ def accuracy(logits_fn, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> f
     correct = torch.zeros((), dtype=torch.long, device=y.device)
     for k in range(0, len(x), batch):
         correct += (logits_fn(x[k:k + batch]).argmax(1) == y[k:k + batch]).sum()
-    return 100.0 * host_value(correct) / max(1, len(x))
+    return 100.0 * host.value(correct) / max(1, len(x))
 
 
 @torch.no_grad()
 def close_enough_fraction(pred: torch.Tensor, target: torch.Tensor, tolerance: float) -> float:
     """Fraction of outputs within ``tolerance`` of the target's (C.5; peer: isclose, atol 0.01)."""
-    return host_value((pred - target).abs().le(tolerance).float().mean())
+    return host.value((pred - target).abs().le(tolerance).float().mean())
 
 
 @torch.no_grad()
@@ -257,7 +246,7 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
     prep = torch.stack([t.prep for t in targets])
     e = model.encode(prep)
     decoded = model.decode(e)
-    picks = host_ids(model.classify(e)) if setting in ("multi", "unseen") else None
+    picks = host.ids(model.classify(e)) if setting in ("multi", "unseen") else None
     values = []
     for i, t in enumerate(targets):
         if setting == "sdf":
@@ -271,7 +260,7 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
             template = templates[CLASSIFIERS[picks[i]]]
         pred = accuracy(lambda b: predicted_forward(template, decoded[i], b), x, y)
         if setting == "single":
-            key = ("accuracy", len(x), host_value(x.sum()))
+            key = ("accuracy", len(x), host.value(x.sum()))
             if key not in t.cache:
                 t.cache[key] = accuracy(t.net, x, y)
             pred = abs(t.cache[key] - pred)
@@ -317,6 +306,43 @@ def _points(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(int(n), 3, generator=generator) * 2 - 1
 
 
+def place(device, model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module],
+          teacher: nn.Module | None):
+    """Everything a step reads, on ``device``: the model, the targets' nets and PReps (in place), the templates and
+    the teacher; returns (model, templates, teacher)."""
+    for t in targets:
+        t.net.to(device)
+        t.prep = t.prep.to(device)
+    templates = {k: v.to(device) for k, v in templates.items()}
+    return model.to(device), templates, teacher.to(device) if teacher is not None else None
+
+
+def step_points(s: Mapping, generator: torch.Generator, device) -> torch.Tensor:
+    """One sdf step's random coordinates, drawn on the host generator (the same draws on any device), on ``device``."""
+    return _points(s["points"], generator).to(device)
+
+
+def step_images(tx: torch.Tensor, ty: torch.Tensor, transform, s: Mapping, generator: torch.Generator,
+                device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One image step's batch: drawn and augmented on the host (the same draws on any device), then on ``device``."""
+    idx = _batch(len(tx), int(s["images_per_net"]), generator)
+    x, y = tx[idx], ty[idx]
+    if transform is not None:
+        x = transform(x, generator)
+    return x.to(device), y.to(device)
+
+
+def train_step(model: NetSpace, opt: torch.optim.Optimizer, setting: str, targets: Sequence[Target],
+               templates: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor | None, teacher: nn.Module | None,
+               s: Mapping) -> dict[str, torch.Tensor]:
+    """One optimisation step on the nets ``targets``; the loss terms, detached, on the model's device."""
+    terms = step_losses(model, setting, targets, templates, x, y, teacher, s)
+    opt.zero_grad()
+    terms["total"].backward()
+    opt.step()
+    return {k: v.detach() for k, v in terms.items()}
+
+
 def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
                    val_nets: Sequence[tuple[nn.Module, dict]], data: Mapping | None, teacher: nn.Module | None,
                    settings: Mapping, out: str | Path, checkpoints: str | Path, device: str = "cpu") -> dict:
@@ -352,12 +378,8 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     classes = len(CLASSIFIERS) if setting in ("multi", "unseen") else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(s["seed"]))  # the model's initialisation
-        model = NetSpace.from_settings((height, width), settings.get("model", {}), classes).to(device)
-    for t in (*train_t, *val_t):
-        t.net.to(device)
-        t.prep = t.prep.to(device)
-    templates = {k: v.to(device) for k, v in templates.items()}
-    teacher = teacher.to(device) if teacher is not None else None
+        model = NetSpace.from_settings((height, width), settings.get("model", {}), classes)
+    model, templates, teacher = place(device, model, [*train_t, *val_t], templates, teacher)
     opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
     gen = torch.Generator().manual_seed(int(s["seed"]))
 
@@ -404,19 +426,12 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
         picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
         del order[:s["nets_per_batch"]]
         if setting == "sdf":
-            x, y = _points(s["points"], gen).to(device), None
+            x, y = step_points(s, gen, device), None
         else:
-            idx = _batch(len(tx), int(s["images_per_net"]), gen)
-            x, y = tx[idx], ty[idx]
-            if transform is not None:
-                x = transform(x, gen)
-            x, y = x.to(device), y.to(device)
-        terms = step_losses(model, setting, picked, templates, x, y, teacher, s)
-        opt.zero_grad()
-        terms["total"].backward()
-        opt.step()
+            x, y = step_images(tx, ty, transform, s, gen, device)
+        terms = train_step(model, opt, setting, picked, templates, x, y, teacher, s)
         for k, v in terms.items():
-            running[k] = running.get(k, 0.0) + float(v.detach())
+            running[k] = running.get(k, 0.0) + host.value(v)
         running["n"] = running.get("n", 0) + 1
         done = step + 1
         if done % int(s["eval_every"]) == 0 or done == steps:
