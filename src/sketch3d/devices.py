@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["claim_device", "default_lock_dir"]
+__all__ = ["claim_device", "default_lock_dir", "report_line", "REPORT_PREFIX"]
 
 LOCK_DIR_ENV = "SKETCH3D_GPU_LOCK_DIR"
 
@@ -55,6 +57,47 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
+# The line every GPU rule's job leaves in its log (stderr) when it gives its device back: what ran where, for how
+# long, at what peak memory. scripts/gpu_check.sh collects these lines from the rehearsal's logs.
+REPORT_PREFIX = "sketch3d device:"
+
+
+def _cuda_measurable(device: str) -> bool:
+    """A CUDA device torch can measure (the tests simulate GPUs on machines without one)."""
+    if not device.startswith("cuda"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _peak_memory_mib(device: str) -> tuple[str, float]:
+    """(what was measured, MiB): torch's peak allocation on a CUDA device, else the process's peak resident set."""
+    if _cuda_measurable(device):
+        import torch
+
+        return "peak CUDA allocation", torch.cuda.max_memory_allocated(device) / 2**20
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+    return "peak process RSS", kib / 1024
+
+
+def report_line(device: str, seconds: float) -> str:
+    what, mib = _peak_memory_mib(device)
+    return f"{REPORT_PREFIX} {device}, {seconds:.1f} s, {what} {mib:.0f} MiB"
+
+
+@contextlib.contextmanager
+def _reported(device: str) -> Iterator[str]:
+    """Yield ``device``; on a normal exit print :func:`report_line` to stderr."""
+    if _cuda_measurable(device):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    yield device
+    print(report_line(device, time.perf_counter() - start), file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def claim_device(
     lock_dir: str | os.PathLike | None = None,
@@ -77,10 +120,12 @@ def claim_device(
     if poll_s <= 0:
         raise ValueError(f"claim_device: poll_s must be > 0, got {poll_s}")
     if n_gpus == 0:
-        yield "cpu"
+        with _reported("cpu") as device:
+            yield device
         return
     if os.environ.get("SLURM_JOB_ID") and os.environ.get("CUDA_VISIBLE_DEVICES"):
-        yield "cuda:0"
+        with _reported("cuda:0") as device:
+            yield device
         return
     root = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     try:
@@ -95,7 +140,8 @@ def claim_device(
             if fd is None:
                 continue
             try:
-                yield f"cuda:{index}"
+                with _reported(f"cuda:{index}") as device:
+                    yield device
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)

@@ -207,6 +207,11 @@ def check_paper_inputs(
             continue
         found = weights.local_file(need.value, need.backbone, data_dir=data_dir, base=base,
                                    hf_cache_dir=hf_cache_dir, sources=sources)
+        if found is not None:
+            wrong = _clip_architecture_error(found, need)
+            if wrong is not None:
+                missing.append(wrong)
+            continue
         if found is None:
             u = weights.unavailable(need.value, need.backbone, setting=need.setting, data_dir=data_dir, base=base,
                                     hf_cache_dir=hf_cache_dir, sources=sources)
@@ -250,6 +255,21 @@ def check_paper_inputs(
             m = MissingInput(m.what, m.path, f"{m.how_to_get} Hugging Face hub {hub_url}: {state}.")
         missing.append(m)
     return missing
+
+
+def _clip_architecture_error(path: Path, need: _Weights) -> MissingInput | None:
+    """A present CLIP weights file of another model than ``need.backbone``, as an input to fix (None: fine, or
+    not a CLIP backbone)."""
+    from sketch3d.features.clip_files import ClipArchitectureError, arch_from_config, check_clip_file
+
+    if arch_from_config(need.backbone) is None:
+        return None
+    try:
+        check_clip_file(path, need.backbone, need.setting)
+    except ClipArchitectureError as err:
+        return MissingInput(f"CLIP {need.backbone} weights ({need.setting}): the file holds another model",
+                            str(path), str(err))
+    return None
 
 
 def _has_mesh(folder: Path, limit: int = 200) -> bool:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from readme_commands import commands_of
 from workflow_helpers import BIN, make_project, run, snakemake, workflow_env
 
 pytestmark = pytest.mark.slow
@@ -135,8 +136,9 @@ def test_second_run_has_nothing_to_do(finished):
 
 
 def test_report_html(finished):
-    snakemake("--cores", "1", "--report", "report.html", "--", *TARGETS, cwd=finished)
-    html = (finished / "report.html").read_text(errors="replace")
+    [report] = commands_of("demo", "snakemake --report ")  # the README's command, as written
+    run([str(BIN / report[0]), *report[1:]], cwd=finished)
+    html = (finished / report[2]).read_text(errors="replace")
     assert "table_4_8.csv" in html and "table_B_2.csv" in html and "top5_chair.png" in html
 
 
@@ -272,3 +274,11 @@ def test_real_quickdraw_sketch_as_query(finished):
     dists = [float(line.split("\t")[2]) for line in lines]
     assert dists == sorted(dists)
     assert all(line.split("\t")[1].startswith("chair_") for line in lines)
+
+
+def test_readme_query_against_the_rendered_gallery(finished):
+    """The README's query of a gallery the pipeline rendered, as written (its paths are the demo's)."""
+    [query] = commands_of("demo", "sketch3d query ")
+    out = run([str(BIN / query[0]), *query[1:]], cwd=finished).stdout
+    ranked = [line for line in out.splitlines() if line and not line.startswith("#")]
+    assert ranked and all(line.split("\t")[1].startswith("chair_") for line in ranked), out

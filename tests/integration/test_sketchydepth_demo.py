@@ -4,12 +4,16 @@ reads it, and DVC's Table 3.1 stage rebuilds only that table's chain."""
 from __future__ import annotations
 
 import json
+import shutil
+
+import numpy as np
 
 import pandas as pd
 import pytest
 from PIL import Image
 
-from workflow_helpers import jobs_after, make_project, run, snakemake
+from readme_commands import commands_of
+from workflow_helpers import BIN, jobs_after, make_project, run, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +75,18 @@ def test_dvc_repro_of_table_3_1_rebuilds_only_its_chain(built):
     log = (built / ".snakemake/log")
     last = sorted(log.glob("*.snakemake.log"))[-1].read_text()
     assert "rule sketchydepth_table:" in last and "rule train_gan:" not in last
+
+
+def test_readme_depth_sketch(built):
+    """The README's depth sketching command, as written: the demo's G_i on a partial image and an edited depth map."""
+    [cmd] = commands_of("demo", "sketch3d depth_sketch ")
+    data = built / "results/demo/sketchydepth"
+    partial = sorted((data / "data/test/partial").glob("*.png"))[0]
+    shutil.copy2(partial, built / cmd[cmd.index("--partial") + 1])
+    depth = np.asarray(Image.open(data / "generated/sketchydepth/depth" / partial.name).convert("L"), dtype=np.uint8)
+    edited = depth.copy()
+    edited[: depth.shape[0] // 2] = 255  # the upper half painted nearest
+    Image.fromarray(edited).save(built / cmd[cmd.index("--depth") + 1])
+    run([str(BIN / cmd[0]), *cmd[1:]], cwd=built)
+    with Image.open(partial) as p, Image.open(built / cmd[cmd.index("--out") + 1]) as out:
+        assert out.size == p.size

@@ -48,3 +48,36 @@ def png_chunk_types(path) -> list[str]:
         types.append(data[i + 4 : i + 8].decode("ascii"))
         i += 12 + n
     return types
+
+
+def sparse_clip_safetensors(path, model: str = "RN101"):
+    """A valid ``.safetensors`` file of open_clip ``model``'s full state dict with all-zero float16 tensors,
+    written sparse (the header, then a hole): the real key layout and shapes at no disk or time cost. The layout
+    is open_clip's (the library that writes and reads these files), built on the meta device."""
+    import json
+    import struct
+    from pathlib import Path
+
+    import torch
+
+    from sketch3d.compat.torchvision_ops import ensure_torchvision
+
+    ensure_torchvision()
+    import open_clip
+
+    with torch.device("meta"):
+        state = open_clip.create_model(model, device="meta").state_dict()
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, t in state.items():
+        dtype, size = ("F16", 2) if t.is_floating_point() else ("I64", 8)
+        n = size * int(np.prod(t.shape, dtype=np.int64))
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(blob)) + blob)
+        fh.truncate(8 + len(blob) + offset)
+    return path

@@ -1,6 +1,7 @@
 """claim_device: file-lock GPU claims with simulated devices."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -111,3 +112,19 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="n_gpus"):
         with claim_device(tmp_path, n_gpus=-1):
             pass
+
+
+def test_a_job_reports_its_device_time_and_peak_memory(tmp_path, capsys):
+    """The line scripts/gpu_check.sh collects from each GPU job's log: device, seconds, peak memory."""
+    from sketch3d.devices import REPORT_PREFIX
+
+    with claim_device(tmp_path, n_gpus=0) as dev:
+        block = bytearray(64 * 2**20)  # 64 MiB touched: the peak RSS is at least that
+        block[::4096] = b"\x01" * len(block[::4096])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    m = re.fullmatch(rf"{REPORT_PREFIX} cpu, ([\d.]+) s, peak process RSS (\d+) MiB", line)
+    assert m and dev == "cpu", line
+    assert int(m.group(2)) >= 64
+    with pytest.raises(RuntimeError), claim_device(tmp_path, n_gpus=0):
+        raise RuntimeError("a failed job reports nothing")
+    assert REPORT_PREFIX not in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 from sketch3d import weights
 from sketch3d.data.registry import Source
 from sketch3d.preflight import MissingInput, PreflightError, check_paper_inputs, probe_all, require_paper_inputs
-from _helpers import _closed_port
+from _helpers import _closed_port, sparse_clip_safetensors
 
 
 def _sources(urls: dict[str, list[str]]) -> dict[str, Source]:
@@ -94,9 +94,7 @@ def _fill(tmp_path: Path) -> None:
 
 def test_nothing_reported_when_files_are_in_place(tmp_path):
     _fill(tmp_path)
-    weights = tmp_path / "w" / "clip_rn101.safetensors"
-    weights.parent.mkdir()
-    weights.write_bytes(b"weights")
+    weights = sparse_clip_safetensors(tmp_path / "w" / "clip_rn101.safetensors", "RN101")
     sources = _sources({})
     assert check_paper_inputs(_paper(tmp_path, str(weights)), probe_network=False, sources=sources) == []
     require_paper_inputs(_paper(tmp_path, str(weights)), probe_network=False, sources=sources)  # no raise
@@ -118,7 +116,10 @@ def test_openai_tag_found_in_data_dir_and_hf_cache(tmp_path):
     (repo / "refs" / "main").write_text("abc123")
     snap = repo / "snapshots" / "abc123" / "open_clip_model.safetensors"
     snap.parent.mkdir(parents=True)
-    snap.write_bytes(b"w")
+    snap.write_bytes(b"w")  # a file that holds no weights is named before any job
+    bad = check_paper_inputs(paper, probe_network=False, sources=sources, hf_cache_dir=str(hf))
+    assert len(bad) == 1 and bad[0].path == str(snap) and "cannot be read as a weights file" in bad[0].how_to_get
+    sparse_clip_safetensors(snap, "RN101")
     assert check_paper_inputs(paper, probe_network=False, sources=sources, hf_cache_dir=str(hf)) == []
     assert weights.local_file("openai", "RN101", data_dir=paper["data_dir"], hf_cache_dir=str(hf), sources=sources) == snap
     # or OpenAI's RN101.pt under data_dir/weights

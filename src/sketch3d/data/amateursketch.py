@@ -10,7 +10,10 @@ Expected layout, under the folder an archive was extracted to:
   root holds a folder named for a category (``chair``, ``chairs``, ``chair_svg``,
   ``chair-sketches``, ``Chair``, or the ShapeNet synset ``03001627``; likewise for
   ``lamp``), only SVGs inside the folder(s) of the requested category are read.
-  ``__MACOSX`` folders and hidden files are ignored.
+  ``__MACOSX`` folders and hidden files are ignored. The one layout public code
+  confirms: the extracted chair archive holds a folder ``chair_svg/`` of SVGs named
+  ``<model id>_...svg`` (third-party readers take the id as the name up to the first
+  ``_`` or ``-``); what follows the id is not confirmed.
 * A file's stem is ``<model_id><sep><tokens>`` where ``<model_id>`` is the
   32-hex-digit ShapeNet model id, ``<sep>`` is ``_`` or ``-`` and ``<tokens>`` are
   alphanumeric tokens separated by ``_`` or ``-``. Exactly one token is the view
@@ -25,7 +28,8 @@ Expected layout, under the folder an archive was extracted to:
   (elevation 20 degrees). Other tokens (participant, "best", ...) are kept in
   the ``extra`` column. Example: ``1a6f615e8b1b5ae4dbbc9440457e303e_30.svg``.
 * Optional official splits: either folders named ``train``/``val``/``test`` (also
-  ``training``, ``validation``, ``valid``, ``testing``) on the path of each SVG, or
+  ``training``, ``validation``, ``valid``, ``testing``) on the path of each SVG (then
+  a ``test`` folder must be among them), or
   text files (``.txt``, ``.lst``, ``.csv``) whose name contains ``train``, ``val``
   or ``test`` and that list ShapeNet model ids (any 32-hex-digit strings in the file).
 
@@ -205,7 +209,14 @@ def _ignored(rel: Path) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
 
 
-def _svg_files(root: Path, category: str) -> list[Path]:
+def _top_level(root: Path, k: int = 8) -> str:
+    """What the extracted archive holds at its top level, for messages."""
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir()
+                   if not p.name.startswith(".") and p.name != "__MACOSX")
+    return _examples(names, k) if names else "nothing"
+
+
+def _svg_files(root: Path, category: str, archive: Path | None = None) -> list[Path]:
     """SVGs of ``category`` under ``root`` (restricted to category folders if there are any)."""
     wanted = _category_dir_names(category)
     others = set().union(*(_category_dir_names(c) for c in SKETCH_AZIMUTHS if c != category))
@@ -233,10 +244,13 @@ def _svg_files(root: Path, category: str) -> list[Path]:
         files = [f for f in files if not any(p.name.lower() in others for p in f.relative_to(root).parents)]
     if not files:
         found = ", ".join(f"{n} x {ext}" for ext, n in listing.most_common(6)) or "nothing"
+        where = f"archive {archive} (extracted to {root})" if archive is not None else str(root)
         raise AmateurSketchError(
-            f"no {category} SVG sketches under {root} (found: {found}). Expected {EXPECTED}, "
-            f"optionally inside a folder named like {sorted(_category_dir_names(category))[:4]}. "
-            "Check that the right archive was extracted there (see sources.yaml, how_to_get)."
+            f"{where}: no {category} SVG sketches (found: {found}; top level: {_top_level(root)}). Expected a "
+            f"folder {category}_svg/ (the layout public code reads; also accepted: "
+            f"{', '.join(n + '/' for n in sorted(_category_dir_names(category) - {f'{category}_svg'})[:5])}, ...) "
+            f"holding {EXPECTED}. Check that this is the AmateurSketch {category} archive, complete and "
+            "unrenamed (see sources.yaml, how_to_get); if its layout differs, adapt sketch3d.data.amateursketch."
         )
     return files
 
@@ -276,13 +290,17 @@ def _examples(names: list[str], k: int = 5) -> str:
     return ", ".join(names[:k]) + (f" ... ({len(names)} in all)" if len(names) > k else "")
 
 
-def index_amateursketch(root: str | os.PathLike, category: str, azimuths: tuple[int, ...] | None = None) -> pd.DataFrame:
+def index_amateursketch(
+    root: str | os.PathLike, category: str, azimuths: tuple[int, ...] | None = None,
+    archive: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """List the SVG sketches of ``category`` under ``root`` (layout: see the module docstring).
 
     Returns one row per sketch with columns sketch_id (the file stem), shape_id (the
     ShapeNet model id), category, split (None: filled by ``paper_dataset``), azimuth
     (degrees), path (the SVG), source, view_marker, extra, folder_split ("" unless the
-    SVG sits in a train/val/test folder). Raises AmateurSketchError on any other layout.
+    SVG sits in a train/val/test folder). Raises AmateurSketchError on any other layout, naming
+    ``archive`` (the zip ``root`` was extracted from), when given.
     """
     root = Path(root)
     if category not in SKETCH_AZIMUTHS and azimuths is None:
@@ -291,7 +309,8 @@ def index_amateursketch(root: str | os.PathLike, category: str, azimuths: tuple[
         raise AmateurSketchError(f"AmateurSketch folder {root} does not exist; extract the {category} archive there")
     azimuths = tuple(azimuths or SKETCH_AZIMUTHS[category])
     parsed, bad = [], []
-    for f in _svg_files(root, category):
+    archive = Path(archive) if archive is not None else None
+    for f in _svg_files(root, category, archive):
         m = STEM_RE.match(f.stem.lower())
         tokens = re.split(r"[_-]", m.group("rest"))[1:] if m else []
         marks = [(i, c) for i, t in enumerate(tokens) if (c := _classify(t)) is not None]

@@ -112,6 +112,13 @@ def decide_splits(
         if len(mixed):
             raise SplitError(f"{root}: shapes with sketches in several split folders: {mixed.index[:5].tolist()}")
         split = {sid: v[0] for sid, v in per_shape.items()}
+        if "test" not in split.values():
+            present = sorted(set(split.values()))
+            raise SplitError(
+                f"{root}: the {category} SVGs sit in split folders {[f'{p}/' for p in present]} but none in a "
+                "test/ folder (also read: testing/); a split-folder layout needs a test folder for the test gallery. "
+                "Is the archive complete? Get it again (sources.yaml, how_to_get)"
+            )
         how = "archive-folders"
     else:
         lists = find_split_lists(root, category)
@@ -189,7 +196,7 @@ def prepare_paper_data(
             raise KeyError(f"no AmateurSketch source '{name}' in sources.yaml for data.categories entry '{category}'")
         archive = fetch(sources[name], data_dir, timeout=timeout)
         extracted = extract_zip(archive, data_dir / "amateursketch" / category)
-        sketches = index_amateursketch(extracted, category)
+        sketches = index_amateursketch(extracted, category, archive=archive)
         split, how = decide_splits(sketches, extracted, category, seed, val_shapes, _test_size(paper, category))
         if "test_shapes" not in (paper.get("amateursketch_splits") or {}):
             check_thesis_test_set(category, split, sketches, how)

@@ -36,6 +36,7 @@ from PIL import Image
 
 from sketch3d import weights as wts
 from sketch3d.compat.torchvision_ops import ensure_torchvision
+from sketch3d.features.clip_files import ClipArchitectureError, check_clip_file
 
 __all__ = [
     "CLIP_MEAN",
@@ -45,6 +46,7 @@ __all__ = [
     "FAMILIES",
     "FeatureSpec",
     "WeightsUnavailableError",
+    "ClipArchitectureError",
     "ClipTrunk",
     "ImageNetTrunk",
     "load_backbone",
@@ -188,6 +190,7 @@ def _resolve_weights(spec: FeatureSpec) -> tuple[str | None, dict]:
         path = wts.setting_path(spec.weights)
         if not path.is_file():
             raise _missing_file_error(spec)
+        check_clip_file(path, spec.backbone, wts.CLIP_SETTING)  # another model's file: stop before building
         return str(path), {"weights_only": not wts.is_torchscript(path)}
     cfg = open_clip.get_pretrained_cfg(spec.backbone, spec.weights)
     if not cfg:
@@ -202,6 +205,7 @@ def _resolve_weights(spec: FeatureSpec) -> tuple[str | None, dict]:
     entry = wts.find(spec.backbone, spec.weights) or wts.from_open_clip(spec.backbone, spec.weights, cfg)
     cached = wts.find_local(entry)
     if cached is not None:
+        check_clip_file(cached, spec.backbone, wts.CLIP_SETTING)
         return str(cached), {**extra, "weights_only": not wts.is_torchscript(cached)}
     endpoint = entry.hub_url() or cfg.get("url", "")
     offline = wts.hub_offline()
