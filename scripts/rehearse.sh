@@ -25,5 +25,6 @@ Everything under results/rehearsal/ comes from `bash scripts/rehearse.sh`: the p
 fixtures laid out like the real inputs (tests/rehearsal/), at tiny sizes, with random weights. It shows that the
 paper path runs; its numbers mean nothing.
 NOTE
-snakemake --cores "${REHEARSAL_CORES:-all}" --configfile workflow/rehearsal.yaml "${extra[@]}" "${targets[@]}"
+# targets first: --configfile takes every word after it, targets included
+snakemake "${targets[@]}" --cores "${REHEARSAL_CORES:-all}" --configfile workflow/rehearsal.yaml "${extra[@]}"
 echo "rehearsal of ${targets[*]}: $(( $(date +%s) - start )) s"

@@ -82,8 +82,9 @@ def test_readme_metrics_show():
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """A throw-away copy of the project with the README's params.yaml (the default profile)."""
-    project = make_project(tmp_path_factory.mktemp("readme"), params=REPO / "params.yaml")
+    """A throw-away copy of the project, default profile, with the tiny test params (the same rules and DAG code as
+    the README's params.yaml, one chapter: the paper DAG of all four has thousands of jobs, CI's time)."""
+    project = make_project(tmp_path_factory.mktemp("readme"))
     run(["git", "init", "-q"], cwd=project)  # DVC's commands need a repository, as a user's clone is
     run([str(BIN / "dvc"), "init", "-q"], cwd=project)
     return project
@@ -93,3 +94,13 @@ def project(tmp_path_factory) -> Path:
 def test_readme_workflow_commands_dry(project, argv):
     proc = run(_exe(dry(argv)), cwd=project)
     assert "Error" not in proc.stderr.replace("WorkflowError", "Error"), proc.stderr[-2000:]
+
+
+def test_readme_gpu_check_stops_at_once_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: scripts/gpu_check.sh would run the whole rehearsal")
+    [check] = commands_of("nogpu")
+    proc = run(check, cwd=REPO, check=False, timeout=300)
+    assert proc.returncode != 0 and "no CUDA device" in proc.stderr, proc.stderr[-2000:]
