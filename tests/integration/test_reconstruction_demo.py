@@ -75,3 +75,24 @@ def test_picks_rebuild_the_figures_only(built):
         assert (figures / "fig_4_8.png").is_file() and (figures / "fig_4_9.png").is_file()
     finally:
         picks.unlink()
+
+
+def test_readme_reconstruct_as_written(built):
+    """The README's `sketch3d reconstruct my_chair.png --out my_chair.obj ...`, as written, in the (tiny) demo it
+    follows: the default profile takes the demo's trained generator and mean style, not the paper checkpoint."""
+    from readme_commands import commands_of
+    from sketch3d.data.quickdraw import bundled_quickdraw, read_quickdraw
+    from sketch3d.data.sketch import rasterize
+    from workflow_helpers import BIN, run
+
+    [command] = commands_of("demo", "sketch3d reconstruct ")
+    sketch = command[command.index("reconstruct") + 1]
+    rasterize(read_quickdraw(bundled_quickdraw("chair"), limit=1)[0], size=224).save(built / sketch)
+    out = run([str(BIN / command[0]), *command[1:]], cwd=built, check=False)
+    text = out.stdout + out.stderr
+    assert "results/demo/reconstruction/generator/generator.pt" in text, text[-3000:]
+    assert "epoch=199" not in text
+    # the tiny generator's best shape may be empty after 3 iterations: then the command says so (and writes nothing)
+    mesh = built / command[command.index("--out") + 1]
+    assert (out.returncode == 0 and mesh.is_file()) or (out.returncode == 1 and "the best shape is empty" in text), \
+        text[-3000:]

@@ -1,8 +1,8 @@
 """Build the paper rehearsal's inputs (seeded, offline): ``python tests/rehearsal/build.py [--out DIR] [NAME ...]``.
 
 Every module of ``fixtures/`` with a ``build(root, seed)`` is one input; names pick some (default: all). A
-finished input leaves ``<out>/.built/<name>`` holding the digest of its module, so that a second run rebuilds
-only what changed.
+finished input leaves ``<out>/.built/<name>`` holding the digest of what it is made from (its module, the shared
+helpers, the official layouts), so that a second run rebuilds only what changed.
 """
 from __future__ import annotations
 
@@ -33,8 +33,16 @@ def builders() -> dict:
     return out
 
 
+OFFICIAL = HERE.parent / "fixtures" / "official"  # the official code's outputs some fixtures read (layouts)
+
+
 def _digest(module) -> str:
-    return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
+    """What a fixture is made from: its module, the fixtures' shared helpers (``_*.py``) and the official layouts."""
+    h = hashlib.sha256(Path(module.__file__).read_bytes())
+    shared = sorted(Path(module.__file__).parent.glob("_*.py")) + sorted(p for p in OFFICIAL.rglob("*") if p.is_file())
+    for path in shared:
+        h.update(path.as_posix().encode() + path.read_bytes())
+    return h.hexdigest()
 
 
 def main(argv=None) -> int:

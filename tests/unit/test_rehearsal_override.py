@@ -14,7 +14,7 @@ OVERRIDE = REPO / "workflow" / "rehearsal.yaml"
 # settings whose value the rehearsal must share with the paper profile: the architectures (a checkpoint of the real
 # model must load into what the rehearsal builds), the resolutions they depend on, the methods' definitions
 SAME_AS_PAPER = (
-    "features.backbone", "features.layer", "features.weights", "features.networks", "render.resolution",
+    "features.backbone", "features.layer", "features.weights", "render.resolution",
     "render.view_sets", "render.sketch_azimuths", "retrieval.baseline_box", "retrieval.obb_box", "retrieval.distance",
     "retrieval.view_reduction", "retrieval.augment",
     "sketchydepth.image_size", "sketchydepth.gan.ngf", "sketchydepth.gan.ndf", "sketchydepth.gan.n_layers_d",
@@ -66,6 +66,9 @@ def test_architectures_and_methods_are_the_paper_profiles():
     rehearsal = _rehearsal()
     for key in SAME_AS_PAPER:
         assert _get(rehearsal, key) == _get(paper, key), key
+    for name, net in paper["features"]["networks"].items():  # the same networks; their weights may be fixture paths
+        assert {k: v for k, v in rehearsal["features"]["networks"][name].items() if k != "weights"} == {
+            k: v for k, v in net.items() if k != "weights"}, name
 
 
 def test_rehearsal_is_only_for_the_paper_profile():

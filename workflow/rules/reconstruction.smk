@@ -156,6 +156,7 @@ rule reconstruction_table:
         json=f"{RESULTS}/tables/table_reconstruction.json",
     params:
         settings=settings("profile"),
+        rehearsal="--rehearsal" if config["rehearsal"] else "",  # the flag only in the rehearsal: the demo's job is unchanged
         code=code("reconstruction_table"),
     log:
         log_of("reconstruction_table"),
@@ -164,7 +165,7 @@ rule reconstruction_table:
         "../../environment.yml"
     shell:
         "sketch3d reconstruction_table --settings {params.settings:q} --scores {input} --out-md {output.md}"
-        " --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
+        " --out-csv {output.csv} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 
 rule figure_inversion:

@@ -191,7 +191,11 @@ def _resolve_weights(spec: FeatureSpec) -> tuple[str | None, dict]:
         if not path.is_file():
             raise _missing_file_error(spec)
         check_clip_file(path, spec.backbone, wts.CLIP_SETTING)  # another model's file: stop before building
-        return str(path), {"weights_only": not wts.is_torchscript(path)}
+        if wts.is_torchscript(path):
+            # OpenAI's released file: OpenAI trained every CLIP with QuickGELU (open_clip's tags 'openai' and its
+            # build_model_from_openai_state_dict set it); open_clip's config of the bare name uses nn.GELU
+            return str(path), {"weights_only": False, "force_quick_gelu": True}
+        return str(path), {"weights_only": True}
     cfg = open_clip.get_pretrained_cfg(spec.backbone, spec.weights)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(spec.backbone)

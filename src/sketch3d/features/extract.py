@@ -243,6 +243,18 @@ def _fill(out: np.ndarray, paths: list[Path], hashes: list[str], job: _Job) -> N
     _embed_missing(out, missing, rows, paths, job)
 
 
+def embed_batch(model: torch.nn.Module, x: torch.Tensor, device: str, precision: str, dt: np.dtype) -> torch.Tensor:
+    """One batch through ``model`` on ``device`` (the GPU rules' computation): [B, D] features, flattened, in
+    float32 (float16 when ``dt`` is 2 bytes wide) whatever autocast computed in, left on ``device``."""
+    amp = PRECISIONS[precision]
+    dev = torch.device(device)
+    autocast = torch.autocast(dev.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+    with torch.inference_mode():
+        with autocast:
+            y = model(x.to(dev, non_blocking=True))
+        return y.reshape(y.shape[0], -1).to(torch.float32 if dt.itemsize > 2 else torch.float16)
+
+
 def _embed_missing(
     out: np.ndarray, missing: list[str], rows: dict[str, list[int]], paths: list[Path], job: _Job
 ) -> None:
@@ -264,11 +276,6 @@ def _embed_missing(
         for h, f in zip(batch, feats):
             cache.put(h, f)
 
-    amp = PRECISIONS[job.precision]
-
-    def autocast() -> contextlib.AbstractContextManager:
-        return torch.autocast(torch.device(device).type, dtype=amp) if amp is not None else contextlib.nullcontext()
-
     writes: list[Future] = []
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         nxt = reader.submit(prep, batches[0])
@@ -276,11 +283,7 @@ def _embed_missing(
             x = nxt.result()
             if b + 1 < len(batches):
                 nxt = reader.submit(prep, batches[b + 1])
-            with torch.inference_mode(), autocast():
-                y = model(x.to(device, non_blocking=True))
-            with torch.inference_mode():
-                feats = y.reshape(y.shape[0], -1).to(torch.float32 if dt.itemsize > 2 else torch.float16)
-                feats = feats.cpu().numpy().astype(dt, copy=False)
+            feats = embed_batch(model, x, device, job.precision, dt).cpu().numpy().astype(dt, copy=False)
             for h, f in zip(batch, feats):
                 out[rows[h]] = f
             writes.append(writer.submit(store, batch, feats))

@@ -184,7 +184,7 @@ def _reconstruction_table(a: argparse.Namespace) -> None:
 
     settings = parse_settings(a.settings)
     reconstruction_table(Path(a.scores), Path(a.out_md), Path(a.out_csv), Path(a.out_json),
-                         demo=settings.get("profile") == "demo")
+                         demo=settings.get("profile") == "demo", rehearsal=a.rehearsal)
 
 
 def _figure_inversion(a: argparse.Namespace) -> None:
@@ -206,22 +206,26 @@ def _reconstruct(a: argparse.Namespace) -> None:
     from sketch3d.cli import CliError
     from sketch3d.config import load_params
     from sketch3d.devices import claim_device
-    from sketch3d.reconstruction.reconstruct import reconstruct
+    from sketch3d.reconstruction.reconstruct import default_generator, reconstruct
 
     sketch = a.sketch_file or a.sketch
     if not sketch:
         raise CliError("give the sketch: sketch3d reconstruct SKETCH --out MESH.obj")
     params = parse_settings(a.settings) if a.settings else load_params(a.params, {"profile": a.profile} if a.profile else None)
-    generator = a.generator or ((params.get("reconstruction") or {}).get("generator") or {}).get("weights")
-    if not generator:
-        raise CliError("give the generator's weights: --generator PATH (the demo's trained generator, or the "
-                       "official epoch=199.ckpt), or set reconstruction.generator.weights")
+    generator, mean_style = (Path(a.generator), None) if a.generator else default_generator(params)
+    if a.mean_style:
+        mean_style = Path(a.mean_style)
+    elif mean_style is not None and not mean_style.is_file():
+        mean_style = None  # computed from the generator (mean_samples styles)
+    if not a.generator:
+        log.info("reconstruct: the %s profile's generator %s%s", params.get("profile"), generator,
+                 f", its mean style {mean_style}" if mean_style else "")
     with claim_device() as device:
         mean = None
-        if a.mean_style:
+        if mean_style:
             from sketch3d.reconstruction.generator import read_mean_style
 
-            mean = read_mean_style(Path(a.mean_style))
+            mean = read_mean_style(mean_style)
         summary = reconstruct(Path(sketch), Path(a.out), params, Path(generator), index=a.index,
                               supervision=a.supervision, iterations=a.iterations, progress_every=a.progress_every,
                               device=device, mean=mean)
@@ -269,6 +273,7 @@ _C_COMMANDS: tuple = (
         arg("--out-md", required=True),
         arg("--out-csv", required=True),
         arg("--out-json", required=True, help="DVC metrics: means per supervision"),
+        arg("--rehearsal", action="store_true", help="the paper rehearsal's table: say its numbers mean nothing"),
     )),
     Command("figure_inversion", "Figs 4.5-4.9 (4.8/4.9 from a picks CSV, else contact sheets to pick from)",
             _figure_inversion, (
@@ -284,8 +289,11 @@ _C_COMMANDS: tuple = (
         arg("sketch_file", nargs="?", metavar="SKETCH", help="the sketch file"),
         arg("--sketch", help="the sketch file (instead of SKETCH)"),
         arg("--out", required=True, help="the mesh to write (.obj, mesh frame: Y up, front +Z)"),
-        arg("--generator", help="generator weights (default: reconstruction.generator.weights)"),
-        arg("--mean-style", help="the mean style file (default: computed from mean_samples samples)"),
+        arg("--generator", help="generator weights (default: the demo profile's trained generator, "
+                                "results/demo/reconstruction/generator/generator.pt; the paper profile's "
+                                "reconstruction.generator.weights)"),
+        arg("--mean-style", help="the mean style file (default: the workflow's mean_style output beside the default "
+                                 "generator, else computed from mean_samples samples)"),
         arg("--supervision", choices=("clip", "clip_argmax"), default="clip"),
         arg("--iterations", type=int, help="default: reconstruction.inversion.iterations.<supervision>"),
         arg("--progress-every", type=int, default=25, help="a progress line every N iterations"),

@@ -12,11 +12,17 @@ custom CUDA ops (``bias_act`` and kornia's ``filter3d`` are written out with tor
   32^3), each (but the first) upsampling x2 trilinearly, two modulated 3^3 convolutions (weights times
   style + 1, demodulated) with noise and leaky ReLU, and a 1^3 modulated convolution to ``channels``
   features summed over the blocks (the running sum upsampled and blurred by [1, 2, 1]^3 between them);
-  one style vector per block: W+ is [B, n_styles, z_dim] = [B, 4, 128]; the output a [B, channels,
-  R, R, R] feature volume;
+  one style vector per block: W+ is [B, n_styles, z_dim] = [B, 4, 512] for the released chair model; the
+  output a [B, channels, R, R, R] feature volume;
 - SDF ``M`` (MLP_Net): features trilinearly sampled at points of [-1, 1]^3 (the volume's voxel centres
   span [-1.01, 1.01], the official ``xyz2index``), then Linear(channels, 128), ``mlp_layers`` x
   Linear(128, 128), each with leaky ReLU 0.2, and Linear(128, 1).
+
+Two architectures exist in the official code: ``network/model.py``'s defaults (z 128, 32 features, MLP depth 4)
+and ``train.py``'s (z 512, ``G_feature_dim`` 16, ``mlp_network_depth`` 2), which ``scripts/train_chair.sh`` trains:
+the released chair checkpoint ``epoch=199.ckpt`` is the latter, and :class:`GeneratorConfig`'s defaults are it.
+A lightning checkpoint carries its architecture in ``hyper_parameters``; :func:`checkpoint_architecture` reads it
+(and checks it against the tensors' shapes), never assumes it.
 
 The official checkpoint holds the trained networks (S, G, M) and their exponential moving averages (SE,
 GE, ME; decay 0.995); the averages are the ones the authors generate with, and the ones loaded here.
@@ -26,8 +32,10 @@ shape at each call. Here each block has a FIXED noise volume drawn from ``noise_
 every batch item; saved with the weights): a style always gives the same SDF, as an inversion needs.
 ``noise: "zero"`` uses none (only the noise layers' biases remain).
 
-Checking the port: :func:`compare_with_reference` (CLI ``sketch3d check_generator``) compares it with SDF
-samples the official code made from the same checkpoint, noise off (:data:`REFERENCE_RECIPE` says how).
+Checking the port: the unit tests compare it with outputs of the official code on seeded random weights, both
+architectures (``tests/fixtures/official/Zhengxinyang_SDF-StyleGAN/``: mapping bit-identical, SDF within 1e-5 of
+the SDF's scale); :func:`compare_with_reference` (CLI ``sketch3d check_generator``) compares it with SDF samples a
+user makes with the official code from the real checkpoint, noise off (:data:`REFERENCE_RECIPE` says how).
 
 Frames: points are in the generator's cube; ``sketch3d.geometry.sdf`` maps the pipeline's mesh frame
 to it (``mesh_to_cube``) and scales distances (``sdf_cube_to_mesh``).
@@ -54,28 +62,31 @@ _NON_ARCHITECTURE = {"weights", "mean_samples", "mc_resolution", "mc_level", "n_
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """The generator's architecture (defaults: the official chair model, ``network/model.py`` defaults).
+    """The generator's architecture. Defaults: the released chair model ``epoch=199.ckpt``, trained by the
+    official ``scripts/train_chair.sh`` through ``train.py`` (whose defaults it keeps for all of these; the
+    names in brackets are ``train.py``'s / ``StyleGAN2_3D``'s hyper-parameters).
 
-    z_dim / style_dim: latent and style size (official ``latent_dim``, 128; the mapping keeps the size,
-    so both must be equal); style_depth: mapping layers (8); lr_multiplier: the mapping's learning-rate
+    z_dim / style_dim: latent and style size (``latent_dim``, 512; the mapping keeps the size, so both must
+    be equal); style_depth: mapping layers (``style_depth``, 8); lr_multiplier: the mapping's learning-rate
     multiplier (``lr_mlp``, 0.1; it scales the forward pass too); volume_res: feature volume side
     (``G_vol_size``, 32; n_styles = log2(volume_res) - 1 = 4); channels: features per voxel
-    (``G_feature_dim``, 32); network_capacity, fmap_max: synthesis widths (16, 256: block filters
-    min(fmap_max, 16 * 4^(i+1)) from the top, here 256, 256, 256, 64); mlp_hidden, mlp_layers: the SDF
-    MLP's width and hidden 128->128 layers (``mlp_latent_dim`` 128, ``mlp_network_depth`` 4);
-    noise: "fixed" (a seeded noise volume per block) or "zero"; noise_seed: its seed.
+    (``G_feature_dim``, 16); network_capacity, fmap_max: synthesis widths (``network_capacity`` 16,
+    ``G_fmap_max`` 256: block filters min(fmap_max, 16 * 4^(i+1)) from the top, here 256, 256, 256, 64);
+    mlp_hidden, mlp_layers: the SDF MLP's width and hidden 128->128 layers (``mlp_latent_dim`` 128,
+    ``mlp_network_depth`` 2); noise: "fixed" (a seeded noise volume per block) or "zero"; noise_seed: its
+    seed. (``network/model.py``'s own defaults differ: latent 128, 32 features, MLP depth 4.)
     """
 
-    z_dim: int = 128
-    style_dim: int = 128
+    z_dim: int = 512
+    style_dim: int = 512
     style_depth: int = 8
     lr_multiplier: float = 0.1
     volume_res: int = 32
-    channels: int = 32
+    channels: int = 16
     network_capacity: int = 16
     fmap_max: int = 256
     mlp_hidden: int = 128
-    mlp_layers: int = 4
+    mlp_layers: int = 2
     noise: str = "fixed"
     noise_seed: int = 0
 
@@ -241,7 +252,8 @@ class Synthesis(nn.Module):
         gen = torch.Generator().manual_seed(int(config.noise_seed))
         for i in range(n):
             side = 4 * 2 ** i
-            volume = torch.randn(1, side, side, side, 1, generator=gen)
+            # drawn on the CPU (the same noise on every device); the buffers follow the module's .to()
+            volume = torch.randn(1, side, side, side, 1, generator=gen, device="cpu")
             if config.noise == "zero":
                 volume = torch.zeros_like(volume)
             self.register_buffer(f"noise_{i}", volume, persistent=False)
@@ -342,12 +354,14 @@ class SDFStyleGAN(nn.Module):
 
 
 def sample_styles(generator: SDFStyleGAN, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
-    """``n`` W+ style samples [n, n_styles, dim] from z ~ N(0, I) drawn with ``seed`` (no gradient)."""
+    """``n`` W+ style samples [n, n_styles, dim] from z ~ N(0, I) drawn with ``seed`` (no gradient), on the
+    generator's device and in its dtype. The latents are drawn on the CPU, so that a seed gives the same styles
+    on every device."""
     gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn(int(n), generator.config.z_dim, generator=gen)
-    device = next(generator.parameters()).device
+    z = torch.randn(int(n), generator.config.z_dim, generator=gen, device="cpu")
+    param = next(generator.parameters())
     with torch.no_grad():
-        w = torch.cat([generator.map(z[s:s + batch].to(device)) for s in range(0, len(z), batch)])
+        w = torch.cat([generator.map(z[s:s + batch].to(param.device, param.dtype)) for s in range(0, len(z), batch)])
     return generator.broadcast(w).contiguous()
 
 
@@ -357,48 +371,6 @@ def mean_style(generator: SDFStyleGAN, n: int = 1000, seed: int = 0) -> torch.Te
     if int(n) < 1:
         raise ValueError(f"mean_samples must be >= 1, got {n}")
     return sample_styles(generator, n, seed).mean(dim=0, keepdim=True)
-
-
-# ----------------------------------------------------------------------------- the official layout
-
-def official_layout(config: GeneratorConfig | None = None, prefixes=("SE", "GE", "ME")) -> dict[str, tuple]:
-    """Key -> shape of the official model's generator networks in its lightning checkpoint, written from
-    the official source (``network/generator.py``, ``network/model.py``): ``prefixes`` are the mapping,
-    synthesis and MLP modules' attribute names (SE/GE/ME for the EMA copies, S/G/M for the trained ones)."""
-    c = config or GeneratorConfig()
-    s, g, m = prefixes
-    out: dict[str, tuple] = {}
-    for i in range(c.style_depth):
-        out[f"{s}.net.{i}.weight"] = (c.z_dim, c.z_dim)
-        out[f"{s}.net.{i}.bias"] = (c.z_dim,)
-    n = c.n_styles
-    filters = [min(c.fmap_max, c.network_capacity * 4 ** (i + 1)) for i in range(n)][::-1]
-    filters = [filters[0], *filters]
-    out[f"{g}.initial_block"] = (1, filters[0], 4, 4, 4)
-    out[f"{g}.initial_conv.weight"] = (filters[0], filters[0], 3, 3, 3)
-    out[f"{g}.initial_conv.bias"] = (filters[0],)
-    for i in range(n):
-        cin, cout, b = filters[i], filters[i + 1], f"{g}.blocks.{i}"
-        out.update({
-            f"{b}.to_style1.weight": (cin, c.z_dim), f"{b}.to_style1.bias": (cin,),
-            f"{b}.to_noise1.weight": (cout, 1), f"{b}.to_noise1.bias": (cout,),
-            f"{b}.conv1.weight": (cout, cin, 3, 3, 3),
-            f"{b}.to_style2.weight": (cout, c.z_dim), f"{b}.to_style2.bias": (cout,),
-            f"{b}.to_noise2.weight": (cout, 1), f"{b}.to_noise2.bias": (cout,),
-            f"{b}.conv2.weight": (cout, cout, 3, 3, 3),
-            f"{b}.to_feature.to_style.weight": (cout, c.z_dim), f"{b}.to_feature.to_style.bias": (cout,),
-            f"{b}.to_feature.conv.weight": (c.channels, cout, 1, 1, 1),
-        })
-        if i != n - 1:
-            out[f"{b}.to_feature.upsample.1.f"] = (3,)
-    dims = [c.channels] + [c.mlp_hidden] * (c.mlp_layers + 1) + [1]
-    for j in range(len(dims) - 1):
-        out[f"{m}.mapping.{2 * j}.weight"] = (dims[j + 1], dims[j])
-        out[f"{m}.mapping.{2 * j}.bias"] = (dims[j + 1],)
-    return out
-
-
-OFFICIAL_LAYOUT = official_layout()
 
 
 # ----------------------------------------------------------------------------- loading and saving
@@ -463,15 +435,26 @@ class _RestrictedPickle:
         return _RestrictedUnpickler(file, **kwargs).load()
 
 
-def _read_checkpoint(path: Path) -> dict:
+def _read_checkpoint(path: Path, mmap: bool = False) -> dict:
     """``torch.load`` with ``weights_only=True`` (tensors and plain containers only); if the pickle names
     other classes (a pytorch-lightning checkpoint's hyper-parameters), again with the restricted
-    unpickler, which builds them as inert stubs."""
+    unpickler, which builds them as inert stubs. ``mmap``: map the tensors instead of reading them (a zip
+    checkpoint: the architecture is read without loading hundreds of MB; other files fall back to a read)."""
+    if mmap:
+        try:
+            return _read_checkpoint_with(path, mmap=True)
+        except ValueError:
+            pass
+    return _read_checkpoint_with(path, mmap=False)
+
+
+def _read_checkpoint_with(path: Path, mmap: bool) -> dict:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as first:  # noqa: BLE001 - any failure: try the restricted unpickler, then explain both
         try:
-            return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
+            return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle,
+                              mmap=mmap)
         except Exception as second:  # noqa: BLE001
             raise ValueError(f"{path}: not a readable torch checkpoint ({type(first).__name__}: {first}; "
                              f"{type(second).__name__}: {second}); expected the official SDF-StyleGAN lightning "
@@ -485,8 +468,29 @@ def _count(keys, prefix: str, suffix: str) -> int:
     return n
 
 
+ARCHITECTURE = ("z_dim", "style_depth", "lr_multiplier", "volume_res", "channels", "network_capacity", "fmap_max",
+                "mlp_hidden", "mlp_layers")
+"""The fields of :class:`GeneratorConfig` that a weights file fixes (the rest: noise, chosen when loading)."""
+
+HYPER_PARAMETERS = {"z_dim": "latent_dim", "style_depth": "style_depth", "lr_multiplier": "lr_mlp",
+                    "volume_res": "G_vol_size", "channels": "G_feature_dim", "network_capacity": "network_capacity",
+                    "fmap_max": "G_fmap_max", "mlp_hidden": "mlp_latent_dim", "mlp_layers": "mlp_network_depth"}
+"""Our field -> the official ``StyleGAN2_3D`` argument (``train.py``'s option) a lightning checkpoint's
+``hyper_parameters`` records it under."""
+
+
+def describe_architecture(config: GeneratorConfig) -> str:
+    """``z_dim=512, style_depth=8, ...``: the fields a weights file fixes."""
+    return ", ".join(f"{k}={getattr(config, k)}" for k in ARCHITECTURE)
+
+
+class ArchitectureMismatch(ValueError):
+    """A weights file whose architecture is not the one the params describe (or disagrees with itself)."""
+
+
 def config_from_state_dict(state: dict, lr_multiplier: float = 0.1, **extra) -> GeneratorConfig:
-    """The architecture an official-layout state dict (keys S./G./M.) was built with, from its shapes."""
+    """The architecture an official-layout state dict (keys S./G./M.) was built with, from its shapes
+    (all but ``lr_multiplier``, which no shape shows)."""
     keys = set(state)
     need = ["S.net.0.weight", "G.initial_block", "G.blocks.0.to_feature.conv.weight", "M.mapping.0.weight"]
     missing = [k for k in need if k not in keys]
@@ -511,13 +515,97 @@ def _hyper_parameters(checkpoint: dict) -> dict:
     return hp if isinstance(hp, dict) else {}
 
 
+def _lightning_networks(path: Path, checkpoint: dict, ema: bool) -> dict:
+    """The generator networks of a lightning checkpoint's state_dict, renamed S/G/M (from SE/GE/ME with ``ema``)."""
+    src = ("SE", "GE", "ME") if ema else ("S", "G", "M")
+    raw = checkpoint["state_dict"]
+    state = {}
+    for new, old in zip(("S", "G", "M"), src):
+        state.update({new + k[len(old):]: v for k, v in raw.items() if k.startswith(old + ".")})
+    if not state:
+        raise ValueError(f"{path}: its state_dict has no {'/'.join(src)} networks; keys start with "
+                         f"{sorted({k.split('.')[0] for k in raw})}: not an SDF-StyleGAN checkpoint")
+    return state
+
+
+def _lightning_architecture(path: Path, checkpoint: dict, state: dict, lr_default: float | None,
+                            **extra) -> tuple[GeneratorConfig, str]:
+    """The architecture of a lightning checkpoint: its ``hyper_parameters`` (what ``StyleGAN2_3D`` was built
+    with), checked against the tensors' shapes; the shapes alone where no hyper-parameters were saved."""
+    hp = _hyper_parameters(checkpoint)
+    shapes = config_from_state_dict(state, lr_multiplier=0.1, **extra)
+    recorded = {field: hp[name] for field, name in HYPER_PARAMETERS.items() if name in hp}
+    if not recorded:
+        if lr_default is None:
+            lr_default = GeneratorConfig.lr_multiplier
+        config = config_from_state_dict(state, lr_multiplier=float(lr_default), **extra)
+        return config, (f"the tensors' shapes (the checkpoint has no hyper_parameters; lr_multiplier "
+                        f"{float(lr_default):g} taken from the params, no shape shows it)")
+    try:
+        values = {f: (float(v) if f == "lr_multiplier" else int(v)) for f, v in recorded.items()}
+        if "z_dim" in values:
+            values["style_dim"] = values["z_dim"]
+        from_hp = GeneratorConfig(**{**asdict(shapes), **values})
+    except (TypeError, ValueError) as exc:
+        raise ArchitectureMismatch(f"{path}: unusable hyper_parameters {recorded}: {exc}") from exc
+    disagree = [f"{f}: hyper_parameters.{HYPER_PARAMETERS[f]} = {getattr(from_hp, f)} vs tensors {getattr(shapes, f)}"
+                for f in ARCHITECTURE if f != "lr_multiplier" and getattr(from_hp, f) != getattr(shapes, f)]
+    if disagree:
+        raise ArchitectureMismatch(f"{path}: the checkpoint disagrees with itself ({'; '.join(disagree)}): a "
+                                   "damaged or edited file; download epoch=199.ckpt again")
+    unread = sorted(set(HYPER_PARAMETERS) - set(recorded))
+    source = "its hyper_parameters" + (f" (and the tensors' shapes for {unread})" if unread else "")
+    return from_hp, source
+
+
+def checkpoint_architecture(path: str | Path, ema: bool = True, lr_default: float | None = None
+                            ) -> tuple[GeneratorConfig, str]:
+    """(architecture, where it was read) of a weights file: a file of :func:`save_generator` (its config) or the
+    official lightning checkpoint (its ``hyper_parameters``, checked against the tensors' shapes). The tensors are
+    memory-mapped, not read: cheap enough for a preflight. Raises naming the file when it is none of these."""
+    path = Path(path)
+    checkpoint = _read_checkpoint(path, mmap=True)
+    return _architecture(path, checkpoint, ema, lr_default)[:2]
+
+
+def _architecture(path: Path, checkpoint, ema: bool, lr_default: float | None, **extra):
+    """(config, source, state, noises) of a read checkpoint."""
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: expected a checkpoint dict, got {type(checkpoint).__name__}")
+    if checkpoint.get("format") == FORMAT:
+        config = GeneratorConfig(**checkpoint["config"])
+        return config, "its config (a sketch3d generator)", checkpoint["state_dict"], checkpoint.get("noise")
+    if "state_dict" in checkpoint:
+        state = _lightning_networks(path, checkpoint, ema)
+        config, source = _lightning_architecture(path, checkpoint, state, lr_default, **extra)
+        return config, source, state, None
+    raise ValueError(f"{path}: neither a sketch3d generator ({FORMAT}) nor a lightning checkpoint "
+                     f"with 'state_dict' (keys: {sorted(checkpoint)[:8]})")
+
+
+def architecture_mismatch(path: str | Path, expect: GeneratorConfig, config: GeneratorConfig,
+                          source: str = "the file") -> str | None:
+    """None when ``config`` (read from the weights ``path``) has ``expect``'s architecture; else the message naming
+    both architectures, their differences and the fix."""
+    diff = [f"{k}: params {getattr(expect, k)} vs weights {getattr(config, k)}" for k in ARCHITECTURE
+            if getattr(expect, k) != getattr(config, k)]
+    if not diff:
+        return None
+    return (f"{path}: the weights' architecture differs from reconstruction.generator ({'; '.join(diff)}). "
+            f"The params describe [{describe_architecture(expect)}]; the weights (read from {source}) are "
+            f"[{describe_architecture(config)}]. The released chair model epoch=199.ckpt is train.py's architecture "
+            "(scripts/train_chair.sh: z_dim 512, channels 16, mlp_layers 2): point reconstruction.generator.weights "
+            "at it, or set reconstruction.generator to the weights' architecture")
+
+
 def load_generator(path: str | Path, ema: bool = True, noise: str = "fixed", noise_seed: int = 0,
                    expect: GeneratorConfig | None = None) -> SDFStyleGAN:
     """A generator (eval mode, CPU) from ``path``: a file written by :func:`save_generator`, or the official
     pytorch-lightning checkpoint (e.g. ``epoch=199.ckpt``), whose EMA networks SE/GE/ME are taken (``ema``;
-    False: the trained S/G/M). The official checkpoint's architecture is read from its tensors' shapes
-    and ``hyper_parameters.lr_mlp``; ``expect`` (the params' config), if given, must agree with it.
-    ``noise``/``noise_seed`` set the fixed noise of an official checkpoint (ours carry theirs).
+    False: the trained S/G/M). The official checkpoint's architecture is read from its ``hyper_parameters``
+    (checked against its tensors' shapes; the shapes alone if it has none); ``expect`` (the params' config), if
+    given, must agree with it (:class:`ArchitectureMismatch`, naming both). ``noise``/``noise_seed`` set the fixed
+    noise of an official checkpoint (ours carry theirs).
     """
     path = Path(path)
     if not path.is_file():
@@ -526,35 +614,13 @@ def load_generator(path: str | Path, ema: bool = True, noise: str = "fixed", noi
                                 "(github.com/Zhengxinyang/SDF-StyleGAN, 'pretrained models' link); the demo "
                                 "trains its own (sketch3d train_generator)")
     checkpoint = _read_checkpoint(path)
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path}: expected a checkpoint dict, got {type(checkpoint).__name__}")
-    if checkpoint.get("format") == FORMAT:
-        config = GeneratorConfig(**checkpoint["config"])
-        state = checkpoint["state_dict"]
-        noises = checkpoint.get("noise")
-    elif "state_dict" in checkpoint:
-        src = ("SE", "GE", "ME") if ema else ("S", "G", "M")
-        raw = checkpoint["state_dict"]
-        state = {}
-        for new, old in zip(("S", "G", "M"), src):
-            state.update({new + k[len(old):]: v for k, v in raw.items() if k.startswith(old + ".")})
-        if not state:
-            raise ValueError(f"{path}: its state_dict has no {'/'.join(src)} networks; keys start with "
-                             f"{sorted({k.split('.')[0] for k in raw})}: not an SDF-StyleGAN checkpoint")
-        lr_mul = float(_hyper_parameters(checkpoint).get("lr_mlp", 0.1))
-        config = config_from_state_dict(state, lr_multiplier=lr_mul, noise=noise, noise_seed=int(noise_seed))
-        noises = None
-    else:
-        raise ValueError(f"{path}: neither a sketch3d generator ({FORMAT}) nor a lightning checkpoint "
-                         f"with 'state_dict' (keys: {sorted(checkpoint)[:8]})")
+    config, source, state, noises = _architecture(
+        path, checkpoint, ema, None if expect is None else expect.lr_multiplier, noise=noise,
+        noise_seed=int(noise_seed))
     if expect is not None:
-        arch = ("z_dim", "style_depth", "volume_res", "channels", "network_capacity", "fmap_max",
-                "mlp_hidden", "mlp_layers")
-        diff = [f"{k}: params {getattr(expect, k)} vs weights {getattr(config, k)}" for k in arch
-                if getattr(expect, k) != getattr(config, k)]
-        if diff:
-            raise ValueError(f"{path}: the weights' architecture differs from reconstruction.generator: "
-                             + "; ".join(diff))
+        message = architecture_mismatch(path, expect, config, source)
+        if message:
+            raise ArchitectureMismatch(message)
     generator = SDFStyleGAN(config)
     result = generator.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:

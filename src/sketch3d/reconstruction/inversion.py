@@ -232,10 +232,10 @@ def _check_target(target: Target, supervision: str, s: InversionSettings) -> Non
 # ----------------------------------------------------------------------------- the generator's SDF
 
 
-def grid_points(resolution: int, device: str | torch.device = "cpu") -> torch.Tensor:
+def grid_points(resolution: int, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """[R^3, 3] cube coordinates of an R^3 grid over [-1, 1]^3 (corners included), x slowest, z fastest:
-    the order of ``sdf_grid`` arrays (``grid[i, j, k]`` at (x_i, y_j, z_k))."""
-    t = torch.linspace(-1.0, 1.0, resolution, device=device)
+    the order of ``sdf_grid`` arrays (``grid[i, j, k]`` at (x_i, y_j, z_k)), on ``device`` in ``dtype``."""
+    t = torch.linspace(-1.0, 1.0, resolution, device=device, dtype=dtype)
     return torch.stack(torch.meshgrid(t, t, t, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
@@ -248,15 +248,16 @@ def mesh_frame_sdf(generator, volume: torch.Tensor) -> Callable[[torch.Tensor], 
     def fn(points: torch.Tensor) -> torch.Tensor:
         return sdf_cube_to_mesh(generator.sdf(volume, mesh_to_cube(points)[None])[0])
 
+    fn.device = volume.device  # where the renderer must make its rays (render_lines reads it)
     return fn
 
 
-def grid_sdf_fn(grid) -> Callable[[torch.Tensor], torch.Tensor]:
+def grid_sdf_fn(grid, device: str | torch.device = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
     """A stored SDF grid [R, R, R] (cube units, ``grid_points`` order) as a mesh-frame SDF function by
-    trilinear interpolation (``grid_sample``); used to render target shapes beside inverted ones."""
+    trilinear interpolation (``grid_sample``) on ``device``; used to render target shapes beside inverted ones."""
     from sketch3d.geometry.sdf import mesh_to_cube, sdf_cube_to_mesh
 
-    vol = torch.as_tensor(np.asarray(grid), dtype=torch.float32)[None, None]  # [1, 1, X, Y, Z]
+    vol = torch.as_tensor(np.asarray(grid), dtype=torch.float32, device=device)[None, None]  # [1, 1, X, Y, Z]
 
     def fn(points: torch.Tensor) -> torch.Tensor:
         c = mesh_to_cube(points.float())
@@ -265,6 +266,7 @@ def grid_sdf_fn(grid) -> Callable[[torch.Tensor], torch.Tensor]:
                             padding_mode="border", align_corners=True)
         return sdf_cube_to_mesh(out.reshape(-1))
 
+    fn.device = vol.device
     return fn
 
 
@@ -278,7 +280,8 @@ def render_lines(sdf_fn: Callable, view, settings: Mapping) -> torch.Tensor:
 
     rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
     size = int(rs.get("size", 64))
-    return line_drawing(render_sdf(sdf_fn, view, size, **render_options(rs)), **line_options(rs))
+    device = getattr(sdf_fn, "device", None)  # the SDF's device: the rays are made there
+    return line_drawing(render_sdf(sdf_fn, view, size, device=device, **render_options(rs)), **line_options(rs))
 
 
 def render_shaded(sdf_fn: Callable, view, settings: Mapping, size: int) -> np.ndarray:
@@ -286,7 +289,7 @@ def render_shaded(sdf_fn: Callable, view, settings: Mapping, size: int) -> np.nd
     from sketch3d.reconstruction.sdf_render import render_options, render_sdf, shaded
 
     rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
-    img = shaded(render_sdf(sdf_fn, view, int(size), **render_options(rs)))
+    img = shaded(render_sdf(sdf_fn, view, int(size), device=getattr(sdf_fn, "device", None), **render_options(rs)))
     return (img.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
 
 
@@ -341,9 +344,9 @@ def argmax_reduce(features: torch.Tensor, factor: int = 4) -> torch.Tensor:
 
 def _augment_grid(gen: torch.Generator, n: int, shift: float, scale: float, size: int) -> torch.Tensor:
     """``n`` random shift/scale sampling grids [n, size, size, 2] (one per augmented comparison)."""
-    u = torch.rand(n, 3, generator=gen) * 2 - 1
+    u = torch.rand(n, 3, generator=gen, device="cpu") * 2 - 1  # the CPU generator: the same draws on every device
     s = 1.0 + scale * u[:, 0]
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device="cpu")
     theta[:, 0, 0] = s
     theta[:, 1, 1] = s
     theta[:, :, 2] = 2 * shift * u[:, 1:]
@@ -367,9 +370,10 @@ class Objective:
         self.generator, self.supervision, self.s, self.mean, self.device = generator, supervision, s, mean, device
         self.clip = clip
         if supervision == "sdf":
-            grid = torch.as_tensor(np.asarray(target.sdf, dtype=np.float32), device=device)
+            dtype = next(generator.parameters()).dtype  # the generator's: no float32 beside a half model
+            grid = torch.as_tensor(np.asarray(target.sdf, dtype=np.float32), device=device, dtype=dtype)
             self.target_sdf = grid.reshape(-1)
-            self.points = grid_points(grid.shape[0], device)
+            self.points = grid_points(grid.shape[0], device, dtype)
         else:
             if clip is None:
                 raise InversionError(f"supervision {supervision!r} needs the CLIP backbone (clip=...)")
@@ -400,7 +404,7 @@ class Objective:
     def _sdf_loss(self, styles: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         points, target = self.points, self.target_sdf
         if self.s.sdf_points and self.s.sdf_points < len(points):
-            idx = torch.randint(len(points), (self.s.sdf_points,), generator=gen).to(points.device)
+            idx = torch.randint(len(points), (self.s.sdf_points,), generator=gen, device="cpu").to(points.device)
             points, target = points[idx], target[idx]
         volume = self.generator.volume(styles)
         pred = self.generator.sdf(volume, points[None])[0]
@@ -429,7 +433,7 @@ class Objective:
             if self.s.augment:
                 size = self.s.clip_size
                 grids = _augment_grid(gen, self.s.augment, self.s.augment_shift, self.s.augment_scale, size)
-                grids = grids.to(drawing.device)
+                grids = grids.to(drawing.device, drawing.dtype)
                 d = F.interpolate(drawing[None, None].float(), size=(size, size), mode="bilinear",
                                   align_corners=False, antialias=True)[0, 0]
                 k = F.interpolate(sketch[None, None], size=(size, size), mode="bilinear",
@@ -583,7 +587,8 @@ def invert(generator, target: Target, supervision: str, settings: Mapping, out_d
         n = int(_section(settings, "reconstruction", "generator", "mean_samples", default=1000))
         with torch.no_grad():
             mean = mean_style(generator, n=n, seed=seed)
-    mean = mean.detach().to(device).float()
+    param = next(generator.parameters())
+    mean = mean.detach().to(device=param.device, dtype=param.dtype)
     if mean.ndim != 3 or mean.shape[0] != 1:
         raise InversionError(f"the mean style has shape {tuple(mean.shape)}; expected [1, n_styles, style_dim]")
     objective = Objective(generator, target, supervision, settings, s, mean, device, clip)
@@ -606,7 +611,7 @@ def styles_grid(generator, styles: torch.Tensor, resolution: int, device: str = 
     """The SDF of ``styles`` on the R^3 ``grid_points`` grid, cube units, float32 [R, R, R] (no gradient)."""
     with torch.no_grad():
         volume = generator.volume(styles.to(device))
-        pts = grid_points(resolution, device)
+        pts = grid_points(resolution, volume.device, volume.dtype)
         out = [generator.sdf(volume, pts[i:i + chunk][None])[0] for i in range(0, len(pts), chunk)]
     return torch.cat(out).reshape(resolution, resolution, resolution).cpu().numpy().astype(np.float32)
 

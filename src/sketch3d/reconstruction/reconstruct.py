@@ -34,6 +34,38 @@ class ReconstructError(ValueError):
     """A sketch, generator or setting ``reconstruct`` cannot use."""
 
 
+def results_dir(params: Mapping) -> Path:
+    """Where the workflow writes this profile's outputs (the workflow's ``RESULTS``): ``results/<profile>``, or
+    ``results/rehearsal`` for the paper rehearsal; relative to the repository root, where sketch3d runs."""
+    return Path("results/rehearsal" if params.get("rehearsal") else f"results/{params.get('profile', 'demo')}")
+
+
+def default_generator(params: Mapping) -> tuple[Path, Path]:
+    """(weights, mean style file) ``sketch3d reconstruct`` uses when no ``--generator`` is given: the paper
+    profile's official checkpoint (``reconstruction.generator.weights``); the demo's own generator, trained by the
+    workflow (``train_generator``), under the demo profile (the paper checkpoint is not the demo's architecture).
+    The mean style file is the workflow's ``mean_style`` output beside it (used when present). Raises, saying what
+    to run, when the weights are not there."""
+    generated = results_dir(params) / "reconstruction" / "generator"
+    mean = generated / "mean_style.npz"
+    if params.get("profile") == "paper":
+        weights = Path(((params.get("reconstruction") or {}).get("generator") or {}).get("weights") or "")
+        if not weights.is_file():
+            raise ReconstructError(
+                f"the paper profile's generator {weights} (reconstruction.generator.weights) does not exist: place "
+                "SDF-StyleGAN's chair checkpoint epoch=199.ckpt there (the README's data table says where to get "
+                "it), or give --generator PATH")
+        return weights, mean
+    weights = generated / "generator.pt"
+    if not weights.is_file():
+        raise ReconstructError(
+            f"the demo's generator {weights} does not exist yet: the demo profile reconstructs with the generator "
+            "its workflow trains; run the demo's chapter 4.3 first (`snakemake --cores all reconstruction`, or the "
+            "whole demo: `bash scripts/demo.sh`), or give --generator PATH (a generator saved by sketch3d, or the "
+            "official epoch=199.ckpt with --profile paper)")
+    return weights, mean
+
+
 def read_sketch_image(path: str | Path, index: int = 0, size: int = 224) -> np.ndarray:
     """Any supported sketch file -> grey uint8 [size, size], black lines on white; errors name the file."""
     from sketch3d.data.sketch import SketchError, rasterize
@@ -135,7 +167,8 @@ def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generato
         n = int(((settings.get("reconstruction") or {}).get("generator") or {}).get("mean_samples", 1000))
         with torch.no_grad():
             mean = mean_style(generator, n=n, seed=int(settings.get("seed", 0)))
-    mean = mean.to(device)
+    param = next(generator.parameters())
+    mean = mean.to(device=param.device, dtype=param.dtype)
     if s.sketch_box is None:
         box = framing_box(generator, mean, settings)
         inv["sketch_box"] = box

@@ -101,12 +101,13 @@ class SDFRender:
     softness: float
 
 
-def camera_rays(view: View, size: int, dtype: torch.dtype = torch.float32):
+def camera_rays(view: View, size: int, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None):
     """Rays through the pixel centres of a ``size`` x ``size`` image of ``view``.
 
     Returns (origins [P, 3], unit directions [P, 3], z_per_t [P], footprint_per_z [P] or scalar), P = size^2
     in row-major pixel order: a point ``o + t d`` has camera depth ``t * z_per_t``; one pixel there spans
-    ``depth * footprint_per_z`` shape units (perspective) or ``ortho_scale / size`` (orthographic).
+    ``depth * footprint_per_z`` shape units (perspective) or ``ortho_scale / size`` (orthographic). The tensors
+    are made on ``device`` (None: the CPU) in ``dtype``.
     """
     if int(size) != size or size < 2:
         raise ValueError(f"render size must be an integer >= 2 pixels, got {size!r}")
@@ -130,7 +131,7 @@ def camera_rays(view: View, size: int, dtype: torch.dtype = torch.float32):
         z_per_t = dirs @ forward
         fp_per_z = 1.0 / f
         fp_const = None
-    t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
+    t = lambda a: torch.as_tensor(a, dtype=dtype, device=device if device is not None else "cpu")  # noqa: E731
     return t(origins), t(dirs), t(z_per_t), (fp_per_z, fp_const)
 
 
@@ -178,12 +179,12 @@ def _refine_min(fn, o, d, lo, hi, n_samples: int, n_golden: int, chunk: int):
     n = len(lo)
     if n == 0:
         return lo.clone(), lo.clone()
-    k = torch.linspace(0.0, 1.0, n_samples, dtype=lo.dtype)
+    k = torch.linspace(0.0, 1.0, n_samples, dtype=lo.dtype, device=lo.device)
     ts = lo[:, None] + (hi - lo)[:, None] * k[None]  # [n, S]
     pts = o[:, None, :] + ts[..., None] * d[:, None, :]
     vals = _evaluate(fn, pts.reshape(-1, 3), chunk).reshape(n, n_samples)
     best = vals.argmin(dim=1)
-    rows = torch.arange(n)
+    rows = torch.arange(n, device=lo.device)
     step = (hi - lo) / (n_samples - 1)
     a = (ts[rows, best] - step).maximum(lo)
     b = (ts[rows, best] + step).minimum(hi)
@@ -210,7 +211,8 @@ def _refine_min(fn, o, d, lo, hi, n_samples: int, n_golden: int, chunk: int):
     return best_t, best_f
 
 
-def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size: int, **opts) -> SDFRender:
+def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size: int,
+               device: str | torch.device | None = None, **opts) -> SDFRender:
     """Render ``sdf_fn`` (points [N, 3] in the mesh frame -> SDF [N], negative inside, differentiable) seen
     from ``view`` at ``size`` x ``size`` pixels.
 
@@ -226,12 +228,16 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
       refine_samples, refine_steps: the local search for each near-contour ray's minimum SDF: grid samples on
         its window (8), then golden-section steps (6).
       dtype: "float32" or "float64", the points' dtype.
+
+    ``device``: where ``sdf_fn`` computes (a generator's device); every ray, point and buffer is made there
+    (None: the CPU).
     """
     o_ = _check_options(opts)
     size = int(size)
     dtype = _DTYPES[o_["dtype"]]
     chunk, bound, soft = int(o_["chunk"]), float(o_["bound"]), float(o_["softness"])
-    origins, dirs, z_per_t, (fp_per_z, fp_const) = camera_rays(view, size, dtype)
+    device = torch.device(device if device is not None else "cpu")
+    origins, dirs, z_per_t, (fp_per_z, fp_const) = camera_rays(view, size, dtype, device)
     P = size * size
 
     # the pen's pixel: one pixel in the plane through the origin (the same in both projections, the
@@ -245,13 +251,13 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
         return (t * z_per_t[idx]).clamp(min=1e-6) * fp_per_z
 
     tnear, tfar = _box_interval(origins, dirs, bound)
-    inf = torch.tensor(float("inf"), dtype=dtype)
-    hit = torch.zeros(P, dtype=torch.bool)
-    t_hit = torch.zeros(P, dtype=dtype)
-    best_f = torch.full((P,), float("inf"), dtype=dtype)
+    inf = torch.tensor(float("inf"), dtype=dtype, device=device)
+    hit = torch.zeros(P, dtype=torch.bool, device=device)
+    t_hit = torch.zeros(P, dtype=dtype, device=device)
+    best_f = torch.full((P,), float("inf"), dtype=dtype, device=device)
     best_t = tnear.clone()
-    inner_f = torch.full((P,), float("inf"), dtype=dtype)  # smallest pre-hit local minimum
-    inner_t = torch.zeros(P, dtype=dtype)
+    inner_f = torch.full((P,), float("inf"), dtype=dtype, device=device)  # smallest pre-hit local minimum
+    inner_t = torch.zeros(P, dtype=dtype, device=device)
     eps_px, scale = float(o_["eps"]), float(o_["step_scale"])
 
     with torch.no_grad():
@@ -354,12 +360,12 @@ def render_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], view: View, size:
         cdist_near = fc / pixel
 
     distance = dist_coarse.clamp(min=-1e6, max=1e6).index_copy(0, near, dist_near)
-    contour = torch.full((P,), 1e6, dtype=dtype).index_copy(0, cnear, cdist_near)
-    zeros3 = torch.zeros(P, 3, dtype=dtype)
+    contour = torch.full((P,), 1e6, dtype=dtype, device=device).index_copy(0, cnear, cdist_near)
+    zeros3 = torch.zeros(P, 3, dtype=dtype, device=device)
     S = size
     return SDFRender(
         view=view, size=size, hit=hit.reshape(S, S),
-        depth=torch.zeros(P, dtype=dtype).index_copy(0, hidx, depth_h).reshape(S, S),
+        depth=torch.zeros(P, dtype=dtype, device=device).index_copy(0, hidx, depth_h).reshape(S, S),
         points=zeros3.index_copy(0, hidx, points_h).reshape(S, S, 3),
         normals=zeros3.index_copy(0, hidx, normals_h).reshape(S, S, 3),
         silhouette=torch.sigmoid(distance / soft).reshape(S, S),
@@ -452,7 +458,8 @@ def line_drawing(render: SDFRender, **opts) -> torch.Tensor:
 def shaded(render: SDFRender, light=(-0.4, 0.5, 0.75), ambient: float = 0.25) -> torch.Tensor:
     """Grey Lambertian shading on white for figures: [H, W] in [0, 1]. ``light``: direction towards the light
     in camera coordinates (x right, y up, z towards the camera)."""
-    right, up, forward = (torch.as_tensor(v, dtype=render.normals.dtype) for v in render.view.basis())
+    right, up, forward = (torch.as_tensor(v, dtype=render.normals.dtype, device=render.normals.device)
+                          for v in render.view.basis())
     lx, ly, lz = light
     world = lx * right + ly * up - lz * forward
     world = world / world.norm()

@@ -45,7 +45,12 @@ def _number(value) -> float | None:
     return None if pd.isna(value) else round(float(value), 6)
 
 
-def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json: Path, demo: bool = False) -> pd.DataFrame:
+REHEARSAL_NOTICE = ("A REHEARSAL, NOT A RESULT: the paper profile's rules run on fixtures with random weights at tiny "
+                    "sizes (scripts/rehearse.sh); these numbers mean nothing.")
+
+
+def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json: Path, demo: bool = False,
+                         rehearsal: bool = False) -> pd.DataFrame:
     scores = pd.read_csv(scores_csv, dtype={"example": str, "shape_id": str})
     missing = [c for c in ("example", "supervision", "chamfer", "iou") if c not in scores.columns]
     if missing:
@@ -73,6 +78,8 @@ def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json
         from sketch3d import DEMO_NOTICE
 
         notice = f"\n**{DEMO_NOTICE}** The generator is the demo's, trained briefly on procedural chairs.\n"
+    if rehearsal:
+        notice = f"\n**{REHEARSAL_NOTICE}**\n"
     write_text(out_md, f"{title}\n{notice}\n" + "\n".join(lines) + f"\n\n{NOTE}\n")
     long = scores.melt(id_vars=["example", "shape_id", "supervision"], value_vars=["chamfer", "iou"],
                        var_name="metric", value_name="ours")
@@ -82,5 +89,6 @@ def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json
     metrics = {SUPERVISION_TITLES.get(r.supervision, r.supervision): {
         "chamfer": _number(r.chamfer_mean), "iou": _number(r.iou_mean), "examples": int(r.examples)}
         for r in means.itertuples(index=False)}
-    write_text(out_json, json.dumps({"reconstruction": metrics, "demo": demo}, indent=1, sort_keys=True) + "\n")
+    payload = {"reconstruction": metrics, "demo": demo, **({"rehearsal": True} if rehearsal else {})}
+    write_text(out_json, json.dumps(payload, indent=1, sort_keys=True) + "\n")
     return means

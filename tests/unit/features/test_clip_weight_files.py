@@ -44,6 +44,12 @@ def test_openai_torchscript_loads_through_the_loader(openai_rn101):
     assert out.shape == (1, 1024, 14, 14) and torch.isfinite(out).all()
 
 
+def test_openai_torchscript_by_path_gets_openai_quick_gelu(openai_rn101):
+    # open_clip's config of the bare model name uses nn.GELU; OpenAI's files need QuickGELU (its ViTs use it)
+    pretrained, extra = bb._resolve_weights(bb.FeatureSpec(backbone="RN101", weights=str(openai_rn101)))
+    assert pretrained == str(openai_rn101) and extra == {"weights_only": False, "force_quick_gelu": True}
+
+
 def test_openai_file_in_data_dir_is_checked_against_the_pinned_sha256(openai_rn101, no_caches):
     data_dir = no_caches / "data"
     (data_dir / "weights").mkdir(parents=True)

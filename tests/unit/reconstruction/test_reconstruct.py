@@ -102,3 +102,38 @@ def test_cli_reconstruct(fakes, tmp_path, monkeypatch, capsys):
            str(tmp_path / "gen.pt"), "--settings", json.dumps(settings())]
     assert main(bad) == 1
     assert not (tmp_path / "x.obj").exists()
+
+
+def test_readme_command_under_the_default_profile_uses_the_demos_generator(fakes, tmp_path, monkeypatch, capsys,
+                                                                          caplog):
+    """`sketch3d reconstruct SKETCH --out MESH.obj` with no --generator, default params (the demo profile): before the
+    demo ran, it says to run it; after, it uses the demo's trained generator and its mean style (not the paper's
+    checkpoint, whose path the params also hold)."""
+    import logging
+    import shutil
+
+    import torch
+
+    from sketch3d.cli import main
+    from sketch3d.reconstruction import inversion
+
+    repo = Path(__file__).resolve().parents[3]
+    shutil.copy(repo / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(inversion, "clip_backbone", lambda settings, device="cpu": FakeClip())
+    args = ["reconstruct", str(CHAIR), "--out", "my_chair.obj", "--progress-every", "1", "--iterations", "2"]
+    with caplog.at_level(logging.ERROR, logger="sketch3d"):
+        assert main(args) == 1
+    assert "results/demo/reconstruction/generator/generator.pt does not exist yet" in caplog.text
+    assert "snakemake --cores all reconstruction" in caplog.text and "epoch=199" not in caplog.text.split("(a ")[0]
+    folder = tmp_path / "results/demo/reconstruction/generator"
+    folder.mkdir(parents=True)
+    gen = FakeGenerator()
+    torch.save(gen, folder / "generator.pt")
+    np.savez(folder / "mean_style.npz", mean=fake_mean_style(gen, 64).numpy())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sketch3d"):
+        assert main(args) == 0
+    assert "results/demo/reconstruction/generator/generator.pt" in caplog.text and "mean_style.npz" in caplog.text
+    assert "iteration 2/2" in capsys.readouterr().out
+    assert trimesh.load(tmp_path / "my_chair.obj", force="mesh").is_watertight

@@ -64,6 +64,12 @@ def test_table_means_per_supervision(tmp_path):
     assert "**0.2000**" in md and "DEMO PROFILE" in md and "reports no numbers" in md
     assert md.index("SDF Chamfer") < md.index("CLIP Chamfer")
     assert len(pd.read_csv(tmp_path / "t.csv")) == 8
+    # the rehearsal's table says its numbers mean nothing (it lies under results/rehearsal/, beside the paper's)
+    tables.reconstruction_table(tmp_path / "scores.csv", tmp_path / "r.md", tmp_path / "r.csv", tmp_path / "r.json",
+                                rehearsal=True)
+    assert "A REHEARSAL, NOT A RESULT" in (tmp_path / "r.md").read_text()
+    assert json.loads((tmp_path / "r.json").read_text())["rehearsal"] is True
+    assert "rehearsal" not in json.loads((tmp_path / "t.json").read_text())
 
 
 def test_an_empty_shape_has_no_chamfer_and_the_table_still_builds(tmp_path):
