@@ -248,5 +248,4 @@ rule figure_netspace:
     conda:
         "../../environment.yml"
     shell:
-        "for e in {input}; do sketch3d figure_netspace --evaluation $e --settings {params.settings:q}"
-        " --out {params.out} || exit 1; done > {log} 2>&1"
+        "sketch3d figure_netspace --evaluation {input} --settings {params.settings:q} --out {params.out} > {log} 2>&1"

@@ -190,8 +190,10 @@ def _netspace_table(a: argparse.Namespace) -> None:
 def _figure_netspace(a: argparse.Namespace) -> None:
     from sketch3d.netspace.figures import figure_netspace
 
-    paths = figure_netspace(Path(a.evaluation), Path(a.out), parse_settings(a.settings).get("profile") == "demo")
-    log.info("figure_netspace: %s", ", ".join(p.name for p in paths))
+    demo = parse_settings(a.settings).get("profile") == "demo"
+    for evaluation in a.evaluation:  # one process for every setting's figures: a start-up each costs seconds
+        paths = figure_netspace(Path(evaluation), Path(a.out), demo)
+        log.info("figure_netspace %s: %s", evaluation, ", ".join(p.name for p in paths))
 
 
 _C_COMMANDS: tuple = (
@@ -224,8 +226,8 @@ _C_COMMANDS: tuple = (
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json"),
         arg("--thesis", help="the thesis's table (default the package's reference/table_5_1.csv)"),
     )),
-    Command("figure_netspace", "Figs. 5.3-5.5, C.5-C.6 from one evaluate_netspace folder", _figure_netspace, (
-        arg("--evaluation", required=True, help="evaluate_netspace's folder"),
+    Command("figure_netspace", "Figs. 5.3-5.5, C.5-C.6 from evaluate_netspace folders", _figure_netspace, (
+        arg("--evaluation", required=True, nargs="+", help="evaluate_netspace's folder(s)"),
         arg("--settings", required=True, help="JSON with profile"),
         arg("--out", required=True, help="figures folder"),
     )),

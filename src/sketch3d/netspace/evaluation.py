@@ -52,11 +52,14 @@ def decoded_accuracy(arch: str, prep: torch.Tensor, templates: Mapping[str, nn.M
 
 @torch.no_grad()
 def target_vs_predicted(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module],
-                        x: torch.Tensor, y: torch.Tensor) -> list[dict]:
-    """Per test net: target accuracy, predicted net's accuracy and architecture (Figs. 5.3a/c, 5.5 left)."""
+                        x: torch.Tensor, y: torch.Tensor, keep: dict | None = None) -> list[dict]:
+    """Per test net: target accuracy, predicted net's accuracy and architecture (Figs. 5.3a/c, 5.5 left);
+    ``keep`` (optional) receives each net's decoded PRep by name."""
     e = model.encode(torch.stack([t.prep for t in targets]))
     rows = []
     for t, (arch, p) in zip(targets, decode(model, e, templates)):
+        if keep is not None:
+            keep[t.name] = p
         rows.append({"net": t.name, "architecture": t.architecture, "class_id": t.class_id,
                      "target": accuracy(t.net, x, y), "predicted": decoded_accuracy(arch, p, templates, x, y),
                      "predicted_architecture": arch})
@@ -152,11 +155,14 @@ def sdf_interpolation(model: NetSpace, a: Target, b: Target, factors: Sequence[f
 
 @torch.no_grad()
 def sdf_target_vs_predicted(model: NetSpace, targets: Sequence[Target], points: torch.Tensor,
-                            tolerance: float) -> list[dict]:
-    """Close-enough fraction of each predicted MLP against its target (C.5)."""
+                            tolerance: float, keep: dict | None = None) -> list[dict]:
+    """Close-enough fraction of each predicted MLP against its target (C.5); ``keep`` (optional) receives each
+    net's decoded PRep by name."""
     (name,) = {t.architecture for t in targets}
     e = model.encode(torch.stack([t.prep for t in targets]))
     decoded = model.decode(e)
+    if keep is not None:
+        keep.update({t.name: decoded[i] for i, t in enumerate(targets)})
     return [{"net": t.name, "architecture": name, "close_enough": close_enough_fraction(
         predicted_forward(t.net, decoded[i], points), t.net(points), tolerance)} for i, t in enumerate(targets)]
 
@@ -180,10 +186,11 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
     if setting in ("multi", "unseen"):  # eq. 5.12's factors too: the stars of Fig. 5.5
         factors = sorted(set(factors) | {round(g, 6) for g in interpolation_factors(len(CLASSIFIERS))})
     results: dict = {"setting": setting, "factors": factors}
+    decoded: dict = {}  # test net name -> its decoded PRep (made once: a paper-size decode is the costly part)
     with atomic_dir(out) as tmp:
         if setting == "sdf":
             pts = torch.rand(int(s["points"]), 3, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-            results["target_vs_predicted"] = sdf_target_vs_predicted(model, targets, pts, float(s["tolerance"]))
+            results["target_vs_predicted"] = sdf_target_vs_predicted(model, targets, pts, float(s["tolerance"]), decoded)
             rows = []
             for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
                 shape_factors = factors_of(s["sdf_shapes"])
@@ -193,7 +200,7 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
             if not data or "test" not in data:
                 raise EvaluationInputError(f"{setting}: test images required")
             x, y = data["test"]
-            results["target_vs_predicted"] = target_vs_predicted(model, targets, templates, x, y)
+            results["target_vs_predicted"] = target_vs_predicted(model, targets, templates, x, y, decoded)
             for t, r in zip(targets, results["target_vs_predicted"]):
                 t.cache["test"] = r["target"]
             rows = []
@@ -202,11 +209,10 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
             results["interpolation"] = rows
         # Figs. C.5 / C.6: two test nets' PReps (multi: the largest architecture's, C.6 shows ResNet32)
         shown = sorted(targets, key=lambda t: (-(t.class_id or 0), t.name))[:2]
-        with torch.no_grad():
-            decoded = model.decode(model.encode(torch.stack([t.prep for t in shown])))
         np.savez_compressed(tmp / "preps.npz", names=np.array([t.name for t in shown]),
                             n_params=np.array([sum(p.numel() for p in t.net.parameters()) for t in shown]),
-                            target=torch.stack([t.prep for t in shown]).numpy(), predicted=decoded.numpy())
+                            target=torch.stack([t.prep for t in shown]).numpy(),
+                            predicted=torch.stack([decoded[t.name] for t in shown]).numpy())
         (tmp / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     return results
 

@@ -145,18 +145,39 @@ def read_digits(image_size: int) -> tuple[np.ndarray, np.ndarray]:
     return x.numpy(), d.target.astype(np.int64)
 
 
+CIFAR_ROW = 3 * 32 * 32  # one image: the red, green and blue 32x32 planes, each row-major (the dataset's page)
+
+
 def _unpickle(tar: tarfile.TarFile, member: str, archive: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch of the python version: a pickled dict whose ``b'data'`` is a uint8 array [N, 3072] and whose
+    ``b'labels'`` are N integers in 0..9 (https://www.cs.toronto.edu/~kriz/cifar.html); anything else is named."""
+    fix = "the archive is damaged or not cifar-10-python.tar.gz (the python version): delete it and download it again"
     try:
         fh = tar.extractfile(member)
+        if fh is None:
+            raise KeyError(member)
         batch = pickle.load(fh, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (KeyError, AttributeError, pickle.UnpicklingError, ValueError, EOFError) as e:
-        raise ImagesError(f"{archive}: {member} is missing or not a CIFAR-10 batch ({type(e).__name__}: {e}); "
-                          "the archive is damaged or not cifar-10-python.tar.gz: delete it and download it again") from None
-    if len(data) != len(labels):
-        raise ImagesError(f"{archive}: {member} holds {len(data)} images but {len(labels)} labels; get the archive again")
-    return data, labels
+    except KeyError:
+        raise ImagesError(f"{archive}: no {member} in the archive; {fix}") from None
+    except (AttributeError, pickle.UnpicklingError, ValueError, EOFError, ImportError) as e:
+        raise ImagesError(f"{archive}: {member} is not a pickled CIFAR-10 batch ({type(e).__name__}: {e}); "
+                          f"{fix}") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise ImagesError(f"{archive}: {member} should be a dict with keys b'data' and b'labels', holds {keys}; "
+                          f"{fix}")
+    data = batch[b"data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != CIFAR_ROW:
+        got = (f"shape {tuple(data.shape)}, dtype {data.dtype}" if isinstance(data, np.ndarray)
+               else type(data).__name__)
+        raise ImagesError(f"{archive}: {member}: b'data' must be a uint8 array [N, {CIFAR_ROW}] (one row per image: "
+                          f"the R, G and B 32x32 planes), got {got}; {fix}")
+    labels = np.asarray(batch[b"labels"])
+    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer) or (
+            len(labels) and (labels.min() < 0 or labels.max() > 9)):
+        raise ImagesError(f"{archive}: {member}: b'labels' must be {len(data)} integers in 0..9 (one per row of "
+                          f"b'data'), got shape {labels.shape}, dtype {labels.dtype}; {fix}")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def read_cifar10(archive: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -370,7 +391,8 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int | None = 
 def batches(images: torch.Tensor, labels: torch.Tensor, batch: int, generator: torch.Generator | None = None,
             augmented: bool = False, device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalised float batches on ``device``: shuffled and (if ``augmented``) augmented with ``generator``
-    (training), else in order (evaluation)."""
+    (training), else in order (evaluation). The order and the augmentation are drawn on the host (the same draws
+    whatever the device); the uint8 batch is moved, then normalised on ``device`` (a quarter of float32's bytes)."""
     n = len(images)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch):
@@ -378,4 +400,4 @@ def batches(images: torch.Tensor, labels: torch.Tensor, batch: int, generator: t
         x = images[idx]
         if augmented:
             x = augment(x, generator)
-        yield normalise(x).to(device), labels[idx].to(device)
+        yield normalise(x.to(device)), labels[idx].to(device)

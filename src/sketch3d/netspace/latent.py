@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from sketch3d.atomic import write_text
-from sketch3d.netspace import losses
+from sketch3d.netspace import host, losses
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.training import CLASSIFIERS, Target, accuracy, predicted_forward, templates_for
 
@@ -39,7 +39,7 @@ def _decoded(model: NetSpace, e: torch.Tensor, templates: Mapping[str, nn.Module
         (name,) = templates
         return name, p, None
     logits = model.classify(e)
-    return CLASSIFIERS[int(logits[0].argmax())], p, logits
+    return CLASSIFIERS[host.ids(logits)[0]], p, logits
 
 
 def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Mapping, settings: Mapping,
@@ -62,23 +62,25 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     model.eval()
     gen = torch.Generator().manual_seed(int(s["seed"]))
     (tx, ty), (vx, vy), (sx, sy) = data["train"], data["val"], data["test"]
-    vx, vy, sx, sy = vx.to(device), vy.to(device), sx.to(device), sy.to(device)
-    if s.get("eval_images"):
+    if s.get("eval_images"):  # the subset drawn on the host, then moved
         idx = torch.randperm(len(vx), generator=torch.Generator().manual_seed(int(s["seed"]) + 1))
         vx, vy = vx[idx[:int(s["eval_images"])]], vy[idx[:int(s["eval_images"])]]
+    vx, vy, sx, sy = vx.to(device), vy.to(device), sx.to(device), sy.to(device)
     with torch.no_grad():
         e0 = model.encode(start.prep.to(device).unsqueeze(0))
     e = e0.clone().requires_grad_(True)
     opt = torch.optim.Adam([e], lr=float(s["lr"]))
     want = torch.tensor([start.class_id], device=device) if model.head is not None else None
 
-    def val_acc() -> tuple[float, str]:
+    def val_acc() -> tuple[float, str, torch.Tensor]:
+        """Validation accuracy of the net decoded from ``e``, its architecture and PRep (kept: a paper-size
+        decode is the costly part, and the best one's PRep gives the test accuracy below)."""
         with torch.no_grad():
             arch, p, _ = _decoded(model, e, templates)
-            return accuracy(lambda b: predicted_forward(templates[arch], p, b), vx, vy), arch
+            return accuracy(lambda b: predicted_forward(templates[arch], p, b), vx, vy), arch, p
 
-    best_acc, arch0 = val_acc()
-    best = {"acc": best_acc, "step": 0, "e": e.detach().clone(), "architecture": arch0}
+    best_acc, arch0, p0 = val_acc()  # e is e0 here
+    best = {"acc": best_acc, "step": 0, "e": e.detach().clone(), "architecture": arch0, "prep": p0}
     curve = [{"step": 0, "loss": None, "validation": best_acc, "architecture": arch0}]
     running, n = 0.0, 0
     for step in range(1, int(s["steps"]) + 1):
@@ -97,21 +99,20 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
         opt.zero_grad()
         loss.backward()
         opt.step()
-        running, n = running + float(loss.detach()), n + 1
+        running, n = running + host.value(loss.detach()), n + 1
         if step % int(s["eval_every"]) == 0 or step == int(s["steps"]):
-            acc, arch = val_acc()
+            acc, arch, p_val = val_acc()
             curve.append({"step": step, "loss": running / n, "validation": acc, "architecture": arch})
             running, n = 0.0, 0
             if acc > best["acc"]:
-                best = {"acc": acc, "step": step, "e": e.detach().clone(), "architecture": arch}
+                best = {"acc": acc, "step": step, "e": e.detach().clone(), "architecture": arch, "prep": p_val}
 
-    def test_acc(emb: torch.Tensor) -> tuple[float, str]:
+    def test_acc(arch: str, p: torch.Tensor) -> float:
         with torch.no_grad():
-            arch, p, _ = _decoded(model, emb, templates)
-            return accuracy(lambda b: predicted_forward(templates[arch], p, b), sx, sy), arch
+            return accuracy(lambda b: predicted_forward(templates[arch], p, b), sx, sy)
 
-    decoded0, arch0 = test_acc(e0)
-    optimised, arch_best = test_acc(best["e"])
+    decoded0 = test_acc(arch0, p0)
+    optimised, arch_best = test_acc(best["architecture"], best["prep"]), best["architecture"]
     return {"net": start.name, "architecture": start.architecture, "class_id": start.class_id,
             "initial": accuracy(net, sx, sy), "initial_decoded": decoded0, "initial_decoded_architecture": arch0,
             "optimized": optimised, "optimized_architecture": arch_best, "best_step": best["step"],

@@ -58,11 +58,19 @@ def interpolation_factors(architectures: int) -> list[float]:
     return [i / (architectures - 1) for i in range(1, architectures - 1)]
 
 
-def interpolated_class_target(class_a: int, class_b: int, gamma: float, classes: int) -> torch.Tensor:
+def interpolated_class_id(class_a: int, class_b: int, gamma: float) -> int:
+    """The ClassId nearest c^gamma = (1 - gamma) c^A + gamma c^B (the one an interpolated embedding should decode
+    to; exact for eq. 5.12's factors between the boundary ClassIds)."""
+    return int(round((1 - gamma) * class_a + gamma * class_b))
+
+
+def interpolated_class_target(class_a: int, class_b: int, gamma: float, classes: int,
+                              device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
     """The distribution over ``classes`` ClassIds of c^gamma = (1 - gamma) c^A + gamma c^B: one-hot where it is an
-    integer (always, for eq. 5.12's factors between the boundary ClassIds), else split between its two neighbours."""
+    integer (always, for eq. 5.12's factors between the boundary ClassIds), else split between its two neighbours.
+    ``device`` / ``dtype``: the logits' it is compared with (default the CPU, float32)."""
     c = (1 - gamma) * class_a + gamma * class_b
-    target = torch.zeros(classes)
+    target = torch.zeros(classes, device=device, dtype=dtype)
     lo = math.floor(c + 1e-9)
     frac = c - lo
     if frac < 1e-6:

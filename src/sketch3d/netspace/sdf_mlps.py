@@ -128,18 +128,28 @@ def fit_sdf_mlp(samples: Sampler | tuple, settings: Mapping, seed: int, device: 
     generator = torch.Generator().manual_seed(int(draw_seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.decay_every, gamma=s.decay)
+    losses = []
     for _ in range(s.steps):
-        points, sdf = sampler(s.points, generator)
-        points = torch.as_tensor(points, dtype=torch.float32).to(device)
-        sdf = torch.as_tensor(sdf, dtype=torch.float32).to(device)
-        loss = F.mse_loss(model(points), sdf)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if history is not None:
-            history.append(loss.item())
+        losses.append(sdf_step(model, optimizer, schedule, sampler, s.points, generator))
+    if history is not None:  # read back once at the end: no device sync per step
+        history.extend(torch.stack(losses).tolist())
     return model.cpu().eval()
+
+
+def sdf_step(model: Siren, optimizer: torch.optim.Optimizer, schedule, sampler: Sampler, n: int,
+             generator: torch.Generator) -> torch.Tensor:
+    """One fitting step: ``n`` samples drawn on the host generator (the same draws on any device), moved to the
+    model's device and dtype; the MSE, minimised; returns the loss (detached, on the device)."""
+    ref = next(model.parameters())
+    points, sdf = sampler(n, generator)
+    points = torch.as_tensor(points).to(device=ref.device, dtype=ref.dtype)
+    sdf = torch.as_tensor(sdf).to(device=ref.device, dtype=ref.dtype)
+    loss = F.mse_loss(model(points), sdf)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    return loss.detach()
 
 
 def load_sdf_samples(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from sketch3d.atomic import atomic_dir, save_torch
-from sketch3d.netspace import architectures, losses
+from sketch3d.netspace import architectures, host, losses
 from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
 
@@ -178,37 +178,44 @@ def step_losses(model: NetSpace, setting: str, targets: Sequence[Target], templa
     return multi_losses(model, targets, templates, e, decoded, x, y, teacher, s)
 
 
-def _template_of(class_logits: torch.Tensor, target_class: int, templates: Mapping[str, nn.Module],
-                 mode: str) -> nn.Module:
-    cid = int(class_logits.argmax()) if mode == "predicted" else int(target_class)
-    return templates[CLASSIFIERS[cid]]
-
-
 def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module], e: torch.Tensor,
                  decoded: torch.Tensor, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module,
                  s: Mapping) -> dict[str, torch.Tensor]:
     """Multi-Architecture terms: per net L_kd (eq. 5.5) + L_class (5.6); per boundary pair (minimum and maximum
-    ClassId in the batch) and factor gamma of eq. 5.12, L^gamma = L_class^gamma + L_kd^gamma (5.7-5.11)."""
+    ClassId in the batch) and factor gamma of eq. 5.12, L^gamma = L_class^gamma + L_kd^gamma (5.7-5.11).
+
+    Every tensor made here takes the embedding's device and dtype (the class ids, the soft ClassId targets, the
+    zero of an empty L^gamma); which template a decoded PRep enters is decided on the host: the targets' ClassIds
+    (``architecture_from: target``) or the head's argmax read back once per batch (``predicted``, ``host.ids``).
+    """
     alpha, temp, mode = float(s["alpha"]), float(s["temperature"]), s["architecture_from"]
     with torch.no_grad():
         t_logits = teacher(x)
     classes = len(CLASSIFIERS)
-    ids = torch.tensor([t.class_id for t in targets])
+    class_ids = [int(t.class_id) for t in targets]
+    ids = torch.tensor(class_ids, device=e.device)
     c_logits = model.classify(e)
     l_class = losses.l_class(c_logits, ids) * len(targets)  # a sum over the nets, as the thesis's final loss
-    l_kd = sum(losses.l_kd(predicted_forward(_template_of(c_logits[i], ids[i], templates, mode), decoded[i], x),
-                           t_logits, y, alpha, temp) for i in range(len(targets)))
+    picks = host.ids(c_logits.detach()) if mode == "predicted" else class_ids
+    l_kd = sum(losses.l_kd(predicted_forward(templates[CLASSIFIERS[picks[i]]], decoded[i], x), t_logits, y, alpha,
+                           temp) for i in range(len(targets)))
     lo, hi = 0, classes - 1
     gammas = losses.interpolation_factors(classes)
-    pairs = [(i, j) for i in range(len(targets)) for j in range(len(targets)) if ids[i] == lo and ids[j] == hi]
-    l_gamma = torch.zeros(())
+    pairs = [(i, j) for i in range(len(targets)) for j in range(len(targets))
+             if class_ids[i] == lo and class_ids[j] == hi]
+    l_gamma = e.new_zeros(())
     if pairs and gammas:
         eg = torch.stack([losses.interpolate(e[i], e[j], g) for i, j in pairs for g in gammas])
-        soft = torch.stack([losses.interpolated_class_target(lo, hi, g, classes) for _ in pairs for g in gammas])
+        soft = torch.stack([losses.interpolated_class_target(lo, hi, g, classes, device=e.device, dtype=e.dtype)
+                            for _ in pairs for g in gammas])
         cg, pg = model.classify(eg), model.decode(eg)
         l_gamma = losses.l_class(cg, soft) * len(eg)
+        if mode == "predicted":
+            picks_g = host.ids(cg.detach())
+        else:  # the interpolated ClassId itself (an integer for eq. 5.12's factors), known on the host
+            picks_g = [losses.interpolated_class_id(lo, hi, g) for _ in pairs for g in gammas]
         for k in range(len(eg)):
-            template = _template_of(cg[k], int(soft[k].argmax()), templates, mode)
+            template = templates[CLASSIFIERS[picks_g[k]]]
             l_gamma = l_gamma + losses.l_kd(predicted_forward(template, pg[k], x), t_logits, y, alpha, temp)
     total = l_class + l_kd + l_gamma
     return {"total": total, "kd": l_kd, "class": l_class, "interpolation": l_gamma}
@@ -219,16 +226,16 @@ def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[
 @torch.no_grad()
 def accuracy(logits_fn, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
     """Top-1 accuracy in percent of ``logits_fn`` over (x, y), in batches."""
-    correct = 0
+    correct = torch.zeros((), dtype=torch.long, device=y.device)
     for k in range(0, len(x), batch):
-        correct += int((logits_fn(x[k:k + batch]).argmax(1) == y[k:k + batch]).sum())
-    return 100.0 * correct / max(1, len(x))
+        correct += (logits_fn(x[k:k + batch]).argmax(1) == y[k:k + batch]).sum()
+    return 100.0 * host.value(correct) / max(1, len(x))
 
 
 @torch.no_grad()
 def close_enough_fraction(pred: torch.Tensor, target: torch.Tensor, tolerance: float) -> float:
     """Fraction of outputs within ``tolerance`` of the target's (C.5; peer: isclose, atol 0.01)."""
-    return float((pred - target).abs().le(tolerance).float().mean())
+    return host.value((pred - target).abs().le(tolerance).float().mean())
 
 
 @torch.no_grad()
@@ -239,6 +246,7 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
     prep = torch.stack([t.prep for t in targets])
     e = model.encode(prep)
     decoded = model.decode(e)
+    picks = host.ids(model.classify(e)) if setting in ("multi", "unseen") else None
     values = []
     for i, t in enumerate(targets):
         if setting == "sdf":
@@ -249,10 +257,10 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
         if setting == "single":
             (template,) = templates.values()
         else:
-            template = templates[CLASSIFIERS[int(model.classify(e[i:i + 1])[0].argmax())]]
+            template = templates[CLASSIFIERS[picks[i]]]
         pred = accuracy(lambda b: predicted_forward(template, decoded[i], b), x, y)
         if setting == "single":
-            key = ("accuracy", len(x), float(x.sum()))
+            key = ("accuracy", len(x), host.value(x.sum()))
             if key not in t.cache:
                 t.cache[key] = accuracy(t.net, x, y)
             pred = abs(t.cache[key] - pred)
@@ -298,6 +306,43 @@ def _points(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(int(n), 3, generator=generator) * 2 - 1
 
 
+def place(device, model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module],
+          teacher: nn.Module | None):
+    """Everything a step reads, on ``device``: the model, the targets' nets and PReps (in place), the templates and
+    the teacher; returns (model, templates, teacher)."""
+    for t in targets:
+        t.net.to(device)
+        t.prep = t.prep.to(device)
+    templates = {k: v.to(device) for k, v in templates.items()}
+    return model.to(device), templates, teacher.to(device) if teacher is not None else None
+
+
+def step_points(s: Mapping, generator: torch.Generator, device) -> torch.Tensor:
+    """One sdf step's random coordinates, drawn on the host generator (the same draws on any device), on ``device``."""
+    return _points(s["points"], generator).to(device)
+
+
+def step_images(tx: torch.Tensor, ty: torch.Tensor, transform, s: Mapping, generator: torch.Generator,
+                device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One image step's batch: drawn and augmented on the host (the same draws on any device), then on ``device``."""
+    idx = _batch(len(tx), int(s["images_per_net"]), generator)
+    x, y = tx[idx], ty[idx]
+    if transform is not None:
+        x = transform(x, generator)
+    return x.to(device), y.to(device)
+
+
+def train_step(model: NetSpace, opt: torch.optim.Optimizer, setting: str, targets: Sequence[Target],
+               templates: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor | None, teacher: nn.Module | None,
+               s: Mapping) -> dict[str, torch.Tensor]:
+    """One optimisation step on the nets ``targets``; the loss terms, detached, on the model's device."""
+    terms = step_losses(model, setting, targets, templates, x, y, teacher, s)
+    opt.zero_grad()
+    terms["total"].backward()
+    opt.step()
+    return {k: v.detach() for k, v in terms.items()}
+
+
 def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
                    val_nets: Sequence[tuple[nn.Module, dict]], data: Mapping | None, teacher: nn.Module | None,
                    settings: Mapping, out: str | Path, checkpoints: str | Path, device: str = "cpu") -> dict:
@@ -333,12 +378,8 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     classes = len(CLASSIFIERS) if setting in ("multi", "unseen") else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(s["seed"]))  # the model's initialisation
-        model = NetSpace.from_settings((height, width), settings.get("model", {}), classes).to(device)
-    for t in (*train_t, *val_t):
-        t.net.to(device)
-        t.prep = t.prep.to(device)
-    templates = {k: v.to(device) for k, v in templates.items()}
-    teacher = teacher.to(device) if teacher is not None else None
+        model = NetSpace.from_settings((height, width), settings.get("model", {}), classes)
+    model, templates, teacher = place(device, model, [*train_t, *val_t], templates, teacher)
     opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
     gen = torch.Generator().manual_seed(int(s["seed"]))
 
@@ -385,19 +426,12 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
         picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
         del order[:s["nets_per_batch"]]
         if setting == "sdf":
-            x, y = _points(s["points"], gen).to(device), None
+            x, y = step_points(s, gen, device), None
         else:
-            idx = _batch(len(tx), int(s["images_per_net"]), gen)
-            x, y = tx[idx], ty[idx]
-            if transform is not None:
-                x = transform(x, gen)
-            x, y = x.to(device), y.to(device)
-        terms = step_losses(model, setting, picked, templates, x, y, teacher, s)
-        opt.zero_grad()
-        terms["total"].backward()
-        opt.step()
+            x, y = step_images(tx, ty, transform, s, gen, device)
+        terms = train_step(model, opt, setting, picked, templates, x, y, teacher, s)
         for k, v in terms.items():
-            running[k] = running.get(k, 0.0) + float(v.detach())
+            running[k] = running.get(k, 0.0) + host.value(v)
         running["n"] = running.get("n", 0) + 1
         done = step + 1
         if done % int(s["eval_every"]) == 0 or done == steps:

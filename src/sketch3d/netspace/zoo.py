@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from sketch3d.atomic import save_torch
+from sketch3d.netspace import host
 from sketch3d.netspace.images import DATASETS, batches, data_settings, load_splits
 
 log = logging.getLogger("sketch3d")
@@ -305,14 +306,36 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     if len(images) == 0:
         return float("nan")
     model.eval()
-    correct = 0
+    correct = torch.zeros((), dtype=torch.long, device=device)
     for x, y in batches(images, labels, batch, device=device):
-        correct += int((model(x).argmax(1) == y).sum())
-    return 100.0 * correct / len(images)
+        correct += (model(x).argmax(1) == y).sum()
+    return 100.0 * host.value(correct) / len(images)
 
 
 def _epoch_generator(member: Member, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([member.seed, epoch]).generate_state(1)[0]))
+
+
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, batch: int,
+                generator: torch.Generator, augmented: bool, device: torch.device | str) -> dict:
+    """One epoch of cross-entropy training over uint8 ``images`` (batches drawn and augmented on the host with
+    ``generator``, then moved to ``device``). Returns ``{"loss": sum of the batch losses x their sizes,
+    "correct": right training predictions}`` as tensors on ``device`` (no host sync inside the epoch) and
+    ``"total"`` (images seen)."""
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    for x, y in batches(images, labels, batch, generator, augmented, device):
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        loss = nn.functional.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (out.detach().argmax(1) == y).sum()
+        total += len(y)
+    return {"loss": loss_sum, "correct": correct, "total": total}
 
 
 def train_member(member: Member, settings: dict, data: dict | None, out_path: str | Path,
@@ -375,24 +398,15 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
             log.warning("train_member %s: checkpoint %s is of another member definition or image set; starting "
                         "afresh", member.name, ckpt)
     x_train, y_train = data["train"]
-    loss_fn = nn.CrossEntropyLoss()
     for epoch in range(start, member.epochs):
-        model.train()
-        g = _epoch_generator(member, epoch)
-        total, correct, loss_sum = 0, 0, 0.0
         lr = opt.param_groups[0]["lr"]
-        for x, y in batches(x_train, y_train, cfg["batch"], g, bool(cfg["augment"]), device):
-            opt.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = loss_fn(out, y)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((out.argmax(1) == y).sum())
-            total += len(y)
+        sums = train_epoch(model, opt, x_train, y_train, cfg["batch"], _epoch_generator(member, epoch),
+                           bool(cfg["augment"]), device)
         if sched is not None:
             sched.step()
-        row = {"epoch": epoch + 1, "loss": loss_sum / total, "train_accuracy": 100.0 * correct / total, "lr": lr}
+        total = sums["total"]
+        row = {"epoch": epoch + 1, "loss": host.value(sums["loss"]) / total,
+               "train_accuracy": 100.0 * host.value(sums["correct"]) / total, "lr": lr}
         curve.append(row)
         save_torch({"ident": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": None if sched is None else sched.state_dict(), "epoch": epoch + 1, "curve": curve},

@@ -1,4 +1,7 @@
 """Architectures: Table C.1's parameter counts exactly, output shapes, ClassIds, seeded builds, errors."""
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -14,10 +17,17 @@ def test_table_c1_counts_as_trained(size, classes, name):
     assert count_parameters(model) == TABLE_C1_COUNTS[(size, classes)][name]
 
 
+OFFICIAL = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "official" / "CVLAB-Unibo_netspace"
+                       / "reference.json").read_text())["networks"]
+OFFICIAL_DATASET = {(32, 10): "cifar10", (64, 200): "tiny-imagenet-200"}
+
+
 @pytest.mark.parametrize("size,classes,name", CASES)
 def test_folded_counts(size, classes, name):
+    """The folded counts are the official code's (``get_parameters`` of its folded networks, reference.json)."""
     model = build(name, classes, size)
-    assert count_parameters(model) == FOLDED_COUNTS[(size, classes)][name]
+    official = OFFICIAL[f"{OFFICIAL_DATASET[(size, classes)]}/{name}"]["prep_params"]
+    assert count_parameters(model) == FOLDED_COUNTS[(size, classes)][name] == official
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
