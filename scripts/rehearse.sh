@@ -14,14 +14,7 @@ while [ $# -gt 0 ]; do
   if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi
   targets+=("$1"); shift
 done
-chapters=(retrieval sketchydepth reconstruction netspace)
-[ ${#targets[@]} -gt 0 ] || targets=("${chapters[@]}")
-# targets that are all chapters: only theirs are checked by the preflight and built (params' `chapters`)
-only_chapters=1
-for t in "${targets[@]}"; do [[ " ${chapters[*]} " == *" $t "* ]] || only_chapters=0; done
-if [ $only_chapters = 1 ]; then
-  extra=(--config "chapters=[$(IFS=,; echo "${targets[*]}")]" "${extra[@]}")
-fi
+[ ${#targets[@]} -gt 0 ] || targets=(retrieval sketchydepth reconstruction netspace)
 start=$(date +%s)
 python tests/rehearsal/build.py --out "$inputs"
 mkdir -p results/rehearsal

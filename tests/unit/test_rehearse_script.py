@@ -35,4 +35,3 @@ def test_targets_reach_snakemake_as_targets(tmp_path):
     assert sorted(args.targets) == ["netspace", "sketchydepth"]
     assert [str(p) for p in args.configfile] == ["workflow/rehearsal.yaml"]
     assert args.cores == 2
-    assert args.config == ["chapters=[sketchydepth,netspace]"]  # only the rehearsed chapters' preflight

@@ -122,25 +122,35 @@ def chapter_targets(chapters):
     return [t for chapter in chapters for t in CHAPTER_TARGETS[chapter]]
 
 
+def preflight_chapters(targets):
+    """The chapters whose inputs the preflight checks: the targets' own where every target names a chapter
+    (`snakemake sketchydepth` needs none of the other chapters' data), else the listed ones (params' `chapters`)."""
+    targets = set(targets or ())
+    if targets and targets <= set(CHAPTER_TARGETS):
+        return [c for c in CHAPTER_TARGETS if c in targets]
+    return config["chapters"]
+
+
 def preflight():
-    """Paper profile: stop before any job when a dataset or weight file of a listed chapter cannot be had, with
+    """Paper profile: stop before any job when a dataset or weight file of a chapter to build cannot be had, with
     one message naming every missing input."""
+    chapters = preflight_chapters(workflow.dag_settings.targets)
     if PROFILE == "paper":
         from sketch3d.preflight import PreflightError, check_paper_inputs
 
         missing = []
-        if "retrieval" in config["chapters"]:
+        if "retrieval" in chapters:
             missing += check_paper_inputs(config["data"], features_weights=config["features"]["weights"],
                                           features=config["features"], networks=NETWORKS)
-        if "sketchydepth" in config["chapters"]:
+        if "sketchydepth" in chapters:
             from sketch3d.sketchydepth.preflight import missing_inputs
 
             missing += missing_inputs(config)
-        if "reconstruction" in config["chapters"]:
+        if "reconstruction" in chapters:
             from sketch3d.reconstruction.preflight import missing_inputs
 
             missing += [m for m in missing_inputs(config) if m not in missing]
-        if "netspace" in config["chapters"]:
+        if "netspace" in chapters:
             from sketch3d.netspace.preflight import missing_inputs
 
             missing += [m for m in missing_inputs(config) if m not in missing]
