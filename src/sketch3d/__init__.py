@@ -19,3 +19,8 @@ DEMO_NOTICE = (
     "DEMO PROFILE: generated data (shapes, sketches, scenes), small models and randomly initialised "
     "weights where no trained ones exist. These numbers are NOT the thesis's results."
 )
+# the paper rehearsal's tables (scripts/rehearse.sh; their commands' --rehearsal flag)
+REHEARSAL_NOTICE = (
+    "A REHEARSAL, NOT A RESULT: the paper profile's rules run on fixtures with random weights at tiny sizes "
+    "(scripts/rehearse.sh); these numbers mean nothing."
+)

@@ -56,6 +56,11 @@ class Command:
         return f"{self.run.__module__}:{self.run.__name__}"
 
 
+# the flag every table command takes: the paper rehearsal's table says its numbers mean nothing (the rules pass it
+# only in the rehearsal, so that the demo's and the paper's jobs are unchanged)
+REHEARSAL_ARG = arg("--rehearsal", action="store_true", help="the paper rehearsal's table: say its numbers mean nothing")
+
+
 def parse_settings(text: str) -> dict:
     """The ``--settings`` JSON object a rule passes."""
     try:

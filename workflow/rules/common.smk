@@ -17,6 +17,9 @@ PROFILE = config["profile"]
 # the rehearsal (workflow/rehearsal.yaml) runs the paper profile's rules on fixtures: its outputs stay apart
 RESULTS = "results/rehearsal" if config["rehearsal"] else f"results/{PROFILE}"
 LOGS = f"{RESULTS}/logs"
+# the table commands' flag in the rehearsal (its tables say their numbers mean nothing); empty otherwise, so that
+# the demo's and the paper's jobs are unchanged
+REHEARSAL_FLAG = "--rehearsal" if config["rehearsal"] else ""
 CATEGORIES = config["data"]["categories"]
 MAIN_NETWORK = f"{config['features']['backbone']}-{config['features']['layer']}"
 FEATURES = f"{RESULTS}/features/{MAIN_NETWORK}"

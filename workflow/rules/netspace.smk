@@ -110,6 +110,7 @@ rule zoo_table:
         md=f"{RESULTS}/tables/table_C_1.md",
         json=f"{RESULTS}/tables/table_C_1.json",
     params:
+        rehearsal=REHEARSAL_FLAG,
         settings=settings("profile"),
         code=code("zoo_table"),
     log:
@@ -119,7 +120,7 @@ rule zoo_table:
         "../../environment.yml"
     shell:
         "sketch3d zoo_table --members {input.members} --thesis {input.thesis} --settings {params.settings:q}"
-        " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+        " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 
 rule train_netspace:
@@ -220,6 +221,7 @@ rule netspace_table:
         md=f"{RESULTS}/tables/table_5_1.md",
         json=f"{RESULTS}/tables/table_5_1.json",
     params:
+        rehearsal=REHEARSAL_FLAG,
         code=code("netspace_table"),
     log:
         log_of("netspace_table"),
@@ -228,7 +230,7 @@ rule netspace_table:
         "../../environment.yml"
     shell:
         "sketch3d netspace_table --results {input.results} --thesis {input.thesis} --out-csv {output.csv}"
-        " --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+        " --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 
 rule figure_netspace:

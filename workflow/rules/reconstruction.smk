@@ -156,7 +156,7 @@ rule reconstruction_table:
         json=f"{RESULTS}/tables/table_reconstruction.json",
     params:
         settings=settings("profile"),
-        rehearsal="--rehearsal" if config["rehearsal"] else "",  # the flag only in the rehearsal: the demo's job is unchanged
+        rehearsal=REHEARSAL_FLAG,
         code=code("reconstruction_table"),
     log:
         log_of("reconstruction_table"),

@@ -49,6 +49,7 @@ rule retrieval_table:
     wildcard_constraints:
         table="|".join(RETRIEVAL_TABLES),
     params:
+        rehearsal=REHEARSAL_FLAG,
         number=lambda wildcards: get_table(wildcards.table).number,
         rows=lambda wildcards: caption_rows(wildcards.table, config["retrieval"], config["features"]["backbone"]),
         code=code("retrieval_table"),
@@ -59,7 +60,7 @@ rule retrieval_table:
         "../../environment.yml"
     shell:
         "sketch3d retrieval_table --table {params.number} --thesis {input.thesis} --metrics {input.metrics}"
-        " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+        " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 
 rule figure_top5:
@@ -140,6 +141,7 @@ rule grid_table:
     wildcard_constraints:
         table="4_1|4_2",
     params:
+        rehearsal=REHEARSAL_FLAG,
         number=lambda wildcards: wildcards.table.replace("_", "."),
         code=code("grid_table"),
     log:
@@ -149,7 +151,7 @@ rule grid_table:
         "../../environment.yml"
     shell:
         "sketch3d grid_table --table {params.number} --grid-csv {input.csv} --grid-json {input.json}"
-        " --thesis {input.thesis} --out-csv {output.csv} --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+        " --thesis {input.thesis} --out-csv {output.csv} --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 
 rule domain_study:

@@ -192,6 +192,7 @@ rule sketchydepth_table:
         md=f"{RESULTS}/tables/table_3_1.md",
         json=f"{RESULTS}/tables/table_3_1.json",
     params:
+        rehearsal=REHEARSAL_FLAG,
         metrics=lambda wildcards, input: " ".join(f"{m}={p}" for m, p in zip(SD_MODELS, input.metrics)),
         code=code("sketchydepth_table"),
     log:
@@ -201,7 +202,7 @@ rule sketchydepth_table:
         "../../environment.yml"
     shell:
         "sketch3d sketchydepth_table --metrics {params.metrics} --thesis {input.thesis} --out-csv {output.csv}"
-        " --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+        " --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 
 rule figure_images:

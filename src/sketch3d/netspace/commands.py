@@ -7,7 +7,7 @@ import json  # noqa: F401
 import logging
 from pathlib import Path  # noqa: F401
 
-from sketch3d.cli import Command, arg, parse_settings  # noqa: F401
+from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
 
 log = logging.getLogger("sketch3d")
 
@@ -68,7 +68,7 @@ def _zoo_table(a: argparse.Namespace) -> None:
     from sketch3d.netspace.zoo_table import zoo_table
 
     profile = parse_settings(a.settings).get("profile", "demo") if a.settings else "demo"
-    zoo_table(a.members, Path(a.out_csv), Path(a.out_md), Path(a.out_json), profile, a.thesis)
+    zoo_table(a.members, Path(a.out_csv), Path(a.out_md), Path(a.out_json), profile, a.thesis, rehearsal=a.rehearsal)
 
 
 _B_COMMANDS: tuple = (
@@ -92,6 +92,7 @@ _B_COMMANDS: tuple = (
         arg("--thesis", required=True, help="the thesis's Table C.1 (package reference CSV)"),
         arg("--settings", help="JSON with profile"),
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json", required=True),
+        REHEARSAL_ARG,
     )),
 )
 
@@ -184,7 +185,8 @@ def _optimise_latent(a: argparse.Namespace) -> None:
 def _netspace_table(a: argparse.Namespace) -> None:
     from sketch3d.netspace.tables import table_5_1
 
-    table_5_1(a.results, Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None, a.thesis)
+    table_5_1(a.results, Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None, a.thesis,
+              rehearsal=a.rehearsal)
 
 
 def _figure_netspace(a: argparse.Namespace) -> None:
@@ -225,6 +227,7 @@ _C_COMMANDS: tuple = (
         arg("--results", required=True, nargs="+", help="optimise_latent JSONs"),
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json"),
         arg("--thesis", help="the thesis's table (default the package's reference/table_5_1.csv)"),
+        REHEARSAL_ARG,
     )),
     Command("figure_netspace", "Figs. 5.3-5.5, C.5-C.6 from evaluate_netspace folders", _figure_netspace, (
         arg("--evaluation", required=True, nargs="+", help="evaluate_netspace's folder(s)"),

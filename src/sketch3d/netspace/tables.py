@@ -46,7 +46,7 @@ def _load(path: Path) -> dict:
 
 
 def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path | None = None,
-              thesis: str | os.PathLike | None = None) -> pd.DataFrame:
+              thesis: str | os.PathLike | None = None, rehearsal: bool = False) -> pd.DataFrame:
     """Tabulate the LSO results (any subset of the five columns); writes CSV, Markdown and the metrics JSON."""
     loaded = [_load(Path(p)) for p in results]
     if not loaded:
@@ -79,5 +79,5 @@ def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out
                "images (its test accuracy). The CSV's `initial_decoded`: the net decoded from the start embedding.",
                "Thesis: Tiny-ImageNet test set; " + ("demo: the digits' test split." if profile == "demo" else
                                                      "ours: the configured dataset's test split.")]
-    write_comparison(df, TITLE, out_csv, out_md, out_json, context)
+    write_comparison(df, TITLE, out_csv, out_md, out_json, context, rehearsal=rehearsal)
     return df

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sketch3d import DEMO_NOTICE
+from sketch3d import REHEARSAL_NOTICE
 from sketch3d.atomic import atomic_path, write_text
 from sketch3d.netspace.zoo import ARCHITECTURE_NAMES, read_member
-from sketch3d.report.comparison import Result, compare_with_thesis, to_metrics
+from sketch3d.report.comparison import Result, compare_with_thesis, notice, to_metrics
 from sketch3d.report.reference import thesis_table
 
 THESIS_ROWS = {"lenetlike": "LeNetLike", "vanillacnn": "VanillaCNN", "resnet8": "ResNet8", "resnet32": "ResNet32",
@@ -72,9 +72,10 @@ def summarise(members: list[dict]) -> dict[str, dict]:
 
 
 def zoo_table(member_files: list[str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path, profile: str,
-              thesis: str | os.PathLike | None = None) -> pd.DataFrame:
+              thesis: str | os.PathLike | None = None, rehearsal: bool = False) -> pd.DataFrame:
     """Tabulate the zoo's member files; writes CSV, Markdown and the DVC metrics JSON. ``profile``: demo |
-    paper (the demo's table carries the demo notice); ``thesis``: the Table C.1 file (default: the package's)."""
+    paper (the demo's table carries the demo notice); ``thesis``: the Table C.1 file (default: the package's);
+    ``rehearsal``: the paper rehearsal's table (its notice)."""
     if not member_files:
         raise ZooTableError("table C.1: no member files given; pass the train_member outputs")
     members = []
@@ -107,10 +108,12 @@ def zoo_table(member_files: list[str | os.PathLike], out_csv: Path, out_md: Path
         "acc_adam: best test accuracy among the single zoo's members; params: the network as trained (ResNets "
         "with batch norm; the zoo holds them folded).",
     ]
+    if rehearsal:
+        df = df.assign(note=REHEARSAL_NOTICE)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
-    write_text(out_md, to_markdown(df, TITLE, context))
-    write_text(out_json, json.dumps(to_metrics(df), indent=2) + "\n")
+    write_text(out_md, to_markdown(df, TITLE, context, rehearsal))
+    write_text(out_json, json.dumps(to_metrics(df, rehearsal), indent=2) + "\n")
     return df
 
 
@@ -134,7 +137,7 @@ def _cell(r: pd.Series) -> str:
     return f"{ours} ({thesis}, {_number(r['difference'], r['metric'], sign=True)})"
 
 
-def to_markdown(df: pd.DataFrame, title: str, context: list[str] = ()) -> str:
+def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), rehearsal: bool = False) -> str:
     """Table C.1 as wide Markdown, one row per architecture, cells "ours (thesis, ours - thesis)": ClassIds and
     parameter counts as integers (62,006), accuracies with 2 decimals, a missing value as "-" (the thesis's)."""
     wide = df.assign(cell=df.apply(_cell, axis=1), column=df["category"] + " " + df["metric"])
@@ -143,8 +146,8 @@ def to_markdown(df: pd.DataFrame, title: str, context: list[str] = ()) -> str:
     pivot = wide.pivot(index="method", columns="column", values="cell").reindex(index=order, columns=columns)
     lines = [f"# {title}", ""]
     profile = df["profile"].iloc[0]
-    if profile == "demo":
-        lines += [f"> **{DEMO_NOTICE}**", ""]
+    if warning := notice(profile, rehearsal):
+        lines += [f"> **{warning}**", ""]
     lines += [f"Profile: `{profile}`. Cells: ours (thesis, ours - thesis), accuracies in percent; "
               f"{MISSING}: no value.", *context, "", pivot.fillna(MISSING).reset_index().to_markdown(index=False), ""]
     return "\n".join(lines)

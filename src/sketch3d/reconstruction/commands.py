@@ -7,7 +7,7 @@ import json  # noqa: F401
 import logging
 from pathlib import Path  # noqa: F401
 
-from sketch3d.cli import Command, arg, parse_settings  # noqa: F401
+from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
 
 log = logging.getLogger("sketch3d")
 
@@ -273,7 +273,7 @@ _C_COMMANDS: tuple = (
         arg("--out-md", required=True),
         arg("--out-csv", required=True),
         arg("--out-json", required=True, help="DVC metrics: means per supervision"),
-        arg("--rehearsal", action="store_true", help="the paper rehearsal's table: say its numbers mean nothing"),
+        REHEARSAL_ARG,
     )),
     Command("figure_inversion", "Figs 4.5-4.9 (4.8/4.9 from a picks CSV, else contact sheets to pick from)",
             _figure_inversion, (

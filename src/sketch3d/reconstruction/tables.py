@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sketch3d import REHEARSAL_NOTICE
 from sketch3d.atomic import write_text
 
 SUPERVISION_TITLES = {"sdf": "SDF", "clip": "CLIP", "clip_argmax": "CLIP argmax"}
@@ -43,10 +44,6 @@ def _cell(value, digits: int) -> str:
 def _number(value) -> float | None:
     """A metrics value for strict JSON: None where there is none."""
     return None if pd.isna(value) else round(float(value), 6)
-
-
-REHEARSAL_NOTICE = ("A REHEARSAL, NOT A RESULT: the paper profile's rules run on fixtures with random weights at tiny "
-                    "sizes (scripts/rehearse.sh); these numbers mean nothing.")
 
 
 def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json: Path, demo: bool = False,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sketch3d import DEMO_NOTICE
+from sketch3d import DEMO_NOTICE, REHEARSAL_NOTICE
 from sketch3d.atomic import atomic_path, write_text
 from sketch3d.report.reference import thesis_spread, thesis_table, thesis_value
 
@@ -74,7 +74,13 @@ def compare_with_thesis(results: list[Result], table: str,
 DECIMALS = {"SSIM": 4}  # decimals a metric is printed with (the thesis's own); 2 for the others
 
 
-def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), unit: str = "in percent") -> str:
+def notice(profile: str, rehearsal: bool = False) -> str:
+    """The warning a table of ``profile`` carries: the demo's, the rehearsal's, or none (the paper profile's)."""
+    return REHEARSAL_NOTICE if rehearsal else DEMO_NOTICE if profile == "demo" else ""
+
+
+def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), unit: str = "in percent",
+                rehearsal: bool = False) -> str:
     """Wide Markdown: one row per method, columns 'group metric: ours (thesis, diff)'; ``context``: lines under the title."""
     def pm(value: float, spread, d: int) -> str:
         return f"{value:.{d}f}" if spread is None or pd.isna(spread) else f"{value:.{d}f} ± {spread:.{d}f}"
@@ -92,30 +98,33 @@ def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), unit: str
     pivot = wide.pivot(index="method", columns="column", values="cell").reindex(index=order, columns=columns)
     lines = [f"# {title}", ""]
     profile = df["profile"].iloc[0]
-    if profile == "demo":
-        lines += [f"> **{DEMO_NOTICE}**", ""]
+    if warning := notice(profile, rehearsal):
+        lines += [f"> **{warning}**", ""]
     lines += [f"Profile: `{profile}`. Cells: ours (thesis, ours - thesis), {unit}.", *context, "",
               pivot.reset_index().to_markdown(index=False), ""]
     return "\n".join(lines)
 
 
-def to_metrics(df: pd.DataFrame) -> dict:
+def to_metrics(df: pd.DataFrame, rehearsal: bool = False) -> dict:
     """Our numbers nested as method -> category -> metric, for `dvc metrics show/diff`."""
     out: dict = {}
     for r in df.itertuples():
         out.setdefault(r.method, {}).setdefault(r.category, {})[r.metric] = r.ours
-    if df["profile"].iloc[0] == "demo":
-        out["notice"] = DEMO_NOTICE
+    if warning := notice(df["profile"].iloc[0], rehearsal):
+        out["notice"] = warning
     return out
 
 
 def write_comparison(
     df: pd.DataFrame, title: str, out_csv: Path, out_md: Path, out_json: Path | None = None, context: list[str] = (),
-    unit: str = "in percent",
+    unit: str = "in percent", rehearsal: bool = False,
 ) -> None:
-    """Write the comparison ``df`` as CSV, Markdown and (optionally) the DVC metrics JSON, each atomically."""
+    """Write the comparison ``df`` as CSV, Markdown and (optionally) the DVC metrics JSON, each atomically
+    (``rehearsal``: the paper rehearsal's table, which says its numbers mean nothing, in every file)."""
+    if rehearsal:
+        df = df.assign(note=REHEARSAL_NOTICE)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
-    write_text(out_md, to_markdown(df, title, context, unit))
+    write_text(out_md, to_markdown(df, title, context, unit, rehearsal))
     if out_json is not None:
-        write_text(out_json, json.dumps(to_metrics(df), indent=2) + "\n")
+        write_text(out_json, json.dumps(to_metrics(df, rehearsal), indent=2) + "\n")

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from sketch3d import DEMO_NOTICE
-from sketch3d.cli import CliError, Command, arg, parse_settings
+from sketch3d.cli import REHEARSAL_ARG, CliError, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 
@@ -34,7 +34,7 @@ def _retrieval_table(a: argparse.Namespace) -> None:
     from sketch3d.retrieval.tables import retrieval_table
 
     df = retrieval_table(a.table, [Path(p) for p in a.metrics], Path(a.out_csv), Path(a.out_md), Path(a.out_json),
-                         Path(a.thesis))
+                         Path(a.thesis), rehearsal=a.rehearsal)
     print(Path(a.out_md).read_text())
     log.info("retrieval_table %s: %d rows", a.table, len(df))
 
@@ -52,7 +52,7 @@ def _grid_table(a: argparse.Namespace) -> None:
     from sketch3d.retrieval.tables import grid_table
 
     grid_table(a.table, Path(a.grid_csv), Path(a.grid_json), Path(a.out_csv), Path(a.out_md), Path(a.out_json),
-               Path(a.thesis))
+               Path(a.thesis), rehearsal=a.rehearsal)
     print(Path(a.out_md).read_text())
 
 
@@ -151,6 +151,7 @@ COMMANDS = (
         arg("--out-csv", required=True),
         arg("--out-md", required=True),
         arg("--out-json", required=True, help="our numbers as DVC metrics (nested: method/category/metric)"),
+        REHEARSAL_ARG,
     )),
     Command("retrieval_grid", "Table 4.1 / 4.2 searches (box size; translation, rotation) on the validation split",
             _retrieval_grid, (
@@ -167,6 +168,7 @@ COMMANDS = (
         arg("--table", required=True, choices=["4.1", "4.2"]),
         *(arg(f"--{name}", required=True)
           for name in ("grid-csv", "grid-json", "thesis", "out-csv", "out-md", "out-json")),
+        REHEARSAL_ARG,
     )),
     Command("figure_top5", "random queries with their top-5 shapes", _figure_top5, (
         *(arg(f"--{name}", required=True) for name in ("settings", "retrieval", "sketches", "gallery", "out", "title")),

@@ -44,16 +44,17 @@ def _sizes(df: pd.DataFrame) -> list[str]:
 
 
 def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md: Path,
-                    out_json: Path | None = None, thesis: str | os.PathLike | None = None) -> pd.DataFrame:
+                    out_json: Path | None = None, thesis: str | os.PathLike | None = None,
+                    rehearsal: bool = False) -> pd.DataFrame:
     """Thesis table ``number`` from per-(method, category) metric files, ours beside the thesis's
-    (``thesis``: the thesis table's file; default the package's copy)."""
+    (``thesis``: the thesis table's file; default the package's copy; ``rehearsal``: the paper rehearsal's)."""
     table = get_table(number)
     results = _results(metric_files, table.number)
     unknown = sorted({r.label for r in results} - {get_method(m).label for m in table.methods})
     if unknown:
         raise ValueError(f"table {table.number}: metric files of methods it does not show: {unknown}")
     df = compare_with_thesis(results, table.number, thesis)
-    write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df))
+    write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df), rehearsal=rehearsal)
     return df
 
 
@@ -109,7 +110,8 @@ def _grid_rows(number: str, df: pd.DataFrame, choice: dict, ref: pd.DataFrame) -
 
 
 def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_md: Path,
-               out_json: Path | None = None, thesis: str | os.PathLike | None = None) -> pd.DataFrame:
+               out_json: Path | None = None, thesis: str | os.PathLike | None = None,
+               rehearsal: bool = False) -> pd.DataFrame:
     """Table 4.1 or 4.2 from a grid's results (``retrieval.grids``): the mean +- std over each stage's
     settings, and the chosen settings, beside the thesis's."""
     if number not in GRID_TABLES:
@@ -141,5 +143,5 @@ def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_
         f"Embeddings: {e['distinct']} distinct (image, transform) pairs against {e['from_scratch']} if every "
         f"evaluated setting were embedded from scratch ({e['saving']}x fewer).",
     ]
-    write_comparison(out, GRID_TITLES[number], out_csv, out_md, out_json, context=context)
+    write_comparison(out, GRID_TITLES[number], out_csv, out_md, out_json, context=context, rehearsal=rehearsal)
     return out

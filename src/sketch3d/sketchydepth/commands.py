@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from sketch3d.cli import Command, arg, parse_settings
+from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 
@@ -196,7 +196,7 @@ def _sketchydepth_table(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.tables import table_3_1
 
     metrics = dict(item.split("=", 1) for item in a.metrics)
-    table_3_1(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis))
+    table_3_1(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis), rehearsal=a.rehearsal)
     print(Path(a.out_md).read_text())
 
 
@@ -271,6 +271,7 @@ REPORT_COMMANDS = (
         arg("--metrics", nargs="+", required=True, help="MODEL=image_metrics JSON, one per model"),
         arg("--thesis", required=True, help="the thesis's Table 3.1 (package reference CSV)"),
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json", required=True),
+        REHEARSAL_ARG,
     )),
     Command("figure_images", "Fig. 3.3: input, SketchyDepth, baseline, ground truth", _figure_images, (
         *_FIGURE_ARGS, arg("--test", required=True, help="the test triplet set"),

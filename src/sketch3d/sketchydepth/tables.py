@@ -73,7 +73,8 @@ def _load(model: str, path: Path) -> dict:
 
 
 def table_3_1(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
-              thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None) -> pd.DataFrame:
+              thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None,
+              rehearsal: bool = False) -> pd.DataFrame:
     """Tabulate {model: image_metrics JSON}; writes CSV, Markdown and the DVC metrics JSON."""
     unknown = sorted(set(metrics) - set(THESIS_ROWS))
     if unknown or not metrics:
@@ -106,5 +107,6 @@ def table_3_1(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path
         "thesis gives these in its text, 3.4.3).",
         f"FID network: {any_m['network']} ({any_m['dims']} dims).",
     ]
-    write_comparison(df, TITLE, out_csv, out_md, out_json, context, unit="FID and SSIM as computed")
+    write_comparison(df, TITLE, out_csv, out_md, out_json, context, unit="FID and SSIM as computed",
+                     rehearsal=rehearsal)
     return df
