@@ -72,6 +72,18 @@ def test_tags_random_and_unknown(tmp_path):
     assert weights.setting_path("~/w.pt") == Path(os.environ["HOME"]) / "w.pt"
 
 
+def _meta_checkpoint(path: Path, model: str) -> None:
+    """A torch-saved state dict of open_clip ``model`` with meta tensors: its key layout and shapes, no values."""
+    import torch
+
+    from sketch3d.compat.torchvision_ops import ensure_torchvision
+
+    ensure_torchvision()
+    import open_clip
+
+    torch.save(open_clip.create_model(model, device="meta").state_dict(), path)
+
+
 def test_ckpt_is_a_file_for_preflight_and_loader(tmp_path):
     """The former disagreement: preflight called a bare 'model.ckpt' an unknown value, the loader a file."""
     from sketch3d.features.backbone import FeatureSpec, WeightsUnavailableError
@@ -85,7 +97,7 @@ def test_ckpt_is_a_file_for_preflight_and_loader(tmp_path):
     assert spec.is_local_file and FeatureSpec(weights="model.ckpt").is_local_file
     with pytest.raises(WeightsUnavailableError, match="model.ckpt"):
         spec.key()
-    (tmp_path / "model.ckpt").write_bytes(b"w")
+    _meta_checkpoint(tmp_path / "model.ckpt", "RN101")  # present, and of the configured architecture
     assert check_paper_inputs(paper, probe_network=False, sources=_sources(), base=tmp_path) == []
     assert len(spec.key()) == 16
 
