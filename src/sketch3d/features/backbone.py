@@ -367,12 +367,22 @@ def _load_imagenet(spec: FeatureSpec) -> ImageNetTrunk:
 
     _check_imagenet_layer(spec)
     path = _torchvision_weights_file(spec)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        model = torchvision.models.get_model(spec.backbone, weights=None)
-    if path is not None:
+    if path is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            model = torchvision.models.get_model(spec.backbone, weights=None)
+    else:
+        # the file gives every value: the network is built on the meta device (no initialisation, no memory) and
+        # takes the file's tensors, in the network's own dtypes as a copying load_state_dict leaves them
+        with torch.device("meta"):
+            model = torchvision.models.get_model(spec.backbone, weights=None)
         try:
-            model.load_state_dict(_read_state_dict(path))
+            state = _read_state_dict(path)
+            own = model.state_dict()
+            model.load_state_dict({k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}, assign=True)
+            left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+            if left:
+                raise RuntimeError(f"{left[:3]} are not in the file")
         except (RuntimeError, ValueError, OSError) as exc:
             entry = wts.find(spec.backbone, spec.weights)
             how = wts.how_to_get(entry) if entry else (
