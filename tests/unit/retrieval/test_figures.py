@@ -35,6 +35,7 @@ def _inputs(tmp_path, n_shapes):
 
 
 def _overlaps(fig):
+    fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for ax in fig.axes for t in [ax.title] if t.get_text()]
     return [(a, b) for a, b in itertools.combinations(boxes, 2) if a.overlaps(b)]
@@ -50,7 +51,32 @@ def test_labels_of_real_shape_ids_do_not_overlap_and_the_title_fits(tmp_path):
     npz, sketches, gallery = _inputs(tmp_path / "few", 3)
     fig, _ = top5_figure(npz, sketches, gallery, n_queries=2, seed=0, title=title, demo=False)
     assert len(fig.axes) == 2 * 4 and _overlaps(fig) == []
+    fig.canvas.draw()
     box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
     figure_top5(npz, sketches, gallery, tmp_path / "top5.png", 2, 0, title, demo=False)
     assert Image.open(tmp_path / "top5.png").size[0] > 0
+
+
+def test_figure_4_1_row_labels_of_shapenet_ids_stay_inside_the_figure(tmp_path, monkeypatch):
+    from sketch3d.retrieval import domain_figures as dfig
+
+    kept = []
+    monkeypatch.setattr(dfig, "_save", lambda fig, out, demo, head: kept.append(fig))
+    n, azimuths = 3, (0, 30, 75)
+    paths = []
+    for s in IDS[:n]:
+        p = tmp_path / f"{s}.png"
+        Image.fromarray(np.full((32, 32), 200, np.uint8)).save(p)
+        paths.append([p] * len(azimuths))
+    d = np.arange(n * n, dtype=float).reshape(n, n) + 1
+    pair = {"distance": d, "ci_low": d - 0.5, "ci_high": d + 0.5, "rows": "sketch", "columns": "lines",
+            "summary": {"same_object_nearest_rows": 0.0, "same_object_ci_separated_rows": 0.0}}
+    dfig.figure_4_1({"shape_ids": IDS[:n], "pairs": {"sketch-lines": pair}}, paths, azimuths, tmp_path / "f.png",
+                    0.95, demo=False)
+    fig = kept[0]
+    fig.canvas.draw()  # lays the axis labels out where savefig puts them
+    renderer = fig.canvas.get_renderer()
+    labels = [ax.yaxis.label for ax in fig.axes if any(i in ax.yaxis.label.get_text() for i in IDS[:n])]
+    assert len(labels) == n
+    assert all(lab.get_window_extent(renderer).x0 >= 0 for lab in labels)
