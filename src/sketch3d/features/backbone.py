@@ -36,7 +36,7 @@ from PIL import Image
 
 from sketch3d import weights as wts
 from sketch3d.compat.torchvision_ops import ensure_torchvision
-from sketch3d.features.clip_files import ClipArchitectureError, check_clip_file
+from sketch3d.features.clip_files import ClipArchitectureError, arch_from_config, check_clip_file
 
 __all__ = [
     "CLIP_MEAN",
@@ -51,6 +51,7 @@ __all__ = [
     "ImageNetTrunk",
     "load_backbone",
     "random_clip_visual",
+    "clip_visual_from_file",
     "normalize",
     "clip_normalize",
     "images_to_tensor",
@@ -366,12 +367,22 @@ def _load_imagenet(spec: FeatureSpec) -> ImageNetTrunk:
 
     _check_imagenet_layer(spec)
     path = _torchvision_weights_file(spec)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        model = torchvision.models.get_model(spec.backbone, weights=None)
-    if path is not None:
+    if path is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            model = torchvision.models.get_model(spec.backbone, weights=None)
+    else:
+        # the file gives every value: the network is built on the meta device (no initialisation, no memory) and
+        # takes the file's tensors, in the network's own dtypes as a copying load_state_dict leaves them
+        with torch.device("meta"):
+            model = torchvision.models.get_model(spec.backbone, weights=None)
         try:
-            model.load_state_dict(_read_state_dict(path))
+            state = _read_state_dict(path)
+            own = model.state_dict()
+            model.load_state_dict({k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}, assign=True)
+            left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+            if left:
+                raise RuntimeError(f"{left[:3]} are not in the file")
         except (RuntimeError, ValueError, OSError) as exc:
             entry = wts.find(spec.backbone, spec.weights)
             how = wts.how_to_get(entry) if entry else (
@@ -394,10 +405,16 @@ def load_backbone(spec: FeatureSpec, device: str = "cpu") -> torch.nn.Module:
     if spec.backbone not in open_clip.list_models():
         raise ValueError(f"FeatureSpec: backbone {spec.backbone!r} is not an open_clip model (features.backbone)")
     pretrained, extra = _resolve_weights(spec)
+    # a file on disk (a path setting, or a tag's file in a cache: _resolve_weights returns the tag itself only for
+    # open_clip to download it) whose architecture check_clip_file read and confirmed: only its image tower is built
+    from_file = (pretrained is not None and pretrained != spec.weights) or spec.is_local_file
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         if pretrained is None:
             visual = random_clip_visual(spec.backbone)
+        elif from_file and arch_from_config(spec.backbone) is not None:
+            visual = clip_visual_from_file(spec, Path(pretrained), quick_gelu=extra.get("force_quick_gelu", False),
+                                           weights_only=extra.get("weights_only", True))
         else:
             try:
                 model, _, _ = open_clip.create_model_and_transforms(spec.backbone, pretrained=pretrained, **extra)
@@ -412,18 +429,68 @@ def load_backbone(spec: FeatureSpec, device: str = "cpu") -> torch.nn.Module:
     return trunk
 
 
-def random_clip_visual(backbone: str) -> torch.nn.Module:
+def random_clip_visual(backbone: str, quick_gelu: bool = False) -> torch.nn.Module:
     """open_clip's randomly initialised image tower of ``backbone``, without its text tower.
 
     CLIP builds (and initialises) its image tower before its text tower, so under one seed this tower's weights
     are those of ``open_clip.create_model(backbone).visual`` (a test checks it); the text tower's construction,
-    which only the random-weights demo paid for (about 0.7 s of each feature job), is skipped.
+    which only the random-weights demo paid for (about 0.7 s of each feature job), is skipped. ``quick_gelu``:
+    QuickGELU whatever the config says (open_clip's ``force_quick_gelu``). Under ``torch.device("meta")`` it
+    builds the tower's structure only, for :func:`clip_visual_from_file`.
     """
     import open_clip
     from open_clip.model import _build_vision_tower
 
     cfg = open_clip.get_model_config(backbone)
-    return _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"], quick_gelu=cfg.get("quick_gelu", False))
+    return _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"],
+                               quick_gelu=quick_gelu or cfg.get("quick_gelu", False))
+
+
+def _visual_tensors(path: Path, weights_only: bool) -> dict[str, torch.Tensor]:
+    """The ``visual.*`` tensors of a CLIP weights file, keys without ``visual.``, as open_clip reads the file
+    (``open_clip.factory.load_state_dict``: a ``state_dict`` wrapper, TorchScript and ``module.`` prefixes
+    handled). Of a ``.safetensors`` file only those tensors are read."""
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            keys = list(f.keys())
+            strip = 7 if keys and keys[0].startswith("module") else 0  # open_clip looks at the first key too
+            return {k[strip + 7:]: f.get_tensor(k) for k in keys if k[strip:].startswith("visual.")}
+    from open_clip.factory import load_state_dict
+
+    state = load_state_dict(str(path), device="cpu", weights_only=weights_only)
+    return {k[7:]: v for k, v in state.items() if k.startswith("visual.")}
+
+
+def clip_visual_from_file(spec: FeatureSpec, path: Path, quick_gelu: bool = False,
+                          weights_only: bool = True) -> torch.nn.Module:
+    """open_clip's image tower of ``spec.backbone`` holding the ``visual.*`` weights of the CLIP file ``path``.
+
+    The same tower, in the same dtype (float32) and with the same values as
+    ``open_clip.create_model(backbone, pretrained=path, force_quick_gelu=quick_gelu).visual`` (a test checks it
+    on both forms of the rehearsal's RN101 fixture and on ViT-B-32), without building, initialising and then
+    overwriting the whole CLIP model: the tower is built on the ``meta`` device by :func:`random_clip_visual`
+    and takes the file's tensors as they are (cast to float32 as open_clip's copy into its float32 parameters
+    does; OpenAI's files keep convolutions in float16). The file's architecture must already be checked
+    (:func:`check_clip_file`): then open_clip's position-embedding resize and third-party conversions are no-ops.
+    """
+    with torch.device("meta"):
+        visual = random_clip_visual(spec.backbone, quick_gelu=quick_gelu)
+    try:
+        tensors = _visual_tensors(path, weights_only)
+        own = visual.state_dict()
+        state = {k: v.to(own[k].dtype) if k in own and v.dtype != own[k].dtype else v for k, v in tensors.items()}
+        visual.load_state_dict(state, strict=True, assign=True)
+    except (RuntimeError, ValueError, OSError, KeyError) as exc:
+        raise WeightsUnavailableError(
+            f"Loading the image tower of CLIP weights file {path} into {spec.backbone} failed: {exc}. "
+            f"{_how_to_get(spec)}") from exc
+    left = [n for n, t in [*visual.named_parameters(), *visual.named_buffers()] if t.is_meta]
+    if left:  # a non-persistent buffer no file holds: this open_clip's tower cannot be loaded this way
+        raise RuntimeError(f"clip_visual_from_file: {spec.backbone}'s image tower keeps {left[:3]} unset after "
+                           f"loading {path}")
+    return visual
 
 
 def feature_dim(spec: FeatureSpec, size: int = 224) -> int:

@@ -77,10 +77,14 @@ def figure_4_1(numbers: dict, sketch_paths: Sequence[Sequence[Path]], azimuths: 
     pairs = numbers["pairs"]
     v = len(azimuths)
     row_h = 0.55
-    width, height = 1.0 + row_h * v + 4.6 * len(pairs), row_h * n + 1.6
+    # room for the row labels: a ShapeNet id is 32 hex digits, about 0.045 in each at 5 pt (a fixed 0.9 in cut
+    # them off at the left edge)
+    label_w = 0.3 + 0.045 * max(len(str(s)) for s in shape_ids)
+    width, height = label_w + 0.1 + row_h * v + 4.6 * len(pairs), row_h * n + 1.6
     fig = plt.figure(figsize=(width, height))
     gs = GridSpec(n, 1 + len(pairs), figure=fig, width_ratios=[0.3 * v] + [1.0] * len(pairs),
-                  left=0.9 / width, right=0.98, top=1 - 1.0 / height, bottom=0.45 / height, hspace=0.05, wspace=0.3)
+                  left=label_w / width, right=0.98, top=1 - 1.0 / height, bottom=0.45 / height, hspace=0.05,
+                  wspace=0.3)
     for r, paths in enumerate(sketch_paths):
         ax = fig.add_subplot(gs[r, 0])
         ax.imshow(sketch_strip(paths), cmap="gray", vmin=0, vmax=255)

@@ -1,6 +1,7 @@
 """Stage 'figure_top5': random queries with their top-k retrieved shapes, the ground truth marked."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -36,6 +37,20 @@ def figure_top5(
 ) -> list[str]:
     """Draw ``n_queries`` random queries (seeded) with their top-``k`` shapes; return the query ids shown.
     Each shape is shown by its ``gallery_dir`` view nearest to ``azimuth`` (None: to the query's azimuth)."""
+    fig, shown = top5_figure(retrieval_npz, sketches_dir, gallery_dir, n_queries, seed, title, demo, k, azimuth)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=DPI)
+    plt.close(fig)
+    return shown
+
+
+DPI = 110
+LABEL_FONTSIZE = 5  # a ShapeNet id (32 hex digits) on its own line fits a 1.6 in column at 5 pt
+
+
+def top5_figure(retrieval_npz: Path, sketches_dir: Path, gallery_dir: Path, n_queries: int, seed: int, title: str,
+                demo: bool, k: int = 5, azimuth: float | None = None):
+    """(figure, query ids shown) of :func:`figure_top5`, not yet saved."""
     data = np.load(retrieval_npz)
     dist, truth, shape_ids = data["dist"], data["truth"], data["shape_ids"]
     queries = read_index(sketches_dir).set_index("image_id")
@@ -51,7 +66,7 @@ def figure_top5(
         q = queries.loc[qid]
         ax = axes[row, 0]
         ax.imshow(Image.open(q["path"]), cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"query {qid}", fontsize=6)
+        ax.set_title(f"query\n{qid}", fontsize=LABEL_FONTSIZE)
         order = ranking(dist[qi : qi + 1])[0, :k]  # the order acc@k counts
         for col, si in enumerate(order, start=1):
             ax = axes[row, col]
@@ -59,20 +74,21 @@ def figure_top5(
             view = float(q["azimuth"]) if azimuth is None else float(azimuth)
             ax.imshow(Image.open(_nearest_view(gallery, sid, view)), cmap="gray", vmin=0, vmax=255)
             hit = si == truth[qi]
-            ax.set_title(f"#{col} {sid}" + (" (GT)" if hit else ""), fontsize=6, color="green" if hit else "black")
+            ax.set_title(f"#{col}" + (" (GT)" if hit else "") + f"\n{sid}", fontsize=LABEL_FONTSIZE,
+                         color="green" if hit else "black")
             for spine in ax.spines.values():
                 spine.set_edgecolor("green" if hit else "0.7")
                 spine.set_linewidth(3 if hit else 0.5)
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
-    head = title + (f"\n{DEMO_NOTICE}" if demo else "")
+    # the title wrapped to the figure's width (7 pt: about 0.055 in a character), so that a figure of few columns
+    # (a category with fewer than k gallery shapes) does not crop it
+    width_chars = max(20, int(fig.get_figwidth() / 0.055))
+    head = "\n".join(textwrap.wrap(title, width_chars)) + (f"\n{DEMO_NOTICE}" if demo else "")
     fig.suptitle(head, fontsize=7, color="darkred" if demo else "black")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return shown
+    fig.tight_layout(rect=(0, 0, 1, 0.95 if head.count("\n") == 0 else 0.9))
+    return fig, shown
 
 
 def query_figure(sketch: Image.Image, results: list[tuple[str, float]], gallery, out_png: Path, demo: bool) -> None:

@@ -91,3 +91,87 @@ def test_rn50_file_where_rn101_is_configured_stops_before_any_work(tmp_path, mon
     missing = check_paper_inputs(paper, features_weights="openai", probe_network=False, sources=load_sources())
     wrong = [m for m in missing if "another model" in m.what]
     assert len(wrong) == 1 and wrong[0].path == str(snap)
+
+
+def _open_clip_visual(path, backbone: str, **kw) -> torch.nn.Module:
+    """The image tower of open_clip's whole model loading ``path``: what the feature step must equal."""
+    import open_clip
+
+    return open_clip.create_model(backbone, pretrained=str(path), **kw).visual.eval()
+
+
+def _assert_same_tower(ours: torch.nn.Module, ref: torch.nn.Module, x: torch.Tensor) -> None:
+    a, b = ours.state_dict(), ref.state_dict()
+    assert list(a) == list(b)
+    assert all(a[k].dtype == b[k].dtype == (torch.float32 if b[k].is_floating_point() else b[k].dtype)
+               and torch.equal(a[k], b[k]) for k in b)
+    assert [type(m) for m in ours.modules()] == [type(m) for m in ref.modules()]  # QuickGELU where open_clip has it
+    with torch.inference_mode():
+        assert torch.equal(ours.eval()(x), ref(x))  # bit for bit
+
+
+def test_image_tower_alone_equals_open_clips_full_model_on_both_fixture_forms(openai_rn101, tmp_path, monkeypatch):
+    """The feature step builds only the image tower (on the meta device) and takes the file's visual.* tensors: the
+    same weights, modules and embeddings as open_clip.create_model(..., pretrained=<file>).visual, for OpenAI's
+    TorchScript file (a path; QuickGELU, fp16 convolutions) and open_clip's Hugging Face safetensors (the tag)."""
+    import open_clip
+
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    ref = _open_clip_visual(openai_rn101, "RN101", force_quick_gelu=True, weights_only=False)
+    built = []
+    real_create = open_clip.create_model_and_transforms
+    monkeypatch.setattr(open_clip, "create_model_and_transforms",
+                        lambda *a, **k: built.append(a) or real_create(*a, **k))
+    trunk = bb.load_backbone(bb.FeatureSpec(backbone="RN101", layer="embedding", weights=str(openai_rn101)))
+    _assert_same_tower(trunk.visual, ref, x)
+    # (b) the tag 'openai' found in the Hugging Face cache: open_clip's own layout, float32
+    hub = tmp_path / "hub"
+    snap = clip_fixture.write_hf_cache(hub, clip_fixture.HF_REPOS["RN101"], clip_fixture.HF_FILE,
+                                       {f"visual.{k}": v for k, v in ref.state_dict().items()}
+                                       | {k: v for k, v in _text_state("RN101").items()}, 0)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pretrained, _ = bb._resolve_weights(bb.FeatureSpec(backbone="RN101", weights="openai"))
+    assert Path(pretrained).resolve() == snap.resolve()
+    trunk = bb.load_backbone(bb.FeatureSpec(backbone="RN101", layer="embedding", weights="openai"))
+    # the file holds ref's tensors bit for bit, and open_clip's tag 'openai' is QuickGELU: open_clip's model of
+    # this file is ref again (not built a second time: a whole RN101 CLIP costs seconds)
+    assert open_clip.get_pretrained_cfg("RN101", "openai").get("quick_gelu")
+    _assert_same_tower(trunk.visual, ref, x)
+    assert built == []  # neither load built open_clip's whole model
+
+
+def _text_state(backbone: str) -> dict:
+    """The rest of a CLIP state dict (text tower, logit scale): zeros of open_clip's shapes (the loader skips them)."""
+    import open_clip
+
+    with torch.device("meta"):
+        state = open_clip.create_model(backbone, device="meta").state_dict()
+    return {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in state.items() if not k.startswith("visual.")}
+
+
+def test_vit_image_tower_alone_equals_open_clips_full_model(tmp_path):
+    """ViT-B-32 (Tables 4.5/4.6's CLIP ViT): a safetensors file of open_clip's layout, loaded tower-only."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    visual = bb.random_clip_visual("ViT-B-32")
+    path = tmp_path / "open_clip_model.safetensors"
+    save_file({f"visual.{k}": v.contiguous() for k, v in visual.state_dict().items()} | _text_state("ViT-B-32"),
+              str(path))
+    trunk = bb.load_backbone(bb.FeatureSpec(backbone="ViT-B-32", layer="embedding", weights=str(path)))
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    _assert_same_tower(trunk.visual, _open_clip_visual(path, "ViT-B-32"), x)
+
+
+def test_file_missing_image_tower_tensors_is_named(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    state = {f"visual.{k}": v.contiguous() for k, v in bb.random_clip_visual("RN50").state_dict().items()}
+    state.pop("visual.layer2.0.bn1.running_var")
+    path = tmp_path / "rn50.safetensors"
+    save_file(state | _text_state("RN50"), str(path))
+    with pytest.raises(bb.WeightsUnavailableError) as info:
+        bb.load_backbone(bb.FeatureSpec(backbone="RN50", layer="embedding", weights=str(path)))
+    assert str(path) in str(info.value) and "layer2.0.bn1.running_var" in str(info.value)
