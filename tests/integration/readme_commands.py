@@ -29,7 +29,7 @@ HOW = (
     How(r"bash scripts/gpu_check\.sh", "nogpu", "needs CUDA: on this machine it must stop at once, saying so"),
     How(r"export PATH=", "run", "the venv's tools on the PATH: every test's environment has them"),
     How(r"snakemake (?!--report)", "dry", "a workflow run: dry-run (-n) in a tiny project, which builds the same DAG"),
-    How(r"snakemake --report ", "demo", "test_demo_end_to_end.py: the report of the tiny demo"),
+    How(r"snakemake --report ", "demo", "test_demo_end_to_end.py: the report of the tiny demo's targets"),
     How(r"dvc repro ", "dry", "a DVC stage: --dry in a tiny project"),
     How(r"dvc metrics show", "run", "reads the committed metrics"),
     How(r"sketch3d effects ", "run", "on a generated photo and depth map"),

@@ -136,8 +136,10 @@ def test_second_run_has_nothing_to_do(finished):
 
 
 def test_report_html(finished):
-    [report] = commands_of("demo", "snakemake --report ")  # the README's command, as written
-    run([str(BIN / report[0]), *report[1:]], cwd=finished)
+    # the README's command, with the tiny demo's targets: the tiny project builds part of chapter 4.2 only, and a
+    # report of every chapter stops at the first table it never built
+    [report] = commands_of("demo", "snakemake --report ")
+    run([str(BIN / report[0]), *report[1:], "--", *TARGETS], cwd=finished)
     html = (finished / report[2]).read_text(errors="replace")
     assert "table_4_8.csv" in html and "table_B_2.csv" in html and "top5_chair.png" in html
 
