@@ -192,6 +192,65 @@ def _preview(keys: list[str]) -> str:
     return ", ".join(keys[:5]) + (f" ... ({len(keys)} in all)" if len(keys) > 5 else "")
 
 
+def _found_architecture(state: dict[str, torch.Tensor]) -> str:
+    """What a state dict that does not fit is, in words: MidasNet's width from its first scratch convolution and the
+    torchvision ResNet encoder whose layout it matches (the candidates: the official one and resnet18..152)."""
+    conv = state.get("scratch.layer1_rn.weight")
+    if conv is None:
+        return "not a MidasNet (no scratch.layer1_rn.weight)"
+    features = int(conv.shape[0])
+    for encoder in (OFFICIAL_ENCODER, "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d"):
+        with torch.device("meta"):
+            layout = MidasNet(encoder, features).state_dict()
+        if all(k in state and tuple(state[k].shape) == tuple(v.shape) for k, v in layout.items()
+               if not k.endswith(_OPTIONAL)) and set(state) <= set(layout):
+            return f"MidasNet(encoder={encoder!r}, features={features})"
+    return f"a MidasNet of width {features} on an encoder that is not a torchvision ResNet (e.g. MiDaS small)"
+
+
+def layout_problem(state: dict[str, torch.Tensor], path: str | os.PathLike, encoder: str = OFFICIAL_ENCODER,
+                   features: int = OFFICIAL_FEATURES) -> str | None:
+    """Why the state dict read from ``path`` does not fit MidasNet(``encoder``, ``features``), naming both
+    architectures and the missing, unexpected and mis-shaped keys; None where it fits."""
+    with torch.device("meta"):  # the layout only: no memory, no initialisation
+        layout = MidasNet(encoder, features).state_dict()
+    missing = sorted(k for k in layout if k not in state and not k.endswith(_OPTIONAL))
+    unexpected = sorted(k for k in state if k not in layout)
+    shapes = sorted(k for k in layout if k in state and tuple(state[k].shape) != tuple(layout[k].shape))
+    if not (missing or unexpected or shapes):
+        return None
+    parts = [f"{path} holds {_found_architecture(state)}, not the configured MidasNet(encoder={encoder!r}, "
+             f"features={features})"]
+    if missing:
+        parts.append(f"missing keys: {_preview(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {_preview(unexpected)}")
+    if shapes:
+        parts.append("mis-shaped keys: " + _preview([f"{k} {list(state[k].shape)} != {list(layout[k].shape)}"
+                                                     for k in shapes]))
+    parts.append("set sketchydepth.labeller.encoder / features to those the file was made with, or give another "
+                 f"file (official MiDaS v2.1: {OFFICIAL_ENCODER!r}, {OFFICIAL_FEATURES})")
+    return "; ".join(parts)
+
+
+def weights_problem(path: str | os.PathLike, encoder: str = OFFICIAL_ENCODER,
+                    features: int = OFFICIAL_FEATURES) -> str | None:
+    """The preflight's check of a present weights file, before any job: unreadable, not a state dict, or of another
+    architecture (:func:`layout_problem`); None where it fits. The tensors are memory-mapped, not read."""
+    path = Path(path)
+    try:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a legacy (pre-zip) torch file cannot be memory-mapped
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        state = _state_dict_of(obj, path)
+    except MidasWeightsError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+        return f"{path} cannot be read as torch weights ({type(exc).__name__}: {exc}); get the file again"
+    return layout_problem(state, path, encoder, features)
+
+
 def load_midas(path: str | os.PathLike, encoder: str = OFFICIAL_ENCODER, features: int = OFFICIAL_FEATURES,
                device: str = "cpu") -> MidasNet:
     """MidasNet with the weights of ``path`` in eval mode on ``device``.
@@ -214,23 +273,9 @@ def load_midas(path: str | os.PathLike, encoder: str = OFFICIAL_ENCODER, feature
         raise MidasWeightsError(f"{path} cannot be read as torch weights ({type(exc).__name__}: {exc}); "
                                 "the file is incomplete or another one: get it again") from exc
     state = _state_dict_of(obj, path)
-    with torch.device("meta"):  # the layout only: no memory, no initialisation
-        layout = MidasNet(encoder, features).state_dict()
-    missing = sorted(k for k in layout if k not in state and not k.endswith(_OPTIONAL))
-    unexpected = sorted(k for k in state if k not in layout)
-    shapes = sorted(k for k in layout if k in state and tuple(state[k].shape) != tuple(layout[k].shape))
-    if missing or unexpected or shapes:
-        parts = [f"{path} does not fit MidasNet(encoder={encoder!r}, features={features})"]
-        if missing:
-            parts.append(f"missing keys: {_preview(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_preview(unexpected)}")
-        if shapes:
-            parts.append("mis-shaped keys: " + _preview([f"{k} {list(state[k].shape)} != {list(layout[k].shape)}"
-                                                         for k in shapes]))
-        parts.append("set sketchydepth.labeller.encoder / features to those the file was made with "
-                     f"(official MiDaS v2.1: {OFFICIAL_ENCODER!r}, {OFFICIAL_FEATURES})")
-        raise MidasWeightsError("; ".join(parts))
+    problem = layout_problem(state, path, encoder, features)
+    if problem:
+        raise MidasWeightsError(problem)
     with torch.device("meta"):
         model = MidasNet(encoder, features)
     model.load_state_dict(state, strict=True, assign=True)  # the file's tensors, no random init to overwrite

@@ -34,7 +34,13 @@ def missing_inputs(params: dict, base: str | os.PathLike = ".", probe_network: b
         tried = "; ".join(f"{u} ({answers.get(u) or 'not probed'})" for u in src_urls)
         out.append(MissingInput(what, str(where), f"{how} URLs: {tried}." if tried else how))
     value = str(sd["labeller"]["weights"])
-    if not weights.setting_path(value, base).is_file():
+    if weights.setting_path(value, base).is_file():  # present: of the configured architecture?
+        lab = sd["labeller"]
+        problem = midas.weights_problem(weights.setting_path(value, base), lab["encoder"], lab["features"])
+        if problem:
+            out.append(MissingInput("MiDaS weights (sketchydepth.labeller.weights): the file does not fit the "
+                                    "configured network", str(weights.setting_path(value, base)), problem))
+    else:
         u = weights.unavailable(value, midas.NETWORK, setting="profiles.paper.sketchydepth.labeller.weights",
                                 data_dir=data_dir, base=base, sources=sources)
         out.append(MissingInput(u.what, u.path, u.how_to_get))
