@@ -125,7 +125,7 @@ def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(plans):
         assert f"results/paper/tables/table_{table}.csv" in out, table
     for figure in ("fig_4_1.png", "fig_4_2.png", "top5_chair.png", "top5_lamp.png"):
         assert f"results/paper/figures/{figure}" in out, figure
-    assert "results/paper/retrieval/masks/binary/curve.png" in out
+    assert "results/paper/retrieval/masks/binary/curves.png" in out
     assert set(GPU_RULES) <= _gpu_rules_of(out)
 
 

@@ -219,9 +219,9 @@ rule train_mask:
     output:
         **{f"best_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
         **{f"info_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
-        curve=f"{RESULTS}/retrieval/masks/{{mode}}/curve.csv",
+        curve=f"{RESULTS}/retrieval/masks/{{mode}}/curves.csv",
         plot=report(
-            f"{RESULTS}/retrieval/masks/{{mode}}/curve.png",
+            f"{RESULTS}/retrieval/masks/{{mode}}/curves.png",
             caption="../report/retrieval/mask_curve.rst",
             category="Retrieval (ch. 4.2)",
             subcategory="Figures",

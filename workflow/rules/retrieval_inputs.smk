@@ -106,5 +106,5 @@ CHAPTER_TARGETS["retrieval"] = [
             ext=["csv", "md", "json"]),
     *expand(f"{RESULTS}/figures/top5_{{category}}.png", category=CATEGORIES),
     *(f"{RESULTS}/figures/{name}" for name in ("fig_4_1.png", "fig_4_2.png", "domain_study.json")),
-    *expand(f"{RESULTS}/retrieval/masks/{{mode}}/curve.png", mode=config["retrieval"]["masks"]["modes"]),
+    *expand(f"{RESULTS}/retrieval/masks/{{mode}}/curves.png", mode=config["retrieval"]["masks"]["modes"]),
 ]

@@ -211,7 +211,7 @@ COMMANDS = (
             metavar=("CLASS", "SKETCH_NPY", "SKETCH_IDS", "GALLERY_NPY", "GALLERY_IDS"),
             help="a validation class: its name and the feature stage's sketch and gallery files (.npy + .csv "
                  "ids; several joined by ',' are averaged: the Augm. (4 imgs) features); repeat per class"),
-        arg("--out", required=True, help="folder for best_<class>.npy/.json, curve.csv, curve.png"),
+        arg("--out", required=True, help="folder for best_<class>.npy/.json, curves.csv, curves.png"),
         arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
     )),
 )

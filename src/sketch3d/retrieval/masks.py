@@ -35,14 +35,13 @@ features are the "OBB, Augm. (4 imgs)" averages). For each class the step with t
 acc@1, then acc@5, then the earliest, is selected, and its weights are written with the
 metrics of every class at that step (the Table 4.7 rows "Binary (best chairs)", ...).
 
-Training is resumable: a checkpoint (weights, Adam state, step, sampler state, curve, the
+Training is resumable (``sketch3d.training_loop``): a checkpoint (weights, Adam state, step, sampler state, curve, the
 best weights so far) is written atomically every ``eval_every`` steps, and running again with
 the same inputs and settings continues from it to the same result as an uninterrupted run.
 """
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import math
@@ -54,7 +53,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketch3d.atomic import atomic_path, save_torch
+from sketch3d.atomic import atomic_path
+from sketch3d.training_loop import CURVES_CSV, CURVES_PNG, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger(__name__)
 
@@ -347,16 +347,12 @@ def _export(w: torch.Tensor, mode: str, threshold: float) -> np.ndarray:
 
 def _fingerprint(train: np.ndarray, val: Mapping[str, ValSet], settings: MaskSettings) -> str:
     """What a checkpoint belongs to: the settings, the input shapes and a sample of the input values."""
-    h = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
     arrays = [train] + [a for name in sorted(val) for a in (val[name].sketches, val[name].truth, val[name].gallery)]
-    for name in sorted(val):
-        h.update(name.encode())
+    samples = []
     for a in arrays:
-        h.update(repr((a.shape, str(a.dtype))).encode())
         flat = a.reshape(-1)
-        step = max(1, flat.size // 4096)
-        h.update(np.ascontiguousarray(flat[::step][:4096]).tobytes())
-    return h.hexdigest()
+        samples += [repr((a.shape, str(a.dtype))), np.ascontiguousarray(flat[::max(1, flat.size // 4096)][:4096])]
+    return fingerprint(asdict(settings), *sorted(val), *samples)
 
 
 def _evaluate_all(w: torch.Tensor, settings: MaskSettings, val: Mapping[str, ValSet]) -> dict[str, float]:
@@ -385,7 +381,7 @@ def train_mask(
     ``train``: [S, V, A, D] features (a memory map is read only where a batch needs it); ``val``:
     class name -> :class:`ValSet`. Writes into ``out_dir``: ``best_<class>.npy`` (bool mask for binary,
     float32 weights for continuous), ``best_<class>.json`` (selected step, metrics of every class at that
-    step), ``curve.csv`` and ``curve.png`` (``demo`` puts the demo notice in its title). The checkpoint
+    step), ``curves.csv`` and ``curves.png`` (``demo`` puts the demo notice in its title). The checkpoint
     lives in ``checkpoint_dir``: keep it where the workflow does not delete a failed job's outputs, and an
     interrupted run continues from it. ``stop_after``: stop after this many steps in total, without
     writing the outputs (tests interrupt a run with it). Returns the selections.
@@ -396,65 +392,44 @@ def train_mask(
     dim = train.shape[3]
     for name, v in val.items():
         v.check(name, dim)
-    fingerprint = _fingerprint(train, val, settings)
     # one folder per (settings, inputs): a rerun after a change starts afresh, an interrupted one resumes
-    checkpoint = Path(checkpoint_dir) / fingerprint[:16] / CHECKPOINT
+    checkpoint = Checkpoint(checkpoint_dir, _fingerprint(train, val, settings))
 
     torch.manual_seed(settings.seed)
     w = torch.full((dim,), float(settings.init), dtype=torch.float32, requires_grad=True)
     optimiser = torch.optim.Adam([w], lr=settings.lr)
     rng = np.random.default_rng(settings.seed)
-    step, curve, best, loss_sum, loss_n = 0, [], {}, 0.0, 0
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(f"{checkpoint} belongs to another run (different settings or inputs): delete "
-                             f"{checkpoint.parent} to start again")
-        with torch.no_grad():
-            w.copy_(state["w"])
-        optimiser.load_state_dict(state["optimiser"])
-        rng.bit_generator.state = state["rng"]
-        step, curve, best = state["step"], state["curve"], state["best"]
-        loss_sum, loss_n = state["loss_sum"], state["loss_n"]
-        log.info("train_mask %s: resuming at step %d from %s", settings.mode, step, checkpoint)
+    loop = TrainingLoop(f"train_mask {settings.mode}", total=settings.steps, checkpoint=checkpoint,
+                        checkpoint_every=settings.eval_every, state={"w": w, "optimiser": optimiser, "rng": rng},
+                        values={"curve": [], "best": {}, "loss_sum": 0.0, "loss_n": 0})
+    loop.resume()
+    v = loop.values
 
-    def record() -> None:
-        row = {"step": step, "loss": loss_sum / loss_n if loss_n else float("nan"),
+    def evaluate(step: int) -> None:
+        row = {"step": step, "loss": v["loss_sum"] / v["loss_n"] if v["loss_n"] else float("nan"),
                **_evaluate_all(w, settings, val)}
-        curve.append(row)
+        v["curve"].append(row)
         for name in val:
-            if best.get(name) is None or select_step([best[name]["row"], row], name) is row:
-                best[name] = {"row": row, "w": w.detach().clone()}
-        log.info("train_mask %s step %d: %s", settings.mode, step,
-                 ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step"))
+            if v["best"].get(name) is None or select_step([v["best"][name]["row"], row], name) is row:
+                v["best"][name] = {"row": row, "w": w.detach().clone()}
+        loop.progress(row)
+        v["loss_sum"], v["loss_n"] = 0.0, 0
 
-    def save() -> None:
-        save_torch(path=checkpoint, obj={
-            "fingerprint": fingerprint, "w": w.detach().clone(), "optimiser": optimiser.state_dict(),
-            "rng": rng.bit_generator.state, "step": step, "curve": curve, "best": best,
-            "loss_sum": loss_sum, "loss_n": loss_n,
-        })
-
-    if not curve:  # step 0: the unmodulated baseline
-        record()
-        save()
-    end = settings.steps if stop_after is None else min(settings.steps, stop_after)
-    while step < end:
+    def step(i: int) -> None:
         a, b = sample_batch(train, settings.batch_size, rng)
         wa = effective_weights(w, settings.mode, settings.threshold)
         loss = modulated_clip_loss(torch.from_numpy(a), torch.from_numpy(b), wa, settings.temperature)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        step += 1
-        loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
-        if step % settings.eval_every == 0 or step == settings.steps:
-            record()
-            loss_sum, loss_n = 0.0, 0
-            save()
-    if step < settings.steps:
+        v["loss_sum"], v["loss_n"] = v["loss_sum"] + float(loss.detach()), v["loss_n"] + 1
+
+    if not v["curve"]:  # step 0: the unmodulated baseline
+        evaluate(0)
+        loop.save()
+    if not loop.run(step, evaluate=evaluate, eval_every=settings.eval_every, stop_after=stop_after):
         return {}
-    return _write_outputs(Path(out_dir), settings, curve, best, demo)
+    return _write_outputs(Path(out_dir), settings, v["curve"], v["best"], demo)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -486,13 +461,8 @@ def _write_outputs(out_dir: Path, settings: MaskSettings, curve: list[dict], bes
             tmp.write_text(json.dumps(info, indent=2) + "\n")
         selections[name] = info
     columns = ["step", "loss", *[f"{n}_acc@{k}" for n in names for k in _KS], "kept_fraction", "mean_weight"]
-    with atomic_path(out_dir / "curve.csv") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in curve:
-            writer.writerow(["" if (v := row.get(c)) is None or (isinstance(v, float) and math.isnan(v))
-                             else (v if c == "step" else f"{v:.6g}") for c in columns])
-    _plot_curve(out_dir / "curve.png", settings, curve, names, demo)
+    write_curves(out_dir / CURVES_CSV, curve, columns)
+    _plot_curve(out_dir / CURVES_PNG, settings, curve, names, demo)
     return selections
 
 

@@ -229,7 +229,7 @@ def test_training_lowers_the_loss_on_a_separable_toy(tmp_path, mode, init):
     train, val = _toy()
     s = _settings(mode=mode, init=init, steps=40, eval_every=10, lr=0.03)
     sel = train_mask(train, val, s, tmp_path / "out", tmp_path / "ckpt")
-    rows = list(np.genfromtxt(tmp_path / "out" / "curve.csv", delimiter=",", names=True))
+    rows = list(np.genfromtxt(tmp_path / "out" / "curves.csv", delimiter=",", names=True))
     losses = [r["loss"] for r in rows[1:]]
     assert losses[-1] < 0.8 * losses[0]
     w = torch.load(_ckpt(tmp_path / "ckpt"), weights_only=True)["w"].numpy()
@@ -263,11 +263,11 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
     assert torch.equal(wa["w"], wb["w"]) and wa["step"] == wb["step"] == 14
     assert [r["step"] for r in wa["curve"]] == [0, 4, 8, 12, 14]
     assert (wa["w"] < 0.1).any()  # the mask changed during the run
-    for name in ("best_chair.npy", "best_lamp.npy", "best_chair.json", "curve.csv", "curve.png"):
+    for name in ("best_chair.npy", "best_lamp.npy", "best_chair.json", "curves.csv", "curves.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     # a finished run given again only rewrites its outputs
     train_mask(train, val, s, tmp_path / "b", tmp_path / "cb")
-    assert (tmp_path / "a" / "curve.csv").read_bytes() == (tmp_path / "b" / "curve.csv").read_bytes()
+    assert (tmp_path / "a" / "curves.csv").read_bytes() == (tmp_path / "b" / "curves.csv").read_bytes()
     # other settings never resume someone else's checkpoint: they get their own folder
     train_mask(train, val, _settings(mode="binary", init=0.12, steps=14, eval_every=4, lr=0.02),
                tmp_path / "c", tmp_path / "cb")
@@ -286,8 +286,8 @@ def test_demo_run_says_so(tmp_path):
     train_mask(train, val, s, tmp_path / "plain", tmp_path / "c1")
     train_mask(train, val, s, tmp_path / "demo", tmp_path / "c2", demo=True)
     assert "DEMO" in json.loads((tmp_path / "demo" / "best_lamp.json").read_text())["notice"]
-    assert (tmp_path / "demo" / "curve.png").read_bytes() != (tmp_path / "plain" / "curve.png").read_bytes()
-    assert (tmp_path / "demo" / "curve.csv").read_bytes() == (tmp_path / "plain" / "curve.csv").read_bytes()
+    assert (tmp_path / "demo" / "curves.png").read_bytes() != (tmp_path / "plain" / "curves.png").read_bytes()
+    assert (tmp_path / "demo" / "curves.csv").read_bytes() == (tmp_path / "plain" / "curves.csv").read_bytes()
 
 
 # ----------------------------------------------------------------------------- bad input
