@@ -28,7 +28,7 @@ image pool (pix2pix's pool_size 0), the learning rate constant for ``n_epochs`` 
 decaying linearly over ``n_epochs_decay``: epoch e (from 1) uses lr * (1 - max(0, e - n_epochs) /
 (n_epochs_decay + 1)) (pix2pix's 'linear' policy, epoch_count 1, the scheduler stepped after each epoch).
 
-Checkpoints: after every epoch one file, ``<checkpoints>/<fingerprint>/checkpoint.pt`` (replaced
+Checkpoints (``sketch3d.training_loop``): after every epoch one file, ``<checkpoints>/<fingerprint>/checkpoint.pt`` (replaced
 atomically; only the last is kept), holds every network, both optimisers and schedulers, the torch
 (CPU and CUDA), numpy and python RNG states, the epoch and the curves so far. A run with the same
 model, settings and data resumes after its last complete epoch and ends byte-identical to an
@@ -36,12 +36,8 @@ uninterrupted one; other settings or data get another fingerprint folder and sta
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import itertools
-import json
 import logging
-import random
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Mapping
@@ -52,6 +48,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from sketch3d.atomic import atomic_path, save_torch
+from sketch3d.training_loop import (CURVES_CSV, CURVES_PNG, PYTHON_RANDOM, TORCH_CPU, TORCH_DEVICE, Checkpoint,
+                                    TrainingLoop, fingerprint, seed_everything, write_curves)
 from sketch3d.sketchydepth.networks import ModelSpec, build_networks, gan_loss, model_spec, num_downs_for
 from sketch3d.sketchydepth.triplets import Triplets, read_triplets
 
@@ -59,8 +57,6 @@ log = logging.getLogger("sketch3d")
 
 CHECKPOINT = "checkpoint.pt"
 FINAL = "final.pt"
-CURVES_CSV = "curves.csv"
-CURVES_PNG = "curves.png"
 
 
 # ----------------------------------------------------------------------------- settings
@@ -366,22 +362,10 @@ def validate(spec: ModelSpec, nets: Mapping[str, nn.Module], data: Triplets, dev
 
 
 def _fingerprint(model: str, s: GanSettings, data: Triplets, val: Triplets | None) -> str:
-    h = hashlib.sha256(json.dumps({"model": model, **asdict(s)}, sort_keys=True).encode())
+    parts: list = [{"model": model, **asdict(s)}]
     for t in (data, val):
-        if t is None:
-            h.update(b"none")
-            continue
-        h.update(json.dumps([t.ids, t.kinds]).encode())
-        for a in (t.partial, t.image, t.depth):
-            h.update(b"-" if a is None else np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
-def _rng_state(device: str) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": None, "python": random.getstate()}
-    if torch.device(device).type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(torch.device(device))
-    return state
+        parts += [b"none"] if t is None else [[t.ids, t.kinds], *(b"-" if a is None else a for a in (t.partial, t.image, t.depth))]
+    return fingerprint(*parts)
 
 
 def train_gan(model: str, settings: Mapping, train: Path, train_depth: Path | None, out: Path, device: str,
@@ -403,41 +387,30 @@ def train_gan(model: str, settings: Mapping, train: Path, train_depth: Path | No
     size = data.partial.shape[1]
     if vdata is not None and vdata.partial.shape[1] != size:
         raise ValueError(f"train_gan: validation images are {vdata.partial.shape[1]} px, training images {size} px")
-    fingerprint = _fingerprint(model, s, data, vdata)
-    checkpoint = Path(checkpoints if checkpoints is not None else Path(out) / "checkpoints") / fingerprint[:16] / CHECKPOINT
+    fp = _fingerprint(model, s, data, vdata)
+    checkpoint = Checkpoint(checkpoints if checkpoints is not None else Path(out) / "checkpoints", fp)
 
     if torch.device(device).type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-    torch.manual_seed(s.seed)
-    random.seed(s.seed)
+    seed_everything(s.seed)
     rng = np.random.default_rng(s.seed)
     nets = build_networks(model, size, s.ngf, s.ndf, s.n_layers_d, s.dropout, s.init_gain, s.seed)
     for m in nets.values():
         m.to(device).train()
     opt_g, opt_d, sched_g, sched_d = optimisers(spec, nets, s)
-    epoch, curves = 0, []
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(f"{checkpoint} belongs to another run: delete {checkpoint.parent} to start again")
-        for name, m in nets.items():
-            m.load_state_dict(state["nets"][name])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        sched_g.load_state_dict(state["sched_g"])
-        sched_d.load_state_dict(state["sched_d"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], torch.device(device))
-        rng.bit_generator.state = state["rng"]["numpy"]
-        random.setstate(state["rng"]["python"])
-        epoch, curves = state["epoch"], state["curves"]
-        log.info("train_gan %s: resuming after epoch %d from %s", model, epoch, checkpoint)
+    loop = TrainingLoop(f"train_gan {model}", total=s.epochs, checkpoint=checkpoint, checkpoint_every=1, unit="epoch",
+                        state={**{f"net_{n}": m for n, m in nets.items()}, "opt_g": opt_g, "opt_d": opt_d,
+                               "sched_g": sched_g, "sched_d": sched_d, "rng_torch": TORCH_CPU,
+                               "rng_device": TORCH_DEVICE, "rng_numpy": rng, "rng_python": PYTHON_RANDOM},
+                        values={"curves": []})
+    loop.resume()
+    curves = loop.values["curves"]
+    row: dict = {}
 
-    end = s.epochs if stop_after is None else min(s.epochs, stop_after)
-    while epoch < end:
-        epoch += 1
+    def step(i: int) -> None:
+        """Epoch ``i + 1``: every batch; the epoch's mean losses."""
+        nonlocal row
         lr = opt_g.param_groups[0]["lr"]
         sums: dict[str, torch.Tensor] = {}
         for idx, flips in epoch_plan(len(data), s.batch_size, s.flip, rng):
@@ -445,50 +418,31 @@ def train_gan(model: str, settings: Mapping, train: Path, train_depth: Path | No
             for k, v in terms.items():  # summed on the device; one host transfer per epoch
                 sums[k] = sums[k] + v * len(idx) if k in sums else v * len(idx)
         means = to_floats(sums)
-        row = {"epoch": epoch, "lr": lr, **{k: means[k] / len(data) for k in sorted(means)}}
+        row = {"epoch": i + 1, "lr": lr, **{k: means[k] / len(data) for k in sorted(means)}}
+
+    def evaluate(epoch: int) -> None:
+        """The validation L1 of the epoch's networks; then the schedulers step."""
         if vdata is not None:
             row.update(validate(spec, nets, vdata, device, s.seed + epoch, s.test_eval))
         sched_g.step()
         sched_d.step()
         curves.append(row)
-        rng_state = _rng_state(device)
-        rng_state["numpy"] = rng.bit_generator.state
-        save_torch(path=checkpoint, obj={
-            "fingerprint": fingerprint, "epoch": epoch, "curves": curves, "rng": rng_state,
-            "nets": {n: m.state_dict() for n, m in nets.items()},
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
-        })
-        log.info("train_gan %s epoch %d/%d: %s", model, epoch, s.epochs,
-                 ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
-    if epoch < s.epochs:
+        loop.progress(row)
+
+    if not loop.run(step, evaluate=evaluate, stop_after=stop_after):
         return None
+    epoch = loop.done
     out = Path(out)
     save_torch(path=out / FINAL, obj={
         "model": model, "size": size, "ngf": s.ngf, "dropout": s.dropout, "epochs": epoch, "demo": s.demo,
-        "fingerprint": fingerprint, "generators": {n: nets[n].state_dict() for n in sorted(spec.generators)},
+        "fingerprint": fp, "generators": {n: nets[n].state_dict() for n in sorted(spec.generators)},
     })
-    write_curves(out / CURVES_CSV, curves, s.demo)
+    write_curves(out / CURVES_CSV, curves)
     plot_curves(out / CURVES_PNG, model, curves, s.demo)
     return curves[-1]
 
 
 # ----------------------------------------------------------------------------- curves
-
-
-def write_curves(path: Path, curves: list[dict], demo: bool) -> None:
-    """One row per epoch: epoch, lr, the mean of every loss term (L1 unweighted), the validation L1.
-    A demo run's file starts with a ``#`` line saying so (read it with ``pandas.read_csv(comment="#")``)."""
-    from sketch3d import DEMO_NOTICE
-
-    columns = list(dict.fromkeys(k for row in curves for k in row))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        if demo:
-            fh.write(f"# {DEMO_NOTICE}\n")
-        w = csv.writer(fh)
-        w.writerow(columns)
-        for row in curves:
-            w.writerow([row[c] if c == "epoch" else f"{row[c]:.6g}" for c in columns])
 
 
 def plot_curves(path: Path, model: str, curves: list[dict], demo: bool) -> None:
