@@ -229,13 +229,15 @@ class TrainingLoop:
     :data:`TORCH_CPU`, :data:`TORCH_DEVICE`: the global generators). ``values``: the chapter's bookkeeping
     (plain values: lists, dicts, numbers, tensors), saved as they are and replaced by the saved ones on resume.
     ``checkpoint_every``: steps between checkpoints (None: only at the end); ``checkpoint_last``: also after the
-    last step. ``unit``: what a step is, for the progress line (``step``, ``epoch``, ``iteration``).
+    last step. ``modules``: (name, network) pairs the step reads but the checkpoint does not hold (templates, a
+    teacher, frozen targets): with the registered networks they must all be on one device, checked before the
+    first step. ``unit``: what a step is, for the progress line (``step``, ``epoch``, ``iteration``).
     """
 
     def __init__(self, name: str, *, total: int, checkpoint: Checkpoint | None = None,
                  checkpoint_every: int | None = 1, checkpoint_last: bool = True,
                  state: Mapping[str, Any] | None = None, values: Mapping[str, Any] | None = None,
-                 unit: str = "step") -> None:
+                 modules: Iterable[tuple[str, torch.nn.Module]] = (), unit: str = "step") -> None:
         self.name, self.total, self.unit = name, int(total), unit
         self.checkpoint, self.checkpoint_every, self.checkpoint_last = checkpoint, checkpoint_every, checkpoint_last
         self.state = dict(state or {})
@@ -243,7 +245,7 @@ class TrainingLoop:
         self.done = 0
         self.stopped = False
         self.resumed = False
-        self.device = check_one_device(_modules(self.state), name)
+        self.device = check_one_device([*_modules(self.state), *modules], name)
 
     # -- state
     def state_dict(self) -> dict:

@@ -25,8 +25,6 @@ sdf, the close-enough fraction (higher).
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import logging
 import math
@@ -37,10 +35,11 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from sketch3d.atomic import atomic_dir, save_torch
+from sketch3d.atomic import atomic_dir
 from sketch3d.netspace import architectures, host, losses
 from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
+from sketch3d.training_loop import CURVES_CSV, CURVES_PNG, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
 
@@ -291,10 +290,6 @@ def effective(setting: str, settings: Mapping) -> dict:
     return s
 
 
-def _fingerprint(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _subset(x: torch.Tensor, y: torch.Tensor | None, n: int | None, seed: int):
     if n is None or n >= len(x):
         return x, y
@@ -393,34 +388,26 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
         if transform is None and tx.dtype != torch.float32:
             raise TrainingInputError(f"{setting}: training images must be float32 tensors, or come with a "
                                      f"'train_transform', got {tx.dtype}")
-    fp = _fingerprint(setting, {k: v for k, v in s.items() if k != "steps"}, width, height, model.config(),
-                      [t.name for t in train_t], [t.name for t in val_t])  # more steps: the same run, continued
-    checkpoints = Path(checkpoints)
-    ckpt = checkpoints / f"netspace_{setting}.pt"
-    start, curves, best = 0, [], {"value": None, "step": None, "state": None}
-    order: list[int] = []  # the queue of training nets still to visit in this pass (a seeded shuffle per pass)
-    running: dict[str, float] = {}  # loss sums since the last validation
-    stop = False
-    if ckpt.exists():
-        try:
-            c = torch.load(ckpt, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - a checkpoint cut short: start again
-            log.warning("netspace %s: unreadable checkpoint %s (%s); starting again", setting, ckpt, exc)
-            c = {}
-        if c.get("fingerprint") == fp:
-            model.load_state_dict(c["model"])
-            opt.load_state_dict(c["optimizer"])
-            gen.set_state(c["generator"])
-            start, curves, best, order, running = c["step"], c["curves"], c["best"], c["order"], c["running"]
-            stop = c["stopped"]  # the sdf stop metric was reached: training is over
-            log.info("netspace %s: resuming at step %d", setting, start)
-        else:
-            log.info("netspace %s: checkpoint of other settings or nets ignored", setting)
-
+    fp = fingerprint(setting, {k: v for k, v in s.items() if k != "steps"}, width, height, model.config(),
+                     [t.name for t in train_t], [t.name for t in val_t])  # more steps: the same run, continued
+    # a checkpoint of other settings or nets, or one cut short, is ignored: the run starts afresh
+    checkpoint = Checkpoint(path=Path(checkpoints) / f"netspace_{setting}.pt", fingerprint=fp, on_mismatch="ignore",
+                            unreadable="ignore", weights_only=False)
+    loop = TrainingLoop(f"netspace {setting}", total=int(s["steps"]), checkpoint=checkpoint,
+                        checkpoint_every=int(s["checkpoint_every"]), state={"model": model, "optimizer": opt, "generator": gen},
+                        # order: the queue of training nets still to visit in this pass (a seeded shuffle per pass);
+                        # running: loss sums since the last validation
+                        values={"curves": [], "best": {"value": None, "step": None, "state": None}, "order": [],
+                                "running": {}},
+                        modules=[*templates.items(), *((t.name, t.net) for t in [*train_t, *val_t]),
+                                 *([("teacher", teacher)] if teacher is not None else [])])
+    loop.resume()
+    v = loop.values
     better = (lambda a, b: a > b) if higher_is_better(setting) else (lambda a, b: a < b)
-    steps = int(s["steps"])
     model.train()
-    for step in range(start, steps if not stop else start):
+
+    def step(i: int) -> None:
+        order = v["order"]
         if len(order) < s["nets_per_batch"]:
             order += torch.randperm(len(train_t), generator=gen).tolist()
         picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
@@ -430,28 +417,27 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
         else:
             x, y = step_images(tx, ty, transform, s, gen, device)
         terms = train_step(model, opt, setting, picked, templates, x, y, teacher, s)
-        for k, v in terms.items():
-            running[k] = running.get(k, 0.0) + host.value(v)
+        running = v["running"]
+        for k, t in terms.items():
+            running[k] = running.get(k, 0.0) + host.value(t)
         running["n"] = running.get("n", 0) + 1
-        done = step + 1
-        if done % int(s["eval_every"]) == 0 or done == steps:
-            value = validate(model, setting, val_t, templates, vx, vy, s)
-            n = running.pop("n")
-            curves.append({"step": done, **{f"train_{k}": v / n for k, v in sorted(running.items())},
-                           "validation": value})
-            running = {}
-            if best["value"] is None or better(value, best["value"]):
-                best = {"value": value, "step": done,
-                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-            log.info("netspace %s step %d: %s", setting, done, curves[-1])
-            if setting == "sdf" and value >= float(s["close_enough"]):
-                stop = True
-        if done % int(s["checkpoint_every"]) == 0 or done == steps or stop:
-            save_torch({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(), "step": done, "curves": curves, "best": best,
-                        "order": order, "running": running, "stopped": stop}, ckpt)
-        if stop:
-            break
+
+    def evaluate(done: int) -> None:
+        value = validate(model, setting, val_t, templates, vx, vy, s)
+        running = v["running"]
+        n = running.pop("n")
+        v["curves"].append({"step": done, **{f"train_{k}": t / n for k, t in sorted(running.items())},
+                            "validation": value})
+        v["running"] = {}
+        if v["best"]["value"] is None or better(value, v["best"]["value"]):
+            v["best"] = {"value": value, "step": done,
+                         "state": {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}}
+        loop.progress(v["curves"][-1])
+        if setting == "sdf" and value >= float(s["close_enough"]):
+            loop.stop()  # the sdf stop metric was reached: training is over
+
+    loop.run(step, evaluate=evaluate, eval_every=int(s["eval_every"]))
+    curves, best = v["curves"], v["best"]
 
     summary = {"setting": setting, "best_step": best["step"], "validation": best["value"],
                "metric": {"single": "mean |target - predicted| accuracy", "sdf": "close-enough fraction"}.get(
@@ -461,8 +447,8 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
         torch.save({"config": model.config(), "state_dict": state, "setting": setting,
                     "prep_width": width, "prep_height": height, "architectures": sorted(arch_names),
                     "summary": summary}, tmp / "model.pt")
-        write_curves(tmp / "curves.csv", curves)
-        plot_curves(tmp / "curves.png", setting, curves)
+        write_curves(tmp / CURVES_CSV, curves)
+        plot_curves(tmp / CURVES_PNG, setting, curves)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 
@@ -482,15 +468,6 @@ def load_netspace(path: str | Path) -> tuple[NetSpace, dict]:
     for p in model.parameters():
         p.requires_grad_(False)
     return model, record
-
-
-def write_curves(path: Path, curves: list[dict]) -> None:
-    keys = list(dict.fromkeys(k for c in curves for k in c)) or ["step", "validation"]
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for c in curves:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in c.items()})
 
 
 def plot_curves(path: Path, setting: str, curves: list[dict]) -> None:
