@@ -31,7 +31,8 @@ rule train_member:
     input:
         ns_raw_inputs,
     output:
-        f"{NS}/zoo/{{member}}.pt",
+        member=f"{NS}/zoo/{{member}}.pt",
+        curves=f"{NS}/zoo_curves/{{member}}/curves.csv",
     wildcard_constraints:
         member="|".join(NS_MEMBERS),
     params:
@@ -49,7 +50,7 @@ rule train_member:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d train_member --member {params.member:q} --settings {params.settings:q}"
-        " --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        " --out {output.member} --curves {output.curves} --checkpoints {params.checkpoints} > {log} 2>&1"
 
 
 rule sdf_samples:

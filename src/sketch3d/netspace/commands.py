@@ -61,7 +61,7 @@ def _train_member(a: argparse.Namespace) -> None:
     out = Path(a.out)
     checkpoints = Path(a.checkpoints) if a.checkpoints else out.parent / "checkpoints"
     with claim_device() as device:
-        train_member(member, settings, data, out, checkpoints, device)
+        train_member(member, settings, data, out, checkpoints, device, curves=a.curves)
 
 
 def _zoo_table(a: argparse.Namespace) -> None:
@@ -83,6 +83,7 @@ _B_COMMANDS: tuple = (
                                             "epochs, seed, ...)"),
         arg("--settings", required=True, help="JSON with seed and netspace.data"),
         arg("--out", required=True, help="the member file (.pt)"),
+        arg("--curves", help="where to write the training curve (curves.csv: epoch, loss, train_accuracy, lr)"),
         arg("--checkpoints", help="folder of the resumable checkpoint (default OUT's folder/checkpoints); keep it "
                                   "outside the rule's outputs so a failed job's checkpoint survives"),
     )),

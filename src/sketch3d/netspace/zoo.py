@@ -42,6 +42,7 @@ from torch import nn
 from sketch3d.atomic import save_torch
 from sketch3d.netspace import host
 from sketch3d.netspace.images import DATASETS, batches, data_settings, load_splits
+from sketch3d.training_loop import Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
 
@@ -342,7 +343,7 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
                  checkpoint_dir: str | Path, device: torch.device | str = "cpu", *,
                  builder: Callable[[Member, int, int], nn.Module] | None = None,
                  fold: Callable[[nn.Module], nn.Module] | None = None,
-                 on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+                 on_epoch: Callable[[int, dict], None] | None = None, curves: str | Path | None = None) -> dict:
     """Train ``member`` on the image set and write its zoo file; return the file's metadata.
 
     ``settings``: ``{"seed", "netspace": {"data": {...}}}`` (see ``images.load_split``); reads ``dataset``
@@ -350,7 +351,7 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
     ``data``: ``{"train": (images, labels), "val": ..., "test": ...}`` as ``images.load_splits`` gives (None:
     loaded here). The member's regime, epochs, lr and seed come from ``member`` only.
 
-    Resumable: after every epoch the model, optimiser, lr schedule and curve are saved atomically to
+    Resumable (``sketch3d.training_loop``): after every epoch the model, optimiser, lr schedule and curve are saved atomically to
     ``checkpoint_dir/<name>.pt``; a rerun continues after the last saved epoch (each epoch's batch order and
     augmentation come from (member seed, epoch), so an interrupted and an uninterrupted run give the same
     file). A checkpoint of another member definition or image set is ignored. At the end a network with batch
@@ -362,7 +363,8 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
     ``curve`` (per epoch: loss, train accuracy, lr), ``dataset``. The checkpoint is removed afterwards.
     ``builder(member, num_classes, image_size)``: the trainable network (default ``architectures.build`` with
     batch norm where the architecture is trained with it, seeded by the member); ``fold``: BN folding
-    (default ``bn_fold.fold_batchnorm``); ``on_epoch(epoch, row)``: called after each saved epoch.
+    (default ``bn_fold.fold_batchnorm``); ``on_epoch(epoch, row)``: called after each saved epoch; ``curves``: where
+    to write the curve as ``curves.csv`` (``training_loop.write_curves``; None: not written).
     """
     _check_member(member)
     cfg = data_settings(settings)
@@ -382,23 +384,17 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
     model = build(member, n_classes, cfg["image_size"]).to(device)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     opt, sched = _optimizer(member, model)
-    ident = {"member": member.to_dict(), "data": cfg}
-    ckpt = Path(checkpoint_dir) / f"{member.name}.pt"
-    start, curve = 0, []
-    if ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state.get("ident") == ident:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            if sched is not None:
-                sched.load_state_dict(state["scheduler"])
-            start, curve = int(state["epoch"]), list(state["curve"])
-            log.info("train_member %s: resuming after epoch %d of %d", member.name, start, member.epochs)
-        else:
-            log.warning("train_member %s: checkpoint %s is of another member definition or image set; starting "
-                        "afresh", member.name, ckpt)
+    # a checkpoint of another member definition or image set is ignored: the member starts afresh
+    checkpoint = Checkpoint(path=Path(checkpoint_dir) / f"{member.name}.pt",
+                            fingerprint=fingerprint({"member": member.to_dict(), "data": cfg}), on_mismatch="ignore",
+                            map_location=device, weights_only=False)
+    loop = TrainingLoop(f"train_member {member.name}", total=member.epochs, checkpoint=checkpoint, unit="epoch",
+                        state={"model": model, "optimizer": opt, "scheduler": sched}, values={"curve": []})
+    loop.resume()
+    curve = loop.values["curve"]
     x_train, y_train = data["train"]
-    for epoch in range(start, member.epochs):
+
+    def step(epoch: int) -> None:
         lr = opt.param_groups[0]["lr"]
         sums = train_epoch(model, opt, x_train, y_train, cfg["batch"], _epoch_generator(member, epoch),
                            bool(cfg["augment"]), device)
@@ -408,11 +404,9 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
         row = {"epoch": epoch + 1, "loss": host.value(sums["loss"]) / total,
                "train_accuracy": 100.0 * host.value(sums["correct"]) / total, "lr": lr}
         curve.append(row)
-        save_torch({"ident": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": None if sched is None else sched.state_dict(), "epoch": epoch + 1, "curve": curve},
-                   ckpt)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, row)
+        loop.progress(row)
+
+    loop.run(step, after_checkpoint=None if on_epoch is None else lambda epoch: on_epoch(epoch, curve[-1]))
     model.eval()
     unfolded = {s: accuracy(model, *data[s], device=device) for s in ("val", "test")}
     if has_batchnorm(model):
@@ -430,7 +424,9 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
     meta = json.loads(json.dumps(meta))  # plain objects built one way: a resumed run pickles byte for byte alike
     state_dict = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     save_torch({**meta, "state_dict": state_dict}, out_path)
-    ckpt.unlink(missing_ok=True)
+    if curves is not None:
+        write_curves(curves, curve)
+    checkpoint.path.unlink(missing_ok=True)
     log.info("train_member %s: %d epochs, val %.2f%%, test %.2f%%", member.name, member.epochs, acc["val"], acc["test"])
     return meta
 

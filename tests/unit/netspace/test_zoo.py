@@ -130,8 +130,12 @@ def test_train_member_writes_a_folded_net_with_its_accuracies(tmp_path, digits):
     settings, data = digits
     rows = []
     meta = train_member(member(), settings, data, tmp_path / "m.pt", tmp_path / "ck", builder=tiny_builder,
-                        fold=tiny_fold, on_epoch=lambda e, row: rows.append(row))
+                        fold=tiny_fold, on_epoch=lambda e, row: rows.append(row), curves=tmp_path / "c" / "curves.csv")
     assert [r["epoch"] for r in rows] == [1, 2] and [r["lr"] for r in rows] == pytest.approx([0.05, 0.005])
+    # curves.csv: the curve of the member file, one row per epoch, floats to 6 significant digits
+    lines = (tmp_path / "c" / "curves.csv").read_text().splitlines()
+    assert lines[0] == "epoch,loss,train_accuracy,lr"
+    assert lines[1:] == [f"{r['epoch']},{r['loss']:.6g},{r['train_accuracy']:.6g},{r['lr']:.6g}" for r in rows]
     assert not (tmp_path / "ck" / "multi-resnet8-train-000.pt").exists()  # checkpoint gone once done
     saved = read_member(tmp_path / "m.pt")
     assert saved["name"] == "multi-resnet8-train-000" and saved["epochs"] == 2 and saved["class_id"] == 7
