@@ -52,7 +52,7 @@ rule train_generator:
         f"{RC}/sdf/train.npz",
     output:
         weights=f"{RC}/generator/generator.pt",
-        curve=f"{RC}/generator/curve.csv",
+        curves=f"{RC}/generator/curves.csv",
     params:
         settings=settings("seed", "reconstruction.generator", "reconstruction.demo_training",
                           exclude=["reconstruction.generator.weights", "reconstruction.generator.mean_samples",
@@ -69,7 +69,7 @@ rule train_generator:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d train_generator --settings {params.settings:q} --sdf {input}"
-        " --out {output.weights} --curve {output.curve} --checkpoints {params.checkpoints} > {log} 2>&1"
+        " --out {output.weights} --curves {output.curves} --checkpoints {params.checkpoints} > {log} 2>&1"
 
 
 rule mean_style:

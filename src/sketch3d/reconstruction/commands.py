@@ -29,8 +29,6 @@ def _sdf_targets(a: argparse.Namespace) -> None:
 
 
 def _train_generator(a: argparse.Namespace) -> None:
-    import numpy as np
-
     from sketch3d.reconstruction.demo_generator import train_demo_generator
     from sketch3d.reconstruction.sdf_targets import read_sdf_targets
 
@@ -40,13 +38,8 @@ def _train_generator(a: argparse.Namespace) -> None:
     targets = read_sdf_targets(Path(a.sdf))
     result = train_demo_generator(targets["sdf"], _section(settings, "demo_training"), _section(settings, "generator"),
                                   int(settings["seed"]), Path(a.out),
-                                  Path(a.checkpoints) if a.checkpoints else Path(a.out).parent / "checkpoints")
-    if a.curve:
-        from sketch3d.atomic import atomic_path
-
-        with atomic_path(a.curve) as tmp:
-            np.savetxt(tmp, np.column_stack([np.arange(1, len(result["losses"]) + 1), result["losses"]]),
-                       delimiter=",", header="step,loss", comments="", fmt=["%d", "%.8g"])
+                                  Path(a.checkpoints) if a.checkpoints else Path(a.out).parent / "checkpoints",
+                                  curves=a.curves)
     log.info("train_generator: %d steps, final loss %.6f", result["steps"], result["losses"][-1])
 
 
@@ -78,7 +71,7 @@ _A_COMMANDS: tuple = (
                 arg("--out", required=True, help="the generator (.pt, loadable by generator.load_generator)"),
                 arg("--checkpoints", help="folder of the resumable state (default OUT's folder/checkpoints); keep "
                                           "it outside the rule's outputs"),
-                arg("--curve", help="CSV of the loss per step"),
+                arg("--curves", help="curves.csv: the loss per step (step, loss)"),
             )),
     Command("mean_style", "the inversion's start: the mean of N sampled W+ styles of a generator", _mean_style, (
         arg("--settings", required=True, help="JSON: seed, reconstruction.generator (mean_samples, architecture)"),

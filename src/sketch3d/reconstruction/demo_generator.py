@@ -48,8 +48,9 @@ step count is the lever; a step of batch 2 costs about half one of batch 4 (2000
 IoU 0.68, inversion 0.34). With these settings the training chairs come back as chairs (seats, backs,
 pedestals; one-voxel legs partly), as does the mean style; the old ones gave blobs.
 
-Resumable: every ``checkpoint_every`` steps the state (networks, optimiser, latents, step, losses, RNG
-states) goes to ``checkpoints/state.pt``; a rerun continues from it with no step lost or repeated.
+Resumable (``sketch3d.training_loop``): every ``checkpoint_every`` steps the state (networks, optimiser, latents,
+step, losses, RNG states) goes to ``checkpoints/<fingerprint>/checkpoint.pt``; a rerun with the same data,
+settings and seed continues from it with no step lost or repeated.
 """
 from __future__ import annotations
 
@@ -60,9 +61,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sketch3d.atomic import save_torch
 from sketch3d.geometry.sdf import grid_points
 from sketch3d.reconstruction.generator import GeneratorConfig, SDFStyleGAN, save_generator
+from sketch3d.training_loop import TORCH_CPU, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
 
@@ -129,14 +130,15 @@ def _clamped(predicted: torch.Tensor, target: torch.Tensor, delta: float) -> tup
 
 
 def train_demo_generator(sdf_grids: np.ndarray, settings: dict, generator_settings: dict, seed: int,
-                         out: str | Path, checkpoints: str | Path, progress=None) -> dict:
+                         out: str | Path, checkpoints: str | Path, progress=None, curves: str | Path | None = None) -> dict:
     """Train the demo generator on ``sdf_grids`` [N, R, R, R] (cube units, ``sketch3d.geometry.sdf.sdf_grid``
     layout) and write it to ``out`` (``generator.save_generator``: loadable by ``load_generator``).
 
     ``settings``: ``reconstruction.demo_training`` (keys of :data:`DEFAULTS`); ``generator_settings``:
     ``reconstruction.generator`` (the architecture, :meth:`GeneratorConfig.from_settings`); ``seed``:
     initial weights, latents, the points drawn. ``checkpoints``: a folder for the resumable state.
-    ``progress``: optional callable(step, loss). Returns {"losses": [per step], "steps": n}.
+    ``progress``: optional callable(step, loss). ``curves``: where to write the loss per step (``curves.csv``:
+    step, loss; None: not written). Returns {"losses": [per step], "steps": n}.
     """
     s = _settings(settings)
     config = GeneratorConfig.from_settings(generator_settings)
@@ -157,29 +159,21 @@ def train_demo_generator(sdf_grids: np.ndarray, settings: dict, generator_settin
     latents = torch.nn.Parameter(project_to_shell(torch.randn(n, config.z_dim, generator=gen)))
     optimiser = torch.optim.Adam([{"params": generator.parameters(), "lr": s["lr"]},
                                   {"params": [latents], "lr": s["lr_latent"]}], betas=(0.9, 0.99))
-    losses: list[float] = []
-    step = 0
-    checkpoints = Path(checkpoints)
-    state_file = checkpoints / "state.pt"
-    if state_file.is_file():
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
-        if state.get("n_shapes") != n or state.get("config") != list(vars(config).values()):
-            raise ValueError(f"{state_file} was written for other data or another architecture: delete "
-                             f"{checkpoints} to train from scratch")
-        generator.load_state_dict(state["generator"])
-        with torch.no_grad():
-            latents.copy_(state["latents"])
-        optimiser.load_state_dict(state["optimiser"])
-        gen.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        step, losses = int(state["step"]), list(state["losses"])
-        log.info("train_generator: resuming at step %d of %d", step, s["steps"])
+    # one folder per (data, settings, architecture, seed): a change starts afresh, an interrupted run resumes
+    fp = fingerprint(grids, s, list(vars(config).values()), int(seed))
+    loop = TrainingLoop("train_generator", total=s["steps"], checkpoint=Checkpoint(checkpoints, fp),
+                        checkpoint_every=s["checkpoint_every"], checkpoint_last=False,
+                        state={"generator": generator, "latents": latents, "optimiser": optimiser, "rng": gen,
+                               "torch_rng": TORCH_CPU}, values={"losses": []})
+    loop.resume()
+    losses = loop.values["losses"]
 
     generator.train()
     half = int(round(s["points"] * s["near_fraction"]))
     base_lrs = [s["lr"], s["lr_latent"]]  # not the groups' (a resumed optimiser holds the scheduled ones)
-    while step < s["steps"]:
-        factor = s["lr_final"] + (1 - s["lr_final"]) * 0.5 * (1 + math.cos(math.pi * step / s["steps"]))
+
+    def step(i: int) -> None:
+        factor = s["lr_final"] + (1 - s["lr_final"]) * 0.5 * (1 + math.cos(math.pi * i / s["steps"]))
         for group, lr in zip(optimiser.param_groups, base_lrs):
             group["lr"] = lr * factor
         batch = torch.randperm(n, generator=gen)[: s["batch"]]
@@ -198,17 +192,17 @@ def train_demo_generator(sdf_grids: np.ndarray, settings: dict, generator_settin
         optimiser.step()
         with torch.no_grad():
             latents.copy_(project_to_shell(latents))
-        step += 1
         losses.append(float(loss.detach()))
         if progress is not None:
-            progress(step, losses[-1])
-        if step % s["log_every"] == 0 or step == s["steps"]:
-            log.info("train_generator: step %d/%d, loss %.6f", step, s["steps"], losses[-1])
-        if step % s["checkpoint_every"] == 0 and step < s["steps"]:
-            save_torch(path=state_file, obj={
-                "generator": generator.state_dict(), "latents": latents.detach().clone(),
-                "optimiser": optimiser.state_dict(), "rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "step": step, "losses": losses, "n_shapes": n, "config": list(vars(config).values())})
+            progress(i + 1, losses[-1])
+
+    def evaluate(done: int) -> None:
+        loop.progress({"loss": losses[-1]})
+
+    loop.run(step, evaluate=evaluate, eval_every=s["log_every"])
+    step = loop.done
+    if curves is not None:
+        write_curves(curves, [{"step": k + 1, "loss": v} for k, v in enumerate(losses)])
     generator.eval()
     save_generator(generator, out, extra={"demo": True, "objective": "GLO", "steps": step,
                                           "final_loss": losses[-1] if losses else None,

@@ -80,8 +80,8 @@ def test_block_a_commands(tmp_path, monkeypatch):
     settings = {"seed": 0, "reconstruction": {"generator": {**TINY, "mean_samples": 20},
                                               "demo_training": {"steps": 3, "points": 64}}}
     assert main(["train_generator", "--settings", json.dumps(settings), "--sdf", "sdf.npz", "--out", "gen/g.pt",
-                 "--checkpoints", "ck", "--curve", "gen/curve.csv"]) == 0
-    assert len(pd.read_csv("gen/curve.csv")) == 3
+                 "--checkpoints", "ck", "--curves", "gen/curves.csv"]) == 0
+    assert len(pd.read_csv("gen/curves.csv")) == 3
     assert main(["mean_style", "--settings", json.dumps(settings), "--generator", "gen/g.pt", "--out", "mean.npz"]) == 0
     assert G.read_mean_style("mean.npz").shape == (1, 2, 8)
     assert main(["sdf_targets", "--settings", "{}", "--shapes", "shapes.csv", "--out", "x.npz"]) == 1
