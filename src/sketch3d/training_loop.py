@@ -176,8 +176,8 @@ class CheckpointMismatch(ValueError):
 
 
 class Checkpoint:
-    """The file of a resumable run. ``Checkpoint(folder, fp)``: ``<folder>/<fp[:16]>/checkpoint.pt`` (one folder
-    per run: other settings start afresh beside it); ``Checkpoint(path=file, fingerprint=fp)``: that file.
+    """The file of a resumable run. ``Checkpoint(folder, fp)``: ``<folder>/<fp[:16]>/<name>`` (``checkpoint.pt``;
+    one folder per run: other settings start afresh beside it); ``Checkpoint(path=file, fingerprint=fp)``: that file.
     ``on_mismatch``: ``"raise"`` (a CheckpointMismatch naming the folder to delete) or ``"ignore"`` (start
     afresh; the file is overwritten at the first checkpoint). ``unreadable``: ``"raise"`` or ``"ignore"`` for a
     file torch cannot read (a checkpoint cut short). ``map_location``: where torch.load puts its tensors."""
@@ -185,11 +185,11 @@ class Checkpoint:
     NAME = "checkpoint.pt"
 
     def __init__(self, folder: str | Path | None = None, fingerprint: str = "", *, path: str | Path | None = None,
-                 on_mismatch: str = "raise", unreadable: str = "raise", map_location: Any = "cpu",
+                 name: str = NAME, on_mismatch: str = "raise", unreadable: str = "raise", map_location: Any = "cpu",
                  weights_only: bool = True) -> None:
         if (folder is None) == (path is None):
             raise ValueError("Checkpoint: give a folder or a path")
-        self.path = Path(path) if path is not None else Path(folder) / fingerprint[:16] / self.NAME
+        self.path = Path(path) if path is not None else Path(folder) / fingerprint[:16] / name
         self.fingerprint = fingerprint
         self.on_mismatch, self.unreadable = on_mismatch, unreadable
         self.map_location, self.weights_only = map_location, weights_only

@@ -25,7 +25,7 @@ the mean style (``l1_mean``), several sketch views (``views``), augmented compar
 
 Iteration ``i`` (0-based) evaluates the loss L_i of the styles s_i, then Adam makes s_{i+1}; losses.csv
 lists (i, L_i), the snapshots hold s_i for i % snapshot_every == 0, and best = argmin_i L_i with its s_i.
-A run is resumable: every ``checkpoint_every`` iterations the state (styles, Adam, losses, best,
+A run is resumable (``sketch3d.training_loop``): every ``checkpoint_every`` iterations the state (styles, Adam, losses, best,
 snapshots, the random generator) is written under ``checkpoint_dir``; a rerun continues from it and ends
 exactly where an uninterrupted run would.
 
@@ -64,7 +64,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketch3d.atomic import atomic_dir, save_torch
+from sketch3d.atomic import atomic_dir
+from sketch3d.training_loop import Checkpoint, CheckpointMismatch, TrainingLoop, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -448,52 +449,10 @@ class Objective:
 # ----------------------------------------------------------------------------- the optimisation
 
 
-@dataclass
-class InversionState:
-    """Everything a resumed run needs (and the bookkeeping that becomes the outputs)."""
-
-    iteration: int  # next iteration to run
-    styles: torch.Tensor
-    optimizer: dict
-    losses: list
-    best_loss: float
-    best_iteration: int
-    best_styles: torch.Tensor
-    snapshot_iterations: list
-    snapshot_styles: list
-    rng: torch.Tensor
-
-
 def _fingerprint(generator, target: Target, supervision: str, settings: Mapping, init: torch.Tensor) -> str:
-    h = hashlib.sha256(json.dumps({"supervision": supervision, "settings": settings}, sort_keys=True,
-                                  default=str).encode())
-    h.update(target.fingerprint().encode())
-    h.update(init.detach().cpu().numpy().astype(np.float32).tobytes())
-    for name, t in sorted(generator.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _save_state(path: Path, fingerprint: str, st: InversionState) -> None:
-    save_torch({"fingerprint": fingerprint, "iteration": st.iteration, "styles": st.styles.detach().cpu(),
-                "optimizer": st.optimizer, "losses": st.losses, "best_loss": st.best_loss,
-                "best_iteration": st.best_iteration, "best_styles": st.best_styles.cpu(),
-                "snapshot_iterations": st.snapshot_iterations,
-                "snapshot_styles": [t.cpu() for t in st.snapshot_styles], "rng": st.rng}, path)
-
-
-def _load_state(path: Path, fingerprint: str) -> InversionState:
-    try:
-        d = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
-        raise InversionError(f"checkpoint {path} cannot be read ({exc}); delete it to start again") from exc
-    if d.get("fingerprint") != fingerprint:
-        raise InversionError(f"checkpoint {path} belongs to another run (generator, target or settings differ); "
-                             f"delete {path.parent} to start again")
-    return InversionState(d["iteration"], d["styles"], d["optimizer"], list(d["losses"]), float(d["best_loss"]),
-                          int(d["best_iteration"]), d["best_styles"], list(d["snapshot_iterations"]),
-                          list(d["snapshot_styles"]), d["rng"])
+    weights = [x for name, t in sorted(generator.state_dict().items()) for x in (name, t)]
+    return fingerprint({"supervision": supervision, "settings": settings}, target.fingerprint(),
+                       init.detach().cpu().numpy().astype(np.float32), *weights)
 
 
 @dataclass
@@ -522,18 +481,19 @@ def optimise(objective: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
     styles = init.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([styles], lr=lr)
     gen = torch.Generator().manual_seed(int(seed))
-    st = InversionState(0, styles, {}, [], math.inf, -1, init.detach().clone(), [], [], gen.get_state())
-    if checkpoint is not None and Path(checkpoint).exists():
-        st = _load_state(Path(checkpoint), fingerprint)
-        with torch.no_grad():
-            styles.copy_(st.styles.to(styles))
-        opt.load_state_dict(st.optimizer)
-        gen.set_state(st.rng)
-        st.styles = styles
-        log.info("inversion: resuming at iteration %d from %s", st.iteration, checkpoint)
-    end = iterations if stop_after is None else min(iterations, stop_after)
-    while st.iteration < end:
-        i = st.iteration
+    loop = TrainingLoop("inversion", total=iterations, unit="iteration", checkpoint_every=checkpoint_every,
+                        checkpoint=Checkpoint(path=checkpoint, fingerprint=fingerprint) if checkpoint else None,
+                        state={"styles": styles, "optimizer": opt, "rng": gen},
+                        values={"losses": [], "best_loss": math.inf, "best_iteration": -1,
+                                "best_styles": init.detach().clone(), "snapshot_iterations": [],
+                                "snapshot_styles": []})
+    try:
+        loop.resume()
+    except CheckpointMismatch as exc:
+        raise InversionError(str(exc)) from exc
+    v = loop.values
+
+    def step(i: int) -> None:
         current = styles.detach().clone()
         opt.zero_grad(set_to_none=True)
         loss = objective(styles, gen)
@@ -543,22 +503,21 @@ def optimise(objective: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
         loss.backward()
         opt.step()
         value = float(loss.detach())
-        st.losses.append(value)
-        if value < st.best_loss:
-            st.best_loss, st.best_iteration, st.best_styles = value, i, current.cpu()
+        v["losses"].append(value)
+        if value < v["best_loss"]:
+            v["best_loss"], v["best_iteration"], v["best_styles"] = value, i, current.cpu()
         if i % snapshot_every == 0:
-            st.snapshot_iterations.append(i)
-            st.snapshot_styles.append(current.cpu())
-        st.iteration = i + 1
+            v["snapshot_iterations"].append(i)
+            v["snapshot_styles"].append(current.cpu())
         if progress is not None:
-            progress(st.iteration, iterations, value, st.best_loss)
-        if checkpoint is not None and (st.iteration % checkpoint_every == 0 or st.iteration == end):
-            st.optimizer, st.rng = opt.state_dict(), gen.get_state()
-            _save_state(Path(checkpoint), fingerprint, st)
-    if st.iteration < iterations:
+            progress(i + 1, iterations, value, v["best_loss"])
+
+    if not loop.run(step, stop_after=stop_after):
+        loop.save()  # interrupted on purpose (stop_after): the state at the last iteration run
         return None
-    return InversionResult(st.best_styles, st.best_loss, st.best_iteration, st.losses, st.snapshot_iterations,
-                           torch.stack(st.snapshot_styles) if st.snapshot_styles else init[:0].cpu(),
+    return InversionResult(v["best_styles"], v["best_loss"], v["best_iteration"], v["losses"],
+                           v["snapshot_iterations"],
+                           torch.stack(v["snapshot_styles"]) if v["snapshot_styles"] else init[:0].cpu(),
                            init.detach().cpu())
 
 
@@ -592,10 +551,10 @@ def invert(generator, target: Target, supervision: str, settings: Mapping, out_d
     if mean.ndim != 3 or mean.shape[0] != 1:
         raise InversionError(f"the mean style has shape {tuple(mean.shape)}; expected [1, n_styles, style_dim]")
     objective = Objective(generator, target, supervision, settings, s, mean, device, clip)
-    fingerprint = _fingerprint(generator, target, supervision, settings, mean)
-    checkpoint = Path(checkpoint_dir) / fingerprint[:16] / CHECKPOINT if checkpoint_dir is not None else None
+    fp = _fingerprint(generator, target, supervision, settings, mean)
+    checkpoint = Checkpoint(checkpoint_dir, fp, name=CHECKPOINT).path if checkpoint_dir is not None else None
     result = optimise(objective, mean, s.iterations[supervision], s.lr, s.snapshot_every, seed,
-                      checkpoint=checkpoint, checkpoint_every=s.checkpoint_every, fingerprint=fingerprint,
+                      checkpoint=checkpoint, checkpoint_every=s.checkpoint_every, fingerprint=fp,
                       stop_after=stop_after, progress=progress)
     if result is None or out_dir is None:
         return result
