@@ -48,7 +48,7 @@ rule train_labeller:
         f"{SD}/data",
     output:
         weights=f"{SD}/labeller/midas_small.pt",
-        curve=f"{SD}/labeller/midas_small_curve.csv",
+        curves=f"{SD}/labeller/curves.csv",
         summary=f"{SD}/labeller/midas_small.json",
     params:
         settings=settings("profile", "seed", "sketchydepth.labeller", exclude=["sketchydepth.labeller.weights"]),

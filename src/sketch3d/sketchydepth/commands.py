@@ -333,7 +333,7 @@ LABELLER_COMMANDS = (
             _train_labeller, (
                 arg("--settings", required=True, help="JSON: profile, seed and sketchydepth.labeller"),
                 arg("--data", required=True, help="prepare_scenes' folder: reads labeller/ and labeller_depth/"),
-                arg("--out", required=True, help="weights file (.pt); <stem>_curve.csv and <stem>.json beside it"),
+                arg("--out", required=True, help="weights file (.pt); curves.csv and <stem>.json beside it"),
             )),
     Command("label_depth", "MiDaS depth of a triplet set's images, as a depth set (8-bit, 255 = nearest)",
             _label_depth, (

@@ -20,7 +20,6 @@ Settings: ``settings["sketchydepth"]["labeller"]`` holds ``encoder``, ``features
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from sketch3d.atomic import atomic_path, save_torch
 from sketch3d.features.cache import FeatureCache, hash_bytes
 from sketch3d.sketchydepth import midas
 from sketch3d.sketchydepth.triplets import INDEX, TRIPLET_COLUMNS, TripletError, read_triplets, write_depths
+from sketch3d.training_loop import CURVES_CSV, TrainingLoop, write_curves
 
 __all__ = ["LabellerError", "LabellerSettings", "normalise_disparity", "ssi_loss", "train_labeller", "label_depth", "outputs_of"]
 
@@ -133,9 +133,10 @@ def ssi_loss(pred: torch.Tensor, target: torch.Tensor, trim: float = 0.2, grad_a
 
 
 def outputs_of(weights: str | os.PathLike) -> tuple[Path, Path]:
-    """The files ``train_labeller`` writes beside its weights ``<name>.pt``: ``<name>_curve.csv``, ``<name>.json``."""
+    """The files ``train_labeller`` writes beside its weights ``<name>.pt``: ``curves.csv`` (the training loop's
+    curves file; one labeller per folder), ``<name>.json``."""
     w = Path(weights)
-    return w.with_name(f"{w.stem}_curve.csv"), w.with_name(f"{w.stem}.json")
+    return w.with_name(CURVES_CSV), w.with_name(f"{w.stem}.json")
 
 
 @contextlib.contextmanager
@@ -188,7 +189,7 @@ def train_labeller(settings: dict, data: str | os.PathLike, out: str | os.PathLi
     """Train a MidasNet of ``settings`` on ``data``/labeller (images) and ``data``/labeller_depth (exact depth).
 
     Writes the weights to ``out`` (a plain state dict, the official file's form), the curve to
-    ``<out stem>_curve.csv`` (epoch, loss, data, grad: means over the epoch's batches) and a summary to
+    ``curves.csv`` beside it (epoch, loss, data, grad: means over the epoch's batches) and a summary to
     ``<out stem>.json``; returns the summary.
     """
     cfg = LabellerSettings.from_params(settings)
@@ -204,31 +205,31 @@ def train_labeller(settings: dict, data: str | os.PathLike, out: str | os.PathLi
     gen = torch.Generator().manual_seed(cfg.seed)
     model = midas.build_midas(cfg.encoder, cfg.features, seed=cfg.seed).to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    curve = []
+    loop = TrainingLoop("train_labeller", total=epochs, unit="epoch", checkpoint=None, state={"model": model},
+                        values={"curve": []})  # minutes of training: not resumable, no checkpoint
+    curve = loop.values["curve"]
+
+    def step(i: int) -> None:
+        order = torch.randperm(len(x), generator=gen)
+        flips = torch.rand(len(x), generator=gen) < 0.5 if flip else torch.zeros(len(x), dtype=torch.bool)
+        sums = np.zeros(3)
+        n = 0
+        for start in range(0, len(x), batch):
+            idx = order[start:start + batch]
+            xb, yb = x[idx].clone(), y[idx].clone()
+            f = flips[idx]
+            xb[f], yb[f] = xb[f].flip(-1), yb[f].flip(-1)
+            sums += train_step(model, optimiser, xb.to(device), yb.to(device), trim, alpha, scales)
+            n += 1
+        curve.append({"epoch": i + 1, **{k: float(v / n) for k, v in zip(("loss", "data", "grad"), sums)}})
+        loop.progress(curve[-1])
+
     with _deterministic(device):
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(len(x), generator=gen)
-            flips = torch.rand(len(x), generator=gen) < 0.5 if flip else torch.zeros(len(x), dtype=torch.bool)
-            sums = np.zeros(3)
-            n = 0
-            for start in range(0, len(x), batch):
-                idx = order[start:start + batch]
-                xb, yb = x[idx].clone(), y[idx].clone()
-                f = flips[idx]
-                xb[f], yb[f] = xb[f].flip(-1), yb[f].flip(-1)
-                sums += train_step(model, optimiser, xb.to(device), yb.to(device), trim, alpha, scales)
-                n += 1
-            row = {"epoch": epoch, **{k: float(v / n) for k, v in zip(("loss", "data", "grad"), sums)}}
-            curve.append(row)
-            log.info("train_labeller epoch %d/%d: loss %.5f", epoch, epochs, row["loss"])
+        loop.run(step)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     curve_csv, info_json = outputs_of(out)
     save_torch(state, out)
-    with atomic_path(curve_csv) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["epoch", "loss", "data", "grad"])
-        w.writeheader()
-        for row in curve:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_curves(curve_csv, curve, ["epoch", "loss", "data", "grad"])
     from sketch3d import DEMO_NOTICE
     from sketch3d.weights import sha256
 
