@@ -24,6 +24,7 @@ from sketch3d.atomic import write_text
 from sketch3d.netspace import host, losses
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.training import CLASSIFIERS, Target, accuracy, predicted_forward, templates_for
+from sketch3d.training_loop import TrainingLoop
 
 DEFAULTS = {"lr": 1e-4, "images_per_step": 128, "alpha": 0.9, "temperature": 4.0, "seed": 0}
 
@@ -82,8 +83,12 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     best_acc, arch0, p0 = val_acc()  # e is e0 here
     best = {"acc": best_acc, "step": 0, "e": e.detach().clone(), "architecture": arch0, "prep": p0}
     curve = [{"step": 0, "loss": None, "validation": best_acc, "architecture": arch0}]
-    running, n = 0.0, 0
-    for step in range(1, int(s["steps"]) + 1):
+    loop = TrainingLoop("optimise_latent", total=int(s["steps"]),
+                        modules=[("model", model), ("teacher", teacher), *templates.items()],
+                        values={"running": 0.0, "n": 0})  # minutes at most: no checkpoint
+    v = loop.values
+
+    def step(i: int) -> None:
         idx = torch.randperm(len(tx), generator=gen)[:int(s["images_per_step"])]
         x, y = tx[idx], ty[idx]
         if data.get("train_transform") is not None:
@@ -99,13 +104,18 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
         opt.zero_grad()
         loss.backward()
         opt.step()
-        running, n = running + host.value(loss.detach()), n + 1
-        if step % int(s["eval_every"]) == 0 or step == int(s["steps"]):
-            acc, arch, p_val = val_acc()
-            curve.append({"step": step, "loss": running / n, "validation": acc, "architecture": arch})
-            running, n = 0.0, 0
-            if acc > best["acc"]:
-                best = {"acc": acc, "step": step, "e": e.detach().clone(), "architecture": arch, "prep": p_val}
+        v["running"], v["n"] = v["running"] + host.value(loss.detach()), v["n"] + 1
+
+    def evaluate(step: int) -> None:
+        nonlocal best
+        acc, arch, p_val = val_acc()
+        curve.append({"step": step, "loss": v["running"] / v["n"], "validation": acc, "architecture": arch})
+        loop.progress(curve[-1])
+        v["running"], v["n"] = 0.0, 0
+        if acc > best["acc"]:
+            best = {"acc": acc, "step": step, "e": e.detach().clone(), "architecture": arch, "prep": p_val}
+
+    loop.run(step, evaluate=evaluate, eval_every=int(s["eval_every"]))
 
     def test_acc(arch: str, p: torch.Tensor) -> float:
         with torch.no_grad():

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from sketch3d.atomic import save_torch
 from sketch3d.netspace.architectures import Siren, build_siren
+from sketch3d.training_loop import TrainingLoop
 
 log = logging.getLogger("sketch3d")
 
@@ -128,9 +129,9 @@ def fit_sdf_mlp(samples: Sampler | tuple, settings: Mapping, seed: int, device: 
     generator = torch.Generator().manual_seed(int(draw_seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.decay_every, gamma=s.decay)
-    losses = []
-    for _ in range(s.steps):
-        losses.append(sdf_step(model, optimizer, schedule, sampler, s.points, generator))
+    losses = []  # a fit takes seconds: no checkpoint
+    loop = TrainingLoop("fit_sdf_mlp", total=s.steps, state={"model": model})
+    loop.run(lambda i: losses.append(sdf_step(model, optimizer, schedule, sampler, s.points, generator)))
     if history is not None:  # read back once at the end: no device sync per step
         history.extend(torch.stack(losses).tolist())
     return model.cpu().eval()
