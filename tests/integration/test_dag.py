@@ -119,6 +119,20 @@ def test_every_dvc_output_is_a_snakemake_target_of_its_profile(plans, project):
             snakemake("-n", "--cores", "1", "--config", f"profile={profile}", "--", *rest, cwd=project)
 
 
+def test_every_dvc_plot_is_a_curves_file_snakemake_makes_in_its_profile(plans):
+    """dvc.yaml's top-level plots (the training curves) name files, or folders of files, that a job of that
+    profile's DAG writes, each a training loop's curves.csv: a renamed or moved curve fails here."""
+    plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    paths = [next(iter(p)) if isinstance(p, dict) else p for p in plots]
+    assert any("/zoo_curves" in p for p in paths) and any("/masks/" in p for p in paths)
+    for path in paths:
+        profile = path.split("/")[1]
+        made = {out for line in re.findall(r"^    output: (.*)$", plans[profile], re.M) for out in line.split(", ")}
+        found = [out for out in made if out == path or out.startswith(path + "/")]
+        assert found, f"dvc.yaml plot {path}: no job of the {profile} profile writes it"
+        assert all(out.endswith("/curves.csv") for out in found), path
+
+
 def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(plans):
     out = plans["paper"]
     for table in CHAPTER_TABLES:
