@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
-import importlib.util
 import json
 import logging
-import pkgutil
 import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import sketch3d
+from sketch3d.discovery import subpackage_modules
 
 log = logging.getLogger("sketch3d")
 
@@ -79,11 +77,7 @@ def parse_settings(text: str) -> dict:
 def commands() -> dict[str, Command]:
     """Every command: those of ``sketch3d.commands`` and of each subpackage's ``commands`` module."""
     found: dict[str, Command] = {}
-    modules = [importlib.import_module("sketch3d.commands")]
-    for info in sorted(pkgutil.iter_modules(sketch3d.__path__), key=lambda i: i.name):
-        name = f"sketch3d.{info.name}.commands"
-        if info.ispkg and importlib.util.find_spec(name) is not None:
-            modules.append(importlib.import_module(name))
+    modules = [importlib.import_module("sketch3d.commands"), *subpackage_modules("commands").values()]
     for module in modules:
         for cmd in getattr(module, "COMMANDS", ()):
             if cmd.name in found:

@@ -96,7 +96,7 @@ def test_commands_of_one_module_do_not_depend_on_each_other():
     assert "sketch3d.retrieval.figures" in figure and "sketch3d.retrieval.pixel" not in figure
     # the feature stage runs the weights resolution and the box fitting: both are part of its version
     features = cv.module_closure(cmds["extract_features"].root)
-    assert {"sketch3d.weights", "sketch3d.retrieval.box", "sketch3d.devices"} <= set(features)
+    assert {"sketch3d.weights", "sketch3d.features.box", "sketch3d.devices"} <= set(features)
     assert "sketch3d.geometry.batching" in cv.module_closure(cmds["rasterize_sketches"].root)
     # a thesis table is an input of its table job (reference.table_file), not code of the table rule
     assert cv.package_data(cv.module_closure(cmds["retrieval_table"].root)) == []

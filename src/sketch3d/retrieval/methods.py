@@ -5,7 +5,7 @@ features use), the tables (row labels, the thesis row compared with) and the
 report captions all derive from :data:`METHODS` and :data:`TABLES`.
 
 A box is the side, in px, of the square that the drawn object is centred and
-scaled into (``retrieval.box``); ``None`` uses an image as it is (a rendering
+scaled into (``features.box``); ``None`` uses an image as it is (a rendering
 as rendered). Thesis B.3.1: the *Baseline* of Table 4.8 fits the sketches to
 170x170 and uses the renderings as rendered; fitting the renderings too is
 Table B.2's *Baseline w/ centering*; *OBB* fits both to the optimal 129x129.
