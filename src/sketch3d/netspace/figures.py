@@ -21,9 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sketch3d.atomic import atomic_path  # noqa: E402
 from sketch3d.netspace.evaluation import prep_image  # noqa: E402
 from sketch3d.netspace.losses import interpolation_factors  # noqa: E402
+from sketch3d.report.figure_file import save_figure  # noqa: E402
 
 COLOURS = {"lenetlike": "red", "vanillacnn": "blue", "resnet8": "green", "resnet32": "fuchsia", "siren": "grey"}
 FIGURES = {"single": ("fig_5_3.png", "fig_C_5.png"), "multi": ("fig_5_5_multi.png", "fig_C_6.png"),
@@ -36,9 +36,7 @@ class FigureInputError(ValueError):
 
 
 def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def _title(ax, text: str, demo: bool) -> None:

@@ -41,6 +41,7 @@ from sketch3d.atomic import atomic_dir, save_torch
 from sketch3d.netspace import architectures, host, losses
 from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
+from sketch3d.report.figure_file import save_figure
 
 log = logging.getLogger("sketch3d")
 
@@ -506,8 +507,7 @@ def plot_curves(path: Path, setting: str, curves: list[dict]) -> None:
     b.plot(steps, [c["validation"] for c in curves], marker="o")
     b.set_xlabel("step"), b.set_title("validation")
     fig.tight_layout()
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def steps_per_epoch(n_images: int, images_per_net: int) -> int:

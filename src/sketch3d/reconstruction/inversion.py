@@ -65,6 +65,7 @@ import torch
 import torch.nn.functional as F
 
 from sketch3d.atomic import atomic_dir, save_torch
+from sketch3d.report.figure_file import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -711,8 +712,7 @@ def plot_curve(path: Path, losses: list, title: str, best_iteration: int, demo: 
     ax.set_ylabel("loss")
     ax.set_title(title + (" (demo)" if demo else ""), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def read_losses(path: Path) -> list[float]:
