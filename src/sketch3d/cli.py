@@ -12,6 +12,11 @@ rule exactly when one of its own parameters changes.
 
 A command's handler imports what it runs inside its own body: the rule's code
 version (:mod:`sketch3d.codeversion`) follows exactly those imports.
+
+``sketch3d --help`` shows first the commands a person runs on their own data:
+those whose :class:`Command` names a ``group`` (one of the headings of
+:data:`GROUPS`) and an ``example``, under their headings; the pipeline's step commands (no group: one per workflow rule) are
+listed apart by ``sketch3d steps``, by the package that holds them.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import json
 import logging
 import signal
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -41,12 +47,18 @@ def arg(*flags: str, **kwargs: Any) -> tuple[tuple[str, ...], dict]:
 
 @dataclass(frozen=True)
 class Command:
-    """A ``sketch3d`` subcommand: its name, one-line help, handler and arguments."""
+    """A ``sketch3d`` subcommand: its name, one-line help, handler and arguments.
+
+    A command a person runs on their own data names its ``group`` (the heading it is listed under in
+    ``sketch3d --help``) and an ``example`` (a full command line); a pipeline step (a rule's command) names
+    neither and is listed by ``sketch3d steps``."""
 
     name: str
     help: str
     run: Callable[[argparse.Namespace], None]
     arguments: tuple = field(default_factory=tuple)
+    group: str = ""
+    example: str = ""
 
     @property
     def root(self) -> str:
@@ -86,15 +98,102 @@ def commands() -> dict[str, Command]:
     return found
 
 
+# the headings under which `sketch3d --help` lists the commands a person runs on their own data, in this order
+SETUP = "check your setup"
+SHAPES = "your sketches to 3D shapes"
+IMAGES = "your images and depth maps"
+GROUPS = (SETUP, SHAPES, IMAGES)
+
+# the subcommand that lists the pipeline's step commands (part of the help, not a registered Command)
+STEPS = "steps"
+WIDTH = 100  # help text is wrapped here, whatever the terminal (the same text everywhere)
+
+
+def _wrapped(text: str, indent: int, first: str = "") -> list[str]:
+    """``first`` padded to ``indent`` then ``text``, wrapped at :data:`WIDTH` with later lines at ``indent``."""
+    head = first.ljust(indent) if len(first) < indent else first + "\n" + " " * indent
+    return textwrap.wrap(text, WIDTH, initial_indent=head, subsequent_indent=" " * indent,
+                         break_on_hyphens=False) or [head.rstrip()]
+
+
+def person_commands(cmds: dict[str, Command] | None = None) -> dict[str, list[Command]]:
+    """``{group: [commands]}`` of the commands a person runs on their own data, in the order of :data:`GROUPS`
+    (commands in their order of registration); a group not there is an error, as is one without an example."""
+    groups: dict[str, list[Command]] = {g: [] for g in GROUPS}
+    for cmd in (commands() if cmds is None else cmds).values():
+        if cmd.group:
+            if cmd.group not in groups or not cmd.example.startswith(f"sketch3d {cmd.name}"):
+                raise RuntimeError(f"command {cmd.name!r} ({cmd.root}): group {cmd.group!r} must be one of "
+                                   f"sketch3d.cli.GROUPS {GROUPS} and its example a `sketch3d {cmd.name} ...` line")
+            groups[cmd.group].append(cmd)
+    return {g: members for g, members in groups.items() if members}
+
+
+def step_commands(cmds: dict[str, Command] | None = None) -> dict[str, list[Command]]:
+    """``{package: [commands]}`` of the pipeline's step commands (no group), by the package of their handler."""
+    steps: dict[str, list[Command]] = {}
+    for cmd in (commands() if cmds is None else cmds).values():
+        if not cmd.group:
+            parts = cmd.run.__module__.split(".")
+            steps.setdefault(parts[1] if len(parts) > 2 else "sketch3d", []).append(cmd)
+    return steps
+
+
+def overview(cmds: dict[str, Command] | None = None) -> str:
+    """The text of ``sketch3d --help`` above the options: the person's commands, grouped, each with its example,
+    then where the pipeline's steps are listed."""
+    cmds = commands() if cmds is None else cmds
+    lines = [*_wrapped("Reproduce 'Understanding 3D structures from Sketches' (Berardi, 2023) with `snakemake`, or run "
+                       "its methods on your own sketches, images and depth maps with the commands below. `sketch3d "
+                       "COMMAND -h` gives a command's arguments.", 0), ""]
+    for group, members in person_commands(cmds).items():
+        lines.append(f"{group}:")
+        for cmd in members:
+            lines += _wrapped(cmd.help, 22, f"  {cmd.name}")
+            lines.append(" " * 22 + "$ " + cmd.example)  # one line, to copy as it is
+        lines.append("")
+    n_steps = sum(len(v) for v in step_commands(cmds).values())
+    lines += _wrapped(f"{n_steps} commands, one per rule of the workflow (`snakemake` runs them, each as `sketch3d "
+                      f"RULE`): `sketch3d {STEPS}` lists them by stage.", 2, "pipeline steps:")
+    return "\n".join(lines)
+
+
+def steps_text(cmds: dict[str, Command] | None = None) -> str:
+    """The text of ``sketch3d steps``: the pipeline's step commands by package, each with its one-line help."""
+    lines = [*_wrapped("The pipeline's step commands: each is one rule of the workflow (workflow/rules/*.smk), which "
+                       "runs it as `sketch3d RULE --settings JSON ...`; run them through `snakemake`. `sketch3d "
+                       "COMMAND -h` gives a command's arguments.", 0), ""]
+    for package, members in step_commands(cmds).items():
+        lines.append(f"{package}:")
+        for cmd in members:
+            lines += _wrapped(cmd.help, 26, f"  {cmd.name}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _print_steps(a: argparse.Namespace) -> None:
+    print(steps_text(), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sketch3d", description=__doc__.splitlines()[0])
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
-    for cmd in commands().values():
-        c = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+    cmds = commands()
+    if STEPS in cmds:
+        raise RuntimeError(f"command {STEPS!r} ({cmds[STEPS].root}) hides the list of the pipeline's steps")
+    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="sketch3d", usage="sketch3d [-h] [-v] COMMAND [ARGUMENTS]",
+                                description=overview(cmds), formatter_class=raw)
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug lines; an error shows its traceback")
+    # no help per subcommand: argparse would list all of them in one flat line; the overview lists them instead
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
+    for cmd in cmds.values():
+        epilog = f"example:\n  $ {cmd.example}" if cmd.example else None
+        c = sub.add_parser(cmd.name, description="\n".join(_wrapped(cmd.help, 0)), epilog=epilog,
+                           formatter_class=raw)
         for flags, kwargs in cmd.arguments:
             c.add_argument(*flags, **kwargs)
         c.set_defaults(func=cmd.run)
+    s = sub.add_parser(STEPS, description="list the pipeline's step commands (one per workflow rule) by stage")
+    s.set_defaults(func=_print_steps)
     return p
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from sketch3d.cli import Command, arg, parse_settings
+from sketch3d.cli import SETUP, Command, arg, parse_settings
 
 
 def _check_params(a: argparse.Namespace) -> None:
@@ -36,7 +36,8 @@ COMMANDS = (
     Command("check-params", "validate params.yaml against the schema", _check_params, (
         arg("--params", default="params.yaml"),
         arg("--set", action="append", metavar="KEY=VALUE", help="override, e.g. profile=paper"),
-    )),
+    ), group=SETUP,
+       example="sketch3d check-params --set profile=paper"),
     Command("preflight", "paper profile: stop if a dataset or weight file of a chapter cannot be had", _preflight, (
         arg("--params", default="params.yaml"),
         arg("--set", action="append", metavar="KEY=VALUE", help="override (the profile is paper unless set)"),
@@ -45,5 +46,6 @@ COMMANDS = (
         arg("--settings", help="instead of --params: JSON with the effective 'data' and 'features' sections "
                                "(the shared data and CLIP checks only)"),
         arg("--no-probe", action="store_true", help="do not probe download URLs"),
-    )),
+    ), group=SETUP,
+       example="sketch3d preflight --chapter retrieval --chapter reconstruction"),
 )

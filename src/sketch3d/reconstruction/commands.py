@@ -7,7 +7,7 @@ import json  # noqa: F401
 import logging
 from pathlib import Path  # noqa: F401
 
-from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
+from sketch3d.cli import REHEARSAL_ARG, SETUP, SHAPES, Command, arg, parse_settings  # noqa: F401
 
 log = logging.getLogger("sketch3d")
 
@@ -119,7 +119,9 @@ _B_COMMANDS: tuple = (
                     help="which networks to compare: the reference's 'ema' flag (auto), SE/GE/ME or S/G/M"),
                 arg("--tolerance", type=float, default=1e-4, help="largest |SDF difference| allowed, cube units"),
                 arg("--out", help="JSON report (max/mean |difference|, sign agreement, passed)"),
-            )),
+            ), group=SETUP,
+               example="sketch3d check_generator --checkpoint epoch=199.ckpt "
+                       "--reference official_samples.npz"),
 )
 
 
@@ -301,7 +303,8 @@ _C_COMMANDS: tuple = (
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
-    )),
+    ), group=SHAPES,
+       example="sketch3d reconstruct my_chair.png --out my_chair.obj --progress-every 25"),
 )
 
 

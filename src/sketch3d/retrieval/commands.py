@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from sketch3d import DEMO_NOTICE
-from sketch3d.cli import REHEARSAL_ARG, CliError, Command, arg, parse_settings
+from sketch3d.cli import REHEARSAL_ARG, SHAPES, CliError, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 
@@ -189,7 +189,8 @@ COMMANDS = (
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
-    )),
+    ), group=SHAPES,
+       example="sketch3d query my_sketch.png --meshes my_meshes/ --top 5 --figure top5.png"),
     Command("domain_study", "Figs. 4.1 and 4.2: CLIP distances between objects and views of sketches, line "
                             "and RGB renderings", _domain_study, (
         arg("--settings", required=True, help="profile, seed, render.sketch_azimuths, retrieval.domain_study, "
