@@ -2,8 +2,8 @@
 
 Commands are not listed here: ``sketch3d.commands`` (the project-wide ones) and
 every subpackage of sketch3d that has a ``commands`` module contribute their
-``COMMANDS`` (a tuple of :class:`Command`), so a chapter package registers its
-own commands. A rule, its command and the
+``COMMANDS`` (a tuple of :class:`~sketch3d.command_line.Command`), so a chapter
+package registers its own commands. A rule, its command and the
 package function the command calls share one name (``rasterize_sketches`` the
 rule, ``sketch3d rasterize_sketches`` the command, ``rasterize_sketches`` the
 function). Rules pass the parameters they depend on as a JSON object
@@ -11,98 +11,29 @@ function). Rules pass the parameters they depend on as a JSON object
 rule exactly when one of its own parameters changes.
 
 A command's handler imports what it runs inside its own body: the rule's code
-version (:mod:`sketch3d.codeversion`) follows exactly those imports.
+version (:mod:`sketch3d.codeversion`) follows exactly those imports. The modules
+declaring commands import :mod:`sketch3d.command_line`, not this module, so the
+help's layout here is no part of any rule's code version.
 
 ``sketch3d --help`` shows first the commands a person runs on their own data:
-those whose :class:`Command` names a ``group`` (one of the headings of
-:data:`GROUPS`) and an ``example``, under their headings; the pipeline's step commands (no group: one per workflow rule) are
-listed apart by ``sketch3d steps``, by the package that holds them.
+those whose ``Command`` names a ``group`` (one of the headings of
+``command_line.GROUPS``) and an ``example``, under their headings; the
+pipeline's step commands (no group: one per workflow rule) are listed apart by
+``sketch3d steps``, by the package that holds them.
 """
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
-import json
 import logging
 import signal
 import sys
 import textwrap
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
-from sketch3d.discovery import subpackage_modules
+from sketch3d.command_line import (GROUPS, IMAGES, REHEARSAL_ARG, SETUP, SHAPES, CliError, Command,  # noqa: F401
+                                   arg, commands, parse_settings)
 
 log = logging.getLogger("sketch3d")
 
-
-class CliError(ValueError):
-    """A command-line argument that cannot be used as given."""
-
-
-def arg(*flags: str, **kwargs: Any) -> tuple[tuple[str, ...], dict]:
-    """One argparse argument of a :class:`Command`: ``arg("--out", required=True)``."""
-    return flags, kwargs
-
-
-@dataclass(frozen=True)
-class Command:
-    """A ``sketch3d`` subcommand: its name, one-line help, handler and arguments.
-
-    A command a person runs on their own data names its ``group`` (the heading it is listed under in
-    ``sketch3d --help``) and an ``example`` (a full command line); a pipeline step (a rule's command) names
-    neither and is listed by ``sketch3d steps``."""
-
-    name: str
-    help: str
-    run: Callable[[argparse.Namespace], None]
-    arguments: tuple = field(default_factory=tuple)
-    group: str = ""
-    example: str = ""
-
-    @property
-    def root(self) -> str:
-        """``module:function`` of the handler: where the command's code version starts."""
-        return f"{self.run.__module__}:{self.run.__name__}"
-
-
-# the flag every table command takes: the paper rehearsal's table says its numbers mean nothing (the rules pass it
-# only in the rehearsal, so that the demo's and the paper's jobs are unchanged)
-REHEARSAL_ARG = arg("--rehearsal", action="store_true", help="the paper rehearsal's table: say its numbers mean nothing")
-
-
-def parse_settings(text: str) -> dict:
-    """The ``--settings`` JSON object a rule passes."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--settings is not valid JSON ({exc}): {text[:200]}") from None
-    if not isinstance(value, dict):
-        raise CliError("--settings must be a JSON object")
-    return value
-
-
-# ----------------------------------------------------------------------------- registry
-
-
-@functools.lru_cache(maxsize=1)
-def commands() -> dict[str, Command]:
-    """Every command: those of ``sketch3d.commands`` and of each subpackage's ``commands`` module."""
-    found: dict[str, Command] = {}
-    modules = [importlib.import_module("sketch3d.commands"), *subpackage_modules("commands").values()]
-    for module in modules:
-        for cmd in getattr(module, "COMMANDS", ()):
-            if cmd.name in found:
-                raise RuntimeError(f"command {cmd.name!r} is registered twice ({found[cmd.name].root}, {cmd.root})")
-            found[cmd.name] = cmd
-    return found
-
-
-# the headings under which `sketch3d --help` lists the commands a person runs on their own data, in this order
-SETUP = "check your setup"
-SHAPES = "your sketches to 3D shapes"
-IMAGES = "your images and depth maps"
-GROUPS = (SETUP, SHAPES, IMAGES)
 
 # the subcommand that lists the pipeline's step commands (part of the help, not a registered Command)
 STEPS = "steps"

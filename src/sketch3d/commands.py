@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from sketch3d.cli import SETUP, Command, arg, parse_settings
+from sketch3d.command_line import SETUP, Command, arg, parse_settings
 
 
 def _check_params(a: argparse.Namespace) -> None:

@@ -1,9 +1,9 @@
 """What each subpackage contributes, found by module name rather than listed by hand.
 
 A subpackage of ``sketch3d`` takes part in a shared mechanism by having a module of the agreed name:
-``<package>.commands`` (its ``COMMANDS``, read by :mod:`sketch3d.cli`) and ``<package>.preflight`` (its
-``missing_inputs``, read by :mod:`sketch3d.preflight`). The shared layer thus never names a chapter: a new chapter
-adds its own modules and nothing else changes.
+``<package>.commands`` (its ``COMMANDS``, read by :func:`sketch3d.command_line.commands`) and
+``<package>.preflight`` (its ``missing_inputs``, read by :func:`sketch3d.preflight.chapter_checks`). The shared
+layer thus never names a chapter: a new chapter adds its own modules and nothing else changes.
 """
 from __future__ import annotations
 

@@ -115,3 +115,12 @@ def test_every_module_that_reads_package_files_declares_them():
             continue  # the thesis's tables: each is an input of the rule that tabulates it (table_file)
         if _calls(tree, "files"):  # importlib.resources.files(...)
             assert cv._declared_data(name), f"{path} reads package files but declares no PACKAGE_DATA"
+
+
+def test_the_help_layout_is_no_part_of_any_rules_code():
+    """Commands are declared with sketch3d.command_line, so editing the CLI's help (sketch3d.cli) reruns no rule and
+    keeps every cached feature."""
+    assert "sketch3d.cli" not in cv.module_closure("sketch3d.features.extract")
+    for name, cmd in commands().items():
+        closure = cv.module_closure(cmd.root)
+        assert "sketch3d.command_line" in closure and "sketch3d.cli" not in closure, name

@@ -7,7 +7,7 @@ import json  # noqa: F401
 import logging
 from pathlib import Path  # noqa: F401
 
-from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
+from sketch3d.command_line import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
 
 log = logging.getLogger("sketch3d")
 
@@ -101,7 +101,7 @@ _B_COMMANDS: tuple = (
 # NetSpace itself: train_netspace, evaluate_netspace, optimise_latent, netspace_table, figure_netspace
 
 def _netspace_section(settings: dict) -> dict:
-    from sketch3d.cli import CliError
+    from sketch3d.command_line import CliError
 
     if not isinstance(settings.get("netspace"), dict):
         raise CliError("--settings lacks the netspace section (params.yaml netspace:)")
@@ -129,7 +129,7 @@ def _training_settings(settings: dict, setting: str) -> dict:
     training = ns.get("training", {})
     section = training.get(setting) or (training.get("multi") if setting == "unseen" else None)
     if section is None:
-        from sketch3d.cli import CliError
+        from sketch3d.command_line import CliError
         raise CliError(f"--settings: netspace.training.{setting} missing")
     return {"training": {"seed": settings.get("seed", 0), **section}, "model": ns.get("model", {}),
             "prep": ns.get("prep", {})}

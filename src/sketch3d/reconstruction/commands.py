@@ -7,7 +7,7 @@ import json  # noqa: F401
 import logging
 from pathlib import Path  # noqa: F401
 
-from sketch3d.cli import REHEARSAL_ARG, SETUP, SHAPES, Command, arg, parse_settings  # noqa: F401
+from sketch3d.command_line import REHEARSAL_ARG, SETUP, SHAPES, Command, arg, parse_settings  # noqa: F401
 
 log = logging.getLogger("sketch3d")
 
@@ -149,7 +149,7 @@ def _invert(a: argparse.Namespace) -> None:
     from sketch3d.reconstruction.inversion import clip_backbone, invert
     from sketch3d.reconstruction.targets import load_target, read_sdf_grids
 
-    from sketch3d.cli import CliError
+    from sketch3d.command_line import CliError
 
     settings = parse_settings(a.settings)
     if a.supervision == "sdf" and not a.sdf_targets:
@@ -205,7 +205,7 @@ def _figure_inversion(a: argparse.Namespace) -> None:
 
 
 def _reconstruct(a: argparse.Namespace) -> None:
-    from sketch3d.cli import CliError
+    from sketch3d.command_line import CliError
     from sketch3d.config import load_params
     from sketch3d.devices import claim_device
     from sketch3d.reconstruction.reconstruct import default_generator, reconstruct

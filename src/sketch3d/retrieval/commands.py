@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from sketch3d import DEMO_NOTICE
-from sketch3d.cli import REHEARSAL_ARG, SHAPES, CliError, Command, arg, parse_settings
+from sketch3d.command_line import REHEARSAL_ARG, SHAPES, CliError, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 

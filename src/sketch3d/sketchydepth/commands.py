@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from sketch3d.cli import IMAGES, REHEARSAL_ARG, Command, arg, parse_settings
+from sketch3d.command_line import IMAGES, REHEARSAL_ARG, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 
