@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from sketch3d.discovery import subpackage_modules
 
-__all__ = ["CliError", "Command", "GROUPS", "IMAGES", "REHEARSAL_ARG", "SETUP", "SHAPES", "arg", "commands", "parse_settings"]
+__all__ = ["CliError", "Command", "GROUPS", "IMAGES", "REHEARSAL_ARG", "SETUP", "SHAPES", "arg", "commands",
+           "parse_settings"]
 
 
 class CliError(ValueError):
