@@ -13,11 +13,16 @@ from pathlib import Path
 import pandas as pd
 
 from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
+from sketch3d.netspace.names import MULTI, SINGLE, TABLE_5_1, TABLE_C_1
 from sketch3d.report.reference import thesis_table
 
 NAMES = {"lenetlike": "LeNetLike", "vanillacnn": "VanillaCNN", "resnet8": "ResNet8", "resnet32": "ResNet32"}
-GROUPS = {"single": "Single-Architecture", "multi": "Multi-Architecture"}
+GROUPS = {SINGLE: "Single-Architecture", MULTI: "Multi-Architecture"}
 METRIC = "accuracy"
+# this chapter's tables (found by sketch3d.table_stages; named in netspace.names) and the params.yaml sections their
+# jobs read (their DVC stages' params)
+TABLE_IDS = (TABLE_5_1, TABLE_C_1)
+TABLE_PARAMS = ("seed", "netspace")
 TITLE = "Table 5.1: accuracy of the test nets with latent space optimisation (initial vs optimized)"
 
 
@@ -63,7 +68,7 @@ def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out
         by_column[col] = r
     # the thesis's two rows name their metric apart (accuracy_initial / _optimized); one name, "accuracy", gives
     # the thesis's layout: rows initial / optimized, a column per setting and architecture
-    ref = thesis_table("5.1", thesis).assign(metric=METRIC)
+    ref = thesis_table(TABLE_5_1, thesis).assign(metric=METRIC)
     thesis_order = list(dict.fromkeys(ref["category"]))
     order = sorted(by_column, key=lambda c: (thesis_order.index(c) if c in thesis_order else len(thesis_order), c))
     rows = []
@@ -73,7 +78,7 @@ def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out
             rows.append(Result(label, label, col, profile, {METRIC: r[label]},
                                {"net": r["net"], "best_step": r["best_step"], "initial_decoded": r["initial_decoded"],
                                 "decoded_architecture": r["optimized_architecture"]}))
-    df = compare_with_thesis(rows, "5.1", ref)
+    df = compare_with_thesis(rows, TABLE_5_1, ref)
     context = ["`initial`: the test net whose embedding starts the optimisation (5.4: 'the instances used to obtain "
                "the initial embeddings'); `optimized`: the net decoded from the embedding best on the validation "
                "images (its test accuracy). The CSV's `initial_decoded`: the net decoded from the start embedding.",
