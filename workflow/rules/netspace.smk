@@ -59,7 +59,7 @@ rule sdf_samples:
     output:
         f"{NS}/sdf_samples/{{mlp}}.npz",
     wildcard_constraints:
-        mlp=r"(train|val|test)-\d{3}",
+        mlp=rf"({'|'.join(SPLITS)})-\d{{3}}",
     params:
         settings=settings("seed", "netspace.sdf_samples"),
         code=code("sdf_samples"),
@@ -79,7 +79,7 @@ rule fit_sdf_mlp:
     output:
         f"{NS}/sdf_mlps/{{mlp}}.pt",
     wildcard_constraints:
-        mlp=r"(train|val|test)-\d{3}",
+        mlp=rf"({'|'.join(SPLITS)})-\d{{3}}",
     params:
         settings=settings("seed", "netspace.sdf_mlps", exclude=["netspace.sdf_mlps.count"]),
         code=code("fit_sdf_mlp"),

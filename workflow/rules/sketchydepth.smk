@@ -184,7 +184,7 @@ rule sketchydepth_table:
     output:
         csv=report(
             table_path(SD_TABLE, "csv"),
-            caption="../report/sketchydepth/table_3_1.rst",
+            caption=f"../report/sketchydepth/{table_stem(SD_TABLE)}.rst",
             category="SketchyDepth (ch. 3)",
             subcategory="Tables",
             labels={"table": SD_TABLE, "profile": PROFILE},

@@ -9,7 +9,7 @@ from pathlib import Path  # noqa: F401
 
 from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
 from sketch3d.names import SPLITS
-from sketch3d.netspace.names import SDF, SETTINGS
+from sketch3d.netspace.names import MULTI, SDF, SETTINGS, UNSEEN
 
 log = logging.getLogger("sketch3d")
 
@@ -129,7 +129,7 @@ def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
 def _training_settings(settings: dict, setting: str) -> dict:
     ns = _netspace_section(settings)
     training = ns.get("training", {})
-    section = training.get(setting) or (training.get("multi") if setting == "unseen" else None)
+    section = training.get(setting) or (training.get(MULTI) if setting == UNSEEN else None)
     if section is None:
         from sketch3d.cli import CliError
         raise CliError(f"--settings: netspace.training.{setting} missing")
@@ -185,9 +185,9 @@ def _optimise_latent(a: argparse.Namespace) -> None:
 
 
 def _netspace_table(a: argparse.Namespace) -> None:
-    from sketch3d.netspace.tables import table_5_1
+    from sketch3d.netspace.tables import netspace_table
 
-    table_5_1(a.results, Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None, a.thesis,
+    netspace_table(a.results, Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None, a.thesis,
               rehearsal=a.rehearsal)
 
 
@@ -228,7 +228,7 @@ _C_COMMANDS: tuple = (
     Command("netspace_table", "Table 5.1 beside the thesis's from optimise_latent results", _netspace_table, (
         arg("--results", required=True, nargs="+", help="optimise_latent JSONs"),
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json"),
-        arg("--thesis", help="the thesis's table (default the package's reference/table_5_1.csv)"),
+        arg("--thesis", help="the thesis's table (default the package's copy, under reference/)"),
         REHEARSAL_ARG,
     )),
     Command("figure_netspace", "Figs. 5.3-5.5, C.5-C.6 from evaluate_netspace folders", _figure_netspace, (

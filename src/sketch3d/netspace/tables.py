@@ -2,7 +2,7 @@
 nets decoded from the optimised embeddings (``optimized``), beside the thesis's (Tiny-ImageNet test set).
 
 Inputs: one ``latent.write_latent`` JSON per column (single-architecture ResNet8; multi-architecture LeNetLike,
-VanillaCNN, ResNet8, ResNet32) and the thesis's Table 5.1 (``reference/table_5_1.csv``, an input of the job).
+VanillaCNN, ResNet8, ResNet32) and the thesis's Table 5.1 (a package file under ``reference/``, an input of the job).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _load(path: Path) -> dict:
         raise TableInputError(f"{path}: not an optimise_latent result ({exc}); rerun optimise_latent") from None
 
 
-def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path | None = None,
+def netspace_table(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path | None = None,
               thesis: str | os.PathLike | None = None, rehearsal: bool = False) -> pd.DataFrame:
     """Tabulate the LSO results (any subset of the five columns); writes CSV, Markdown and the metrics JSON."""
     loaded = [_load(Path(p)) for p in results]

@@ -41,7 +41,7 @@ from sketch3d.atomic import atomic_dir, save_torch
 from sketch3d.netspace import architectures, host, losses
 from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
-from sketch3d.netspace.names import ONE_ARCHITECTURE, SETTINGS, SEVERAL_ARCHITECTURES
+from sketch3d.netspace.names import MULTI, ONE_ARCHITECTURE, SETTINGS, SEVERAL_ARCHITECTURES, UNSEEN
 
 log = logging.getLogger("sketch3d")
 
@@ -52,7 +52,7 @@ DEFAULTS = {
               "architecture_from": "predicted"},
     "sdf": {"lr": 1e-4, "nets_per_batch": 4, "points": 50000, "tolerance": 0.01, "close_enough": 0.8},
 }
-DEFAULTS["unseen"] = DEFAULTS["multi"]
+DEFAULTS[UNSEEN] = DEFAULTS[MULTI]
 
 
 class TrainingInputError(ValueError):

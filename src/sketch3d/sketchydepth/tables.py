@@ -77,7 +77,7 @@ def _load(model: str, path: Path) -> dict:
         raise TableInputError(f"{path}: not an image_metrics file ({exc}); re-run image_metrics for {model}") from None
 
 
-def table_3_1(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
+def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
               thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None,
               rehearsal: bool = False) -> pd.DataFrame:
     """Tabulate {model: image_metrics JSON}; writes CSV, Markdown and the DVC metrics JSON."""
