@@ -99,20 +99,16 @@ def test_the_schemas_split_lists_are_the_splits():
 
 
 def test_cli_choices_are_the_packages_names():
-    from sketch3d.cli import build_parser
+    from sketch3d.cli import commands
     from sketch3d.netspace.names import SETTINGS
     from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
 
-    parser = build_parser()
-    choices = {}
-    for action in parser._subparsers._group_actions[0].choices.items():
-        name, sub = action
-        for a in sub._actions:
-            if a.choices:
-                choices[(name, a.dest)] = list(a.choices)
-    assert choices[("train_netspace", "setting")] == list(SETTINGS)
-    assert choices[("retrieval_grid", "grid")] == list(GRIDS)
-    assert choices[("grid_table", "table")] == list(GRID_TABLES)
+    def choices(command: str, flag: str) -> list[str]:
+        return next(list(kw["choices"]) for flags, kw in commands()[command].arguments if flag in flags)
+
+    assert choices("train_netspace", "--setting") == list(SETTINGS)
+    assert choices("retrieval_grid", "--grid") == list(GRIDS)
+    assert choices("grid_table", "--table") == list(GRID_TABLES)
 
 
 # ----------------------------------------------------------------------------- typed once: a grep over the code
@@ -197,7 +193,8 @@ def test_the_splits_are_listed_in_one_module_only():
     """The three splits listed together (a tuple, a list, a regex alternation) only in sketch3d.names; a job that
     reads one split names it (e.g. the validation sketches of Table 4.7), and a dict of per-split values (the
     thesis's split sizes) is data, not a list. The schema's enums: checked against SPLITS above."""
-    assert _hits(_listed(SPLITS, at_least=len(SPLITS))) == {"src/sketch3d/names.py": ['SPLITS = ("train", "val", "test")']}
+    hits = _hits(_listed(SPLITS, at_least=len(SPLITS)))
+    assert hits == {"src/sketch3d/names.py": ['SPLITS = ("train", "val", "test")']}, hits
 
 
 def test_the_netspace_settings_are_named_in_one_module_only():
