@@ -2,6 +2,7 @@
 module each, and the rules, the CLI, the schema and dvc.yaml follow them (issue 17)."""
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tokenize
@@ -99,12 +100,14 @@ def test_the_schemas_split_lists_are_the_splits():
 
 
 def test_cli_choices_are_the_packages_names():
-    from sketch3d.cli import commands
+    from sketch3d.netspace.commands import COMMANDS as NETSPACE
     from sketch3d.netspace.names import SETTINGS
+    from sketch3d.retrieval.commands import COMMANDS as RETRIEVAL
     from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
 
     def choices(command: str, flag: str) -> list[str]:
-        return next(list(kw["choices"]) for flags, kw in commands()[command].arguments if flag in flags)
+        cmd = next(c for c in (*NETSPACE, *RETRIEVAL) if c.name == command)
+        return next(list(kw["choices"]) for flags, kw in cmd.arguments if flag in flags)
 
     assert choices("train_netspace", "--setting") == list(SETTINGS)
     assert choices("retrieval_grid", "--grid") == list(GRIDS)
@@ -112,6 +115,7 @@ def test_cli_choices_are_the_packages_names():
 
 
 # ----------------------------------------------------------------------------- typed once: a grep over the code
+@functools.lru_cache(maxsize=None)
 def _code_lines(path: Path) -> list[str]:
     """The file's lines with comments and triple-quoted strings (docstrings) blanked: what runs, not what explains."""
     text = path.read_text()
