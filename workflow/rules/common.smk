@@ -7,6 +7,8 @@ import re
 
 from sketch3d.codeversion import command_version
 from sketch3d.config import ParamsError, validate
+from sketch3d.names import SPLITS, table_id, table_slug, table_stem
+from sketch3d.report.reference import table_file
 
 try:
     config.update(validate(config, source="params.yaml (+ --config overrides)"))
@@ -38,6 +40,12 @@ def feature_settings(wildcards):
     if wildcards.network == MAIN_NETWORK:
         return settings(*base, "features.backbone", "features.layer", "features.weights")
     return settings(*base, f"features.networks.{wildcards.network}")
+
+
+def table_path(table, ext):
+    """A result table's file: results/<profile>/tables/<sketch3d.names.table_stem>.<ext>; ``table`` may be the
+    `table` wildcard ("{table}", a table_slug)."""
+    return f"{RESULTS}/tables/{table_stem(table)}.{ext}"
 
 
 def network_arg(wildcards):

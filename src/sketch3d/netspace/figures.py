@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from sketch3d.netspace.evaluation import prep_image  # noqa: E402
 from sketch3d.netspace.losses import interpolation_factors  # noqa: E402
+from sketch3d.netspace.names import SEVERAL_ARCHITECTURES  # noqa: E402
 from sketch3d.report.figure_file import save_figure  # noqa: E402
 
 COLOURS = {"lenetlike": "red", "vanillacnn": "blue", "resnet8": "green", "resnet32": "fuchsia", "siren": "grey"}
@@ -130,7 +131,7 @@ def figure_netspace(evaluation: str | Path, out_dir: str | Path, demo: bool) -> 
     except (ValueError, KeyError) as exc:
         raise FigureInputError(f"{folder}/results.json: not an evaluation ({exc}); rerun evaluate_netspace") from None
     paths = [out_dir / n for n in names]
-    multi = setting in ("multi", "unseen")
+    multi = setting in SEVERAL_ARCHITECTURES
     if setting == "sdf":
         _sdf_figure(folder, res["interpolation"], paths[0], demo)
         return paths

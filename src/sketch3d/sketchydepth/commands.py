@@ -196,10 +196,11 @@ STUDY_COMMANDS = (
 
 
 def _sketchydepth_table(a: argparse.Namespace) -> None:
-    from sketch3d.sketchydepth.tables import table_3_1
+    from sketch3d.sketchydepth.tables import sketchydepth_table
 
     metrics = dict(item.split("=", 1) for item in a.metrics)
-    table_3_1(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis), rehearsal=a.rehearsal)
+    sketchydepth_table(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis),
+                       rehearsal=a.rehearsal)
     print(Path(a.out_md).read_text())
 
 
