@@ -10,15 +10,12 @@ exactly these. Adding a table: name it in its chapter, then ``python -m sketch3d
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import pkgutil
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import sketch3d
+from sketch3d.discovery import subpackage_modules
 from sketch3d.names import table_stem
 
 # where the generated stages sit in dvc.yaml (between these two lines, which stay)
@@ -36,17 +33,12 @@ class ChapterTables:
 
 def chapter_tables() -> list[ChapterTables]:
     """Every chapter's tables, in the order of params.yaml's `chapters` enum (the schema's): found in each
-    subpackage's ``tables`` module (``TABLE_IDS``, ``TABLE_PARAMS``), as the CLI finds commands."""
+    subpackage's ``tables`` module (``TABLE_IDS``, ``TABLE_PARAMS``), found as commands are (``discovery``)."""
     from sketch3d.config import schema
 
     order = schema()["properties"]["chapters"]["items"]["enum"]
-    found = []
-    for info in pkgutil.iter_modules(sketch3d.__path__):
-        name = f"sketch3d.{info.name}.tables"
-        if info.ispkg and importlib.util.find_spec(name) is not None:
-            module = importlib.import_module(name)
-            if hasattr(module, "TABLE_IDS"):
-                found.append(ChapterTables(info.name, tuple(module.TABLE_IDS), tuple(module.TABLE_PARAMS)))
+    found = [ChapterTables(chapter, tuple(module.TABLE_IDS), tuple(module.TABLE_PARAMS))
+             for chapter, module in subpackage_modules("tables").items() if hasattr(module, "TABLE_IDS")]
     unknown = [c.chapter for c in found if c.chapter not in order]
     if unknown:
         raise RuntimeError(f"tables of {unknown}, which params.schema.yaml's `chapters` does not list")
