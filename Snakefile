@@ -17,7 +17,7 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     category="|".join(CATEGORIES),
-    split="train|val|test",
+    split="|".join(SPLITS),
     kind="sketch|(lines|rgb)_(" + "|".join(config["render"]["view_sets"]) + ")",
     transforms=r"box(\d+|none)[-_.+a-z0-9]*",
 

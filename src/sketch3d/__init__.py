@@ -1,17 +1,10 @@
 """sketch3d: reproducible pipeline for 'Understanding 3D structures from Sketches'."""
-import os as _os
-import platform as _platform
+# The kernels every sketch3d process computes with (numpy's, PyTorch's, MKL's), pinned so that x86-64 CPUs of
+# different kinds give the same numbers: this must run before numpy or torch is imported, and every `sketch3d`
+# command imports this package first. See sketch3d.numerics (standard library only).
+from sketch3d import numerics as _numerics
 
-# Same numbers on every x86-64 CPU: on AVX-512 CPUs numpy 1.26 computes float64 sin, cos, tan, arccos,
-# arctan2, power, ... with SVML (up to 4 ulp off the glibc results that AVX2 CPUs get), and the procedural
-# meshes and simulated sketches then differ in discrete ways (triangulations, strokes): one acc@1 cell of the
-# demo moved by a query. numpy reads this variable when it is first imported, so this must run before any
-# `import numpy`; every `sketch3d` command imports this package first. A user's own setting is kept.
-if _platform.machine().lower() in ("x86_64", "amd64"):
-    _os.environ.setdefault(
-        "NPY_DISABLE_CPU_FEATURES",
-        "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL",
-    )
+_numerics.pin_environment()
 
 __version__ = "0.1.0"
 

@@ -2,8 +2,8 @@
 
 Commands are not listed here: ``sketch3d.commands`` (the project-wide ones) and
 every subpackage of sketch3d that has a ``commands`` module contribute their
-``COMMANDS`` (a tuple of :class:`Command`), so a chapter package registers its
-own commands. A rule, its command and the
+``COMMANDS`` (a tuple of :class:`~sketch3d.command_line.Command`), so a chapter
+package registers its own commands. A rule, its command and the
 package function the command calls share one name (``rasterize_sketches`` the
 rule, ``sketch3d rasterize_sketches`` the command, ``rasterize_sketches`` the
 function). Rules pass the parameters they depend on as a JSON object
@@ -11,96 +11,120 @@ function). Rules pass the parameters they depend on as a JSON object
 rule exactly when one of its own parameters changes.
 
 A command's handler imports what it runs inside its own body: the rule's code
-version (:mod:`sketch3d.codeversion`) follows exactly those imports.
+version (:mod:`sketch3d.codeversion`) follows exactly those imports. The modules
+declaring commands import :mod:`sketch3d.command_line`, not this module, so the
+help's layout here is no part of any rule's code version.
+
+``sketch3d --help`` shows first the commands a person runs on their own data:
+those whose ``Command`` names a ``group`` (one of the headings of
+``command_line.GROUPS``) and an ``example``, under their headings; the
+pipeline's step commands (no group: one per workflow rule) are listed apart by
+``sketch3d steps``, by the package that holds them.
 """
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
-import importlib.util
-import json
 import logging
-import pkgutil
 import signal
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import textwrap
 
-import sketch3d
+from sketch3d.command_line import (GROUPS, IMAGES, REHEARSAL_ARG, SETUP, SHAPES, CliError, Command,  # noqa: F401
+                                   arg, commands, parse_settings)
 
 log = logging.getLogger("sketch3d")
 
 
-class CliError(ValueError):
-    """A command-line argument that cannot be used as given."""
+# the subcommand that lists the pipeline's step commands (part of the help, not a registered Command)
+STEPS = "steps"
+WIDTH = 100  # help text is wrapped here, whatever the terminal (the same text everywhere)
 
 
-def arg(*flags: str, **kwargs: Any) -> tuple[tuple[str, ...], dict]:
-    """One argparse argument of a :class:`Command`: ``arg("--out", required=True)``."""
-    return flags, kwargs
+def _wrapped(text: str, indent: int, first: str = "") -> list[str]:
+    """``first`` padded to ``indent`` then ``text``, wrapped at :data:`WIDTH` with later lines at ``indent``."""
+    head = first.ljust(indent) if len(first) < indent else first + "\n" + " " * indent
+    return textwrap.wrap(text, WIDTH, initial_indent=head, subsequent_indent=" " * indent,
+                         break_on_hyphens=False) or [head.rstrip()]
 
 
-@dataclass(frozen=True)
-class Command:
-    """A ``sketch3d`` subcommand: its name, one-line help, handler and arguments."""
-
-    name: str
-    help: str
-    run: Callable[[argparse.Namespace], None]
-    arguments: tuple = field(default_factory=tuple)
-
-    @property
-    def root(self) -> str:
-        """``module:function`` of the handler: where the command's code version starts."""
-        return f"{self.run.__module__}:{self.run.__name__}"
+def person_commands(cmds: dict[str, Command] | None = None) -> dict[str, list[Command]]:
+    """``{group: [commands]}`` of the commands a person runs on their own data, in the order of :data:`GROUPS`
+    (commands in their order of registration); a group not there is an error, as is one without an example."""
+    groups: dict[str, list[Command]] = {g: [] for g in GROUPS}
+    for cmd in (commands() if cmds is None else cmds).values():
+        if cmd.group:
+            if cmd.group not in groups or not cmd.example.startswith(f"sketch3d {cmd.name}"):
+                raise RuntimeError(f"command {cmd.name!r} ({cmd.root}): group {cmd.group!r} must be one of "
+                                   f"sketch3d.cli.GROUPS {GROUPS} and its example a `sketch3d {cmd.name} ...` line")
+            groups[cmd.group].append(cmd)
+    return {g: members for g, members in groups.items() if members}
 
 
-# the flag every table command takes: the paper rehearsal's table says its numbers mean nothing (the rules pass it
-# only in the rehearsal, so that the demo's and the paper's jobs are unchanged)
-REHEARSAL_ARG = arg("--rehearsal", action="store_true", help="the paper rehearsal's table: say its numbers mean nothing")
+def step_commands(cmds: dict[str, Command] | None = None) -> dict[str, list[Command]]:
+    """``{package: [commands]}`` of the pipeline's step commands (no group), by the package of their handler."""
+    steps: dict[str, list[Command]] = {}
+    for cmd in (commands() if cmds is None else cmds).values():
+        if not cmd.group:
+            parts = cmd.run.__module__.split(".")
+            steps.setdefault(parts[1] if len(parts) > 2 else "sketch3d", []).append(cmd)
+    return steps
 
 
-def parse_settings(text: str) -> dict:
-    """The ``--settings`` JSON object a rule passes."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--settings is not valid JSON ({exc}): {text[:200]}") from None
-    if not isinstance(value, dict):
-        raise CliError("--settings must be a JSON object")
-    return value
+def overview(cmds: dict[str, Command] | None = None) -> str:
+    """The text of ``sketch3d --help`` above the options: the person's commands, grouped, each with its example,
+    then where the pipeline's steps are listed."""
+    cmds = commands() if cmds is None else cmds
+    lines = [*_wrapped("Reproduce 'Understanding 3D structures from Sketches' (Berardi, 2023) with `snakemake`, or run "
+                       "its methods on your own sketches, images and depth maps with the commands below. `sketch3d "
+                       "COMMAND -h` gives a command's arguments.", 0), ""]
+    for group, members in person_commands(cmds).items():
+        lines.append(f"{group}:")
+        for cmd in members:
+            lines += _wrapped(cmd.help, 22, f"  {cmd.name}")
+            lines.append(" " * 22 + "$ " + cmd.example)  # one line, to copy as it is
+        lines.append("")
+    n_steps = sum(len(v) for v in step_commands(cmds).values())
+    lines += _wrapped(f"{n_steps} commands, one per rule of the workflow (`snakemake` runs them, each as `sketch3d "
+                      f"RULE`): `sketch3d {STEPS}` lists them by stage.", 2, "pipeline steps:")
+    return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- registry
+def steps_text(cmds: dict[str, Command] | None = None) -> str:
+    """The text of ``sketch3d steps``: the pipeline's step commands by package, each with its one-line help."""
+    lines = [*_wrapped("The pipeline's step commands: each is one rule of the workflow (workflow/rules/*.smk), which "
+                       "runs it as `sketch3d RULE --settings JSON ...`; run them through `snakemake`. `sketch3d "
+                       "COMMAND -h` gives a command's arguments.", 0), ""]
+    for package, members in step_commands(cmds).items():
+        lines.append(f"{package}:")
+        for cmd in members:
+            lines += _wrapped(cmd.help, 26, f"  {cmd.name}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
-@functools.lru_cache(maxsize=1)
-def commands() -> dict[str, Command]:
-    """Every command: those of ``sketch3d.commands`` and of each subpackage's ``commands`` module."""
-    found: dict[str, Command] = {}
-    modules = [importlib.import_module("sketch3d.commands")]
-    for info in sorted(pkgutil.iter_modules(sketch3d.__path__), key=lambda i: i.name):
-        name = f"sketch3d.{info.name}.commands"
-        if info.ispkg and importlib.util.find_spec(name) is not None:
-            modules.append(importlib.import_module(name))
-    for module in modules:
-        for cmd in getattr(module, "COMMANDS", ()):
-            if cmd.name in found:
-                raise RuntimeError(f"command {cmd.name!r} is registered twice ({found[cmd.name].root}, {cmd.root})")
-            found[cmd.name] = cmd
-    return found
+def _print_steps(a: argparse.Namespace) -> None:
+    print(steps_text(), end="")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sketch3d", description=__doc__.splitlines()[0])
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
-    for cmd in commands().values():
-        c = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+    cmds = commands()
+    if STEPS in cmds:
+        raise RuntimeError(f"command {STEPS!r} ({cmds[STEPS].root}) hides the list of the pipeline's steps")
+    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="sketch3d", usage="sketch3d [-h] [-v] COMMAND [ARGUMENTS]",
+                                description=overview(cmds), formatter_class=raw)
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug lines; an error shows its traceback")
+    # no help per subcommand: argparse would list all of them in one flat line; the overview lists them instead
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
+    for cmd in cmds.values():
+        epilog = f"example:\n  $ {cmd.example}" if cmd.example else None
+        c = sub.add_parser(cmd.name, description="\n".join(_wrapped(cmd.help, 0)), epilog=epilog,
+                           formatter_class=raw)
         for flags, kwargs in cmd.arguments:
             c.add_argument(*flags, **kwargs)
         c.set_defaults(func=cmd.run)
+    s = sub.add_parser(STEPS, description="list the pipeline's step commands (one per workflow rule) by stage")
+    s.set_defaults(func=_print_steps)
     return p
 
 

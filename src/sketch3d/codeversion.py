@@ -206,7 +206,7 @@ def code_version(*roots: str) -> str:
 
 def command_version(name: str) -> str:
     """Code version of the ``sketch3d`` command ``name`` (its handler is the root)."""
-    from sketch3d.cli import commands
+    from sketch3d.command_line import commands
 
     try:
         cmd = commands()[name]

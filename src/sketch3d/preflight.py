@@ -5,10 +5,14 @@ present nor (where allowed) downloadable; ``require_paper_inputs`` raises a sing
 :class:`PreflightError` listing all of them, each with the path where it must lie
 and how to get it. Network probes are short, run in parallel and are bounded by
 ``timeout`` in total, so a check with nothing present returns within seconds.
+Each chapter lists its own inputs in ``<chapter>/preflight.py`` (``missing_inputs``), on these shared checks;
+``require_chapter_inputs`` joins the chapters being built into one message, finding their modules by name
+(:mod:`sketch3d.discovery`), as the CLI finds their commands.
 This module imports neither torch nor open_clip.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 import time
@@ -16,6 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
 from sketch3d import weights
@@ -298,5 +303,43 @@ def require_paper_inputs(
     ``networks=[...]``: the named networks the configured targets need.
     """
     missing = check_paper_inputs(paper, features_weights, probe_network, timeout, **kwargs)
+    if missing:
+        raise PreflightError(missing)
+
+
+# ----------------------------------------------------------------------------- the chapters' checks
+
+
+def chapter_checks() -> dict[str, Callable[..., list[MissingInput]]]:
+    """``{package: missing_inputs}`` of every subpackage with a ``preflight`` module, found as the CLI finds the
+    ``commands`` modules: each chapter's ``missing_inputs(params, base=".", probe_network=True, timeout=5)``
+    lists what it needs and cannot have (``params``: the effective params)."""
+    from sketch3d.discovery import subpackage_modules
+
+    return {name: module.missing_inputs for name, module in subpackage_modules("preflight").items()
+            if callable(getattr(module, "missing_inputs", None))}
+
+
+def missing_chapter_inputs(params: dict, chapters: list[str] | tuple[str, ...], *, base: str | os.PathLike = ".",
+                           probe_network: bool = True, timeout: float = 5) -> list[MissingInput]:
+    """The missing inputs of ``chapters``, in their order, each input once (chapters share data and weights).
+    A chapter without a ``preflight`` module has no external input; a name that is no package raises ValueError."""
+    checks = chapter_checks()
+    unknown = [c for c in chapters if c not in checks and importlib.util.find_spec(f"sketch3d.{c}") is None]
+    if unknown:
+        raise ValueError(f"preflight: no chapter package {unknown} in sketch3d (chapters with a preflight module: "
+                         f"{sorted(checks)})")
+    missing: list[MissingInput] = []
+    for chapter in chapters:
+        if chapter in checks:
+            missing += [m for m in checks[chapter](params, base=base, probe_network=probe_network, timeout=timeout)
+                        if m not in missing]
+    return missing
+
+
+def require_chapter_inputs(params: dict, chapters: list[str] | tuple[str, ...], **kwargs) -> None:
+    """Raise one PreflightError listing every missing input of ``chapters`` (the workflow's onstart check);
+    ``kwargs`` go to :func:`missing_chapter_inputs`."""
+    missing = missing_chapter_inputs(params, chapters, **kwargs)
     if missing:
         raise PreflightError(missing)

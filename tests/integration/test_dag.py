@@ -11,11 +11,12 @@ import yaml
 
 from workflow_helpers import REPO, make_project, snakemake
 from sketch3d.cli import commands
+from sketch3d.names import table_stem
+from sketch3d.table_stages import all_tables
 
 STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",
                "retrieval_table", "figure_top5", "retrieval_grid", "grid_table", "mask_bank", "train_mask",
                "domain_study")
-CHAPTER_TABLES = ("4_1", "4_2", "4_3", "4_4", "4_5", "4_6", "4_7", "4_8", "B_1", "B_2", "B_3", "B_4", "B_5")
 GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
 SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics", "figure_depth_sketch")  # chapter 3 (train_labeller: demo only)
 RC_GPU_RULES = ("invert",)  # chapter 4.3 (train_generator: demo only)
@@ -135,8 +136,8 @@ def test_every_dvc_plot_is_a_curves_file_snakemake_makes_in_its_profile(plans):
 
 def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(plans):
     out = plans["paper"]
-    for table in CHAPTER_TABLES:
-        assert f"results/paper/tables/table_{table}.csv" in out, table
+    for table in all_tables():  # every chapter's (sketch3d.table_stages)
+        assert f"results/paper/tables/{table_stem(table)}.csv" in out, table
     for figure in ("fig_4_1.png", "fig_4_2.png", "top5_chair.png", "top5_lamp.png"):
         assert f"results/paper/figures/{figure}" in out, figure
     assert "results/paper/retrieval/masks/binary/curves.png" in out
@@ -166,15 +167,16 @@ def test_chapter_3_paper_run_offline_stops_naming_each_missing_input(project):
     assert not (project / "results" / "paper" / "sketchydepth").exists(), "a job ran before the check"
 
 
-def test_chapter_3_models_and_depth_models_match_the_networks(project):
-    """The workflow's model lists (Table 3.1's rows) are the package's networks."""
+def test_chapter_3_models_and_depth_models_match_the_networks(plans):
+    """The workflow's models (Table 3.1's rows) are the package's networks, and exactly those with G_d write a
+    depth map (the rules derive both from the package)."""
     from sketch3d.sketchydepth.networks import MODELS
     from sketch3d.sketchydepth.tables import THESIS_ROWS
 
     assert set(THESIS_ROWS) == set(MODELS)
-    smk = (REPO / "workflow/rules/sketchydepth_inputs.smk").read_text()
-    depth = re.search(r"SD_DEPTH_MODELS = (\[.*?\])", smk).group(1)
-    assert sorted(eval(depth)) == sorted(m for m, spec in MODELS.items() if "G_d" in spec.generators)
+    shells = _shell_commands(plans["paper"])["generate"]
+    models = {shlex.split(s)[shlex.split(s).index("--model") + 1]: "--out-depth" in s for s in shells}
+    assert models == {m: "G_d" in spec.generators for m, spec in MODELS.items()}
 
 
 def test_paper_dry_run_needs_no_data(plans):

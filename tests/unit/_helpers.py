@@ -81,3 +81,28 @@ def sparse_clip_safetensors(path, model: str = "RN101"):
         fh.write(struct.pack("<Q", len(blob)) + blob)
         fh.truncate(8 + len(blob) + offset)
     return path
+
+
+def png_text_chunks(path) -> dict[str, bytes]:
+    """The text chunks (tEXt, zTXt, iTXt) of a PNG file, keyword -> raw rest of the chunk, read from the chunk
+    layout of the PNG specification (not through Pillow): where Matplotlib would write its version."""
+    import struct
+
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    found, pos = {}, 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind in (b"tEXt", b"zTXt", b"iTXt"):
+            keyword, _, rest = body.partition(b"\0")
+            found[keyword.decode("latin-1")] = rest
+        pos += 12 + length
+    return found
+
+
+def assert_pixels_only(path) -> None:
+    """A figure PNG carries no text chunk: no Software, no Matplotlib version (equal figures are equal files)."""
+    chunks = png_text_chunks(path)
+    assert not chunks, f"{path} carries metadata {chunks}"
+    assert b"matplotlib" not in open(path, "rb").read().lower(), f"{path} names Matplotlib"

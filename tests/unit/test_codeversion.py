@@ -96,7 +96,7 @@ def test_commands_of_one_module_do_not_depend_on_each_other():
     assert "sketch3d.retrieval.figures" in figure and "sketch3d.retrieval.pixel" not in figure
     # the feature stage runs the weights resolution and the box fitting: both are part of its version
     features = cv.module_closure(cmds["extract_features"].root)
-    assert {"sketch3d.weights", "sketch3d.retrieval.box", "sketch3d.devices"} <= set(features)
+    assert {"sketch3d.weights", "sketch3d.features.box", "sketch3d.devices"} <= set(features)
     assert "sketch3d.geometry.batching" in cv.module_closure(cmds["rasterize_sketches"].root)
     # a thesis table is an input of its table job (reference.table_file), not code of the table rule
     assert cv.package_data(cv.module_closure(cmds["retrieval_table"].root)) == []
@@ -115,3 +115,12 @@ def test_every_module_that_reads_package_files_declares_them():
             continue  # the thesis's tables: each is an input of the rule that tabulates it (table_file)
         if _calls(tree, "files"):  # importlib.resources.files(...)
             assert cv._declared_data(name), f"{path} reads package files but declares no PACKAGE_DATA"
+
+
+def test_the_help_layout_is_no_part_of_any_rules_code():
+    """Commands are declared with sketch3d.command_line, so editing the CLI's help (sketch3d.cli) reruns no rule and
+    keeps every cached feature."""
+    assert "sketch3d.cli" not in cv.module_closure("sketch3d.features.extract")
+    for name, cmd in commands().items():
+        closure = cv.module_closure(cmd.root)
+        assert "sketch3d.command_line" in closure and "sketch3d.cli" not in closure, name

@@ -254,3 +254,52 @@ def test_torchvision_weights_are_never_probed(tmp_path, monkeypatch):
                               features={"networks": NETS}, networks=["imagenet_rn101"])
     assert "ResNet-101" in m.what and "Hugging Face hub" not in m.how_to_get
     assert probed == []
+
+
+# ----------------------------------------------------------------------------- the chapters' checks, found by name
+
+
+def test_each_chapter_preflight_is_found_like_its_commands():
+    """Every chapter package with a preflight module is found by name, as the CLI finds each `commands` module:
+    the workflow's onstart check names no chapter."""
+    from sketch3d import preflight
+    from sketch3d.discovery import subpackage_modules
+
+    checks = preflight.chapter_checks()
+    assert {"retrieval", "sketchydepth", "reconstruction", "netspace"} <= set(checks)
+    assert set(checks) <= set(subpackage_modules("commands"))  # the preflight modules are the chapters'
+    assert checks["retrieval"].__module__ == "sketch3d.retrieval.preflight"
+
+
+def test_chapter_checks_are_joined_in_order_each_input_once(monkeypatch):
+    from sketch3d import preflight
+
+    a, b, c = (MissingInput(w, f"/x/{w}", "get it") for w in "abc")
+    calls = []
+
+    def check(found):
+        def missing_inputs(params, base=".", probe_network=True, timeout=5):
+            calls.append((found, probe_network))
+            return list(found)
+        return missing_inputs
+
+    monkeypatch.setattr(preflight, "chapter_checks", lambda: {"one": check([a, b]), "two": check([b, c])})
+    assert preflight.missing_chapter_inputs({}, ["two", "one"], probe_network=False) == [b, c, a]
+    assert calls == [([b, c], False), ([a, b], False)]
+    with pytest.raises(PreflightError) as err:
+        preflight.require_chapter_inputs({}, ["one"])
+    assert err.value.missing == [a, b]
+    with pytest.raises(ValueError, match="no chapter package.*'nope'"):
+        preflight.missing_chapter_inputs({}, ["nope"])
+
+
+def test_preflight_command_checks_the_named_chapter(tmp_path, monkeypatch, caplog):
+    """`sketch3d preflight --chapter sketchydepth` runs that chapter's check on the paper profile's params: nothing
+    is in place under an empty folder, so it names SketchyCOCO and MiDaS, not the other chapters' inputs."""
+    from sketch3d.cli import main
+
+    params = Path(__file__).resolve().parents[2] / "params.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert main(["preflight", "--params", str(params), "--chapter", "sketchydepth", "--no-probe"]) == 1
+    assert "SketchyCOCO" in caplog.text and "MiDaS" in caplog.text, caplog.text
+    assert "AmateurSketch" not in caplog.text and "SDF-StyleGAN" not in caplog.text, caplog.text

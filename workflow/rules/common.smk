@@ -7,6 +7,8 @@ import re
 
 from sketch3d.codeversion import command_version
 from sketch3d.config import ParamsError, validate
+from sketch3d.names import SPLITS, table_id, table_slug, table_stem
+from sketch3d.report.reference import table_file
 
 try:
     config.update(validate(config, source="params.yaml (+ --config overrides)"))
@@ -38,6 +40,12 @@ def feature_settings(wildcards):
     if wildcards.network == MAIN_NETWORK:
         return settings(*base, "features.backbone", "features.layer", "features.weights")
     return settings(*base, f"features.networks.{wildcards.network}")
+
+
+def table_path(table, ext):
+    """A result table's file: results/<profile>/tables/<sketch3d.names.table_stem>.<ext>; ``table`` may be the
+    `table` wildcard ("{table}", a table_slug)."""
+    return f"{RESULTS}/tables/{table_stem(table)}.{ext}"
 
 
 def network_arg(wildcards):
@@ -136,26 +144,8 @@ def preflight_chapters(targets):
 
 def preflight():
     """Paper profile: stop before any job when a dataset or weight file of a chapter to build cannot be had, with
-    one message naming every missing input."""
-    chapters = preflight_chapters(workflow.dag_settings.targets)
+    one message naming every missing input (each chapter's `<chapter>/preflight.py`, found by the package)."""
     if PROFILE == "paper":
-        from sketch3d.preflight import PreflightError, check_paper_inputs
+        from sketch3d.preflight import require_chapter_inputs
 
-        missing = []
-        if "retrieval" in chapters:
-            missing += check_paper_inputs(config["data"], features_weights=config["features"]["weights"],
-                                          features=config["features"], networks=NETWORKS)
-        if "sketchydepth" in chapters:
-            from sketch3d.sketchydepth.preflight import missing_inputs
-
-            missing += missing_inputs(config)
-        if "reconstruction" in chapters:
-            from sketch3d.reconstruction.preflight import missing_inputs
-
-            missing += [m for m in missing_inputs(config) if m not in missing]
-        if "netspace" in chapters:
-            from sketch3d.netspace.preflight import missing_inputs
-
-            missing += [m for m in missing_inputs(config) if m not in missing]
-        if missing:
-            raise PreflightError(missing)
+        require_chapter_inputs(config, preflight_chapters(workflow.dag_settings.targets))

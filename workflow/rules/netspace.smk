@@ -60,7 +60,7 @@ rule sdf_samples:
     output:
         f"{NS}/sdf_samples/{{mlp}}.npz",
     wildcard_constraints:
-        mlp=r"(train|val|test)-\d{3}",
+        mlp=rf"({'|'.join(SPLITS)})-\d{{3}}",
     params:
         settings=settings("seed", "netspace.sdf_samples"),
         code=code("sdf_samples"),
@@ -80,7 +80,7 @@ rule fit_sdf_mlp:
     output:
         f"{NS}/sdf_mlps/{{mlp}}.pt",
     wildcard_constraints:
-        mlp=r"(train|val|test)-\d{3}",
+        mlp=rf"({'|'.join(SPLITS)})-\d{{3}}",
     params:
         settings=settings("seed", "netspace.sdf_mlps", exclude=["netspace.sdf_mlps.count"]),
         code=code("fit_sdf_mlp"),
@@ -99,17 +99,17 @@ rule fit_sdf_mlp:
 rule zoo_table:
     input:
         members=[f"{NS}/zoo/{m}.pt" for m in NS_MEMBERS],
-        thesis=str(sd_table_file("C.1")),
+        thesis=str(table_file(TABLE_C_1)),
     output:
         csv=report(
-            f"{RESULTS}/tables/table_C_1.csv",
+            table_path(TABLE_C_1, "csv"),
             caption="../report/netspace/tables.rst",
             category="NetSpace (ch. 5)",
             subcategory="Tables",
-            labels={"table": "C.1", "profile": PROFILE},
+            labels={"table": TABLE_C_1, "profile": PROFILE},
         ),
-        md=f"{RESULTS}/tables/table_C_1.md",
-        json=f"{RESULTS}/tables/table_C_1.json",
+        md=table_path(TABLE_C_1, "md"),
+        json=table_path(TABLE_C_1, "json"),
     params:
         rehearsal=REHEARSAL_FLAG,
         settings=settings("profile"),
@@ -170,7 +170,7 @@ rule evaluate_netspace:
         setting="|".join(NS_SETTINGS),
     params:
         settings=lambda wildcards: settings("seed", "profile", "netspace.evaluation",
-                                            *(NS_DATA_KEYS if wildcards.setting != "sdf" else [])),
+                                            *(NS_DATA_KEYS if wildcards.setting != NS_SDF else [])),
         code=code("evaluate_netspace"),
     log:
         log_of("evaluate_netspace", "setting"),
@@ -210,17 +210,17 @@ rule optimise_latent:
 rule netspace_table:
     input:
         results=[f"{NS}/latent/{start}.json" for start in NS_LATENT],
-        thesis=str(sd_table_file("5.1")),
+        thesis=str(table_file(TABLE_5_1)),
     output:
         csv=report(
-            f"{RESULTS}/tables/table_5_1.csv",
+            table_path(TABLE_5_1, "csv"),
             caption="../report/netspace/tables.rst",
             category="NetSpace (ch. 5)",
             subcategory="Tables",
-            labels={"table": "5.1", "profile": PROFILE},
+            labels={"table": TABLE_5_1, "profile": PROFILE},
         ),
-        md=f"{RESULTS}/tables/table_5_1.md",
-        json=f"{RESULTS}/tables/table_5_1.json",
+        md=table_path(TABLE_5_1, "md"),
+        json=table_path(TABLE_5_1, "json"),
     params:
         rehearsal=REHEARSAL_FLAG,
         code=code("netspace_table"),

@@ -1,5 +1,8 @@
 # Chapter 5 (NetSpace): input functions, paths and targets of the rules in netspace.smk.
 from sketch3d.netspace.figures import FIGURES as NS_FIGURES
+from sketch3d.netspace.names import SDF as NS_SDF, SETTINGS as NS_SETTINGS, TABLE_5_1, TABLE_C_1
+from sketch3d.netspace.names import SEVERAL_ARCHITECTURES as NS_TEACHER_SETTINGS  # distilled from the teacher
+from sketch3d.netspace.tables import TABLE_IDS as NS_TABLES
 from sketch3d.netspace.zoo import member_by_name, zoo_members, zoo_plan
 
 NS = f"{RESULTS}/netspace"
@@ -7,8 +10,6 @@ NS_CFG = config["netspace"]
 NS_CACHE = f"{RESULTS}/cache/netspace"
 NS_PLAN = zoo_plan(config)  # every zoo member: a name, its seed and regime, independent of the counts
 NS_MEMBERS = [m.name for m in NS_PLAN]
-NS_SETTINGS = ["single", "multi", "unseen", "sdf"]
-NS_SPLITS = ["train", "val", "test"]
 NS_MLPS = {s: [f"{s}-{i:03d}" for i in range(n)] for s, n in NS_CFG["sdf_mlps"]["count"].items()}
 
 
@@ -53,20 +54,20 @@ NS_TEACHER = f"{NS}/zoo/{zoo_members(config, 'teacher', 'teacher', NS_PLAN)[0].n
 
 
 def ns_nets(wildcards, split):
-    if wildcards.setting == "sdf":
+    if wildcards.setting == NS_SDF:
         return [f"{NS}/sdf_mlps/{name}.pt" for name in NS_MLPS[split]]
     return ns_member_files(wildcards.setting, split)
 
 
 def ns_train_inputs(wildcards):
     inputs = {"train": ns_nets(wildcards, "train"), "val": ns_nets(wildcards, "val"), "raw": ns_raw_inputs()}
-    if wildcards.setting in ("multi", "unseen"):
+    if wildcards.setting in NS_TEACHER_SETTINGS:
         inputs["teacher"] = NS_TEACHER
     return inputs
 
 
 def ns_teacher_arg(wildcards, input):
-    return f"--teacher {input.teacher}" if wildcards.setting in ("multi", "unseen") else ""
+    return f"--teacher {input.teacher}" if wildcards.setting in NS_TEACHER_SETTINGS else ""
 
 
 def ns_training_settings(wildcards):
@@ -75,7 +76,7 @@ def ns_training_settings(wildcards):
         keys.append(f"netspace.training.{wildcards.setting}")
     if wildcards.setting == "unseen":
         keys.append("netspace.training.multi")  # unseen trains as multi unless it has a block of its own
-    if wildcards.setting != "sdf":
+    if wildcards.setting != NS_SDF:
         keys += NS_DATA_KEYS
     return settings(*keys)
 
@@ -87,7 +88,7 @@ for _arch in NS_CFG["zoo"]["multi"]["counts"]:
     NS_LATENT.update({f"multi-{m.name}": ("multi", m.name) for m in _first})
 
 CHAPTER_TARGETS["netspace"] = [
-    *(f"{RESULTS}/tables/table_{t}.{ext}" for t in ("5_1", "C_1") for ext in ("csv", "md", "json")),
+    *(table_path(t, ext) for t in NS_TABLES for ext in ("csv", "md", "json")),
     *(f"{RESULTS}/figures/{f}" for s in NS_SETTINGS for f in NS_FIGURES[s]),
     *(f"{NS}/models/{s}/curves.png" for s in NS_SETTINGS),
 ]

@@ -146,14 +146,14 @@ rule reconstruction_table:
         f"{RC}/scores.csv",
     output:
         csv=report(
-            f"{RESULTS}/tables/table_reconstruction.csv",
+            table_path(RC_TABLE, "csv"),
             caption="../report/reconstruction/table.rst",
             category="Reconstruction (4.3)",
             subcategory="Tables",
             labels={"table": "scores", "profile": PROFILE},
         ),
-        md=f"{RESULTS}/tables/table_reconstruction.md",
-        json=f"{RESULTS}/tables/table_reconstruction.json",
+        md=table_path(RC_TABLE, "md"),
+        json=table_path(RC_TABLE, "json"),
     params:
         settings=settings("profile"),
         rehearsal=REHEARSAL_FLAG,

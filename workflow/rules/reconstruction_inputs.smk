@@ -1,5 +1,6 @@
 # Chapter 4.3 (reconstruction): input functions, paths and targets of the rules in reconstruction.smk.
 from sketch3d.reconstruction.inversion import SUPERVISIONS as RC_SUPERVISIONS
+from sketch3d.reconstruction.tables import TABLE_ID as RC_TABLE
 
 RC = f"{RESULTS}/reconstruction"
 RC_CFG = config["reconstruction"]
@@ -57,6 +58,6 @@ def rc_picks_input(wildcards):
 RC_INVERSIONS = [f"{RC}/inversions/{s}/{e}" for s in RC_SUPERVISIONS for e in RC_EXAMPLES]
 
 CHAPTER_TARGETS["reconstruction"] = [
-    *(f"{RESULTS}/tables/table_reconstruction.{ext}" for ext in ("csv", "md", "json")),
+    *(table_path(RC_TABLE, ext) for ext in ("csv", "md", "json")),
     f"{RESULTS}/figures/reconstruction",
 ]

@@ -38,14 +38,14 @@ rule retrieval_table:
         unpack(table_inputs),
     output:
         csv=report(
-            f"{RESULTS}/tables/table_{{table}}.csv",
+            table_path("{table}", "csv"),
             caption="../report/retrieval/retrieval_table.rst",
             category="Retrieval (ch. 4.2)",
             subcategory="Tables",
             labels={"table": "{table}", "profile": PROFILE},
         ),
-        md=f"{RESULTS}/tables/table_{{table}}.md",
-        json=f"{RESULTS}/tables/table_{{table}}.json",
+        md=table_path("{table}", "md"),
+        json=table_path("{table}", "json"),
     wildcard_constraints:
         table="|".join(RETRIEVAL_TABLES),
     params:
@@ -101,7 +101,7 @@ rule retrieval_grid:
         csv=f"{RESULTS}/retrieval/grids/{{grid}}.csv",
         json=f"{RESULTS}/retrieval/grids/{{grid}}.json",
     wildcard_constraints:
-        grid="box|affine",
+        grid="|".join(GRIDS),
     params:
         settings=lambda wildcards: settings(*FEATURE_KEYS, *GRID_KEYS[wildcards.grid]),
         categories=" ".join(CATEGORIES),
@@ -127,22 +127,22 @@ rule grid_table:
     input:
         csv=lambda wildcards: f"{RESULTS}/retrieval/grids/{GRID_OF_TABLE[wildcards.table]}.csv",
         json=lambda wildcards: f"{RESULTS}/retrieval/grids/{GRID_OF_TABLE[wildcards.table]}.json",
-        thesis=lambda wildcards: str(table_file(wildcards.table.replace("_", "."))),
+        thesis=lambda wildcards: str(table_file(table_id(wildcards.table))),
     output:
         csv=report(
-            f"{RESULTS}/tables/table_{{table}}.csv",
+            table_path("{table}", "csv"),
             caption="../report/retrieval/grid_table.rst",
             category="Retrieval (ch. 4.2)",
             subcategory="Tables",
             labels={"table": "{table}", "profile": PROFILE},
         ),
-        md=f"{RESULTS}/tables/table_{{table}}.md",
-        json=f"{RESULTS}/tables/table_{{table}}.json",
+        md=table_path("{table}", "md"),
+        json=table_path("{table}", "json"),
     wildcard_constraints:
-        table="4_1|4_2",
+        table="|".join(GRID_OF_TABLE),
     params:
         rehearsal=REHEARSAL_FLAG,
-        number=lambda wildcards: wildcards.table.replace("_", "."),
+        number=lambda wildcards: table_id(wildcards.table),
         code=code("grid_table"),
     log:
         log_of("grid_table", "table"),

@@ -1,5 +1,5 @@
 # Chapter 4.2 (retrieval): input functions and targets of the rules in retrieval.smk.
-from sketch3d.report.reference import table_file
+from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
 from sketch3d.retrieval.methods import METHODS, TABLES, caption_rows, get_method, get_table
 
 RETRIEVAL_TABLES = [t.slug for t in TABLES.values()]
@@ -73,12 +73,13 @@ def table_inputs(wildcards):
     }
 
 
-# Tables 4.1 and 4.2: one search job each over both categories' validation sets (sketch3d.retrieval.grids)
-GRID_OF_TABLE = {"4_1": "box", "4_2": "affine"}
+# Tables 4.1 and 4.2: one search job each over both categories' validation sets (sketch3d.retrieval.grids); their
+# `table` wildcard -> their search
+GRID_OF_TABLE = {table_slug(t.number): t.grid for t in GRID_TABLES.values()}
 # besides its own search: how it scores, and which transforms other tables read (kept in the shared cache)
 _SCORING = ["retrieval.chunk_size", "retrieval.view_reduction", "retrieval.topk", "retrieval.obb_box",
             "retrieval.augment"]
-GRID_KEYS = {"box": ["retrieval.grids.box", *_SCORING], "affine": ["retrieval.grids.affine", *_SCORING]}
+GRID_KEYS = {grid: [f"retrieval.grids.{grid}", *_SCORING] for grid in GRIDS}
 
 
 def grid_inputs(wildcards):
@@ -102,8 +103,7 @@ def domain_study_inputs(wildcards):
 
 
 CHAPTER_TARGETS["retrieval"] = [
-    *expand(f"{RESULTS}/tables/table_{{table}}.{{ext}}", table=[*RETRIEVAL_TABLES, *GRID_OF_TABLE],
-            ext=["csv", "md", "json"]),
+    *(table_path(t, ext) for t in [*TABLES, *GRID_TABLES] for ext in ("csv", "md", "json")),
     *expand(f"{RESULTS}/figures/top5_{{category}}.png", category=CATEGORIES),
     *(f"{RESULTS}/figures/{name}" for name in ("fig_4_1.png", "fig_4_2.png", "domain_study.json")),
     *expand(f"{RESULTS}/retrieval/masks/{{mode}}/curves.png", mode=config["retrieval"]["masks"]["modes"]),

@@ -72,7 +72,7 @@ rule label_depth:
     output:
         directory(f"{SD}/depth/{{images}}"),
     wildcard_constraints:
-        images="|".join([*SD_SPLITS, *(f"generated_{m}" for m in SD_MODELS)]),
+        images="|".join([*SPLITS, *(f"generated_{m}" for m in SD_MODELS)]),
     params:
         settings=settings("profile", "seed", "sketchydepth.labeller",
                           exclude=["sketchydepth.labeller.weights", "sketchydepth.labeller.train"]),
@@ -180,17 +180,17 @@ rule image_metrics:
 rule sketchydepth_table:
     input:
         metrics=expand(f"{SD}/metrics/{{model}}.json", model=SD_MODELS),
-        thesis=str(sd_table_file("3.1")),
+        thesis=str(table_file(SD_TABLE)),
     output:
         csv=report(
-            f"{RESULTS}/tables/table_3_1.csv",
-            caption="../report/sketchydepth/table_3_1.rst",
+            table_path(SD_TABLE, "csv"),
+            caption=f"../report/sketchydepth/{table_stem(SD_TABLE)}.rst",
             category="SketchyDepth (ch. 3)",
             subcategory="Tables",
-            labels={"table": "3.1", "profile": PROFILE},
+            labels={"table": SD_TABLE, "profile": PROFILE},
         ),
-        md=f"{RESULTS}/tables/table_3_1.md",
-        json=f"{RESULTS}/tables/table_3_1.json",
+        md=table_path(SD_TABLE, "md"),
+        json=table_path(SD_TABLE, "json"),
     params:
         rehearsal=REHEARSAL_FLAG,
         metrics=lambda wildcards, input: " ".join(f"{m}={p}" for m, p in zip(SD_MODELS, input.metrics)),

@@ -1,14 +1,13 @@
 # Chapter 3 (SketchyDepth): input functions, paths and targets of the rules in sketchydepth.smk.
 from pathlib import Path
 
-from sketch3d.report.reference import table_file as sd_table_file
-from sketch3d.sketchydepth.tables import THESIS_ROWS
+from sketch3d.sketchydepth.networks import MODELS as SD_NETWORKS
+from sketch3d.sketchydepth.tables import TABLE_ID as SD_TABLE, THESIS_ROWS
 
 SD = f"{RESULTS}/sketchydepth"
 SD_CFG = config["sketchydepth"]
 SD_MODELS = list(THESIS_ROWS)  # Table 3.1's rows; their networks: sketchydepth.networks.MODELS (a test checks)
-SD_DEPTH_MODELS = ["sketchydepth", "no_joint"]  # the models with G_d, which generate a depth map too (tested)
-SD_SPLITS = ["train", "val", "test"]
+SD_DEPTH_MODELS = [m for m in SD_MODELS if SD_NETWORKS[m].depth]  # the models with G_d: they generate a depth map too
 SD_CACHE = f"{RESULTS}/cache/sketchydepth"
 
 
@@ -54,14 +53,14 @@ def sd_labeller_weights_input(wildcards):
 
 def sd_images(wildcards):
     """The triplet set a label_depth job labels: a split of the data, or a model's generated test images."""
-    if wildcards.images in SD_SPLITS:
+    if wildcards.images in SPLITS:
         return f"{SD}/data/{wildcards.images}"
     return f"{SD}/generated/{wildcards.images.removeprefix('generated_')}/images"
 
 
 def sd_images_input(wildcards):
     """The output folder holding that set (the data folder, or the model's generated folder)."""
-    if wildcards.images in SD_SPLITS:
+    if wildcards.images in SPLITS:
         return f"{SD}/data"
     return f"{SD}/generated/{wildcards.images.removeprefix('generated_')}"
 
@@ -83,7 +82,7 @@ def sd_depth_args(wildcards, input):
 SD_ANSWERS = sorted(str(p) for p in Path(SD_CFG["human_study"]["answers"]).glob("answers_*.csv"))
 
 CHAPTER_TARGETS["sketchydepth"] = [
-    *(f"{RESULTS}/tables/table_3_1.{ext}" for ext in ("csv", "md", "json")),
+    *(table_path(SD_TABLE, ext) for ext in ("csv", "md", "json")),
     *(f"{RESULTS}/figures/{f}" for f in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_6.gif", "fig_3_7.png", "fig_A_4.png")),
     *(f"{SD}/models/{m}/curves.png" for m in SD_MODELS),
     f"{SD}/human_study/page.html",

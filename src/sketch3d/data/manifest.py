@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from sketch3d.atomic import atomic_path
+from sketch3d.names import SPLITS
 
 SHAPE_COLUMNS = ["shape_id", "category", "split", "mesh_path", "up_axis", "source"]
 SKETCH_COLUMNS = ["sketch_id", "shape_id", "category", "split", "azimuth", "path", "source"]
-SPLITS = ("train", "val", "test")
 
 
 class ManifestError(ValueError):

@@ -33,7 +33,7 @@ from sketch3d.atomic import atomic_path
 from sketch3d.features.backbone import CLIP_MEAN, CLIP_STD, FeatureSpec, feature_dim, load_backbone
 from sketch3d.features.cache import FeatureCache, hash_file
 from sketch3d.features.transforms import Transform
-from sketch3d.retrieval.box import read_grey
+from sketch3d.features.box import read_grey
 
 __all__ = ["PRECISIONS", "embed_images", "inference_model", "prepare_batch"]
 

@@ -23,6 +23,8 @@ from typing import Iterable
 
 from PIL import Image
 
+from sketch3d.features.box import fit_to_box
+
 __all__ = ["Transform", "TransformError", "parse_transforms"]
 
 _NUM = r"-?\d+(?:\.\d+)?"
@@ -95,8 +97,6 @@ class Transform:
 
     def apply(self, grey: Image.Image, size: int = 224) -> Image.Image:
         """``grey`` (mode "L", black lines on white) fitted to the box, then translated and rotated."""
-        from sketch3d.retrieval.box import fit_to_box
-
         if self.box is None:
             if grey.size != (size, size):
                 raise TransformError(f"an image of {grey.size[0]}x{grey.size[1]} px needs a box to become "

@@ -7,7 +7,9 @@ import json  # noqa: F401
 import logging
 from pathlib import Path  # noqa: F401
 
-from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
+from sketch3d.command_line import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
+from sketch3d.names import SPLITS
+from sketch3d.netspace.names import MULTI, SDF, SETTINGS, UNSEEN
 
 log = logging.getLogger("sketch3d")
 
@@ -102,7 +104,7 @@ _B_COMMANDS: tuple = (
 # NetSpace itself: train_netspace, evaluate_netspace, optimise_latent, netspace_table, figure_netspace
 
 def _netspace_section(settings: dict) -> dict:
-    from sketch3d.cli import CliError
+    from sketch3d.command_line import CliError
 
     if not isinstance(settings.get("netspace"), dict):
         raise CliError("--settings lacks the netspace section (params.yaml netspace:)")
@@ -128,9 +130,9 @@ def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
 def _training_settings(settings: dict, setting: str) -> dict:
     ns = _netspace_section(settings)
     training = ns.get("training", {})
-    section = training.get(setting) or (training.get("multi") if setting == "unseen" else None)
+    section = training.get(setting) or (training.get(MULTI) if setting == UNSEEN else None)
     if section is None:
-        from sketch3d.cli import CliError
+        from sketch3d.command_line import CliError
         raise CliError(f"--settings: netspace.training.{setting} missing")
     return {"training": {"seed": settings.get("seed", 0), **section}, "model": ns.get("model", {}),
             "prep": ns.get("prep", {})}
@@ -144,7 +146,7 @@ def _train_netspace(a: argparse.Namespace) -> None:
     train = [load_net(p) for p in a.train]
     val = [load_net(p) for p in a.val]
     teacher = load_net(a.teacher)[0] if a.teacher else None
-    data = None if a.setting == "sdf" else _netspace_images(settings, ("train", "val"))
+    data = None if a.setting == SDF else _netspace_images(settings, ("train", "val"))
     with claim_device() as device:
         summary = train_netspace(a.setting, train, val, data, teacher, _training_settings(settings, a.setting),
                                  Path(a.out), Path(a.checkpoints), device)
@@ -158,7 +160,7 @@ def _evaluate_netspace(a: argparse.Namespace) -> None:
     settings = parse_settings(a.settings)
     model, record = load_netspace(a.model)
     tests = [load_net(p) for p in a.test]
-    data = None if record["setting"] == "sdf" else _netspace_images(settings, ("test",))
+    data = None if record["setting"] == SDF else _netspace_images(settings, ("test",))
     evaluate_netspace(model, record, tests, data, _netspace_section(settings).get("evaluation", {}), Path(a.out),
                       int(settings.get("seed", 0)))
     log.info("evaluate_netspace %s: %d test nets", record["setting"], len(tests))
@@ -172,7 +174,7 @@ def _optimise_latent(a: argparse.Namespace) -> None:
     model, record = load_netspace(a.model)
     start = make_targets([load_net(a.net)], int(record["prep_width"]), int(record["prep_height"]))[0]
     teacher = load_net(a.teacher)[0]
-    data = _netspace_images(settings, ("train", "val", "test"))
+    data = _netspace_images(settings, SPLITS)
     latent = {"seed": settings.get("seed", 0), **_netspace_section(settings).get("latent", {})}
     from sketch3d.devices import claim_device
 
@@ -184,9 +186,9 @@ def _optimise_latent(a: argparse.Namespace) -> None:
 
 
 def _netspace_table(a: argparse.Namespace) -> None:
-    from sketch3d.netspace.tables import table_5_1
+    from sketch3d.netspace.tables import netspace_table
 
-    table_5_1(a.results, Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None, a.thesis,
+    netspace_table(a.results, Path(a.out_csv), Path(a.out_md), Path(a.out_json) if a.out_json else None, a.thesis,
               rehearsal=a.rehearsal)
 
 
@@ -202,7 +204,7 @@ def _figure_netspace(a: argparse.Namespace) -> None:
 _C_COMMANDS: tuple = (
     Command("train_netspace", "train NetSpace on a zoo (single, multi, unseen or sdf); resumable, the model best on "
                               "the validation nets kept", _train_netspace, (
-        arg("--setting", required=True, choices=("single", "multi", "unseen", "sdf")),
+        arg("--setting", required=True, choices=SETTINGS),
         arg("--settings", required=True, help="JSON with seed, profile and netspace (data, prep, model, training)"),
         arg("--train", required=True, nargs="+", help="training nets (zoo member or SDF MLP files)"),
         arg("--val", required=True, nargs="+", help="validation nets"),
@@ -227,7 +229,7 @@ _C_COMMANDS: tuple = (
     Command("netspace_table", "Table 5.1 beside the thesis's from optimise_latent results", _netspace_table, (
         arg("--results", required=True, nargs="+", help="optimise_latent JSONs"),
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json"),
-        arg("--thesis", help="the thesis's table (default the package's reference/table_5_1.csv)"),
+        arg("--thesis", help="the thesis's table (default the package's copy, under reference/)"),
         REHEARSAL_ARG,
     )),
     Command("figure_netspace", "Figs. 5.3-5.5, C.5-C.6 from evaluate_netspace folders", _figure_netspace, (
@@ -250,7 +252,7 @@ def _sdf_samples(a: argparse.Namespace) -> None:
     except (KeyError, TypeError):
         raise ValueError("sdf_samples: --settings needs seed and netspace.sdf_samples") from None
     split, _, index = a.mlp.rpartition("-")
-    if split not in ("train", "val", "test") or not index.isdigit():
+    if split not in SPLITS or not index.isdigit():
         raise ValueError(f"sdf_samples: --mlp {a.mlp!r} must be <split>-<index>, e.g. train-003")
     shape_id = sdf_samples(Path(a.shapes), split, int(index), samples, seed, Path(a.out))
     log.info("sdf_samples %s: %s", a.mlp, shape_id)

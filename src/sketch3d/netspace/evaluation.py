@@ -24,6 +24,7 @@ from torch import nn
 from sketch3d.atomic import atomic_dir
 from sketch3d.netspace.losses import interpolation_factors
 from sketch3d.netspace.model import NetSpace
+from sketch3d.netspace.names import SEVERAL_ARCHITECTURES
 from sketch3d.netspace.training import (CLASSIFIERS, Target, accuracy, close_enough_fraction, make_targets,
                                         predicted_forward, templates_for)
 
@@ -183,7 +184,7 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
     targets = make_targets(test_nets, width, height)
     templates = templates_for([n for n, _ in test_nets], setting)
     factors = factors_of(s["factors"])
-    if setting in ("multi", "unseen"):  # eq. 5.12's factors too: the stars of Fig. 5.5
+    if setting in SEVERAL_ARCHITECTURES:  # eq. 5.12's factors too: the stars of Fig. 5.5
         factors = sorted(set(factors) | {round(g, 6) for g in interpolation_factors(len(CLASSIFIERS))})
     results: dict = {"setting": setting, "factors": factors}
     decoded: dict = {}  # test net name -> its decoded PRep (made once: a paper-size decode is the costly part)

@@ -21,9 +21,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sketch3d.atomic import atomic_path  # noqa: E402
 from sketch3d.netspace.evaluation import prep_image  # noqa: E402
 from sketch3d.netspace.losses import interpolation_factors  # noqa: E402
+from sketch3d.netspace.names import SEVERAL_ARCHITECTURES  # noqa: E402
+from sketch3d.report.figure_file import save_figure  # noqa: E402
 
 COLOURS = {"lenetlike": "red", "vanillacnn": "blue", "resnet8": "green", "resnet32": "fuchsia", "siren": "grey"}
 FIGURES = {"single": ("fig_5_3.png", "fig_C_5.png"), "multi": ("fig_5_5_multi.png", "fig_C_6.png"),
@@ -36,9 +37,7 @@ class FigureInputError(ValueError):
 
 
 def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def _title(ax, text: str, demo: bool) -> None:
@@ -132,7 +131,7 @@ def figure_netspace(evaluation: str | Path, out_dir: str | Path, demo: bool) -> 
     except (ValueError, KeyError) as exc:
         raise FigureInputError(f"{folder}/results.json: not an evaluation ({exc}); rerun evaluate_netspace") from None
     paths = [out_dir / n for n in names]
-    multi = setting in ("multi", "unseen")
+    multi = setting in SEVERAL_ARCHITECTURES
     if setting == "sdf":
         _sdf_figure(folder, res["interpolation"], paths[0], demo)
         return paths

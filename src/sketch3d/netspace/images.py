@@ -39,13 +39,13 @@ from sketch3d.atomic import atomic_path
 from sketch3d.data.download import VerificationError, verify
 from sketch3d.data.manifest import resolve
 from sketch3d.data.registry import Source
+from sketch3d.names import SPLITS
 
 MEAN = (0.485, 0.456, 0.406)
 """Per-channel mean of the input normalisation (ImageNet's; the peer's ``data/images.py``), on [0, 1] pixels."""
 STD = (0.229, 0.224, 0.225)
 """Per-channel std of the input normalisation (ImageNet's; the peer's ``data/images.py``)."""
 
-SPLITS = ("train", "val", "test")
 
 
 class ImagesError(ValueError):

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from sketch3d.atomic import write_text
+from sketch3d.names import SPLITS
 from sketch3d.netspace import host, losses
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.training import CLASSIFIERS, Target, accuracy, predicted_forward, templates_for
@@ -52,7 +53,7 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     for key in ("steps", "eval_every"):
         if int(s.get(key, 0)) < 1:
             raise LatentInputError(f"netspace.latent.{key}: must be a positive integer, got {s.get(key)!r}")
-    missing = [k for k in ("train", "val", "test") if k not in data]
+    missing = [k for k in SPLITS if k not in data]
     if missing:
         raise LatentInputError(f"latent optimisation: image splits {missing} missing")
     templates = {k: v.to(device) for k, v in

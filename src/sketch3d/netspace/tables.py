@@ -2,7 +2,7 @@
 nets decoded from the optimised embeddings (``optimized``), beside the thesis's (Tiny-ImageNet test set).
 
 Inputs: one ``latent.write_latent`` JSON per column (single-architecture ResNet8; multi-architecture LeNetLike,
-VanillaCNN, ResNet8, ResNet32) and the thesis's Table 5.1 (``reference/table_5_1.csv``, an input of the job).
+VanillaCNN, ResNet8, ResNet32) and the thesis's Table 5.1 (a package file under ``reference/``, an input of the job).
 """
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ from pathlib import Path
 import pandas as pd
 
 from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
+from sketch3d.netspace.names import MULTI, SINGLE, TABLE_5_1, TABLE_C_1
 from sketch3d.report.reference import thesis_table
 
 NAMES = {"lenetlike": "LeNetLike", "vanillacnn": "VanillaCNN", "resnet8": "ResNet8", "resnet32": "ResNet32"}
-GROUPS = {"single": "Single-Architecture", "multi": "Multi-Architecture"}
+GROUPS = {SINGLE: "Single-Architecture", MULTI: "Multi-Architecture"}
 METRIC = "accuracy"
+# this chapter's tables (found by sketch3d.table_stages; named in netspace.names) and the params.yaml sections their
+# jobs read (their DVC stages' params)
+TABLE_IDS = (TABLE_5_1, TABLE_C_1)
+TABLE_PARAMS = ("seed", "netspace")
 TITLE = "Table 5.1: accuracy of the test nets with latent space optimisation (initial vs optimized)"
 
 
@@ -45,7 +50,7 @@ def _load(path: Path) -> dict:
         raise TableInputError(f"{path}: not an optimise_latent result ({exc}); rerun optimise_latent") from None
 
 
-def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path | None = None,
+def netspace_table(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path | None = None,
               thesis: str | os.PathLike | None = None, rehearsal: bool = False) -> pd.DataFrame:
     """Tabulate the LSO results (any subset of the five columns); writes CSV, Markdown and the metrics JSON."""
     loaded = [_load(Path(p)) for p in results]
@@ -63,7 +68,7 @@ def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out
         by_column[col] = r
     # the thesis's two rows name their metric apart (accuracy_initial / _optimized); one name, "accuracy", gives
     # the thesis's layout: rows initial / optimized, a column per setting and architecture
-    ref = thesis_table("5.1", thesis).assign(metric=METRIC)
+    ref = thesis_table(TABLE_5_1, thesis).assign(metric=METRIC)
     thesis_order = list(dict.fromkeys(ref["category"]))
     order = sorted(by_column, key=lambda c: (thesis_order.index(c) if c in thesis_order else len(thesis_order), c))
     rows = []
@@ -73,7 +78,7 @@ def table_5_1(results: list[str | os.PathLike], out_csv: Path, out_md: Path, out
             rows.append(Result(label, label, col, profile, {METRIC: r[label]},
                                {"net": r["net"], "best_step": r["best_step"], "initial_decoded": r["initial_decoded"],
                                 "decoded_architecture": r["optimized_architecture"]}))
-    df = compare_with_thesis(rows, "5.1", ref)
+    df = compare_with_thesis(rows, TABLE_5_1, ref)
     context = ["`initial`: the test net whose embedding starts the optimisation (5.4: 'the instances used to obtain "
                "the initial embeddings'); `optimized`: the net decoded from the embedding best on the validation "
                "images (its test accuracy). The CSV's `initial_decoded`: the net decoded from the start embedding.",

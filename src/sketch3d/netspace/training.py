@@ -39,11 +39,12 @@ from sketch3d.atomic import atomic_dir
 from sketch3d.netspace import architectures, host, losses
 from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
+from sketch3d.netspace.names import MULTI, ONE_ARCHITECTURE, SETTINGS, SEVERAL_ARCHITECTURES, UNSEEN
+from sketch3d.report.figure_file import save_figure
 from sketch3d.training_loop import CURVES_CSV, CURVES_PNG, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
 
-SETTINGS = ("single", "multi", "unseen", "sdf")
 CLASSIFIERS = tuple(sorted(architectures.CLASS_IDS, key=architectures.CLASS_IDS.get))  # by ClassId
 DEFAULTS = {
     "single": {"lr": 1e-4, "nets_per_batch": 8, "images_per_net": 128, "temperature": 4.0},
@@ -51,7 +52,7 @@ DEFAULTS = {
               "architecture_from": "predicted"},
     "sdf": {"lr": 1e-4, "nets_per_batch": 4, "points": 50000, "tolerance": 0.01, "close_enough": 0.8},
 }
-DEFAULTS["unseen"] = DEFAULTS["multi"]
+DEFAULTS[UNSEEN] = DEFAULTS[MULTI]
 
 
 class TrainingInputError(ValueError):
@@ -126,7 +127,7 @@ def templates_for(nets: Sequence[nn.Module], setting: str) -> dict[str, nn.Modul
     """Templates into which decoded PReps are loaded: the nets' architecture (single, sdf) or all four ClassIds'
     architectures built like the first net (multi, unseen: the unseen ones too)."""
     first = nets[0]
-    if setting in ("single", "sdf"):
+    if setting in ONE_ARCHITECTURE:
         return {getattr(first, "architecture", "siren"): first}
     args = first.build_args()
     args.pop("name")
@@ -245,7 +246,7 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
     prep = torch.stack([t.prep for t in targets])
     e = model.encode(prep)
     decoded = model.decode(e)
-    picks = host.ids(model.classify(e)) if setting in ("multi", "unseen") else None
+    picks = host.ids(model.classify(e)) if setting in SEVERAL_ARCHITECTURES else None
     values = []
     for i, t in enumerate(targets):
         if setting == "sdf":
@@ -356,21 +357,21 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     if not train_nets or not val_nets:
         raise TrainingInputError(f"{setting}: no {'training' if not train_nets else 'validation'} nets given; "
                                  "check the zoo's member lists")
-    if setting in ("multi", "unseen") and teacher is None:
+    if setting in SEVERAL_ARCHITECTURES and teacher is None:
         raise TrainingInputError(f"{setting}: the teacher (ResNet56) is required (eq. 5.3)")
     if setting != "sdf" and (not data or "train" not in data or "val" not in data):
         raise TrainingInputError(f"{setting}: image data with 'train' and 'val' splits required")
     arch_names = {r["architecture"] for _, r in [*train_nets, *val_nets]}
-    if setting in ("single", "sdf") and len(arch_names) != 1:
+    if setting in ONE_ARCHITECTURE and len(arch_names) != 1:
         raise TrainingInputError(f"{setting}: the nets must share one architecture, got {sorted(arch_names)}")
-    if setting in ("multi", "unseen") and not arch_names <= set(CLASSIFIERS):
+    if setting in SEVERAL_ARCHITECTURES and not arch_names <= set(CLASSIFIERS):
         raise TrainingInputError(f"{setting}: architectures {sorted(arch_names - set(CLASSIFIERS))} have no ClassId")
 
     templates = templates_for([n for n, _ in train_nets], setting)
     height = common_height(templates, width)
     train_t = make_targets(train_nets, width, height)
     val_t = make_targets(val_nets, width, height)
-    classes = len(CLASSIFIERS) if setting in ("multi", "unseen") else None
+    classes = len(CLASSIFIERS) if setting in SEVERAL_ARCHITECTURES else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(s["seed"]))  # the model's initialisation
         model = NetSpace.from_settings((height, width), settings.get("model", {}), classes)
@@ -483,8 +484,7 @@ def plot_curves(path: Path, setting: str, curves: list[dict]) -> None:
     b.plot(steps, [c["validation"] for c in curves], marker="o")
     b.set_xlabel("step"), b.set_title("validation")
     fig.tight_layout()
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def steps_per_epoch(n_images: int, images_per_net: int) -> int:

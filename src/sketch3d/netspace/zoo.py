@@ -41,15 +41,17 @@ from torch import nn
 
 from sketch3d.atomic import save_torch
 from sketch3d.netspace import host
+from sketch3d.names import SPLITS
 from sketch3d.netspace.images import DATASETS, batches, data_settings, load_splits
+from sketch3d.netspace.names import ZOO_SETTINGS
 from sketch3d.training_loop import Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
 
 ARCHITECTURE_NAMES = ("lenetlike", "vanillacnn", "resnet8", "resnet32", "resnet56")
 """The classifiers a zoo may hold (netspace.architectures; ResNet56 is the teacher)."""
-SETTINGS = ("single", "multi", "unseen", "teacher")
-MEMBER_SPLITS = ("train", "val", "test")
+SETTINGS = ZOO_SETTINGS  # netspace.zoo's sections
+MEMBER_SPLITS = SPLITS
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 FORMAT = 1  # of the member file
 
@@ -371,7 +373,7 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
     n_classes = DATASETS[cfg["dataset"]].num_classes
     if data is None:
         data = load_splits(settings)
-    for s in ("train", "val", "test"):
+    for s in SPLITS:
         if s not in data:
             raise ZooError(f"train_member {member.name}: no {s} images given; pass images.load_splits(settings)")
         x, y = data[s]

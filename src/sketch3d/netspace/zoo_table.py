@@ -19,6 +19,7 @@ import pandas as pd
 
 from sketch3d import REHEARSAL_NOTICE
 from sketch3d.atomic import atomic_path, write_text
+from sketch3d.netspace.names import TABLE_C_1
 from sketch3d.netspace.zoo import ARCHITECTURE_NAMES, read_member
 from sketch3d.report.comparison import Result, compare_with_thesis, notice, to_metrics
 from sketch3d.report.reference import thesis_table
@@ -42,7 +43,7 @@ class ZooTableError(ValueError):
 
 def reference(dataset: str, thesis: str | os.PathLike | None = None) -> pd.DataFrame:
     """The thesis's Table C.1 half for ``dataset`` (CIFAR-10 or Tiny-ImageNet), its category set to it."""
-    df = thesis_table("C.1", thesis)
+    df = thesis_table(TABLE_C_1, thesis)
     half = df[df["dataset"] == dataset]
     if half.empty:
         raise ZooTableError(f"thesis Table C.1 has no rows of {dataset!r}; datasets: {sorted(set(df['dataset']))}")
@@ -101,7 +102,7 @@ def zoo_table(member_files: list[str | os.PathLike], out_csv: Path, out_md: Path
         if "acc_adam" in row:
             metrics["acc_adam"], context["adam_members"] = row["acc_adam"]
         results.append(Result(THESIS_ROWS[arch], THESIS_ROWS[arch], group, profile, metrics, context, spread))
-    df = compare_with_thesis(results, "C.1", ref)
+    df = compare_with_thesis(results, TABLE_C_1, ref)
     context = [
         f"Our networks were trained on `{ours}`; the thesis's numbers are its {group} half of Table C.1.",
         "acc_sgd: mean (± std) test accuracy of the multi zoo's training members (ResNet56: the teacher); "

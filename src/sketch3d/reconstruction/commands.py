@@ -7,7 +7,7 @@ import json  # noqa: F401
 import logging
 from pathlib import Path  # noqa: F401
 
-from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings  # noqa: F401
+from sketch3d.command_line import REHEARSAL_ARG, SETUP, SHAPES, Command, arg, parse_settings  # noqa: F401
 
 log = logging.getLogger("sketch3d")
 
@@ -112,7 +112,9 @@ _B_COMMANDS: tuple = (
                     help="which networks to compare: the reference's 'ema' flag (auto), SE/GE/ME or S/G/M"),
                 arg("--tolerance", type=float, default=1e-4, help="largest |SDF difference| allowed, cube units"),
                 arg("--out", help="JSON report (max/mean |difference|, sign agreement, passed)"),
-            )),
+            ), group=SETUP,
+               example="sketch3d check_generator --checkpoint epoch=199.ckpt "
+                       "--reference official_samples.npz"),
 )
 
 
@@ -140,7 +142,7 @@ def _invert(a: argparse.Namespace) -> None:
     from sketch3d.reconstruction.inversion import clip_backbone, invert
     from sketch3d.reconstruction.targets import load_target, read_sdf_grids
 
-    from sketch3d.cli import CliError
+    from sketch3d.command_line import CliError
 
     settings = parse_settings(a.settings)
     if a.supervision == "sdf" and not a.sdf_targets:
@@ -196,7 +198,7 @@ def _figure_inversion(a: argparse.Namespace) -> None:
 
 
 def _reconstruct(a: argparse.Namespace) -> None:
-    from sketch3d.cli import CliError
+    from sketch3d.command_line import CliError
     from sketch3d.config import load_params
     from sketch3d.devices import claim_device
     from sketch3d.reconstruction.reconstruct import default_generator, reconstruct
@@ -294,7 +296,8 @@ _C_COMMANDS: tuple = (
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
-    )),
+    ), group=SHAPES,
+       example="sketch3d reconstruct my_chair.png --out my_chair.obj --progress-every 25"),
 )
 
 

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sketch3d.atomic import atomic_dir, atomic_path
+from sketch3d.atomic import atomic_dir
+from sketch3d.report.figure_file import save_figure
 
 FIGURE_DEFAULTS = {"size": 128, "lateral_azimuth": 90, "sdf_azimuth": 30, "contact_columns": 8, "crop": 0.5}
 ROW_TITLES = {"sdf": "SDF inversion", "clip": "CLIP inversion", "clip_argmax": "CLIP argmax inversion"}
@@ -119,9 +120,7 @@ def plot_rows(path: Path, rows: list[tuple[str, list[np.ndarray]]], column_title
         axes[r, 0].set_ylabel(label, fontsize=7)
     fig.suptitle(title + ("\n(DEMO: generated data, demo generator, random CLIP weights)" if demo else ""), fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, metadata={"Software": None})  # pixels only: equal figures are equal files
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _collect(inversions: Iterable[Path]) -> dict[tuple[str, str], Path]:

@@ -65,6 +65,7 @@ import torch
 import torch.nn.functional as F
 
 from sketch3d.atomic import atomic_dir
+from sketch3d.report.figure_file import save_figure
 from sketch3d.training_loop import Checkpoint, CheckpointMismatch, TrainingLoop, fingerprint
 
 log = logging.getLogger(__name__)
@@ -670,8 +671,7 @@ def plot_curve(path: Path, losses: list, title: str, best_iteration: int, demo: 
     ax.set_ylabel("loss")
     ax.set_title(title + (" (demo)" if demo else ""), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def read_losses(path: Path) -> list[float]:

@@ -15,6 +15,11 @@ import pandas as pd
 from sketch3d import REHEARSAL_NOTICE
 from sketch3d.atomic import write_text
 
+TABLE_ID = "reconstruction"  # the chapter's one table (the thesis has none: 4.3.3 shows figures only)
+# this chapter's tables (found by sketch3d.table_stages) and the params.yaml sections their jobs read (their DVC
+# stages' params)
+TABLE_IDS = (TABLE_ID,)
+TABLE_PARAMS = ("seed", "render", "features", "reconstruction")
 SUPERVISION_TITLES = {"sdf": "SDF", "clip": "CLIP", "clip_argmax": "CLIP argmax"}
 NOTE = ("The thesis reports no numbers for its inversions (section 4.3.3 shows Figs 4.5-4.9 only): these are "
         "ours. Chamfer: mean of both directions' nearest-surface distances, mesh units (bounding-box diagonal "
@@ -80,7 +85,7 @@ def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json
     write_text(out_md, f"{title}\n{notice}\n" + "\n".join(lines) + f"\n\n{NOTE}\n")
     long = scores.melt(id_vars=["example", "shape_id", "supervision"], value_vars=["chamfer", "iou"],
                        var_name="metric", value_name="ours")
-    long.insert(0, "table", "reconstruction")
+    long.insert(0, "table", TABLE_ID)
     long["thesis"] = None
     write_text(out_csv, long.to_csv(index=False, float_format="%.6g"))
     metrics = {SUPERVISION_TITLES.get(r.supervision, r.supervision): {

@@ -5,7 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from sketch3d.cli import Command, arg, parse_settings
+from sketch3d.command_line import Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 

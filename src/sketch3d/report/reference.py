@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from sketch3d.names import table_stem
+
 
 def table_file(table: str) -> Path:
     """The package file of thesis table ``table`` ("4.8"): a rule lists it as an input, so that editing it
     reruns exactly that table."""
-    name = f"table_{table.replace('.', '_')}.csv"
+    name = f"{table_stem(table)}.csv"
     ref = Path(str(resources.files("sketch3d").joinpath("reference", name)))
     if not ref.is_file():
         raise FileNotFoundError(f"no thesis table {table} in the package (looked for reference/{name})")

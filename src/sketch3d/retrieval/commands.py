@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 from sketch3d import DEMO_NOTICE
-from sketch3d.cli import REHEARSAL_ARG, CliError, Command, arg, parse_settings
+from sketch3d.command_line import REHEARSAL_ARG, SHAPES, CliError, Command, arg, parse_settings
+from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS  # names only: light, for the choices
 
 log = logging.getLogger("sketch3d")
 
@@ -155,7 +156,7 @@ COMMANDS = (
     )),
     Command("retrieval_grid", "Table 4.1 / 4.2 searches (box size; translation, rotation) on the validation split",
             _retrieval_grid, (
-        arg("--grid", required=True, choices=["box", "affine"]),
+        arg("--grid", required=True, choices=GRIDS),
         arg("--settings", required=True),
         arg("--categories", nargs="+", required=True),
         arg("--sketches", nargs="+", required=True, help="sketch image folders, one per category"),
@@ -165,7 +166,7 @@ COMMANDS = (
         arg("--out-json", required=True),
     )),
     Command("grid_table", "Table 4.1 or 4.2 from its grid, beside the thesis's", _grid_table, (
-        arg("--table", required=True, choices=["4.1", "4.2"]),
+        arg("--table", required=True, choices=list(GRID_TABLES)),
         *(arg(f"--{name}", required=True)
           for name in ("grid-csv", "grid-json", "thesis", "out-csv", "out-md", "out-json")),
         REHEARSAL_ARG,
@@ -189,7 +190,8 @@ COMMANDS = (
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
-    )),
+    ), group=SHAPES,
+       example="sketch3d query my_sketch.png --meshes my_meshes/ --top 5 --figure top5.png"),
     Command("domain_study", "Figs. 4.1 and 4.2: CLIP distances between objects and views of sketches, line "
                             "and RGB renderings", _domain_study, (
         arg("--settings", required=True, help="profile, seed, render.sketch_azimuths, retrieval.domain_study, "

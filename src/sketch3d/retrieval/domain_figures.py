@@ -18,7 +18,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from sketch3d import DEMO_NOTICE  # noqa: E402
-from sketch3d.atomic import atomic_path  # noqa: E402
+from sketch3d.report.figure_file import save_figure  # noqa: E402
 
 __all__ = ["figure_4_1", "figure_4_2", "sketch_strip"]
 
@@ -62,9 +62,7 @@ def _heatmap(ax, dist, low, high, xlabels, ylabels, fontsize: float, xrotation: 
 
 def _save(fig, out_png: Path, demo: bool, head: str) -> None:
     fig.suptitle(head + (f"\n{DEMO_NOTICE}" if demo else ""), fontsize=8, color="darkred" if demo else "black")
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=130, metadata={"Software": None})  # pixels only: equal figures are equal files
-    plt.close(fig)
+    save_figure(fig, out_png, dpi=130)
 
 
 def figure_4_1(numbers: dict, sketch_paths: Sequence[Sequence[Path]], azimuths: Sequence[float], out_png: Path,

@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from sketch3d import DEMO_NOTICE  # noqa: E402
-from sketch3d.atomic import atomic_path  # noqa: E402
 from sketch3d.imageset import read_index  # noqa: E402
+from sketch3d.report.figure_file import save_figure  # noqa: E402
 from sketch3d.retrieval.metrics import ranking  # noqa: E402
 
 
@@ -38,9 +38,7 @@ def figure_top5(
     """Draw ``n_queries`` random queries (seeded) with their top-``k`` shapes; return the query ids shown.
     Each shape is shown by its ``gallery_dir`` view nearest to ``azimuth`` (None: to the query's azimuth)."""
     fig, shown = top5_figure(retrieval_npz, sketches_dir, gallery_dir, n_queries, seed, title, demo, k, azimuth)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=DPI)
-    plt.close(fig)
+    save_figure(fig, out_png, dpi=DPI)
     return shown
 
 
@@ -105,6 +103,4 @@ def query_figure(sketch: Image.Image, results: list[tuple[str, float]], gallery,
     if demo:
         fig.suptitle(DEMO_NOTICE, fontsize=6, color="darkred")
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_png, dpi=110)

@@ -40,11 +40,11 @@ import pandas as pd
 
 from sketch3d.atomic import atomic_path
 from sketch3d.features.transforms import Transform
+from sketch3d.retrieval.grid_tables import GRIDS
 
 log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 224
-GRIDS = ("box", "affine")
 _STREAM = {"box": 1, "translation": 2, "rotation": 3}
 
 

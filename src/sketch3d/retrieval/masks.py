@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 
 from sketch3d.atomic import atomic_path
+from sketch3d.report.figure_file import save_figure
 from sketch3d.training_loop import CURVES_CSV, CURVES_PNG, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger(__name__)
@@ -493,6 +494,4 @@ def _plot_curve(path: Path, settings: MaskSettings, curve: list[dict], names: li
         title += f"\n{DEMO_NOTICE}"
     fig.suptitle(title, fontsize=8, color="darkred" if demo else "black")
     fig.tight_layout(rect=(0, 0, 1, 0.9 if demo else 0.95))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, metadata={"Software": None})  # pixels only
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)

@@ -2,10 +2,13 @@
 
 The rules (which methods exist, which need CLIP features, which box each side's
 features use), the tables (row labels, the thesis row compared with) and the
-report captions all derive from :data:`METHODS` and :data:`TABLES`.
+report captions all derive from :data:`METHODS` and :data:`TABLES`. The ids
+of these tables are typed here only, as the thesis prints them (``4.8``;
+``sketch3d.names`` derives the file names); Tables 4.1 and 4.2, made by
+searches rather than methods, are ``retrieval.grid_tables``.
 
 A box is the side, in px, of the square that the drawn object is centred and
-scaled into (``retrieval.box``); ``None`` uses an image as it is (a rendering
+scaled into (``features.box``); ``None`` uses an image as it is (a rendering
 as rendered). Thesis B.3.1: the *Baseline* of Table 4.8 fits the sketches to
 170x170 and uses the renderings as rendered; fitting the renderings too is
 Table B.2's *Baseline w/ centering*; *OBB* fits both to the optimal 129x129.
@@ -22,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sketch3d.features.transforms import Transform
+from sketch3d.names import table_id, table_slug
 
 # Which copies of an image are averaged: (translate?, rotate?) per copy; (False, False) is the image itself.
 AUGMENTATIONS: dict[str | None, tuple[tuple[bool, bool], ...]] = {
@@ -204,8 +208,8 @@ class Table:
 
     @property
     def slug(self) -> str:
-        """``4_8``: the table's name in file names and the `table` wildcard."""
-        return self.number.replace(".", "_")
+        """``4_8``: the table's name in file names and the `table` wildcard (``sketch3d.names.table_slug``)."""
+        return table_slug(self.number)
 
 
 TABLES: dict[str, Table] = {
@@ -246,9 +250,8 @@ def get_method(name: str) -> Method:
 
 def get_table(number: str) -> Table:
     """A table by number (``4.8``) or slug (``4_8``)."""
-    key = number.replace("_", ".")
     try:
-        return TABLES[key]
+        return TABLES[table_id(number)]
     except KeyError:
         raise ValueError(f"no retrieval table {number!r}; known: {sorted(TABLES)}") from None
 

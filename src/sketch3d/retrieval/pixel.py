@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sketch3d.retrieval.box import load_image
+from sketch3d.features.box import load_image
 
 __all__ = ["pixel_features", "thumbnail"]
 

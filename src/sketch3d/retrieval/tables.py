@@ -1,7 +1,8 @@
-"""Stage 'retrieval_table': the chapter's method x category tables (4.8, B.2), ours beside the thesis's.
+"""Stages 'retrieval_table' (the chapter's method x category tables: 4.8, B.2, ...) and 'grid_table' (Tables 4.1
+and 4.2 from their searches), ours beside the thesis's.
 
-Which rows a table has, and which thesis row each is compared with, is
-``retrieval.methods.TABLES`` / ``Method.thesis_rows``.
+Which rows a table has, and which thesis row each is compared with (by name), is ``retrieval.methods``:
+``TABLES`` / ``Method.thesis_rows``, and ``retrieval.grid_tables``.
 """
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
-from sketch3d.report.reference import thesis_table
-from sketch3d.retrieval.methods import get_method, get_table
+from sketch3d.retrieval.grid_tables import GRID_TABLES, get_grid_table
+from sketch3d.retrieval.methods import TABLES, get_method, get_table
+
+# this chapter's tables (found by sketch3d.table_stages), named in retrieval.methods and retrieval.grid_tables,
+# and the params.yaml sections their jobs read (their DVC stages' params)
+TABLE_IDS = (*TABLES, *GRID_TABLES)
+TABLE_PARAMS = ("seed", "data", "render", "features", "retrieval")
 
 
 def _results(metric_files: list[Path], number: str) -> list[Result]:
@@ -59,32 +65,26 @@ def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md
 
 
 # ------------------------------------------------------------------ Tables 4.1 and 4.2: the grids
-GRID_TABLES = {"4.1": "box", "4.2": "affine"}
-GRID_TITLES = {
-    "4.1": "Table 4.1: selection of the box the object is fitted into (validation set)",
-    "4.2": "Table 4.2: robust features, 0.5 (CLIP(OBB) + CLIP(f(OBB))), searches over f (validation set)",
-}
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _grid_rows(number: str, df: pd.DataFrame, choice: dict, ref: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(stage in the grid CSV, our label, thesis row label) for each row of table ``number``, in order."""
-    if number == "4.1":
+def _grid_rows(number: str, df: pd.DataFrame, choice: dict) -> list[tuple[str, str, str | None]]:
+    """(stage in the grid CSV, our label, thesis row label) for each row of table ``number``, in order; the
+    thesis rows by name (``GridTable.thesis_rows``)."""
+    thesis = get_grid_table(number).thesis_rows
+    if get_grid_table(number).grid == "box":
         rnd, ref = df[df["stage"] == "random"], df[df["stage"] == "refine"]
         lo, hi = choice["random_range"]
         rlo, rhi = choice["refine_range"]
         b = choice["box"]
         return [
             ("random", f"Random {len(rnd) // rnd['category'].nunique()} from: "
-                       f"[{_pct(lo)}, {_pct(hi)}]", "Random 50 from: [53.1%, 98.7%]"),
+                       f"[{_pct(lo)}, {_pct(hi)}]", thesis["random"]),
             ("refine", f"Uniform {len(ref) // ref['category'].nunique()} from: [{_pct(rlo)}, {_pct(rhi)}]",
-             "Uniform 20 from: [51.6%, 59.2%]"),
-            ("best", f"Best: {_pct(choice['fraction'])} ({b}x{b})", "Best: 57.7% (129x129)"),
+             thesis["refine"]),
+            ("best", f"Best: {_pct(choice['fraction'])} ({b}x{b})", thesis["best"]),
         ]
-    thesis = list(dict.fromkeys(ref["method"]))  # in the thesis's order
 
     def n_of(stage: str) -> int:
         part = df[df["stage"] == stage]
@@ -94,18 +94,18 @@ def _grid_rows(number: str, df: pd.DataFrame, choice: dict, ref: pd.DataFrame) -
         return df[df["stage"] == stage]["setting"].iloc[0]
 
     cats = sorted(df["category"].unique())
-    rows = [("obb", f"OBB ({choice['box']}x{choice['box']})", thesis[0])]
-    for kind, name, t_rand, t_ref, t_best in (("translation", "Transl.", 1, 2, 3), ("rotation", "Rot.", 6, 7, 8)):
+    rows = [("obb", f"OBB ({choice['box']}x{choice['box']})", thesis["obb"])]
+    for kind, name in (("translation", "Transl."), ("rotation", "Rot.")):
         rows += [
-            (f"{kind} random", f"{name} random ({n_of(f'{kind} random')})", thesis[t_rand]),
+            (f"{kind} random", f"{name} random ({n_of(f'{kind} random')})", thesis[f"{kind} random"]),
             (f"{kind} refine", f"{name} uniform ({n_of(f'{kind} refine')}) around the best random",
-             thesis[t_ref]),
-            (f"{kind} best both", f"{name} (best both) {setting(f'{kind} best both')}", thesis[t_best]),
+             thesis[f"{kind} refine"]),
+            (f"{kind} best both", f"{name} (best both) {setting(f'{kind} best both')}", thesis[f"{kind} best both"]),
             *((f"{kind} best {c}", f"{name} (best {c}s) {setting(f'{kind} best {c}')}",
-               thesis[t_best + 1 + i]) for i, c in enumerate(cats)),
+               thesis.get(f"{kind} best {c}")) for c in cats),
         ]
-    rows += [("combined", f"transl. & rot. {setting('combined')}", thesis[11]),
-             ("augm4", "Augm. (4 imgs.)", thesis[12])]
+    rows += [("combined", f"transl. & rot. {setting('combined')}", thesis["combined"]),
+             ("augm4", "Augm. (4 imgs.)", thesis["augm4"])]
     return rows
 
 
@@ -114,15 +114,14 @@ def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_
                rehearsal: bool = False) -> pd.DataFrame:
     """Table 4.1 or 4.2 from a grid's results (``retrieval.grids``): the mean +- std over each stage's
     settings, and the chosen settings, beside the thesis's."""
-    if number not in GRID_TABLES:
-        raise ValueError(f"no grid table {number!r}; known: {sorted(GRID_TABLES)}")
+    table = get_grid_table(number)
+    number = table.number
     df = pd.read_csv(grid_csv)
     summary = json.loads(Path(grid_json).read_text())
-    if summary["grid"] != GRID_TABLES[number]:
-        raise ValueError(f"{grid_json} holds the {summary['grid']!r} grid, not Table {number}'s "
-                         f"{GRID_TABLES[number]!r}")
+    if summary["grid"] != table.grid:
+        raise ValueError(f"{grid_json} holds the {summary['grid']!r} grid, not Table {number}'s {table.grid!r}")
     results = []
-    for stage, label, thesis_row in _grid_rows(number, df, summary["choice"], thesis_table(number, thesis)):
+    for stage, label, thesis_row in _grid_rows(number, df, summary["choice"]):
         part = df[df["stage"] == stage]
         if part.empty:
             raise ValueError(f"{grid_csv}: no rows of stage {stage!r} (re-run the grid)")
@@ -143,5 +142,5 @@ def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_
         f"Embeddings: {e['distinct']} distinct (image, transform) pairs against {e['from_scratch']} if every "
         f"evaluated setting were embedded from scratch ({e['saving']}x fewer).",
     ]
-    write_comparison(out, GRID_TITLES[number], out_csv, out_md, out_json, context=context, rehearsal=rehearsal)
+    write_comparison(out, table.title, out_csv, out_md, out_json, context=context, rehearsal=rehearsal)
     return out

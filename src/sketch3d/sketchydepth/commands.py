@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from sketch3d.cli import REHEARSAL_ARG, Command, arg, parse_settings
+from sketch3d.command_line import IMAGES, REHEARSAL_ARG, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 
@@ -162,7 +162,9 @@ STUDY_COMMANDS = (
         arg("--direction", choices=("near", "far"), help="far: stronger with distance; near: stronger nearer"),
         arg("--strength", type=float, help="the effect's largest amount (bokeh: blur sigma in pixels)"),
         arg("--out", required=True, help="output image (PNG)"),
-    )),
+    ), group=IMAGES,
+       example="sketch3d effects photo.png depth.png --effect bokeh --start 0.4 --direction far --strength 5 "
+               "--out bokeh.png"),
     Command("photo3d", "a 3D-photo zoom clip (animated GIF) from an image and its depth map", _photo3d, (
         arg("image", help="RGB image"),
         arg("depth", help="depth map of the image's size: 8- or 16-bit single-channel PNG or .npy; bright = near"),
@@ -172,7 +174,8 @@ STUDY_COMMANDS = (
         arg("--far", type=float, default=8.0, help="the farthest depth in units of the nearest"),
         arg("--fill", choices=("nearest", "biharmonic"), default="nearest", help="how disoccluded pixels are filled"),
         arg("--duration", type=int, default=80, help="milliseconds per frame"),
-    )),
+    ), group=IMAGES,
+       example="sketch3d photo3d photo.png depth.npy --out zoom.gif --frames 24 --zoom 0.3"),
     Command("human_study_page", "the human study's HTML page: generated image, our depth vs MiDaS's (3.4.4)",
             _human_study_page, (
                 arg("--settings", required=True),
@@ -193,10 +196,11 @@ STUDY_COMMANDS = (
 
 
 def _sketchydepth_table(a: argparse.Namespace) -> None:
-    from sketch3d.sketchydepth.tables import table_3_1
+    from sketch3d.sketchydepth.tables import sketchydepth_table
 
     metrics = dict(item.split("=", 1) for item in a.metrics)
-    table_3_1(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis), rehearsal=a.rehearsal)
+    sketchydepth_table(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis),
+                       rehearsal=a.rehearsal)
     print(Path(a.out_md).read_text())
 
 
@@ -297,7 +301,9 @@ REPORT_COMMANDS = (
         arg("--depth", required=True, help="the edited depth map: 8/16-bit grey PNG or .npy, 255 = nearest"),
         arg("--seed", type=int, default=0, help="dropout's seed (pix2pix keeps dropout at test time)"),
         arg("--out", required=True, help="the generated image (PNG)"),
-    )),
+    ), group=IMAGES,
+       example="sketch3d depth_sketch --checkpoint results/demo/sketchydepth/models/sketchydepth/final.pt "
+               "--partial partial.png --depth edited_depth.png --out new_image.png"),
     Command("figure_effects", "Figs. 3.5, A.2-A.4 (effects) and 3.6 (3D-photo clip) on generated images",
             _figure_effects, (
                 *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),

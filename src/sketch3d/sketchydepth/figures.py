@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sketch3d import DEMO_NOTICE  # noqa: E402
-from sketch3d.atomic import atomic_path  # noqa: E402
+from sketch3d.report.figure_file import save_figure  # noqa: E402
 from sketch3d.sketchydepth.triplets import Triplets, read_depths, read_triplets  # noqa: E402
 
 FIGURE_EFFECTS = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon")  # Fig. 3.5 (first four), A.1.2
@@ -70,9 +70,7 @@ def _grid(rows: list[list[np.ndarray]], titles: list[str], title: str, out: Path
     head = "\n".join(textwrap.wrap(title, width) + (textwrap.wrap(DEMO_NOTICE, width) if demo else []))
     fig.suptitle(head, fontsize=7, color="darkred" if demo else "black")
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=150)
-    plt.close(fig)
+    save_figure(fig, out, dpi=150)
 
 
 def figure_images(test: Path, ours: Path, baseline: Path, out: Path, n: int, seed: int, demo: bool) -> None:

@@ -30,6 +30,7 @@ from skimage import draw
 
 from sketch3d import DEMO_NOTICE
 from sketch3d.atomic import atomic_dir
+from sketch3d.names import SPLITS
 from sketch3d.sketchydepth.triplets import write_depths, write_triplets
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 CAMERA_HEIGHT = 1.6  # metres above the ground
 FOV_DEG = 60.0  # horizontal field of view of the square image
 SHAPES = ("house", "ball", "animal")
-DEMO_SPLITS = ("train", "val", "test", "labeller")
+DEMO_SPLITS = (*SPLITS, "labeller")
 MANIFEST = "manifest.json"
 
 

@@ -20,6 +20,11 @@ from sketch3d.report.reference import thesis_table
 
 PACKAGE_DATA = ("reference/scalars.csv",)  # the fb/bo FIDs of section 3.4.3 (see sketch3d.codeversion)
 
+TABLE_ID = "3.1"  # the chapter's one table
+# this chapter's tables (found by sketch3d.table_stages) and the params.yaml sections their jobs read (their DVC
+# stages' params)
+TABLE_IDS = (TABLE_ID,)
+TABLE_PARAMS = ("seed", "sketchydepth")
 # model (training.MODELS) -> its row of the thesis's Table 3.1
 THESIS_ROWS = {
     "baseline": "SketchyCOCO (replicated)",
@@ -48,7 +53,7 @@ def scalars_file() -> Path:
 
 def reference(thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None) -> pd.DataFrame:
     """The thesis's numbers in the long form of its tables: Table 3.1 (group ``test``) and the fb/bo FIDs."""
-    table = thesis_table("3.1", thesis).copy()
+    table = thesis_table(TABLE_ID, thesis).copy()
     table["category"] = table["category"].fillna(ALL)
     s = pd.read_csv(scalars if scalars is not None else scalars_file(), dtype=str)
     rows = []
@@ -56,7 +61,7 @@ def reference(thesis: str | os.PathLike | None = None, scalars: str | os.PathLik
         hit = s[s["quantity"] == quantity]
         if len(hit) != 1:
             raise TableInputError(f"reference/scalars.csv: expected one row '{quantity}', found {len(hit)}")
-        rows.append({"table": "3.1", "method": THESIS_ROWS[model], "category": kind, "metric": "FID",
+        rows.append({"table": TABLE_ID, "method": THESIS_ROWS[model], "category": kind, "metric": "FID",
                      "value": float(hit["value"].iloc[0])})
     return pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
 
@@ -72,7 +77,7 @@ def _load(model: str, path: Path) -> dict:
         raise TableInputError(f"{path}: not an image_metrics file ({exc}); re-run image_metrics for {model}") from None
 
 
-def table_3_1(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
+def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
               thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None,
               rehearsal: bool = False) -> pd.DataFrame:
     """Tabulate {model: image_metrics JSON}; writes CSV, Markdown and the DVC metrics JSON."""
@@ -97,7 +102,7 @@ def table_3_1(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path
             if m["fid"].get(kind) is not None:
                 results.append(Result(model, THESIS_ROWS[model], kind, profile, {"FID": m["fid"][kind]},
                                       {"images": n[kind]}))
-    df = compare_with_thesis(results, "3.1", ref, digits=4)
+    df = compare_with_thesis(results, TABLE_ID, ref, digits=4)
     published = ref[ref["method"] == PUBLISHED_ROW].set_index("metric")["value"]
     any_m = next(iter(loaded.values()))
     context = [

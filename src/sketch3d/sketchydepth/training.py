@@ -47,7 +47,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sketch3d.atomic import atomic_path, save_torch
+from sketch3d.atomic import save_torch
+from sketch3d.report.figure_file import save_figure
 from sketch3d.training_loop import (CURVES_CSV, CURVES_PNG, PYTHON_RANDOM, TORCH_CPU, TORCH_DEVICE, Checkpoint,
                                     TrainingLoop, fingerprint, seed_everything, write_curves)
 from sketch3d.sketchydepth.networks import ModelSpec, build_networks, gan_loss, model_spec, num_downs_for
@@ -470,6 +471,4 @@ def plot_curves(path: Path, model: str, curves: list[dict], demo: bool) -> None:
         title += f"\n{DEMO_NOTICE}"
     fig.suptitle(title, fontsize=8, color="darkred" if demo else "black")
     fig.tight_layout(rect=(0, 0, 1, 0.88 if demo else 0.94))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)

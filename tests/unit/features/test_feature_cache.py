@@ -106,7 +106,7 @@ def test_a_change_of_the_feature_code_invalidates_the_cache(images, spy, tmp_pat
     """The cache key carries the code version of image preparation + embedding, not a hand-bumped string."""
     from sketch3d.codeversion import module_closure
 
-    assert {"sketch3d.retrieval.box", "sketch3d.features.backbone"} <= set(module_closure("features.extract"))
+    assert {"sketch3d.features.box", "sketch3d.features.backbone"} <= set(module_closure("features.extract"))
     embed_images(images[:1], SPEC, 129, tmp_path / "cache")
     embed_images(images[:1], SPEC, 129, tmp_path / "cache")
     assert spy["images"] == 1  # second call: from the cache

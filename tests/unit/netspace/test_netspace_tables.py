@@ -17,7 +17,7 @@ def _result(path, setting, arch, initial, optimized, demo=True):
 def test_table_5_1_puts_ours_beside_the_thesis(tmp_path):
     files = [_result(tmp_path / "m.json", "multi", "resnet32", 50.0, 51.5),
              _result(tmp_path / "s.json", "single", "resnet8", 20.0, 30.0)]
-    df = tables.table_5_1(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    df = tables.netspace_table(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
     row = df[(df["method"] == "optimized") & (df["category"] == "Single-Architecture ResNet8")].iloc[0]
     assert row["thesis"] == pytest.approx(35.72) and row["ours"] == pytest.approx(30.0)
     assert row["difference"] == pytest.approx(30.0 - 35.72)
@@ -35,7 +35,7 @@ def test_table_5_1_puts_ours_beside_the_thesis(tmp_path):
 def test_a_column_the_thesis_lacks_is_kept_without_a_thesis_value(tmp_path):
     files = [_result(tmp_path / "s.json", "single", "lenetlike", 20.0, 30.0),
              _result(tmp_path / "m.json", "multi", "resnet8", 40.0, 41.0)]
-    df = tables.table_5_1(files, tmp_path / "t.csv", tmp_path / "t.md")
+    df = tables.netspace_table(files, tmp_path / "t.csv", tmp_path / "t.md")
     assert list(dict.fromkeys(df["category"])) == ["Multi-Architecture ResNet8", "Single-Architecture LeNetLike"]
     assert df[df["category"] == "Single-Architecture LeNetLike"]["thesis"].isna().all()
 
@@ -43,15 +43,15 @@ def test_a_column_the_thesis_lacks_is_kept_without_a_thesis_value(tmp_path):
 def test_table_5_1_refuses_bad_inputs(tmp_path):
     a = _result(tmp_path / "a.json", "single", "resnet8", 1.0, 2.0)
     with pytest.raises(tables.TableInputError, match="two results"):
-        tables.table_5_1([a, a], tmp_path / "t.csv", tmp_path / "t.md")
+        tables.netspace_table([a, a], tmp_path / "t.csv", tmp_path / "t.md")
     b = _result(tmp_path / "b.json", "multi", "lenetlike", 1.0, 2.0, demo=False)
     with pytest.raises(tables.TableInputError, match="mixed"):
-        tables.table_5_1([a, b], tmp_path / "t.csv", tmp_path / "t.md")
+        tables.netspace_table([a, b], tmp_path / "t.csv", tmp_path / "t.md")
     c = _result(tmp_path / "c.json", "unseen", "resnet8", 1.0, 2.0)
     with pytest.raises(tables.TableInputError, match="no column"):
-        tables.table_5_1([c], tmp_path / "t.csv", tmp_path / "t.md")
+        tables.netspace_table([c], tmp_path / "t.csv", tmp_path / "t.md")
     with pytest.raises(tables.TableInputError, match="run its optimise_latent"):
-        tables.table_5_1([tmp_path / "missing.json"], tmp_path / "t.csv", tmp_path / "t.md")
+        tables.netspace_table([tmp_path / "missing.json"], tmp_path / "t.csv", tmp_path / "t.md")
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(tables.TableInputError, match="not an optimise_latent"):
-        tables.table_5_1([tmp_path / "bad.json"], tmp_path / "t.csv", tmp_path / "t.md")
+        tables.netspace_table([tmp_path / "bad.json"], tmp_path / "t.csv", tmp_path / "t.md")

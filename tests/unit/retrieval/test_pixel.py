@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sketch3d.retrieval.box import fit_to_box
+from sketch3d.features.box import fit_to_box
 from sketch3d.retrieval.pixel import pixel_features
 
 

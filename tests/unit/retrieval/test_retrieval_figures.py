@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from _helpers import assert_pixels_only
 from sketch3d.imageset import write_index
 from sketch3d.retrieval.figures import figure_top5, top5_figure
 
@@ -56,6 +57,7 @@ def test_labels_of_real_shape_ids_do_not_overlap_and_the_title_fits(tmp_path):
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
     figure_top5(npz, sketches, gallery, tmp_path / "top5.png", 2, 0, title, demo=False)
     assert Image.open(tmp_path / "top5.png").size[0] > 0
+    assert_pixels_only(tmp_path / "top5.png")  # formerly stamped with Matplotlib's version
 
 
 def test_figure_4_1_row_labels_of_shapenet_ids_stay_inside_the_figure(tmp_path, monkeypatch):

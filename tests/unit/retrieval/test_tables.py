@@ -87,3 +87,15 @@ def test_every_thesis_row_a_method_names_exists_in_that_thesis_table():
     for t in TABLES.values():
         rows = [METHODS[m].thesis_row(t.number) for m in t.methods]
         assert any(rows), f"Table {t.number} compares no row with the thesis"
+
+
+def test_grid_tables_name_every_thesis_row_in_the_thesis_order():
+    """Tables 4.1 and 4.2 pick their thesis rows by name (not by position): every row of the thesis's table is
+    named once, as its CSV spells it, in its order."""
+    from sketch3d.report.reference import thesis_table
+    from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
+
+    assert GRIDS == ("box", "affine") and list(GRID_TABLES) == ["4.1", "4.2"]
+    for number, t in GRID_TABLES.items():
+        thesis = list(dict.fromkeys(thesis_table(number)["method"]))
+        assert list(t.thesis_rows.values()) == thesis, number

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _helpers import assert_pixels_only
 from sketch3d.sketchydepth.figures import (FigureInputError, figure_depth, figure_effects, figure_effects_midas,
                                            figure_images, figure_photo3d, pick, sketch_on_depth)
 from sketch3d.sketchydepth.triplets import read_triplets, write_depths, write_triplets
@@ -37,6 +38,7 @@ def test_each_figure_is_written_and_marked_demo(tmp_path):
     figure_photo3d(tmp_path / "ours", tmp_path / "d_ours", tmp_path / "f36.gif", 0, 3, 0.3)
     for name in ("f33.png", "f34.png", "f35.png", "fa4.png"):
         assert Image.open(tmp_path / name).size[0] > 200
+        assert_pixels_only(tmp_path / name)  # formerly stamped with Matplotlib's version
     # Fig. 3.3 shows 2 fb and 2 bo rows; Fig. A.4 two rows (ours, MiDaS) per example: taller than Fig. 3.5
     assert Image.open(tmp_path / "fa4.png").size[1] > Image.open(tmp_path / "f35.png").size[1]
     with Image.open(tmp_path / "f36.gif") as gif:

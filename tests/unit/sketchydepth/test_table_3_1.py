@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from sketch3d.sketchydepth.tables import TableInputError, table_3_1
+from sketch3d.sketchydepth.tables import TableInputError, sketchydepth_table
 
 
 def _metrics(tmp_path, model, fid_all, ssim, fb=None, bo=None, demo=True):
@@ -17,7 +17,7 @@ def test_rows_sit_beside_the_thesis_and_its_text_values(tmp_path):
     files = {"baseline": _metrics(tmp_path, "baseline", 140.0, 0.25, 100.0, 190.0),
              "sketchydepth": _metrics(tmp_path, "sketchydepth", 120.0, 0.3, 90.0, 160.0),
              "no_depth": _metrics(tmp_path, "no_depth", 131.0, 0.28123, None, None)}
-    df = table_3_1(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    df = sketchydepth_table(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
     row = df[(df["method"] == "sketchydepth") & (df["category"] == "test") & (df["metric"] == "FID")].iloc[0]
     assert row["thesis"] == 116.87 and row["difference"] == pytest.approx(120.0 - 116.87)
     ssim = df[(df["method"] == "no_depth") & (df["metric"] == "SSIM")].iloc[0]
@@ -33,11 +33,11 @@ def test_rows_sit_beside_the_thesis_and_its_text_values(tmp_path):
 
 def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(TableInputError, match="unknown model"):
-        table_3_1({"pix2pix": tmp_path / "x.json"}, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+        sketchydepth_table({"pix2pix": tmp_path / "x.json"}, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
     with pytest.raises(TableInputError, match="run its image_metrics rule"):
-        table_3_1({"baseline": tmp_path / "absent.json"}, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+        sketchydepth_table({"baseline": tmp_path / "absent.json"}, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
     files = {"baseline": _metrics(tmp_path, "baseline", 1.0, 0.1), "sketchydepth": _metrics(tmp_path, "s", 1.0, 0.1,
                                                                                             demo=False)}
     with pytest.raises(TableInputError, match="mixed"):
-        table_3_1(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+        sketchydepth_table(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
     assert not (tmp_path / "t.csv").exists()

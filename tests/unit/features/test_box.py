@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from sketch3d.retrieval.box import fit_to_box, ink_bbox
+from sketch3d.features.box import fit_to_box, ink_bbox
 
 
 def _rect_image(w: int, h: int, at: tuple[int, int], size: tuple[int, int] = (224, 224), mode: str = "L") -> Image.Image:

@@ -1,5 +1,8 @@
 """Centre a line drawing and scale it into a square box (thesis ch. 4.2 preprocessing).
 
+Part of the shared feature stage (every embedded image goes through it, ``features.transforms``); retrieval's
+pixel matcher uses it too.
+
 The object (the bounding box of pixels darker than ``threshold``) is cropped,
 scaled uniformly so that its longer side equals ``box`` pixels, and pasted in
 the centre of a white ``size`` x ``size`` canvas. Baseline box 170, optimal 129.
