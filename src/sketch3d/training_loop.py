@@ -18,10 +18,12 @@ A chapter writes only its *step* (one optimisation step, or one epoch) and its *
 - **device and dtype from the model**: the loop creates no tensor of its own; it reads the device of the
   registered networks (:func:`device_of`), refuses networks spread over several devices before the first step
   (:func:`check_one_device`) and saves/restores the random state of the device the model is on;
-- **a progress line** per evaluation (:meth:`TrainingLoop.progress`).
+- **a progress line** per evaluation (:meth:`TrainingLoop.progress`);
+- **pinned kernels**: every step and evaluation runs inside :func:`sketch3d.numerics.training_kernels`
+  (convolutions without oneDNN / NNPACK), so that a training gives the same numbers on every x86-64 CPU kind.
 
-The loop never draws a random number and never touches a float of the computation: taking it into a chapter
-changes no result (the order of every draw and every operation is the chapter's).
+The loop never draws a random number and never touches a float of the computation (the order of every draw and
+every operation is the chapter's); only the convolution kernels it pins choose how a float is rounded.
 
 Use::
 
@@ -51,6 +53,7 @@ import numpy as np
 import torch
 
 from sketch3d.atomic import atomic_path, save_torch
+from sketch3d.numerics import training_kernels
 
 log = logging.getLogger("sketch3d")
 
@@ -290,16 +293,18 @@ class TrainingLoop:
             stop_after: int | None = None) -> bool:
         """Run the steps left (up to ``stop_after`` in all: tests interrupt a run with it); True when finished."""
         end = self.total if stop_after is None else min(self.total, int(stop_after))
-        while self.done < end and not self.stopped:
-            i = self.done
-            step(i)
-            self.done = done = i + 1
-            if evaluate is not None and (self._due(done, eval_every or 1) or done == self.total):
-                evaluate(done)
-            if self._due(done, self.checkpoint_every) or (self.checkpoint_last and done == self.total) or self.stopped:
-                self.save()
-                if after_checkpoint is not None:
-                    after_checkpoint(done)
+        with training_kernels():  # the same kernels on every x86-64 CPU kind (sketch3d.numerics)
+            while self.done < end and not self.stopped:
+                i = self.done
+                step(i)
+                self.done = done = i + 1
+                if evaluate is not None and (self._due(done, eval_every or 1) or done == self.total):
+                    evaluate(done)
+                if self._due(done, self.checkpoint_every) or (self.checkpoint_last and done == self.total) \
+                        or self.stopped:
+                    self.save()
+                    if after_checkpoint is not None:
+                        after_checkpoint(done)
         return self.finished
 
     def progress(self, row: Mapping[str, Any], skip: Sequence[str] = ("step", "epoch", "iteration")) -> None:

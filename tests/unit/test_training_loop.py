@@ -126,3 +126,12 @@ def test_networks_on_two_devices_are_refused_before_the_first_step():
     loop = TrainingLoop("t", total=1, state={"model": model}, modules=[("template", template.to("meta"))])
     assert loop.device == torch.device("meta")
     assert check_one_device([]) is None
+
+
+def test_steps_run_on_the_pinned_training_kernels(monkeypatch):
+    monkeypatch.delenv("SKETCH3D_NATIVE_KERNELS", raising=False)
+    seen = []
+    loop = TrainingLoop("k", total=2)
+    loop.run(lambda i: seen.append(torch.backends.mkldnn.enabled),
+             evaluate=lambda done: seen.append(torch.backends.mkldnn.enabled))
+    assert seen == [False] * 4 and torch.backends.mkldnn.enabled  # restored after the run
