@@ -93,5 +93,13 @@ def training_kernels() -> Iterator[None]:
         return
     import torch
 
-    with torch.backends.mkldnn.flags(enabled=False), torch.backends.nnpack.flags(enabled=False):
+    # the two switches set by hand: torch.backends.mkldnn.flags() also sets oneDNN's TF32 flag, which warns on
+    # builds without Intel GPU support; both restored on the way out
+    onednn = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    (nnpack,) = torch.backends.nnpack.set_flags(False)
+    try:
         yield
+    finally:
+        torch.backends.mkldnn.enabled = onednn
+        torch.backends.nnpack.set_flags(nnpack)

@@ -59,3 +59,16 @@ def test_the_emulated_avx2_cpu_differs_without_the_pins():
     native = {numerics.NATIVE_ENV: "1"}
     assert _run("train_native_convs", native) != _run("train_native_convs", {**native, **AVX2_CPU,
                                                                               "ATEN_CPU_CAPABILITY": "avx2"})
+
+
+def test_training_kernels_switch_off_onednn_and_nnpack_inside_only(monkeypatch):
+    import torch
+
+    monkeypatch.delenv(numerics.NATIVE_ENV, raising=False)
+    before = (torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled())
+    with numerics.training_kernels():
+        assert (torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()) == (False, False)
+    assert (torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()) == before
+    monkeypatch.setenv(numerics.NATIVE_ENV, "1")
+    with numerics.training_kernels():
+        assert torch.backends.mkldnn.enabled == before[0]
