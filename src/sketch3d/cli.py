@@ -70,19 +70,27 @@ def step_commands(cmds: dict[str, Command] | None = None) -> dict[str, list[Comm
     return steps
 
 
+def _listing(intro: str, groups: dict[str, list[Command]], indent: int, examples: bool = False) -> list[str]:
+    """An introduction, then each group's heading and its commands (name, help, and with ``examples`` the
+    command's example on a line of its own, to copy as it is)."""
+    lines = [*_wrapped(intro, 0), ""]
+    for group, members in groups.items():
+        lines.append(f"{group}:")
+        for cmd in members:
+            lines += _wrapped(cmd.help, indent, f"  {cmd.name}")
+            if examples:
+                lines.append(" " * indent + "$ " + cmd.example)
+        lines.append("")
+    return lines
+
+
 def overview(cmds: dict[str, Command] | None = None) -> str:
     """The text of ``sketch3d --help`` above the options: the person's commands, grouped, each with its example,
     then where the pipeline's steps are listed."""
     cmds = commands() if cmds is None else cmds
-    lines = [*_wrapped("Reproduce 'Understanding 3D structures from Sketches' (Berardi, 2023) with `snakemake`, or run "
-                       "its methods on your own sketches, images and depth maps with the commands below. `sketch3d "
-                       "COMMAND -h` gives a command's arguments.", 0), ""]
-    for group, members in person_commands(cmds).items():
-        lines.append(f"{group}:")
-        for cmd in members:
-            lines += _wrapped(cmd.help, 22, f"  {cmd.name}")
-            lines.append(" " * 22 + "$ " + cmd.example)  # one line, to copy as it is
-        lines.append("")
+    lines = _listing("Reproduce 'Understanding 3D structures from Sketches' (Berardi, 2023) with `snakemake`, or run "
+                     "its methods on your own sketches, images and depth maps with the commands below. `sketch3d "
+                     "COMMAND -h` gives a command's arguments.", person_commands(cmds), 22, examples=True)
     n_steps = sum(len(v) for v in step_commands(cmds).values())
     lines += _wrapped(f"{n_steps} commands, one per rule of the workflow (`snakemake` runs them, each as `sketch3d "
                       f"RULE`): `sketch3d {STEPS}` lists them by stage.", 2, "pipeline steps:")
@@ -91,14 +99,9 @@ def overview(cmds: dict[str, Command] | None = None) -> str:
 
 def steps_text(cmds: dict[str, Command] | None = None) -> str:
     """The text of ``sketch3d steps``: the pipeline's step commands by package, each with its one-line help."""
-    lines = [*_wrapped("The pipeline's step commands: each is one rule of the workflow (workflow/rules/*.smk), which "
-                       "runs it as `sketch3d RULE --settings JSON ...`; run them through `snakemake`. `sketch3d "
-                       "COMMAND -h` gives a command's arguments.", 0), ""]
-    for package, members in step_commands(cmds).items():
-        lines.append(f"{package}:")
-        for cmd in members:
-            lines += _wrapped(cmd.help, 26, f"  {cmd.name}")
-        lines.append("")
+    lines = _listing("The pipeline's step commands: each is one rule of the workflow (workflow/rules/*.smk), which "
+                     "runs it as `sketch3d RULE --settings JSON ...`; run them through `snakemake`. `sketch3d "
+                     "COMMAND -h` gives a command's arguments.", step_commands(cmds), 26)
     return "\n".join(lines).rstrip() + "\n"
 
 
