@@ -22,6 +22,7 @@ from torch import nn
 
 from sketch3d.atomic import write_text
 from sketch3d.names import SPLITS
+from sketch3d.numerics import training_kernels
 from sketch3d.netspace import host, losses
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.training import CLASSIFIERS, Target, accuracy, predicted_forward, templates_for
@@ -44,6 +45,9 @@ def _decoded(model: NetSpace, e: torch.Tensor, templates: Mapping[str, nn.Module
     return CLASSIFIERS[host.ids(logits)[0]], p, logits
 
 
+# the whole optimisation, the start's encoding and the accuracies before and after the loop included, on the
+# loop's kernels: the same numbers on every x86-64 CPU kind (sketch3d.numerics)
+@training_kernels()
 def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Mapping, settings: Mapping,
                     device: str = "cpu") -> dict:
     """Optimise the embedding of ``start`` (a ``training.Target``) in the frozen ``model``; ``data``:
