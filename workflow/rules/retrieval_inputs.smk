@@ -63,12 +63,15 @@ def val_args(wildcards, input):
 
 
 def table_inputs(wildcards):
-    """A table's metric files, one per (row method, category), and the thesis's own table (package data:
-    listed as an input, editing it reruns exactly this table)."""
+    """A table's metric files, one per (row method, category), their ranks (the .npz beside each, same order:
+    intervals and paired tests), and the thesis's own table (package data: listed as an input, editing it reruns
+    exactly this table)."""
     table = get_table(wildcards.table)
     return {
         "metrics": expand(f"{RESULTS}/retrieval/{{method}}/{{category}}_{table.split}.json",
                           method=table.methods, category=CATEGORIES),
+        "ranks": expand(f"{RESULTS}/retrieval/{{method}}/{{category}}_{table.split}.npz",
+                        method=table.methods, category=CATEGORIES),
         "thesis": str(table_file(table.number)),
     }
 

@@ -54,7 +54,7 @@ def retrieve(
     ``shapes_csv`` (the shapes manifest): where the split came from is recorded in the metrics.
     ``mask_file``: the learned feature mask of a method that has one (``retrieval.masks``).
     """
-    from sketch3d.retrieval.metrics import accuracy_at_k
+    from sketch3d.retrieval.metrics import accuracy_at_k, rank_based
 
     method = get_method(method_name)
     r = params["retrieval"]
@@ -111,6 +111,7 @@ def retrieve(
         "n_candidates": int(len(shape_ids)),
         **{f"acc@{k}": round(float(v), 4) for k, v in acc.items()},
         "chance@1": round(100.0 / len(shape_ids), 4),
+        **rank_based(ranks),  # mAP (= MRR: one true shape per query), MRR, median rank (retrieval.metrics)
         "level": "view" if method.view_level else "shape",
     }
     metrics["split_source"] = split_source(shapes_csv, category, split) if shapes_csv else "unknown"
