@@ -33,6 +33,7 @@ import numpy as np
 BOOTSTRAP_STREAM = "retrieval.bootstrap"
 _CHUNK = 256  # resamples drawn at a time (a fixed size: the draws do not depend on memory)
 
+
 def reference_method(number: str) -> tuple[str, str]:
     """(method name, reason) of Table ``number``'s reference row: the row whose thesis row is the one named in
     ``retrieval.methods.REFERENCE_ROWS``."""
