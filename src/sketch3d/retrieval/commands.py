@@ -39,7 +39,7 @@ def _retrieval_table(a: argparse.Namespace) -> None:
                        f"{len(a.metrics)})")
     df = retrieval_table(a.table, [Path(p) for p in a.metrics], Path(a.out_csv), Path(a.out_md), Path(a.out_json),
                          Path(a.thesis), rehearsal=a.rehearsal, rank_files=[Path(p) for p in a.ranks],
-                         settings=parse_settings(a.settings))
+                         stat_settings=parse_settings(a.settings))
     print(Path(a.out_md).read_text())
     log.info("retrieval_table %s: %d rows", a.table, len(df))
 

@@ -145,9 +145,10 @@ def _load_ranks(path: Path) -> tuple[list[str], np.ndarray]:
 
 def table_statistics(number: str, metrics: list[dict], rank_files: list[Path], metric_files: list[Path],
                      stats: dict, seed: int, split: str) -> tuple[dict, dict]:
-    """Per (method, category): the acc@k intervals (``ci``: acc@k -> (low, high)), mAP, MRR, median rank, and McNemar against the reference
-    row. ``metrics``: the parsed metric files (``metric_files``, for messages), ``rank_files`` theirs, in the
-    same order. Returns ({(method, category): numbers}, {"reference": method, "why": reason})."""
+    """Per (method, category): the acc@k intervals (``ci``: acc@k -> (low, high)), mAP, MRR, median rank, and
+    McNemar against the reference row. ``metrics``: the parsed metric files (``metric_files``, for messages),
+    ``rank_files`` theirs, in the same order. Returns ({(method, category): numbers},
+    {"reference": method, "why": reason})."""
     from sketch3d.retrieval.metrics import accuracy_at_k
 
     if len(rank_files) != len(metrics):

@@ -52,12 +52,13 @@ def _sizes(df: pd.DataFrame) -> list[str]:
 def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md: Path,
                     out_json: Path | None = None, thesis: str | os.PathLike | None = None,
                     rehearsal: bool = False, rank_files: list[Path] | None = None,
-                    settings: dict | None = None) -> pd.DataFrame:
+                    stat_settings: dict | None = None) -> pd.DataFrame:
     """Thesis table ``number`` from per-(method, category) metric files, ours beside the thesis's
     (``thesis``: the thesis table's file; default the package's copy; ``rehearsal``: the paper rehearsal's).
 
-    ``rank_files`` (the ``.npz`` beside each metric file, in the same order) and ``settings`` (``seed`` and
-    ``retrieval.stats``): the numbers beside acc@k (:func:`_statistics`); without them the table has none."""
+    ``rank_files`` (the ``.npz`` beside each metric file, in the same order) and ``stat_settings`` (``seed`` and
+    ``retrieval.stats``, as the rule's ``--settings``): the numbers beside acc@k (:func:`_statistics`); without
+    them the table has none."""
     table = get_table(number)
     results = _results(metric_files, table.number)
     unknown = sorted({r.label for r in results} - {get_method(m).label for m in table.methods})
@@ -66,9 +67,9 @@ def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md
     df = compare_with_thesis(results, table.number, thesis)
     appendix, extra = [], None
     if rank_files is not None:
-        if settings is None:
+        if stat_settings is None:
             raise ValueError(f"table {table.number}: the statistics need settings (seed, retrieval.stats)")
-        df, appendix, extra = _statistics(table.number, df, metric_files, rank_files, settings)
+        df, appendix, extra = _statistics(table.number, df, metric_files, rank_files, stat_settings)
     write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df), rehearsal=rehearsal,
                      appendix=appendix, extra_metrics=extra)
     return df

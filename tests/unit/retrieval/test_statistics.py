@@ -128,7 +128,8 @@ def _table(tmp_path, number, methods, settings=None):
     out = tmp_path / number
     out.mkdir()
     df = retrieval_table(number, [f for f, _ in files], out / "t.csv", out / "t.md", out / "t.json",
-                         rank_files=[r for _, r in files], settings=settings or {"seed": 0, "retrieval": {"stats": STATS}})
+                         rank_files=[r for _, r in files],
+                         stat_settings=settings or {"seed": 0, "retrieval": {"stats": STATS}})
     return df, out
 
 
@@ -170,11 +171,16 @@ def test_table_shows_intervals_rank_numbers_and_mcnemar_after_the_thesis_columns
 
 
 def test_table_refuses_ranks_of_another_run(tmp_path):
-    (m1, r1), (m2, r2) = _run(tmp_path, "baseline", "chair", RANKS["baseline"]), _run(tmp_path, "obb", "chair", RANKS["obb"])
+    m1, r1 = _run(tmp_path, "baseline", "chair", RANKS["baseline"])
+    m2, r2 = _run(tmp_path, "obb", "chair", RANKS["obb"])
     with pytest.raises(ValueError, match="not the one beside"):
         retrieval_table("4.8", [m1, m2], tmp_path / "t.csv", tmp_path / "t.md", rank_files=[r2, r1],
-                        settings={"seed": 0, "retrieval": {"stats": STATS}})
+                        stat_settings={"seed": 0, "retrieval": {"stats": STATS}})
     np.savez_compressed(r2, query_ids=np.array([f"q{i:02d}" for i in range(30)]), ranks=RANKS["pixel"])
     with pytest.raises(ValueError, match="do not give the numbers of"):
         retrieval_table("4.8", [m1, m2], tmp_path / "t.csv", tmp_path / "t.md", rank_files=[r1, r2],
-                        settings={"seed": 0, "retrieval": {"stats": STATS}})
+                        stat_settings={"seed": 0, "retrieval": {"stats": STATS}})
+    with pytest.raises(ValueError, match="not a retrieval ranks file"):
+        r1.unlink()
+        retrieval_table("4.8", [m1, m2], tmp_path / "t.csv", tmp_path / "t.md", rank_files=[r1, r2],
+                        stat_settings={"seed": 0, "retrieval": {"stats": STATS}})
