@@ -17,7 +17,7 @@ own numbers. Sizes are drawn with a generator seeded from ``seed`` and the grid
 and stage, so a grid is the same on every run.
 
 Cost: every (image, transform) is embedded once. The transforms other tables
-read (the OBB box, the Augm. copies of ``retrieval.augment``) go through the
+read (the searched OBB box; the thesis's box and Augm. copies when a run evaluates them) go through the
 shared per-image feature cache; every other setting is embedded into a scratch
 cache deleted when the job ends, and the OBB features every Table 4.2 setting
 averages with are held in memory: a thesis-size grid (150 settings x 1600 images
@@ -258,7 +258,7 @@ def run_affine_grid(g: dict, seed: int, box: int, evaluate: Evaluator) -> tuple[
 
 
 def augment_transforms(base: Transform, augment: dict) -> list[Transform]:
-    """The Augm. copies other tables read (``retrieval.augment``): translated, rotated, both."""
+    """The Augm. copies of ``base`` under ``augment`` ({translate, rotate}): translated, rotated, both."""
     tx, ty = (float(v) for v in augment["translate"])
     rot = float(augment["rotate"])
     return [Transform(base.box, tx, ty), Transform(base.box, rot=rot), Transform(base.box, tx, ty, rot)]

@@ -11,12 +11,13 @@ A box is the side, in px, of the square that the drawn object is centred and
 scaled into (``features.box``); ``None`` uses an image as it is (a rendering
 as rendered). Thesis B.3.1: the *Baseline* of Table 4.8 fits the sketches to
 170x170 and uses the renderings as rendered; fitting the renderings too is
-Table B.2's *Baseline w/ centering*; *OBB* fits both to the optimal 129x129.
+Table B.2's *Baseline w/ centering*; *OBB* fits both to the optimal box, Table 4.1's choice (the
+thesis's 129x129; ``retrieval.choice``).
 
 *Augm.* (thesis 4.2.3.2 "robust features", Tables 4.8, B.3, B.4): each image's
 feature is the mean of the features of the image and of transformed copies, the
-same transforms on both sides: the translation t and rotation r of
-``retrieval.augment`` (the thesis's best, from Table 4.2's grids). (2 imgs):
+same transforms on both sides: the translation t and rotation r chosen by Table 4.2's searches
+(``retrieval.choice``: this run's, or the thesis's (19, -4) px and -23.5 degrees). (2 imgs):
 the image and t&r applied together; (4 imgs): the image, t, r, t&r; Table B.4
 drops one of the four.
 """
