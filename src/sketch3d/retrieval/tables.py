@@ -171,4 +171,10 @@ def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_
         f"evaluated setting were embedded from scratch ({e['saving']}x fewer).",
     ]
     write_comparison(out, table.title, out_csv, out_md, out_json, context=context, rehearsal=rehearsal)
+    if out_json is not None:  # what the search chose: the setting the other tables' OBB / Augm. rows use
+        from sketch3d.atomic import write_text
+
+        metrics = json.loads(Path(out_json).read_text())
+        metrics["choice"] = summary["choice"]
+        write_text(out_json, json.dumps(metrics, indent=2) + "\n")
     return out
