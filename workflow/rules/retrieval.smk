@@ -11,16 +11,19 @@ rule retrieval:
 rule retrieve:
     input:
         unpack(retrieval_inputs),
+        unpack(retrieval_feature_inputs),
     output:
         npz=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.npz",
         metrics=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.json",
     wildcard_constraints:
-        method="|".join(METHODS),
+        method="|".join(METHOD_VARIANTS),
     params:
         settings=settings("profile", "retrieval",
                           exclude=["retrieval.figure", "retrieval.grids", "retrieval.domain_study", "retrieval.masks",
                                    "retrieval.stats"]),
         features=feature_args,
+        method=lambda wildcards: base_name(wildcards.method),
+        choice=choice_args,
         code=code("retrieve"),
     log:
         log_of("retrieve", "method", "category", "split"),
@@ -28,10 +31,11 @@ rule retrieve:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d retrieve --settings {params.settings:q} --method {wildcards.method}"
-        " --category {wildcards.category} --split {wildcards.split}"
+        "sketch3d retrieve --settings {params.settings:q} --method {params.method}"
+        " --category {wildcards.category} --split {wildcards.split} {params.choice}"
         " --sketches {input.sketches} --gallery {input.gallery} {params.features} --shapes {input.shapes}"
         " --out {output.npz} --metrics {output.metrics} > {log} 2>&1"
+
 
 
 rule retrieval_table:
@@ -97,7 +101,8 @@ rule figure_top5:
         " --gallery {input.gallery} --out {output} --title {params.title:q} > {log} 2>&1"
 
 
-rule retrieval_grid:
+# a checkpoint: the box and transforms it chooses name the feature files the OBB and Augm. rows read
+checkpoint retrieval_grid:
     input:
         unpack(grid_inputs),
     output:
@@ -109,6 +114,7 @@ rule retrieval_grid:
         settings=lambda wildcards: settings(*FEATURE_KEYS, *GRID_KEYS[wildcards.grid]),
         categories=" ".join(CATEGORIES),
         cache=f"{RESULTS}/cache/features",
+        box_grid=box_grid_arg,
         code=code("retrieval_grid"),
     log:
         log_of("retrieval_grid", "grid"),
@@ -123,7 +129,7 @@ rule retrieval_grid:
     shell:
         "OMP_NUM_THREADS={threads} sketch3d retrieval_grid --grid {wildcards.grid} --settings {params.settings:q}"
         " --categories {params.categories} --sketches {input.sketches} --gallery {input.gallery}"
-        " --cache {params.cache} --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
+        " --cache {params.cache} {params.box_grid} --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
 
 
 rule grid_table:
@@ -196,29 +202,33 @@ rule domain_study:
 
 rule mask_bank:
     input:
-        lambda wildcards: gallery_dir(wildcards.category, "train"),
+        unpack(mask_bank_inputs),
     output:
-        npy=f"{FEATURES}/bank/lines_{{category}}_train.npy",
-        ids=f"{FEATURES}/bank/lines_{{category}}_train.csv",
+        npy=f"{FEATURES}/bank/{{choice}}/lines_{{category}}_train.npy",
+        ids=f"{FEATURES}/bank/{{choice}}/lines_{{category}}_train.csv",
+    wildcard_constraints:
+        choice="|".join(RETRIEVAL_CHOICES),
     params:
-        settings=settings(*FEATURE_KEYS, "retrieval.obb_box", "retrieval.masks.augment"),
+        settings=settings(*FEATURE_KEYS, "retrieval.choices", "retrieval.thesis_choice", "retrieval.masks.augment"),
         cache=f"{RESULTS}/cache/features",
+        choice=choice_args,
         code=code("mask_bank"),
     log:
-        log_of("mask_bank", "category"),
+        log_of("mask_bank", "choice", "category"),
     threads: 2
     resources:
         gpu=1,
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d mask_bank --settings {params.settings:q} --gallery {input}"
+        "OMP_NUM_THREADS={threads} sketch3d mask_bank --settings {params.settings:q} --gallery {input.gallery} {params.choice}"
         " --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"
 
 
 rule train_mask:
     input:
         unpack(train_mask_inputs),
+        unpack(train_mask_val_inputs),
     output:
         **{f"best_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
         **{f"info_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
@@ -231,13 +241,15 @@ rule train_mask:
             labels={"figure": "training curve, {mode} mask", "profile": PROFILE},
         ),
     wildcard_constraints:
-        mode="binary|continuous",
+        mode="|".join(MASK_VARIANTS),
     params:
         settings=settings("profile", "seed", "retrieval.chunk_size", "retrieval.masks",
                           exclude=["retrieval.masks.augment", "retrieval.masks.train_category"]),
         val=val_args,
         out=lambda wildcards: f"{RESULTS}/retrieval/masks/{wildcards.mode}",
         checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{wildcards.mode}",
+        mode=lambda wildcards: base_name(wildcards.mode),
+        choice=choice_args,
         code=code("train_mask"),
     log:
         log_of("train_mask", "mode"),
@@ -245,5 +257,6 @@ rule train_mask:
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {wildcards.mode}"
+        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {params.mode} {params.choice}"
         " --train {input.train} {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"
+

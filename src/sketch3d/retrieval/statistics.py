@@ -144,19 +144,23 @@ def _load_ranks(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def table_statistics(number: str, metrics: list[dict], rank_files: list[Path], metric_files: list[Path],
-                     stats: dict, seed: int, split: str) -> tuple[dict, dict]:
-    """Per (method, category): the acc@k intervals (``ci``: acc@k -> (low, high)), mAP, MRR, median rank, and
+                     stats: dict, seed: int, split: str, labels: list[str] | None = None,
+                     reference_label: str | None = None) -> tuple[dict, dict]:
+    """Per (row, category): the acc@k intervals (``ci``: acc@k -> (low, high)), mAP, MRR, median rank, and
     McNemar against the reference row. ``metrics``: the parsed metric files (``metric_files``, for messages),
-    ``rank_files`` theirs, in the same order. Returns ({(method, category): numbers},
-    {"reference": method, "why": reason})."""
+    ``rank_files`` theirs, in the same order; ``labels``: each one's row (default its method; a method under
+    two choices of box and transforms is two rows), ``reference_label``: the reference method's row among them
+    (default its method name). Returns ({(row, category): numbers}, {"reference": method, "why": reason})."""
     from sketch3d.retrieval.metrics import accuracy_at_k
 
     if len(rank_files) != len(metrics):
         raise ValueError(f"Table {number}: {len(rank_files)} ranks files for {len(metrics)} metric files; give "
                          "the .npz beside each metric file, in the same order")
     reference, why = reference_method(number)
+    labels = labels or [m["method"] for m in metrics]
+    reference_label = reference_label or reference
     runs: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
-    for m, mf, rf in zip(metrics, metric_files, rank_files):
+    for m, label, mf, rf in zip(metrics, labels, metric_files, rank_files):
         if Path(rf).with_suffix("") != Path(mf).with_suffix(""):
             raise ValueError(f"Table {number}: ranks file {rf} is not the one beside metric file {mf}")
         ids, ranks = _load_ranks(Path(rf))
@@ -168,22 +172,22 @@ def table_statistics(number: str, metrics: list[dict], rank_files: list[Path], m
         missing = [k for k in ("mAP", "MRR", "median_rank") if k not in m]
         if missing:
             raise ValueError(f"{mf} lacks {missing} (written by an older sketch3d retrieve): rerun it")
-        runs[(m["method"], m["category"])] = (ids, ranks)
+        runs[(label, m["category"])] = (ids, ranks)
     out = {}
-    for m in metrics:
-        key = (m["method"], m["category"])
+    for m, label in zip(metrics, labels):
+        key = (label, m["category"])
         ids, ranks = runs[key]
         ks = sorted(int(k.split("@")[1]) for k in m if k.startswith("acc@"))
         rng = bootstrap_rng(seed, m["category"], split)
         ci = accuracy_intervals(ranks, ks, stats["bootstrap"], stats["ci_level"], rng)
         row = {"ci": {f"acc@{k}": (round(lo, 4), round(hi, 4)) for k, (lo, hi) in ci.items()},
                **{k: m[k] for k in ("mAP", "MRR", "median_rank")}}
-        ref = runs.get((reference, m["category"]))
-        if m["method"] != reference and ref is not None:
+        ref = runs.get((reference_label, m["category"]))
+        if label != reference_label and ref is not None:
             ref_ids, ref_ranks = ref
             if ref_ids != ids:
-                raise ValueError(f"Table {number}, {m['category']}: {m['method']} and the reference row "
-                                 f"{reference} ranked different queries; rerun their retrieve jobs")
+                raise ValueError(f"Table {number}, {m['category']}: {label} and the reference row "
+                                 f"{reference_label} ranked different queries; rerun their retrieve jobs")
             row["mcnemar"] = mcnemar(ref_ranks < 1, ranks < 1, stats["mcnemar_exact_below"])
         out[key] = row
     return out, {"reference": reference, "why": why}

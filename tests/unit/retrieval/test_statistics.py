@@ -184,3 +184,29 @@ def test_table_refuses_ranks_of_another_run(tmp_path):
         r1.unlink()
         retrieval_table("4.8", [m1, m2], tmp_path / "t.csv", tmp_path / "t.md", rank_files=[r1, r2],
                         stat_settings={"seed": 0, "retrieval": {"stats": STATS}})
+
+
+def test_rows_under_both_choices_are_tested_against_the_main_reference_row(tmp_path):
+    """The paper profile shows a method under this run's searches and under the thesis's values: two rows, the
+    reference (Table B.4: the four-image augmentation) is its row under the main choice."""
+    ranks = {"search": np.r_[np.zeros(20, int), np.full(10, 3)], "thesis": np.r_[np.zeros(12, int), np.full(18, 3)]}
+    files = []
+    for name, choice in (("obb_augm4", "search"), ("obb_augm4", "thesis"), ("obb_augm4_no_t", "search")):
+        folder = tmp_path / (name if choice == "search" else f"{name}@{choice}")
+        folder.mkdir()
+        m, r = _run(folder, name, "chair", ranks[choice])
+        data = json.loads(m.read_text()) | {"main_choice": "search", "settings": {"choice": choice}}
+        m.write_text(json.dumps(data))
+        files.append((m, r))
+    retrieval_table("B.4", [m for m, _ in files], tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json",
+                    rank_files=[r for _, r in files], stat_settings={"seed": 0, "retrieval": {"stats": STATS}})
+    csv = pd.read_csv(tmp_path / "t.csv")
+    acc1 = csv[csv["metric"] == "acc@1"].set_index("method")
+    assert acc1.loc["OBB, Augm. (4 imgs)", "mcnemar_test"] == "reference"
+    thesis_row = acc1.loc["OBB, Augm. (4 imgs) [the thesis's box and transforms]"]
+    assert (thesis_row["only_reference"], thesis_row["only_row"]) == (8, 0)
+    assert thesis_row["mcnemar_p"] == pytest.approx(sps.binomtest(0, 8, 0.5).pvalue, rel=1e-3)
+    assert acc1.loc["OBB, Augm. w/o transl. (3 imgs)", "mcnemar_p"] == 1.0
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert table["OBB, Augm. (4 imgs) [the thesis's box and transforms]"]["chair"]["settings"]["choice"] == "thesis"
+    assert "mcnemar_p@1" in table["OBB, Augm. (4 imgs) [the thesis's box and transforms]"]["chair"]
