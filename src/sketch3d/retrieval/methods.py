@@ -48,7 +48,8 @@ class Method:
     gallery_box_key: str | None  # the same for the renderings; None: renderings used as rendered
     summary: str                # one line for captions; {sketch_box} / {gallery_box} are replaced
     thesis_rows: dict[str, str] = field(default_factory=dict)  # thesis table number -> its row label
-    reduction: str | None = None  # over a shape's views: "min" / "mean"; None: retrieval.view_reduction
+    reduction: str | None = None  # over a shape's views: "min" (of the view distances, eq. 4.1) / "mean" (the
+                                  # distance to the mean view feature, B.4); None: retrieval.view_reduction
     augment: str | None = None  # key of AUGMENTATIONS: which transformed copies are averaged
     view_level: bool = False    # Table B.1: rank views, a hit is the true shape's view at the sketch's azimuth
     style: str = "lines"        # gallery renderings: Freestyle "lines" or textureless "rgb"
@@ -121,11 +122,12 @@ METHODS: dict[str, Method] = {
                {"B.5": "OBB, 0 (o), 30 (p), 180(o), min"}),
           )),
         Method("views_sketch_mean", "OBB, sketch views, avg", "clip", "obb_box", "obb_box",
-               "as OBB ({sketch_box}x{sketch_box} box), gallery at the sketch views; mean over views",
+               "as OBB ({sketch_box}x{sketch_box} box), gallery at the sketch views; a shape is the mean of its "
+               "view features (B.4)",
                {"B.5": "OBB, sketch views, avg"}, reduction="mean", view_set="sketch"),
         Method("views_schlachte_mean", "OBB, 0 (o), 30 (p), 180 (o), avg", "clip", "obb_box", "obb_box",
                "as OBB ({sketch_box}x{sketch_box} box), gallery at Schlachte et al.'s views (front and back "
-               "orthographic, 30 degrees perspective); mean over views",
+               "orthographic, 30 degrees perspective); a shape is the mean of its view features (B.4)",
                {"B.5": "OBB, 0 (o), 30 (p), 180(o), avg"}, reduction="mean", view_set="schlachte"),
         # Table 4.5: renderings' style, sketches and renderings as they are (no box)
         Method("lines_asis", "ResNet101 lines", "clip", None, None,
@@ -156,7 +158,8 @@ METHODS: dict[str, Method] = {
                "as OBB ({sketch_box}x{sketch_box} box); a shape's distance is the minimum over its views",
                {"4.3": "Minimum"}, reduction="min"),
         Method("obb_mean", "OBB, average over views", "clip", "obb_box", "obb_box",
-               "as OBB ({sketch_box}x{sketch_box} box); a shape's distance is the mean over its views",
+               "as OBB ({sketch_box}x{sketch_box} box); a shape's distance is the MSE to the mean of its view "
+               "features (B.4: averaging features from all views)",
                {"4.3": "Average"}, reduction="mean"),
         Method("obb_augm2", "OBB, Augm. (2 imgs)", "clip", "obb_box", "obb_box",
                "as OBB ({sketch_box}x{sketch_box} box); each image's feature averaged with that of its copy "
