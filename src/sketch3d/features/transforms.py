@@ -6,7 +6,7 @@ copies of it (Table 4.2: a translation, a rotation, both). Transforms are image
 operations on the cached renderings and sketches: nothing is re-rendered.
 
 A :class:`Transform` is a value. Its :attr:`~Transform.name` (``box129``,
-``box129_tx19_ty-4``, ``box129_rot-23.5``, ``boxnone``) is file-name safe, parses
+``box129_tx19_ty-4``, ``box129_rot-23.5``, ``boxnone``, ``boxcentred``) is file-name safe, parses
 back with :meth:`Transform.parse`, keys the feature cache (one embedding per image
 and transform, shared by every table that needs it) and names feature folders.
 
@@ -23,12 +23,13 @@ from typing import Iterable
 
 from PIL import Image
 
-from sketch3d.features.box import fit_to_box
+from sketch3d.features.box import centre_object, fit_to_box
 
-__all__ = ["Transform", "TransformError", "parse_transforms"]
+__all__ = ["CENTRED", "Transform", "TransformError", "parse_transforms"]
 
 _NUM = r"-?\d+(?:\.\d+)?"
-_NAME = re.compile(rf"^box(?P<box>\d+|none)(?:_tx(?P<tx>{_NUM})_ty(?P<ty>{_NUM}))?(?:_rot(?P<rot>{_NUM}))?$")
+CENTRED = "centred"  # box value: the object moved to the centre, not scaled (Table B.2's "w/ centering")
+_NAME = re.compile(rf"^box(?P<box>\d+|none|{CENTRED})(?:_tx(?P<tx>{_NUM})_ty(?P<ty>{_NUM}))?(?:_rot(?P<rot>{_NUM}))?$")
 
 
 class TransformError(ValueError):
@@ -43,14 +44,17 @@ def _fmt(x: float) -> str:
 
 @dataclass(frozen=True)
 class Transform:
-    box: int | None             # px side of the box the object is fitted into; None: the image as it is
+    box: int | str | None       # px side of the box the object is fitted into; None: the image as it is;
+                                # CENTRED: the object moved to the centre at its own size
     tx: float = 0.0             # px, right
     ty: float = 0.0             # px, down
     rot: float = 0.0            # degrees, clockwise
 
     def __post_init__(self) -> None:
-        if self.box is not None and (isinstance(self.box, bool) or not isinstance(self.box, int) or self.box < 1):
-            raise TransformError(f"Transform: box must be a positive whole number of pixels or None, got {self.box!r}")
+        if self.box is not None and self.box != CENTRED and (
+                isinstance(self.box, bool) or not isinstance(self.box, int) or self.box < 1):
+            raise TransformError(f"Transform: box must be a positive whole number of pixels, None or {CENTRED!r}, "
+                                 f"got {self.box!r}")
         for key in ("tx", "ty", "rot"):
             v = getattr(self, key)
             if not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -83,10 +87,10 @@ class Transform:
             raise TransformError(
                 f"{name!r} is not a transform name; expected box<px|none>[_tx<px>_ty<px>][_rot<deg>], "
                 "e.g. box129, box129_tx19_ty-4_rot-23.5")
-        box = None if m["box"] == "none" else int(m["box"])
+        box = None if m["box"] == "none" else CENTRED if m["box"] == CENTRED else int(m["box"])
         return cls(box, float(m["tx"] or 0), float(m["ty"] or 0), float(m["rot"] or 0))
 
-    def with_box(self, box: int | None) -> "Transform":
+    def with_box(self, box: int | str | None) -> "Transform":
         return Transform(box, self.tx, self.ty, self.rot)
 
     def compose(self, other: "Transform") -> "Transform":
@@ -97,7 +101,9 @@ class Transform:
 
     def apply(self, grey: Image.Image, size: int = 224) -> Image.Image:
         """``grey`` (mode "L", black lines on white) fitted to the box, then translated and rotated."""
-        if self.box is None:
+        if self.box == CENTRED:
+            out = centre_object(grey, size=size)
+        elif self.box is None:
             if grey.size != (size, size):
                 raise TransformError(f"an image of {grey.size[0]}x{grey.size[1]} px needs a box to become "
                                      f"{size}x{size} (transform {self.name})")

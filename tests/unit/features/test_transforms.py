@@ -19,6 +19,7 @@ def _centre(img: Image.Image) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("t", [Transform(129), Transform(None), Transform(129, 19, -4), Transform(170, rot=-23.5),
+                               Transform("centred"), Transform("centred", 2, 3, 4),
                                Transform(129, -3.25, 0.5, 12.5), Transform(129, 0, 7)])
 def test_names_round_trip(t):
     assert Transform.parse(t.name) == t
@@ -40,6 +41,8 @@ def test_bad_names_are_refused_with_the_expected_form(bad):
 def test_bad_values_and_duplicates():
     with pytest.raises(TransformError, match="box"):
         Transform(0)
+    with pytest.raises(TransformError, match="box"):
+        Transform("centre")
     with pytest.raises(TransformError, match="rot"):
         Transform(129, rot=200)
     with pytest.raises(TransformError, match="twice"):
@@ -118,3 +121,17 @@ def test_load_mean_averages_per_transform_files_and_checks_their_rows(tmp_path):
     pd.DataFrame({"image_id": ["b", "a"]}).to_csv(tmp_path / "f2.csv", index=False)
     with pytest.raises(ValueError, match="f2.npy do not match"):
         load_mean([f for f, _ in files], [i for _, i in files], ["a", "b"])
+
+
+def test_centring_moves_the_object_without_scaling():
+    """Table B.2's "w/ centering": the object's bounding box is moved to where fit_to_box puts a box of its size."""
+    from sketch3d.features.box import fit_to_box
+
+    img = _blob(box=(20, 30, 61, 50))   # 41 x 20 px, top left
+    out = np.asarray(Transform("centred").apply(img))
+    ys, xs = np.nonzero(out < 128)
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == ((224 - 41) // 2, (224 - 41) // 2 + 41, 102, 122)
+    assert (out < 128).sum() == 41 * 20   # the same pixels, moved: not scaled
+    np.testing.assert_array_equal(out, np.asarray(fit_to_box(img, 41)))   # fitting to its own size is centring
+    with pytest.raises(ValueError, match="needs a 224x224 image"):
+        Transform("centred").apply(_blob(256))
