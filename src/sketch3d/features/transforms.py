@@ -10,9 +10,29 @@ A :class:`Transform` is a value. Its :attr:`~Transform.name` (``box129``,
 back with :meth:`Transform.parse`, keys the feature cache (one embedding per image
 and transform, shared by every table that needs it) and names feature folders.
 
-Conventions are torchvision's ``transforms.functional.affine`` (which does the
-work): ``tx`` moves the image right and ``ty`` down, in pixels; ``rot`` is in
-degrees, positive clockwise, about the image centre; uncovered pixels are white.
+Sign conventions (fixed; tested on single pixels in tests/unit/features/test_transforms.py):
+
+- ``tx`` moves the picture right and ``ty`` moves it DOWN, in pixels (image
+  axes: x along a row, y down the rows): (19, -4) is 19 px right, 4 px up.
+- ``rot`` is in degrees, positive CLOCKWISE as the image is seen on screen,
+  about the image centre (112, 112) in pixel-corner coordinates, i.e. the
+  corner shared by the four middle pixels of 224: +90 takes pixel (x, y) to
+  (223 - y, x), the top to the right; -23.5 turns counter-clockwise.
+- Both: rotated about the centre first, then translated along the image axes
+  (translation not rotated): box129_tx19_ty-4_rot-23.5 = translate(rotate(.)).
+- Uncovered pixels are white; bilinear interpolation.
+
+These are torchvision's ``transforms.functional.affine`` (which does the work).
+What the thesis states and what is ours: Table 4.2 prints translations as
+(19, -4) and rotations as -23.5 degrees and names no axis or turning sense. Its
+B.5 augmentation ("translation ... [-10%, +10%] of the image size, rotation
+[-10, +10] degrees, scaling ... [-10%, +10%]") is torchvision's RandomAffine
+parameterisation, which runs this same ``affine``: the likeliest source of its
+numbers, so its conventions are ours. y down is every image library's
+convention (PIL, torchvision, OpenCV), so (19, -4) moving up is near certain;
+the rotation's sense is the choice that matters (PIL's ``Image.rotate`` and
+torchvision's ``rotate`` turn positive angles counter-clockwise, ``affine``
+clockwise). Under the other sense the thesis's -23.5 would be our +23.5.
 """
 from __future__ import annotations
 
@@ -46,9 +66,9 @@ def _fmt(x: float) -> str:
 class Transform:
     box: int | str | None       # px side of the box the object is fitted into; None: the image as it is;
                                 # CENTRED: the object moved to the centre at its own size
-    tx: float = 0.0             # px, right
-    ty: float = 0.0             # px, down
-    rot: float = 0.0            # degrees, clockwise
+    tx: float = 0.0             # px, + moves right
+    ty: float = 0.0             # px, + moves down
+    rot: float = 0.0            # degrees, + turns clockwise on screen, about the image centre (before translating)
 
     def __post_init__(self) -> None:
         if self.box is not None and self.box != CENTRED and (

@@ -135,3 +135,44 @@ def test_centring_moves_the_object_without_scaling():
     np.testing.assert_array_equal(out, np.asarray(fit_to_box(img, 41)))   # fitting to its own size is centring
     with pytest.raises(ValueError, match="needs a 224x224 image"):
         Transform("centred").apply(_blob(256))
+
+
+_L = ((150, 60), (150, 61), (151, 60))   # (x, y): a corner, the pixel below it, the pixel right of it
+
+
+def _l_shape() -> Image.Image:
+    a = np.full((224, 224), 255, np.uint8)
+    for x, y in _L:
+        a[y, x] = 0
+    return Image.fromarray(a)
+
+
+def _dark(img: Image.Image) -> list[tuple[int, int]]:
+    ys, xs = np.nonzero(np.asarray(img) < 128)
+    return sorted(zip(xs.tolist(), ys.tolist()))
+
+
+def test_sign_conventions_on_known_pixels():
+    """+x right, +y down (image axes); +rot clockwise on screen about the centre (112, 112) in pixel-corner
+    coordinates, so +90 takes pixel (x, y) to (223 - y, x); rotation first, then translation. An L of three
+    pixels also catches a mirror image."""
+    img = _l_shape()
+    assert _dark(Transform(None, 19, -4).apply(img)) == sorted((x + 19, y - 4) for x, y in _L)   # 19 right, 4 up
+    cw = sorted((223 - y, x) for x, y in _L)     # (150, 60) -> (163, 150): the top right goes to the bottom right
+    assert _dark(Transform(None, rot=90).apply(img)) == cw
+    assert _dark(Transform(None, rot=-90).apply(img)) == sorted((y, 223 - x) for x, y in _L)
+    assert _dark(Transform(None, 19, -4, 90).apply(img)) == sorted((x + 19, y - 4) for x, y in cw)
+    assert np.asarray(Transform(None, 19, -4, 90).apply(img)).min() == 0   # whole pixels: nothing blurred
+
+
+def test_the_thesis_rotation_turns_counter_clockwise():
+    """-23.5 degrees (Table 4.2): the ink's centre of mass is the original's, turned 23.5 degrees
+    counter-clockwise on screen about (112, 112)."""
+    a = 255.0 - np.asarray(Transform(None, rot=-23.5).apply(_l_shape()), dtype=np.float64)
+    ys, xs = np.mgrid[0:224, 0:224]
+    got = ((a * (xs + 0.5)).sum() / a.sum(), (a * (ys + 0.5)).sum() / a.sum())
+    dx, dy = np.mean([x + 0.5 for x, _ in _L]) - 112, np.mean([y + 0.5 for _, y in _L]) - 112
+    t = np.radians(-23.5)   # clockwise on screen (y down): (dx, dy) -> (dx cos - dy sin, dx sin + dy cos)
+    want = (112 + dx * np.cos(t) - dy * np.sin(t), 112 + dx * np.sin(t) + dy * np.cos(t))
+    assert got == pytest.approx(want, abs=0.25)
+    assert want[0] < 112 + dx   # the top-right pixel moved left (and up): counter-clockwise
