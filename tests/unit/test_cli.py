@@ -29,14 +29,22 @@ def test_fetch_of_an_unregistered_path_names_the_registered_ones(tmp_path, caplo
 
 
 def test_table_command_writes_three_files(tmp_path):
+    import numpy as np
+
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"profile": "demo", "method": "baseline", "category": "lamp", "n_queries": 3,
-                             "n_shapes": 3, "acc@1": 33.3333, "acc@5": 100.0, "chance@1": 33.33}))
+                             "n_shapes": 3, "acc@1": 33.3333, "acc@5": 100.0, "chance@1": 33.33,
+                             "mAP": 61.1111, "MRR": 61.1111, "median_rank": 2.0}))
+    np.savez(tmp_path / "m.npz", query_ids=np.array(["a", "b", "c"]), ranks=np.array([0, 1, 2]))
+    settings = json.dumps({"seed": 0, "retrieval": {"stats": {"bootstrap": 100, "ci_level": 0.95,
+                                                              "mcnemar_exact_below": 25}}})
     rc = main(["retrieval_table", "--table", "4.8", "--thesis", str(REPO / "src/sketch3d/reference/table_4_8.csv"),
-               "--metrics", str(m), "--out-csv", str(tmp_path / "t.csv"),
+               "--metrics", str(m), "--ranks", str(tmp_path / "m.npz"), "--settings", settings,
+               "--out-csv", str(tmp_path / "t.csv"),
                "--out-md", str(tmp_path / "t.md"), "--out-json", str(tmp_path / "t.json")])
     assert rc == 0
-    assert json.loads((tmp_path / "t.json").read_text())["Baseline"]["lamp"]["acc@1"] == 33.33
+    out = json.loads((tmp_path / "t.json").read_text())["Baseline"]["lamp"]
+    assert out["acc@1"] == 33.33 and out["median_rank"] == 2.0 and out["acc@1_ci_high"] <= 100.0
 
 
 # ----------------------------------------------------------------------------- the help a person reads

@@ -19,7 +19,8 @@ rule retrieve:
         method="|".join(METHOD_VARIANTS),
     params:
         settings=settings("profile", "retrieval",
-                          exclude=["retrieval.figure", "retrieval.grids", "retrieval.domain_study", "retrieval.masks"]),
+                          exclude=["retrieval.figure", "retrieval.grids", "retrieval.domain_study", "retrieval.masks",
+                                   "retrieval.stats"]),
         features=feature_args,
         method=lambda wildcards: base_name(wildcards.method),
         choice=choice_args,
@@ -56,6 +57,7 @@ rule retrieval_table:
         rehearsal=REHEARSAL_FLAG,
         number=lambda wildcards: get_table(wildcards.table).number,
         rows=lambda wildcards: caption_rows(wildcards.table, config["retrieval"], config["features"]["backbone"]),
+        settings=settings("seed", "retrieval.stats"),
         code=code("retrieval_table"),
     log:
         log_of("retrieval_table", "table"),
@@ -64,6 +66,7 @@ rule retrieval_table:
         "../../environment.yml"
     shell:
         "sketch3d retrieval_table --table {params.number} --thesis {input.thesis} --metrics {input.metrics}"
+        " --ranks {input.ranks} --settings {params.settings:q}"
         " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 

@@ -142,14 +142,17 @@ def val_args(wildcards, input):
 
 
 def table_inputs(wildcards):
-    """A table's metric files, one per (row method, category), and the thesis's own table (package data:
-    listed as an input, editing it reruns exactly this table)."""
+    """A table's metric files, one per (row method, category), their ranks (the .npz beside each, same order:
+    intervals and paired tests), and the thesis's own table (package data: listed as an input, editing it reruns
+    exactly this table)."""
     table = get_table(wildcards.table)
     others = [f"{RESULTS}/retrieval/{variant(m, choice)}/{c}_{table.split}.json" for m in table.methods
               if depends_on_choice(METHODS[m]) for choice in OTHER_CHOICES for c in CATEGORIES]
+    metrics = expand(f"{RESULTS}/retrieval/{{method}}/{{category}}_{table.split}.json",
+                     method=table.methods, category=CATEGORIES) + others
     return {
-        "metrics": expand(f"{RESULTS}/retrieval/{{method}}/{{category}}_{table.split}.json",
-                          method=table.methods, category=CATEGORIES) + others,
+        "metrics": metrics,
+        "ranks": [m.removesuffix(".json") + ".npz" for m in metrics],
         "thesis": str(table_file(table.number)),
     }
 

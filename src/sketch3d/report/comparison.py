@@ -80,8 +80,9 @@ def notice(profile: str, rehearsal: bool = False) -> str:
 
 
 def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), unit: str = "in percent",
-                rehearsal: bool = False) -> str:
-    """Wide Markdown: one row per method, columns 'group metric: ours (thesis, diff)'; ``context``: lines under the title."""
+                rehearsal: bool = False, appendix: list[str] = ()) -> str:
+    """Wide Markdown: one row per method, columns 'group metric: ours (thesis, diff)'; ``context``: lines under the
+    title; ``appendix``: lines after the table (e.g. a table of numbers the thesis has none of)."""
     def pm(value: float, spread, d: int) -> str:
         return f"{value:.{d}f}" if spread is None or pd.isna(spread) else f"{value:.{d}f} ± {spread:.{d}f}"
 
@@ -102,6 +103,8 @@ def to_markdown(df: pd.DataFrame, title: str, context: list[str] = (), unit: str
         lines += [f"> **{warning}**", ""]
     lines += [f"Profile: `{profile}`. Cells: ours (thesis, ours - thesis), {unit}.", *context, "",
               pivot.reset_index().to_markdown(index=False), ""]
+    if appendix:
+        lines += [*appendix, ""]
     return "\n".join(lines)
 
 
@@ -117,14 +120,20 @@ def to_metrics(df: pd.DataFrame, rehearsal: bool = False) -> dict:
 
 def write_comparison(
     df: pd.DataFrame, title: str, out_csv: Path, out_md: Path, out_json: Path | None = None, context: list[str] = (),
-    unit: str = "in percent", rehearsal: bool = False,
+    unit: str = "in percent", rehearsal: bool = False, appendix: list[str] = (), extra_metrics: dict | None = None,
 ) -> None:
     """Write the comparison ``df`` as CSV, Markdown and (optionally) the DVC metrics JSON, each atomically
-    (``rehearsal``: the paper rehearsal's table, which says its numbers mean nothing, in every file)."""
+    (``rehearsal``: the paper rehearsal's table, which says its numbers mean nothing, in every file).
+    ``appendix``: Markdown lines after the table; ``extra_metrics``: method -> group -> {name: number} added to
+    the JSON beside the compared metrics."""
     if rehearsal:
         df = df.assign(note=REHEARSAL_NOTICE)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
-    write_text(out_md, to_markdown(df, title, context, unit, rehearsal))
+    write_text(out_md, to_markdown(df, title, context, unit, rehearsal, appendix))
     if out_json is not None:
-        write_text(out_json, json.dumps(to_metrics(df, rehearsal), indent=2) + "\n")
+        metrics = to_metrics(df, rehearsal)
+        for method, groups in (extra_metrics or {}).items():
+            for group, values in groups.items():
+                metrics.setdefault(method, {}).setdefault(group, {}).update(values)
+        write_text(out_json, json.dumps(metrics, indent=2) + "\n")

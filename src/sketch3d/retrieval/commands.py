@@ -48,8 +48,12 @@ CHOICE_ARGS = (
 def _retrieval_table(a: argparse.Namespace) -> None:
     from sketch3d.retrieval.tables import retrieval_table
 
+    if len(a.ranks) != len(a.metrics):
+        raise CliError(f"give one --ranks file per --metrics file, in the same order ({len(a.ranks)} vs "
+                       f"{len(a.metrics)})")
     df = retrieval_table(a.table, [Path(p) for p in a.metrics], Path(a.out_csv), Path(a.out_md), Path(a.out_json),
-                         Path(a.thesis), rehearsal=a.rehearsal)
+                         Path(a.thesis), rehearsal=a.rehearsal, rank_files=[Path(p) for p in a.ranks],
+                         stat_settings=parse_settings(a.settings))
     print(Path(a.out_md).read_text())
     log.info("retrieval_table %s: %d rows", a.table, len(df))
 
@@ -171,6 +175,9 @@ COMMANDS = (
         arg("--table", required=True, help="thesis table number, e.g. 4.8 or B.2"),
         arg("--thesis", required=True, help="the thesis table's CSV (src/sketch3d/reference/table_<n>.csv)"),
         arg("--metrics", nargs="+", required=True, help="retrieval metric JSON files, one per method and category"),
+        arg("--ranks", nargs="+", required=True,
+            help="the ranks .npz beside each metric file, in the same order (intervals, McNemar)"),
+        arg("--settings", required=True, help="JSON: seed and retrieval.stats"),
         arg("--out-csv", required=True),
         arg("--out-md", required=True),
         arg("--out-json", required=True, help="our numbers as DVC metrics (nested: method/category/metric)"),

@@ -85,7 +85,7 @@ def retrieve(
     main one) and, for ``search``, the searches' results; a method that depends on neither ignores them.
     """
     from sketch3d.retrieval.choice import depends_on_choice, main_choice, settings_under
-    from sketch3d.retrieval.metrics import accuracy_at_k
+    from sketch3d.retrieval.metrics import accuracy_at_k, rank_based
 
     method = get_method(method_name)
     r = params["retrieval"]
@@ -144,6 +144,7 @@ def retrieve(
         "n_candidates": int(len(shape_ids)),
         **{f"acc@{k}": round(float(v), 4) for k, v in acc.items()},
         "chance@1": round(100.0 / len(shape_ids), 4),
+        **rank_based(ranks),  # mAP (= MRR: one true shape per query), MRR, median rank (retrieval.metrics)
         "level": "view" if method.view_level else "shape",
         "settings": row_settings(method, r, queries, gallery, reduction, mask_file),
     }

@@ -290,6 +290,27 @@ TABLES: dict[str, Table] = {
 }
 
 
+# The reference row of each table's paired tests (McNemar on acc@1, retrieval.statistics), named by its thesis row
+# label: table -> (label, why that row)
+REFERENCE_ROWS: dict[str, tuple[str, str]] = {
+    "4.8": ("Baseline", "the thesis's starting point; each later row adds one step of the method to it"),
+    "4.7": ("Augm. (4 imgs.)", "the features without a mask, which each learned mask is trained to improve"),
+    "B.1": ("our, correctly selected object", "the full method as Table 4.8 scores it; the other row counts "
+            "the correct view instead"),
+    "B.3": ("Our - OBB, Augm. (4 imgs), Binary", "the full method; each other row removes one of its parts"),
+    "B.2": ("Baseline", "the starting point; the other rows centre the objects"),
+    "4.3": ("Minimum", "the thesis's choice of reduction (retrieval.view_reduction)"),
+    "4.4": ("0°, 30°, 45°, 75°, 90°", "the thesis's gallery views (render.gallery_view_set), which the other "
+            "view sets are measured against"),
+    "4.5": ("ResNet101 | lines;", "the network and rendering style the thesis goes on with"),
+    "4.6": ("ResNet101 CLIP", "the network the thesis uses throughout; the other rows swap it or its "
+            "pre-training"),
+    "B.5": ("OBB, sketch views, min", "the thesis's preferred views and reduction; the other rows are "
+            "Schlachte et al.'s views and the mean"),
+    "B.4": ("OBB, Augm. (4 imgs)", "the full four-image augmentation; each other row drops one image"),
+}
+
+
 def get_method(name: str) -> Method:
     try:
         return METHODS[name]

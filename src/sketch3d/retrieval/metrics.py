@@ -10,6 +10,14 @@ counts. Distances are compared as stored, so rank from the float64 matrix that
 ``retrieval.distances`` returns (it recomputes near ties exactly, so that no
 CPU's BLAS rounding decides one); a float32 copy can merge close values into
 ties. NaN distances are refused.
+
+Beside acc@k, the rank-based numbers a retrieval researcher expects, from the
+same 0-based ranks (:func:`rank_based`): each query has exactly one relevant
+item (its true shape, or in Table B.1 its true view), so a query's average
+precision is the precision at that item's 1-based rank r, 1/r: mAP equals the
+mean reciprocal rank (MRR) here, and both are reported (in percent, like acc@k)
+because a reader looks for either name. The median rank is 1-based (1: the
+true shape first), the median of an even count the mean of the middle two.
 """
 from __future__ import annotations
 
@@ -17,7 +25,8 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["ranking", "rank_of_truth", "accuracy_at_k", "topk"]
+__all__ = ["ranking", "rank_of_truth", "accuracy_at_k", "topk", "average_precision", "mean_average_precision",
+           "mean_reciprocal_rank", "median_rank", "rank_based"]
 
 
 def _check_dist(dist: np.ndarray, name: str) -> np.ndarray:
@@ -75,3 +84,37 @@ def topk(dist: np.ndarray, k: int) -> np.ndarray:
     if not 1 <= k <= dist.shape[1]:
         raise ValueError(f"topk: k={k} must be between 1 and the number of columns {dist.shape[1]}")
     return ranking(dist)[:, :k]
+
+
+def _check_ranks(ranks: np.ndarray, name: str) -> np.ndarray:
+    ranks = np.asarray(ranks)
+    if ranks.ndim != 1 or ranks.size == 0 or not np.issubdtype(ranks.dtype, np.integer) or ranks.min() < 0:
+        raise ValueError(f"{name}: ranks must be a non-empty 1-D array of 0-based integer ranks, got "
+                         f"shape {ranks.shape} dtype {ranks.dtype}")
+    return ranks
+
+
+def average_precision(ranks: np.ndarray) -> np.ndarray:
+    """Each query's average precision when its one relevant item is at 0-based ``ranks``: 1 / (rank + 1)."""
+    return 1.0 / (_check_ranks(ranks, "average_precision") + 1.0)
+
+
+def mean_average_precision(ranks: np.ndarray) -> float:
+    """mAP in percent (one relevant item per query: equal to :func:`mean_reciprocal_rank`)."""
+    return float(100.0 * np.mean(average_precision(ranks)))
+
+
+def mean_reciprocal_rank(ranks: np.ndarray) -> float:
+    """MRR in percent: the mean over queries of 1 / (1-based rank of the true item)."""
+    return float(100.0 * np.mean(1.0 / (_check_ranks(ranks, "mean_reciprocal_rank") + 1.0)))
+
+
+def median_rank(ranks: np.ndarray) -> float:
+    """The median 1-based rank of the true item (1: first)."""
+    return float(np.median(_check_ranks(ranks, "median_rank") + 1))
+
+
+def rank_based(ranks: np.ndarray) -> dict[str, float]:
+    """mAP, MRR (percent) and the median rank, as the metrics files store them."""
+    return {"mAP": round(mean_average_precision(ranks), 4), "MRR": round(mean_reciprocal_rank(ranks), 4),
+            "median_rank": median_rank(ranks)}

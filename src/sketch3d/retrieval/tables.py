@@ -66,9 +66,14 @@ def _sizes(df: pd.DataFrame) -> list[str]:
 
 def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md: Path,
                     out_json: Path | None = None, thesis: str | os.PathLike | None = None,
-                    rehearsal: bool = False) -> pd.DataFrame:
+                    rehearsal: bool = False, rank_files: list[Path] | None = None,
+                    stat_settings: dict | None = None) -> pd.DataFrame:
     """Thesis table ``number`` from per-(method, category) metric files, ours beside the thesis's
-    (``thesis``: the thesis table's file; default the package's copy; ``rehearsal``: the paper rehearsal's)."""
+    (``thesis``: the thesis table's file; default the package's copy; ``rehearsal``: the paper rehearsal's).
+
+    ``rank_files`` (the ``.npz`` beside each metric file, in the same order) and ``stat_settings`` (``seed`` and
+    ``retrieval.stats``, as the rule's ``--settings``): the numbers beside acc@k (:func:`_statistics`); without
+    them the table has none."""
     table = get_table(number)
     metrics = [json.loads(Path(p).read_text()) for p in metric_files]
     unknown = sorted({m["method"] for m in metrics} - set(table.methods))
@@ -76,7 +81,13 @@ def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md
         raise ValueError(f"table {table.number}: metric files of methods it does not show: {unknown}")
     results = _results(metric_files, table.number)
     df = compare_with_thesis(results, table.number, thesis)
-    write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df), rehearsal=rehearsal)
+    appendix, extra = [], None
+    if rank_files is not None:
+        if stat_settings is None:
+            raise ValueError(f"table {table.number}: the statistics need settings (seed, retrieval.stats)")
+        df, appendix, extra = _statistics(table.number, df, metric_files, rank_files, stat_settings)
+    write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df), rehearsal=rehearsal,
+                     appendix=appendix, extra_metrics=extra)
     if out_json is not None:
         _add_settings(Path(out_json), metrics)
     return df
@@ -93,6 +104,84 @@ def _add_settings(out_json: Path, metrics: list[dict]) -> None:
             row = table.setdefault(row_label(get_method(m["method"]), m), {}).setdefault(m["category"], {})
             row["settings"] = m["settings"]
     write_text(out_json, json.dumps(table, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------ beside acc@k: intervals, mAP, MRR, McNemar
+STAT_COLUMNS = ("ci_low", "ci_high", "mAP", "MRR", "median_rank", "mcnemar_p", "mcnemar_test",
+                "mcnemar_reference", "only_reference", "only_row")
+
+
+def _p(p: float) -> float:
+    return float(f"{p:.4g}")
+
+
+def _statistics(number: str, df: pd.DataFrame, metric_files: list[Path], rank_files: list[Path],
+                settings: dict) -> tuple[pd.DataFrame, list[str], dict]:
+    """``df`` with the columns of :data:`STAT_COLUMNS` right after ours and the difference (the thesis's
+    comparison first); the Markdown section under the comparison; the numbers for the metrics JSON.
+    The intervals and tests: ``retrieval.statistics``."""
+    from sketch3d.retrieval.statistics import reference_method, table_statistics
+
+    stats = settings["retrieval"]["stats"]
+    metrics = [json.loads(Path(p).read_text()) for p in metric_files]
+    labels = [row_label(get_method(m["method"]), m) for m in metrics]
+    ref_label = get_method(reference_method(number)[0]).label  # the reference method's row under the main choice
+    by_label, ref = table_statistics(number, metrics, [Path(p) for p in rank_files], [Path(p) for p in metric_files],
+                                     stats, settings["seed"], get_table(number).split, labels, ref_label)
+
+    def columns(r: pd.Series) -> pd.Series:
+        n = by_label[(r["method"], r["category"])]
+        ci = n["ci"].get(r["metric"], (None, None))
+        test = n.get("mcnemar") if r["metric"] == "acc@1" else None
+        is_ref = r["metric"] == "acc@1" and r["method"] == ref_label
+        return pd.Series({
+            "ci_low": None if ci[0] is None else round(ci[0], 2),
+            "ci_high": None if ci[1] is None else round(ci[1], 2),
+            "mAP": round(n["mAP"], 2), "MRR": round(n["MRR"], 2), "median_rank": n["median_rank"],
+            "mcnemar_p": None if test is None else _p(test.p),
+            "mcnemar_test": "reference" if is_ref else None if test is None else test.test,
+            "mcnemar_reference": ref_label if r["metric"] == "acc@1" else None,
+            "only_reference": None if test is None else test.only_reference,
+            "only_row": None if test is None else test.only_row,
+        })
+
+    added = df.apply(columns, axis=1)
+    cut = max(df.columns.get_loc(c) for c in ("difference", "ours_spread", "thesis_spread") if c in df.columns) + 1
+    out = pd.concat([df.iloc[:, :cut], added, df.iloc[:, cut:]], axis=1)
+
+    level = stats["ci_level"]
+    pct = f"{100 * level:g}%"
+    rows = []
+    for (label, category), n in by_label.items():
+        test = n.get("mcnemar")
+        cells = {"method": label, "category": category}
+        cells.update({f"{k} {pct} CI": f"{lo:.2f}-{hi:.2f}" for k, (lo, hi) in n["ci"].items()})
+        cells.update({"mAP": f"{n['mAP']:.2f}", "MRR": f"{n['MRR']:.2f}", "median rank": f"{n['median_rank']:g}"})
+        cells[f"McNemar p, acc@1 vs {ref_label}"] = (
+            "reference" if label == ref_label else "" if test is None else
+            f"{_p(test.p):.4g} ({test.test}; +{test.only_row} -{test.only_reference})")
+        rows.append(cells)
+    appendix = [
+        "## Beside acc@k (ours only)", "",
+        f"{pct} confidence intervals of acc@k: percentile bootstrap over the queries ({stats['bootstrap']} "
+        f"resamples, seed {settings['seed']}, the same resamples for every row of a category). mAP and MRR in "
+        "percent: each query has one true shape, so its average precision is 1 / (the true shape's rank) and mAP "
+        "equals MRR. Median rank: of the true shape, 1 = first.", "",
+        f"McNemar's test of acc@1, each row against the reference row {ref_label} ({ref['why']}), per category: "
+        f"the exact binomial test below {stats['mcnemar_exact_below']} discordant queries, else chi-square "
+        "with continuity correction; +c -b: the queries this row gets right and the reference wrong, and the "
+        "other way round.", "",
+        pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True),  # as formatted here
+    ]
+    extra: dict = {}
+    for (label, category), n in by_label.items():
+        values = {f"{k}_ci_{end}": round(v, 2) for k, (lo, hi) in n["ci"].items()
+                  for end, v in (("low", lo), ("high", hi))}
+        values.update({"mAP": round(n["mAP"], 2), "MRR": round(n["MRR"], 2), "median_rank": n["median_rank"]})
+        if n.get("mcnemar") is not None:
+            values["mcnemar_p@1"] = _p(n["mcnemar"].p)
+        extra.setdefault(label, {})[category] = values
+    return out, appendix, extra
 
 
 # ------------------------------------------------------------------ Tables 4.1 and 4.2: the grids

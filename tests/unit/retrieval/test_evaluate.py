@@ -53,6 +53,7 @@ def test_pixel_retrieval_finds_identical_drawings(tmp_path):
     m = retrieve("pixel", params, tmp_path / "sketches", tmp_path / "gallery", tmp_path / "r.npz",
                       tmp_path / "r.json", "chair", "test")
     assert m["acc@1"] == 100.0 and m["n_queries"] == 3 and m["n_shapes"] == 3
+    assert (m["mAP"], m["MRR"], m["median_rank"]) == (100.0, 100.0, 1.0)  # every true shape first
     assert "NOT the thesis" in json.loads((tmp_path / "r.json").read_text())["notice"]
     data = np.load(tmp_path / "r.npz")
     assert data["dist"].shape == (3, 3) and list(data["ranks"]) == [0, 0, 0]
