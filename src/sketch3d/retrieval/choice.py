@@ -24,8 +24,10 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
+
 CHOICES = ("search", "thesis")
-GRID_FILES = ("box", "affine")  # the searches `search` reads, in chain order (grid_tables.GRIDS)
+GRID_FILES = GRIDS  # the searches `search` reads, in chain order: the box, then the affine search on its box
 
 
 class ChoiceError(ValueError):
@@ -49,6 +51,10 @@ def main_choice(retrieval: Mapping) -> str:
     return check_choices(retrieval.get("choices", ("thesis",)))[0]
 
 
+def _table_of(grid: str) -> str:
+    return next(t.number for t in GRID_TABLES.values() if t.grid == grid)
+
+
 def read_search(box_json: str | Path, affine_json: str | Path) -> dict:
     """{"obb_box", "augment"} chosen by this run's searches (the grids' JSON files, key ``choice``).
 
@@ -59,7 +65,7 @@ def read_search(box_json: str | Path, affine_json: str | Path) -> dict:
         path = Path(path)
         if not path.is_file():
             raise ChoiceError(f"retrieval choice 'search' needs the {grid} search's result {path}, which is missing: "
-                              f"run the retrieval_grid rule (Table {'4.1' if grid == 'box' else '4.2'}), or set "
+                              f"run the retrieval_grid rule (Table {_table_of(grid)}), or set "
                               "retrieval.choices: [thesis] to use the thesis's values")
         try:
             summary = json.loads(path.read_text())
