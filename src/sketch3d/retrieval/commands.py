@@ -1,5 +1,5 @@
 """CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, retrieval_grid, grid_table,
-figure_top5, query, domain_study, mask_bank, train_mask."""
+figure_top5, figure_4_3, figure_b_2, query, domain_study, mask_bank, train_mask."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,32 @@ def _figure_top5(a: argparse.Namespace) -> None:
     f = s["retrieval"]["figure"]
     figure_top5(Path(a.retrieval), Path(a.sketches), Path(a.gallery), Path(a.out), f["queries"],
                 s["seed"], a.title, s["profile"] == "demo", azimuth=f["azimuth"])
+
+
+def _view_figure_inputs(a: argparse.Namespace, lists: tuple[str, ...]) -> dict:
+    """category -> its files, from options given once per category (in --categories order)."""
+    for name in lists:
+        if len(getattr(a, name)) != len(a.categories):
+            raise CliError(f"give one --{name.replace('_', '-')} per --categories entry, in the same order")
+    return {c: tuple(Path(getattr(a, name)[i]) for name in lists) for i, c in enumerate(a.categories)}
+
+
+def _figure_4_3(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.view_figures import figure_4_3
+
+    s = parse_settings(a.settings)
+    shown = figure_4_3(_view_figure_inputs(a, ("retrieval_a", "retrieval_b", "sketches", "gallery")), Path(a.out),
+                       s["seed"], s["profile"] == "demo")
+    log.info("figure_4_3: %s", json.dumps(shown))
+
+
+def _figure_b_2(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.view_figures import figure_b_2
+
+    s = parse_settings(a.settings)
+    shown = figure_b_2(_view_figure_inputs(a, ("retrieval_a", "retrieval_b", "sketches", "gallery", "gallery_b")),
+                       Path(a.out), s["seed"], s["profile"] == "demo")
+    log.info("figure_b_2: %s", json.dumps(shown))
 
 
 def _query(a: argparse.Namespace) -> None:
@@ -213,6 +239,27 @@ COMMANDS = (
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
     ), group=SHAPES,
        example="sketch3d query my_sketch.png --meshes my_meshes/ --top 5 --figure top5.png"),
+    Command("figure_4_3", "Fig. 4.3: queries whose top 5 changes between 3 and 9 views per shape (Table 4.4's "
+                          "retrieval outputs)", _figure_4_3, (
+        arg("--settings", required=True, help="JSON with profile and seed"),
+        arg("--categories", nargs="+", required=True),
+        arg("--retrieval-a", nargs="+", required=True, help="retrieve .npz with the sketch views, per category"),
+        arg("--retrieval-b", nargs="+", required=True, help="retrieve .npz with the 9 views, per category"),
+        arg("--sketches", nargs="+", required=True, help="the sketches' image set, per category"),
+        arg("--gallery", nargs="+", required=True, help="the gallery at the sketch views, per category"),
+        arg("--out", required=True),
+    )),
+    Command("figure_b_2", "Fig. B.2: a query's true shape in the preferred views and in Schlachte et al.'s (Table "
+                          "B.5's retrieval outputs)", _figure_b_2, (
+        arg("--settings", required=True, help="JSON with profile and seed"),
+        arg("--categories", nargs="+", required=True),
+        arg("--retrieval-a", nargs="+", required=True, help="retrieve .npz with the preferred views, per category"),
+        arg("--retrieval-b", nargs="+", required=True, help="retrieve .npz with Schlachte et al.'s views"),
+        arg("--sketches", nargs="+", required=True, help="the sketches' image set, per category"),
+        arg("--gallery", nargs="+", required=True, help="the gallery at the preferred views, per category"),
+        arg("--gallery-b", nargs="+", required=True, help="the gallery at Schlachte et al.'s views, per category"),
+        arg("--out", required=True),
+    )),
     Command("domain_study", "Figs. 4.1 and 4.2: CLIP distances between objects and views of sketches, line "
                             "and RGB renderings", _domain_study, (
         arg("--settings", required=True, help="profile, seed, render.sketch_azimuths, retrieval.domain_study, "
