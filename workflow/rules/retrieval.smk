@@ -11,6 +11,7 @@ rule retrieval:
 rule retrieve:
     input:
         unpack(retrieval_inputs),
+        unpack(retrieval_feature_inputs),
     output:
         npz=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.npz",
         metrics=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.json",
@@ -20,6 +21,7 @@ rule retrieve:
         settings=settings("profile", "retrieval",
                           exclude=["retrieval.figure", "retrieval.grids", "retrieval.domain_study", "retrieval.masks"]),
         features=feature_args,
+        choice=choice_args,
         code=code("retrieve"),
     log:
         log_of("retrieve", "method", "category", "split"),
@@ -28,9 +30,21 @@ rule retrieve:
         "../../environment.yml"
     shell:
         "sketch3d retrieve --settings {params.settings:q} --method {wildcards.method}"
-        " --category {wildcards.category} --split {wildcards.split}"
+        " --category {wildcards.category} --split {wildcards.split} {params.choice}"
         " --sketches {input.sketches} --gallery {input.gallery} {params.features} --shapes {input.shapes}"
         " --out {output.npz} --metrics {output.metrics} > {log} 2>&1"
+
+
+# the rows of another choice (retrieval.choices[1:]): the methods that depend on it, beside the main rows
+use rule retrieve as retrieve_other_choice with:
+    output:
+        npz=f"{RESULTS}/retrieval/choices/{{choice}}/{{method}}/{{category}}_{{split}}.npz",
+        metrics=f"{RESULTS}/retrieval/choices/{{choice}}/{{method}}/{{category}}_{{split}}.json",
+    wildcard_constraints:
+        method="|".join(m for m in METHODS if depends_on_choice(METHODS[m])),
+        choice="|".join(OTHER_CHOICES) or "(?!)",
+    log:
+        log_of("retrieve_other_choice", "choice", "method", "category", "split"),
 
 
 rule retrieval_table:
@@ -146,7 +160,8 @@ rule figure_b_2:
         " --gallery-b {input.gallery_b} --out {output} > {log} 2>&1"
 
 
-rule retrieval_grid:
+# a checkpoint: the box and transforms it chooses name the feature files the OBB and Augm. rows read
+checkpoint retrieval_grid:
     input:
         unpack(grid_inputs),
     output:
@@ -158,6 +173,7 @@ rule retrieval_grid:
         settings=lambda wildcards: settings(*FEATURE_KEYS, *GRID_KEYS[wildcards.grid]),
         categories=" ".join(CATEGORIES),
         cache=f"{RESULTS}/cache/features",
+        box_grid=box_grid_arg,
         code=code("retrieval_grid"),
     log:
         log_of("retrieval_grid", "grid"),
@@ -172,7 +188,7 @@ rule retrieval_grid:
     shell:
         "OMP_NUM_THREADS={threads} sketch3d retrieval_grid --grid {wildcards.grid} --settings {params.settings:q}"
         " --categories {params.categories} --sketches {input.sketches} --gallery {input.gallery}"
-        " --cache {params.cache} --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
+        " --cache {params.cache} {params.box_grid} --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
 
 
 rule grid_table:
@@ -245,29 +261,33 @@ rule domain_study:
 
 rule mask_bank:
     input:
-        lambda wildcards: gallery_dir(wildcards.category, "train"),
+        unpack(mask_bank_inputs),
     output:
-        npy=f"{FEATURES}/bank/lines_{{category}}_train.npy",
-        ids=f"{FEATURES}/bank/lines_{{category}}_train.csv",
+        npy=f"{FEATURES}/bank/{{choice}}/lines_{{category}}_train.npy",
+        ids=f"{FEATURES}/bank/{{choice}}/lines_{{category}}_train.csv",
+    wildcard_constraints:
+        choice="|".join(RETRIEVAL_CHOICES),
     params:
-        settings=settings(*FEATURE_KEYS, "retrieval.obb_box", "retrieval.masks.augment"),
+        settings=settings(*FEATURE_KEYS, "retrieval.choices", "retrieval.thesis_choice", "retrieval.masks.augment"),
         cache=f"{RESULTS}/cache/features",
+        choice=choice_args,
         code=code("mask_bank"),
     log:
-        log_of("mask_bank", "category"),
+        log_of("mask_bank", "choice", "category"),
     threads: 2
     resources:
         gpu=1,
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d mask_bank --settings {params.settings:q} --gallery {input}"
+        "OMP_NUM_THREADS={threads} sketch3d mask_bank --settings {params.settings:q} --gallery {input.gallery} {params.choice}"
         " --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"
 
 
 rule train_mask:
     input:
         unpack(train_mask_inputs),
+        unpack(train_mask_val_inputs),
     output:
         **{f"best_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
         **{f"info_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
@@ -285,8 +305,8 @@ rule train_mask:
         settings=settings("profile", "seed", "retrieval.chunk_size", "retrieval.masks",
                           exclude=["retrieval.masks.augment", "retrieval.masks.train_category"]),
         val=val_args,
-        out=lambda wildcards: f"{RESULTS}/retrieval/masks/{wildcards.mode}",
-        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{wildcards.mode}",
+        out=lambda wildcards: f"{retrieval_dir(choice_of(wildcards))}/masks/{wildcards.mode}",
+        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{choice_of(wildcards)}/{wildcards.mode}",
         code=code("train_mask"),
     log:
         log_of("train_mask", "mode"),
@@ -296,3 +316,23 @@ rule train_mask:
     shell:
         "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {wildcards.mode}"
         " --train {input.train} {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"
+
+
+# the masks of another choice (retrieval.choices[1:]), for its rows
+use rule train_mask as train_mask_other_choice with:
+    output:
+        **{f"best_{c}": f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
+        **{f"info_{c}": f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
+        curve=f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/curves.csv",
+        plot=report(
+            f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/curves.png",
+            caption="../report/retrieval/mask_curve.rst",
+            category="Retrieval (ch. 4.2)",
+            subcategory="Figures",
+            labels={"figure": "training curve, {mode} mask, {choice} choice", "profile": PROFILE},
+        ),
+    wildcard_constraints:
+        mode="binary|continuous",
+        choice="|".join(OTHER_CHOICES) or "(?!)",
+    log:
+        log_of("train_mask_other_choice", "choice", "mode"),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sketch3d import DEMO_NOTICE
 from sketch3d.command_line import REHEARSAL_ARG, SHAPES, CliError, Command, arg, parse_settings
-from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS  # names only: light, for the choices
+from sketch3d.retrieval.choice import CHOICES  # names only: light, for the choices
+from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
 
 log = logging.getLogger("sketch3d")
 
@@ -27,8 +28,21 @@ def _retrieve(a: argparse.Namespace) -> None:
         }
     m = retrieve(a.method, parse_settings(a.settings), Path(a.sketches), Path(a.gallery), Path(a.out),
                  Path(a.metrics), a.category, a.split, files, Path(a.shapes) if a.shapes else None,
-                 Path(a.mask) if a.mask else None)
+                 Path(a.mask) if a.mask else None, a.choice, _grids(a))
     log.info("retrieve: %s", json.dumps(m))
+
+
+def _grids(a: argparse.Namespace) -> tuple[Path, Path] | None:
+    return tuple(Path(p) for p in a.grids) if a.grids else None
+
+
+# the setting of the OBB box and the Augm. transforms (sketch3d.retrieval.choice)
+CHOICE_ARGS = (
+    arg("--choice", choices=CHOICES, help="where the OBB box and the Augm. transforms come from: this run's searches "
+                                          "(search) or the thesis's values (thesis); default retrieval.choices[0]"),
+    arg("--grids", nargs=2, metavar=("BOX_JSON", "AFFINE_JSON"),
+        help="with --choice search: the searches' results (retrieval/grids/box.json, affine.json)"),
+)
 
 
 def _retrieval_table(a: argparse.Namespace) -> None:
@@ -46,7 +60,10 @@ def _retrieval_grid(a: argparse.Namespace) -> None:
     if len(a.categories) != len(a.sketches) or len(a.categories) != len(a.gallery):
         raise CliError("give one --sketches and one --gallery folder per --categories entry, in the same order")
     sets = {c: (Path(s), Path(g)) for c, s, g in zip(a.categories, a.sketches, a.gallery)}
-    retrieval_grid(a.grid, parse_settings(a.settings), sets, Path(a.cache), Path(a.out_csv), Path(a.out_json))
+    if (a.grid == "affine") != bool(a.box_grid):
+        raise CliError("--box-grid (Table 4.1's search result) is needed by the affine search, and by it only")
+    retrieval_grid(a.grid, parse_settings(a.settings), sets, Path(a.cache), Path(a.out_csv), Path(a.out_json),
+                   box_grid=Path(a.box_grid) if a.box_grid else None)
 
 
 def _grid_table(a: argparse.Namespace) -> None:
@@ -108,7 +125,7 @@ def _query(a: argparse.Namespace) -> None:
         raise CliError("give --meshes DIR or --gallery DIR, not both")
     params = parse_settings(a.settings) if a.settings else load_params(a.params, {"profile": a.profile} if a.profile else None)
     setup = q.query_setup(params, Path(a.results) if a.results else None, Path(a.mask) if a.mask else None,
-                          allow_random_weights=a.allow_random_weights)
+                          allow_random_weights=a.allow_random_weights, choice=a.choice)
     files = q.query_files(Path(a.queries)) if a.queries else [Path(sketch)]
     sketches = q.read_sketches(files, a.index)  # a bad sketch fails here, before any rendering or embedding
     for line in setup.header():
@@ -153,7 +170,11 @@ def _domain_study(a: argparse.Namespace) -> None:
 def _mask_bank(a: argparse.Namespace) -> None:
     from sketch3d.retrieval.mask_bank import mask_bank
 
-    shape = mask_bank(Path(a.gallery), parse_settings(a.settings), Path(a.cache), Path(a.out), Path(a.ids))
+    from sketch3d.retrieval.choice import main_choice, settings_under
+
+    s = parse_settings(a.settings)
+    s["retrieval"] = settings_under(s["retrieval"], a.choice or main_choice(s["retrieval"]), _grids(a))
+    shape = mask_bank(Path(a.gallery), s, Path(a.cache), Path(a.out), Path(a.ids))
     log.info("mask_bank: %s", shape)
 
 
@@ -184,6 +205,7 @@ COMMANDS = (
           for name in ("sketch-features", "sketch-ids", "gallery-features", "gallery-ids")),
         arg("--shapes", help="the shapes manifest: the metrics record where the split came from"),
         arg("--mask", help="a learned feature mask (.npy, bool or float32 [D]), for methods that use one"),
+        *CHOICE_ARGS,
     )),
     Command("retrieval_table", "a retrieval table (4.8, B.2): our acc@k beside the thesis's", _retrieval_table, (
         arg("--table", required=True, help="thesis table number, e.g. 4.8 or B.2"),
@@ -202,6 +224,7 @@ COMMANDS = (
         arg("--sketches", nargs="+", required=True, help="sketch image folders, one per category"),
         arg("--gallery", nargs="+", required=True, help="rendered gallery folders, one per category"),
         arg("--cache", required=True, help="the per-image feature cache (shared with extract_features)"),
+        arg("--box-grid", help="affine only: Table 4.1's search result (box.json); its chosen box is Table 4.2's OBB"),
         arg("--out-csv", required=True),
         arg("--out-json", required=True),
     )),
@@ -230,6 +253,8 @@ COMMANDS = (
                               "and the learned mask (retrieval/masks/binary/best_chair.npy) are read (default: "
                               "results/<profile>)"),
         arg("--mask", help="a learned feature mask (.npy) instead of the results folder's"),
+        arg("--choice", choices=["search", "thesis"], help="the box and transforms: this run's searches or the "
+                                                            "thesis's (default: retrieval.choices' first)"),
         arg("--allow-random-weights", action="store_true",
             help="rank with untrained (random) weights outside the demo profile (meaningless distances)"),
         arg("--top", type=int, default=5),
@@ -271,6 +296,7 @@ COMMANDS = (
     )),
     Command("mask_bank", "features of randomly transformed training renderings, for mask training", _mask_bank, (
         *(arg(f"--{name}", required=True) for name in ("settings", "gallery", "cache", "out", "ids")),
+        *CHOICE_ARGS,
     )),
     Command("train_mask", "learn a CLIP feature mask (binary) or weighting (continuous) on training renderings' "
                           "features; select its checkpoint per validation class (Table 4.7)", _train_mask, (

@@ -4,8 +4,10 @@ The method is Table 4.8's / B.3's "Our": both sides fitted to the OBB box, each 
 over the image and its translated, rotated, and translated-and-rotated copies (Augm. (4 imgs)), the features
 masked by the learned binary mask whose checkpoint is the best on the chair validation sketches
 (``Binary (best chairs)``). Without a mask file (the train_mask rule has not run) it ranks with Augm. (4 imgs)
-alone and says so. The box and the transforms are the pipeline's own (``retrieval.choices``: the grid searches'
-choices where they ran, else params.yaml's), applied by the same ``Method.transforms``.
+alone and says so. The box and the transforms are those of the pipeline's main rows (the first of
+``retrieval.choices``, resolved by ``retrieval.choice`` as the pipeline does: this run's Table 4.1 and 4.2
+searches, or the thesis's values; the thesis's where the searches have not run, said), applied by the same
+``Method.transforms``; the mask is the one trained under that choice.
 
 A sketch is our JSON, a QuickDraw ``.ndjson`` drawing, an SVG, or an image (PNG/JPEG): an image is read as the
 pipeline reads one (``features.box.to_grey``: transparency composited onto white) at its own size, so the box
@@ -115,11 +117,39 @@ class QuerySetup:
                 *self.sources, f"mask: {mask}", f"weights: {self.weights}", *self.notes]
 
 
+def chosen_settings(retrieval: dict, results_dir: Path, choice: str | None = None) -> tuple[dict, str, list[str]]:
+    """The retrieval section under the pipeline's main choice (``retrieval.choices[0]``, or ``choice``), as the
+    pipeline resolves it (``retrieval.choice``): ``search`` reads this run's searches under ``results_dir``
+    (Tables 4.1 and 4.2); without them, the thesis's choice (``retrieval.thesis_choice``), said. Returns (section,
+    the choice used, where the box and the transforms came from)."""
+    from sketch3d.retrieval.choice import GRID_FILES, main_choice, read_search, resolve
+
+    choice = choice or main_choice(retrieval)
+    if choice == "search":
+        files = [Path(results_dir) / "retrieval" / "grids" / f"{g}.json" for g in GRID_FILES]
+        missing = [str(f) for f in files if not f.is_file()]
+        if not missing:
+            r = resolve(retrieval, "search", read_search(*files))
+            where = f"this run's searches (Tables 4.1 and 4.2: {files[0]}, {files[1]}; choice 'search')"
+        else:
+            r = resolve(retrieval, "thesis")
+            where = (f"the thesis's choice (retrieval.thesis_choice): the searches' results {', '.join(missing)} are "
+                     "missing (run the retrieval_grid rule, or give --results)")
+            choice = "thesis"
+    else:
+        r = resolve(retrieval, choice)
+        where = f"the thesis's choice (retrieval.thesis_choice; choice {choice!r})"
+    a = r["augment"]
+    return r, choice, [f"box {r['obb_box']} px, transforms translate ({a['translate'][0]:g}, {a['translate'][1]:g}) "
+                       f"px and rotate {a['rotate']:g} deg: {where}"]
+
+
 def query_setup(params: dict, results_dir: Path | None = None, mask: Path | None = None,
-                allow_random_weights: bool = False) -> QuerySetup:
+                allow_random_weights: bool = False, choice: str | None = None) -> QuerySetup:
     """The method, settings, mask and weights of a query; refuses random weights outside the demo profile unless
-    ``allow_random_weights``, before anything is embedded."""
-    from sketch3d.retrieval.choices import chosen_retrieval, grids_dir
+    ``allow_random_weights``, before anything is embedded. ``choice``: ``search`` or ``thesis`` instead of the
+    pipeline's main choice."""
+    from sketch3d.retrieval.choice import main_choice
     from sketch3d.retrieval.masks import load_mask
 
     results_dir = default_results(params) if results_dir is None else Path(results_dir)
@@ -135,9 +165,12 @@ def query_setup(params: dict, results_dir: Path | None = None, mask: Path | None
                 "nothing. Set features.weights (profiles.paper.features.weights) to CLIP's weights (an open_clip "
                 "tag such as 'openai' or a weights file), or pass --allow-random-weights to rank anyway")
         notes.append("WARNING: untrained weights (--allow-random-weights): the ranking means nothing")
-    retrieval, sources = chosen_retrieval(params["retrieval"], grids_dir(results_dir))
+    retrieval, used, sources = chosen_settings(params["retrieval"], results_dir, choice)
+    # the pipeline's masks of a choice: retrieval/masks (the main one), retrieval/choices/<choice>/masks (another)
+    base = results_dir / "retrieval"
+    masks = base / "masks" if used == main_choice(params["retrieval"]) else base / "choices" / used / "masks"
     mode, cls = METHODS[BEST].mask
-    default_mask = results_dir / "retrieval" / "masks" / mode / f"best_{cls}.npy"
+    default_mask = masks / mode / f"best_{cls}.npy"
     if mask is not None and not Path(mask).is_file():
         raise FileNotFoundError(f"--mask {mask} does not exist; give a mask written by the train_mask rule "
                                 f"(e.g. {default_mask}) or leave --mask out")

@@ -20,7 +20,7 @@ from sketch3d.features.backbone import CLIP_MEAN, CLIP_STD
 from sketch3d.features.box import read_grey
 from sketch3d.features.transforms import Transform
 from sketch3d.imageset import write_index
-from sketch3d.retrieval.choices import chosen_retrieval
+from sketch3d.retrieval.choice import ChoiceError
 from sketch3d.retrieval.query import query_meshes, query_setup, read_sketches
 
 REPO = Path(__file__).resolve().parents[3]
@@ -113,7 +113,7 @@ def test_query_folder_ranks_with_augm4_and_the_mask_and_a_transparent_png_as_its
 
     # provenance at the top: profile, method, where the box and transforms came from, the mask, the weights
     assert "profile: demo" in head and "method: Binary (best chairs) (binary_chair)" in head
-    assert "box 150 px: Table 4.1's search" in head and "rotate 31.5 deg: Table 4.2's search" in head
+    assert "box 150 px, transforms translate (-12, 7) px and rotate 31.5 deg: this run's searches" in head
     assert f"mask: {results / 'retrieval/masks/binary/best_chair.npy'} (sha256 " in head
     assert "weights: CLIP RN50 layer3: random init (seed 0), NOT pretrained" in head
     assert head.index("# profile") < head.index("ranking(s) written")
@@ -150,26 +150,30 @@ def test_without_a_mask_or_searches_it_falls_back_and_says_so(setup_dirs, tmp_pa
     head = capsys.readouterr().out
     assert "method: OBB, Augm. (4 imgs) (obb_augm4)" in head and "no learned mask at" in head
     assert "mask: none" in head
-    r = load_params(REPO / "params.yaml", {"profile": "demo"})["retrieval"]
-    assert f"box {r['obb_box']} px: params retrieval.obb_box" in head
-    assert "params retrieval.augment" in head
+    thesis = load_params(REPO / "params.yaml", {"profile": "demo"})["retrieval"]["thesis_choice"]
+    assert (f"box {thesis['obb_box']} px, transforms translate ({thesis['augment']['translate'][0]}, "
+            f"{thesis['augment']['translate'][1]}) px and rotate {thesis['augment']['rotate']} deg: the thesis's "
+            "choice (retrieval.thesis_choice): the searches' results") in head
     assert len(pd.read_csv(out)) == 15
 
 
-def test_chosen_retrieval_reads_the_choices_and_refuses_a_foreign_file(tmp_path):
-    r = {"obb_box": 129, "augment": {"translate": [19, -4], "rotate": -23.5}, "chunk_size": 8}
-    same, sources = chosen_retrieval(r, tmp_path)
-    assert same == r and all("params" in s for s in sources)
-    (tmp_path / "box.json").write_text(json.dumps({"choice": {"box": 176}}))
-    (tmp_path / "affine.json").write_text(json.dumps({"choice": {"box": 129, "translation": [-19, 5],
-                                                                 "rotation": 31.5}}))
-    got, sources = chosen_retrieval(r, tmp_path)
-    assert got["obb_box"] == 176 and got["augment"] == {"translate": [-19.0, 5.0], "rotate": 31.5}
-    assert r["obb_box"] == 129  # the caller's dict untouched
-    assert "searched on box 129, applied on box 176" in sources[1]
-    (tmp_path / "box.json").write_text(json.dumps({"rows": []}))
-    with pytest.raises(ValueError, match="box.json is not a grid search's output"):
-        chosen_retrieval(r, tmp_path)
+def test_choice_and_mask_follow_the_pipeline(setup_dirs):
+    _, _, results = setup_dirs
+    params = load_params(REPO / "params.yaml", {"profile": "paper"})
+    assert params["retrieval"]["choices"][0] == "search"
+    params["features"]["weights"] = "random"
+    main = query_setup(params, results, allow_random_weights=True)
+    assert main.retrieval["obb_box"] == 150 and main.mask_path == results / "retrieval/masks/binary/best_chair.npy"
+    # the thesis's choice (another choice in the paper profile): its values, and its own mask or none
+    thesis = query_setup(params, results, allow_random_weights=True, choice="thesis")
+    assert thesis.retrieval["obb_box"] == params["retrieval"]["thesis_choice"]["obb_box"]
+    assert thesis.mask_path is None and thesis.method.name == "obb_augm4"
+    assert any("retrieval/choices/thesis/masks/binary/best_chair.npy" in n for n in thesis.notes)
+    # a stale Table 4.2 search (run on another box than Table 4.1 chose) is refused, as the pipeline refuses it
+    grids = results / "retrieval/grids"
+    (grids / "box.json").write_text(json.dumps({"grid": "box", "choice": {"box": 170}}))
+    with pytest.raises(ChoiceError, match="stale"):
+        query_setup(params, results, allow_random_weights=True)
 
 
 def test_random_weights_are_refused_outside_the_demo_unless_asked(setup_dirs, tmp_path, caplog, monkeypatch):
