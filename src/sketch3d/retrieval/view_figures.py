@@ -56,20 +56,24 @@ def _load(npz: Path) -> dict:
 def pick_queries(ranks_a: np.ndarray, ranks_b: np.ndarray, k: int, seed: int) -> list[Pick]:
     """Fig. 4.3's two rows of a category, from the true shape's 0-based rank per query under A (3 views) and
     B (9 views): a query in A's top ``k`` but not in B's, then one first under B but not under A; each at
-    random (seeded) among those that qualify, else the one moved most that way (the lowest index on a tie)."""
+    random (seeded) among those that qualify, else the one moved most that way (on a tie: lost, the one B ranks
+    lowest; gained, the one B ranks highest; then the lowest index)."""
     ranks_a, ranks_b = np.asarray(ranks_a), np.asarray(ranks_b)
     if ranks_a.shape != ranks_b.shape or ranks_a.ndim != 1 or ranks_a.size == 0:
         raise ValueError(f"pick_queries: the two rank vectors must list the same queries, got {ranks_a.shape} "
                          f"and {ranks_b.shape}")
     rng = np.random.default_rng(seed)
     picks = []
-    for kind, qualifies, moved in (("lost", (ranks_a < k) & (ranks_b >= k), ranks_b - ranks_a),
-                                   ("gained", (ranks_b == 0) & (ranks_a > 0), ranks_a - ranks_b)):
+    # kind, who qualifies, and the fallback's order (best last): moved most that way, then the caption's end
+    # (lost: the GT furthest down with B; gained: the GT highest with B), then the earlier query
+    for kind, qualifies, keys in (("lost", (ranks_a < k) & (ranks_b >= k), (ranks_b, ranks_b - ranks_a)),
+                                  ("gained", (ranks_b == 0) & (ranks_a > 0), (-ranks_b, ranks_a - ranks_b))):
         candidates = np.flatnonzero(qualifies)
         if candidates.size:
             picks.append(Pick(int(rng.choice(candidates)), kind, True))
         else:
-            picks.append(Pick(int(np.argmax(moved)), kind, False))
+            order = np.lexsort((-np.arange(ranks_a.size), *keys))  # lexsort: last key primary; ascending
+            picks.append(Pick(int(order[-1]), kind, False))
     return picks
 
 
@@ -132,7 +136,7 @@ def fig_4_3_figure(inputs: dict[str, tuple[Path, Path, Path, Path]], seed: int, 
         ra, rb = int(a["ranks"][p.index]) + 1, int(b["ranks"][p.index]) + 1
         _show(axes[r, 0], q["path"], f"{cat} query\n{qid}\nGT rank {ra} ({labels[0]}), {rb} ({labels[1]})")
         why = {"lost": f"top {k}: {labels[0]} only", "gained": f"first: {labels[1]} only"}[p.kind]
-        axes[r, 0].set_ylabel(why if p.exact else f"{why}?\n(none: most moved)", fontsize=FONT)
+        axes[r, 0].set_ylabel(why if p.exact else f"{why}: none\n(shown: the most moved)", fontsize=FONT)
         for half, (d, label) in enumerate(((a, labels[0]), (b, labels[1]))):
             order = ranking(d["dist"][p.index : p.index + 1])[0, :kk]
             for c, si in enumerate(order):

@@ -40,9 +40,12 @@ def test_pick_queries_takes_seeded_qualifying_queries_else_the_most_moved():
         assert pick_queries(a, b, 5, seed) == [first, second]  # seeded
         seen.add((first.index, second.index))
     assert len(seen) > 1  # the seed chooses among the candidates
-    # nobody qualifies: the query moved most that way, flagged
+    # nobody qualifies: the query moved most that way, flagged (gained: 1 and 2 did not move; 2 is higher with B)
     assert pick_queries(np.array([0, 5, 2]), np.array([3, 5, 2]), 5, 0) == [Pick(0, "lost", False),
-                                                                            Pick(1, "gained", False)]
+                                                                            Pick(2, "gained", False)]
+    # nobody moved: lost shows the GT furthest down with B, gained the GT highest with B (then the earlier query)
+    assert pick_queries(np.array([0, 7, 2, 0]), np.array([0, 7, 2, 0]), 5, 0) == [Pick(1, "lost", False),
+                                                                                  Pick(0, "gained", False)]
     with pytest.raises(ValueError, match="same queries"):
         pick_queries(np.array([0, 1]), np.array([0]), 5, 0)
 
