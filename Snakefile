@@ -19,7 +19,7 @@ wildcard_constraints:
     category="|".join(CATEGORIES),
     split="|".join(SPLITS),
     kind="sketch|(lines|rgb)_(" + "|".join(config["render"]["view_sets"]) + ")",
-    transforms=r"box(\d+|none)[-_.+a-z0-9]*",
+    transforms=r"box(\d+|none|centred)[-_.+a-z0-9]*",
 
 
 # shared stages

@@ -100,8 +100,9 @@ def test_table_cells_follow_from_the_distances(finished, table, method, label, c
     assert dist.shape == (9, 3) and len(set(data["query_ids"])) == 9
     if method == "pixel":
         return
-    # Baseline (thesis B.3.1): sketches fitted to 170, renderings as rendered; w/ centering: both fitted
-    sketch_box, gallery_box = {"baseline": (170, "none"), "baseline_centering": (170, 170), "obb": (129, 129)}[method]
+    # Baseline (thesis B.3.1): sketches fitted to 170, renderings as rendered; w/ centering: renderings centred
+    sketch_box, gallery_box = {"baseline": (170, "none"), "baseline_centering": (170, "centred"),
+                               "obb": (129, 129)}[method]
     sk, ga = r / f"features/RN50-layer3/box{sketch_box}", r / f"features/RN50-layer3/box{gallery_box}"
     q = np.load(sk / f"sketch_{category}_test.npy").astype(np.float64)
     g = np.load(ga / f"lines_five_{category}_test.npy").astype(np.float64)

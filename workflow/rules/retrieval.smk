@@ -16,11 +16,12 @@ rule retrieve:
         npz=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.npz",
         metrics=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.json",
     wildcard_constraints:
-        method="|".join(METHODS),
+        method="|".join(METHOD_VARIANTS),
     params:
         settings=settings("profile", "retrieval",
                           exclude=["retrieval.figure", "retrieval.grids", "retrieval.domain_study", "retrieval.masks"]),
         features=feature_args,
+        method=lambda wildcards: base_name(wildcards.method),
         choice=choice_args,
         code=code("retrieve"),
     log:
@@ -29,22 +30,11 @@ rule retrieve:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d retrieve --settings {params.settings:q} --method {wildcards.method}"
+        "sketch3d retrieve --settings {params.settings:q} --method {params.method}"
         " --category {wildcards.category} --split {wildcards.split} {params.choice}"
         " --sketches {input.sketches} --gallery {input.gallery} {params.features} --shapes {input.shapes}"
         " --out {output.npz} --metrics {output.metrics} > {log} 2>&1"
 
-
-# the rows of another choice (retrieval.choices[1:]): the methods that depend on it, beside the main rows
-use rule retrieve as retrieve_other_choice with:
-    output:
-        npz=f"{RESULTS}/retrieval/choices/{{choice}}/{{method}}/{{category}}_{{split}}.npz",
-        metrics=f"{RESULTS}/retrieval/choices/{{choice}}/{{method}}/{{category}}_{{split}}.json",
-    wildcard_constraints:
-        method="|".join(m for m in METHODS if depends_on_choice(METHODS[m])),
-        choice="|".join(OTHER_CHOICES) or "(?!)",
-    log:
-        log_of("retrieve_other_choice", "choice", "method", "category", "split"),
 
 
 rule retrieval_table:
@@ -300,13 +290,15 @@ rule train_mask:
             labels={"figure": "training curve, {mode} mask", "profile": PROFILE},
         ),
     wildcard_constraints:
-        mode="binary|continuous",
+        mode="|".join(MASK_VARIANTS),
     params:
         settings=settings("profile", "seed", "retrieval.chunk_size", "retrieval.masks",
                           exclude=["retrieval.masks.augment", "retrieval.masks.train_category"]),
         val=val_args,
-        out=lambda wildcards: f"{retrieval_dir(choice_of(wildcards))}/masks/{wildcards.mode}",
-        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{choice_of(wildcards)}/{wildcards.mode}",
+        out=lambda wildcards: f"{RESULTS}/retrieval/masks/{wildcards.mode}",
+        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{wildcards.mode}",
+        mode=lambda wildcards: base_name(wildcards.mode),
+        choice=choice_args,
         code=code("train_mask"),
     log:
         log_of("train_mask", "mode"),
@@ -314,25 +306,6 @@ rule train_mask:
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {wildcards.mode}"
+        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {params.mode} {params.choice}"
         " --train {input.train} {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"
 
-
-# the masks of another choice (retrieval.choices[1:]), for its rows
-use rule train_mask as train_mask_other_choice with:
-    output:
-        **{f"best_{c}": f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
-        **{f"info_{c}": f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
-        curve=f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/curves.csv",
-        plot=report(
-            f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/curves.png",
-            caption="../report/retrieval/mask_curve.rst",
-            category="Retrieval (ch. 4.2)",
-            subcategory="Figures",
-            labels={"figure": "training curve, {mode} mask, {choice} choice", "profile": PROFILE},
-        ),
-    wildcard_constraints:
-        mode="binary|continuous",
-        choice="|".join(OTHER_CHOICES) or "(?!)",
-    log:
-        log_of("train_mask_other_choice", "choice", "mode"),

@@ -7,23 +7,38 @@ RETRIEVAL_TABLES = [t.slug for t in TABLES.values()]
 
 # The chain of choices (sketch3d.retrieval.choice): Table 4.1's search chooses the OBB box, Table 4.2's the Augm.
 # transforms; the methods that use them wait for the searches (a checkpoint: the feature files' names hold the
-# chosen values). The main choice's outputs are retrieval/<method>/..., another choice's retrieval/choices/<c>/...
+# chosen values). The main choice's rows are retrieval/<method>/...; another choice's rows of a method that depends
+# on it are retrieval/<method>@<choice>/... (and its masks retrieval/masks/<mode>@<choice>/): the same rules.
 RETRIEVAL_CHOICES = check_choices(config["retrieval"]["choices"])
 MAIN_CHOICE = RETRIEVAL_CHOICES[0]
 OTHER_CHOICES = RETRIEVAL_CHOICES[1:]
+METHOD_VARIANTS = [*METHODS, *(f"{m}@{c}" for m in METHODS if depends_on_choice(METHODS[m])
+                               for c in OTHER_CHOICES)]
+MASK_VARIANTS = [f"{mode}{suffix}" for mode in ("binary", "continuous")
+                 for suffix in ("", *(f"@{c}" for c in OTHER_CHOICES))]
+
+
+def variant(name, choice):
+    """A method's or mask mode's name under ``choice``: the name itself under the main choice, else name@choice."""
+    return name if choice == MAIN_CHOICE else f"{name}@{choice}"
+
+
+def base_name(name):
+    return name.partition("@")[0]
 
 
 def grid_json(grid):
     return f"{RESULTS}/retrieval/grids/{grid}.json"
 
 
-def retrieval_dir(choice):
-    """Where the retrieval outputs (and learned masks) under ``choice`` go."""
-    return f"{RESULTS}/retrieval" if choice == MAIN_CHOICE else f"{RESULTS}/retrieval/choices/{choice}"
-
-
 def choice_of(wildcards):
-    return wildcards.get("choice", MAIN_CHOICE)
+    """The choice of a job: from the ``@<choice>`` of its method or mode, or its ``choice`` wildcard; else the main."""
+    if "choice" in wildcards.keys():
+        return wildcards.choice
+    for key in ("method", "mode"):
+        if key in wildcards.keys() and "@" in wildcards[key]:
+            return wildcards[key].partition("@")[2]
+    return MAIN_CHOICE
 
 
 def chosen(choice):
@@ -48,7 +63,7 @@ def choice_args(wildcards, input):
 def retrieval_inputs(wildcards):
     """Image sets of a retrieval job; a method that depends on the choice also reads, under ``search``, the
     searches' results."""
-    method = METHODS[wildcards.method]
+    method = METHODS[base_name(wildcards.method)]
     return {
         "shapes": f"{RESULTS}/data/shapes.csv",
         "sketches": f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}",
@@ -60,7 +75,7 @@ def retrieval_inputs(wildcards):
 def retrieval_feature_inputs(wildcards):
     """The CLIP feature files (each side under its own transforms) of CLIP methods, and a masked method's mask;
     apart from retrieval_inputs: these wait for the searches (their names hold the chosen box and transforms)."""
-    method = METHODS[wildcards.method]
+    method = METHODS[base_name(wildcards.method)]
     choice = choice_of(wildcards)
     inputs = {}
     if method.kind != "clip":
@@ -73,7 +88,7 @@ def retrieval_feature_inputs(wildcards):
         inputs[f"{kind}_ids"] = [f"{stem}.csv" for stem in files]
     if method.mask is not None:
         mode, selected_on = method.mask
-        inputs["mask"] = f"{retrieval_dir(choice)}/masks/{mode}/best_{selected_on}.npy"
+        inputs["mask"] = f"{RESULTS}/retrieval/masks/{variant(mode, choice)}/best_{selected_on}.npy"
     return inputs
 
 
@@ -130,7 +145,7 @@ def table_inputs(wildcards):
     """A table's metric files, one per (row method, category), and the thesis's own table (package data:
     listed as an input, editing it reruns exactly this table)."""
     table = get_table(wildcards.table)
-    others = [f"{retrieval_dir(choice)}/{m}/{c}_{table.split}.json" for m in table.methods
+    others = [f"{RESULTS}/retrieval/{variant(m, choice)}/{c}_{table.split}.json" for m in table.methods
               if depends_on_choice(METHODS[m]) for choice in OTHER_CHOICES for c in CATEGORIES]
     return {
         "metrics": expand(f"{RESULTS}/retrieval/{{method}}/{{category}}_{table.split}.json",
@@ -198,7 +213,6 @@ CHAPTER_TARGETS["retrieval"] = [
     *expand(f"{RESULTS}/figures/top5_{{category}}.png", category=CATEGORIES),
     *(f"{RESULTS}/figures/{name}" for name in ("fig_4_1.png", "fig_4_2.png", "domain_study.json", "fig_4_3.png",
                                                "fig_B_2.png")),
-    *expand(f"{RESULTS}/retrieval/masks/{{mode}}/curves.png", mode=config["retrieval"]["masks"]["modes"]),
-    *expand(f"{RESULTS}/retrieval/choices/{{choice}}/masks/{{mode}}/curves.png", choice=OTHER_CHOICES,
-            mode=config["retrieval"]["masks"]["modes"]),
+    *(f"{RESULTS}/retrieval/masks/{variant(mode, c)}/curves.png" for mode in config["retrieval"]["masks"]["modes"]
+      for c in RETRIEVAL_CHOICES),
 ]

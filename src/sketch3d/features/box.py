@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["fit_to_box", "load_image", "read_grey", "to_grey", "ink_bbox"]
+__all__ = ["fit_to_box", "centre_object", "load_image", "read_grey", "to_grey", "ink_bbox"]
 
 
 def to_grey(image: Image.Image) -> Image.Image:
@@ -60,6 +60,23 @@ def fit_to_box(image: Image.Image, box: int, size: int = 224, threshold: int = 2
         obj = obj.resize((new_w, new_h), Image.Resampling.LANCZOS)
     canvas = Image.new("L", (size, size), 255)
     canvas.paste(obj, ((size - new_w) // 2, (size - new_h) // 2))
+    return canvas
+
+
+def centre_object(image: Image.Image, size: int = 224, threshold: int = 200) -> Image.Image:
+    """A ``size`` x ``size`` image with the drawing moved (not scaled) to the centre: its bounding box is placed
+    where :func:`fit_to_box` places a box of the same size (Table B.2's "Baseline w/ centering" renderings)."""
+    grey = to_grey(image)
+    if grey.size != (size, size):
+        raise ValueError(f"centre_object: the image is {grey.size[0]}x{grey.size[1]}; centring without scaling "
+                         f"needs a {size}x{size} image (a rendering)")
+    bbox = ink_bbox(np.asarray(grey), threshold)
+    if bbox is None:
+        raise ValueError(f"centre_object: blank image: no pixel darker than threshold={threshold}; "
+                         "expected black lines on white")
+    left, top, right, bottom = bbox
+    canvas = Image.new("L", (size, size), 255)
+    canvas.paste(grey.crop(bbox), ((size - (right - left)) // 2, (size - (bottom - top)) // 2))
     return canvas
 
 

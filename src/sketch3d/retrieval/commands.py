@@ -302,6 +302,7 @@ COMMANDS = (
                           "features; select its checkpoint per validation class (Table 4.7)", _train_mask, (
         arg("--settings", required=True, help="JSON with seed, profile, retrieval.masks and retrieval.chunk_size"),
         arg("--mode", required=True, choices=["binary", "continuous"]),
+        *CHOICE_ARGS,
         arg("--train", required=True, help=".npy [S shapes, V views, A augmentation copies, D] (memory-mapped)"),
         arg("--val", nargs=5, action="append", required=True,
             metavar=("CLASS", "SKETCH_NPY", "SKETCH_IDS", "GALLERY_NPY", "GALLERY_IDS"),

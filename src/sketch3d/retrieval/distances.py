@@ -17,6 +17,15 @@ feature changes (:func:`exact_sq_dist`). Candidates further apart are ordered
 alike by every machine, since their gap exceeds any BLAS error. So for the
 same features every CPU gives the same ranking, and near or exact ties get
 the same value; values far from any tie may differ in their last bits.
+
+A shape's distance over its views (:func:`shape_mse`): "min" is eq. 4.1, the
+minimum of the per-view distances; "mean" is the thesis's "avg" (Table 4.3,
+B.4: "averaging features from all views"): the shape is represented by the
+mean of its view features, and its distance is the one MSE to that mean (not
+the mean of the per-view distances, which differs from it by the spread of
+the views around their mean). The mean features are summed in float64 in
+gallery row order and divided by the count: elementwise IEEE operations, the
+same on every CPU, so the tie recomputation above holds for them unchanged.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import mmap
 
 import numpy as np
 
-__all__ = ["pairwise_mse", "shape_mse", "reduce_over_views", "exact_sq_dist"]
+__all__ = ["pairwise_mse", "shape_mse", "view_mean_features", "reduce_over_views", "exact_sq_dist"]
 
 _QUERY_BLOCK_BYTES = 512 * 2**20  # float64 query rows upcast at once
 _EXACT_BLOCK_BYTES = 64 * 2**20  # float64 gallery rows upcast at once when recomputing ties
@@ -153,12 +162,10 @@ def exact_sq_dist(query: np.ndarray, gallery_rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _group_reduce(x: np.ndarray, view_shape: np.ndarray, n_shapes: int, how: str) -> np.ndarray:
-    if how == "max":
-        out = np.full((x.shape[0], n_shapes), -np.inf)
-        np.maximum.at(out.T, view_shape, x.T)
-        return out
-    return reduce_over_views(x, view_shape, n_shapes, how=how)
+def _group_max(x: np.ndarray, view_shape: np.ndarray, n_shapes: int) -> np.ndarray:
+    out = np.full((x.shape[0], n_shapes), -np.inf)
+    np.maximum.at(out.T, view_shape, x.T)
+    return out
 
 
 def _near_ties(value: np.ndarray, window: np.ndarray) -> np.ndarray:
@@ -175,40 +182,30 @@ def _near_ties(value: np.ndarray, window: np.ndarray) -> np.ndarray:
     return flag
 
 
-def _shape_ssd(queries, gallery, view_shape, n_shapes, how, chunk_size, exact_ties):
-    """[nq, n_shapes] sums of squared differences reduced over views, near ties recomputed.
+def _shape_ssd(queries, gallery, view_shape, n_shapes, chunk_size, exact_ties):
+    """[nq, n_shapes] sums of squared differences, minimum over each shape's views, near ties recomputed.
 
-    ``view_shape`` None: every gallery row is its own shape (no reduction).
+    ``view_shape`` None: every gallery row is its own shape (no reduction). The mean over views is not
+    reduced here: :func:`shape_mse` averages the features first.
     """
-    if view_shape is not None:
-        view_shape = np.asarray(view_shape)
-        reduce_over_views(np.zeros((0, gallery.shape[0])), view_shape, n_shapes, how=how)  # validate first
     ssd, q_norm, g_norm = _blas_ssd(queries, gallery, chunk_size)
-    value = ssd.copy() if view_shape is None else reduce_over_views(ssd, view_shape, n_shapes, how=how)
+    value = ssd.copy() if view_shape is None else reduce_over_views(ssd, view_shape, n_shapes, how="min")
     if not exact_ties or value.size == 0:
         return value
     bound = _bound_coeff(queries.shape[1]) * (q_norm[:, None] + g_norm[None, :])
     if view_shape is None:
         view_shape, shape_bound = np.arange(gallery.shape[0]), bound
     else:
-        shape_bound = _group_reduce(bound, view_shape, n_shapes, "max" if how == "min" else "mean")
-        # rounding of the mean over a shape's views
-        shape_bound += (np.bincount(view_shape).max() + 1) * _UNIT_ROUNDOFF * np.abs(value)
+        shape_bound = _group_max(bound, view_shape, n_shapes)
     window = _WINDOW * shape_bound.max(axis=1)
     tied = _near_ties(value, window)
     for i in np.flatnonzero(tied.any(axis=1)):
         views = np.flatnonzero(tied[i][view_shape])
-        if how == "min":
-            # only the views that can be their shape's minimum on some machine
-            views = views[ssd[i, views] - value[i, view_shape[views]] <= window[i]]
+        # only the views that can be their shape's minimum on some machine
+        views = views[ssd[i, views] - value[i, view_shape[views]] <= window[i]]
         exact = exact_sq_dist(queries[i], gallery[views])
-        if how == "min":
-            row = np.full(n_shapes, np.inf)
-            np.minimum.at(row, view_shape[views], exact)
-        else:
-            row = np.zeros(n_shapes)
-            np.add.at(row, view_shape[views], exact)
-            row /= np.bincount(view_shape, minlength=n_shapes)
+        row = np.full(n_shapes, np.inf)
+        np.minimum.at(row, view_shape[views], exact)
         shapes = np.flatnonzero(tied[i])
         value[i, shapes] = row[shapes]
     return value
@@ -224,7 +221,7 @@ def pairwise_mse(queries: np.ndarray, gallery: np.ndarray, chunk_size: int = 64,
     row is the same on every machine; ``False`` keeps the plain BLAS values.
     """
     queries, gallery = _check_pair(queries, gallery, chunk_size)
-    ssd = _shape_ssd(queries, gallery, None, gallery.shape[0], "min", chunk_size, exact_ties)
+    ssd = _shape_ssd(queries, gallery, None, gallery.shape[0], chunk_size, exact_ties)
     return ssd / queries.shape[1]
 
 
@@ -237,19 +234,66 @@ def shape_mse(
     chunk_size: int = 64,
     exact_ties: bool = True,
 ) -> np.ndarray:
-    """[nq, n_shapes] ``reduce_over_views(pairwise_mse(queries, gallery), view_shape, n_shapes, how)``.
+    """[nq, n_shapes] MSE between each query and each shape over the shape's views (``view_shape[j]``: the
+    shape of gallery row j).
 
-    Near ties are found and recomputed between shapes rather than between views, which also
-    covers ``how="mean"`` and recomputes only the views that matter.
+    ``how="min"`` (eq. 4.1): ``reduce_over_views(pairwise_mse(queries, gallery), view_shape, n_shapes)``;
+    near ties are found and recomputed between shapes rather than between views, recomputing only the views
+    that matter. ``how="mean"`` (the thesis's "avg", Table 4.3, B.5): ``pairwise_mse(queries,
+    view_mean_features(gallery, view_shape, n_shapes))``, the MSE to the mean of the shape's view features.
     """
     queries, gallery = _check_pair(queries, gallery, chunk_size)
-    return _shape_ssd(queries, gallery, view_shape, n_shapes, how, chunk_size, exact_ties) / queries.shape[1]
+    view_shape = _check_view_shape(view_shape, gallery.shape[0], n_shapes, "shape_mse")
+    if how == "mean":
+        means = view_mean_features(gallery, view_shape, n_shapes)
+        return _shape_ssd(queries, means, None, n_shapes, chunk_size, exact_ties) / queries.shape[1]
+    if how != "min":
+        raise ValueError(f"shape_mse: how={how!r} is not 'min' or 'mean' (retrieval.view_reduction)")
+    return _shape_ssd(queries, gallery, view_shape, n_shapes, chunk_size, exact_ties) / queries.shape[1]
+
+
+def view_mean_features(gallery: np.ndarray, view_shape: np.ndarray, n_shapes: int) -> np.ndarray:
+    """[n_shapes, D] float64: the mean of each shape's view features (thesis B.4 "averaging features from all
+    views").
+
+    Rows are added one at a time in gallery order, then divided by the shape's view count: elementwise IEEE
+    operations in a fixed order, so the result is the same on every CPU. Only one gallery row is upcast at a
+    time (the gallery may be a memory map).
+    """
+    gallery = _as_2d(gallery, "gallery")
+    view_shape = _check_view_shape(view_shape, gallery.shape[0], n_shapes, "view_mean_features")
+    out = np.zeros((n_shapes, gallery.shape[1]), dtype=np.float64)
+    for j, s in enumerate(view_shape.tolist()):
+        out[s] += np.asarray(gallery[j], dtype=np.float64)
+    out /= np.bincount(view_shape, minlength=n_shapes)[:, None].astype(np.float64)
+    return out
+
+
+def _check_view_shape(view_shape: np.ndarray, n_views: int, n_shapes: int, where: str) -> np.ndarray:
+    """``view_shape`` as an integer array with one shape index in 0..n_shapes-1 per gallery row, every shape
+    having a view; errors say which."""
+    view_shape = np.asarray(view_shape)
+    if view_shape.shape != (n_views,):
+        raise ValueError(f"{where}: view_shape has shape {view_shape.shape}, expected ({n_views},): "
+                         "one shape index per gallery row")
+    if view_shape.size and not np.issubdtype(view_shape.dtype, np.integer):
+        raise ValueError(f"{where}: view_shape must hold integer shape indices, got {view_shape.dtype}")
+    view_shape = view_shape.astype(np.int64)
+    if view_shape.size and (view_shape.min() < 0 or view_shape.max() >= n_shapes):
+        raise ValueError(f"{where}: view_shape values must lie in 0..{n_shapes - 1}")
+    counts = np.bincount(view_shape, minlength=n_shapes)
+    if (counts == 0).any():
+        missing = np.flatnonzero(counts == 0)[:5].tolist()
+        raise ValueError(f"{where}: shape index(es) {missing} have no gallery views; render them first")
+    return view_shape
 
 
 def reduce_over_views(dist: np.ndarray, view_shape: np.ndarray, n_shapes: int, how: str = "min") -> np.ndarray:
-    """[nq, n_shapes]: min (thesis) or mean of ``dist`` over each shape's gallery columns.
+    """[nq, n_shapes]: min (eq. 4.1) or mean of ``dist`` over each shape's gallery columns.
 
-    ``view_shape[j]`` is the index (0..n_shapes-1) of the shape that gallery column j shows.
+    ``view_shape[j]`` is the index (0..n_shapes-1) of the shape that gallery column j shows. The mean of
+    *distances* is not the thesis's "avg" (that is the distance to the mean of the view *features*,
+    :func:`shape_mse` with ``how="mean"``); it is kept as a plain reduction.
     """
     dist = np.asarray(dist, dtype=np.float64)
     view_shape = np.asarray(view_shape)

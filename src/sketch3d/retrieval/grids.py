@@ -1,23 +1,43 @@
 """Stage 'retrieval_grid': the searches of Tables 4.1 and 4.2 on the validation split (thesis 4.2.3.2).
 
 Table 4.1 (``box``): the side of the box the object is fitted into, first
-``random.n`` sizes drawn uniformly from ``random.range`` (fractions of the image),
-then ``refine.n`` drawn uniformly within ``refine.half_width`` of the best of the
-first stage, then the best overall. Table 4.2 (``affine``): on the OBB images
-(the box Table 4.1's search chose: ``retrieval.choice``), each image's feature is the mean of its own and of a
-transformed copy's, 0.5 (CLIP(OBB) + CLIP(f(OBB))); the same two stages for
-translations (whole pixels, x and y) and for rotations (steps of
+``random.n`` sizes drawn uniformly at random from ``random.range`` (fractions of
+the image), then ``refine.n`` evenly spaced sizes within ``refine.half_width`` of
+the best of the first stage, then the best overall. Table 4.2 (``affine``): on
+the OBB images (the box Table 4.1's search chose: ``retrieval.choice``), each image's feature is the mean of its
+own and of a transformed copy's, 0.5 (CLIP(OBB) + CLIP(f(OBB))); the same two
+stages for translations (whole pixels, x and y) and for rotations (steps of
 ``rotation.step`` degrees); the best setting for both categories and for each;
 the best translation and rotation together; and the four-image mean (the image,
 translated, rotated, both).
 
+The refine stages ("Uniform 20 from ...") are evenly spaced, the random stages
+random: n values from the interval's start in steps of width / n (the end
+excluded, as ``np.arange(lo, hi, step)``). The thesis's own results lie on such
+grids and not on the grid with both ends: its best rotation, -23.5 degrees, is
+-30 + 13 x 0.5 in [-30, -20] (with both ends the step is 10/19 degrees), and
+its best box, 57.7%, is 51.6% + 16 x 0.38% in [51.6%, 59.2%] (with both ends
+the grid holds 57.2% and 57.6%, not 57.7%). Such a grid centred on the first
+stage's best holds that best again (k = n / 2): evaluated once, counted once
+(``retrieval.tables.grid_table``).
+
+Translations "uniform (20) x in [21, 6], y in [-1, -6]": 20 evenly spaced 2-D
+values. The thesis names one interval per axis, a rectangle, so the values are
+a lattice nx x ny = n over it (each axis as above), not 20 points on its
+diagonal: the thesis's best translations (19, -4) and (19, -2) share x, which no
+monotone diagonal holds. nx and ny are the factor pair of n whose cells are the
+closest to square in pixels (x and y are the same unit; a translation should be
+searched alike in both directions): for the thesis's 15 x 5 px rectangle,
+10 x 2 (cells 1.5 x 2.5 px; 5 x 4 gives 3 x 1.25 px). Values are then rounded to
+whole pixels; coinciding ones are evaluated and counted once.
+
 "Best" for both categories: the highest mean acc@1 over the categories, then the
 highest mean acc@5, then the earlier setting; for one category the same on its
-own numbers. Sizes are drawn with a generator seeded from ``seed`` and the grid
-and stage, so a grid is the same on every run.
+own numbers. The random stages draw with a generator seeded from ``seed`` and the
+grid and stage, so a grid is the same on every run.
 
 Cost: every (image, transform) is embedded once. The transforms other tables
-read (the OBB box, the Augm. copies of ``retrieval.augment``) go through the
+read (the searched OBB box; the thesis's box and Augm. copies when a run evaluates them) go through the
 shared per-image feature cache; every other setting is embedded into a scratch
 cache deleted when the job ends, and the OBB features every Table 4.2 setting
 averages with are held in memory: a thesis-size grid (150 settings x 1600 images
@@ -71,6 +91,48 @@ def rotations(rng: np.random.Generator, n: int, lo: float, hi: float, step: floa
     if step <= 0:
         raise ValueError(f"rotation step must be > 0 degrees, got {step}")
     return [float(round(a / step) * step) for a in rng.uniform(lo, hi, size=n)]
+
+
+def evenly_spaced(lo: float, hi: float, n: int) -> np.ndarray:
+    """``n`` values from ``lo`` in steps of (hi - lo) / n: [lo, hi) cut into n equal steps (the end excluded;
+    module docstring: the thesis's best settings lie on such grids)."""
+    if n < 1:
+        raise ValueError(f"a grid stage needs n >= 1 settings, got {n} (retrieval.grids in params.yaml)")
+    return lo + (hi - lo) * np.arange(n) / n
+
+
+def box_grid(n: int, lo: float, hi: float, size: int = IMAGE_SIZE) -> list[int]:
+    """``n`` box sides in px, fractions of ``size`` evenly spaced over [lo, hi) and rounded to whole pixels."""
+    _check_range("box fraction", lo, hi, 0.0, 1.0)
+    return [int(min(size, max(1, round(float(f) * size)))) for f in evenly_spaced(lo, hi, n)]
+
+
+def lattice_shape(n: int, width_x: float, width_y: float) -> tuple[int, int]:
+    """(nx, ny) with nx * ny = n whose cells (width_x / nx by width_y / ny) are the closest to square; an axis
+    of zero width gets one value. Ties: more values along x."""
+    if width_x <= 0 or width_y <= 0:
+        return (1, n) if width_x <= 0 < width_y else (n, 1)
+    pairs = [(nx, n // nx) for nx in range(1, n + 1) if n % nx == 0]
+    return min(pairs, key=lambda p: (abs(np.log((width_x / p[0]) / (width_y / p[1]))), -p[0]))
+
+
+def translation_grid(n: int, x: Sequence[float], y: Sequence[float]) -> list[tuple[int, int]]:
+    """``n`` whole-pixel translations on an evenly spaced nx x ny lattice over the rectangle x by y
+    (:func:`lattice_shape`; module docstring), row by row (x varies fastest)."""
+    _check_range("translation x", *x)
+    _check_range("translation y", *y)
+    nx, ny = lattice_shape(n, x[1] - x[0], y[1] - y[0])
+    xs = np.rint(evenly_spaced(x[0], x[1], nx)).astype(int)
+    ys = np.rint(evenly_spaced(y[0], y[1], ny)).astype(int)
+    return [(int(a), int(b)) for b in ys for a in xs]
+
+
+def rotation_grid(n: int, lo: float, hi: float, step: float) -> list[float]:
+    """``n`` angles in degrees evenly spaced over [lo, hi), rounded to multiples of ``step``."""
+    _check_range("rotation", lo, hi, -180.0, 180.0)
+    if step <= 0:
+        raise ValueError(f"rotation step must be > 0 degrees, got {step}")
+    return [float(round(a / step) * step) for a in evenly_spaced(lo, hi, n)]
 
 
 def _check_range(what: str, lo: float, hi: float, low: float = -np.inf, high: float = np.inf) -> None:
@@ -179,7 +241,7 @@ def run_box_grid(g: dict, seed: int, evaluate: Evaluator, size: int = IMAGE_SIZE
         rows += _rows("box", "random", f"{b}", [Transform(b)], s, value=b / size)
     centre = first[best_index(first_scores)] / size
     rlo, rhi = around(centre, g["refine"]["half_width"], 1.0 / size, 1.0)
-    second = box_sizes(rng_for(seed, "box", 1), g["refine"]["n"], rlo, rhi, size)
+    second = box_grid(g["refine"]["n"], rlo, rhi, size)
     second_scores = [evaluate([Transform(b)]) for b in second]
     for b, s in zip(second, second_scores):
         rows += _rows("box", "refine", f"{b}", [Transform(b)], s, value=b / size)
@@ -196,7 +258,8 @@ def _search(kind: str, g: dict, seed: int, box: int, evaluate: Evaluator) -> tup
     base = Transform(box)
     if kind == "translation":
         def draw(stage: int, ranges) -> list:
-            return translations(rng_for(seed, kind, stage), g[("random", "refine")[stage]]["n"], *ranges)
+            n = g[("random", "refine")[stage]]["n"]
+            return translations(rng_for(seed, kind, stage), n, *ranges) if stage == 0 else translation_grid(n, *ranges)
 
         def as_transform(v) -> Transform:
             return Transform(box, v[0], v[1])
@@ -206,7 +269,9 @@ def _search(kind: str, g: dict, seed: int, box: int, evaluate: Evaluator) -> tup
         step = g["step"]
 
         def draw(stage: int, ranges) -> list:
-            return rotations(rng_for(seed, kind, stage), g[("random", "refine")[stage]]["n"], *ranges, step)
+            n = g[("random", "refine")[stage]]["n"]
+            return rotations(rng_for(seed, kind, stage), n, *ranges, step) if stage == 0 else \
+                rotation_grid(n, *ranges, step)
 
         def as_transform(v) -> Transform:
             return Transform(box, rot=v)
@@ -258,7 +323,7 @@ def run_affine_grid(g: dict, seed: int, box: int, evaluate: Evaluator) -> tuple[
 
 
 def augment_transforms(base: Transform, augment: dict) -> list[Transform]:
-    """The Augm. copies other tables read (``retrieval.augment``): translated, rotated, both."""
+    """The Augm. copies of ``base`` under ``augment`` ({translate, rotate}): translated, rotated, both."""
     tx, ty = (float(v) for v in augment["translate"])
     rot = float(augment["rotate"])
     return [Transform(base.box, tx, ty), Transform(base.box, rot=rot), Transform(base.box, tx, ty, rot)]

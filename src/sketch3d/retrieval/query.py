@@ -166,11 +166,10 @@ def query_setup(params: dict, results_dir: Path | None = None, mask: Path | None
                 "tag such as 'openai' or a weights file), or pass --allow-random-weights to rank anyway")
         notes.append("WARNING: untrained weights (--allow-random-weights): the ranking means nothing")
     retrieval, used, sources = chosen_settings(params["retrieval"], results_dir, choice)
-    # the pipeline's masks of a choice: retrieval/masks (the main one), retrieval/choices/<choice>/masks (another)
-    base = results_dir / "retrieval"
-    masks = base / "masks" if used == main_choice(params["retrieval"]) else base / "choices" / used / "masks"
+    # the pipeline's masks of a choice: retrieval/masks/<mode> (the main one), retrieval/masks/<mode>@<choice>
     mode, cls = METHODS[BEST].mask
-    default_mask = masks / mode / f"best_{cls}.npy"
+    folder = mode if used == main_choice(params["retrieval"]) else f"{mode}@{used}"
+    default_mask = results_dir / "retrieval" / "masks" / folder / f"best_{cls}.npy"
     if mask is not None and not Path(mask).is_file():
         raise FileNotFoundError(f"--mask {mask} does not exist; give a mask written by the train_mask rule "
                                 f"(e.g. {default_mask}) or leave --mask out")

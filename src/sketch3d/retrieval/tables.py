@@ -7,6 +7,7 @@ Which rows a table has, and which thesis row each is compared with (by name), is
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sketch3d.retrieval.methods import TABLES, get_method, get_table
 # and the params.yaml sections their jobs read (their DVC stages' params)
 TABLE_IDS = (*TABLES, *GRID_TABLES)
 TABLE_PARAMS = ("seed", "data", "render", "features", "retrieval")
+
+log = logging.getLogger(__name__)
 
 
 # a row under another choice than the main one (``retrieval.choice``) is labelled with where its box came from
@@ -97,26 +100,50 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+_SEARCH_STAGES = ("random", "refine")
+
+
+def counted_settings(df: pd.DataFrame) -> pd.Series:
+    """True for the rows a grid table's mean +- std counts: each setting once per search and category.
+
+    A search (the box; translations; rotations) is its random stage, then its refine stage, in the CSV's order.
+    A setting evaluated again (sizes or translations that round to the same whole pixels, or the refine grid
+    holding the first stage's best, or any value of the first stage) is the same evaluation: only its first
+    row counts, in the stage that first evaluated it. Rows of other stages (best, combined, ...) all count.
+    """
+    seen: set = set()
+    out = []
+    for stage, category, transforms in zip(df["stage"], df["category"], df["transforms"]):
+        head, _, last = str(stage).rpartition(" ")
+        if last not in _SEARCH_STAGES:
+            out.append(True)
+            continue
+        key = (head, category, transforms)
+        out.append(key not in seen)
+        seen.add(key)
+    return pd.Series(out, index=df.index, dtype=bool)
+
+
 def _grid_rows(number: str, df: pd.DataFrame, choice: dict) -> list[tuple[str, str, str | None]]:
     """(stage in the grid CSV, our label, thesis row label) for each row of table ``number``, in order; the
     thesis rows by name (``GridTable.thesis_rows``)."""
     thesis = get_grid_table(number).thesis_rows
+    counted = df[counted_settings(df)]
+
+    def n_of(stage: str) -> int:
+        """Distinct settings the stage's mean +- std counts (:func:`counted_settings`)."""
+        part = counted[counted["stage"] == stage]
+        return len(part) // max(1, part["category"].nunique())
+
     if get_grid_table(number).grid == "box":
-        rnd, ref = df[df["stage"] == "random"], df[df["stage"] == "refine"]
         lo, hi = choice["random_range"]
         rlo, rhi = choice["refine_range"]
         b = choice["box"]
         return [
-            ("random", f"Random {len(rnd) // rnd['category'].nunique()} from: "
-                       f"[{_pct(lo)}, {_pct(hi)}]", thesis["random"]),
-            ("refine", f"Uniform {len(ref) // ref['category'].nunique()} from: [{_pct(rlo)}, {_pct(rhi)}]",
-             thesis["refine"]),
+            ("random", f"Random {n_of('random')} from: [{_pct(lo)}, {_pct(hi)}]", thesis["random"]),
+            ("refine", f"Uniform {n_of('refine')} from: [{_pct(rlo)}, {_pct(rhi)}]", thesis["refine"]),
             ("best", f"Best: {_pct(choice['fraction'])} ({b}x{b})", thesis["best"]),
         ]
-
-    def n_of(stage: str) -> int:
-        part = df[df["stage"] == stage]
-        return len(part) // part["category"].nunique()
 
     def setting(stage: str) -> str:
         return df[df["stage"] == stage]["setting"].iloc[0]
@@ -149,10 +176,14 @@ def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_
     if summary["grid"] != table.grid:
         raise ValueError(f"{grid_json} holds the {summary['grid']!r} grid, not Table {number}'s {table.grid!r}")
     results = []
+    counted = df[counted_settings(df)]
     for stage, label, thesis_row in _grid_rows(number, df, summary["choice"]):
-        part = df[df["stage"] == stage]
-        if part.empty:
+        if (df["stage"] == stage).sum() == 0:
             raise ValueError(f"{grid_csv}: no rows of stage {stage!r} (re-run the grid)")
+        part = counted[counted["stage"] == stage]
+        if part.empty:
+            log.warning("%s: every setting of stage %r was evaluated in an earlier stage: no row", grid_csv, stage)
+            continue
         for category, g in part.groupby("category", sort=True):
             n = len(g)
             metrics = {m: float(g[m].mean()) for m in g.columns if m.startswith("acc@")}
@@ -164,11 +195,19 @@ def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_
     out = compare_with_thesis(results, number, thesis)
     e = summary["embeddings"]
     context = [
-        "Rows with ± are the mean ± standard deviation over the stage's settings (thesis: the same).",
+        "Rows with ± are the mean ± standard deviation over the stage's settings (thesis: the same), each "
+        "distinct setting counted once: a setting the search had already evaluated (rounded to the same whole "
+        "pixels, or already in its random stage) counts in the stage that first evaluated it only.",
         "Queries / gallery shapes per category: " + ", ".join(
             f"{c}: {s['queries']} / {s['shapes']}" for c, s in summary["sizes"].items()),
         f"Embeddings: {e['distinct']} distinct (image, transform) pairs against {e['from_scratch']} if every "
         f"evaluated setting were embedded from scratch ({e['saving']}x fewer).",
     ]
     write_comparison(out, table.title, out_csv, out_md, out_json, context=context, rehearsal=rehearsal)
+    if out_json is not None:  # what the search chose: the setting the other tables' OBB / Augm. rows use
+        from sketch3d.atomic import write_text
+
+        metrics = json.loads(Path(out_json).read_text())
+        metrics["choice"] = summary["choice"]
+        write_text(out_json, json.dumps(metrics, indent=2) + "\n")
     return out

@@ -19,6 +19,7 @@ def _centre(img: Image.Image) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("t", [Transform(129), Transform(None), Transform(129, 19, -4), Transform(170, rot=-23.5),
+                               Transform("centred"), Transform("centred", 2, 3, 4),
                                Transform(129, -3.25, 0.5, 12.5), Transform(129, 0, 7)])
 def test_names_round_trip(t):
     assert Transform.parse(t.name) == t
@@ -40,6 +41,8 @@ def test_bad_names_are_refused_with_the_expected_form(bad):
 def test_bad_values_and_duplicates():
     with pytest.raises(TransformError, match="box"):
         Transform(0)
+    with pytest.raises(TransformError, match="box"):
+        Transform("centre")
     with pytest.raises(TransformError, match="rot"):
         Transform(129, rot=200)
     with pytest.raises(TransformError, match="twice"):
@@ -118,3 +121,58 @@ def test_load_mean_averages_per_transform_files_and_checks_their_rows(tmp_path):
     pd.DataFrame({"image_id": ["b", "a"]}).to_csv(tmp_path / "f2.csv", index=False)
     with pytest.raises(ValueError, match="f2.npy do not match"):
         load_mean([f for f, _ in files], [i for _, i in files], ["a", "b"])
+
+
+def test_centring_moves_the_object_without_scaling():
+    """Table B.2's "w/ centering": the object's bounding box is moved to where fit_to_box puts a box of its size."""
+    from sketch3d.features.box import fit_to_box
+
+    img = _blob(box=(20, 30, 61, 50))   # 41 x 20 px, top left
+    out = np.asarray(Transform("centred").apply(img))
+    ys, xs = np.nonzero(out < 128)
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == ((224 - 41) // 2, (224 - 41) // 2 + 41, 102, 122)
+    assert (out < 128).sum() == 41 * 20   # the same pixels, moved: not scaled
+    np.testing.assert_array_equal(out, np.asarray(fit_to_box(img, 41)))   # fitting to its own size is centring
+    with pytest.raises(ValueError, match="needs a 224x224 image"):
+        Transform("centred").apply(_blob(256))
+
+
+_L = ((150, 60), (150, 61), (151, 60))   # (x, y): a corner, the pixel below it, the pixel right of it
+
+
+def _l_shape() -> Image.Image:
+    a = np.full((224, 224), 255, np.uint8)
+    for x, y in _L:
+        a[y, x] = 0
+    return Image.fromarray(a)
+
+
+def _dark(img: Image.Image) -> list[tuple[int, int]]:
+    ys, xs = np.nonzero(np.asarray(img) < 128)
+    return sorted(zip(xs.tolist(), ys.tolist()))
+
+
+def test_sign_conventions_on_known_pixels():
+    """+x right, +y down (image axes); +rot clockwise on screen about the centre (112, 112) in pixel-corner
+    coordinates, so +90 takes pixel (x, y) to (223 - y, x); rotation first, then translation. An L of three
+    pixels also catches a mirror image."""
+    img = _l_shape()
+    assert _dark(Transform(None, 19, -4).apply(img)) == sorted((x + 19, y - 4) for x, y in _L)   # 19 right, 4 up
+    cw = sorted((223 - y, x) for x, y in _L)     # (150, 60) -> (163, 150): the top right goes to the bottom right
+    assert _dark(Transform(None, rot=90).apply(img)) == cw
+    assert _dark(Transform(None, rot=-90).apply(img)) == sorted((y, 223 - x) for x, y in _L)
+    assert _dark(Transform(None, 19, -4, 90).apply(img)) == sorted((x + 19, y - 4) for x, y in cw)
+    assert np.asarray(Transform(None, 19, -4, 90).apply(img)).min() == 0   # whole pixels: nothing blurred
+
+
+def test_the_thesis_rotation_turns_counter_clockwise():
+    """-23.5 degrees (Table 4.2): the ink's centre of mass is the original's, turned 23.5 degrees
+    counter-clockwise on screen about (112, 112)."""
+    a = 255.0 - np.asarray(Transform(None, rot=-23.5).apply(_l_shape()), dtype=np.float64)
+    ys, xs = np.mgrid[0:224, 0:224]
+    got = ((a * (xs + 0.5)).sum() / a.sum(), (a * (ys + 0.5)).sum() / a.sum())
+    dx, dy = np.mean([x + 0.5 for x, _ in _L]) - 112, np.mean([y + 0.5 for _, y in _L]) - 112
+    t = np.radians(-23.5)   # clockwise on screen (y down): (dx, dy) -> (dx cos - dy sin, dx sin + dy cos)
+    want = (112 + dx * np.cos(t) - dy * np.sin(t), 112 + dx * np.sin(t) + dy * np.cos(t))
+    assert got == pytest.approx(want, abs=0.25)
+    assert want[0] < 112 + dx   # the top-right pixel moved left (and up): counter-clockwise

@@ -132,3 +132,23 @@ def test_a_table_shows_the_rows_of_both_choices_with_their_settings(tmp_path):
     assert table["OBB"]["chair"]["settings"]["sketch"]["box"] == 150
     assert table["OBB [the thesis's box and transforms]"]["chair"]["settings"]["choice"] == "thesis"
     assert table["OBB"]["chair"]["acc@1"] == 55.0 and "settings" not in table["Baseline"]["chair"]
+
+
+def test_table_4_1s_json_names_the_box_the_other_tables_use(tmp_path):
+    import pandas as pd
+
+    from sketch3d.retrieval.tables import grid_table
+
+    g = {"random": {"n": 4, "range": [0.531, 0.987]}, "refine": {"n": 2, "half_width": 0.038}}
+    rows, choice = grids.run_box_grid(g, 0, ScoreEvaluator(lambda ts: -abs(ts[0].box - 140)))
+    pd.DataFrame(rows).to_csv(tmp_path / "box.csv", index=False)
+    sizes = {c: {"queries": 30, "gallery_images": 50, "shapes": 10} for c in ("chair", "lamp")}
+    (tmp_path / "box.json").write_text(json.dumps({"grid": "box", "profile": "demo", "choice": choice, "sizes": sizes,
+                                                   "embeddings": {"distinct": 1, "from_scratch": 2, "saving": 2.0}}))
+    grid_table("4.1", tmp_path / "box.csv", tmp_path / "box.json", tmp_path / "t.csv", tmp_path / "t.md",
+               tmp_path / "t.json")
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert table["choice"]["box"] == choice["box"]
+    (tmp_path / "affine.json").write_text(json.dumps({"grid": "affine", "choice": {
+        "box": choice["box"], "translation": [3, -2], "rotation": 7.5}}))
+    assert read_search(tmp_path / "box.json", tmp_path / "affine.json")["obb_box"] == table["choice"]["box"]

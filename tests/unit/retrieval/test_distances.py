@@ -189,17 +189,49 @@ def test_shape_mse_ranking_is_blas_independent(monkeypatch, how, seed):
     q, g = _tie_data()
     view_shape = np.arange(30) % 10  # 10 shapes x 3 views
     g[[2, 12, 22]] = g[[5, 15, 25]]  # shape 2 is a copy of shape 5: tied under min and mean
-    exact = _rational_ssd(q, g)
-    reduce = min if how == "min" else (lambda values: sum(values) / len(values))
-    reference = [[reduce([row[j] for j in np.flatnonzero(view_shape == s)]) for s in range(10)] for row in exact]
+    if how == "min":
+        exact = _rational_ssd(q, g)
+        reference = [[min(row[j] for j in np.flatnonzero(view_shape == s)) for s in range(10)] for row in exact]
+        brute = reduce_over_views(_brute(q, g), view_shape, 10, "min")
+    else:  # the distance to the shape's mean feature (its float64 value, checked in the next test)
+        means = distances.view_mean_features(g, view_shape, 10)
+        reference = _rational_ssd(q, means)
+        brute = _brute(q, _brute_view_means(g, view_shape, 10))
     if seed is not None:
         _noisy_blas(monkeypatch, seed)
     got = shape_mse(q, g, view_shape, 10, how=how, chunk_size=4)
     assert (got[:, 2] == got[:, 5]).all()
-    np.testing.assert_allclose(got, reduce_over_views(_brute(q, g), view_shape, 10, how), rtol=1e-12)
+    np.testing.assert_allclose(got, brute, rtol=1e-10)  # emulated BLAS noise: within the error bound
     assert ranking(got).tolist() == _rational_ranking(reference)
     monkeypatch.undo()
     assert ranking(got).tolist() == ranking(shape_mse(q, g, view_shape, 10, how=how)).tolist()
+
+
+def _brute_view_means(g: np.ndarray, view_shape: np.ndarray, n_shapes: int) -> np.ndarray:
+    return np.stack([g[view_shape == s].astype(np.float64).mean(axis=0) for s in range(n_shapes)])
+
+
+def test_avg_over_views_is_the_distance_to_the_mean_feature():
+    """Thesis "avg" (Table 4.3, B.5; B.4: "averaging features from all views"): one MSE between the query and the
+    mean of the shape's view features, against a brute-force loop; it is not the mean of the view distances."""
+    rng = np.random.default_rng(11)
+    q = rng.normal(size=(5, 40)).astype(np.float32)
+    g = rng.normal(size=(11, 40)).astype(np.float32)
+    view_shape = np.array([2, 0, 1, 2, 0, 3, 1, 2, 3, 0, 1])  # unequal view counts, interleaved rows
+    got = shape_mse(q, g, view_shape, 4, how="mean", chunk_size=3)
+    for i in range(5):
+        for s in range(4):
+            mean_feature = np.mean([g[j].astype(np.float64) for j in range(11) if view_shape[j] == s], axis=0)
+            assert got[i, s] == pytest.approx(np.mean((q[i].astype(np.float64) - mean_feature) ** 2), rel=1e-12)
+    np.testing.assert_allclose(distances.view_mean_features(g, view_shape, 4), _brute_view_means(g, view_shape, 4),
+                               rtol=1e-15)
+    # the mean of the per-view distances is larger by the views' spread around their mean (ranks can differ)
+    mean_of_distances = reduce_over_views(_brute(q, g), view_shape, 4, "mean")
+    assert (mean_of_distances > got + 1e-3).all()
+    with pytest.raises(ValueError, match="no gallery views"):
+        shape_mse(q, g, np.minimum(view_shape, 2), 4, how="mean")
+    with pytest.raises(ValueError, match="'median'"):
+        shape_mse(q, g, view_shape, 4, how="median")
 
 
 _KERNEL_SCRIPT = """

@@ -132,3 +132,85 @@ def test_grid_tables_show_mean_std_beside_the_thesis(tmp_path):
     assert "± " in md and "NOT the thesis" in md
     with pytest.raises(ValueError, match="not Table 4.2"):
         grid_table("4.2", tmp_path / "box.csv", tmp_path / "box.json", tmp_path / "u.csv", tmp_path / "u.md")
+
+
+def test_refine_stages_are_evenly_spaced_over_their_interval():
+    """The "uniform" stages are grids: n values from the start in steps of width / n. The thesis's own bests lie
+    on them: -23.5 degrees in [-30, -20] (step 0.5), 57.7% (129 px) in [51.6%, 59.2%] (step 0.38%)."""
+    rot = grids.rotation_grid(20, -30, -20, 0.5)
+    assert rot == [-30 + 0.5 * k for k in range(20)] and -23.5 in rot
+    boxes = grids.box_grid(20, 0.516, 0.592)
+    assert boxes == [round((0.516 + 0.0038 * k) * 224) for k in range(20)]
+    assert boxes[16] == 129 and round(100 * (0.516 + 0.0038 * 16), 1) == 57.7
+    # translations: a lattice of near-square cells over the rectangle, whole pixels
+    assert grids.lattice_shape(20, 15, 5) == (10, 2)
+    assert grids.lattice_shape(20, 10, 10) == (5, 4) and grids.lattice_shape(20, 0, 5) == (1, 20)
+    t = grids.translation_grid(20, (6, 21), (-6, -1))
+    xs = [int(v) for v in np.rint(6 + 1.5 * np.arange(10))]
+    assert t == [(x, y) for y in (-6, -4) for x in xs]   # -3.5 rounds to even: -4
+    assert xs == [6, 8, 9, 10, 12, 14, 15, 16, 18, 20]
+
+
+def test_grids_refine_on_evenly_spaced_values_around_the_random_best():
+    g = {"random": {"n": 7, "range": [0.531, 0.987]}, "refine": {"n": 4, "half_width": 0.038}}
+    ev = FakeEvaluator(lambda ts, c: -abs(ts[0].box - 140))
+    rows, choice = grids.run_box_grid(g, 0, ev)
+    first = [int(r["setting"]) for r in rows if r["stage"] == "random" and r["category"] == "chair"]
+    refine = [int(r["setting"]) for r in rows if r["stage"] == "refine" and r["category"] == "chair"]
+    centre = min(first, key=lambda b: abs(b - 140)) / 224
+    assert refine == grids.box_grid(4, centre - 0.038, centre + 0.038)
+    assert refine[2] == round(centre * 224)   # the grid holds the first stage's best (k = n / 2)
+    a = {"translation": {"random": {"n": 3, "x": [-22.4, 22.4], "y": [-22.4, 22.4]},
+                         "refine": {"n": 4, "half_width": [3, 1]}},
+         "rotation": {"step": 0.5, "random": {"n": 3, "range": [-40, 40]}, "refine": {"n": 4, "half_width": 2}}}
+    ev = FakeEvaluator(lambda ts, c: -abs(ts[-1].rot + 20) - abs(ts[-1].tx - 5) - abs(ts[-1].ty))
+    rows, _ = grids.run_affine_grid(a, 0, 129, ev)
+
+    def values(stage):
+        return [r["value"] for r in rows if r["stage"] == stage and r["category"] == "chair"]
+
+    best_r = max((float(v) for v in values("rotation random")), key=lambda v: -abs(v + 20))
+    assert [float(v) for v in values("rotation refine")] == grids.rotation_grid(4, best_r - 2, best_r + 2, 0.5)
+    bx, by = max((eval(v) for v in values("translation random")), key=lambda v: -abs(v[0] - 5) - abs(v[1]))
+    assert [eval(v) for v in values("translation refine")] == grids.translation_grid(4, (bx - 3, bx + 3),
+                                                                                    (by - 1, by + 1))
+
+
+def test_a_setting_evaluated_twice_counts_once_in_the_mean_and_std(tmp_path):
+    """Sizes that round to the same pixels, and the refine grid's copy of the first stage's best, are one
+    evaluation each: the stage rows' mean +- std and counts hold each distinct setting once."""
+    import json
+
+    import pandas as pd
+
+    from sketch3d.retrieval.tables import counted_settings, grid_table
+
+    # random sizes 123-125 px (duplicates certain), refine: 4 evenly spaced sizes around the best, 2 px apart
+    g = {"random": {"n": 6, "range": [0.55, 0.56]}, "refine": {"n": 4, "half_width": 4 / 224}}
+    ev = FakeEvaluator(lambda ts, c: float(ts[0].box % 5) + (1 if c == "lamp" else 0))
+    rows, choice = grids.run_box_grid(g, 0, ev)
+    df = pd.DataFrame(rows)
+    df.to_csv(tmp_path / "box.csv", index=False)
+    sizes = {c: {"queries": 30, "gallery_images": 50, "shapes": 10} for c in ("chair", "lamp")}
+    (tmp_path / "box.json").write_text(json.dumps({
+        "grid": "box", "profile": "demo", "choice": choice, "sizes": sizes,
+        "embeddings": {"distinct": 1, "from_scratch": 2, "saving": 2.0}}))
+    chair = df[df["category"] == "chair"]
+    first = [int(s) for s in chair[chair["stage"] == "random"]["setting"]]
+    refine = [int(s) for s in chair[chair["stage"] == "refine"]["setting"]]
+    assert len(set(first)) < len(first) and set(refine) & set(first)   # both kinds of repeats happen here
+    distinct_first = list(dict.fromkeys(first))
+    new_refine = [b for b in dict.fromkeys(refine) if b not in first]
+    counted = counted_settings(df)
+    assert counted[df["stage"].isin(["best"])].all()
+    assert sorted(int(s) for s in df[counted & (df["stage"] == "refine") & (df["category"] == "chair")]["setting"]) \
+        == sorted(new_refine)
+    out = grid_table("4.1", tmp_path / "box.csv", tmp_path / "box.json", tmp_path / "t.csv", tmp_path / "t.md")
+    for stage, label, boxes in (("random", f"Random {len(distinct_first)} from", distinct_first),
+                                ("refine", f"Uniform {len(new_refine)} from", new_refine)):
+        cell = out[out["method"].str.startswith(label) & (out["category"] == "chair") & (out["metric"] == "acc@1")]
+        scores = [float(b % 5) for b in boxes]
+        assert cell["ours"].item() == pytest.approx(np.mean(scores), abs=0.005)
+        if len(scores) > 1:
+            assert cell["ours_spread"].item() == pytest.approx(np.std(scores, ddof=1), abs=0.005)
+        assert cell["settings"].item() == len(boxes)

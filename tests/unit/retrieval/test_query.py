@@ -168,7 +168,7 @@ def test_choice_and_mask_follow_the_pipeline(setup_dirs):
     thesis = query_setup(params, results, allow_random_weights=True, choice="thesis")
     assert thesis.retrieval["obb_box"] == params["retrieval"]["thesis_choice"]["obb_box"]
     assert thesis.mask_path is None and thesis.method.name == "obb_augm4"
-    assert any("retrieval/choices/thesis/masks/binary/best_chair.npy" in n for n in thesis.notes)
+    assert any("retrieval/masks/binary@thesis/best_chair.npy" in n for n in thesis.notes)
     # a stale Table 4.2 search (run on another box than Table 4.1 chose) is refused, as the pipeline refuses it
     grids = results / "retrieval/grids"
     (grids / "box.json").write_text(json.dumps({"grid": "box", "choice": {"box": 170}}))

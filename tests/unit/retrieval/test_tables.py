@@ -45,11 +45,13 @@ def test_captions_and_rows_derive_from_the_methods():
 
 
 def test_baseline_fits_only_the_sketches():
-    """Thesis B.3.1: Baseline = sketches centred and fitted to 170x170, renderings as rendered; fitting both is
-    Table B.2's 'Baseline w/ centering'; OBB fits both to 129x129."""
+    """Thesis B.3.1: Baseline = sketches centred and fitted to 170x170, renderings as rendered; Table B.2's
+    'Baseline w/ centering' also centres the renderings (not scaled); Table 4.6's 'ResNet101 CLIP' fits both to
+    170x170 (4.2.3.2); OBB fits both to 129x129."""
     r = {"baseline_box": 170, "obb_box": 129}
     boxes = {m: (METHODS[m].box("sketch", r), METHODS[m].box("gallery", r)) for m in METHODS}
-    assert boxes == {"baseline": (170, None), "baseline_centering": (170, 170), "obb": (129, 129),
+    assert boxes == {"baseline": (170, None), "baseline_centering": (170, "centred"), "obb": (129, 129),
+                     "rn101_clip_box170": (170, 170),
                      "obb_min": (129, 129), "obb_mean": (129, 129), "pixel": (129, 129),
                      "lines_asis": (None, None), "rgb_asis": (None, None),
                      "binary_chair_box170": (170, 170), "vit_lines_asis": (None, None), "vit_rgb_asis": (None, None),
@@ -63,6 +65,19 @@ def test_table_b_2_compares_each_row_with_its_own_thesis_row(tmp_path):
     df = retrieval_table("B.2", files, tmp_path / "t.csv", tmp_path / "t.md")
     acc1 = df[df["metric"] == "acc@1"].set_index("method")["thesis"]
     assert acc1.to_dict() == {"Baseline": 51.58, "Baseline w/ centering": 57.71, "OBB": 65.17}
+
+
+def test_b_2_centring_and_4_6_resnet_clip_are_two_methods():
+    """The thesis prints different numbers for B.2's 'Baseline w/ centering' and 4.6's 'ResNet101 CLIP': each row
+    has its own method, and each method one of the two thesis rows."""
+    r = {"baseline_box": 170, "obb_box": 129, "augment": {"translate": [19, -4], "rotate": -23.5}}
+    assert TABLES["4.6"].methods[2] == "rn101_clip_box170" and "baseline_centering" in TABLES["B.2"].methods
+    assert METHODS["baseline_centering"].thesis_rows == {"B.2": "Baseline w/ centering"}
+    assert METHODS["rn101_clip_box170"].thesis_rows == {"4.6": "ResNet101 CLIP"}
+    assert METHODS["baseline_centering"].features_name("gallery", r) == "boxcentred"
+    assert METHODS["rn101_clip_box170"].features_name("gallery", r) == "box170"
+    assert {METHODS[m].features_name("sketch", r) for m in ("baseline", "baseline_centering", "rn101_clip_box170")} \
+        == {"box170"}
 
 
 def test_table_4_3_compares_min_and_mean_on_the_validation_split():
