@@ -16,7 +16,7 @@ from sketch3d.table_stages import all_tables
 
 STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",
                "retrieval_table", "figure_top5", "retrieval_grid", "grid_table", "mask_bank", "train_mask",
-               "domain_study")
+               "domain_study", "figure_4_3", "figure_b_2")
 GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
 SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics", "figure_depth_sketch")  # chapter 3 (train_labeller: demo only)
 RC_GPU_RULES = ("invert",)  # chapter 4.3 (train_generator: demo only)
@@ -138,7 +138,7 @@ def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(plans):
     out = plans["paper"]
     for table in all_tables():  # every chapter's (sketch3d.table_stages)
         assert f"results/paper/tables/{table_stem(table)}.csv" in out, table
-    for figure in ("fig_4_1.png", "fig_4_2.png", "top5_chair.png", "top5_lamp.png"):
+    for figure in ("fig_4_1.png", "fig_4_2.png", "fig_4_3.png", "fig_B_2.png", "top5_chair.png", "top5_lamp.png"):
         assert f"results/paper/figures/{figure}" in out, figure
     assert "results/paper/retrieval/masks/binary/curves.png" in out
     assert set(GPU_RULES) <= _gpu_rules_of(out)

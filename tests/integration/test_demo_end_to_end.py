@@ -265,14 +265,14 @@ def test_dvc_repro_of_one_table(finished):
 def test_real_quickdraw_sketch_as_query(finished):
     from sketch3d.data.quickdraw import bundled_quickdraw
 
-    feats = "results/demo/features/RN50-layer3/box129"
     out = run([str(BIN / "sketch3d"), "query", "--sketch", str(bundled_quickdraw("chair")), "--index", "2",
-               "--gallery", "results/demo/renders/lines_five/chair/test",
-               "--gallery-features", f"{feats}/lines_five_chair_test.npy",
-               "--gallery-ids", f"{feats}/lines_five_chair_test.csv", "--box", "129", "--top", "3"],
+               "--gallery", "results/demo/renders/lines_five/chair/test", "--top", "3"],
               cwd=finished).stdout
     lines = [line for line in out.splitlines() if not line.startswith("#")]
     assert "NOT the thesis's" in out
+    # the demo's own results: its learned mask and its searches' box and transforms (the demo's main choice)
+    assert "method: Binary (best chairs)" in out and "results/demo/retrieval/masks/binary/best_chair.npy" in out
+    assert "this run's searches (Tables 4.1 and 4.2: results/demo/retrieval/grids/box.json" in out
     assert [line.split("\t")[0] for line in lines] == ["1", "2", "3"]
     dists = [float(line.split("\t")[2]) for line in lines]
     assert dists == sorted(dists)

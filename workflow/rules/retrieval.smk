@@ -101,6 +101,58 @@ rule figure_top5:
         " --gallery {input.gallery} --out {output} --title {params.title:q} > {log} 2>&1"
 
 
+rule figure_4_3:
+    input:
+        unpack(lambda wildcards: view_figure_inputs("4.3")),
+    output:
+        report(
+            f"{RESULTS}/figures/fig_4_3.png",
+            caption="../report/retrieval/figure_4_3.rst",
+            category="Retrieval (ch. 4.2)",
+            subcategory="Figures",
+            labels={"figure": "4.3", "profile": PROFILE},
+        ),
+    params:
+        settings=settings("profile", "seed"),
+        categories=" ".join(CATEGORIES),
+        code=code("figure_4_3"),
+    log:
+        log_of("figure_4_3"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d figure_4_3 --settings {params.settings:q} --categories {params.categories}"
+        " --retrieval-a {input.a} --retrieval-b {input.b} --sketches {input.sketches} --gallery {input.gallery}"
+        " --out {output} > {log} 2>&1"
+
+
+rule figure_b_2:
+    input:
+        unpack(lambda wildcards: view_figure_inputs("B.2")),
+    output:
+        report(
+            f"{RESULTS}/figures/fig_B_2.png",
+            caption="../report/retrieval/figure_B_2.rst",
+            category="Retrieval (ch. 4.2)",
+            subcategory="Figures",
+            labels={"figure": "B.2", "profile": PROFILE},
+        ),
+    params:
+        settings=settings("profile", "seed"),
+        categories=" ".join(CATEGORIES),
+        code=code("figure_b_2"),
+    log:
+        log_of("figure_b_2"),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d figure_b_2 --settings {params.settings:q} --categories {params.categories}"
+        " --retrieval-a {input.a} --retrieval-b {input.b} --sketches {input.sketches} --gallery {input.gallery}"
+        " --gallery-b {input.gallery_b} --out {output} > {log} 2>&1"
+
+
 # a checkpoint: the box and transforms it chooses name the feature files the OBB and Augm. rows read
 checkpoint retrieval_grid:
     input:

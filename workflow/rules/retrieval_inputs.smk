@@ -192,10 +192,30 @@ def domain_study_inputs(wildcards):
     return inputs
 
 
+# Figs. 4.3 and B.2: the retrieval outputs of two rows of Tables 4.4 / B.5 (A, B), in their table's split, with the
+# sketches and each method's gallery (sketch3d.retrieval.view_figures); no feature is computed for them
+VIEW_FIGURES = {"4.3": ("views_sketch", "views_sketch_pm5", "4.4"), "B.2": ("views_sketch", "views_schlachte", "B.5")}
+
+
+def view_figure_inputs(figure):
+    a, b, table = VIEW_FIGURES[figure]
+    split = get_table(table).split
+    inputs = {
+        side: [f"{RESULTS}/retrieval/{m}/{c}_{split}.npz" for c in CATEGORIES] for side, m in (("a", a), ("b", b))
+    }
+    inputs["sketches"] = [f"{RESULTS}/sketches/{c}/{split}" for c in CATEGORIES]
+    # Fig. 4.3 draws every shape from A's gallery (the sketch views), Fig. B.2 each view set from its own
+    for key, m in (("gallery", a), *((("gallery_b", b),) if figure == "B.2" else ())):
+        method = get_method(m)
+        inputs[key] = [gallery_dir(c, split, method.style, method.view_set) for c in CATEGORIES]
+    return inputs
+
+
 CHAPTER_TARGETS["retrieval"] = [
     *(table_path(t, ext) for t in [*TABLES, *GRID_TABLES] for ext in ("csv", "md", "json")),
     *expand(f"{RESULTS}/figures/top5_{{category}}.png", category=CATEGORIES),
-    *(f"{RESULTS}/figures/{name}" for name in ("fig_4_1.png", "fig_4_2.png", "domain_study.json")),
+    *(f"{RESULTS}/figures/{name}" for name in ("fig_4_1.png", "fig_4_2.png", "domain_study.json", "fig_4_3.png",
+                                               "fig_B_2.png")),
     *(f"{RESULTS}/retrieval/masks/{variant(mode, c)}/curves.png" for mode in config["retrieval"]["masks"]["modes"]
       for c in RETRIEVAL_CHOICES),
 ]

@@ -1,5 +1,5 @@
 """CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, retrieval_grid, grid_table,
-figure_top5, query, domain_study, mask_bank, train_mask."""
+figure_top5, figure_4_3, figure_b_2, query, domain_study, mask_bank, train_mask."""
 from __future__ import annotations
 
 import argparse
@@ -87,28 +87,68 @@ def _figure_top5(a: argparse.Namespace) -> None:
                 s["seed"], a.title, s["profile"] == "demo", azimuth=f["azimuth"])
 
 
+def _view_figure_inputs(a: argparse.Namespace, lists: tuple[str, ...]) -> dict:
+    """category -> its files, from options given once per category (in --categories order)."""
+    for name in lists:
+        if len(getattr(a, name)) != len(a.categories):
+            raise CliError(f"give one --{name.replace('_', '-')} per --categories entry, in the same order")
+    return {c: tuple(Path(getattr(a, name)[i]) for name in lists) for i, c in enumerate(a.categories)}
+
+
+def _figure_4_3(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.view_figures import figure_4_3
+
+    s = parse_settings(a.settings)
+    shown = figure_4_3(_view_figure_inputs(a, ("retrieval_a", "retrieval_b", "sketches", "gallery")), Path(a.out),
+                       s["seed"], s["profile"] == "demo")
+    log.info("figure_4_3: %s", json.dumps(shown))
+
+
+def _figure_b_2(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.view_figures import figure_b_2
+
+    s = parse_settings(a.settings)
+    shown = figure_b_2(_view_figure_inputs(a, ("retrieval_a", "retrieval_b", "sketches", "gallery", "gallery_b")),
+                       Path(a.out), s["seed"], s["profile"] == "demo")
+    log.info("figure_b_2: %s", json.dumps(shown))
+
+
 def _query(a: argparse.Namespace) -> None:
     from sketch3d.config import load_params
-    from sketch3d.retrieval.query import query_meshes, query_sketch
+    from sketch3d.retrieval import query as q
 
     sketch = a.sketch_file or a.sketch
-    if not sketch:
-        raise CliError("give the sketch: sketch3d query SKETCH --meshes DIR (or --sketch SKETCH)")
+    if bool(sketch) == bool(a.queries):
+        raise CliError("give one sketch (sketch3d query SKETCH, or --sketch SKETCH) or a folder of them "
+                       "(--queries DIR), not both")
+    if a.queries and not a.out:
+        raise CliError("--queries DIR writes one ranking per sketch to a CSV: give --out FILE.csv")
+    if not (a.meshes or a.gallery):
+        raise CliError("give --meshes DIR (a folder of meshes), or --gallery DIR (a gallery the pipeline rendered)")
+    if a.meshes and a.gallery:
+        raise CliError("give --meshes DIR or --gallery DIR, not both")
     params = parse_settings(a.settings) if a.settings else load_params(a.params, {"profile": a.profile} if a.profile else None)
+    setup = q.query_setup(params, Path(a.results) if a.results else None, Path(a.mask) if a.mask else None,
+                          allow_random_weights=a.allow_random_weights, choice=a.choice)
+    files = q.query_files(Path(a.queries)) if a.queries else [Path(sketch)]
+    sketches = q.read_sketches(files, a.index)  # a bad sketch fails here, before any rendering or embedding
+    for line in setup.header():
+        print(f"# {line}")
+    if params["profile"] == "demo":
+        print(f"# {DEMO_NOTICE}")
     if a.meshes:
-        results, skipped = query_meshes(Path(sketch), params, Path(a.meshes), Path(a.cache), top=a.top,
-                                        index=a.index, figure=Path(a.figure) if a.figure else None)
+        results, skipped = q.query_meshes(sketches, setup, params, Path(a.meshes), Path(a.cache), top=a.top,
+                                          figure=Path(a.figure) if a.figure else None)
         for s in skipped:
             print(f"# skipped {s.path}: {s.reason}")
     else:
-        if not (a.gallery and a.gallery_features and a.gallery_ids):
-            raise CliError("give --meshes DIR, or a rendered gallery: --gallery, --gallery-features and --gallery-ids")
-        results = query_sketch(Path(sketch), params, Path(a.gallery), Path(a.gallery_features),
-                               Path(a.gallery_ids), box=a.box, top=a.top, index=a.index)
-    if params["profile"] == "demo":
-        print(f"# {DEMO_NOTICE}")
-    for rank, (shape_id, dist) in enumerate(results, start=1):
-        print(f"{rank}\t{shape_id}\t{dist:.6g}")
+        results = q.query_gallery(sketches, setup, params, Path(a.gallery), Path(a.cache), top=a.top)
+    if a.out:
+        q.write_rankings(results, Path(a.out))
+        print(f"# {len(results)} ranking(s) written to {a.out}")
+    if not a.queries:
+        for rank, (shape_id, dist) in enumerate(results[files[0].name], start=1):
+            print(f"{rank}\t{shape_id}\t{dist:.6g}")
 
 
 def _domain_study(a: argparse.Namespace) -> None:
@@ -204,17 +244,26 @@ COMMANDS = (
     Command("figure_top5", "random queries with their top-5 shapes", _figure_top5, (
         *(arg(f"--{name}", required=True) for name in ("settings", "retrieval", "sketches", "gallery", "out", "title")),
     )),
-    Command("query", "rank shapes for one sketch (.png, .svg, .json, QuickDraw .ndjson): a folder of meshes "
-                     "(--meshes) or a rendered gallery", _query, (
+    Command("query", "rank shapes for a sketch (.png, .svg, .json, QuickDraw .ndjson) or a folder of them, with the "
+                     "thesis's best method: a folder of meshes (--meshes) or a rendered gallery", _query, (
         arg("sketch_file", nargs="?", metavar="SKETCH", help="the sketch file"),
         arg("--sketch", help="the sketch file (instead of SKETCH)"),
+        arg("--queries", help="a folder of sketch files: one ranking per sketch, written to --out (CSV: sketch, "
+                              "rank, shape_id, distance)"),
+        arg("--out", help="write the ranking(s) to this CSV (needed with --queries)"),
         arg("--meshes", help="a folder of meshes (OBJ, OFF, PLY, STL, GLB): rendered, embedded and cached"),
-        arg("--cache", default=".sketch3d-cache", help="where --meshes renders and features are kept"),
-        arg("--figure", help="with --meshes: write the sketch and its top shapes to this PNG"),
-        arg("--gallery", help="rendered gallery folder (with index.csv)"),
-        arg("--gallery-features"),
-        arg("--gallery-ids"),
-        arg("--box", type=int, default=129),
+        arg("--gallery", help="a rendered gallery folder (an image set with index.csv), embedded and cached"),
+        arg("--cache", default=".sketch3d-cache", help="where renders and features are kept (features under "
+                                                       "CACHE/features)"),
+        arg("--figure", help="with --meshes: write the (first) sketch and its top shapes to this PNG"),
+        arg("--results", help="the pipeline's results folder, where the grid searches' choices (retrieval/grids) "
+                              "and the learned mask (retrieval/masks/binary/best_chair.npy) are read (default: "
+                              "results/<profile>)"),
+        arg("--mask", help="a learned feature mask (.npy) instead of the results folder's"),
+        arg("--choice", choices=["search", "thesis"], help="the box and transforms: this run's searches or the "
+                                                            "thesis's (default: retrieval.choices' first)"),
+        arg("--allow-random-weights", action="store_true",
+            help="rank with untrained (random) weights outside the demo profile (meaningless distances)"),
         arg("--top", type=int, default=5),
         arg("--index", type=int, default=0, help="which drawing of a multi-drawing file (first: 0)"),
         arg("--params", default="params.yaml"),
@@ -222,6 +271,27 @@ COMMANDS = (
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
     ), group=SHAPES,
        example="sketch3d query my_sketch.png --meshes my_meshes/ --top 5 --figure top5.png"),
+    Command("figure_4_3", "Fig. 4.3: queries whose top 5 changes between 3 and 9 views per shape (Table 4.4's "
+                          "retrieval outputs)", _figure_4_3, (
+        arg("--settings", required=True, help="JSON with profile and seed"),
+        arg("--categories", nargs="+", required=True),
+        arg("--retrieval-a", nargs="+", required=True, help="retrieve .npz with the sketch views, per category"),
+        arg("--retrieval-b", nargs="+", required=True, help="retrieve .npz with the 9 views, per category"),
+        arg("--sketches", nargs="+", required=True, help="the sketches' image set, per category"),
+        arg("--gallery", nargs="+", required=True, help="the gallery at the sketch views, per category"),
+        arg("--out", required=True),
+    )),
+    Command("figure_b_2", "Fig. B.2: a query's true shape in the preferred views and in Schlachte et al.'s (Table "
+                          "B.5's retrieval outputs)", _figure_b_2, (
+        arg("--settings", required=True, help="JSON with profile and seed"),
+        arg("--categories", nargs="+", required=True),
+        arg("--retrieval-a", nargs="+", required=True, help="retrieve .npz with the preferred views, per category"),
+        arg("--retrieval-b", nargs="+", required=True, help="retrieve .npz with Schlachte et al.'s views"),
+        arg("--sketches", nargs="+", required=True, help="the sketches' image set, per category"),
+        arg("--gallery", nargs="+", required=True, help="the gallery at the preferred views, per category"),
+        arg("--gallery-b", nargs="+", required=True, help="the gallery at Schlachte et al.'s views, per category"),
+        arg("--out", required=True),
+    )),
     Command("domain_study", "Figs. 4.1 and 4.2: CLIP distances between objects and views of sketches, line "
                             "and RGB renderings", _domain_study, (
         arg("--settings", required=True, help="profile, seed, render.sketch_azimuths, retrieval.domain_study, "
