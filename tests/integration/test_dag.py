@@ -59,7 +59,7 @@ def _shell_commands(out: str) -> dict[str, list[str]]:
     """rule name -> shell commands of a dry run's jobs (-p prints them)."""
     found: dict[str, list[str]] = {}
     for block in out.split("\n\n"):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        rule = re.search(r"^(?:local)?(?:rule|checkpoint) (\w+):", block, re.M)
         if rule:
             lines = [line for line in block.splitlines() if line.startswith("sketch3d ") or " sketch3d " in line]
             found.setdefault(rule.group(1), []).extend(lines)
@@ -90,7 +90,7 @@ def test_each_rule_runs_its_namesake_command_and_has_a_design_row(plans):
 
 def test_every_log_lives_under_its_rules_folder(project):
     out = snakemake("-n", "--forceall", "--cores", "1", cwd=project).stdout
-    logs = re.findall(r"rule (\w+):\n(?:    .*\n)*?    log: (\S+)", out)
+    logs = re.findall(r"(?:rule|checkpoint) (\w+):\n(?:    .*\n)*?    log: (\S+)", out)
     assert {rule for rule, _ in logs} == set(STAGE_RULES)
     for rule, log in logs:
         assert log.startswith(f"results/demo/logs/{rule}/"), (rule, log)
@@ -214,7 +214,7 @@ def _gpu_rules_of(out: str) -> set:
     not claim a GPU."""
     seen = set()
     for block in out.split("\n\n"):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        rule = re.search(r"^(?:local)?(?:rule|checkpoint) (\w+):", block, re.M)
         if rule and rule.group(1) in ALL_GPU_RULES:
             seen.add(rule.group(1))
             assert "gpu=1" in block, f"{rule.group(1)} does not declare a GPU"
