@@ -103,7 +103,7 @@ rule figure_top5:
 
 rule figure_4_3:
     input:
-        unpack(lambda wildcards: view_figure_inputs("4.3")),
+        unpack(lambda wildcards: view_figure_inputs("figure_4_3")),
     output:
         report(
             f"{RESULTS}/figures/fig_4_3.png",
@@ -129,7 +129,7 @@ rule figure_4_3:
 
 rule figure_b_2:
     input:
-        unpack(lambda wildcards: view_figure_inputs("B.2")),
+        unpack(lambda wildcards: view_figure_inputs("figure_b_2")),
     output:
         report(
             f"{RESULTS}/figures/fig_B_2.png",

@@ -1,7 +1,7 @@
 # Chapter 4.2 (retrieval): input functions and targets of the rules in retrieval.smk.
 from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
 from sketch3d.retrieval.choice import GRID_FILES, check_choices, depends_on_choice, read_search, resolve
-from sketch3d.retrieval.methods import METHODS, TABLES, caption_rows, get_method, get_table
+from sketch3d.retrieval.methods import METHODS, TABLES, VIEW_FIGURES, caption_rows, get_method, get_table
 
 RETRIEVAL_TABLES = [t.slug for t in TABLES.values()]
 
@@ -192,20 +192,17 @@ def domain_study_inputs(wildcards):
     return inputs
 
 
-# Figs. 4.3 and B.2: the retrieval outputs of two rows of Tables 4.4 / B.5 (A, B), in their table's split, with the
-# sketches and each method's gallery (sketch3d.retrieval.view_figures); no feature is computed for them
-VIEW_FIGURES = {"4.3": ("views_sketch", "views_sketch_pm5", "4.4"), "B.2": ("views_sketch", "views_schlachte", "B.5")}
-
-
-def view_figure_inputs(figure):
-    a, b, table = VIEW_FIGURES[figure]
-    split = get_table(table).split
+# Figs. 4.3 and B.2: the retrieval outputs of two rows of a table (retrieval.methods.VIEW_FIGURES), in their table's
+# split, with the sketches and the galleries (sketch3d.retrieval.view_figures); no feature is computed for them
+def view_figure_inputs(rule_name):
+    figure = VIEW_FIGURES[rule_name]
+    split = get_table(figure.table).split
     inputs = {
-        side: [f"{RESULTS}/retrieval/{m}/{c}_{split}.npz" for c in CATEGORIES] for side, m in (("a", a), ("b", b))
+        side: [f"{RESULTS}/retrieval/{m}/{c}_{split}.npz" for c in CATEGORIES]
+        for side, m in (("a", figure.a), ("b", figure.b))
     }
     inputs["sketches"] = [f"{RESULTS}/sketches/{c}/{split}" for c in CATEGORIES]
-    # Fig. 4.3 draws every shape from A's gallery (the sketch views), Fig. B.2 each view set from its own
-    for key, m in (("gallery", a), *((("gallery_b", b),) if figure == "B.2" else ())):
+    for key, m in (("gallery", figure.a), *((("gallery_b", figure.b),) if figure.own_galleries else ())):
         method = get_method(m)
         inputs[key] = [gallery_dir(c, split, method.style, method.view_set) for c in CATEGORIES]
     return inputs

@@ -271,7 +271,7 @@ COMMANDS = (
         arg("--settings", help="effective parameters as JSON, instead of --params/--profile"),
     ), group=SHAPES,
        example="sketch3d query my_sketch.png --meshes my_meshes/ --top 5 --figure top5.png"),
-    Command("figure_4_3", "Fig. 4.3: queries whose top 5 changes between 3 and 9 views per shape (Table 4.4's "
+    Command("figure_4_3", "Fig. 4.3: queries whose top 5 changes between 3 and 9 views per shape (two rows' "
                           "retrieval outputs)", _figure_4_3, (
         arg("--settings", required=True, help="JSON with profile and seed"),
         arg("--categories", nargs="+", required=True),
@@ -281,8 +281,8 @@ COMMANDS = (
         arg("--gallery", nargs="+", required=True, help="the gallery at the sketch views, per category"),
         arg("--out", required=True),
     )),
-    Command("figure_b_2", "Fig. B.2: a query's true shape in the preferred views and in Schlachte et al.'s (Table "
-                          "B.5's retrieval outputs)", _figure_b_2, (
+    Command("figure_b_2", "Fig. B.2: a query's true shape in the preferred views and in Schlachte et al.'s (two "
+                          "rows' retrieval outputs)", _figure_b_2, (
         arg("--settings", required=True, help="JSON with profile and seed"),
         arg("--categories", nargs="+", required=True),
         arg("--retrieval-a", nargs="+", required=True, help="retrieve .npz with the preferred views, per category"),

@@ -311,6 +311,23 @@ REFERENCE_ROWS: dict[str, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class ViewFigure:
+    """Figs. 4.3 and B.2: two rows (A, B) of a table, drawn from their retrieval outputs (``view_figures``)."""
+    number: str                 # the thesis's figure number
+    a: str                      # the methods of the two rows
+    b: str
+    table: str                  # the table whose rows they are (its split)
+    own_galleries: bool         # each row's shapes drawn from its own gallery (B.2), else all from A's (4.3)
+
+
+# keyed by their rules' names (figure_4_3, figure_b_2)
+VIEW_FIGURES: dict[str, ViewFigure] = {
+    "figure_4_3": ViewFigure("4.3", "views_sketch", "views_sketch_pm5", "4.4", own_galleries=False),
+    "figure_b_2": ViewFigure("B.2", "views_sketch", "views_schlachte", "B.5", own_galleries=True),
+}
+
+
 def get_method(name: str) -> Method:
     try:
         return METHODS[name]
