@@ -4,10 +4,10 @@ Table 4.1 (``box``): the side of the box the object is fitted into, first
 ``random.n`` sizes drawn uniformly at random from ``random.range`` (fractions of
 the image), then ``refine.n`` evenly spaced sizes within ``refine.half_width`` of
 the best of the first stage, then the best overall. Table 4.2 (``affine``): on
-the OBB images (the box Table 4.1's search chose: ``retrieval.choice``), each image's feature is the mean of its
-own and of a transformed copy's, 0.5 (CLIP(OBB) + CLIP(f(OBB))); the same two
-stages for translations (whole pixels, x and y) and for rotations (steps of
-``rotation.step`` degrees); the best setting for both categories and for each;
+the OBB images (the box Table 4.1's search chose: ``retrieval.choice``), each
+image's feature is the mean of its own and of a transformed copy's,
+0.5 (CLIP(OBB) + CLIP(f(OBB))); the same two stages for translations (whole
+pixels, x and y) and for rotations (steps of ``rotation.step`` degrees); the best setting for both categories and for each;
 the best translation and rotation together; and the four-image mean (the image,
 translated, rotated, both).
 
@@ -101,7 +101,7 @@ def evenly_spaced(lo: float, hi: float, n: int) -> np.ndarray:
     return lo + (hi - lo) * np.arange(n) / n
 
 
-def box_grid(n: int, lo: float, hi: float, size: int = IMAGE_SIZE) -> list[int]:
+def even_box_sizes(n: int, lo: float, hi: float, size: int = IMAGE_SIZE) -> list[int]:
     """``n`` box sides in px, fractions of ``size`` evenly spaced over [lo, hi) and rounded to whole pixels."""
     _check_range("box fraction", lo, hi, 0.0, 1.0)
     return [int(min(size, max(1, round(float(f) * size)))) for f in evenly_spaced(lo, hi, n)]
@@ -116,7 +116,7 @@ def lattice_shape(n: int, width_x: float, width_y: float) -> tuple[int, int]:
     return min(pairs, key=lambda p: (abs(np.log((width_x / p[0]) / (width_y / p[1]))), -p[0]))
 
 
-def translation_grid(n: int, x: Sequence[float], y: Sequence[float]) -> list[tuple[int, int]]:
+def even_translations(n: int, x: Sequence[float], y: Sequence[float]) -> list[tuple[int, int]]:
     """``n`` whole-pixel translations on an evenly spaced nx x ny lattice over the rectangle x by y
     (:func:`lattice_shape`; module docstring), row by row (x varies fastest)."""
     _check_range("translation x", *x)
@@ -127,7 +127,7 @@ def translation_grid(n: int, x: Sequence[float], y: Sequence[float]) -> list[tup
     return [(int(a), int(b)) for b in ys for a in xs]
 
 
-def rotation_grid(n: int, lo: float, hi: float, step: float) -> list[float]:
+def even_rotations(n: int, lo: float, hi: float, step: float) -> list[float]:
     """``n`` angles in degrees evenly spaced over [lo, hi), rounded to multiples of ``step``."""
     _check_range("rotation", lo, hi, -180.0, 180.0)
     if step <= 0:
@@ -241,7 +241,7 @@ def run_box_grid(g: dict, seed: int, evaluate: Evaluator, size: int = IMAGE_SIZE
         rows += _rows("box", "random", f"{b}", [Transform(b)], s, value=b / size)
     centre = first[best_index(first_scores)] / size
     rlo, rhi = around(centre, g["refine"]["half_width"], 1.0 / size, 1.0)
-    second = box_grid(g["refine"]["n"], rlo, rhi, size)
+    second = even_box_sizes(g["refine"]["n"], rlo, rhi, size)
     second_scores = [evaluate([Transform(b)]) for b in second]
     for b, s in zip(second, second_scores):
         rows += _rows("box", "refine", f"{b}", [Transform(b)], s, value=b / size)
@@ -259,7 +259,7 @@ def _search(kind: str, g: dict, seed: int, box: int, evaluate: Evaluator) -> tup
     if kind == "translation":
         def draw(stage: int, ranges) -> list:
             n = g[("random", "refine")[stage]]["n"]
-            return translations(rng_for(seed, kind, stage), n, *ranges) if stage == 0 else translation_grid(n, *ranges)
+            return translations(rng_for(seed, kind, stage), n, *ranges) if stage == 0 else even_translations(n, *ranges)
 
         def as_transform(v) -> Transform:
             return Transform(box, v[0], v[1])
@@ -271,7 +271,7 @@ def _search(kind: str, g: dict, seed: int, box: int, evaluate: Evaluator) -> tup
         def draw(stage: int, ranges) -> list:
             n = g[("random", "refine")[stage]]["n"]
             return rotations(rng_for(seed, kind, stage), n, *ranges, step) if stage == 0 else \
-                rotation_grid(n, *ranges, step)
+                even_rotations(n, *ranges, step)
 
         def as_transform(v) -> Transform:
             return Transform(box, rot=v)

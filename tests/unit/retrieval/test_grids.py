@@ -137,15 +137,15 @@ def test_grid_tables_show_mean_std_beside_the_thesis(tmp_path):
 def test_refine_stages_are_evenly_spaced_over_their_interval():
     """The "uniform" stages are grids: n values from the start in steps of width / n. The thesis's own bests lie
     on them: -23.5 degrees in [-30, -20] (step 0.5), 57.7% (129 px) in [51.6%, 59.2%] (step 0.38%)."""
-    rot = grids.rotation_grid(20, -30, -20, 0.5)
+    rot = grids.even_rotations(20, -30, -20, 0.5)
     assert rot == [-30 + 0.5 * k for k in range(20)] and -23.5 in rot
-    boxes = grids.box_grid(20, 0.516, 0.592)
+    boxes = grids.even_box_sizes(20, 0.516, 0.592)
     assert boxes == [round((0.516 + 0.0038 * k) * 224) for k in range(20)]
     assert boxes[16] == 129 and round(100 * (0.516 + 0.0038 * 16), 1) == 57.7
     # translations: a lattice of near-square cells over the rectangle, whole pixels
     assert grids.lattice_shape(20, 15, 5) == (10, 2)
     assert grids.lattice_shape(20, 10, 10) == (5, 4) and grids.lattice_shape(20, 0, 5) == (1, 20)
-    t = grids.translation_grid(20, (6, 21), (-6, -1))
+    t = grids.even_translations(20, (6, 21), (-6, -1))
     xs = [int(v) for v in np.rint(6 + 1.5 * np.arange(10))]
     assert t == [(x, y) for y in (-6, -4) for x in xs]   # -3.5 rounds to even: -4
     assert xs == [6, 8, 9, 10, 12, 14, 15, 16, 18, 20]
@@ -158,7 +158,7 @@ def test_grids_refine_on_evenly_spaced_values_around_the_random_best():
     first = [int(r["setting"]) for r in rows if r["stage"] == "random" and r["category"] == "chair"]
     refine = [int(r["setting"]) for r in rows if r["stage"] == "refine" and r["category"] == "chair"]
     centre = min(first, key=lambda b: abs(b - 140)) / 224
-    assert refine == grids.box_grid(4, centre - 0.038, centre + 0.038)
+    assert refine == grids.even_box_sizes(4, centre - 0.038, centre + 0.038)
     assert refine[2] == round(centre * 224)   # the grid holds the first stage's best (k = n / 2)
     a = {"translation": {"random": {"n": 3, "x": [-22.4, 22.4], "y": [-22.4, 22.4]},
                          "refine": {"n": 4, "half_width": [3, 1]}},
@@ -170,9 +170,9 @@ def test_grids_refine_on_evenly_spaced_values_around_the_random_best():
         return [r["value"] for r in rows if r["stage"] == stage and r["category"] == "chair"]
 
     best_r = max((float(v) for v in values("rotation random")), key=lambda v: -abs(v + 20))
-    assert [float(v) for v in values("rotation refine")] == grids.rotation_grid(4, best_r - 2, best_r + 2, 0.5)
+    assert [float(v) for v in values("rotation refine")] == grids.even_rotations(4, best_r - 2, best_r + 2, 0.5)
     bx, by = max((eval(v) for v in values("translation random")), key=lambda v: -abs(v[0] - 5) - abs(v[1]))
-    assert [eval(v) for v in values("translation refine")] == grids.translation_grid(4, (bx - 3, bx + 3),
+    assert [eval(v) for v in values("translation refine")] == grids.even_translations(4, (bx - 3, bx + 3),
                                                                                     (by - 1, by + 1))
 
 
