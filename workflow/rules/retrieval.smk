@@ -191,56 +191,78 @@ rule domain_study:
         " --fig-4-1 {output.fig41} --fig-4-2 {output.fig42} --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"
 
 
-rule mask_bank:
+rule mask_train_set:
     input:
-        lambda wildcards: gallery_dir(wildcards.category, "train"),
+        shapes=f"{RESULTS}/data/shapes.csv",
     output:
-        npy=f"{FEATURES}/bank/lines_{{category}}_train.npy",
-        ids=f"{FEATURES}/bank/lines_{{category}}_train.csv",
+        shapes=f"{RESULTS}/data/mask_train_{{category}}.csv",
+        summary=f"{RESULTS}/data/mask_train_{{category}}.json",
     params:
-        settings=settings(*FEATURE_KEYS, "retrieval.obb_box", "retrieval.masks.augment"),
-        cache=f"{RESULTS}/cache/features",
-        code=code("mask_bank"),
+        settings=settings("profile", "seed", "retrieval.masks.train_set",
+                          *(["data.shapenet_root"] if PROFILE == "paper" else [])),
+        code=code("mask_train_set"),
     log:
-        log_of("mask_bank", "category"),
-    threads: 2
-    resources:
-        gpu=1,
+        log_of("mask_train_set", "category"),
+    threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d mask_bank --settings {params.settings:q} --gallery {input}"
-        " --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"
+        "sketch3d mask_train_set --settings {params.settings:q} --shapes {input.shapes}"
+        " --out {output.shapes} --summary {output.summary} > {log} 2>&1"
+
+
+rule render_mask_train:
+    input:
+        shapes=f"{RESULTS}/data/mask_train_{{category}}.csv",
+        store=f"{RESULTS}/data/items",
+    output:
+        directory(f"{RESULTS}/renders/mask_train/lines_{{view_set}}/{{category}}"),
+    wildcard_constraints:
+        view_set="|".join(config["render"]["view_sets"]),
+    params:
+        settings=gallery_settings,
+        code=code("render_gallery"),
+    log:
+        log_of("render_mask_train", "view_set", "category"),
+    threads: 2
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d render_gallery --settings {params.settings:q} --shapes {input.shapes}"
+        " --category {wildcards.category} --split train --style lines"
+        " --view-set {wildcards.view_set} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule train_mask:
     input:
         unpack(train_mask_inputs),
     output:
-        **{f"best_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
-        **{f"info_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
-        curve=f"{RESULTS}/retrieval/masks/{{mode}}/curves.csv",
-        plot=report(
-            f"{RESULTS}/retrieval/masks/{{mode}}/curves.png",
+        **{f"best_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}/best_{c}.npy" for m in MASK_MODES for c in CATEGORIES},
+        **{f"info_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}/best_{c}.json" for m in MASK_MODES for c in CATEGORIES},
+        **{f"curve_{m}": f"{RESULTS}/retrieval/masks/{m}/curves.csv" for m in MASK_MODES},
+        **{f"plot_{m}": report(
+            f"{RESULTS}/retrieval/masks/{m}/curves.png",
             caption="../report/retrieval/mask_curve.rst",
             category="Retrieval (ch. 4.2)",
             subcategory="Figures",
-            labels={"figure": "training curve, {mode} mask", "profile": PROFILE},
-        ),
-    wildcard_constraints:
-        mode="binary|continuous",
+            labels={"figure": f"training curve, {m} mask", "profile": PROFILE},
+        ) for m in MASK_MODES},
     params:
-        settings=settings("profile", "seed", "retrieval.chunk_size", "retrieval.masks",
-                          exclude=["retrieval.masks.augment", "retrieval.masks.train_category"]),
+        settings=settings(*FEATURE_KEYS, "retrieval.chunk_size", "retrieval.obb_box", "retrieval.masks",
+                          exclude=["retrieval.masks.train_set"]),
+        modes=" ".join(MASK_MODES),
         val=val_args,
-        out=lambda wildcards: f"{RESULTS}/retrieval/masks/{wildcards.mode}",
-        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{wildcards.mode}",
+        out=f"{RESULTS}/retrieval/masks",
+        checkpoints=f"{RESULTS}/cache/masks",
         code=code("train_mask"),
     log:
-        log_of("train_mask", "mode"),
+        log_of("train_mask"),
     threads: 2
+    resources:
+        gpu=1,
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {wildcards.mode}"
-        " --train {input.train} {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --modes {params.modes}"
+        " --train {input.train} --train-set {input.train_set} {params.val} --out {params.out}"
+        " --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -42,11 +42,16 @@ def feature_args(wildcards, input):
     return args + (f" --mask {input.mask}" if "mask" in input.keys() else "")
 
 
+MASK_MODES = config["retrieval"]["masks"]["modes"]
+
+
 def train_mask_inputs(wildcards):
-    """The augmentation bank of the training renderings, and each category's validation features in the
-    setting the checkpoint is chosen on (thesis B.5: OBB, Augm. (4 imgs))."""
-    r = config["retrieval"]
-    inputs = {"train": f"{FEATURES}/bank/lines_{r['masks']['train_category']}_train.npy"}
+    """The training renderings (thesis 4.2.3.3: line renderings of the mask's training chairs at five views) and
+    their set's summary, and each category's validation features in the setting the checkpoint is chosen on
+    (thesis B.5: OBB, Augm. (4 imgs))."""
+    t = config["retrieval"]["masks"]["train_set"]
+    inputs = {"train": f"{RESULTS}/renders/mask_train/lines_{t['view_set']}/{t['category']}",
+              "train_set": f"{RESULTS}/data/mask_train_{t['category']}.json"}
     for c in CATEGORIES:
         for kind in ("sketch", "gallery"):
             files = feature_files(METHODS["obb_augm4"], kind, c, "val")
