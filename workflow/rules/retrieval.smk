@@ -221,16 +221,16 @@ rule render_mask_train:
         view_set="|".join(config["render"]["view_sets"]),
     params:
         settings=gallery_settings,
-        code=code("render_gallery"),
+        code=code("render_mask_train"),
     log:
         log_of("render_mask_train", "view_set", "category"),
     threads: 2
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d render_gallery --settings {params.settings:q} --shapes {input.shapes}"
-        " --category {wildcards.category} --split train --style lines"
-        " --view-set {wildcards.view_set} --threads {threads} --out {output} > {log} 2>&1"
+        "sketch3d render_mask_train --settings {params.settings:q} --shapes {input.shapes}"
+        " --category {wildcards.category} --view-set {wildcards.view_set} --threads {threads} --out {output}"
+        " > {log} 2>&1"
 
 
 rule train_mask:

@@ -1,5 +1,5 @@
 """CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, retrieval_grid, grid_table,
-figure_top5, query, domain_study, mask_train_set, train_mask."""
+figure_top5, query, domain_study, mask_train_set, render_mask_train, train_mask."""
 from __future__ import annotations
 
 import argparse
@@ -117,6 +117,14 @@ def _mask_train_set(a: argparse.Namespace) -> None:
     log.info("mask_train_set: %s", json.dumps(summary))
 
 
+def _render_mask_train(a: argparse.Namespace) -> None:
+    from sketch3d.render.gallery import render_gallery
+
+    n = render_gallery(Path(a.shapes), a.category, "train", parse_settings(a.settings)["render"], Path(a.out),
+                       threads=a.threads, style="lines", view_set=a.view_set)
+    log.info("render_mask_train: %d line renderings (view set %s)", n, a.view_set)
+
+
 def _train_mask(a: argparse.Namespace) -> None:
     from sketch3d.devices import claim_device
     from sketch3d.features.stage import feature_spec
@@ -213,6 +221,11 @@ COMMANDS = (
         arg("--shapes", required=True, help="the shapes manifest: its validation and test shapes are excluded"),
         arg("--out", required=True, help="the training shapes, a shapes manifest (split train)"),
         arg("--summary", required=True, help="JSON: found, excluded, eligible, chosen, the thesis's count"),
+    )),
+    Command("render_mask_train", "Freestyle line renderings of the mask's training shapes (the gallery renderer, "
+                                 "thesis 4.2.3.3: five views)", _render_mask_train, (
+        *(arg(f"--{name}", required=True) for name in ("settings", "shapes", "category", "view-set", "out")),
+        arg("--threads", type=int, default=0),
     )),
     Command("train_mask", "learn a CLIP feature mask (binary) and weighting (continuous) on randomly transformed "
                           "training renderings; select their checkpoints per validation class (Table 4.7)", _train_mask, (
