@@ -419,3 +419,22 @@ def test_bad_inputs_are_named(tmp_path):
     assert not (tmp_path / "c").exists()  # refused before any work
 
 
+
+
+def test_a_table_flags_an_identity_mask(tmp_path):
+    from sketch3d.retrieval.evaluate import _mask_info
+    from sketch3d.retrieval.tables import _mask_notes
+
+    np.save(tmp_path / "best_chair.npy", np.ones(6, bool))
+    (tmp_path / "best_chair.json").write_text(json.dumps({"mode": "binary", "selected_on": "chair", "step": 10}))
+    info = _mask_info(tmp_path / "best_chair.npy", np.ones(6, bool))
+    assert info["identity"] and info["step"] == 10 and info["kept_fraction"] == 1.0
+    kept = _mask_info(tmp_path / "best_lamp.npy", np.array([True, False]))
+    assert not kept["identity"] and kept["step"] is None
+    files = []
+    for name, mask in (("a", info), ("b", kept), ("c", None)):
+        m = {"method": "binary_chair", "category": "chair", **({"mask": mask} if mask else {})}
+        (tmp_path / f"{name}.json").write_text(json.dumps(m))
+        files.append(tmp_path / f"{name}.json")
+    (line,) = _mask_notes(files)
+    assert line.count("mask of step") == 2 and line.count("FLAG: an identity mask") == 1
