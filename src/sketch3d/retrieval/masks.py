@@ -273,7 +273,8 @@ class RenderedViews:
 
         x = torch.cat([prepare_batch([Path(self.paths[s, v])], t, spec=self.spec)
                        for s, v, t in zip(shapes, views, transforms)])
-        return embed_batch(self.model, x, self.device, self.precision, np.dtype("float32")).float()
+        y = embed_batch(self.model, x, self.device, self.precision, np.dtype("float32"))
+        return y.clone()  # out of inference mode: autograd may save it (the loss's backward needs the features)
 
     def fingerprint_parts(self) -> list:
         return [self._index_text, repr(self.spec), self.precision]

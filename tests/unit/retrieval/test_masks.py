@@ -233,6 +233,10 @@ def test_rendered_views_embed_each_image_under_its_own_transform(tmp_path):
         with torch.no_grad():
             torch.testing.assert_close(got[k], model(x)[0], rtol=1e-5, atol=1e-5)
     assert not torch.equal(got[0], views.features(np.array([1]), np.array([0]), [ts[1]])[0])  # the transform matters
+    # the features feed the mask's training step (autograd saves them for the backward pass)
+    w = torch.ones(views.dim, requires_grad=True)
+    mask_step(got[:1], got[1:2], w, torch.optim.Adam([w]), _settings())
+    assert w.grad is not None
 
 
 # ----------------------------------------------------------------------------- retrieval with a mask
