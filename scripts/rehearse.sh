@@ -9,6 +9,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 inputs=results/rehearsal/inputs
 # the weights caches a user has, pointed at the fixtures: Hugging Face's (open_clip's CLIP files) and torch hub's
 export HF_HUB_OFFLINE=1 HF_HOME="$PWD/$inputs/huggingface" TORCH_HOME="$PWD/$inputs/torch"
+# each machine's own fastest CPU kernels (sketch3d.numerics): the rehearsal's numbers mean nothing, so the
+# cross-CPU pins (oneDNN off in training, ~1.6x slower) buy it nothing; a user's setting is kept
+export SKETCH3D_NATIVE_KERNELS="${SKETCH3D_NATIVE_KERNELS:-1}"
 targets=() extra=()
 while [ $# -gt 0 ]; do
   if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi

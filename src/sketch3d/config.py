@@ -99,11 +99,11 @@ def _check_consistency(params: dict, source: str) -> None:
             f"profiles.demo.data.shapes_per_category = {demo['shapes_per_category']}; make them equal"
         )
     res = params["render"]["resolution"]
-    for key in ("baseline_box", "obb_box"):
-        if params["retrieval"][key] > res:
+    for key, value in (("baseline_box", params["retrieval"]["baseline_box"]),
+                       ("thesis_choice.obb_box", params["retrieval"]["thesis_choice"]["obb_box"])):
+        if value > res:
             raise ParamsError(
-                f"{source}: invalid parameter 'retrieval.{key}': {params['retrieval'][key]} px "
-                f"exceeds render.resolution = {res} px"
+                f"{source}: invalid parameter 'retrieval.{key}': {value} px exceeds render.resolution = {res} px"
             )
     for key in ("overshoot", "width"):
         lo, hi = demo["sketch"][key]

@@ -30,7 +30,7 @@ def test_the_profile_block_is_merged_over_the_sections():
     # the demo shrinks the retrieval grids, the paper profile keeps the thesis's sizes
     assert paper["retrieval"] == raw["retrieval"]
     assert demo["retrieval"]["grids"]["box"]["random"]["n"] < paper["retrieval"]["grids"]["box"]["random"]["n"] == 50
-    shrunk = ("grids", "masks", "domain_study")   # the demo's smaller sizes (profiles.demo.retrieval)
+    shrunk = ("grids", "masks", "domain_study", "choices")  # the demo: smaller sizes, its own searches only
     assert {k: v for k, v in demo["retrieval"].items() if k not in shrunk} == {
         k: v for k, v in raw["retrieval"].items() if k not in shrunk}
     assert demo["retrieval"]["masks"]["steps"] < paper["retrieval"]["masks"]["steps"]
@@ -54,14 +54,15 @@ def test_thesis_settings_in_params():
     assert p["render"]["stroke_width"] == 2.2 and p["render"]["camera_distance"] == 2.5
     assert p["render"]["elevation"] == 20 and p["render"]["resolution"] == 224
     assert p["render"]["sketch_azimuths"] == {"chair": [0, 30, 75], "lamp": [0, 45, 90]}
-    assert p["retrieval"]["baseline_box"] == 170 and p["retrieval"]["obb_box"] == 129
+    assert p["retrieval"]["baseline_box"] == 170 and p["retrieval"]["thesis_choice"]["obb_box"] == 129
 
 
 @pytest.mark.parametrize(
     "key, value, fragment",
     [
-        ("retrieval.obb_box", 300, "'retrieval.obb_box'"),
-        ("retrieval.obb_box", "big", "'retrieval.obb_box'"),
+        ("retrieval.thesis_choice.obb_box", 300, "'retrieval.thesis_choice.obb_box'"),
+        ("retrieval.thesis_choice.obb_box", "big", "'retrieval.thesis_choice.obb_box'"),
+        ("retrieval.choices", ["search", "nope"], "'retrieval.choices"),
         ("profile", "thesis", "'profile'"),
         ("features.layer", "layer9", "'features.layer'"),
         ("render.sketch_azimuths.chair", [], "'render.sketch_azimuths.chair'"),

@@ -15,8 +15,8 @@ OVERRIDE = REPO / "workflow" / "rehearsal.yaml"
 # model must load into what the rehearsal builds), the resolutions they depend on, the methods' definitions
 SAME_AS_PAPER = (
     "features.backbone", "features.layer", "features.weights", "render.resolution",
-    "render.view_sets", "render.sketch_azimuths", "retrieval.baseline_box", "retrieval.obb_box", "retrieval.distance",
-    "retrieval.view_reduction", "retrieval.augment",
+    "render.view_sets", "render.sketch_azimuths", "retrieval.baseline_box", "retrieval.thesis_choice", "retrieval.choices",
+    "retrieval.distance", "retrieval.view_reduction",
     "sketchydepth.image_size", "sketchydepth.gan.ngf", "sketchydepth.gan.ndf", "sketchydepth.gan.n_layers_d",
     "sketchydepth.gan.dropout", "sketchydepth.labeller.encoder", "sketchydepth.labeller.features",
     "sketchydepth.fid.dims",

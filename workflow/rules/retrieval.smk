@@ -11,15 +11,18 @@ rule retrieval:
 rule retrieve:
     input:
         unpack(retrieval_inputs),
+        unpack(retrieval_feature_inputs),
     output:
         npz=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.npz",
         metrics=f"{RESULTS}/retrieval/{{method}}/{{category}}_{{split}}.json",
     wildcard_constraints:
-        method="|".join(METHODS),
+        method="|".join(METHOD_VARIANTS),
     params:
         settings=settings("profile", "retrieval",
                           exclude=["retrieval.figure", "retrieval.grids", "retrieval.domain_study", "retrieval.masks"]),
         features=feature_args,
+        method=lambda wildcards: base_name(wildcards.method),
+        choice=choice_args,
         code=code("retrieve"),
     log:
         log_of("retrieve", "method", "category", "split"),
@@ -27,10 +30,11 @@ rule retrieve:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d retrieve --settings {params.settings:q} --method {wildcards.method}"
-        " --category {wildcards.category} --split {wildcards.split}"
+        "sketch3d retrieve --settings {params.settings:q} --method {params.method}"
+        " --category {wildcards.category} --split {wildcards.split} {params.choice}"
         " --sketches {input.sketches} --gallery {input.gallery} {params.features} --shapes {input.shapes}"
         " --out {output.npz} --metrics {output.metrics} > {log} 2>&1"
+
 
 
 rule retrieval_table:
@@ -94,7 +98,8 @@ rule figure_top5:
         " --gallery {input.gallery} --out {output} --title {params.title:q} > {log} 2>&1"
 
 
-rule retrieval_grid:
+# a checkpoint: the box and transforms it chooses name the feature files the OBB and Augm. rows read
+checkpoint retrieval_grid:
     input:
         unpack(grid_inputs),
     output:
@@ -106,6 +111,7 @@ rule retrieval_grid:
         settings=lambda wildcards: settings(*FEATURE_KEYS, *GRID_KEYS[wildcards.grid]),
         categories=" ".join(CATEGORIES),
         cache=f"{RESULTS}/cache/features",
+        box_grid=box_grid_arg,
         code=code("retrieval_grid"),
     log:
         log_of("retrieval_grid", "grid"),
@@ -120,7 +126,7 @@ rule retrieval_grid:
     shell:
         "OMP_NUM_THREADS={threads} sketch3d retrieval_grid --grid {wildcards.grid} --settings {params.settings:q}"
         " --categories {params.categories} --sketches {input.sketches} --gallery {input.gallery}"
-        " --cache {params.cache} --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
+        " --cache {params.cache} {params.box_grid} --out-csv {output.csv} --out-json {output.json} > {log} 2>&1"
 
 
 rule grid_table:
@@ -236,27 +242,32 @@ rule render_mask_train:
 rule train_mask:
     input:
         unpack(train_mask_inputs),
+        unpack(train_mask_val_inputs),
     output:
-        **{f"best_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}/best_{c}.npy" for m in MASK_MODES for c in CATEGORIES},
-        **{f"info_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}/best_{c}.json" for m in MASK_MODES for c in CATEGORIES},
-        **{f"curve_{m}": f"{RESULTS}/retrieval/masks/{m}/curves.csv" for m in MASK_MODES},
+        **{f"best_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}{{suffix}}/best_{c}.npy" for m in MASK_MODES for c in CATEGORIES},
+        **{f"info_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}{{suffix}}/best_{c}.json" for m in MASK_MODES for c in CATEGORIES},
+        **{f"curve_{m}": f"{RESULTS}/retrieval/masks/{m}{{suffix}}/curves.csv" for m in MASK_MODES},
         **{f"plot_{m}": report(
-            f"{RESULTS}/retrieval/masks/{m}/curves.png",
+            f"{RESULTS}/retrieval/masks/{m}{{suffix}}/curves.png",
             caption="../report/retrieval/mask_curve.rst",
             category="Retrieval (ch. 4.2)",
             subcategory="Figures",
-            labels={"figure": f"training curve, {m} mask", "profile": PROFILE},
+            labels={"figure": f"training curve, {m}{{suffix}} mask", "profile": PROFILE},
         ) for m in MASK_MODES},
+    wildcard_constraints:
+        suffix="(?:" + "|".join(re.escape(x) for x in MASK_SUFFIXES) + ")",  # may be empty: never "" (= any)
     params:
-        settings=settings(*FEATURE_KEYS, "retrieval.chunk_size", "retrieval.obb_box", "retrieval.masks",
-                          exclude=["retrieval.masks.train_set"]),
+        settings=settings(*FEATURE_KEYS, "retrieval.chunk_size", "retrieval.choices", "retrieval.thesis_choice",
+                          "retrieval.masks", exclude=["retrieval.masks.train_set"]),
         modes=" ".join(MASK_MODES),
         val=val_args,
         out=f"{RESULTS}/retrieval/masks",
-        checkpoints=f"{RESULTS}/cache/masks",
+        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks{wildcards.suffix}",
+        choice=lambda wildcards, input: f"--choice {mask_choice(wildcards)}"
+                                        + (f" --grids {' '.join(input.grids)}" if "grids" in input.keys() else ""),
         code=code("train_mask"),
     log:
-        log_of("train_mask"),
+        f"{LOGS}/train_mask/masks{{suffix}}.log",
     threads: 2
     resources:
         gpu=1,
@@ -264,5 +275,5 @@ rule train_mask:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --modes {params.modes}"
-        " --train {input.train} --train-set {input.train_set} {params.val} --out {params.out}"
-        " --checkpoints {params.checkpoints} > {log} 2>&1"
+        " --suffix '{wildcards.suffix}' {params.choice} --train {input.train} --train-set {input.train_set}"
+        " {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sketch3d import DEMO_NOTICE
 from sketch3d.command_line import REHEARSAL_ARG, SHAPES, CliError, Command, arg, parse_settings
-from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS  # names only: light, for the choices
+from sketch3d.retrieval.choice import CHOICES  # names only: light, for the choices
+from sketch3d.retrieval.grid_tables import GRID_TABLES, GRIDS
 
 log = logging.getLogger("sketch3d")
 
@@ -27,8 +28,21 @@ def _retrieve(a: argparse.Namespace) -> None:
         }
     m = retrieve(a.method, parse_settings(a.settings), Path(a.sketches), Path(a.gallery), Path(a.out),
                  Path(a.metrics), a.category, a.split, files, Path(a.shapes) if a.shapes else None,
-                 Path(a.mask) if a.mask else None)
+                 Path(a.mask) if a.mask else None, a.choice, _grids(a))
     log.info("retrieve: %s", json.dumps(m))
+
+
+def _grids(a: argparse.Namespace) -> tuple[Path, Path] | None:
+    return tuple(Path(p) for p in a.grids) if a.grids else None
+
+
+# the setting of the OBB box and the Augm. transforms (sketch3d.retrieval.choice)
+CHOICE_ARGS = (
+    arg("--choice", choices=CHOICES, help="where the OBB box and the Augm. transforms come from: this run's searches "
+                                          "(search) or the thesis's values (thesis); default retrieval.choices[0]"),
+    arg("--grids", nargs=2, metavar=("BOX_JSON", "AFFINE_JSON"),
+        help="with --choice search: the searches' results (retrieval/grids/box.json, affine.json)"),
+)
 
 
 def _retrieval_table(a: argparse.Namespace) -> None:
@@ -46,7 +60,10 @@ def _retrieval_grid(a: argparse.Namespace) -> None:
     if len(a.categories) != len(a.sketches) or len(a.categories) != len(a.gallery):
         raise CliError("give one --sketches and one --gallery folder per --categories entry, in the same order")
     sets = {c: (Path(s), Path(g)) for c, s, g in zip(a.categories, a.sketches, a.gallery)}
-    retrieval_grid(a.grid, parse_settings(a.settings), sets, Path(a.cache), Path(a.out_csv), Path(a.out_json))
+    if (a.grid == "affine") != bool(a.box_grid):
+        raise CliError("--box-grid (Table 4.1's search result) is needed by the affine search, and by it only")
+    retrieval_grid(a.grid, parse_settings(a.settings), sets, Path(a.cache), Path(a.out_csv), Path(a.out_json),
+                   box_grid=Path(a.box_grid) if a.box_grid else None)
 
 
 def _grid_table(a: argparse.Namespace) -> None:
@@ -131,7 +148,11 @@ def _train_mask(a: argparse.Namespace) -> None:
     from sketch3d.retrieval.mask_data import Augment
     from sketch3d.retrieval.masks import MaskSettings, RenderedViews, ValSet, train_mask
 
+    from sketch3d.retrieval.choice import main_choice, settings_under
+
     s = parse_settings(a.settings)
+    # the augmentation's box is the OBB box of the choice the validation features were computed under
+    s["retrieval"] = settings_under(s["retrieval"], a.choice or main_choice(s["retrieval"]), _grids(a))
     settings = [MaskSettings.from_params(s["retrieval"]["masks"], m, s["seed"], s["retrieval"]["chunk_size"])
                 for m in a.modes]
     val = {}
@@ -144,7 +165,7 @@ def _train_mask(a: argparse.Namespace) -> None:
     with claim_device() as device:
         source = RenderedViews(Path(a.train), feature_spec(s), device, s["features"].get("precision", "fp32"))
         selections = train_mask(source, val, settings, Path(a.out), Path(a.checkpoints), Augment.from_params(s),
-                                demo=s["profile"] == "demo", train_set=train_set)
+                                demo=s["profile"] == "demo", train_set=train_set, suffix=a.suffix)
     for mode, sel in selections.items():
         log.info("train_mask %s: %s", mode, json.dumps({k: {"step": v["step"], **v["metrics"]} for k, v in sel.items()}))
 
@@ -158,6 +179,7 @@ COMMANDS = (
           for name in ("sketch-features", "sketch-ids", "gallery-features", "gallery-ids")),
         arg("--shapes", help="the shapes manifest: the metrics record where the split came from"),
         arg("--mask", help="a learned feature mask (.npy, bool or float32 [D]), for methods that use one"),
+        *CHOICE_ARGS,
     )),
     Command("retrieval_table", "a retrieval table (4.8, B.2): our acc@k beside the thesis's", _retrieval_table, (
         arg("--table", required=True, help="thesis table number, e.g. 4.8 or B.2"),
@@ -176,6 +198,7 @@ COMMANDS = (
         arg("--sketches", nargs="+", required=True, help="sketch image folders, one per category"),
         arg("--gallery", nargs="+", required=True, help="rendered gallery folders, one per category"),
         arg("--cache", required=True, help="the per-image feature cache (shared with extract_features)"),
+        arg("--box-grid", help="affine only: Table 4.1's search result (box.json); its chosen box is Table 4.2's OBB"),
         arg("--out-csv", required=True),
         arg("--out-json", required=True),
     )),
@@ -233,13 +256,15 @@ COMMANDS = (
                                               "and retrieval.chunk_size"),
         arg("--modes", nargs="+", required=True, choices=["binary", "continuous"],
             help="trained together on the same batches"),
+        arg("--suffix", default="", help="the output folders are OUT/<mode><suffix> (e.g. @thesis: another choice's)"),
+        *CHOICE_ARGS,
         arg("--train", required=True, help="the rendered training views (a gallery folder with index.csv)"),
         arg("--train-set", help="the training set's summary JSON (mask_train_set), copied into each info JSON"),
         arg("--val", nargs=5, action="append", required=True,
             metavar=("CLASS", "SKETCH_NPY", "SKETCH_IDS", "GALLERY_NPY", "GALLERY_IDS"),
             help="a validation class: its name and the feature stage's sketch and gallery files (.npy + .csv "
                  "ids; several joined by ',' are averaged: the Augm. (4 imgs) features); repeat per class"),
-        arg("--out", required=True, help="folder of <mode>/best_<class>.npy/.json, curves.csv, curves.png"),
+        arg("--out", required=True, help="folder of <mode><suffix>/best_<class>.npy/.json, curves.csv, curves.png"),
         arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
 )),
 )

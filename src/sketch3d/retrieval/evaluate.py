@@ -35,6 +35,32 @@ def _load_features(npys, ids_csvs, index: pd.DataFrame, what: str) -> np.ndarray
     return load_mean(as_list(npys), as_list(ids_csvs), index["image_id"].tolist(), what)
 
 
+def row_settings(method, retrieval: dict, queries: pd.DataFrame, gallery: pd.DataFrame, reduction: str,
+                 mask_file: Path | None) -> dict:
+    """What a row was computed with, recorded in its metrics and its table's JSON so that the chain of choices
+    (Table 4.1's box, Table 4.2's transforms -> the OBB and Augm. rows) can be checked from the outputs alone:
+    the choice, each side's box and transforms (features averaged over them), the gallery's images and views,
+    the reduction over views, the mask and the network."""
+    def side(kind: str, index: pd.DataFrame) -> dict:
+        out = {"box": method.box(kind, retrieval)}
+        if method.kind == "clip":
+            out["transforms"] = [t.name for t in method.transforms(kind, retrieval)]
+        if kind == "gallery":
+            out["images"] = f"{method.style}_{method.view_set or 'default'}"
+            out["views"] = sorted(float(a) for a in set(index["azimuth"]))
+        return out
+
+    return {
+        "choice": retrieval.get("choice"),
+        "sketch": side("sketch", queries),
+        "gallery": side("gallery", gallery),
+        "reduction": reduction,
+        "mask": None if method.mask is None else {"mode": method.mask[0], "selected_on": method.mask[1],
+                                                  "file": Path(mask_file).name if mask_file else None},
+        "network": method.network or ("pixels" if method.kind == "pixel" else "main"),
+    }
+
+
 def retrieve(
     method_name: str,
     params: dict,
@@ -47,17 +73,24 @@ def retrieve(
     feature_files: dict[str, Path] | None = None,
     shapes_csv: Path | None = None,
     mask_file: Path | None = None,
+    choice: str | None = None,
+    grids: tuple[Path, Path] | None = None,
 ) -> dict:
     """Rank the shapes of ``gallery_dir`` for every sketch of ``sketches_dir``; write distances + metrics.
 
     The ``.npz`` holds ids, never paths, so that results can be moved and compared by checksum.
     ``shapes_csv`` (the shapes manifest): where the split came from is recorded in the metrics.
     ``mask_file``: the learned feature mask of a method that has one (``retrieval.masks``).
+    ``choice``, ``grids``: the setting of the OBB box and the Augm. transforms (``retrieval.choice``; default the
+    main one) and, for ``search``, the searches' results; a method that depends on neither ignores them.
     """
+    from sketch3d.retrieval.choice import depends_on_choice, main_choice, settings_under
     from sketch3d.retrieval.metrics import accuracy_at_k
 
     method = get_method(method_name)
     r = params["retrieval"]
+    if depends_on_choice(method):
+        r = settings_under(r, choice or main_choice(r), grids)
     sketch_box, gallery_box = method.sketch_box(r), method.gallery_box(r)
     queries = read_index(sketches_dir)
     gallery = read_index(gallery_dir)
@@ -113,7 +146,10 @@ def retrieve(
         **{f"acc@{k}": round(float(v), 4) for k, v in acc.items()},
         "chance@1": round(100.0 / len(shape_ids), 4),
         "level": "view" if method.view_level else "shape",
+        "settings": row_settings(method, r, queries, gallery, reduction, mask_file),
     }
+    if depends_on_choice(method):  # whether this row is a table's main row or one beside it (retrieval.choice)
+        metrics["main_choice"] = main_choice(params["retrieval"])
     metrics["split_source"] = split_source(shapes_csv, category, split) if shapes_csv else "unknown"
     if method.kind == "clip" and method.mask is not None:
         metrics["mask"] = mask_info

@@ -4,7 +4,7 @@ Table 4.1 (``box``): the side of the box the object is fitted into, first
 ``random.n`` sizes drawn uniformly from ``random.range`` (fractions of the image),
 then ``refine.n`` drawn uniformly within ``refine.half_width`` of the best of the
 first stage, then the best overall. Table 4.2 (``affine``): on the OBB images
-(``retrieval.obb_box``), each image's feature is the mean of its own and of a
+(the box Table 4.1's search chose: ``retrieval.choice``), each image's feature is the mean of its own and of a
 transformed copy's, 0.5 (CLIP(OBB) + CLIP(f(OBB))); the same two stages for
 translations (whole pixels, x and y) and for rotations (steps of
 ``rotation.step`` degrees); the best setting for both categories and for each;
@@ -17,7 +17,7 @@ own numbers. Sizes are drawn with a generator seeded from ``seed`` and the grid
 and stage, so a grid is the same on every run.
 
 Cost: every (image, transform) is embedded once. The transforms other tables
-read (the OBB box, the Augm. copies of ``retrieval.augment``) go through the
+read (the searched OBB box; the thesis's box and Augm. copies when a run evaluates them) go through the
 shared per-image feature cache; every other setting is embedded into a scratch
 cache deleted when the job ends, and the OBB features every Table 4.2 setting
 averages with are held in memory: a thesis-size grid (150 settings x 1600 images
@@ -258,16 +258,30 @@ def run_affine_grid(g: dict, seed: int, box: int, evaluate: Evaluator) -> tuple[
 
 
 def augment_transforms(base: Transform, augment: dict) -> list[Transform]:
-    """The Augm. copies other tables read (``retrieval.augment``): translated, rotated, both."""
+    """The Augm. copies of ``base`` under ``augment`` ({translate, rotate}): translated, rotated, both."""
     tx, ty = (float(v) for v in augment["translate"])
     rot = float(augment["rotate"])
     return [Transform(base.box, tx, ty), Transform(base.box, rot=rot), Transform(base.box, tx, ty, rot)]
 
 
+def _chosen_box(box_grid: Path) -> int:
+    """The box Table 4.1's search chose (its result's ``choice``), refused with the file's name when unreadable."""
+    try:
+        summary = json.loads(Path(box_grid).read_text())
+        if summary["grid"] != "box":
+            raise ValueError(f"holds the {summary['grid']!r} search")
+        return int(summary["choice"]["box"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{box_grid}: not Table 4.1's search result ({e}); run retrieval_grid --grid box first") from e
+
+
 def retrieval_grid(grid: str, params: dict, image_sets: dict[str, tuple[Path, Path]], cache_dir: Path,
-                   out_csv: Path, out_json: Path) -> pd.DataFrame:
+                   out_csv: Path, out_json: Path, box_grid: Path | None = None) -> pd.DataFrame:
     """Run grid ``grid`` (``box``: Table 4.1; ``affine``: Table 4.2) on ``image_sets`` (category -> sketch and
-    gallery folders of the validation split); write one row per (setting, category) and the choice."""
+    gallery folders of the validation split); write one row per (setting, category) and the choice.
+
+    The chain (``retrieval.choice``): the affine search runs on the box Table 4.1's search chose, read from its
+    result ``box_grid``, as the thesis's Table 4.2 runs on Table 4.1's 129 px."""
     from sketch3d.devices import claim_device
     from sketch3d.features.extract import embed_images
     from sketch3d.features.stage import feature_spec
@@ -278,8 +292,19 @@ def retrieval_grid(grid: str, params: dict, image_sets: dict[str, tuple[Path, Pa
     g = r["grids"][grid]
     spec = feature_spec(params)
     f = params["features"]
-    obb = Transform(int(r["obb_box"]))
-    shared = {obb.name, *(t.name for t in augment_transforms(obb, r["augment"]))}
+    box = None
+    if grid == "affine":
+        if box_grid is None:
+            raise ValueError("the affine search (Table 4.2) needs Table 4.1's result: box_grid (retrieval/grids/box.json)")
+        box = _chosen_box(Path(box_grid))
+    # kept in the shared feature cache: what other tables read (the thesis's setting, when a run evaluates it; the
+    # search's OBB images); every other setting's features live in a scratch cache while the job runs
+    shared = set()
+    if "thesis" in r.get("choices", ()):
+        thesis = Transform(int(r["thesis_choice"]["obb_box"]))
+        shared |= {thesis.name, *(t.name for t in augment_transforms(thesis, r["thesis_choice"]["augment"]))}
+    if box is not None:
+        shared.add(Transform(box).name)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with claim_device() as device:
@@ -293,11 +318,11 @@ def retrieval_grid(grid: str, params: dict, image_sets: dict[str, tuple[Path, Pa
                                     dtype=f["dtype"], precision=f.get("precision", "fp32"))
 
         evaluate = Evaluator(image_sets, embed, r["chunk_size"], r["view_reduction"], tuple(r["topk"]),
-                             hold=frozenset({obb.name}) if grid == "affine" else frozenset())
+                             hold=frozenset({Transform(box).name}) if grid == "affine" else frozenset())
         if grid == "box":
             rows, choice = run_box_grid(g, params["seed"], evaluate)
         else:
-            rows, choice = run_affine_grid(g, params["seed"], int(r["obb_box"]), evaluate)
+            rows, choice = run_affine_grid(g, params["seed"], box, evaluate)
     df = pd.DataFrame(rows)
     summary = {
         "grid": grid,

@@ -430,6 +430,7 @@ def train_mask(
     demo: bool = False,
     stop_after: int | None = None,
     train_set: dict | None = None,
+    suffix: str = "",
 ) -> dict[str, dict[str, dict]]:
     """Train the modulating layer of every mode of ``settings`` on the same batches; write, per mode and
     validation class, the selected weights.
@@ -440,7 +441,7 @@ def train_mask(
     a fresh random transform per image; the batch's features are computed once and train every mode (the
     modes see the same batches, as runs of the same seed would). ``val``: class name -> :class:`ValSet`.
 
-    Writes into ``out_dir/<mode>/``: ``best_<class>.npy`` (bool mask for binary, float32 weights for continuous),
+    Writes into ``out_dir/<mode><suffix>/``: ``best_<class>.npy`` (bool mask for binary, float32 weights for continuous),
     ``best_<class>.json`` (the selected step, metrics of every class at that step, the step-0 baseline, whether
     the mask is the identity, the training set), ``curves.csv`` and ``curves.png``. The checkpoint lives in
     ``checkpoint_dir``: an interrupted run continues from it. ``stop_after``: stop after this many steps in
@@ -510,7 +511,7 @@ def train_mask(
         loop.save()
     if not loop.run(step, evaluate=evaluate, eval_every=s0.eval_every, stop_after=stop_after):
         return {}
-    return {m: _write_outputs(Path(out_dir) / m, by_mode[m], v["curve"][m], v["best"][m], demo, train_set, augment)
+    return {m: _write_outputs(Path(out_dir) / f"{m}{suffix}", by_mode[m], v["curve"][m], v["best"][m], demo, train_set, augment)
             for m in modes}
 
 

@@ -11,12 +11,13 @@ A box is the side, in px, of the square that the drawn object is centred and
 scaled into (``features.box``); ``None`` uses an image as it is (a rendering
 as rendered). Thesis B.3.1: the *Baseline* of Table 4.8 fits the sketches to
 170x170 and uses the renderings as rendered; fitting the renderings too is
-Table B.2's *Baseline w/ centering*; *OBB* fits both to the optimal 129x129.
+Table B.2's *Baseline w/ centering*; *OBB* fits both to the optimal box, Table 4.1's choice (the
+thesis's 129x129; ``retrieval.choice``).
 
 *Augm.* (thesis 4.2.3.2 "robust features", Tables 4.8, B.3, B.4): each image's
 feature is the mean of the features of the image and of transformed copies, the
-same transforms on both sides: the translation t and rotation r of
-``retrieval.augment`` (the thesis's best, from Table 4.2's grids). (2 imgs):
+same transforms on both sides: the translation t and rotation r chosen by Table 4.2's searches
+(``retrieval.choice``: this run's, or the thesis's (19, -4) px and -23.5 degrees). (2 imgs):
 the image and t&r applied together; (4 imgs): the image, t, r, t&r; Table B.4
 drops one of the four.
 """
@@ -69,6 +70,8 @@ class Method:
     def transforms(self, kind: str, retrieval: dict) -> list[Transform]:
         """What is done to the ``kind`` images before embedding: one transform per averaged copy."""
         box = self.box(kind, retrieval)
+        if self.augment is None:
+            return [Transform(box)]
         tx, ty = (float(v) for v in retrieval["augment"]["translate"])
         rot = float(retrieval["augment"]["rotate"])
         return [Transform(box, tx * t, ty * t, rot * r) for t, r in AUGMENTATIONS[self.augment]]
@@ -79,8 +82,11 @@ class Method:
 
     def describe(self, retrieval: dict, backbone: str) -> str:
         """The row for a caption; ``backbone``: the main CLIP network (features.backbone; the demo's is smaller)."""
-        return f"{self.label}: " + self.summary.format(sketch_box=self.sketch_box(retrieval),
-                                                      gallery_box=self.gallery_box(retrieval), backbone=backbone)
+        text = self.summary.format(sketch_box="{B}", gallery_box="{B}", backbone=backbone)
+        key = self.sketch_box_key or self.gallery_box_key
+        # before the searches ran (a caption written with the DAG), the OBB box is named by where it comes from
+        box = f"{int(retrieval[key])}x{int(retrieval[key])}" if key in retrieval else "(Table 4.1's chosen)"
+        return f"{self.label}: " + text.replace("{B}x{B}", box).replace("{B}", box)
 
     def gallery_images(self, render: dict) -> str:
         """The gallery image set: ``<style>_<view set>`` (its folder under renders/, its features' kind)."""
@@ -160,11 +166,11 @@ METHODS: dict[str, Method] = {
                {"4.3": "Average"}, reduction="mean"),
         Method("obb_augm2", "OBB, Augm. (2 imgs)", "clip", "obb_box", "obb_box",
                "as OBB ({sketch_box}x{sketch_box} box); each image's feature averaged with that of its copy "
-               "translated and rotated (retrieval.augment)",
+               "translated and rotated (Table 4.2's choice)",
                {"4.8": "OBB, Augm. (2 imgs)"}, augment="2"),
         Method("obb_augm4", "OBB, Augm. (4 imgs)", "clip", "obb_box", "obb_box",
                "as OBB ({sketch_box}x{sketch_box} box); each image's feature averaged over the image and its "
-               "translated, rotated, and translated-and-rotated copies (retrieval.augment)",
+               "translated, rotated, and translated-and-rotated copies (Table 4.2's choice)",
                {"4.8": "OBB, Augm. (4 imgs)", "B.3": "OBB, Augm. (4 imgs), no masking",
                 "B.4": "OBB, Augm. (4 imgs)", "4.7": "Augm. (4 imgs.)"}, augment="4"),
         # Tables 4.7, 4.8, B.1, B.3: a learned mask (binary) or weighting (continuous) of the features

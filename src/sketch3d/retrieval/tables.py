@@ -22,13 +22,25 @@ TABLE_IDS = (*TABLES, *GRID_TABLES)
 TABLE_PARAMS = ("seed", "data", "render", "features", "retrieval")
 
 
+# a row under another choice than the main one (``retrieval.choice``) is labelled with where its box came from
+CHOICE_LABELS = {"search": "box and transforms of this run's searches", "thesis": "the thesis's box and transforms"}
+
+
+def row_label(method, metrics: dict) -> str:
+    """A row's label: the method's, and for a row under another choice than the run's main one, which."""
+    choice = (metrics.get("settings") or {}).get("choice")
+    if choice is None or metrics.get("main_choice", choice) == choice:
+        return method.label
+    return f"{method.label} [{CHOICE_LABELS[choice]}]"
+
+
 def _results(metric_files: list[Path], number: str) -> list[Result]:
     out = []
     for path in metric_files:
         m = json.loads(Path(path).read_text())
         method = get_method(m["method"])
         out.append(Result(
-            label=method.label,
+            label=row_label(method, m),
             thesis_row=method.thesis_row(number),
             group=m["category"],
             profile=m["profile"],
@@ -73,14 +85,30 @@ def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md
     """Thesis table ``number`` from per-(method, category) metric files, ours beside the thesis's
     (``thesis``: the thesis table's file; default the package's copy; ``rehearsal``: the paper rehearsal's)."""
     table = get_table(number)
-    results = _results(metric_files, table.number)
-    unknown = sorted({r.label for r in results} - {get_method(m).label for m in table.methods})
+    metrics = [json.loads(Path(p).read_text()) for p in metric_files]
+    unknown = sorted({m["method"] for m in metrics} - set(table.methods))
     if unknown:
         raise ValueError(f"table {table.number}: metric files of methods it does not show: {unknown}")
+    results = _results(metric_files, table.number)
     df = compare_with_thesis(results, table.number, thesis)
     write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df) + _mask_notes(metric_files),
                      rehearsal=rehearsal)
+    if out_json is not None:
+        _add_settings(Path(out_json), metrics)
     return df
+
+
+def _add_settings(out_json: Path, metrics: list[dict]) -> None:
+    """Each row's settings (choice, boxes, transforms, views, reduction, mask: ``evaluate.row_settings``) beside
+    its numbers in the table's JSON, so that the chain of choices can be checked from the outputs alone."""
+    from sketch3d.atomic import write_text
+
+    table = json.loads(out_json.read_text())
+    for m in metrics:
+        if "settings" in m:
+            row = table.setdefault(row_label(get_method(m["method"]), m), {}).setdefault(m["category"], {})
+            row["settings"] = m["settings"]
+    write_text(out_json, json.dumps(table, indent=2) + "\n")
 
 
 # ------------------------------------------------------------------ Tables 4.1 and 4.2: the grids
@@ -162,4 +190,10 @@ def grid_table(number: str, grid_csv: Path, grid_json: Path, out_csv: Path, out_
         f"evaluated setting were embedded from scratch ({e['saving']}x fewer).",
     ]
     write_comparison(out, table.title, out_csv, out_md, out_json, context=context, rehearsal=rehearsal)
+    if out_json is not None:  # what the search chose: the setting the other tables' OBB / Augm. rows use
+        from sketch3d.atomic import write_text
+
+        metrics = json.loads(Path(out_json).read_text())
+        metrics["choice"] = summary["choice"]
+        write_text(out_json, json.dumps(metrics, indent=2) + "\n")
     return out

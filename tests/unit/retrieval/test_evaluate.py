@@ -9,6 +9,8 @@ from sketch3d.imageset import write_index
 from sketch3d.retrieval.evaluate import retrieve
 from sketch3d.retrieval.ranking import shape_distances
 
+THESIS_CHOICE = {"obb_box": 129, "augment": {"translate": [19, -4], "rotate": -23.5}}
+
 
 def test_shape_distances_min_and_mean_over_views_against_a_loop():
     rng = np.random.default_rng(0)
@@ -40,7 +42,8 @@ def test_pixel_retrieval_finds_identical_drawings(tmp_path):
     boxes = {"wide": (20, 90, 200, 130), "tall": (90, 20, 130, 200), "square": (60, 60, 160, 160)}
     _image_set(tmp_path / "gallery", [(f"{s}_az{a:03d}", s, a, b) for s, b in boxes.items() for a in (0, 30)])
     _image_set(tmp_path / "sketches", [(f"{s}_q", s, 0, b) for s, b in boxes.items()])
-    params = {"profile": "demo", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
+    params = {"profile": "demo", "retrieval": {"baseline_box": 170, "choices": ["thesis"], "thesis_choice": THESIS_CHOICE,
+              "distance": "mse",
               "view_reduction": "min", "topk": [1, 5], "chunk_size": 2, "pixel_size": 28}}
     m = retrieve("pixel", params, tmp_path / "sketches", tmp_path / "gallery", tmp_path / "r.npz",
                       tmp_path / "r.json", "chair", "test")
@@ -52,7 +55,8 @@ def test_pixel_retrieval_finds_identical_drawings(tmp_path):
 
 def test_clip_method_without_features_is_refused(tmp_path):
     _image_set(tmp_path / "g", [("a_az000", "a", 0, (10, 10, 50, 50))])
-    params = {"profile": "demo", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
+    params = {"profile": "demo", "retrieval": {"baseline_box": 170, "choices": ["thesis"], "thesis_choice": THESIS_CHOICE,
+              "distance": "mse",
               "view_reduction": "min", "topk": [1], "chunk_size": 2, "pixel_size": 28}}
     with pytest.raises(ValueError, match="needs CLIP feature files"):
         retrieve("obb", params, tmp_path / "g", tmp_path / "g", tmp_path / "r.npz", tmp_path / "r.json",
@@ -70,7 +74,8 @@ def test_metrics_record_where_the_split_came_from(tmp_path):
     pd.DataFrame({"shape_id": ["wide", "tall", "other"], "category": ["chair", "chair", "lamp"],
                   "split": ["test", "test", "test"], "mesh_path": ["a.obj", "b.obj", "c.obj"], "up_axis": "Y",
                   "source": "x", "split_source": ["official-lists", "official-lists", "seeded"]}).to_csv(shapes, index=False)
-    params = {"profile": "paper", "retrieval": {"baseline_box": 170, "obb_box": 129, "distance": "mse",
+    params = {"profile": "paper", "retrieval": {"baseline_box": 170, "choices": ["thesis"], "thesis_choice": THESIS_CHOICE,
+              "distance": "mse",
               "view_reduction": "min", "topk": [1], "chunk_size": 2, "pixel_size": 28}}
     m = retrieve("pixel", params, tmp_path / "sketches", tmp_path / "gallery", tmp_path / "r.npz", tmp_path / "r.json",
                  "chair", "test", shapes_csv=shapes)
