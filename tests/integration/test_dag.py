@@ -15,9 +15,9 @@ from sketch3d.names import table_stem
 from sketch3d.table_stages import all_tables
 
 STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extract_features", "retrieve",
-               "retrieval_table", "figure_top5", "retrieval_grid", "grid_table", "mask_bank", "train_mask",
-               "domain_study", "figure_4_3", "figure_b_2")
-GPU_RULES = ("extract_features", "retrieval_grid", "mask_bank")
+               "retrieval_table", "figure_top5", "retrieval_grid", "grid_table", "mask_train_set",
+               "render_mask_train", "train_mask", "domain_study", "figure_4_3", "figure_b_2")
+GPU_RULES = ("extract_features", "retrieval_grid", "train_mask")
 SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics", "figure_depth_sketch")  # chapter 3 (train_labeller: demo only)
 RC_GPU_RULES = ("invert",)  # chapter 4.3 (train_generator: demo only)
 NS_GPU_RULES = ("train_member", "fit_sdf_mlp", "train_netspace", "optimise_latent")  # chapter 5

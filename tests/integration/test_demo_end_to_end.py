@@ -213,7 +213,7 @@ def test_a_code_change_reruns_exactly_what_depends_on_it(finished, edit, expecte
 
 @pytest.mark.parametrize("old, new, expected", [
     ("figure: {queries: 3", "figure: {queries: 2", {"figure_top5": 2}),
-    ("samples: 4", "samples: 5", {"render_gallery": 9, "extract_features": 22, "mask_bank": 1, "retrieval_grid": 1,
+    ("samples: 4", "samples: 5", {"render_gallery": 9, "extract_features": 22, "render_mask_train": 1, "retrieval_grid": 1,
                                   "retrieve": 22, "domain_study": 1, "grid_table": 1, "train_mask": 1,
                                   "retrieval_table": 4, "figure_top5": 2}),
 ])

@@ -252,29 +252,46 @@ rule domain_study:
         " --fig-4-1 {output.fig41} --fig-4-2 {output.fig42} --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"
 
 
-rule mask_bank:
+rule mask_train_set:
     input:
-        unpack(mask_bank_inputs),
+        shapes=f"{RESULTS}/data/shapes.csv",
     output:
-        npy=f"{FEATURES}/bank/{{choice}}/lines_{{category}}_train.npy",
-        ids=f"{FEATURES}/bank/{{choice}}/lines_{{category}}_train.csv",
-    wildcard_constraints:
-        choice="|".join(RETRIEVAL_CHOICES),
+        shapes=f"{RESULTS}/data/mask_train_{{category}}.csv",
+        summary=f"{RESULTS}/data/mask_train_{{category}}.json",
     params:
-        settings=settings(*FEATURE_KEYS, "retrieval.choices", "retrieval.thesis_choice", "retrieval.masks.augment"),
-        cache=f"{RESULTS}/cache/features",
-        choice=choice_args,
-        code=code("mask_bank"),
+        settings=settings("profile", "seed", "retrieval.masks.train_set",
+                          *(["data.shapenet_root"] if PROFILE == "paper" else [])),
+        code=code("mask_train_set"),
     log:
-        log_of("mask_bank", "choice", "category"),
-    threads: 2
-    resources:
-        gpu=1,
+        log_of("mask_train_set", "category"),
+    threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d mask_bank --settings {params.settings:q} --gallery {input.gallery} {params.choice}"
-        " --cache {params.cache} --out {output.npy} --ids {output.ids} > {log} 2>&1"
+        "sketch3d mask_train_set --settings {params.settings:q} --shapes {input.shapes}"
+        " --out {output.shapes} --summary {output.summary} > {log} 2>&1"
+
+
+rule render_mask_train:
+    input:
+        shapes=f"{RESULTS}/data/mask_train_{{category}}.csv",
+        store=f"{RESULTS}/data/items",
+    output:
+        directory(f"{RESULTS}/renders/mask_train/lines_{{view_set}}/{{category}}"),
+    wildcard_constraints:
+        view_set="|".join(config["render"]["view_sets"]),
+    params:
+        settings=gallery_settings,
+        code=code("render_mask_train"),
+    log:
+        log_of("render_mask_train", "view_set", "category"),
+    threads: 2
+    conda:
+        "../../environment.yml"
+    shell:
+        "sketch3d render_mask_train --settings {params.settings:q} --shapes {input.shapes}"
+        " --category {wildcards.category} --view-set {wildcards.view_set} --threads {threads} --out {output}"
+        " > {log} 2>&1"
 
 
 rule train_mask:
@@ -282,33 +299,36 @@ rule train_mask:
         unpack(train_mask_inputs),
         unpack(train_mask_val_inputs),
     output:
-        **{f"best_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.npy" for c in CATEGORIES},
-        **{f"info_{c}": f"{RESULTS}/retrieval/masks/{{mode}}/best_{c}.json" for c in CATEGORIES},
-        curve=f"{RESULTS}/retrieval/masks/{{mode}}/curves.csv",
-        plot=report(
-            f"{RESULTS}/retrieval/masks/{{mode}}/curves.png",
+        **{f"best_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}{{suffix}}/best_{c}.npy" for m in MASK_MODES for c in CATEGORIES},
+        **{f"info_{m}_{c}": f"{RESULTS}/retrieval/masks/{m}{{suffix}}/best_{c}.json" for m in MASK_MODES for c in CATEGORIES},
+        **{f"curve_{m}": f"{RESULTS}/retrieval/masks/{m}{{suffix}}/curves.csv" for m in MASK_MODES},
+        **{f"plot_{m}": report(
+            f"{RESULTS}/retrieval/masks/{m}{{suffix}}/curves.png",
             caption="../report/retrieval/mask_curve.rst",
             category="Retrieval (ch. 4.2)",
             subcategory="Figures",
-            labels={"figure": "training curve, {mode} mask", "profile": PROFILE},
-        ),
+            labels={"figure": f"training curve, {m}{{suffix}} mask", "profile": PROFILE},
+        ) for m in MASK_MODES},
     wildcard_constraints:
-        mode="|".join(MASK_VARIANTS),
+        suffix="(?:" + "|".join(re.escape(x) for x in MASK_SUFFIXES) + ")",  # may be empty: never "" (= any)
     params:
-        settings=settings("profile", "seed", "retrieval.chunk_size", "retrieval.masks",
-                          exclude=["retrieval.masks.augment", "retrieval.masks.train_category"]),
+        settings=settings(*FEATURE_KEYS, "retrieval.chunk_size", "retrieval.choices", "retrieval.thesis_choice",
+                          "retrieval.masks", exclude=["retrieval.masks.train_set"]),
+        modes=" ".join(MASK_MODES),
         val=val_args,
-        out=lambda wildcards: f"{RESULTS}/retrieval/masks/{wildcards.mode}",
-        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks/{wildcards.mode}",
-        mode=lambda wildcards: base_name(wildcards.mode),
-        choice=choice_args,
+        out=f"{RESULTS}/retrieval/masks",
+        checkpoints=lambda wildcards: f"{RESULTS}/cache/masks{wildcards.suffix}",
+        choice=lambda wildcards, input: f"--choice {mask_choice(wildcards)}"
+                                        + (f" --grids {' '.join(input.grids)}" if "grids" in input.keys() else ""),
         code=code("train_mask"),
     log:
-        log_of("train_mask", "mode"),
+        f"{LOGS}/train_mask/masks{{suffix}}.log",
     threads: 2
+    resources:
+        gpu=1,
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --mode {params.mode} {params.choice}"
-        " --train {input.train} {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"
-
+        "OMP_NUM_THREADS={threads} sketch3d train_mask --settings {params.settings:q} --modes {params.modes}"
+        " --suffix '{wildcards.suffix}' {params.choice} --train {input.train} --train-set {input.train_set}"
+        " {params.val} --out {params.out} --checkpoints {params.checkpoints} > {log} 2>&1"

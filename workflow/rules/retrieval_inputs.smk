@@ -14,8 +14,7 @@ MAIN_CHOICE = RETRIEVAL_CHOICES[0]
 OTHER_CHOICES = RETRIEVAL_CHOICES[1:]
 METHOD_VARIANTS = [*METHODS, *(f"{m}@{c}" for m in METHODS if depends_on_choice(METHODS[m])
                                for c in OTHER_CHOICES)]
-MASK_VARIANTS = [f"{mode}{suffix}" for mode in ("binary", "continuous")
-                 for suffix in ("", *(f"@{c}" for c in OTHER_CHOICES))]
+
 
 
 def variant(name, choice):
@@ -109,20 +108,29 @@ def feature_args(wildcards, input):
     return args + (f" --mask {input.mask}" if "mask" in input.keys() else "")
 
 
-def mask_bank_inputs(wildcards):
-    return {"gallery": gallery_dir(wildcards.category, "train"), **choice_inputs(wildcards.choice)}
+MASK_MODES = config["retrieval"]["masks"]["modes"]
+# train_mask trains every mode of one choice in one job (the same batches): its outputs are masks/<mode><suffix>/,
+# suffix "" under the main choice, "@<choice>" under another
+MASK_SUFFIXES = ["", *(f"@{c}" for c in OTHER_CHOICES)]
+
+
+def mask_choice(wildcards):
+    """The choice of a train_mask job: from its ``suffix`` wildcard."""
+    return wildcards.suffix[1:] if wildcards.suffix else MAIN_CHOICE
 
 
 def train_mask_inputs(wildcards):
-    """The augmentation bank of the training renderings (under the job's choice)."""
-    r = config["retrieval"]
-    return {"train": f"{FEATURES}/bank/{choice_of(wildcards)}/lines_{r['masks']['train_category']}_train.npy"}
+    """The training renderings (thesis 4.2.3.3: line renderings of the mask's training chairs at five views), their
+    set's summary, and, under ``search``, the searches' results (the augmentation's box is the choice's OBB box)."""
+    t = config["retrieval"]["masks"]["train_set"]
+    return {"train": f"{RESULTS}/renders/mask_train/lines_{t['view_set']}/{t['category']}",
+            "train_set": f"{RESULTS}/data/mask_train_{t['category']}.json", **choice_inputs(mask_choice(wildcards))}
 
 
 def train_mask_val_inputs(wildcards):
     """Each category's validation features in the setting the checkpoint is chosen on (thesis B.5: OBB, Augm.
     (4 imgs)), under the job's choice (they wait for the searches)."""
-    retrieval = chosen(choice_of(wildcards))
+    retrieval = chosen(mask_choice(wildcards))
     inputs = {}
     for c in CATEGORIES:
         for kind in ("sketch", "gallery"):

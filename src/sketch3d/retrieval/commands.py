@@ -1,5 +1,5 @@
 """CLI commands of the retrieval chapter (thesis ch. 4.2): retrieve, retrieval_table, retrieval_grid, grid_table,
-figure_top5, figure_4_3, figure_b_2, query, domain_study, mask_bank, train_mask."""
+figure_top5, figure_4_3, figure_b_2, query, domain_study, mask_train_set, render_mask_train, train_mask."""
 from __future__ import annotations
 
 import argparse
@@ -171,33 +171,47 @@ def _domain_study(a: argparse.Namespace) -> None:
             log.info("domain_study %s %s: %s", fig, pair, json.dumps(p["summary"]))
 
 
-def _mask_bank(a: argparse.Namespace) -> None:
-    from sketch3d.retrieval.mask_bank import mask_bank
+def _mask_train_set(a: argparse.Namespace) -> None:
+    from sketch3d.retrieval.mask_data import mask_train_set
+
+    summary = mask_train_set(parse_settings(a.settings), Path(a.shapes), Path(a.out), Path(a.summary))
+    log.info("mask_train_set: %s", json.dumps(summary))
+
+
+def _render_mask_train(a: argparse.Namespace) -> None:
+    from sketch3d.render.gallery import render_gallery
+
+    n = render_gallery(Path(a.shapes), a.category, "train", parse_settings(a.settings)["render"], Path(a.out),
+                       threads=a.threads, style="lines", view_set=a.view_set)
+    log.info("render_mask_train: %d line renderings (view set %s)", n, a.view_set)
+
+
+def _train_mask(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.features.stage import feature_spec
+    from sketch3d.retrieval.mask_data import Augment
+    from sketch3d.retrieval.masks import MaskSettings, RenderedViews, ValSet, train_mask
 
     from sketch3d.retrieval.choice import main_choice, settings_under
 
     s = parse_settings(a.settings)
+    # the augmentation's box is the OBB box of the choice the validation features were computed under
     s["retrieval"] = settings_under(s["retrieval"], a.choice or main_choice(s["retrieval"]), _grids(a))
-    shape = mask_bank(Path(a.gallery), s, Path(a.cache), Path(a.out), Path(a.ids))
-    log.info("mask_bank: %s", shape)
-
-
-def _train_mask(a: argparse.Namespace) -> None:
-    import numpy as np
-
-    from sketch3d.retrieval.masks import MaskSettings, ValSet, train_mask
-
-    s = parse_settings(a.settings)
-    settings = MaskSettings.from_params(s["retrieval"]["masks"], a.mode, s["seed"], s["retrieval"]["chunk_size"])
+    settings = [MaskSettings.from_params(s["retrieval"]["masks"], m, s["seed"], s["retrieval"]["chunk_size"])
+                for m in a.modes]
     val = {}
     for name, sketch_npy, sketch_ids, gallery_npy, gallery_ids in a.val:
         if name in val:
             raise CliError(f"--val {name} is given twice")
         val[name] = ValSet.from_files(*([Path(p) for p in x.split(",")]
                                         for x in (sketch_npy, sketch_ids, gallery_npy, gallery_ids)))
-    selections = train_mask(np.load(a.train, mmap_mode="r"), val, settings, Path(a.out), Path(a.checkpoints),
-                            demo=s["profile"] == "demo")
-    log.info("train_mask %s: %s", a.mode, json.dumps({k: {"step": v["step"], **v["metrics"]} for k, v in selections.items()}))
+    train_set = json.loads(Path(a.train_set).read_text()) if a.train_set else None
+    with claim_device() as device:
+        source = RenderedViews(Path(a.train), feature_spec(s), device, s["features"].get("precision", "fp32"))
+        selections = train_mask(source, val, settings, Path(a.out), Path(a.checkpoints), Augment.from_params(s),
+                                demo=s["profile"] == "demo", train_set=train_set, suffix=a.suffix)
+    for mode, sel in selections.items():
+        log.info("train_mask %s: %s", mode, json.dumps({k: {"step": v["step"], **v["metrics"]} for k, v in sel.items()}))
 
 
 COMMANDS = (
@@ -301,21 +315,33 @@ COMMANDS = (
         arg("--sketches", required=True, help="the sketch image set the sketch features came from (thumbnails)"),
         *(arg(f"--{name}", required=True) for name in ("fig-4-1", "fig-4-2", "out-json", "out-csv")),
     )),
-    Command("mask_bank", "features of randomly transformed training renderings, for mask training", _mask_bank, (
-        *(arg(f"--{name}", required=True) for name in ("settings", "gallery", "cache", "out", "ids")),
-        *CHOICE_ARGS,
+    Command("mask_train_set", "the learned mask's training shapes (thesis 4.2.3.3: 4475 ShapeNet chairs; the demo: its "
+                              "generated training chairs)", _mask_train_set, (
+        arg("--settings", required=True, help="JSON with profile, seed, data.shapenet_root (paper), retrieval.masks.train_set"),
+        arg("--shapes", required=True, help="the shapes manifest: its validation and test shapes are excluded"),
+        arg("--out", required=True, help="the training shapes, a shapes manifest (split train)"),
+        arg("--summary", required=True, help="JSON: found, excluded, eligible, chosen, the thesis's count"),
     )),
-    Command("train_mask", "learn a CLIP feature mask (binary) or weighting (continuous) on training renderings' "
-                          "features; select its checkpoint per validation class (Table 4.7)", _train_mask, (
-        arg("--settings", required=True, help="JSON with seed, profile, retrieval.masks and retrieval.chunk_size"),
-        arg("--mode", required=True, choices=["binary", "continuous"]),
+    Command("render_mask_train", "Freestyle line renderings of the mask's training shapes (the gallery renderer, "
+                                 "thesis 4.2.3.3: five views)", _render_mask_train, (
+        *(arg(f"--{name}", required=True) for name in ("settings", "shapes", "category", "view-set", "out")),
+        arg("--threads", type=int, default=0),
+    )),
+    Command("train_mask", "learn a CLIP feature mask (binary) and weighting (continuous) on randomly transformed "
+                          "training renderings; select their checkpoints per validation class (Table 4.7)", _train_mask, (
+        arg("--settings", required=True, help="JSON with seed, profile, features, retrieval.obb_box, retrieval.masks "
+                                              "and retrieval.chunk_size"),
+        arg("--modes", nargs="+", required=True, choices=["binary", "continuous"],
+            help="trained together on the same batches"),
+        arg("--suffix", default="", help="the output folders are OUT/<mode><suffix> (e.g. @thesis: another choice's)"),
         *CHOICE_ARGS,
-        arg("--train", required=True, help=".npy [S shapes, V views, A augmentation copies, D] (memory-mapped)"),
+        arg("--train", required=True, help="the rendered training views (a gallery folder with index.csv)"),
+        arg("--train-set", help="the training set's summary JSON (mask_train_set), copied into each info JSON"),
         arg("--val", nargs=5, action="append", required=True,
             metavar=("CLASS", "SKETCH_NPY", "SKETCH_IDS", "GALLERY_NPY", "GALLERY_IDS"),
             help="a validation class: its name and the feature stage's sketch and gallery files (.npy + .csv "
                  "ids; several joined by ',' are averaged: the Augm. (4 imgs) features); repeat per class"),
-        arg("--out", required=True, help="folder for best_<class>.npy/.json, curves.csv, curves.png"),
+        arg("--out", required=True, help="folder of <mode><suffix>/best_<class>.npy/.json, curves.csv, curves.png"),
         arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
-    )),
+)),
 )

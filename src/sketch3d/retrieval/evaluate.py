@@ -106,6 +106,7 @@ def retrieve(
                 raise ValueError(f"method {method.name} needs its learned mask file ({method.mask[0]}, best "
                                  f"{method.mask[1]}): run the train_mask rule")
             mask = load_mask(Path(mask_file))
+            mask_info = _mask_info(Path(mask_file), mask)
             q, g = apply_mask(q, mask), apply_mask(g, mask)
     else:
         from sketch3d.retrieval.pixel import pixel_features
@@ -151,8 +152,22 @@ def retrieve(
     if depends_on_choice(method):  # whether this row is a table's main row or one beside it (retrieval.choice)
         metrics["main_choice"] = main_choice(params["retrieval"])
     metrics["split_source"] = split_source(shapes_csv, category, split) if shapes_csv else "unknown"
+    if method.kind == "clip" and method.mask is not None:
+        metrics["mask"] = mask_info
     if params["profile"] == "demo":
         metrics["notice"] = DEMO_NOTICE
     with atomic_path(out_metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _mask_info(path: Path, mask: np.ndarray) -> dict:
+    """What a masked row was computed with: the mask file, its selected step (from train_mask's info JSON beside
+    it), and whether it ranks as the unmasked features do (then the row equals the unmasked row: flagged)."""
+    from sketch3d.retrieval.masks import is_identity
+
+    info_path = path.with_suffix(".json")
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    return {"file": path.name, "mode": info.get("mode"), "selected_on": info.get("selected_on"),
+            "step": info.get("step"), "identity": is_identity(mask),
+            "kept_fraction": round(float(mask.mean()), 6) if mask.dtype == bool else None}

@@ -20,20 +20,22 @@ ranking as the unmodulated features). The optimiser is Adam with PyTorch's defau
 (betas 0.9/0.999, no weight decay): the thesis gives only lr = 0.001, which is Adam's
 default learning rate.
 
-The CLIP backbone is frozen, so training reads pre-computed features: an array
-``[S shapes, V views, A augmentation copies, D]`` (a memory map at the paper's scale; only
-the rows of a batch are read). Each copy is one random affine transform of the rendering
-(a seeded pool drawn and embedded once by :mod:`sketch3d.retrieval.mask_bank`). Each step draws B distinct shapes,
-two distinct views per shape and, for each image, one of its A copies. This bank of A
-augmentations replaces the thesis's fresh random affine transform per batch; the two are
-equivalent only as A grows without bound.
+The CLIP backbone is frozen and only ``w_m`` trains; the batch's features are computed in the step. Each step
+draws B distinct shapes of the training renderings (:mod:`sketch3d.retrieval.mask_data`: the thesis's 4475
+ShapeNet chairs at five views), two distinct views per shape, and a fresh random affine transform per image
+(B.5); the frozen backbone embeds the 2B transformed images on the model's device, and every trained mode
+(binary, continuous) takes its step on the same features (one forward pass serves both).
 
 Checkpoint selection (4.2.3.3): every ``eval_every`` steps (and at step 0, the unmodulated
 baseline) retrieval acc@1 / acc@5 is measured on each validation class's freehand sketches
 with the thesis's distance (MSE of the modulated features, minimum over a shape's views;
-features are the "OBB, Augm. (4 imgs)" averages). For each class the step with the best
+features are the "OBB, Augm. (4 imgs)" averages). For each class the trained step with the best
 acc@1, then acc@5, then the earliest, is selected, and its weights are written with the
-metrics of every class at that step (the Table 4.7 rows "Binary (best chairs)", ...).
+metrics of every class at that step (the Table 4.7 rows "Binary (best chairs)", ...). Step 0 is
+not a candidate: it is the untrained identity, whose rows are the unmasked rows; "the best
+checkpoint" of the thesis is one of training. A selected mask that still ranks as the identity (a
+binary mask keeping every feature, equal continuous weights) is flagged in its info JSON
+(``identity``, ``flags``) and in the log: its Table 4.7/4.8 rows equal the unmasked rows.
 
 Training is resumable (``sketch3d.training_loop``): a checkpoint (weights, Adam state, step, sampler state, curve, the
 best weights so far) is written atomically every ``eval_every`` steps, and running again with
@@ -68,7 +70,10 @@ __all__ = [
     "modulate",
     "clip_contrastive_loss",
     "modulated_clip_loss",
-    "sample_batch",
+    "RenderedViews",
+    "encode_views",
+    "mask_step",
+    "is_identity",
     "apply_mask",
     "masked_shape_mse",
     "evaluate_mask",
@@ -239,33 +244,59 @@ def modulated_clip_loss(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor, tempe
 # ----------------------------------------------------------------------------- data
 
 
-def _check_train(train: np.ndarray, batch_size: int) -> None:
-    if train.ndim != 4:
-        raise ValueError(f"training features must be [S shapes, V views, A augmentations, D], got shape {train.shape}")
-    s, v, a, _ = train.shape
-    if v < 2:
-        raise ValueError(f"training features have {v} view per shape: a contrastive pair needs two distinct views")
-    if a < 1:
-        raise ValueError("training features have no augmentation copy (A = 0)")
-    if s < batch_size:
-        raise ValueError(f"training features have {s} shapes, fewer than retrieval.masks.batch_size={batch_size}: "
-                         "a batch needs distinct shapes; lower batch_size or add shapes")
+class RenderedViews:
+    """The training renderings (a rendered gallery: every shape with the same views), embedded during training.
+
+    :meth:`features` loads the batch's images, applies each image's transform, and runs the frozen backbone on
+    ``device``: [n, D] float32 features on that device (the model's). ``model``: the backbone (default: the
+    feature stage's :func:`~sketch3d.features.extract.inference_model` of ``spec``; ``dim``: its feature
+    length, by default ``spec``'s)."""
+
+    def __init__(self, gallery_dir: Path, spec, device: str = "cpu", precision: str = "fp32",
+                 model: torch.nn.Module | None = None, dim: int | None = None) -> None:
+        from sketch3d.features.backbone import feature_dim
+        from sketch3d.features.extract import inference_model
+        from sketch3d.imageset import by_shape, read_index
+
+        index, shapes, views = by_shape(read_index(gallery_dir), str(gallery_dir))
+        self.gallery_dir = Path(gallery_dir)
+        self.shape_ids = list(shapes)
+        self.n_shapes, self.n_views = len(shapes), views
+        self.paths = np.asarray(index["path"].tolist(), dtype=object).reshape(len(shapes), views)
+        self.spec, self.device, self.precision = spec, str(device), precision
+        self.dim = int(dim) if dim is not None else feature_dim(spec)
+        self.model = model if model is not None else inference_model(spec, self.device)
+        self._index_text = index[["shape_id", "azimuth"]].to_csv(index=False)
+
+    def features(self, shapes: np.ndarray, views: np.ndarray, transforms) -> torch.Tensor:
+        from sketch3d.features.extract import embed_batch, prepare_batch
+
+        x = torch.cat([prepare_batch([Path(self.paths[s, v])], t, spec=self.spec)
+                       for s, v, t in zip(shapes, views, transforms)])
+        y = embed_batch(self.model, x, self.device, self.precision, np.dtype("float32"))
+        return y.clone()  # out of inference mode: autograd may save it (the loss's backward needs the features)
+
+    def fingerprint_parts(self) -> list:
+        return [self._index_text, repr(self.spec), self.precision]
 
 
-def sample_batch(train: np.ndarray, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two [B, D] float32 arrays: B distinct shapes, each seen from two distinct views, each image
-    one of its A augmentation copies, all drawn from ``rng``. Only these 2B rows are read from ``train``."""
-    s, v, a, _ = train.shape
-    shapes = rng.choice(s, size=batch_size, replace=False)
-    v1 = rng.integers(0, v, size=batch_size)
-    v2 = (v1 + rng.integers(1, v, size=batch_size)) % v  # a different view of the same shape
-    copies = rng.integers(0, a, size=(2, batch_size))
-    flat = np.concatenate([(shapes * v + v1) * a + copies[0], (shapes * v + v2) * a + copies[1]])
-    rows = train.reshape(s * v * a, -1)
-    order = np.argsort(flat, kind="stable")  # read the memory map in file order
-    data = np.empty((flat.size, rows.shape[1]), dtype=np.float32)
-    data[order] = rows[flat[order]]
-    return data[:batch_size], data[batch_size:]
+def encode_views(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """[n, D] features of an image batch by the frozen ``model`` (on its device and dtype; no graph kept)."""
+    with torch.no_grad():
+        y = model(x)
+    return y.reshape(y.shape[0], -1)
+
+
+def mask_step(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor, optimiser: torch.optim.Optimizer,
+              settings: "MaskSettings") -> torch.Tensor:
+    """One optimisation step of the mask ``w`` on a batch's two views' features [B, D]; returns the loss
+    (on the features' device). Creates no tensor of its own: everything follows ``a``'s device and dtype."""
+    wa = effective_weights(w, settings.mode, settings.threshold)
+    loss = modulated_clip_loss(a, b, wa, settings.temperature)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss.detach()
 
 
 # ----------------------------------------------------------------------------- retrieval with a mask
@@ -346,14 +377,23 @@ def _export(w: torch.Tensor, mode: str, threshold: float) -> np.ndarray:
     return w.numpy().astype(np.float32)
 
 
-def _fingerprint(train: np.ndarray, val: Mapping[str, ValSet], settings: MaskSettings) -> str:
-    """What a checkpoint belongs to: the settings, the input shapes and a sample of the input values."""
-    arrays = [train] + [a for name in sorted(val) for a in (val[name].sketches, val[name].truth, val[name].gallery)]
+def is_identity(mask: np.ndarray) -> bool:
+    """True when ``mask`` ranks as the unmasked features do: a binary mask keeping every feature, or
+    continuous weights that are all equal (a constant scales every MSE alike)."""
+    mask = np.asarray(mask)
+    return bool(mask.all()) if mask.dtype == bool else bool(np.all(mask == mask.flat[0]))
+
+
+def _fingerprint(source, val: Mapping[str, ValSet], settings: list[MaskSettings], augment) -> str:
+    """What a checkpoint belongs to: the settings, the training views, the augmentation, a sample of the
+    validation values."""
     samples = []
-    for a in arrays:
-        flat = a.reshape(-1)
-        samples += [repr((a.shape, str(a.dtype))), np.ascontiguousarray(flat[::max(1, flat.size // 4096)][:4096])]
-    return fingerprint(asdict(settings), *sorted(val), *samples)
+    for name in sorted(val):
+        for a in (val[name].sketches, val[name].truth, val[name].gallery):
+            flat = np.asarray(a).reshape(-1)
+            samples += [repr((a.shape, str(a.dtype))), np.ascontiguousarray(flat[::max(1, flat.size // 4096)][:4096])]
+    return fingerprint([asdict(s) for s in settings], repr(augment), *source.fingerprint_parts(), *sorted(val),
+                       *samples)
 
 
 def _evaluate_all(w: torch.Tensor, settings: MaskSettings, val: Mapping[str, ValSet]) -> dict[str, float]:
@@ -368,75 +408,118 @@ def _evaluate_all(w: torch.Tensor, settings: MaskSettings, val: Mapping[str, Val
     return row
 
 
+def _check_modes(settings: list[MaskSettings]) -> None:
+    if not settings:
+        raise ValueError("train_mask: no mode to train (retrieval.masks.modes is empty)")
+    modes = [s.mode for s in settings]
+    if len(set(modes)) != len(modes):
+        raise ValueError(f"train_mask: modes {modes} repeat one")
+    shared = ("batch_size", "steps", "eval_every", "seed", "chunk_size")
+    common = [{k: getattr(s, k) for k in shared} for s in settings]
+    if any(c != common[0] for c in common):
+        raise ValueError(f"train_mask: the modes share one run (the same batches): their {list(shared)} must agree")
+
+
 def train_mask(
-    train: np.ndarray,
+    source,
     val: Mapping[str, ValSet],
-    settings: MaskSettings,
+    settings: list[MaskSettings],
     out_dir: Path,
     checkpoint_dir: Path,
+    augment=None,
     demo: bool = False,
     stop_after: int | None = None,
-) -> dict[str, dict]:
-    """Train the modulating layer of ``settings.mode``; write, per validation class, its selected weights.
+    train_set: dict | None = None,
+    suffix: str = "",
+) -> dict[str, dict[str, dict]]:
+    """Train the modulating layer of every mode of ``settings`` on the same batches; write, per mode and
+    validation class, the selected weights.
 
-    ``train``: [S, V, A, D] features (a memory map is read only where a batch needs it); ``val``:
-    class name -> :class:`ValSet`. Writes into ``out_dir``: ``best_<class>.npy`` (bool mask for binary,
-    float32 weights for continuous), ``best_<class>.json`` (selected step, metrics of every class at that
-    step), ``curves.csv`` and ``curves.png`` (``demo`` puts the demo notice in its title). The checkpoint
-    lives in ``checkpoint_dir``: keep it where the workflow does not delete a failed job's outputs, and an
-    interrupted run continues from it. ``stop_after``: stop after this many steps in total, without
-    writing the outputs (tests interrupt a run with it). Returns the selections.
+    ``source``: the training views (:class:`RenderedViews`, or any object with ``n_shapes``, ``n_views``, ``dim``,
+    ``device``, ``features(shapes, views, transforms) -> [n, D] tensor`` and ``fingerprint_parts()``). Each step
+    draws B distinct shapes, two distinct views each, and, with ``augment`` (:class:`~sketch3d.retrieval.mask_data.Augment`),
+    a fresh random transform per image; the batch's features are computed once and train every mode (the
+    modes see the same batches, as runs of the same seed would). ``val``: class name -> :class:`ValSet`.
+
+    Writes into ``out_dir/<mode><suffix>/``: ``best_<class>.npy`` (bool mask for binary, float32 weights for continuous),
+    ``best_<class>.json`` (the selected step, metrics of every class at that step, the step-0 baseline, whether
+    the mask is the identity, the training set), ``curves.csv`` and ``curves.png``. The checkpoint lives in
+    ``checkpoint_dir``: an interrupted run continues from it. ``stop_after``: stop after this many steps in
+    total, without writing the outputs. Returns {mode: {class: info}}.
+
+    Step 0 (the untrained identity) is evaluated as the baseline but is not a candidate: the selection is
+    among the trained checkpoints (every ``eval_every`` steps and the last).
     """
-    _check_train(train, settings.batch_size)
+    from sketch3d.retrieval.mask_data import draw_batch
+
+    _check_modes(settings)
+    s0 = settings[0]
+    if source.n_views < 2:
+        raise ValueError(f"training views: {source.n_views} view per shape: a contrastive pair needs two distinct views")
+    if source.n_shapes < s0.batch_size:
+        raise ValueError(f"training views: {source.n_shapes} shapes, fewer than retrieval.masks.batch_size="
+                         f"{s0.batch_size}: a batch needs distinct shapes; lower batch_size or add shapes")
     if not val:
         raise ValueError("train_mask: no validation class given: checkpoints are selected on validation sketches")
-    dim = train.shape[3]
     for name, v in val.items():
-        v.check(name, dim)
-    # one folder per (settings, inputs): a rerun after a change starts afresh, an interrupted one resumes
-    checkpoint = Checkpoint(checkpoint_dir, _fingerprint(train, val, settings))
+        v.check(name, source.dim)
+    checkpoint = Checkpoint(checkpoint_dir, _fingerprint(source, val, settings, augment))
 
-    torch.manual_seed(settings.seed)
-    w = torch.full((dim,), float(settings.init), dtype=torch.float32, requires_grad=True)
-    optimiser = torch.optim.Adam([w], lr=settings.lr)
-    rng = np.random.default_rng(settings.seed)
-    loop = TrainingLoop(f"train_mask {settings.mode}", total=settings.steps, checkpoint=checkpoint,
-                        checkpoint_every=settings.eval_every, state={"w": w, "optimiser": optimiser, "rng": rng},
-                        values={"curve": [], "best": {}, "loss_sum": 0.0, "loss_n": 0})
+    torch.manual_seed(s0.seed)
+    device = torch.device(source.device)
+    modes = [s.mode for s in settings]
+    ws = {s.mode: torch.full((source.dim,), float(s.init), dtype=torch.float32, device=device, requires_grad=True)
+          for s in settings}
+    optimisers = {s.mode: torch.optim.Adam([ws[s.mode]], lr=s.lr) for s in settings}
+    rng = np.random.default_rng(s0.seed)
+    state = {"rng": rng, **{f"w_{m}": ws[m] for m in modes}, **{f"optimiser_{m}": optimisers[m] for m in modes}}
+    loop = TrainingLoop(f"train_mask {'+'.join(modes)}", total=s0.steps, checkpoint=checkpoint,
+                        checkpoint_every=s0.eval_every, state=state,
+                        values={"curve": {m: [] for m in modes}, "best": {m: {} for m in modes},
+                                "loss_sum": {m: 0.0 for m in modes}, "loss_n": 0})
     loop.resume()
     v = loop.values
+    by_mode = {s.mode: s for s in settings}
 
     def evaluate(step: int) -> None:
-        row = {"step": step, "loss": v["loss_sum"] / v["loss_n"] if v["loss_n"] else float("nan"),
-               **_evaluate_all(w, settings, val)}
-        v["curve"].append(row)
-        for name in val:
-            if v["best"].get(name) is None or select_step([v["best"][name]["row"], row], name) is row:
-                v["best"][name] = {"row": row, "w": w.detach().clone()}
-        loop.progress(row)
-        v["loss_sum"], v["loss_n"] = 0.0, 0
+        for m in modes:
+            row = {"step": step, "loss": v["loss_sum"][m] / v["loss_n"] if v["loss_n"] else float("nan"),
+                   **_evaluate_all(ws[m], by_mode[m], val)}
+            v["curve"][m].append(row)
+            if step > 0:  # step 0, the untrained identity, is the baseline, not a candidate
+                for name in val:
+                    best = v["best"][m].get(name)
+                    if best is None or select_step([best["row"], row], name) is row:
+                        v["best"][m][name] = {"row": row, "w": ws[m].detach().clone()}
+            loop.progress({"mode": m, **row})
+            v["loss_sum"][m] = 0.0
+        v["loss_n"] = 0
 
     def step(i: int) -> None:
-        a, b = sample_batch(train, settings.batch_size, rng)
-        wa = effective_weights(w, settings.mode, settings.threshold)
-        loss = modulated_clip_loss(torch.from_numpy(a), torch.from_numpy(b), wa, settings.temperature)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        v["loss_sum"], v["loss_n"] = v["loss_sum"] + float(loss.detach()), v["loss_n"] + 1
+        batch = draw_batch(rng, source.n_shapes, source.n_views, s0.batch_size, augment)
+        b = s0.batch_size
+        ts = batch.transforms or (None,) * (2 * b)
+        feats = source.features(np.concatenate([batch.shapes, batch.shapes]), np.concatenate([batch.v1, batch.v2]), ts)
+        fa, fb = feats[:b], feats[b:]
+        for m in modes:
+            loss = mask_step(fa, fb, ws[m], optimisers[m], by_mode[m])
+            v["loss_sum"][m] += float(loss)
+        v["loss_n"] += 1
 
-    if not v["curve"]:  # step 0: the unmodulated baseline
+    if not v["curve"][modes[0]]:  # step 0: the unmodulated baseline
         evaluate(0)
         loop.save()
-    if not loop.run(step, evaluate=evaluate, eval_every=settings.eval_every, stop_after=stop_after):
+    if not loop.run(step, evaluate=evaluate, eval_every=s0.eval_every, stop_after=stop_after):
         return {}
-    return _write_outputs(Path(out_dir), settings, v["curve"], v["best"], demo)
+    return {m: _write_outputs(Path(out_dir) / f"{m}{suffix}", by_mode[m], v["curve"][m], v["best"][m], demo, train_set, augment)
+            for m in modes}
 
 
 # ----------------------------------------------------------------------------- outputs
 
 
-def _write_outputs(out_dir: Path, settings: MaskSettings, curve: list[dict], best: dict, demo: bool) -> dict[str, dict]:
+def _write_outputs(out_dir: Path, settings: MaskSettings, curve: list[dict], best: dict, demo: bool,
+                   train_set: dict | None, augment) -> dict[str, dict]:
     from sketch3d import DEMO_NOTICE
 
     names = sorted(best)
@@ -446,16 +529,33 @@ def _write_outputs(out_dir: Path, settings: MaskSettings, curve: list[dict], bes
         mask = _export(best[name]["w"], settings.mode, settings.threshold)
         with atomic_path(out_dir / f"best_{name}.npy") as tmp:
             np.save(tmp, mask)
+        metrics = {other: {f"acc@{k}": round(float(row[f"{other}_acc@{k}"]), 4) for k in _KS} for other in names}
+        baseline = {other: {f"acc@{k}": round(float(curve[0][f"{other}_acc@{k}"]), 4) for k in _KS} for other in names}
+        identity = is_identity(mask)
+        flags = []
+        if identity:
+            flags.append(f"the selected {settings.mode} mask is the identity ("
+                         f"{'keeps every feature' if settings.mode == 'binary' else 'all weights equal'}): its rows "
+                         "equal the unmasked rows; training did not change the ranking by the selected step")
+        elif metrics == baseline:
+            flags.append("the selected mask's validation accuracies equal the untrained (step 0) baseline's")
         info = {
             "mode": settings.mode,
             "selected_on": name,
             "step": int(row["step"]),
-            "metrics": {other: {f"acc@{k}": round(float(row[f"{other}_acc@{k}"]), 4) for k in _KS} for other in names},
-            "baseline_step0": {other: {f"acc@{k}": round(float(curve[0][f"{other}_acc@{k}"]), 4) for k in _KS}
-                               for other in names},
+            "candidates": f"steps {settings.eval_every}..{settings.steps} every {settings.eval_every} (and the last); "
+                          "step 0, the untrained identity, is the baseline only",
+            "metrics": metrics,
+            "baseline_step0": baseline,
             "kept_fraction": round(float(mask.mean()), 6) if settings.mode == "binary" else None,
+            "identity": identity,
+            "flags": flags,
             "settings": asdict(settings),
+            "augment": None if augment is None else asdict(augment),
+            "train_set": train_set,
         }
+        for flag in flags:
+            log.warning("train_mask %s (best %s): %s", settings.mode, name, flag)
         if demo:
             info["notice"] = DEMO_NOTICE
         with atomic_path(out_dir / f"best_{name}.json") as tmp:
@@ -484,7 +584,7 @@ def _plot_curve(path: Path, settings: MaskSettings, curve: list[dict], names: li
         for k, style in zip(_KS, ("-", "--")):
             ax_acc.plot(steps, [r[f"{name}_acc@{k}"] for r in curve], style, marker=".", color=colour,
                         label=f"{name} acc@{k}")
-        ax_acc.axvline(select_step(curve, name)["step"], color=colour, lw=0.8, alpha=0.6)
+        ax_acc.axvline(select_step(curve[1:] or curve, name)["step"], color=colour, lw=0.8, alpha=0.6)
     ax_acc.set_xlabel("step")
     ax_acc.set_ylabel("validation accuracy (%)")
     ax_acc.set_ylim(-2, 102)

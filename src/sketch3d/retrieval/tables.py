@@ -64,6 +64,24 @@ def _sizes(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def _mask_notes(metric_files: list[Path]) -> list[str]:
+    """One line per masked row: the mask's selected step, and a flag where the mask ranks as no mask at all
+    (its row then equals the unmasked row: a finding, not a result of masking)."""
+    notes = []
+    for path in metric_files:
+        m = json.loads(Path(path).read_text())
+        mask = m.get("mask")
+        if not mask:
+            continue
+        text = f"{get_method(m['method']).label} ({m['category']}): {mask.get('mode')} mask of step {mask.get('step')}"
+        if mask.get("kept_fraction") is not None:
+            text += f", keeps {100 * mask['kept_fraction']:.2f}% of the features"
+        if mask.get("identity"):
+            text += " -- FLAG: an identity mask, this row equals the unmasked row"
+        notes.append(text)
+    return ["Learned masks: " + "; ".join(notes)] if notes else []
+
+
 def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md: Path,
                     out_json: Path | None = None, thesis: str | os.PathLike | None = None,
                     rehearsal: bool = False, rank_files: list[Path] | None = None,
@@ -86,8 +104,8 @@ def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md
         if stat_settings is None:
             raise ValueError(f"table {table.number}: the statistics need settings (seed, retrieval.stats)")
         df, appendix, extra = _statistics(table.number, df, metric_files, rank_files, stat_settings)
-    write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df), rehearsal=rehearsal,
-                     appendix=appendix, extra_metrics=extra)
+    write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df) + _mask_notes(metric_files),
+                     rehearsal=rehearsal, appendix=appendix, extra_metrics=extra)
     if out_json is not None:
         _add_settings(Path(out_json), metrics)
     return df

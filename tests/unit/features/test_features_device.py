@@ -1,7 +1,8 @@
 """The GPU rules' computation on a device that is not the CPU (PyTorch's meta device: a meta tensor beside a
-CPU tensor raises, as a CUDA one does): extract_features, retrieval_grid and mask_bank all embed through
-``embed_images`` -> ``inference_model`` + ``embed_batch``; one batch of each network of Tables 4.5 / 4.6 runs
-with model and inputs on meta. ``train_mask`` runs on the CPU only (numpy batches, no device): not a GPU rule.
+CPU tensor raises, as a CUDA one does): extract_features and retrieval_grid embed through
+``embed_images`` -> ``inference_model`` + ``embed_batch``, train_mask through ``inference_model`` + ``embed_batch``
+(its own step on meta: tests/unit/retrieval/test_masks.py); one batch of each network of Tables 4.5 / 4.6 runs
+with model and inputs on meta.
 What needs real values (the copy to numpy, autocast's dtypes, which meta cannot run) is checked on the CPU."""
 import numpy as np
 import pytest
