@@ -316,7 +316,7 @@ rule train_mask:
                           "retrieval.masks", exclude=["retrieval.masks.train_set"]),
         modes=" ".join(MASK_MODES),
         val=val_args,
-        out=f"{RESULTS}/retrieval/masks",
+        out=lambda wildcards, output: str(Path(output[0]).parent.parent),  # results/<profile>/retrieval/masks
         checkpoints=lambda wildcards: f"{RESULTS}/cache/masks{wildcards.suffix}",
         choice=lambda wildcards, input: f"--choice {mask_choice(wildcards)}"
                                         + (f" --grids {' '.join(input.grids)}" if "grids" in input.keys() else ""),
