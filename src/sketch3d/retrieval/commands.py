@@ -214,6 +214,19 @@ def _train_mask(a: argparse.Namespace) -> None:
         log.info("train_mask %s: %s", mode, json.dumps({k: {"step": v["step"], **v["metrics"]} for k, v in sel.items()}))
 
 
+def _view_figure_args(a: str, b: str) -> tuple:
+    """The options of Figs. 4.3 and B.2: two rows' retrieval outputs (views ``a`` and ``b``) and the images."""
+    return (
+        arg("--settings", required=True, help="JSON with profile and seed"),
+        arg("--categories", nargs="+", required=True),
+        arg("--retrieval-a", nargs="+", required=True, help=f"retrieve .npz with {a}, per category"),
+        arg("--retrieval-b", nargs="+", required=True, help=f"retrieve .npz with {b}, per category"),
+        arg("--sketches", nargs="+", required=True, help="the sketches' image set, per category"),
+        arg("--gallery", nargs="+", required=True, help=f"the gallery at {a}, per category"),
+        arg("--out", required=True),
+    )
+
+
 COMMANDS = (
     Command("retrieve", "distances, ranks and acc@k of one method/category/split", _retrieve, (
         *(arg(f"--{name}", required=True)
@@ -286,25 +299,11 @@ COMMANDS = (
     ), group=SHAPES,
        example="sketch3d query my_sketch.png --meshes my_meshes/ --top 5 --figure top5.png"),
     Command("figure_4_3", "Fig. 4.3: queries whose top 5 changes between 3 and 9 views per shape (two rows' "
-                          "retrieval outputs)", _figure_4_3, (
-        arg("--settings", required=True, help="JSON with profile and seed"),
-        arg("--categories", nargs="+", required=True),
-        arg("--retrieval-a", nargs="+", required=True, help="retrieve .npz with the sketch views, per category"),
-        arg("--retrieval-b", nargs="+", required=True, help="retrieve .npz with the 9 views, per category"),
-        arg("--sketches", nargs="+", required=True, help="the sketches' image set, per category"),
-        arg("--gallery", nargs="+", required=True, help="the gallery at the sketch views, per category"),
-        arg("--out", required=True),
-    )),
+                          "retrieval outputs)", _figure_4_3, _view_figure_args("the sketch views", "the 9 views")),
     Command("figure_b_2", "Fig. B.2: a query's true shape in the preferred views and in Schlachte et al.'s (two "
                           "rows' retrieval outputs)", _figure_b_2, (
-        arg("--settings", required=True, help="JSON with profile and seed"),
-        arg("--categories", nargs="+", required=True),
-        arg("--retrieval-a", nargs="+", required=True, help="retrieve .npz with the preferred views, per category"),
-        arg("--retrieval-b", nargs="+", required=True, help="retrieve .npz with Schlachte et al.'s views"),
-        arg("--sketches", nargs="+", required=True, help="the sketches' image set, per category"),
-        arg("--gallery", nargs="+", required=True, help="the gallery at the preferred views, per category"),
+        *_view_figure_args("the preferred views", "Schlachte et al.'s views"),
         arg("--gallery-b", nargs="+", required=True, help="the gallery at Schlachte et al.'s views, per category"),
-        arg("--out", required=True),
     )),
     Command("domain_study", "Figs. 4.1 and 4.2: CLIP distances between objects and views of sketches, line "
                             "and RGB renderings", _domain_study, (
