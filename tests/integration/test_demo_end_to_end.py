@@ -101,8 +101,13 @@ def test_table_cells_follow_from_the_distances(finished, table, method, label, c
     if method == "pixel":
         return
     # Baseline (thesis B.3.1): sketches fitted to 170, renderings as rendered; w/ centering: renderings centred
+    # OBB: the box Table 4.1's search chose (the chain), as the row's recorded settings say
+    chosen = json.loads((r / "retrieval/grids/box.json").read_text())["choice"]["box"]
+    settings = json.loads((r / f"retrieval/{method}/{category}_test.json").read_text())["settings"]
     sketch_box, gallery_box = {"baseline": (170, "none"), "baseline_centering": (170, "centred"),
-                               "obb": (129, 129)}[method]
+                               "obb": (chosen, chosen)}[method]
+    assert (settings["sketch"]["transforms"], settings["gallery"]["transforms"]) == (
+        [f"box{sketch_box}"], [f"box{gallery_box}"])
     sk, ga = r / f"features/RN50-layer3/box{sketch_box}", r / f"features/RN50-layer3/box{gallery_box}"
     q = np.load(sk / f"sketch_{category}_test.npy").astype(np.float64)
     g = np.load(ga / f"lines_five_{category}_test.npy").astype(np.float64)
@@ -122,13 +127,14 @@ def test_intermediates_in_predictable_places(finished):
     assert len(gallery) == 3 * 5
     img = Image.open(r / "renders/lines_five/chair/test" / gallery["path"][0])
     assert img.size == (224, 224)
-    feats = __import__("numpy").load(r / "features/RN50-layer3/box129/sketch_lamp_test.npy")
-    ids = pd.read_csv(r / "features/RN50-layer3/box129/sketch_lamp_test.csv")
+    box = json.loads((r / "retrieval/grids/box.json").read_text())["choice"]["box"]  # the OBB box: Table 4.1's choice
+    feats = __import__("numpy").load(r / f"features/RN50-layer3/box{box}/sketch_lamp_test.npy")
+    ids = pd.read_csv(r / f"features/RN50-layer3/box{box}/sketch_lamp_test.csv")
     assert (ids["weights"] == "random init (seed 0), NOT pretrained CLIP").all() and len(ids) == 9
     assert feats.shape == (9, 1024 * 14 * 14)
     assert (r / "figures/top5_chair.png").exists() and (r / "figures/top5_lamp.png").exists()
     assert (r / "logs/prepare_dataset/prepare_dataset.log").exists()
-    assert (r / "logs/extract_features/RN50-layer3_sketch_lamp_test_box129.log").exists()
+    assert (r / f"logs/extract_features/RN50-layer3_sketch_lamp_test_box{box}.log").exists()
 
 
 def test_second_run_has_nothing_to_do(finished):
