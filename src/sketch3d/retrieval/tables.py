@@ -99,29 +99,27 @@ def retrieval_table(number: str, metric_files: list[Path], out_csv: Path, out_md
         raise ValueError(f"table {table.number}: metric files of methods it does not show: {unknown}")
     results = _results(metric_files, table.number)
     df = compare_with_thesis(results, table.number, thesis)
-    appendix, extra = [], None
+    appendix, extra = [], {}
     if rank_files is not None:
         if stat_settings is None:
             raise ValueError(f"table {table.number}: the statistics need settings (seed, retrieval.stats)")
         df, appendix, extra = _statistics(table.number, df, metric_files, rank_files, stat_settings)
+    for label, groups in _row_settings(metrics).items():
+        for category, values in groups.items():
+            extra.setdefault(label, {}).setdefault(category, {}).update(values)
     write_comparison(df, table.title, out_csv, out_md, out_json, context=_sizes(df) + _mask_notes(metric_files),
                      rehearsal=rehearsal, appendix=appendix, extra_metrics=extra)
-    if out_json is not None:
-        _add_settings(Path(out_json), metrics)
     return df
 
 
-def _add_settings(out_json: Path, metrics: list[dict]) -> None:
-    """Each row's settings (choice, boxes, transforms, views, reduction, mask: ``evaluate.row_settings``) beside
-    its numbers in the table's JSON, so that the chain of choices can be checked from the outputs alone."""
-    from sketch3d.atomic import write_text
-
-    table = json.loads(out_json.read_text())
+def _row_settings(metrics: list[dict]) -> dict:
+    """Each row's settings (choice, boxes, transforms, views, reduction, mask: ``evaluate.row_settings``), to stand
+    beside its numbers in the table's JSON, so that the chain of choices can be checked from the outputs alone."""
+    out: dict = {}
     for m in metrics:
         if "settings" in m:
-            row = table.setdefault(row_label(get_method(m["method"]), m), {}).setdefault(m["category"], {})
-            row["settings"] = m["settings"]
-    write_text(out_json, json.dumps(table, indent=2) + "\n")
+            out.setdefault(row_label(get_method(m["method"]), m), {})[m["category"]] = {"settings": m["settings"]}
+    return out
 
 
 # ------------------------------------------------------------------ beside acc@k: intervals, mAP, MRR, McNemar
