@@ -17,7 +17,7 @@ import numpy as np
 
 from sketch3d.atomic import atomic_path
 
-__all__ = ["FeatureCache", "hash_bytes", "hash_file"]
+__all__ = ["FeatureCache", "cached_rows", "computation_version", "hash_bytes", "hash_file", "settings_key"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -69,3 +69,32 @@ class FeatureCache:
         with atomic_path(p) as tmp:
             np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
         return p
+
+
+def computation_version() -> str:
+    """Code version of what turns an image file into a feature row: :mod:`sketch3d.features.extract` and all it
+    imports (box fitting, the backbone, the torchvision shim); part of every cache key, so that cached features
+    never outlive the code that computed them. Derived from the sources without importing them (no torch)."""
+    from sketch3d.codeversion import code_version
+
+    return code_version("sketch3d.features.extract")
+
+
+def settings_key(spec, dtype: np.dtype, precision: str) -> str:
+    """The cache's settings key of features of ``spec`` (a FeatureSpec) stored as ``dtype``, computed in
+    ``precision``, by this code."""
+    return f"{spec.key()}-{np.dtype(dtype).name}-{precision}-{computation_version()}"
+
+
+def cached_rows(cache: FeatureCache, hashes: list[str], dim: int | None = None) -> np.ndarray | None:
+    """The [N, D] features of the images ``hashes`` (in order) if every one is in ``cache`` with one common length
+    (``dim`` when given), as they are stored; else None (the caller embeds what is missing)."""
+    rows: list[np.ndarray] = []
+    for h in hashes:
+        row = cache.get(h)
+        if row is None or (dim is not None and row.size != dim):
+            return None
+        if rows and (row.size != rows[0].size or row.dtype != rows[0].dtype):
+            return None
+        rows.append(row.reshape(-1))
+    return np.stack(rows) if rows else None

@@ -31,7 +31,7 @@ import torch
 
 from sketch3d.atomic import atomic_path
 from sketch3d.features.backbone import CLIP_MEAN, CLIP_STD, FeatureSpec, feature_dim, load_backbone
-from sketch3d.features.cache import FeatureCache, hash_file
+from sketch3d.features.cache import FeatureCache, hash_file, settings_key
 from sketch3d.features.transforms import Transform
 from sketch3d.features.box import read_grey
 
@@ -73,15 +73,6 @@ def prepare_batch(paths: Sequence[Path], box: "Transform | int | None", pin: boo
     nhwc = (torch.from_numpy(grey).unsqueeze(-1).float() / 255.0 - mean) / std
     batch = nhwc.permute(0, 3, 1, 2)
     return batch.pin_memory() if pin else batch
-
-
-def computation_version() -> str:
-    """Code version of what turns an image file into a feature row: this module and all it imports
-    (box fitting, the backbone, the torchvision shim); part of every cache key, so that cached
-    features never outlive the code that computed them."""
-    from sketch3d.codeversion import code_version
-
-    return code_version(__name__)
 
 
 def _check_dtype(dtype: str) -> np.dtype:
@@ -209,8 +200,7 @@ def embed_images(
         if not p.is_file():
             raise FileNotFoundError(f"embed_images: image {p} does not exist; render or rasterise it first")
     transform = as_transform(box)
-    cache = FeatureCache(Path(cache_dir), f"{spec.key()}-{dt.name}-{precision}-{computation_version()}",
-                         transform.name)
+    cache = FeatureCache(Path(cache_dir), settings_key(spec, dt, precision), transform.name)
     job = _Job(spec, transform, cache, device, batch_size, dt, progress, precision)
     dim = feature_dim(spec, IMAGE_SIZE)
     hashes = [hash_file(p) for p in paths]

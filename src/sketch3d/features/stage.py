@@ -52,7 +52,7 @@ def feature_spec(params: dict, network: str | None = None):
     when the hub can be reached; torchvision's are never downloaded: the loader names what is missing).
     """
     from sketch3d import weights
-    from sketch3d.features.backbone import FeatureSpec
+    from sketch3d.features.spec import FeatureSpec
 
     n = network_settings(params, network)
     setting = n["weights"]
@@ -92,6 +92,33 @@ def mean_features(images: list[Path], transforms: list, params: dict, cache_dir:
     return average_features(per_transform).astype(np.dtype(f["dtype"]), copy=False)
 
 
+def cached_mean(images: list[Path], transforms: list, params: dict, cache_dir: Path,
+                network: str | None = None) -> np.ndarray | None:
+    """:func:`mean_features`'s result read from the cache alone, the same bytes, or None unless every (image,
+    transform) is cached. It imports neither torch nor the network's library: a job whose images another job (a
+    search, a sibling table's set) already embedded costs a file read, not a network's start."""
+    from sketch3d.features.cache import FeatureCache, cached_rows, hash_file, settings_key
+
+    f = params["features"]
+    try:
+        dt = np.dtype(f["dtype"])
+    except TypeError:
+        return None  # embed_images names the setting
+    if not images or not all(p.is_file() for p in images):
+        return None
+    key = settings_key(feature_spec(params, network), dt, f.get("precision", "fp32"))
+    hashes = [hash_file(p) for p in images]
+    per_transform = []
+    for t in transforms:
+        rows = cached_rows(FeatureCache(Path(cache_dir), key, t.name), hashes)
+        if rows is None or rows.dtype != dt:
+            return None
+        per_transform.append(rows)
+    if len(per_transform) == 1:
+        return per_transform[0]
+    return average_features(per_transform).astype(dt, copy=False)
+
+
 def load_mean(npys: list[Path], ids_csvs: list[Path], expected_ids: list[str] | None = None,
               what: str = "features") -> np.ndarray:
     """The mean of the feature files ``npys`` (one per transform of an image set: each image's feature averaged
@@ -127,10 +154,16 @@ def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path
                                    else Transform(t).name for t in items])
     index = read_index(images_dir)
     spec = feature_spec(params, network)
-    with claim_device() as device:
-        log.info("features: %d images, %s, transforms %s, device %s", len(index), spec,
-                 [t.name for t in transforms], device)
-        feats = mean_features([Path(p) for p in index["path"]], transforms, params, cache_dir, device, network)
+    images = [Path(p) for p in index["path"]]
+    feats = cached_mean(images, transforms, params, cache_dir, network)
+    if feats is not None:
+        log.info("features: %d images, %s, transforms %s: all in the cache", len(index), spec,
+                 [t.name for t in transforms])
+    else:
+        with claim_device() as device:
+            log.info("features: %d images, %s, transforms %s, device %s", len(index), spec,
+                     [t.name for t in transforms], device)
+            feats = mean_features(images, transforms, params, cache_dir, device, network)
     with atomic_path(out_npy) as tmp:
         np.save(tmp, feats)
     rows = index[["image_id", "shape_id", "azimuth"]].copy()

@@ -7,6 +7,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import sketch3d.features.extract as extract_mod
+import sketch3d.features.cache as cache_mod
 from sketch3d.features.backbone import FeatureSpec, load_backbone
 from sketch3d.features.cache import FeatureCache, hash_file
 from sketch3d.features.extract import embed_images, prepare_batch
@@ -110,6 +111,42 @@ def test_a_change_of_the_feature_code_invalidates_the_cache(images, spy, tmp_pat
     embed_images(images[:1], SPEC, 129, tmp_path / "cache")
     embed_images(images[:1], SPEC, 129, tmp_path / "cache")
     assert spy["images"] == 1  # second call: from the cache
-    monkeypatch.setattr(extract_mod, "computation_version", lambda: "changed-code")
+    monkeypatch.setattr(cache_mod, "computation_version", lambda: "changed-code")
     embed_images(images[:1], SPEC, 129, tmp_path / "cache")
     assert spy["images"] == 2
+
+
+def test_a_set_wholly_in_the_cache_is_read_without_the_network(images, tmp_path):
+    """A feature job whose every (image, transform) is cached gives the bytes the network path gives, in a process
+    that never imports torch (the start a job spends most of its time in on a CPU); one missing transform: none."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sketch3d
+    from sketch3d.features.stage import cached_mean, mean_features
+    from sketch3d.features.transforms import parse_transforms
+
+    params = {"seed": 0, "features": {"backbone": "RN50", "layer": "layer3", "weights": "random", "batch_size": 2,
+                                      "dtype": "float16", "precision": "fp32"}}
+    names = ["box129", "box129_rot-10"]
+    cache = tmp_path / "cache"
+    assert cached_mean(images, parse_transforms(names), params, cache) is None  # nothing cached yet
+    full = mean_features(images, parse_transforms(names), params, cache, "cpu")
+    hit = cached_mean(images, parse_transforms(names), params, cache)
+    assert hit.dtype == full.dtype == np.float16 and hit.tobytes() == full.tobytes()
+    assert cached_mean(images, parse_transforms(["box129", "box140"]), params, cache) is None
+    out = tmp_path / "sub.npy"
+    script = (
+        "import json, sys\nfrom pathlib import Path\nimport numpy as np\n"
+        "from sketch3d.features.stage import cached_mean\nfrom sketch3d.features.transforms import parse_transforms\n"
+        f"feats = cached_mean([Path(p) for p in {[str(p) for p in images]!r}], parse_transforms({names!r}), "
+        f"json.loads({json.dumps(params)!r}), Path({str(cache)!r}))\n"
+        f"np.save({str(out)!r}, feats)\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'torchvision', 'open_clip') if m in sys.modules)))\n")
+    src = str(Path(sketch3d.__file__).resolve().parents[1])
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": src})
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
+    assert np.load(out).tobytes() == full.tobytes()
