@@ -164,6 +164,13 @@ def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path
             log.info("features: %d images, %s, transforms %s, device %s", len(index), spec,
                      [t.name for t in transforms], device)
             feats = mean_features(images, transforms, params, cache_dir, device, network)
+            # the network is up: embed the set's other parts of its transforms too (an Augm. row's copies are
+            # each their own file, read by their own job), so that those jobs find them in the cache
+            parts = list(dict.fromkeys(p for t in transforms for p in t.parts() if p not in transforms))
+            if parts:
+                log.info("features: also cached for the sibling files: %s", [p.name for p in parts])
+                for part in parts:
+                    mean_features(images, [part], params, cache_dir, device, network)
     with atomic_path(out_npy) as tmp:
         np.save(tmp, feats)
     rows = index[["image_id", "shape_id", "azimuth"]].copy()

@@ -119,6 +119,14 @@ class Transform:
             raise TransformError(f"cannot combine transforms on different boxes: {self.name} and {other.name}")
         return Transform(self.box, self.tx + other.tx, self.ty + other.ty, self.rot + other.rot)
 
+    def parts(self) -> list["Transform"]:
+        """This transform's box with each subset of its translation and rotation: box129_tx19_ty-4_rot-23.5 gives
+        box129, box129_tx19_ty-4, box129_rot-23.5 and itself (the copies Table 4.2's four-image augmentation
+        averages); a box alone gives itself."""
+        moves = [(0.0, 0.0)] + ([(self.tx, self.ty)] if self.tx or self.ty else [])
+        turns = [0.0] + ([self.rot] if self.rot else [])
+        return [Transform(self.box, x, y, r) for r in turns for x, y in moves]
+
     def apply(self, grey: Image.Image, size: int = 224) -> Image.Image:
         """``grey`` (mode "L", black lines on white) fitted to the box, then translated and rotated."""
         if self.box == CENTRED:

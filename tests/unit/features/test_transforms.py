@@ -1,7 +1,7 @@
 """Image transforms before embedding: names round-trip, the affine conventions, the averaged copies."""
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from sketch3d.features.transforms import Transform, TransformError, parse_transforms
 from sketch3d.retrieval.methods import METHODS
@@ -176,3 +176,46 @@ def test_the_thesis_rotation_turns_counter_clockwise():
     want = (112 + dx * np.cos(t) - dy * np.sin(t), 112 + dx * np.sin(t) + dy * np.cos(t))
     assert got == pytest.approx(want, abs=0.25)
     assert want[0] < 112 + dx   # the top-right pixel moved left (and up): counter-clockwise
+
+
+def test_parts_are_the_box_with_each_subset_of_the_moves():
+    names = lambda t: sorted(p.name for p in Transform.parse(t).parts())  # noqa: E731
+    assert names("box129_tx19_ty-4_rot-23.5") == sorted(
+        ["box129", "box129_tx19_ty-4", "box129_rot-23.5", "box129_tx19_ty-4_rot-23.5"])
+    assert names("box129_tx19_ty-4") == ["box129", "box129_tx19_ty-4"]
+    assert names("box176_rot31.5") == ["box176", "box176_rot31.5"]
+    assert names("box129") == ["box129"] and names("boxnone") == ["boxnone"] and names("boxcentred") == ["boxcentred"]
+
+
+def test_a_job_that_starts_the_network_caches_its_transforms_parts_for_their_own_jobs(tmp_path, monkeypatch):
+    """extract_features of box129_tx19_ty-4_rot-23.5 also caches box129, its translation and its rotation, so
+    the jobs of those files read the cache (cached_mean) and never start the network; their bytes are the ones
+    the network gives them."""
+    import pandas as pd
+
+    from sketch3d.features import stage
+    from sketch3d.imageset import write_index
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    paths = []
+    for k in range(2):
+        img = Image.new("L", (224, 224), 255)
+        ImageDraw.Draw(img).rectangle([30 + 9 * k, 40, 150, 170 - 11 * k], outline=0, width=3)
+        img.save(folder / f"{k}.png")
+        paths.append(folder / f"{k}.png")
+    write_index(folder, pd.DataFrame({"image_id": ["a", "b"], "shape_id": ["s", "s"], "azimuth": [0, 30],
+                                      "path": [str(p) for p in paths]}))
+    params = {"seed": 0, "features": {"backbone": "RN50", "layer": "layer3", "weights": "random", "batch_size": 2,
+                                      "dtype": "float16", "precision": "fp32"}}
+    cache = tmp_path / "cache"
+    stage.extract_features(folder, params, ["box129_tx19_ty-4_rot-23.5"], cache, tmp_path / "all.npy",
+                           tmp_path / "all.csv")
+    parts = ["box129", "box129_tx19_ty-4", "box129_rot-23.5"]
+    hits = {p: stage.cached_mean(paths, parse_transforms([p]), params, cache) for p in parts}
+    assert all(h is not None for h in hits.values())
+    monkeypatch.setattr(stage, "mean_features", lambda *a, **k: pytest.fail("a cached part started the network"))
+    stage.extract_features(folder, params, ["box129_rot-23.5"], cache, tmp_path / "rot.npy", tmp_path / "rot.csv")
+    monkeypatch.undo()
+    fresh = stage.mean_features(paths, parse_transforms(["box129_rot-23.5"]), params, tmp_path / "fresh", "cpu")
+    assert np.load(tmp_path / "rot.npy").tobytes() == fresh.tobytes()
