@@ -155,14 +155,15 @@ rule generate:
 
 rule image_metrics:
     input:
-        data=f"{SD}/data",
-        generated=f"{SD}/generated/{{model}}",
+        unpack(sd_metrics_inputs),
     output:
         f"{SD}/metrics/{{model}}.json",
     wildcard_constraints:
         model="|".join(SD_MODELS),
     params:
-        settings=settings("profile", "seed", "sketchydepth.fid", *(["data.data_dir"] if PROFILE == "paper" else [])),
+        settings=settings("profile", "seed", "sketchydepth.fid", "sketchydepth.metrics",
+                          *(["data.data_dir"] if PROFILE == "paper" else [])),
+        depth=sd_metrics_depth_args,
         cache=f"{SD_CACHE}/fid",
         code=code("image_metrics"),
     log:
@@ -174,7 +175,7 @@ rule image_metrics:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d image_metrics --settings {params.settings:q} --real {input.data}/test"
-        " --generated {input.generated}/images --cache {params.cache} --out {output} > {log} 2>&1"
+        " --generated {input.generated}/images {params.depth} --cache {params.cache} --out {output} > {log} 2>&1"
 
 
 rule sketchydepth_table:

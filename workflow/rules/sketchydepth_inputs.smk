@@ -78,6 +78,22 @@ def sd_depth_args(wildcards, input):
     return f"--train-depth {input.train_depth} --val-depth {input.val_depth}"
 
 
+def sd_metrics_inputs(wildcards):
+    """image_metrics: the test set and the model's generated set; for a model with G_d also MiDaS's depth of the
+    real test images (the labels) and of the model's generated images (depth quality, Table 3.1)."""
+    inputs = {"data": f"{SD}/data", "generated": f"{SD}/generated/{wildcards.model}"}
+    if wildcards.model in SD_DEPTH_MODELS:
+        inputs.update(labels=f"{SD}/depth/test", midas=f"{SD}/depth/generated_{wildcards.model}")
+    return inputs
+
+
+def sd_metrics_depth_args(wildcards, input):
+    if wildcards.model not in SD_DEPTH_MODELS:
+        return ""
+    return (f"--generated-depth {input.generated}/depth --depth-labels {input.labels}"
+            f" --midas-depth {input.midas}")
+
+
 # the human study's answers (3.4.4): files participants downloaded from the page, put in sketchydepth.human_study.answers
 SD_ANSWERS = sorted(str(p) for p in Path(SD_CFG["human_study"]["answers"]).glob("answers_*.csv"))
 

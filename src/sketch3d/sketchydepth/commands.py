@@ -107,8 +107,9 @@ def _image_metrics(a: argparse.Namespace) -> None:
     settings = parse_settings(a.settings)
     with claim_device() as device:
         result = image_metrics(settings, Path(a.real), Path(a.generated), Path(a.out), device,
-                               Path(a.cache) if a.cache else None)
-    log.info("image_metrics: FID %s, SSIM %.4f", json.dumps(result["fid"]), result["ssim"])
+                               Path(a.cache) if a.cache else None, a.generated_depth, a.depth_labels, a.midas_depth)
+    log.info("image_metrics: FID %s, KID %s, SSIM %.4f", json.dumps(result["fid"]), json.dumps(result["kid"]),
+             result["ssim"])
 
 
 def _effects(a: argparse.Namespace) -> None:
@@ -146,13 +147,17 @@ def _human_study_table(a: argparse.Namespace) -> None:
 _EFFECT_NAMES = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon")  # sketch3d.sketchydepth.effects.EFFECTS
 
 STUDY_COMMANDS = (
-    Command("image_metrics", "FID (all, fb, bo) and SSIM of a generated test set against the real one (Table 3.1)",
+    Command("image_metrics", "FID, KID, FID's bootstrap interval (all, fb, bo), SSIM and depth quality of a generated "
+            "test set against the real one (Table 3.1)",
             _image_metrics, (
                 arg("--settings", required=True),
                 arg("--real", required=True, help="the real test triplet set"),
                 arg("--generated", required=True, help="the generated triplet set of the same split"),
                 arg("--out", required=True, help="metrics JSON"),
                 arg("--cache", help="folder keeping the real images' Inception activations (shared by the models)"),
+                arg("--generated-depth", help="the model's generated depth set (models with G_d)"),
+                arg("--depth-labels", help="label_depth of the real test images (with --generated-depth)"),
+                arg("--midas-depth", help="label_depth of the model's generated images (with --generated-depth)"),
             )),
     Command("effects", "a depth-based effect on an image: bokeh, light, fog, hue, grayscale, cartoon", _effects, (
         arg("image", help="RGB image"),

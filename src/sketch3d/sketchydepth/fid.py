@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,33 +238,133 @@ def statistics(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(acts, axis=0), np.cov(acts, rowvar=False)
 
 
-def _root_factor(acts: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """A factor F of the covariance (cov = F F^T), with as few columns as possible: the centred samples
-    / sqrt(n - 1) ([D, n]) when there are fewer samples than dims, else cov's symmetric square root ([D, D])."""
-    n, d = acts.shape
-    if n <= d:
-        return (acts - mu).T / np.sqrt(n - 1)
-    w, v = np.linalg.eigh(cov)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+def _trace_sqrt_product(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(Tr S_a, Tr S_b, Tr (S_a S_b)^(1/2)) of two centred activation sets [N, D], [M, D].
+
+    When either set has no more samples than dims, a factor of its covariance is its centred samples
+    / sqrt(n - 1): S = F F^T with F [D, n], so Tr S = ||F||^2 and the eigenvalues of S_a S_b are the squared
+    singular values of F_a^T F_b (an n x m matrix; no D x D covariance is formed). Otherwise the covariances
+    are formed and Tr (S_a S_b)^(1/2) is the sum of the square roots of the eigenvalues of L^T S_b L, with
+    S_a = L L^T (Cholesky; the symmetric square root by eigh where S_a is singular).
+    """
+    n, m = len(a), len(b)
+    fa, fb = a.T / np.sqrt(n - 1), b.T / np.sqrt(m - 1)
+    if min(n, m) <= a.shape[1]:
+        cross = fa.T @ fb
+        return float((fa * fa).sum()), float((fb * fb).sum()), float(np.linalg.svd(cross, compute_uv=False).sum())
+    sa, sb = fa @ fa.T, fb @ fb.T
+    try:
+        root = np.linalg.cholesky(sa)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(sa)
+        root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    eig = np.linalg.eigvalsh(root.T @ sb @ root)
+    return float(np.trace(sa)), float(np.trace(sb)), float(np.sqrt(np.clip(eig, 0, None)).sum())
 
 
 def frechet_distance(acts_a: np.ndarray, acts_b: np.ndarray) -> float:
     """FID between two activation sets [N, D], [M, D]: ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), the
     formula of pytorch-fid's calculate_frechet_distance, with the same means and covariances (``statistics``).
 
-    Tr((S_a S_b)^(1/2)) is computed exactly as the nuclear norm (sum of singular values) of F_a^T F_b, where
-    S = F F^T (:func:`_root_factor`): the eigenvalues of S_a S_b are those of F_a^T S_b F_a = (F_a^T F_b)(F_a^T F_b)^T.
+    Tr((S_a S_b)^(1/2)) is computed exactly (:func:`_trace_sqrt_product`): for a set smaller than D from the
+    singular values of F_a^T F_b, where S = F F^T and F holds the centred samples (the eigenvalues of S_a S_b are
+    those of (F_a^T F_b)(F_a^T F_b)^T), otherwise from the eigenvalues of L^T S_b L with S_a = L L^T.
     pytorch-fid takes scipy's ``sqrtm`` of the D x D product instead: at 2048 dims 15-20 s of CPU per distance,
     and for sets smaller than D (a singular product) it adds 1e-6 to the covariances' diagonals and so returns a
     slightly different number. Here: the same value on full-rank sets (tested against pytorch-fid to 1e-9), the
-    exact value on smaller sets, in milliseconds when a set is smaller than D.
+    exact value on smaller sets, in milliseconds when a set is smaller than D (the bootstrap's resamples need
+    that speed, :func:`bootstrap_fid`).
     """
     if acts_a.ndim != 2 or acts_b.ndim != 2 or acts_a.shape[1:] != acts_b.shape[1:]:
         raise ValueError(f"FID: activation sets differ in width ({acts_a.shape[1:]} vs {acts_b.shape[1:]})")
+    for acts in (acts_a, acts_b):
+        if len(acts) < 2:
+            raise ValueError(f"FID needs at least 2 images per set to estimate a covariance, got {len(acts)}")
     acts_a, acts_b = np.asarray(acts_a, np.float64), np.asarray(acts_b, np.float64)
-    mu_a, sigma_a = statistics(acts_a)
-    mu_b, sigma_b = statistics(acts_b)
-    cross = _root_factor(acts_a, mu_a, sigma_a).T @ _root_factor(acts_b, mu_b, sigma_b)
-    tr_covmean = float(np.linalg.svd(cross, compute_uv=False).sum())
+    mu_a, mu_b = acts_a.mean(axis=0), acts_b.mean(axis=0)
+    tr_a, tr_b, tr_covmean = _trace_sqrt_product(acts_a - mu_a, acts_b - mu_b)
     diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * tr_covmean)
+    return float(diff @ diff + tr_a + tr_b - 2.0 * tr_covmean)
+
+
+# ----------------------------------------------------------------------------- KID and the bootstrap
+
+
+def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3) -> np.ndarray:
+    """k(x, y) = (x . y / d + 1) ** degree for the rows of x [N, d] and y [M, d] (Binkowski et al. 2018, Sec. 4:
+    the cubic kernel of KID; torch-fidelity's ``kernel_poly`` with gamma = 1/d and coef0 = 1, clean-fid's)."""
+    return (x @ y.T / x.shape[1] + 1.0) ** degree
+
+
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray, degree: int = 3) -> float:
+    """The unbiased estimate of MMD^2 between samples x [m, d] and y [m, d]: the within-set kernel sums without
+    their diagonals over m (m - 1), minus twice the cross sum over m^2 (torch-fidelity's ``mmd2``, ``unbiased``)."""
+    m = len(x)
+    k_xx, k_yy, k_xy = (polynomial_kernel(x, x, degree), polynomial_kernel(y, y, degree),
+                        polynomial_kernel(x, y, degree))
+    within = k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)
+    return float(within / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
+
+
+def kernel_inception_distance(acts_gen: np.ndarray, acts_real: np.ndarray, subsets: int, subset_size: int,
+                              seed: int, degree: int = 3) -> tuple[float, float, int]:
+    """KID (Binkowski et al. 2018) of the generated activations against the real ones: (mean, std, m) of the
+    unbiased MMD^2 over ``subsets`` random subsets of m = min(n_gen, n_real, ``subset_size``) rows of each.
+
+    As torch-fidelity's ``kid_features_to_metric``: a ``numpy.random.RandomState(seed)`` draws, for each subset in
+    turn, m generated rows and then m real rows, each without replacement; the mean and the (population) std of
+    the subsets' values. Where a set is smaller than ``subset_size``, m is the smaller set's size, as clean-fid's
+    ``kernel_distance`` does (torch-fidelity stops instead). Needs m >= 2.
+    """
+    acts_gen, acts_real = np.asarray(acts_gen, np.float64), np.asarray(acts_real, np.float64)
+    if acts_gen.ndim != 2 or acts_real.ndim != 2 or acts_gen.shape[1] != acts_real.shape[1]:
+        raise ValueError(f"KID: activation sets differ in width ({acts_gen.shape} vs {acts_real.shape})")
+    if subsets < 1 or subset_size < 2:
+        raise ValueError(f"KID: subsets ({subsets}) must be >= 1 and subset_size ({subset_size}) >= 2 "
+                         "(sketchydepth.metrics.kid)")
+    m = min(len(acts_gen), len(acts_real), int(subset_size))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 images per set, got {len(acts_gen)} and {len(acts_real)}")
+    rng = np.random.RandomState(int(seed))
+    values = np.empty(int(subsets))
+    for i in range(int(subsets)):
+        x = acts_gen[rng.choice(len(acts_gen), m, replace=False)]
+        y = acts_real[rng.choice(len(acts_real), m, replace=False)]
+        values[i] = mmd2_unbiased(x, y, degree)
+    return float(values.mean()), float(values.std()), m
+
+
+BOOTSTRAP_STREAM = "sketchydepth.fid_bootstrap"
+
+
+def bootstrap_rng(seed: int, group: str) -> np.random.Generator:
+    """The resamples' generator of one group of test images (all, fb, bo): params.yaml's ``seed`` and a stream
+    named by the group, so every model's interval of a group comes from the same resampled indices (paired)."""
+    key = zlib.crc32(f"{BOOTSTRAP_STREAM}.{group}".encode())
+    return np.random.default_rng(np.random.SeedSequence([int(seed), key]))
+
+
+def bootstrap_fid(acts_gen: np.ndarray, acts_real: np.ndarray, resamples: int, level: float,
+                  rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval (Efron & Tibshirani 1993, ch. 13) of the FID of paired sets: each of
+    ``resamples`` resamples draws n indices with replacement (from ``rng``, :func:`bootstrap_rng`) and takes the
+    generated and the real rows of the same indices (the i-th generated image was made from the i-th test
+    sketch); the interval is the (1 - level)/2 and (1 + level)/2 quantiles of their FIDs (numpy's linear
+    interpolation). Needs n >= 2; a resample with fewer than 2 distinct indices is drawn again."""
+    acts_gen, acts_real = np.asarray(acts_gen, np.float64), np.asarray(acts_real, np.float64)
+    n = len(acts_gen)
+    if len(acts_real) != n:
+        raise ValueError(f"bootstrap FID: the sets are paired, but hold {n} and {len(acts_real)} rows")
+    if n < 2:
+        raise ValueError(f"bootstrap FID needs at least 2 pairs, got {n}")
+    if resamples < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"bootstrap FID: resamples ({resamples}) must be >= 1 and level ({level}) in (0, 1) "
+                         "(sketchydepth.metrics.bootstrap)")
+    values = np.empty(int(resamples))
+    for i in range(int(resamples)):
+        idx = rng.integers(0, n, n)
+        while len(np.unique(idx)) < 2:
+            idx = rng.integers(0, n, n)
+        values[i] = frechet_distance(acts_gen[idx], acts_real[idx])
+    lo, hi = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(lo), float(hi)

@@ -1,6 +1,9 @@
 """Table 3.1: FID and SSIM of the four models on the test set, beside the thesis's numbers, and the FID over the
 foreground-and-background (fb) and background-only (bo) examples beside the values the thesis gives in its text
-(3.4.3: baseline 96.70 / 184.73, SketchyDepth 92.91 / 162.24).
+(3.4.3: baseline 96.70 / 184.73, SketchyDepth 92.91 / 162.24). After these, the columns the thesis does not have
+(``image_metrics``): KID (x 1000) and the FID's bootstrap interval per group, and for the models with G_d the depth
+quality, against MiDaS's labels of the real test images (``depth ...``) and against MiDaS on the model's own
+generated images (``agreement ...``): AbsRel, delta < 1.25 (percent of pixels) and RMSE (percent of the depth range).
 
 Inputs: one ``image_metrics`` JSON per model, the thesis's Table 3.1 (a package file, an input of the job) and
 the thesis's scalars (``reference/scalars.csv``). Row 1 of the thesis's table, SketchyCOCO's own published
@@ -41,6 +44,16 @@ KIND_SCALARS = {
     for kind, name in (("fb", "foreground-background (fb)"), ("bo", "background-only (bo)"))
 }
 TITLE = "Table 3.1: scene image generation from sketches (test set): FID (lower is better), SSIM (higher is better)"
+THESIS_METRICS = ("FID", "SSIM")  # the thesis's columns: first in the table
+KID = "KID x1000"
+CI = ("FID CI low", "FID CI high")
+# image_metrics' depth sets -> the column prefix; its metrics -> (column suffix, factor)
+DEPTH_SETS = {"labels": "depth", "agreement": "agreement"}
+DEPTH_COLUMNS = {"AbsRel": ("AbsRel", 1.0), "delta1": ("delta<1.25 %", 100.0), "RMSE": ("RMSE %", 100.0)}
+# column order (group, metric) of the table: the thesis's first, then ours
+COLUMN_ORDER = [("test", "FID"), ("test", "SSIM"), ("fb", "FID"), ("bo", "FID"),
+                *((g, m) for g in ("test", "fb", "bo") for m in (KID, *CI)),
+                *(("test", f"{prefix} {col}") for prefix in DEPTH_SETS.values() for col, _ in DEPTH_COLUMNS.values())]
 
 
 class TableInputError(ValueError):
@@ -70,11 +83,36 @@ def _load(model: str, path: Path) -> dict:
     try:
         m = json.loads(Path(path).read_text())
         return {"fid": m["fid"], "ssim": float(m["ssim"]), "n": m["n"], "demo": bool(m.get("demo")),
-                "network": m.get("fid_network", ""), "dims": m.get("fid_dims")}
+                "network": m.get("fid_network", ""), "dims": m.get("fid_dims"), "kid": m.get("kid") or {},
+                "interval": m.get("fid_interval") or {}, "depth": m.get("depth") or {},
+                "ssim_variant": m.get("ssim_variant", "uniform7"), "kid_settings": m.get("kid_settings"),
+                "bootstrap": m.get("bootstrap_settings")}
     except FileNotFoundError:
         raise TableInputError(f"{path}: no metrics of model {model}; run its image_metrics rule") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise TableInputError(f"{path}: not an image_metrics file ({exc}); re-run image_metrics for {model}") from None
+
+
+def _ssim_line(variant: str) -> str:
+    return {"wang2004": "Wang et al. 2004's 11x11 Gaussian window (sigma 1.5), population covariances, RGB",
+            "uniform7": "scikit-image's defaults (7x7 uniform window, sample covariances), RGB"}.get(variant, variant)
+
+
+def _beyond_lines(m: dict) -> list[str]:
+    """The lines under the title that explain the columns the thesis does not have."""
+    lines = []
+    k, b = m.get("kid_settings"), m.get("bootstrap")
+    if k:
+        lines.append(f"{KID}: KID (Binkowski et al. 2018; unbiased MMD^2, kernel {k['kernel']}) from the FID's "
+                     f"activations, mean over {k['subsets']} random subsets of min(group size, {k['subset_size']}) "
+                     "images, times 1000.")
+    if b:
+        lines.append(f"{CI[0]} / {CI[1]}: {100 * b['level']:g}% percentile bootstrap interval of the FID "
+                     f"({b['resamples']} resamples of the group's test pairs, seed {b['seed']}).")
+    lines.append("depth / agreement (models with G_d): the generated depth maps against MiDaS's depth of the real "
+                 "test images / of the model's own generated images, each map aligned by least-squares scale and "
+                 "shift on 8-bit inverse depth: AbsRel, delta<1.25 (% of pixels), RMSE (% of the depth range).")
+    return lines
 
 
 def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
@@ -96,13 +134,27 @@ def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out
             continue
         m = loaded[model]
         n = {k: int(v) for k, v in m["n"].items()}
-        results.append(Result(model, THESIS_ROWS[model], ALL, profile,
-                              {"FID": m["fid"]["all"], "SSIM": m["ssim"]}, {"images": n["all"]}))
-        for kind in ("fb", "bo"):
+        for kind in ("all", "fb", "bo"):
+            values = {} if kind != "all" else {"SSIM": m["ssim"]}
             if m["fid"].get(kind) is not None:
-                results.append(Result(model, THESIS_ROWS[model], kind, profile, {"FID": m["fid"][kind]},
+                values["FID"] = m["fid"][kind]
+            if m["kid"].get(kind) is not None:
+                values[KID] = 1000.0 * m["kid"][kind]
+            if m["interval"].get(kind) is not None:
+                values.update(zip(CI, m["interval"][kind]))
+            if kind == "all":
+                for name, prefix in DEPTH_SETS.items():
+                    got = (m["depth"].get(name) or {}).get("all") or {}
+                    for key, (col, factor) in DEPTH_COLUMNS.items():
+                        if got.get(key) is not None:
+                            values[f"{prefix} {col}"] = factor * got[key]
+            if values:
+                results.append(Result(model, THESIS_ROWS[model], ALL if kind == "all" else kind, profile, values,
                                       {"images": n[kind]}))
     df = compare_with_thesis(results, TABLE_ID, ref, digits=4)
+    rank = {c: i for i, c in enumerate(COLUMN_ORDER)}  # the thesis's columns first (the wide table's order)
+    df = (df.assign(_rank=[rank.get((c, mt), len(rank)) for c, mt in zip(df["category"], df["metric"])])
+          .sort_values("_rank", kind="stable").drop(columns="_rank").reset_index(drop=True))
     published = ref[ref["method"] == PUBLISHED_ROW].set_index("metric")["value"]
     any_m = next(iter(loaded.values()))
     context = [
@@ -111,6 +163,8 @@ def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out
         "Groups: `test` all test images; `fb` with foreground objects, `bo` background only (FID only; the "
         "thesis gives these in its text, 3.4.3).",
         f"FID network: {any_m['network']} ({any_m['dims']} dims).",
+        f"SSIM: {_ssim_line(any_m['ssim_variant'])}.",
+        *_beyond_lines(any_m),
     ]
     write_comparison(df, TITLE, out_csv, out_md, out_json, context, unit="FID and SSIM as computed",
                      rehearsal=rehearsal)

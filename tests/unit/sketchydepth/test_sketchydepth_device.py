@@ -45,7 +45,9 @@ def _settings(**gan):
         "gan": {"ngf": 4, "ndf": 4, "n_layers_d": 3, "dropout": 0.5, "init_gain": 0.02, "lr": 0.0002, "beta1": 0.5,
                 "beta2": 0.999, "l1_weight": 100, "n_epochs": 1, "n_epochs_decay": 0, "batch_size": 1, "flip": True,
                 "test_eval": False, **gan},
-        "fid": {"weights": "random", "dims": 64, "batch_size": 2}}}
+        "fid": {"weights": "random", "dims": 64, "batch_size": 2},
+        "metrics": {"ssim": "wang2004", "kid": {"subsets": 2, "subset_size": 1000, "degree": 3},
+                    "bootstrap": {"resamples": 5, "level": 0.9}}}}
 
 
 def _data(tmp_path, n=3, name="set"):
