@@ -111,7 +111,8 @@ def _beyond_lines(m: dict) -> list[str]:
                      f"({b['resamples']} resamples of the group's test pairs, seed {b['seed']}).")
     lines.append("depth / agreement (models with G_d): the generated depth maps against MiDaS's depth of the real "
                  "test images / of the model's own generated images, each map aligned by least-squares scale and "
-                 "shift on 8-bit inverse depth: AbsRel, delta<1.25 (% of pixels), RMSE (% of the depth range).")
+                 "shift on 8-bit inverse depth: AbsRel, delta<1.25 (% of pixels), RMSE (% of the depth range); `nan`: "
+                 "a model without G_d (no depth maps), or a group of fewer than 2 images.")
     return lines
 
 

@@ -132,3 +132,47 @@ def test_cached_activations_reused_by_content(tmp_path, net64):
     assert np.all(fid.cached_activations(imgs.copy(), net64, tmp_path) == 7.0)
     other = fid.cached_activations(imgs[::-1].copy(), net64, tmp_path)
     assert np.allclose(other, first[::-1]) and len(list((tmp_path / net64.key).iterdir())) == 2
+
+
+def _kid_by_formula(x, y):
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, written out pair by pair (Binkowski et al. 2018, eq. 3)."""
+    m, d = len(x), x.shape[1]
+    k = lambda a, b: (a @ b / d + 1) ** 3  # noqa: E731
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return xx + yy - 2 * xy
+
+
+def test_kid_matches_a_direct_formula_on_the_same_subsets():
+    rng = np.random.default_rng(5)
+    gen, real = rng.normal(size=(9, 6)), rng.normal(0.5, 1.2, size=(7, 6))
+    mean, std, m = fid.kernel_inception_distance(gen, real, subsets=4, subset_size=1000, seed=3)
+    assert m == 7  # the smaller set's size where subset_size is larger (clean-fid)
+    draws = np.random.RandomState(3)  # torch-fidelity's order: generated rows, then real rows, per subset
+    values = []
+    for _ in range(4):
+        gi, ri = draws.choice(9, 7, replace=False), draws.choice(7, 7, replace=False)
+        values.append(_kid_by_formula(gen[gi], real[ri]))
+    assert (mean, std) == pytest.approx((np.mean(values), np.std(values)), rel=1e-9)
+    # one subset of all rows: no sampling left, the formula itself
+    assert fid.kernel_inception_distance(gen[:5], real[:5], 1, 5, 0)[0] == pytest.approx(
+        _kid_by_formula(gen[:5], real[:5]), rel=1e-9)
+    with pytest.raises(ValueError, match="at least 2"):
+        fid.kernel_inception_distance(gen[:1], real, 1, 10, 0)
+
+
+def test_bootstrap_fid_is_the_quantiles_of_paired_resamples():
+    rng = np.random.default_rng(6)
+    gen, real = rng.normal(size=(12, 5)), rng.normal(0.3, 1.0, size=(12, 5))
+    lo, hi = fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "all"))
+    draws = fid.bootstrap_rng(7, "all")
+    values = []
+    for _ in range(30):
+        idx = draws.integers(0, 12, 12)
+        values.append(_fid_by_formula(gen[idx], real[idx]))  # the same rows of both sets: paired
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(values, [0.1, 0.9])), rel=1e-6)
+    assert fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "all")) == (lo, hi)  # seeded
+    assert fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "fb")) != (lo, hi)  # a stream per group
+    with pytest.raises(ValueError, match="paired"):
+        fid.bootstrap_fid(gen, real[:5], 3, 0.9, fid.bootstrap_rng(0, "all"))

@@ -41,3 +41,34 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(TableInputError, match="mixed"):
         sketchydepth_table(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_new_columns_follow_the_thesis_columns(tmp_path):
+    def full(model, depth):
+        p = tmp_path / f"{model}.json"
+        m = {"demo": True, "fid": {"all": 120.0, "fb": 90.0, "bo": 160.0}, "ssim": 0.3,
+             "n": {"all": 10, "fb": 7, "bo": 3}, "fid_network": "net", "fid_dims": 64,
+             "kid": {"all": 0.0123, "fb": 0.01, "bo": None}, "fid_interval": {"all": [110.0, 131.5], "fb": [80.0, 99.0],
+                                                                              "bo": None},
+             "ssim_variant": "wang2004", "kid_settings": {"subsets": 100, "subset_size": 1000, "kernel": "(x.y / 64 + 1)^3"},
+             "bootstrap_settings": {"resamples": 1000, "level": 0.95, "seed": 0},
+             "depth": {"labels": {"all": {"AbsRel": 0.25, "delta1": 0.5, "RMSE": 0.125, "n": 10}},
+                       "agreement": {"all": {"AbsRel": 0.1, "delta1": 0.75, "RMSE": 0.05, "n": 10}}} if depth else None}
+        p.write_text(json.dumps(m))
+        return p
+
+    df = sketchydepth_table({"baseline": full("baseline", False), "sketchydepth": full("sketchydepth", True)},
+                            tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json")
+    sd = df[df["method"] == "sketchydepth"]
+    columns = list(dict.fromkeys(sd["category"] + " " + sd["metric"]))
+    assert columns[:4] == ["test FID", "test SSIM", "fb FID", "bo FID"]  # the thesis's columns first
+    assert columns[4:] == ["test KID x1000", "test FID CI low", "test FID CI high", "fb KID x1000", "fb FID CI low",
+                           "fb FID CI high", "test depth AbsRel", "test depth delta<1.25 %", "test depth RMSE %",
+                           "test agreement AbsRel", "test agreement delta<1.25 %", "test agreement RMSE %"]
+    value = lambda c, m: sd[(sd["category"] == c) & (sd["metric"] == m)]["ours"].iloc[0]  # noqa: E731
+    assert value("test", "KID x1000") == 12.3 and value("test", "FID CI high") == 131.5
+    assert value("test", "depth delta<1.25 %") == 50.0 and value("test", "agreement RMSE %") == 5.0
+    assert not df[df["method"] == "baseline"]["metric"].str.startswith(("depth", "agreement")).any()
+    md = (tmp_path / "t.md").read_text()
+    assert md.index("test SSIM") < md.index("test KID x1000") and "Wang et al. 2004" in md and "95% percentile" in md
+    assert json.loads((tmp_path / "t.json").read_text())["sketchydepth"]["test"]["depth AbsRel"] == 0.25
