@@ -176,3 +176,16 @@ def test_bootstrap_fid_is_the_quantiles_of_paired_resamples():
     assert fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "fb")) != (lo, hi)  # a stream per group
     with pytest.raises(ValueError, match="paired"):
         fid.bootstrap_fid(gen, real[:5], 3, 0.9, fid.bootstrap_rng(0, "all"))
+
+
+def test_kid_is_torch_fidelitys_and_clean_fids():
+    """Against the official code's outputs (tests/fixtures/official/toshas_torch-fidelity): the same subsets drawn
+    in the same order from the same seed, so the same numbers."""
+    from pathlib import Path
+
+    ref = np.load(Path(__file__).parents[2] / "fixtures/official/toshas_torch-fidelity/kid_reference.npz")
+    mean, std, m = fid.kernel_inception_distance(ref["gen"], ref["real"], int(ref["tf_subsets"]),
+                                                 int(ref["tf_subset_size"]), int(ref["tf_seed"]))
+    assert m == 25 and (mean, std) == pytest.approx((float(ref["tf_mean"]), float(ref["tf_std"])), rel=1e-12)
+    mean, _, m = fid.kernel_inception_distance(ref["gen"], ref["real"], int(ref["cf_subsets"]), 1000, int(ref["cf_seed"]))
+    assert m == 30 and mean == pytest.approx(float(ref["cf_kid"]), rel=1e-12)
