@@ -344,14 +344,41 @@ def bootstrap_rng(seed: int, group: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), key]))
 
 
+def frechet_distance_tensor(a, b):
+    """:func:`frechet_distance` of two activation tensors [N, D], [M, D] (float64, on any device), as a 0-d tensor on
+    that device: the same formula in torch, so that the bootstrap's resamples run where the network ran. For a
+    set smaller than D the singular values of F_a^T F_b; otherwise Tr (S_a S_b)^(1/2) as the sum of the square
+    roots of the eigenvalues of R S_b R, R = S_a^(1/2) from eigh (no Cholesky: no branch that needs a value on
+    the host)."""
+    import torch
+
+    n, m, d = a.shape[0], b.shape[0], a.shape[1]
+    fa = (a - a.mean(dim=0)).T / (n - 1) ** 0.5
+    fb = (b - b.mean(dim=0)).T / (m - 1) ** 0.5
+    diff = a.mean(dim=0) - b.mean(dim=0)
+    tr_a, tr_b = (fa * fa).sum(), (fb * fb).sum()
+    if min(n, m) <= d:
+        tr_cov = torch.linalg.svdvals(fa.T @ fb).sum()
+    else:
+        w, v = torch.linalg.eigh(fa @ fa.T)
+        root = (v * w.clamp_min(0).sqrt()) @ v.T
+        tr_cov = torch.linalg.eigvalsh(root @ (fb @ fb.T) @ root).clamp_min(0).sqrt().sum()
+    return diff @ diff + tr_a + tr_b - 2.0 * tr_cov
+
+
 def bootstrap_fid(acts_gen: np.ndarray, acts_real: np.ndarray, resamples: int, level: float,
-                  rng: np.random.Generator) -> tuple[float, float]:
+                  rng: np.random.Generator, device: str = "cpu") -> tuple[float, float]:
     """Percentile bootstrap interval (Efron & Tibshirani 1993, ch. 13) of the FID of paired sets: each of
     ``resamples`` resamples draws n indices with replacement (from ``rng``, :func:`bootstrap_rng`) and takes the
     generated and the real rows of the same indices (the i-th generated image was made from the i-th test
     sketch); the interval is the (1 - level)/2 and (1 + level)/2 quantiles of their FIDs (numpy's linear
-    interpolation). Needs n >= 2; a resample with fewer than 2 distinct indices is drawn again."""
-    acts_gen, acts_real = np.asarray(acts_gen, np.float64), np.asarray(acts_real, np.float64)
+    interpolation). Needs n >= 2; a resample with fewer than 2 distinct indices is drawn again. The indices are
+    drawn on the host (the same resamples on any device); the FIDs are computed on ``device``
+    (:func:`frechet_distance_tensor`), where each costs two D x D eigendecompositions once a group has more
+    images than D (the paper's 2816 test images at 2048 dims: ~6.5 s of one CPU core each, a fraction of a second
+    on a GPU), and come back to the host once, all together."""
+    import torch
+
     n = len(acts_gen)
     if len(acts_real) != n:
         raise ValueError(f"bootstrap FID: the sets are paired, but hold {n} and {len(acts_real)} rows")
@@ -360,11 +387,16 @@ def bootstrap_fid(acts_gen: np.ndarray, acts_real: np.ndarray, resamples: int, l
     if resamples < 1 or not 0.0 < level < 1.0:
         raise ValueError(f"bootstrap FID: resamples ({resamples}) must be >= 1 and level ({level}) in (0, 1) "
                          "(sketchydepth.metrics.bootstrap)")
-    values = np.empty(int(resamples))
-    for i in range(int(resamples)):
-        idx = rng.integers(0, n, n)
-        while len(np.unique(idx)) < 2:
+    gen = torch.as_tensor(np.asarray(acts_gen, np.float64)).to(device)
+    real = torch.as_tensor(np.asarray(acts_real, np.float64)).to(device)
+    values = []
+    with torch.no_grad():
+        for _ in range(int(resamples)):
             idx = rng.integers(0, n, n)
-        values[i] = frechet_distance(acts_gen[idx], acts_real[idx])
+            while len(np.unique(idx)) < 2:
+                idx = rng.integers(0, n, n)
+            pick = torch.from_numpy(idx).to(gen.device)
+            values.append(frechet_distance_tensor(gen[pick], real[pick]))
+        values = to_host(torch.stack(values))
     lo, hi = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
     return float(lo), float(hi)

@@ -178,6 +178,16 @@ def test_bootstrap_fid_is_the_quantiles_of_paired_resamples():
         fid.bootstrap_fid(gen, real[:5], 3, 0.9, fid.bootstrap_rng(0, "all"))
 
 
+@pytest.mark.parametrize("n", [4, 40])  # fewer samples than dims (singular values), more (eigendecompositions)
+def test_frechet_distance_tensor_is_the_numpy_one(n):
+    import torch
+
+    rng = np.random.default_rng(n)
+    a, b = rng.normal(size=(n, 12)), rng.normal(0.2, 1.3, size=(n + 3, 12))
+    got = fid.frechet_distance_tensor(torch.from_numpy(a), torch.from_numpy(b)).item()
+    assert got == pytest.approx(fid.frechet_distance(a, b), rel=1e-9)
+
+
 def test_kid_is_torch_fidelitys_and_clean_fids():
     """Against the official code's outputs (tests/fixtures/official/toshas_torch-fidelity): the same subsets drawn
     in the same order from the same seed, so the same numbers."""

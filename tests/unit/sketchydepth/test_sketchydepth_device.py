@@ -107,7 +107,8 @@ def test_image_metrics_on_the_device(tmp_path, on_device):
     rows = read_triplets(fake)
     write_triplets(tmp_path / "gen", read_triplets(real).ids, read_triplets(real).kinds, rows.partial, rows.image)
     result = image_metrics(_settings(), real, tmp_path / "gen", tmp_path / "metrics.json", DEVICE)
-    assert on_device == [(2, 64)] * 4 and result["fid"]["all"] == pytest.approx(0.0)  # zeros stood in for both sets
+    # activations (2 batches of each set), then the bootstrap's FIDs of each group (all, fb, bo), all at once
+    assert on_device == [(2, 64)] * 4 + [(5,)] * 3 and result["fid"]["all"] == pytest.approx(0.0)  # zeros stood in
 
 
 def test_figure_depth_sketch_on_the_device(tmp_path, trained, on_device):
