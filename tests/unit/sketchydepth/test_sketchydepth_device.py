@@ -111,6 +111,13 @@ def test_image_metrics_on_the_device(tmp_path, on_device):
     assert on_device == [(2, 64)] * 4 + [(5,)] * 3 and result["fid"]["all"] == pytest.approx(0.0)  # zeros stood in
 
 
+def test_bootstrap_fid_on_the_device_with_more_images_than_dims(on_device):
+    """The other branch of the bootstrap's FID (eigendecompositions, as the paper's 2816 images at 2048 dims)."""
+    acts = np.random.default_rng(0).normal(size=(9, 4))
+    fid.bootstrap_fid(acts, acts + 1, 3, 0.9, fid.bootstrap_rng(0, "all"), DEVICE)
+    assert on_device == [(3,)]
+
+
 def test_figure_depth_sketch_on_the_device(tmp_path, trained, on_device):
     from sketch3d.sketchydepth.figures import figure_depth_sketch
 
