@@ -50,6 +50,9 @@ def test_every_output_is_there_and_says_demo(built):
         assert (r / f"sketchydepth/models/{model}/curves.png").is_file()
         metrics = json.loads((r / f"sketchydepth/metrics/{model}.json").read_text())
         assert metrics["demo"] and "NOT pretrained" in metrics["fid_network"]
+        assert metrics["ssim_variant"] == "wang2004" and metrics["kid"]["all"] is not None
+        # depth quality for the models with G_d: against the labels of the real test images and MiDaS on their own
+        assert (metrics["depth"] is not None) == (model in ("sketchydepth", "no_joint")), model
     # the depth labels are the trained labeller's predictions, not the scenes' exact depth
     assert (r / "sketchydepth/labeller/midas_small.pt").is_file()
     assert len(list((r / "sketchydepth/depth/train").glob("*.png"))) == 12
@@ -62,6 +65,8 @@ def test_a_change_reruns_exactly_what_reads_it(built):
                        "figure_depth_sketch": 1}
     fid = jobs_after(built, "sketchydepth", lambda sd: sd["fid"].update(batch_size=7))  # FID only: not the GANs
     assert fid == {"image_metrics": 4, "sketchydepth_table": 1}
+    ssim = jobs_after(built, "sketchydepth", lambda sd: sd.setdefault("metrics", {}).update(ssim="uniform7"))
+    assert ssim == {"image_metrics": 4, "sketchydepth_table": 1}
 
 
 def test_dvc_repro_of_table_3_1_rebuilds_only_its_chain(built):
