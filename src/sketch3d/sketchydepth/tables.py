@@ -107,8 +107,10 @@ def _beyond_lines(m: dict) -> list[str]:
                      f"activations, mean over {k['subsets']} random subsets of min(group size, {k['subset_size']}) "
                      "images, times 1000.")
     if b:
-        lines.append(f"{CI[0]} / {CI[1]}: {100 * b['level']:g}% percentile bootstrap interval of the FID "
-                     f"({b['resamples']} resamples of the group's test pairs, seed {b['seed']}).")
+        lines.append(f"{CI[0]} / {CI[1]}: {100 * b['level']:g}% bootstrap interval of the FID ({b['resamples']} "
+                     f"resamples of the group's test pairs, seed {b['seed']}): the resampled FIDs' percentile "
+                     "interval, moved so that their mean is the FID (a resample repeats pairs, which raises FID; "
+                     "the plain interval and the shift: the metrics JSON's `fid_bootstrap`).")
     lines.append("depth / agreement (models with G_d): the generated depth maps against MiDaS's depth of the real "
                  "test images / of the model's own generated images, each map aligned by least-squares scale and "
                  "shift on 8-bit inverse depth: AbsRel, delta<1.25 (% of pixels), RMSE (% of the depth range); `nan`: "

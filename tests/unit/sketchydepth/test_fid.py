@@ -165,15 +165,21 @@ def test_kid_matches_a_direct_formula_on_the_same_subsets():
 def test_bootstrap_fid_is_the_quantiles_of_paired_resamples():
     rng = np.random.default_rng(6)
     gen, real = rng.normal(size=(12, 5)), rng.normal(0.3, 1.0, size=(12, 5))
-    lo, hi = fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "all"))
+    got = fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "all"))
     draws = fid.bootstrap_rng(7, "all")
     values = []
     for _ in range(30):
         idx = draws.integers(0, 12, 12)
         values.append(_fid_by_formula(gen[idx], real[idx]))  # the same rows of both sets: paired
-    assert (lo, hi) == pytest.approx(tuple(np.quantile(values, [0.1, 0.9])), rel=1e-6)
-    assert fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "all")) == (lo, hi)  # seeded
-    assert fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "fb")) != (lo, hi)  # a stream per group
+    values, point = np.array(values), _fid_by_formula(gen, real)
+    assert got["fid"] == pytest.approx(point, rel=1e-9)
+    assert got["percentile"] == pytest.approx(list(np.quantile(values, [0.1, 0.9])), rel=1e-6)
+    assert got["shift"] == pytest.approx(values.mean() - point, rel=1e-6)
+    centred = values - values.mean() + point
+    assert got["interval"] == pytest.approx(list(np.quantile(centred, [0.1, 0.9])), rel=1e-6)
+    assert got["interval"][0] < point < got["interval"][1]
+    assert fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "all")) == got  # seeded
+    assert fid.bootstrap_fid(gen, real, 30, 0.8, fid.bootstrap_rng(7, "fb")) != got  # a stream per group
     with pytest.raises(ValueError, match="paired"):
         fid.bootstrap_fid(gen, real[:5], 3, 0.9, fid.bootstrap_rng(0, "all"))
 

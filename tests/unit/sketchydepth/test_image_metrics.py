@@ -88,7 +88,8 @@ def test_image_metrics_pairs_by_id_and_splits_fb_bo(tmp_path):
     assert result["kid"]["bo"] == pytest.approx(fid.kernel_inception_distance(a_gen[~fb], a_real[~fb], 3, 1000, 5)[0],
                                                 rel=1e-9)
     lo, hi = result["fid_interval"]["all"]
-    assert lo < hi and result["depth"] is None  # no depth sets given
+    assert lo < result["fid"]["all"] < hi and result["depth"] is None  # no depth sets given
+    assert result["fid_bootstrap"]["all"]["shift"] > 0  # resamples repeat pairs: their FIDs are larger
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1  # only the real images are cached
     again = tmp_path / "m2.json"
     image_metrics(SETTINGS, tmp_path / "real", tmp_path / "gen", again, "cpu", tmp_path / "cache")

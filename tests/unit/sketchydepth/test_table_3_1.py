@@ -70,5 +70,5 @@ def test_new_columns_follow_the_thesis_columns(tmp_path):
     assert value("test", "depth delta<1.25 %") == 50.0 and value("test", "agreement RMSE %") == 5.0
     assert not df[df["method"] == "baseline"]["metric"].str.startswith(("depth", "agreement")).any()
     md = (tmp_path / "t.md").read_text()
-    assert md.index("test SSIM") < md.index("test KID x1000") and "Wang et al. 2004" in md and "95% percentile" in md
+    assert md.index("test SSIM") < md.index("test KID x1000") and "Wang et al. 2004" in md and "95% bootstrap interval" in md
     assert json.loads((tmp_path / "t.json").read_text())["sketchydepth"]["test"]["depth AbsRel"] == 0.25
