@@ -367,7 +367,7 @@ def frechet_distance_tensor(a, b):
 
 
 def bootstrap_fid(acts_gen: np.ndarray, acts_real: np.ndarray, resamples: int, level: float,
-                  rng: np.random.Generator, device: str = "cpu") -> dict:
+                  rng: np.random.Generator, device: str = "cpu", point: float | None = None) -> dict:
     """A bootstrap interval (Efron & Tibshirani 1993) of the FID of paired sets: each of ``resamples`` resamples
     draws n indices with replacement (from ``rng``, :func:`bootstrap_rng`) and takes the generated and the real
     rows of the same indices (the i-th generated image was made from the i-th test sketch).
@@ -378,7 +378,8 @@ def bootstrap_fid(acts_gen: np.ndarray, acts_real: np.ndarray, resamples: int, l
     (``interval``) is therefore the percentile interval of the resampled FIDs moved so that their mean is the
     full set's FID: the (1 - level)/2 and (1 + level)/2 quantiles (numpy's linear interpolation) of
     FID* - mean(FID*) + FID, i.e. how much the FID moves with the choice of test images, at this size. Also
-    returned: ``percentile`` (the plain percentile interval), ``shift`` (mean(FID*) - FID) and ``fid``.
+    returned: ``percentile`` (the plain percentile interval), ``shift`` (mean(FID*) - FID) and ``fid`` (``point``
+    where the caller has it, else computed).
 
     Needs n >= 2; a resample with fewer than 2 distinct indices is drawn again. The indices are drawn on the host
     (the same resamples on any device); the FIDs are computed on ``device`` (:func:`frechet_distance_tensor`),
@@ -406,7 +407,8 @@ def bootstrap_fid(acts_gen: np.ndarray, acts_real: np.ndarray, resamples: int, l
             pick = torch.from_numpy(idx).to(gen.device)
             values.append(frechet_distance_tensor(gen[pick], real[pick]))
         values = to_host(torch.stack(values))
-    point = frechet_distance(np.asarray(acts_gen, np.float64), np.asarray(acts_real, np.float64))
+    if point is None:
+        point = frechet_distance(np.asarray(acts_gen, np.float64), np.asarray(acts_real, np.float64))
     q = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
     shift = float(values.mean()) - point
     return {"fid": point, "interval": [float(x) for x in np.quantile(values - shift, q)],

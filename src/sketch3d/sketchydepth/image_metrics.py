@@ -241,7 +241,7 @@ def image_metrics(settings: dict, real: str | os.PathLike, generated: str | os.P
         kids[name], kid_std[name], _ = fid.kernel_inception_distance(
             gen_acts[mask], real_acts[mask], kid_cfg["subsets"], kid_cfg["subset_size"], seed, kid_cfg["degree"])
         boots[name] = fid.bootstrap_fid(gen_acts[mask], real_acts[mask], boot["resamples"], boot["level"],
-                                        fid.bootstrap_rng(seed, name), device)
+                                        fid.bootstrap_rng(seed, name), device, fids[name])
         intervals[name] = boots[name]["interval"]
     result = {
         "demo": demo,
