@@ -249,6 +249,7 @@ rule figure_depth:
 rule figure_effects_midas:
     input:
         ours=f"{SD}/generated/sketchydepth",
+        fog=sd_fog_overlay,
         midas_depth=f"{SD}/depth/generated_sketchydepth",
     output:
         report(f"{RESULTS}/figures/fig_A_4.png", caption="../report/sketchydepth/figures.rst",
@@ -269,6 +270,7 @@ rule figure_effects_midas:
 rule figure_effects:
     input:
         ours=f"{SD}/generated/sketchydepth",
+        fog=sd_fog_overlay,
     output:
         png=report(f"{RESULTS}/figures/fig_3_5.png", caption="../report/sketchydepth/figures.rst",
                    category="SketchyDepth (ch. 3)", subcategory="Figures",

@@ -79,6 +79,12 @@ def sd_depth_args(wildcards, input):
 
 
 # the human study's answers (3.4.4): files participants downloaded from the page, put in sketchydepth.human_study.answers
+def sd_fog_overlay(wildcards):
+    """The effects figures' fog image, when the user gives one (sketchydepth.figures.fog_overlay)."""
+    fog = SD_CFG["figures"].get("fog_overlay")
+    return [fog] if fog else []
+
+
 SD_ANSWERS = sorted(str(p) for p in Path(SD_CFG["human_study"]["answers"]).glob("answers_*.csv"))
 
 CHAPTER_TARGETS["sketchydepth"] = [

@@ -114,7 +114,7 @@ def _image_metrics(a: argparse.Namespace) -> None:
 def _effects(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.effects import effects
 
-    out = effects(a.image, a.depth, a.effect, a.out, a.start, a.direction, a.strength)
+    out = effects(a.image, a.depth, a.effect, a.out, a.start, a.direction, a.strength, a.overlay, a.seed)
     log.info("effects: %s -> %s", a.effect, out)
 
 
@@ -143,7 +143,9 @@ def _human_study_table(a: argparse.Namespace) -> None:
     log.info("human_study_table: %d/%d prefer ours (%.2f%%)", result["ours"], result["answers"], result["share"])
 
 
-_EFFECT_NAMES = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon")  # sketch3d.sketchydepth.effects.EFFECTS
+# sketch3d.sketchydepth.effects.EFFECTS: the thesis's six, then the named variants (kept out of the import: the
+# command table is read on every start-up)
+_EFFECT_NAMES = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon", "bokeh_gaussian", "fog_flat", "hue_rotate")
 
 STUDY_COMMANDS = (
     Command("image_metrics", "FID (all, fb, bo) and SSIM of a generated test set against the real one (Table 3.1)",
@@ -154,16 +156,20 @@ STUDY_COMMANDS = (
                 arg("--out", required=True, help="metrics JSON"),
                 arg("--cache", help="folder keeping the real images' Inception activations (shared by the models)"),
             )),
-    Command("effects", "a depth-based effect on an image: bokeh, light, fog, hue, grayscale, cartoon", _effects, (
+    Command("effects", "a depth-based effect on an image (3.4.5): bokeh, light, fog, hue, grayscale, cartoon",
+            _effects, (
         arg("image", help="RGB image"),
         arg("depth", help="depth map of the image's size: 8- or 16-bit single-channel PNG or .npy; bright = near"),
         arg("--effect", required=True, choices=_EFFECT_NAMES),
         arg("--start", type=float, help="distance 1 - depth (0 = nearest, 1 = farthest) where the effect starts"),
         arg("--direction", choices=("near", "far"), help="far: stronger with distance; near: stronger nearer"),
-        arg("--strength", type=float, help="the effect's largest amount (bokeh: blur sigma in pixels)"),
+        arg("--strength", type=float, help="the effect's largest amount (bokeh: share of the blur window in [0, 1]; "
+                                           "bokeh_gaussian: blur sigma in pixels)"),
+        arg("--overlay", help="fog only: your fog image (resized to the image); default: a generated one"),
+        arg("--seed", type=int, default=0, help="fog only: the generated fog image's seed"),
         arg("--out", required=True, help="output image (PNG)"),
     ), group=IMAGES,
-       example="sketch3d effects photo.png depth.png --effect bokeh --start 0.4 --direction far --strength 5 "
+       example="sketch3d effects photo.png depth.png --effect bokeh --start 0.4 --direction far --strength 0.8 "
                "--out bokeh.png"),
     Command("photo3d", "a 3D-photo zoom clip (animated GIF) from an image and its depth map", _photo3d, (
         arg("image", help="RGB image"),
@@ -223,11 +229,18 @@ def _figure_depth(a: argparse.Namespace) -> None:
     figure_depth(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo)
 
 
+def _fog_file(a: argparse.Namespace) -> Path | None:
+    """sketchydepth.figures.fog_overlay: a fog image file, or None (a generated one)."""
+    fog = parse_settings(a.settings)["sketchydepth"]["figures"].get("fog_overlay")
+    return Path(fog) if fog else None
+
+
 def _figure_effects_midas(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.figures import figure_effects_midas
 
     n, seed, demo = _figure_settings(a)
-    figure_effects_midas(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo)
+    figure_effects_midas(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo,
+                         fog=_fog_file(a))
 
 
 def _figure_effects(a: argparse.Namespace) -> None:
@@ -235,7 +248,7 @@ def _figure_effects(a: argparse.Namespace) -> None:
 
     n, seed, demo = _figure_settings(a)
     clip = parse_settings(a.settings)["sketchydepth"]["figures"]["photo3d"]
-    figure_effects(Path(a.ours), Path(a.ours_depth), Path(a.out), n, seed, demo)
+    figure_effects(Path(a.ours), Path(a.ours_depth), Path(a.out), n, seed, demo, fog=_fog_file(a))
     figure_photo3d(Path(a.ours), Path(a.ours_depth), Path(a.out_gif), seed, int(clip["frames"]), float(clip["zoom"]))
 
 
