@@ -316,7 +316,8 @@ rule human_study_page:
         ours=f"{SD}/generated/sketchydepth",
         midas_depth=f"{SD}/depth/generated_sketchydepth",
     output:
-        f"{SD}/human_study/page.html",
+        page=f"{SD}/human_study/page.html",
+        page_items=f"{SD}/human_study/items.json",  # what human_study_table checks the answers against
     params:
         settings=settings("profile", "seed", "sketchydepth.human_study"),
         code=code("human_study_page"),
@@ -327,12 +328,13 @@ rule human_study_page:
         "../../environment.yml"
     shell:
         "sketch3d human_study_page --settings {params.settings:q} --generated {input.ours}/images --ours {input.ours}/depth"
-        " --midas {input.midas_depth} --out {output} > {log} 2>&1"
+        " --midas {input.midas_depth} --out {output.page} --out-items {output.page_items} > {log} 2>&1"
 
 
 rule human_study_table:
     input:
-        SD_ANSWERS,
+        answers=SD_ANSWERS,
+        page_items=f"{SD}/human_study/items.json",
     output:
         json=f"{RESULTS}/tables/human_study.json",
         md=f"{RESULTS}/tables/human_study.md",
@@ -345,5 +347,5 @@ rule human_study_table:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d human_study_table --settings {params.settings:q} --answers {input} --out {output.json}"
-        " --out-md {output.md} > {log} 2>&1"
+        "sketch3d human_study_table --settings {params.settings:q} --answers {input.answers}"
+        " --items {input.page_items} --out {output.json} --out-md {output.md} > {log} 2>&1"

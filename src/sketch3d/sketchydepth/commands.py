@@ -129,7 +129,7 @@ def _human_study_page(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.human_study import human_study_page
 
     result = human_study_page(parse_settings(a.settings), Path(a.generated), Path(a.ours), Path(a.midas),
-                              Path(a.out))
+                              Path(a.out), Path(a.out_items) if a.out_items else None)
     log.info("human_study_page: %d items -> %s", len(result["items"]), a.out)
 
 
@@ -138,8 +138,8 @@ def _human_study_table(a: argparse.Namespace) -> None:
 
     s = parse_settings(a.settings) if a.settings else {}
     level = s.get("sketchydepth", {}).get("human_study", {}).get("ci_level", 0.95)
-    result = human_study_table([Path(p) for p in a.answers], Path(a.out), s.get("profile") == "demo", level,
-                               Path(a.out_md) if a.out_md else None)
+    result = human_study_table([Path(p) for p in a.answers], Path(a.items), Path(a.out), s.get("profile") == "demo",
+                               level, Path(a.out_md) if a.out_md else None)
     log.info("human_study_table: %d/%d prefer ours (%.2f%%)", result["ours"], result["answers"], result["share"])
 
 
@@ -189,9 +189,11 @@ STUDY_COMMANDS = (
                 arg("--ours", required=True, help="our generated depth set"),
                 arg("--midas", required=True, help="MiDaS's depth set of the generated images"),
                 arg("--out", required=True, help="the HTML page"),
+                arg("--out-items", help="the page's items (JSON), which human_study_table checks answers against"),
             )),
     Command("human_study_table", "tally the study's answers files beside the thesis's 2153/2300", _human_study_table, (
         arg("--answers", nargs="+", required=True, help="answers CSV files downloaded from the study page"),
+        arg("--items", required=True, help="the page's items.json (human_study_page --out-items)"),
         arg("--out", required=True, help="JSON"),
         arg("--out-md", help="markdown table"),
         arg("--settings", help="JSON with profile and sketchydepth.human_study.ci_level"),

@@ -197,7 +197,8 @@ def test_fog_is_the_weighted_average_with_the_users_fog_image(tmp_path):
     Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(tmp_path / "big.png")
     assert fx.load_overlay(tmp_path / "big.png", 4, 5).shape == (4, 5, 3)
     with pytest.raises(fx.DepthInputError, match="overlay is the fog image"):
-        fx.effects(tmp_path / "img.png", tmp_path / "depth.npy", "hue", tmp_path / "x.png", overlay=tmp_path / "fog.png")
+        fx.effects(tmp_path / "img.png", tmp_path / "depth.npy", "hue", tmp_path / "x.png",
+                   overlay=tmp_path / "fog.png")
     with pytest.raises(fx.DepthInputError, match=r"fog overlay: expected uint8 RGB \[4, 5, 3\]"):
         fx.apply_effect(TINY, TINY_DEPTH, "fog", overlay=fog[:3])
 
