@@ -137,7 +137,7 @@ rule generate:
     wildcard_constraints:
         model="|".join(SD_MODELS),
     params:
-        settings=settings("profile", "seed", "sketchydepth.gan"),
+        settings=settings("profile", "seed", "sketchydepth.gan", "sketchydepth.perturbation"),
         depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if wildcards.model in SD_DEPTH_MODELS else "",
         code=code("generate"),
     log:
@@ -293,11 +293,18 @@ rule figure_depth_sketch:
     input:
         ours=f"{SD}/generated/sketchydepth",
         checkpoint=f"{SD}/models/sketchydepth/final.pt",
+        data=f"{SD}/data",
     output:
-        report(f"{RESULTS}/figures/fig_3_7.png", caption="../report/sketchydepth/figures.rst",
-               category="SketchyDepth (ch. 3)", subcategory="Figures", labels={"figure": "3.7", "profile": PROFILE}),
+        fig=report(f"{RESULTS}/figures/fig_3_7.png", caption="../report/sketchydepth/figures.rst",
+                   category="SketchyDepth (ch. 3)", subcategory="Figures",
+                   labels={"figure": "3.7", "profile": PROFILE}),
+        # Fig. A.1 (A.1.6) in the same job: one start of torch and of the checkpoint
+        diversity=report(f"{RESULTS}/figures/fig_A_1.png", caption="../report/sketchydepth/figures.rst",
+                         category="SketchyDepth (ch. 3)", subcategory="Figures",
+                         labels={"figure": "A.1", "profile": PROFILE}),
     params:
-        settings=settings("profile", "seed", "sketchydepth.figures", "sketchydepth.gan.test_eval"),
+        settings=settings("profile", "seed", "sketchydepth.figures", "sketchydepth.gan.test_eval",
+                          "sketchydepth.perturbation"),
         code=code("figure_depth_sketch"),
     log:
         log_of("figure_depth_sketch"),
@@ -308,7 +315,8 @@ rule figure_depth_sketch:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d figure_depth_sketch --settings {params.settings:q} --ours {input.ours}"
-        " --checkpoint {input.checkpoint} --out {output} > {log} 2>&1"
+        " --checkpoint {input.checkpoint} --out {output.fig} --test {input.data}/test"
+        " --out-diversity {output.diversity} > {log} 2>&1"
 
 
 rule human_study_page:

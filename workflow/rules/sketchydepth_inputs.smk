@@ -89,7 +89,8 @@ SD_ANSWERS = sorted(str(p) for p in Path(SD_CFG["human_study"]["answers"]).glob(
 
 CHAPTER_TARGETS["sketchydepth"] = [
     *(table_path(SD_TABLE, ext) for ext in ("csv", "md", "json")),
-    *(f"{RESULTS}/figures/{f}" for f in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_6.gif", "fig_3_7.png", "fig_A_4.png")),
+    *(f"{RESULTS}/figures/{f}" for f in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_6.gif", "fig_3_7.png",
+                                         "fig_A_1.png", "fig_A_4.png")),
     *(f"{SD}/models/{m}/curves.png" for m in SD_MODELS),
     f"{SD}/human_study/page.html",
     *([f"{RESULTS}/tables/human_study.json"] if SD_ANSWERS else []),

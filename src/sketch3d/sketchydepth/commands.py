@@ -256,12 +256,16 @@ def _figure_effects(a: argparse.Namespace) -> None:
 
 def _figure_depth_sketch(a: argparse.Namespace) -> None:
     from sketch3d.devices import claim_device
-    from sketch3d.sketchydepth.figures import figure_depth_sketch
+    from sketch3d.sketchydepth.figures import figure_depth_sketch, figure_diversity
 
     n, seed, demo = _figure_settings(a)
+    settings = parse_settings(a.settings)
+    if a.out_diversity and not a.test:
+        raise ValueError("figure_depth_sketch: --out-diversity (Fig. A.1) needs --test, the test triplet set")
     with claim_device() as device:
-        figure_depth_sketch(Path(a.ours), Path(a.checkpoint), parse_settings(a.settings), Path(a.out), n, seed, demo,
-                            device)
+        figure_depth_sketch(Path(a.ours), Path(a.checkpoint), settings, Path(a.out), n, seed, demo, device)
+        if a.out_diversity:  # Fig. A.1 in the same job: the checkpoint is loaded and torch started once
+            figure_diversity(Path(a.test), Path(a.checkpoint), settings, Path(a.out_diversity), n, seed, demo, device)
 
 
 def _depth_sketch(a: argparse.Namespace) -> None:
@@ -305,9 +309,12 @@ REPORT_COMMANDS = (
         *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),
         arg("--midas-depth", required=True, help="label_depth of SketchyDepth's generated images"),
     )),
-    Command("figure_depth_sketch", "Fig. 3.7: G_i's image from a sketched (edited) depth map", _figure_depth_sketch, (
+    Command("figure_depth_sketch", "Fig. 3.7: G_i's image from a sketched (edited) depth map; Fig. A.1: "
+                                   "conditioning perturbation", _figure_depth_sketch, (
         *_FIGURE_ARGS, arg("--ours", required=True, help="SketchyDepth's generated folder (images/, depth/)"),
         arg("--checkpoint", required=True, help="SketchyDepth's final.pt"),
+        arg("--test", help="the test triplet set (Fig. A.1's inputs)"),
+        arg("--out-diversity", help="Fig. A.1 (PNG): translated copies of test inputs and their images (A.1.6)"),
     )),
     Command("depth_sketch", "depth sketching (3.4.6): a trained SketchyDepth's G_i on a partial image and an edited "
                             "depth map", _depth_sketch, (

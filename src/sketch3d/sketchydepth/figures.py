@@ -7,7 +7,8 @@
   generated depth;
 - Fig. A.4: the same effects driven by our depth map and by MiDaS's depth of our image, row above row;
 - Fig. 3.6: a 3D-photo zoom clip (:mod:`sketch3d.sketchydepth.photo3d`) of one generated image;
-- Fig. 3.7: depth sketching, an area painted on our depth map and G_i's new image.
+- Fig. 3.7: depth sketching, an area painted on our depth map and G_i's new image;
+- Fig. A.1 (right): conditioning perturbation (A.1.6), translated copies of a test input and their images.
 
 Examples are drawn at random (seeded) from the test split; every demo figure says it is a demo.
 """
@@ -182,3 +183,31 @@ def figure_depth_sketch(ours: Path, checkpoint: Path, settings: dict, out: Path,
     rows = [[depth[i], gen.image[i], edited[k], redone[k]] for k, i in enumerate(chosen)]
     _grid(rows, ["generated depth", "generated image", "sketched depth", "new image"],
           "Fig. 3.7: sketching the generated depth map", out, demo, [gen.ids[i] for i in chosen])
+
+
+def figure_diversity(test: Path, checkpoint: Path, settings: dict, out: Path, n: int, seed: int, demo: bool,
+                     device: str) -> None:
+    """Fig. A.1 (right, A.1.6): per fb test example two rows, the input and ``copies`` translated copies of it
+    (:func:`sketch3d.sketchydepth.generation.translate_objects`), then SketchyDepth's image of each, all with the
+    same dropout draw (the differences are the translations'). At ``image_size: 256`` it is also A.1's left
+    panel, a 256x256 image from a test sketch."""
+    from sketch3d.sketchydepth.generation import images_from_partial, perturbation_settings, perturbed_inputs
+
+    cfg = perturbation_settings(settings)
+    real = read_triplets(test)
+    chosen = pick(real, n, seed, "fb") or pick(real, n, seed)
+    if not chosen:
+        raise FigureInputError(f"{test}: no test examples to show")
+    inputs = [np.concatenate([real.partial[i:i + 1],
+                              perturbed_inputs(real.partial[i], seed, i, cfg["copies"], cfg["max_shift"],
+                                               cfg["paper"])]) for i in chosen]
+    images = images_from_partial(checkpoint, np.concatenate(inputs), settings, device)
+    k = cfg["copies"] + 1
+    rows, labels = [], []
+    for j, i in enumerate(chosen):
+        rows += [list(inputs[j]), list(images[j * k:(j + 1) * k])]
+        labels += [f"{real.ids[i]} input", f"{real.ids[i]} image"]
+    shift = round(cfg["max_shift"] * real.partial.shape[1])
+    _grid(rows, ["as drawn", *(f"translated {c + 1}" for c in range(cfg["copies"]))],
+          f"Fig. A.1: conditioning perturbation, each object moved by up to {shift} px "
+          f"({real.partial.shape[1]}x{real.partial.shape[1]} images)", out, demo, labels)
