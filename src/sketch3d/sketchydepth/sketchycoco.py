@@ -49,7 +49,7 @@ from sketch3d.data.download import DownloadError, VerificationError, extract_zip
 from sketch3d.data.manifest import resolve
 from sketch3d.data.registry import Source
 from sketch3d.sketchydepth.sources import chapter_sources
-from sketch3d.sketchydepth.triplets import write_triplets
+from sketch3d.sketchydepth.triplets import write_scene_sources, write_triplets
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ ANNOTATION_FOLDERS = ("Annotation", "Annotations")  # constructDataset.m l. 32 /
 TEST_INPUTS = {"edgegan": "intermediate product", "ground_truth": "background_training"}  # -> Others/<folder>
 MISSING_ANNOTATION = ("error", "pixels")
 FINAL_TRAINING = tuple(THESIS_SIZES)
-SCENE_SOURCES = "scenes.csv"  # per split: triplet_id, scene (the original scene image the depth label comes from)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -385,14 +384,6 @@ def check_thesis_sizes(sizes: dict[str, int], final_training: str = "all") -> No
             "(Baidu: trainInTrain_part of B and C merged into A)? Set sketchydepth.sketchycoco.check_thesis_sizes: "
             "false to run on other data on purpose"
         )
-
-
-def write_scene_sources(folder: Path, ids: list[str], scenes: list[str]) -> None:
-    """``folder/scenes.csv``: per triplet id, the scene image its depth label is computed from (label_depth: MiDaS
-    on that image as it is, then the partial images' pre-processing). A relative path is relative to ``folder``."""
-    import pandas as pd
-
-    pd.DataFrame({"triplet_id": ids, "scene": scenes}).to_csv(folder / SCENE_SOURCES, index=False)
 
 
 def prepare_sketchycoco(settings: dict, roots: list[Path], out: Path) -> dict:
