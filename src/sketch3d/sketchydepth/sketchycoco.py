@@ -19,11 +19,13 @@ and reconstructTrainOrVal.m: the background sketches, then the foreground object
 image id; segmentation ``Scene/Annotation/<version>/<split>/CLASS_GT/<id>.mat`` (constructDataset.m l. 32 and
 the README; buildAllScript.m l. 13 writes ``Annotations``: both spellings are read).
 
-Test inputs (``test_inputs``): the thesis feeds its models, at inference, partial images made by EdgeGAN
-from the sketch (3.3, Fig. 3.2's orange box): ``edgegan`` (default) reads SketchyCOCO's ``intermediate
+Test inputs (``test_inputs``, a list): the thesis feeds its models, at inference, partial images made by
+EdgeGAN from the sketch (3.3, Fig. 3.2's orange box): ``edgegan`` reads SketchyCOCO's ``intermediate
 product``, the EdgeGAN outputs it ships; ``ground_truth`` reads ``background_training``, whose foreground
-pixels are the test image's own. Training and validation always use ``background_training`` (3.3: the
-training partial images are crops of the scene image pasted on the sketch).
+pixels are the test image's own. The first is ``out/test`` (every test-set rule reads it); each further one
+is ``out/test_<name>``, the same scenes with those inputs (Table 3.1 adds a row per model for it). Training
+and validation always use ``background_training`` (3.3: the training partial images are crops of the scene
+image pasted on the sketch).
 
 Kind (thesis 3.4.3's fb / bo FID split): *fb* when the scene's CLASS_GT holds a foreground (thing) class.
 Values (buildAnnotation.m l. 99 and 156/162, generateStuffSketch.m l. 147): a thing's value is its 1-based
@@ -99,8 +101,13 @@ def coco_settings(settings: dict) -> dict:
     missing = [k for k in need if k not in cfg]
     if missing:
         raise SketchyCOCOError(f"params: sketchydepth.sketchycoco lacks {missing}; add them to params.yaml")
-    for key, allowed in (("missing_annotation", MISSING_ANNOTATION), ("test_inputs", tuple(TEST_INPUTS)),
-                         ("final_training", FINAL_TRAINING)):
+    inputs = cfg["test_inputs"]
+    cfg["test_inputs"] = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    if not cfg["test_inputs"] or len(set(cfg["test_inputs"])) != len(cfg["test_inputs"]) or \
+            set(cfg["test_inputs"]) - set(TEST_INPUTS):
+        raise SketchyCOCOError(f"params: sketchydepth.sketchycoco.test_inputs must list distinct names of "
+                               f"{list(TEST_INPUTS)} (the first is the test set), got {inputs!r}")
+    for key, allowed in (("missing_annotation", MISSING_ANNOTATION), ("final_training", FINAL_TRAINING)):
         if cfg[key] not in allowed:
             raise SketchyCOCOError(f"params: sketchydepth.sketchycoco.{key} must be one of {list(allowed)}, "
                                    f"got {cfg[key]!r}")
@@ -168,7 +175,7 @@ def obtain_roots(settings: dict, *, base: str | Path = ".", sources: dict[str, S
             + "\n".join(f"{i}. {p}" for i, p in enumerate(problems, 1))
             + "\nOr extract SketchyCOCO into one folder and set sketchydepth.sketchycoco.root in params.yaml to it."
         )
-    check_archives(archives, str(cfg["version"]), str(cfg["test_inputs"]))
+    check_archives(archives, str(cfg["version"]), "edgegan" if "edgegan" in cfg["test_inputs"] else "ground_truth")
     return [extract_zip(path, data_dir / "sketchycoco" / name) for name, path in archives]
 
 
@@ -182,7 +189,7 @@ _REQUIRED = (
 _REQUIRED_EDGEGAN = (  # test splits only, with test_inputs: edgegan
     ("Others/intermediate product/{version}/{split}", "sketchycoco_others",
      "the {{generated image & background sketch}} (EdgeGAN) partial images of the {split} split, "
-     "<12-digit COCO id>.png; or set sketchydepth.sketchycoco.test_inputs: ground_truth"),
+     "<12-digit COCO id>.png; or set sketchydepth.sketchycoco.test_inputs: [ground_truth]"),
 )
 
 
@@ -303,7 +310,7 @@ def find_pairs(roots: list[Path], version: str, test_inputs: str = "ground_truth
     if no_edgegan:
         raise SketchyCOCOError(f"SketchyCOCO: {len(no_edgegan)} test scene(s) have a ground-truth partial image but no "
                                f"EdgeGAN one (test_inputs: edgegan), e.g. {no_edgegan[:3]}; get the Others archive "
-                               "again, or set sketchydepth.sketchycoco.test_inputs: ground_truth")
+                               "again, or set sketchydepth.sketchycoco.test_inputs: [ground_truth]")
     if orphans:
         raise SketchyCOCOError(f"SketchyCOCO: {len(orphans)} partial image(s) have no scene image in Scene/GT, "
                                f"e.g. {orphans[:3]}; the Scene-level archive is incomplete: get it again")
@@ -394,7 +401,18 @@ def prepare_sketchycoco(settings: dict, roots: list[Path], out: Path) -> dict:
     everything before an image is read.
     """
     cfg = coco_settings(settings)
-    pairs, unpaired = find_pairs(roots, str(cfg["version"]), str(cfg["test_inputs"]))
+    main_inputs, *other_inputs = cfg["test_inputs"]
+    pairs, unpaired = find_pairs(roots, str(cfg["version"]), main_inputs)
+    others = {}  # other test inputs: id -> partial image path, for the same test scenes
+    for name in other_inputs:
+        found = {p.triplet_id: p.partial for p in find_pairs(roots, str(cfg["version"]), name)[0]
+                 if SPLIT_FOLDERS[p.folder] == "test"}
+        lacking = sorted(p.triplet_id for p in pairs if SPLIT_FOLDERS[p.folder] == "test" and p.triplet_id not in found)
+        if lacking:
+            raise SketchyCOCOError(f"SketchyCOCO: {len(lacking)} test scene(s) have no {name} partial image "
+                                   f"(Others/{TEST_INPUTS[name]}), e.g. {lacking[:3]}; drop '{name}' from "
+                                   "sketchydepth.sketchycoco.test_inputs or get the Others archive again")
+        others[name] = found
     by_id = {p.triplet_id: p for p in pairs}
     no_ann = [p for p in pairs if p.annotation is None]
     if no_ann and cfg["missing_annotation"] == "error":
@@ -414,7 +432,7 @@ def prepare_sketchycoco(settings: dict, roots: list[Path], out: Path) -> dict:
     if unpaired:
         log.warning("SketchyCOCO: %d scene images have no partial image and are left out", unpaired)
     size, how = cfg["image_size"], {"annotation": 0, "pixels": 0}
-    test_folder = f"Others/{TEST_INPUTS[cfg['test_inputs']]}/{cfg['version']}"
+    test_folder = f"Others/{TEST_INPUTS[main_inputs]}/{cfg['version']}"
     manifest = {"profile": "paper", "source": "SketchyCOCO scene-level pairs (Gao et al., CVPR 2020)",
                 "image_size": size, "splits": {},
                 "split_source": {"train": ("all of trainInTrain (final_training: all; the validation draw is inside it)"
@@ -423,7 +441,8 @@ def prepare_sketchycoco(settings: dict, roots: list[Path], out: Path) -> dict:
                                  "val": f"seeded {cfg['val_fraction']} of trainInTrain", "test": "valInTrain + val"},
                 "partial_images": {"train": f"Others/background_training/{cfg['version']}",
                                    "val": f"Others/background_training/{cfg['version']}", "test": test_folder},
-                "test_inputs": cfg["test_inputs"], "final_training": cfg["final_training"],
+                "test_inputs": main_inputs, "final_training": cfg["final_training"],
+                "other_test_inputs": {f"test_{n}": f"Others/{TEST_INPUTS[n]}/{cfg['version']}" for n in other_inputs},
                 "depth_labels_from": "scene images as they are (scenes.csv), then the partial images' crop and resize",
                 "scene_images_without_partial": unpaired}
     for split, ids in splits.items():
@@ -448,5 +467,10 @@ def prepare_sketchycoco(settings: dict, roots: list[Path], out: Path) -> dict:
         write_triplets(out / split, ids, kinds, partial, image)
         write_scene_sources(out / split, ids, [str(by_id[t].image.resolve()) for t in ids])
         manifest["splits"][split] = {"n": len(ids), "fb": kinds.count("fb"), "bo": kinds.count("bo")}
+        if split == "test":
+            for name, found in others.items():  # the same scenes, kinds and scene images; other partial images
+                write_triplets(out / f"test_{name}", ids, kinds,
+                               np.stack([load_square(found[t], size) for t in ids]) if ids else partial, image)
+                write_scene_sources(out / f"test_{name}", ids, [str(by_id[t].image.resolve()) for t in ids])
     manifest["kind_source"] = how
     return manifest

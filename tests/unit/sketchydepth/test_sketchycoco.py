@@ -289,6 +289,15 @@ def test_test_inputs_are_edgegans_by_default_and_the_ground_truth_on_request(tmp
         out[inputs] = {s: read_triplets(tmp_path / inputs / s) for s in ("train", "val", "test")}
     for split in ("train", "val"):  # training and validation: always the ground-truth partial images
         assert (out["edgegan"][split].partial == out["ground_truth"][split].partial).all()
+    assert not (tmp_path / "edgegan" / "test_ground_truth").exists()
+    # both: the first is the test set, the other test_<name> (Table 3.1's extra rows), the same scenes and kinds
+    settings = _settings(tmp_path / "d", root=tmp_path / "raw", inputs=["edgegan", "ground_truth"], size=16)
+    manifest = prepare_sketchycoco(settings, obtain_roots(settings), tmp_path / "both")
+    assert manifest["test_inputs"] == "edgegan" and list(manifest["other_test_inputs"]) == ["test_ground_truth"]
+    for name, want in (("test", out["edgegan"]["test"]), ("test_ground_truth", out["ground_truth"]["test"])):
+        got = read_triplets(tmp_path / "both" / name)
+        assert got.ids == want.ids and got.kinds == want.kinds and (got.partial == want.partial).all()
+        assert (tmp_path / "both" / name / "scenes.csv").is_file()
     edgegan, truth = out["edgegan"]["test"], out["ground_truth"]["test"]
     assert edgegan.ids == truth.ids and (edgegan.image == truth.image).all() and edgegan.kinds == truth.kinds
     for i, kind in enumerate(edgegan.kinds):  # the centre pixel: EdgeGAN's red object, or the scene's own pixel
@@ -302,7 +311,7 @@ def test_a_test_scene_without_its_edgegan_image_is_named(tmp_path):
     (tmp_path / "raw/Others/intermediate product/paper_version/val/000000002001.png").unlink()
     settings = _settings(tmp_path / "d", root=tmp_path / "raw")
     with pytest.raises(SketchyCOCOError, match=r"1 test scene\(s\) have a ground-truth partial image but no EdgeGAN.*"
-                                               r"000000002001\.png.*test_inputs: ground_truth"):
+                                               r"000000002001\.png.*test_inputs: \[ground_truth\]"):
         prepare_sketchycoco(settings, obtain_roots(settings), tmp_path / "out")
 
 
