@@ -132,7 +132,7 @@ rule generate:
         checkpoint=lambda wildcards: f"{SD}/models/{sd_run_model(wildcards)}/final.pt",
         data=f"{SD}/data",
     output:
-        # images/: a triplet set (image = generated); depth/: a depth set, for the models with G_d (test set only)
+        # images/: a triplet set (image = generated); depth/: a depth set, for the models with G_d
         directory(f"{SD}/generated/{{model}}"),
     wildcard_constraints:
         model="|".join(re.escape(r) for r in SD_RUNS),  # a model, or <model>@<inputs> (other test inputs)
@@ -140,7 +140,7 @@ rule generate:
         settings=settings("profile", "seed", "sketchydepth.gan"),
         model=sd_run_model,
         testset=sd_run_testset,
-        depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if wildcards.model in SD_DEPTH_MODELS else "",
+        depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if sd_run_model(wildcards) in SD_DEPTH_MODELS else "",
         code=code("generate"),
     log:
         log_of("generate", "model"),
