@@ -326,3 +326,16 @@ def test_scene_sources_name_the_original_scene_images(tmp_path):
         assert list(df["triplet_id"]) == read_triplets(tmp_path / "out" / split).ids
         for tid, scene in zip(df["triplet_id"], df["scene"]):
             assert any(scene == str((tmp_path / "raw/Scene/GT" / f / f"{tid}.png").resolve()) for f in folders)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("test_inputs", ["edgegan", "edgegan"], "test_inputs must list distinct names"),
+    ("test_inputs", [], "test_inputs must list distinct names"),
+    ("test_inputs", ["sketch"], "test_inputs must list distinct names"),
+    ("missing_annotation", "guess", "missing_annotation must be one of"),
+    ("final_training", "9576", "final_training must be one of")])
+def test_bad_data_settings_are_named(tmp_path, key, value, match):
+    settings = _settings(tmp_path / "d")
+    settings["sketchydepth"]["sketchycoco"][key] = value
+    with pytest.raises(SketchyCOCOError, match=match):
+        prepare_scenes(settings, tmp_path / "out", sources=_sources())
