@@ -129,16 +129,18 @@ rule train_gan:
 
 rule generate:
     input:
-        checkpoint=f"{SD}/models/{{model}}/final.pt",
+        checkpoint=lambda wildcards: f"{SD}/models/{sd_run_model(wildcards)}/final.pt",
         data=f"{SD}/data",
     output:
         # images/: a triplet set (image = generated); depth/: a depth set, for the models with G_d
         directory(f"{SD}/generated/{{model}}"),
     wildcard_constraints:
-        model="|".join(SD_MODELS),
+        model="|".join(re.escape(r) for r in SD_RUNS),  # a model, or <model>@<inputs> (other test inputs)
     params:
         settings=settings("profile", "seed", "sketchydepth.gan", "sketchydepth.perturbation"),
-        depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if wildcards.model in SD_DEPTH_MODELS else "",
+        model=sd_run_model,
+        testset=sd_run_testset,
+        depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if sd_run_model(wildcards) in SD_DEPTH_MODELS else "",
         code=code("generate"),
     log:
         log_of("generate", "model"),
@@ -148,8 +150,8 @@ rule generate:
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d generate --model {wildcards.model} --settings {params.settings:q}"
-        " --checkpoint {input.checkpoint} --triplets {input.data}/test --out-images {output}/images {params.depth}"
+        "OMP_NUM_THREADS={threads} sketch3d generate --model {params.model} --settings {params.settings:q}"
+        " --checkpoint {input.checkpoint} --triplets {input.data}/{params.testset} --out-images {output}/images {params.depth}"
         " > {log} 2>&1"
 
 
@@ -160,7 +162,7 @@ rule image_metrics:
     output:
         f"{SD}/metrics/{{model}}.json",
     wildcard_constraints:
-        model="|".join(SD_MODELS),
+        model="|".join(re.escape(r) for r in SD_RUNS),
     params:
         settings=settings("profile", "seed", "sketchydepth.fid", *(["data.data_dir"] if PROFILE == "paper" else [])),
         cache=f"{SD_CACHE}/fid",
@@ -179,7 +181,7 @@ rule image_metrics:
 
 rule sketchydepth_table:
     input:
-        metrics=expand(f"{SD}/metrics/{{model}}.json", model=SD_MODELS),
+        metrics=expand(f"{SD}/metrics/{{model}}.json", model=SD_RUNS),
         thesis=str(table_file(SD_TABLE)),
     output:
         csv=report(
@@ -193,7 +195,8 @@ rule sketchydepth_table:
         json=table_path(SD_TABLE, "json"),
     params:
         rehearsal=REHEARSAL_FLAG,
-        metrics=lambda wildcards, input: " ".join(f"{m}={p}" for m, p in zip(SD_MODELS, input.metrics)),
+        metrics=lambda wildcards, input: " ".join(f"{m}={p}" for m, p in zip(SD_RUNS, input.metrics)),
+        inputs=SD_TEST_INPUTS[0],
         code=code("sketchydepth_table"),
     log:
         log_of("sketchydepth_table"),
@@ -202,7 +205,7 @@ rule sketchydepth_table:
         "../../environment.yml"
     shell:
         "sketch3d sketchydepth_table --metrics {params.metrics} --thesis {input.thesis} --out-csv {output.csv}"
-        " --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
+        " --out-md {output.md} --out-json {output.json} --test-inputs {params.inputs} {params.rehearsal} > {log} 2>&1"
 
 
 rule figure_images:

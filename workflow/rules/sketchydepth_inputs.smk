@@ -9,6 +9,22 @@ SD_CFG = config["sketchydepth"]
 SD_MODELS = list(THESIS_ROWS)  # Table 3.1's rows; their networks: sketchydepth.networks.MODELS (a test checks)
 SD_DEPTH_MODELS = [m for m in SD_MODELS if SD_NETWORKS[m].depth]  # the models with G_d: they generate a depth map too
 SD_CACHE = f"{RESULTS}/cache/sketchydepth"
+# Table 3.1's test inputs (sketchydepth.sketchycoco.test_inputs; the demo's partial images hold the scene's own
+# pixels: ground_truth). The first is data/test; each further one, data/test_<name>, gets a run per model,
+# "<model>@<name>" (generated/<model>@<name>, metrics/<model>@<name>.json): both are rows of the table.
+_SD_INPUTS = SD_CFG["sketchycoco"]["test_inputs"] if PROFILE == "paper" else ["ground_truth"]
+SD_TEST_INPUTS = [_SD_INPUTS] if isinstance(_SD_INPUTS, str) else list(_SD_INPUTS)
+SD_RUNS = [*SD_MODELS, *(f"{m}@{i}" for i in SD_TEST_INPUTS[1:] for m in SD_MODELS)]
+
+
+def sd_run_model(wildcards):
+    """The model of a run (``<model>`` or ``<model>@<inputs>``)."""
+    return wildcards.model.split("@")[0]
+
+
+def sd_run_testset(wildcards):
+    """The test triplet set a run reads: ``test``, or ``test_<inputs>``."""
+    return "test" if "@" not in wildcards.model else f"test_{wildcards.model.split('@')[1]}"
 
 
 def sd_scene_settings():

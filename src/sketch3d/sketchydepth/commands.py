@@ -208,7 +208,7 @@ def _sketchydepth_table(a: argparse.Namespace) -> None:
 
     metrics = dict(item.split("=", 1) for item in a.metrics)
     sketchydepth_table(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis),
-                       rehearsal=a.rehearsal)
+                       rehearsal=a.rehearsal, test_inputs=a.test_inputs)
     print(Path(a.out_md).read_text())
 
 
@@ -291,7 +291,9 @@ _FIGURE_ARGS = (arg("--settings", required=True, help="JSON: profile, seed, sket
                 arg("--out", required=True, help="the figure (PNG)"))
 REPORT_COMMANDS = (
     Command("sketchydepth_table", "Table 3.1: FID and SSIM of the four models beside the thesis's", _sketchydepth_table, (
-        arg("--metrics", nargs="+", required=True, help="MODEL=image_metrics JSON, one per model"),
+        arg("--metrics", nargs="+", required=True, help="RUN=image_metrics JSON, one per run: MODEL (on the test "
+                                                           "set) or MODEL@INPUTS (on the test_INPUTS set)"),
+        arg("--test-inputs", default="ground_truth", help="the test set's partial images: edgegan or ground_truth"),
         arg("--thesis", required=True, help="the thesis's Table 3.1 (package reference CSV)"),
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json", required=True),
         REHEARSAL_ARG,

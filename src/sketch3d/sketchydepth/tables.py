@@ -2,9 +2,13 @@
 foreground-and-background (fb) and background-only (bo) examples beside the values the thesis gives in its text
 (3.4.3: baseline 96.70 / 184.73, SketchyDepth 92.91 / 162.24).
 
-Inputs: one ``image_metrics`` JSON per model, the thesis's Table 3.1 (a package file, an input of the job) and
+Inputs: one ``image_metrics`` JSON per run, the thesis's Table 3.1 (a package file, an input of the job) and
 the thesis's scalars (``reference/scalars.csv``). Row 1 of the thesis's table, SketchyCOCO's own published
 numbers, has no run of ours: it is shown under the title.
+
+A run is a model on the test set's partial images (``test_inputs``; compared with the thesis's row), or
+``<model>@<inputs>``, the same model on other test inputs (a row of its own, not compared: the thesis's rows
+used its inference path, EdgeGAN's partial images, 3.3). The ``inputs`` column says which each row used.
 """
 from __future__ import annotations
 
@@ -39,6 +43,11 @@ KIND_SCALARS = {
     (model, kind): f"FID {name} subset, {who}"
     for model, who in (("baseline", "baseline (SketchyCOCO replicated)"), ("sketchydepth", "SketchyDepth (ours)"))
     for kind, name in (("fb", "foreground-background (fb)"), ("bo", "background-only (bo)"))
+}
+# the test inputs' names (sketchydepth.sketchycoco.test_inputs) -> the table's words
+INPUTS = {
+    "edgegan": "EdgeGAN partial images (SketchyCOCO Others/intermediate product)",
+    "ground_truth": "ground-truth partial images (the test image's own foreground pixels)",
 }
 TITLE = "Table 3.1: scene image generation from sketches (test set): FID (lower is better), SSIM (higher is better)"
 
@@ -77,13 +86,24 @@ def _load(model: str, path: Path) -> dict:
         raise TableInputError(f"{path}: not an image_metrics file ({exc}); re-run image_metrics for {model}") from None
 
 
+def _run(key: str, test_inputs: str) -> tuple[str, str]:
+    """(model, inputs) of a run key ``<model>`` or ``<model>@<inputs>``."""
+    model, _, inputs = key.partition("@")
+    return model, inputs or test_inputs
+
+
 def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
               thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None,
-              rehearsal: bool = False) -> pd.DataFrame:
-    """Tabulate {model: image_metrics JSON}; writes CSV, Markdown and the DVC metrics JSON."""
-    unknown = sorted(set(metrics) - set(THESIS_ROWS))
+              rehearsal: bool = False, test_inputs: str = "ground_truth") -> pd.DataFrame:
+    """Tabulate {run: image_metrics JSON} (a run: ``<model>`` on the test set, whose partial images are
+    ``test_inputs``, or ``<model>@<inputs>``); writes CSV, Markdown and the DVC metrics JSON."""
+    if test_inputs not in INPUTS:
+        raise TableInputError(f"table 3.1: test inputs {test_inputs!r} unknown; known: {sorted(INPUTS)}")
+    runs = {key: _run(key, test_inputs) for key in metrics}
+    unknown = sorted(k for k, (m, i) in runs.items() if m not in THESIS_ROWS or i not in INPUTS)
     if unknown or not metrics:
-        raise TableInputError(f"table 3.1: unknown model(s) {unknown}; known: {sorted(THESIS_ROWS)}")
+        raise TableInputError(f"table 3.1: unknown model(s) {unknown}; known: {sorted(THESIS_ROWS)}, each alone or as "
+                              f"<model>@<inputs> with inputs in {sorted(INPUTS)}")
     ref = reference(thesis, scalars)
     loaded = {m: _load(m, Path(p)) for m, p in metrics.items()}
     profiles = {"demo" if v["demo"] else "paper" for v in loaded.values()}
@@ -91,17 +111,19 @@ def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out
         raise TableInputError("table 3.1: metrics of the demo and the paper profile mixed; rebuild one profile")
     profile = profiles.pop()
     results = []
-    for model in THESIS_ROWS:  # the thesis's row order
-        if model not in loaded:
-            continue
-        m = loaded[model]
+    order = [k for inputs in (test_inputs, *INPUTS) for model in THESIS_ROWS  # the test set's runs first,
+             for k in loaded if runs[k] == (model, inputs)]                   # each in the thesis's row order
+    for key in dict.fromkeys(order):
+        model, inputs = runs[key]
+        row = THESIS_ROWS[model] if inputs == test_inputs else None  # other inputs: not the thesis's runs
+        m = loaded[key]
         n = {k: int(v) for k, v in m["n"].items()}
-        results.append(Result(model, THESIS_ROWS[model], ALL, profile,
-                              {"FID": m["fid"]["all"], "SSIM": m["ssim"]}, {"images": n["all"]}))
+        results.append(Result(key, row, ALL, profile, {"FID": m["fid"]["all"], "SSIM": m["ssim"]},
+                              {"images": n["all"], "inputs": INPUTS[inputs]}))
         for kind in ("fb", "bo"):
             if m["fid"].get(kind) is not None:
-                results.append(Result(model, THESIS_ROWS[model], kind, profile, {"FID": m["fid"][kind]},
-                                      {"images": n[kind]}))
+                results.append(Result(key, row, kind, profile, {"FID": m["fid"][kind]},
+                                      {"images": n[kind], "inputs": INPUTS[inputs]}))
     df = compare_with_thesis(results, TABLE_ID, ref, digits=4)
     published = ref[ref["method"] == PUBLISHED_ROW].set_index("metric")["value"]
     any_m = next(iter(loaded.values()))
@@ -111,6 +133,9 @@ def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out
         "Groups: `test` all test images; `fb` with foreground objects, `bo` background only (FID only; the "
         "thesis gives these in its text, 3.4.3).",
         f"FID network: {any_m['network']} ({any_m['dims']} dims).",
+        f"Test inputs (partial images): {INPUTS[test_inputs]}"
+        + ("" if profile == "paper" else " (the demo's scenes: their own pixels where a foreground object is)")
+        + "; a `<model>@<inputs>` row is the same model on other inputs, not compared with the thesis.",
     ]
     write_comparison(df, TITLE, out_csv, out_md, out_json, context, unit="FID and SSIM as computed",
                      rehearsal=rehearsal)
