@@ -147,7 +147,8 @@ def test_paper_dag_has_every_table_and_figure_and_marks_gpu_rules(plans):
 def test_chapter_3_paper_dag_has_its_table_and_figures_and_marks_gpu_rules(plans):
     out = plans["paper"]
     for target in ("tables/table_3_1.csv", "figures/fig_3_3.png", "figures/fig_3_4.png", "figures/fig_3_5.png",
-                   "figures/fig_3_6.gif", "figures/fig_3_7.png", "sketchydepth/human_study/page.html"):
+                   "figures/fig_3_6.gif", "figures/fig_3_7.png", "figures/fig_A_1.png", "figures/fig_A_4.png",
+                   "sketchydepth/human_study/page.html", "sketchydepth/human_study/items.json"):
         assert f"results/paper/{target}" in out, target
     for model in ("baseline", "sketchydepth", "no_depth", "no_joint"):
         assert f"results/paper/sketchydepth/models/{model}/final.pt" in out, model

@@ -72,7 +72,7 @@ rule label_depth:
     output:
         directory(f"{SD}/depth/{{images}}"),
     wildcard_constraints:
-        images="|".join([*SPLITS, *(f"generated_{m}" for m in SD_MODELS)]),
+        images="|".join([*SPLITS, *(re.escape(f"generated_{m}") for m in SD_RUNS)]),  # runs: image_metrics' depth
     params:
         settings=settings("profile", "seed", "sketchydepth.labeller",
                           exclude=["sketchydepth.labeller.weights", "sketchydepth.labeller.train"]),
@@ -129,16 +129,18 @@ rule train_gan:
 
 rule generate:
     input:
-        checkpoint=f"{SD}/models/{{model}}/final.pt",
+        checkpoint=lambda wildcards: f"{SD}/models/{sd_run_model(wildcards)}/final.pt",
         data=f"{SD}/data",
     output:
         # images/: a triplet set (image = generated); depth/: a depth set, for the models with G_d
         directory(f"{SD}/generated/{{model}}"),
     wildcard_constraints:
-        model="|".join(SD_MODELS),
+        model="|".join(re.escape(r) for r in SD_RUNS),  # a model, or <model>@<inputs> (other test inputs)
     params:
-        settings=settings("profile", "seed", "sketchydepth.gan"),
-        depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if wildcards.model in SD_DEPTH_MODELS else "",
+        settings=settings("profile", "seed", "sketchydepth.gan", "sketchydepth.perturbation"),
+        model=sd_run_model,
+        testset=sd_run_testset,
+        depth=lambda wildcards, output: f"--out-depth {output[0]}/depth" if sd_run_model(wildcards) in SD_DEPTH_MODELS else "",
         code=code("generate"),
     log:
         log_of("generate", "model"),
@@ -148,8 +150,8 @@ rule generate:
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} sketch3d generate --model {wildcards.model} --settings {params.settings:q}"
-        " --checkpoint {input.checkpoint} --triplets {input.data}/test --out-images {output}/images {params.depth}"
+        "OMP_NUM_THREADS={threads} sketch3d generate --model {params.model} --settings {params.settings:q}"
+        " --checkpoint {input.checkpoint} --triplets {input.data}/{params.testset} --out-images {output}/images {params.depth}"
         " > {log} 2>&1"
 
 
@@ -159,7 +161,7 @@ rule image_metrics:
     output:
         f"{SD}/metrics/{{model}}.json",
     wildcard_constraints:
-        model="|".join(SD_MODELS),
+        model="|".join(re.escape(r) for r in SD_RUNS),
     params:
         settings=settings("profile", "seed", "sketchydepth.fid", "sketchydepth.metrics",
                           *(["data.data_dir"] if PROFILE == "paper" else [])),
@@ -180,7 +182,7 @@ rule image_metrics:
 
 rule sketchydepth_table:
     input:
-        metrics=expand(f"{SD}/metrics/{{model}}.json", model=SD_MODELS),
+        metrics=expand(f"{SD}/metrics/{{model}}.json", model=SD_RUNS),
         thesis=str(table_file(SD_TABLE)),
     output:
         csv=report(
@@ -194,7 +196,8 @@ rule sketchydepth_table:
         json=table_path(SD_TABLE, "json"),
     params:
         rehearsal=REHEARSAL_FLAG,
-        metrics=lambda wildcards, input: " ".join(f"{m}={p}" for m, p in zip(SD_MODELS, input.metrics)),
+        metrics=lambda wildcards, input: " ".join(f"{m}={p}" for m, p in zip(SD_RUNS, input.metrics)),
+        inputs=SD_TEST_INPUTS[0],
         code=code("sketchydepth_table"),
     log:
         log_of("sketchydepth_table"),
@@ -203,7 +206,7 @@ rule sketchydepth_table:
         "../../environment.yml"
     shell:
         "sketch3d sketchydepth_table --metrics {params.metrics} --thesis {input.thesis} --out-csv {output.csv}"
-        " --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
+        " --out-md {output.md} --out-json {output.json} --test-inputs {params.inputs} {params.rehearsal} > {log} 2>&1"
 
 
 rule figure_images:
@@ -250,6 +253,7 @@ rule figure_depth:
 rule figure_effects_midas:
     input:
         ours=f"{SD}/generated/sketchydepth",
+        fog=sd_fog_overlay,
         midas_depth=f"{SD}/depth/generated_sketchydepth",
     output:
         report(f"{RESULTS}/figures/fig_A_4.png", caption="../report/sketchydepth/figures.rst",
@@ -270,6 +274,7 @@ rule figure_effects_midas:
 rule figure_effects:
     input:
         ours=f"{SD}/generated/sketchydepth",
+        fog=sd_fog_overlay,
     output:
         png=report(f"{RESULTS}/figures/fig_3_5.png", caption="../report/sketchydepth/figures.rst",
                    category="SketchyDepth (ch. 3)", subcategory="Figures",
@@ -292,11 +297,18 @@ rule figure_depth_sketch:
     input:
         ours=f"{SD}/generated/sketchydepth",
         checkpoint=f"{SD}/models/sketchydepth/final.pt",
+        data=f"{SD}/data",
     output:
-        report(f"{RESULTS}/figures/fig_3_7.png", caption="../report/sketchydepth/figures.rst",
-               category="SketchyDepth (ch. 3)", subcategory="Figures", labels={"figure": "3.7", "profile": PROFILE}),
+        fig=report(f"{RESULTS}/figures/fig_3_7.png", caption="../report/sketchydepth/figures.rst",
+                   category="SketchyDepth (ch. 3)", subcategory="Figures",
+                   labels={"figure": "3.7", "profile": PROFILE}),
+        # Fig. A.1 (A.1.6) in the same job: one start of torch and of the checkpoint
+        diversity=report(f"{RESULTS}/figures/fig_A_1.png", caption="../report/sketchydepth/figures.rst",
+                         category="SketchyDepth (ch. 3)", subcategory="Figures",
+                         labels={"figure": "A.1", "profile": PROFILE}),
     params:
-        settings=settings("profile", "seed", "sketchydepth.figures", "sketchydepth.gan.test_eval"),
+        settings=settings("profile", "seed", "sketchydepth.figures", "sketchydepth.gan.test_eval",
+                          "sketchydepth.perturbation"),
         code=code("figure_depth_sketch"),
     log:
         log_of("figure_depth_sketch"),
@@ -307,7 +319,8 @@ rule figure_depth_sketch:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d figure_depth_sketch --settings {params.settings:q} --ours {input.ours}"
-        " --checkpoint {input.checkpoint} --out {output} > {log} 2>&1"
+        " --checkpoint {input.checkpoint} --out {output.fig} --test {input.data}/test"
+        " --out-diversity {output.diversity} > {log} 2>&1"
 
 
 rule human_study_page:
@@ -315,7 +328,8 @@ rule human_study_page:
         ours=f"{SD}/generated/sketchydepth",
         midas_depth=f"{SD}/depth/generated_sketchydepth",
     output:
-        f"{SD}/human_study/page.html",
+        page=f"{SD}/human_study/page.html",
+        page_items=f"{SD}/human_study/items.json",  # what human_study_table checks the answers against
     params:
         settings=settings("profile", "seed", "sketchydepth.human_study"),
         code=code("human_study_page"),
@@ -326,12 +340,13 @@ rule human_study_page:
         "../../environment.yml"
     shell:
         "sketch3d human_study_page --settings {params.settings:q} --generated {input.ours}/images --ours {input.ours}/depth"
-        " --midas {input.midas_depth} --out {output} > {log} 2>&1"
+        " --midas {input.midas_depth} --out {output.page} --out-items {output.page_items} > {log} 2>&1"
 
 
 rule human_study_table:
     input:
-        SD_ANSWERS,
+        answers=SD_ANSWERS,
+        page_items=f"{SD}/human_study/items.json",
     output:
         json=f"{RESULTS}/tables/human_study.json",
         md=f"{RESULTS}/tables/human_study.md",
@@ -344,5 +359,5 @@ rule human_study_table:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d human_study_table --settings {params.settings:q} --answers {input} --out {output.json}"
-        " --out-md {output.md} > {log} 2>&1"
+        "sketch3d human_study_table --settings {params.settings:q} --answers {input.answers}"
+        " --items {input.page_items} --out {output.json} --out-md {output.md} > {log} 2>&1"

@@ -9,6 +9,22 @@ SD_CFG = config["sketchydepth"]
 SD_MODELS = list(THESIS_ROWS)  # Table 3.1's rows; their networks: sketchydepth.networks.MODELS (a test checks)
 SD_DEPTH_MODELS = [m for m in SD_MODELS if SD_NETWORKS[m].depth]  # the models with G_d: they generate a depth map too
 SD_CACHE = f"{RESULTS}/cache/sketchydepth"
+# Table 3.1's test inputs (sketchydepth.sketchycoco.test_inputs; the demo's partial images hold the scene's own
+# pixels: ground_truth). The first is data/test; each further one, data/test_<name>, gets a run per model,
+# "<model>@<name>" (generated/<model>@<name>, metrics/<model>@<name>.json): both are rows of the table.
+_SD_INPUTS = SD_CFG["sketchycoco"]["test_inputs"] if PROFILE == "paper" else ["ground_truth"]
+SD_TEST_INPUTS = [_SD_INPUTS] if isinstance(_SD_INPUTS, str) else list(_SD_INPUTS)
+SD_RUNS = [*SD_MODELS, *(f"{m}@{i}" for i in SD_TEST_INPUTS[1:] for m in SD_MODELS)]
+
+
+def sd_run_model(wildcards):
+    """The model of a run (``<model>`` or ``<model>@<inputs>``)."""
+    return wildcards.model.split("@")[0]
+
+
+def sd_run_testset(wildcards):
+    """The test triplet set a run reads: ``test``, or ``test_<inputs>``."""
+    return "test" if "@" not in wildcards.model else f"test_{wildcards.model.split('@')[1]}"
 
 
 def sd_scene_settings():
@@ -79,27 +95,34 @@ def sd_depth_args(wildcards, input):
 
 
 def sd_metrics_inputs(wildcards):
-    """image_metrics: the test set and the model's generated set; for a model with G_d also MiDaS's depth of the
-    real test images (the labels) and of the model's generated images (depth quality, Table 3.1)."""
+    """image_metrics: the test set and the run's generated set; for a model with G_d also MiDaS's depth of the
+    real test images (the labels) and of the run's generated images (depth quality, Table 3.1)."""
     inputs = {"data": f"{SD}/data", "generated": f"{SD}/generated/{wildcards.model}"}
-    if wildcards.model in SD_DEPTH_MODELS:
+    if sd_run_model(wildcards) in SD_DEPTH_MODELS:
         inputs.update(labels=f"{SD}/depth/test", midas=f"{SD}/depth/generated_{wildcards.model}")
     return inputs
 
 
 def sd_metrics_depth_args(wildcards, input):
-    if wildcards.model not in SD_DEPTH_MODELS:
+    if sd_run_model(wildcards) not in SD_DEPTH_MODELS:
         return ""
     return (f"--generated-depth {input.generated}/depth --depth-labels {input.labels}"
             f" --midas-depth {input.midas}")
 
 
 # the human study's answers (3.4.4): files participants downloaded from the page, put in sketchydepth.human_study.answers
+def sd_fog_overlay(wildcards):
+    """The effects figures' fog image, when the user gives one (sketchydepth.figures.fog_overlay)."""
+    fog = SD_CFG["figures"].get("fog_overlay")
+    return [fog] if fog else []
+
+
 SD_ANSWERS = sorted(str(p) for p in Path(SD_CFG["human_study"]["answers"]).glob("answers_*.csv"))
 
 CHAPTER_TARGETS["sketchydepth"] = [
     *(table_path(SD_TABLE, ext) for ext in ("csv", "md", "json")),
-    *(f"{RESULTS}/figures/{f}" for f in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_6.gif", "fig_3_7.png", "fig_A_4.png")),
+    *(f"{RESULTS}/figures/{f}" for f in ("fig_3_3.png", "fig_3_4.png", "fig_3_5.png", "fig_3_6.gif", "fig_3_7.png",
+                                         "fig_A_1.png", "fig_A_4.png")),
     *(f"{SD}/models/{m}/curves.png" for m in SD_MODELS),
     f"{SD}/human_study/page.html",
     *([f"{RESULTS}/tables/human_study.json"] if SD_ANSWERS else []),

@@ -115,7 +115,7 @@ def _image_metrics(a: argparse.Namespace) -> None:
 def _effects(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.effects import effects
 
-    out = effects(a.image, a.depth, a.effect, a.out, a.start, a.direction, a.strength)
+    out = effects(a.image, a.depth, a.effect, a.out, a.start, a.direction, a.strength, a.overlay, a.seed)
     log.info("effects: %s -> %s", a.effect, out)
 
 
@@ -130,7 +130,7 @@ def _human_study_page(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.human_study import human_study_page
 
     result = human_study_page(parse_settings(a.settings), Path(a.generated), Path(a.ours), Path(a.midas),
-                              Path(a.out))
+                              Path(a.out), Path(a.out_items) if a.out_items else None)
     log.info("human_study_page: %d items -> %s", len(result["items"]), a.out)
 
 
@@ -139,12 +139,14 @@ def _human_study_table(a: argparse.Namespace) -> None:
 
     s = parse_settings(a.settings) if a.settings else {}
     level = s.get("sketchydepth", {}).get("human_study", {}).get("ci_level", 0.95)
-    result = human_study_table([Path(p) for p in a.answers], Path(a.out), s.get("profile") == "demo", level,
-                               Path(a.out_md) if a.out_md else None)
+    result = human_study_table([Path(p) for p in a.answers], Path(a.items), Path(a.out), s.get("profile") == "demo",
+                               level, Path(a.out_md) if a.out_md else None)
     log.info("human_study_table: %d/%d prefer ours (%.2f%%)", result["ours"], result["answers"], result["share"])
 
 
-_EFFECT_NAMES = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon")  # sketch3d.sketchydepth.effects.EFFECTS
+# sketch3d.sketchydepth.effects.EFFECTS: the thesis's six, then the named variants (kept out of the import: the
+# command table is read on every start-up)
+_EFFECT_NAMES = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon", "bokeh_gaussian", "fog_flat", "hue_rotate")
 
 STUDY_COMMANDS = (
     Command("image_metrics", "FID, KID, FID's bootstrap interval (all, fb, bo), SSIM and depth quality of a generated "
@@ -159,16 +161,20 @@ STUDY_COMMANDS = (
                 arg("--depth-labels", help="label_depth of the real test images (with --generated-depth)"),
                 arg("--midas-depth", help="label_depth of the model's generated images (with --generated-depth)"),
             )),
-    Command("effects", "a depth-based effect on an image: bokeh, light, fog, hue, grayscale, cartoon", _effects, (
+    Command("effects", "a depth-based effect on an image (3.4.5): bokeh, light, fog, hue, grayscale, cartoon",
+            _effects, (
         arg("image", help="RGB image"),
         arg("depth", help="depth map of the image's size: 8- or 16-bit single-channel PNG or .npy; bright = near"),
         arg("--effect", required=True, choices=_EFFECT_NAMES),
         arg("--start", type=float, help="distance 1 - depth (0 = nearest, 1 = farthest) where the effect starts"),
         arg("--direction", choices=("near", "far"), help="far: stronger with distance; near: stronger nearer"),
-        arg("--strength", type=float, help="the effect's largest amount (bokeh: blur sigma in pixels)"),
+        arg("--strength", type=float, help="the effect's largest amount (bokeh: share of the blur window in [0, 1]; "
+                                           "bokeh_gaussian: blur sigma in pixels)"),
+        arg("--overlay", help="fog only: your fog image (resized to the image); default: a generated one"),
+        arg("--seed", type=int, default=0, help="fog only: the generated fog image's seed"),
         arg("--out", required=True, help="output image (PNG)"),
     ), group=IMAGES,
-       example="sketch3d effects photo.png depth.png --effect bokeh --start 0.4 --direction far --strength 5 "
+       example="sketch3d effects photo.png depth.png --effect bokeh --start 0.4 --direction far --strength 0.8 "
                "--out bokeh.png"),
     Command("photo3d", "a 3D-photo zoom clip (animated GIF) from an image and its depth map", _photo3d, (
         arg("image", help="RGB image"),
@@ -188,9 +194,11 @@ STUDY_COMMANDS = (
                 arg("--ours", required=True, help="our generated depth set"),
                 arg("--midas", required=True, help="MiDaS's depth set of the generated images"),
                 arg("--out", required=True, help="the HTML page"),
+                arg("--out-items", help="the page's items (JSON), which human_study_table checks answers against"),
             )),
     Command("human_study_table", "tally the study's answers files beside the thesis's 2153/2300", _human_study_table, (
         arg("--answers", nargs="+", required=True, help="answers CSV files downloaded from the study page"),
+        arg("--items", required=True, help="the page's items.json (human_study_page --out-items)"),
         arg("--out", required=True, help="JSON"),
         arg("--out-md", help="markdown table"),
         arg("--settings", help="JSON with profile and sketchydepth.human_study.ci_level"),
@@ -205,7 +213,7 @@ def _sketchydepth_table(a: argparse.Namespace) -> None:
 
     metrics = dict(item.split("=", 1) for item in a.metrics)
     sketchydepth_table(metrics, Path(a.out_csv), Path(a.out_md), Path(a.out_json), Path(a.thesis),
-                       rehearsal=a.rehearsal)
+                       rehearsal=a.rehearsal, test_inputs=a.test_inputs)
     print(Path(a.out_md).read_text())
 
 
@@ -228,11 +236,18 @@ def _figure_depth(a: argparse.Namespace) -> None:
     figure_depth(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo)
 
 
+def _fog_file(a: argparse.Namespace) -> Path | None:
+    """sketchydepth.figures.fog_overlay: a fog image file, or None (a generated one)."""
+    fog = parse_settings(a.settings)["sketchydepth"]["figures"].get("fog_overlay")
+    return Path(fog) if fog else None
+
+
 def _figure_effects_midas(a: argparse.Namespace) -> None:
     from sketch3d.sketchydepth.figures import figure_effects_midas
 
     n, seed, demo = _figure_settings(a)
-    figure_effects_midas(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo)
+    figure_effects_midas(Path(a.ours), Path(a.ours_depth), Path(a.midas_depth), Path(a.out), n, seed, demo,
+                         fog=_fog_file(a))
 
 
 def _figure_effects(a: argparse.Namespace) -> None:
@@ -240,18 +255,22 @@ def _figure_effects(a: argparse.Namespace) -> None:
 
     n, seed, demo = _figure_settings(a)
     clip = parse_settings(a.settings)["sketchydepth"]["figures"]["photo3d"]
-    figure_effects(Path(a.ours), Path(a.ours_depth), Path(a.out), n, seed, demo)
+    figure_effects(Path(a.ours), Path(a.ours_depth), Path(a.out), n, seed, demo, fog=_fog_file(a))
     figure_photo3d(Path(a.ours), Path(a.ours_depth), Path(a.out_gif), seed, int(clip["frames"]), float(clip["zoom"]))
 
 
 def _figure_depth_sketch(a: argparse.Namespace) -> None:
     from sketch3d.devices import claim_device
-    from sketch3d.sketchydepth.figures import figure_depth_sketch
+    from sketch3d.sketchydepth.figures import figure_depth_sketch, figure_diversity
 
     n, seed, demo = _figure_settings(a)
+    settings = parse_settings(a.settings)
+    if a.out_diversity and not a.test:
+        raise ValueError("figure_depth_sketch: --out-diversity (Fig. A.1) needs --test, the test triplet set")
     with claim_device() as device:
-        figure_depth_sketch(Path(a.ours), Path(a.checkpoint), parse_settings(a.settings), Path(a.out), n, seed, demo,
-                            device)
+        figure_depth_sketch(Path(a.ours), Path(a.checkpoint), settings, Path(a.out), n, seed, demo, device)
+        if a.out_diversity:  # Fig. A.1 in the same job: the checkpoint is loaded and torch started once
+            figure_diversity(Path(a.test), Path(a.checkpoint), settings, Path(a.out_diversity), n, seed, demo, device)
 
 
 def _depth_sketch(a: argparse.Namespace) -> None:
@@ -277,7 +296,9 @@ _FIGURE_ARGS = (arg("--settings", required=True, help="JSON: profile, seed, sket
                 arg("--out", required=True, help="the figure (PNG)"))
 REPORT_COMMANDS = (
     Command("sketchydepth_table", "Table 3.1: FID and SSIM of the four models beside the thesis's", _sketchydepth_table, (
-        arg("--metrics", nargs="+", required=True, help="MODEL=image_metrics JSON, one per model"),
+        arg("--metrics", nargs="+", required=True, help="RUN=image_metrics JSON, one per run: MODEL (on the test "
+                                                           "set) or MODEL@INPUTS (on the test_INPUTS set)"),
+        arg("--test-inputs", default="ground_truth", help="the test set's partial images: edgegan or ground_truth"),
         arg("--thesis", required=True, help="the thesis's Table 3.1 (package reference CSV)"),
         arg("--out-csv", required=True), arg("--out-md", required=True), arg("--out-json", required=True),
         REHEARSAL_ARG,
@@ -295,9 +316,12 @@ REPORT_COMMANDS = (
         *_FIGURE_ARGS, arg("--ours", required=True), arg("--ours-depth", required=True),
         arg("--midas-depth", required=True, help="label_depth of SketchyDepth's generated images"),
     )),
-    Command("figure_depth_sketch", "Fig. 3.7: G_i's image from a sketched (edited) depth map", _figure_depth_sketch, (
+    Command("figure_depth_sketch", "Fig. 3.7: G_i's image from a sketched (edited) depth map; Fig. A.1: "
+                                   "conditioning perturbation", _figure_depth_sketch, (
         *_FIGURE_ARGS, arg("--ours", required=True, help="SketchyDepth's generated folder (images/, depth/)"),
         arg("--checkpoint", required=True, help="SketchyDepth's final.pt"),
+        arg("--test", help="the test triplet set (Fig. A.1's inputs)"),
+        arg("--out-diversity", help="Fig. A.1 (PNG): translated copies of test inputs and their images (A.1.6)"),
     )),
     Command("depth_sketch", "depth sketching (3.4.6): a trained SketchyDepth's G_i on a partial image and an edited "
                             "depth map", _depth_sketch, (

@@ -7,7 +7,8 @@
   generated depth;
 - Fig. A.4: the same effects driven by our depth map and by MiDaS's depth of our image, row above row;
 - Fig. 3.6: a 3D-photo zoom clip (:mod:`sketch3d.sketchydepth.photo3d`) of one generated image;
-- Fig. 3.7: depth sketching, an area painted on our depth map and G_i's new image.
+- Fig. 3.7: depth sketching, an area painted on our depth map and G_i's new image;
+- Fig. A.1 (right): conditioning perturbation (A.1.6), translated copies of a test input and their images.
 
 Examples are drawn at random (seeded) from the test split; every demo figure says it is a demo.
 """
@@ -28,6 +29,23 @@ from sketch3d.report.figure_file import save_figure  # noqa: E402
 from sketch3d.sketchydepth.triplets import Triplets, read_depths, read_triplets  # noqa: E402
 
 FIGURE_EFFECTS = ("bokeh", "light", "fog", "hue", "grayscale", "cartoon")  # Fig. 3.5 (first four), A.1.2
+
+
+def _fog(image: np.ndarray, fog: Path | None, seed: int) -> np.ndarray:
+    """The fog image for ``image``: the user's file (``sketchydepth.figures.fog_overlay``) resized to it, or the
+    seeded generated one (effects.fog_overlay), the same for every example of a figure."""
+    from sketch3d.sketchydepth.effects import fog_overlay, load_overlay
+
+    h, w = image.shape[:2]
+    return load_overlay(fog, h, w) if fog is not None else fog_overlay(h, w, seed=seed)
+
+
+def _effect_row(image: np.ndarray, depth: np.ndarray, effects: tuple[str, ...], fog: Path | None,
+                seed: int) -> list[np.ndarray]:
+    from sketch3d.sketchydepth.effects import apply_effect
+
+    overlay = _fog(image, fog, seed) if "fog" in effects else None
+    return [apply_effect(image, depth / 255.0, e, overlay=overlay if e == "fog" else None) for e in effects]
 
 
 class FigureInputError(ValueError):
@@ -97,25 +115,21 @@ def figure_depth(ours: Path, ours_depth: Path, midas_depth: Path, out: Path, n: 
 
 
 def figure_effects(ours: Path, ours_depth: Path, out: Path, n: int, seed: int, demo: bool,
-                   effects: tuple[str, ...] = FIGURE_EFFECTS) -> None:
-    """Figs. 3.5, A.2-A.4: each effect with its default settings, driven by the generated depth."""
-    from sketch3d.sketchydepth.effects import apply_effect
-
+                   effects: tuple[str, ...] = FIGURE_EFFECTS, fog: Path | None = None) -> None:
+    """Figs. 3.5, A.2-A.4: each effect with its default settings, driven by the generated depth; ``fog``: the
+    fog image file (None: generated with ``seed``)."""
     gen = read_triplets(ours)
     _, depth = read_depths(ours_depth, gen.ids)
     chosen = pick(gen, n, seed, "fb") or pick(gen, n, seed)
-    rows = [[gen.image[i], depth[i], *(apply_effect(gen.image[i], depth[i] / 255.0, e) for e in effects)]
-            for i in chosen]
+    rows = [[gen.image[i], depth[i], *_effect_row(gen.image[i], depth[i], effects, fog, seed)] for i in chosen]
     _grid(rows, ["generated", "depth", *effects], "Figs. 3.5, A.2, A.3: depth-based effects on generated images",
           out, demo, [gen.ids[i] for i in chosen])
 
 
 def figure_effects_midas(ours: Path, ours_depth: Path, midas_depth: Path, out: Path, n: int, seed: int, demo: bool,
-                         effects: tuple[str, ...] = ("bokeh", "light", "fog")) -> None:
+                         effects: tuple[str, ...] = ("bokeh", "light", "fog"), fog: Path | None = None) -> None:
     """Fig. A.4: per example two rows, our depth map then MiDaS's (on our image), each with the image, the map
-    and the effects at the same settings (the same start threshold for both maps, as in A.1.3)."""
-    from sketch3d.sketchydepth.effects import apply_effect
-
+    and the effects at the same settings (the same start threshold and fog image for both maps, as in A.1.3)."""
     gen = read_triplets(ours)
     _, d_ours = read_depths(ours_depth, gen.ids)
     _, d_midas = read_depths(midas_depth, gen.ids)
@@ -123,7 +137,7 @@ def figure_effects_midas(ours: Path, ours_depth: Path, midas_depth: Path, out: P
     rows, labels = [], []
     for i in chosen:
         for name, depth in (("ours", d_ours[i]), ("MiDaS", d_midas[i])):
-            rows.append([gen.image[i], depth, *(apply_effect(gen.image[i], depth / 255.0, e) for e in effects)])
+            rows.append([gen.image[i], depth, *_effect_row(gen.image[i], depth, effects, fog, seed)])
             labels.append(f"{gen.ids[i]} {name}")
     _grid(rows, ["generated", "depth", *effects], "Fig. A.4: depth-based effects, our depth map against MiDaS's",
           out, demo, labels)
@@ -169,3 +183,31 @@ def figure_depth_sketch(ours: Path, checkpoint: Path, settings: dict, out: Path,
     rows = [[depth[i], gen.image[i], edited[k], redone[k]] for k, i in enumerate(chosen)]
     _grid(rows, ["generated depth", "generated image", "sketched depth", "new image"],
           "Fig. 3.7: sketching the generated depth map", out, demo, [gen.ids[i] for i in chosen])
+
+
+def figure_diversity(test: Path, checkpoint: Path, settings: dict, out: Path, n: int, seed: int, demo: bool,
+                     device: str) -> None:
+    """Fig. A.1 (right, A.1.6): per fb test example two rows, the input and ``copies`` translated copies of it
+    (:func:`sketch3d.sketchydepth.generation.translate_objects`), then SketchyDepth's image of each, all with the
+    same dropout draw (the differences are the translations'). At ``image_size: 256`` it is also A.1's left
+    panel, a 256x256 image from a test sketch."""
+    from sketch3d.sketchydepth.generation import images_from_partial, perturbation_settings, perturbed_inputs
+
+    cfg = perturbation_settings(settings)
+    real = read_triplets(test)
+    chosen = pick(real, n, seed, "fb") or pick(real, n, seed)
+    if not chosen:
+        raise FigureInputError(f"{test}: no test examples to show")
+    inputs = [np.concatenate([real.partial[i:i + 1],
+                              perturbed_inputs(real.partial[i], seed, i, cfg["copies"], cfg["max_shift"],
+                                               cfg["paper"])]) for i in chosen]
+    images = images_from_partial(checkpoint, np.concatenate(inputs), settings, device)
+    k = cfg["copies"] + 1
+    rows, labels = [], []
+    for j, i in enumerate(chosen):
+        rows += [list(inputs[j]), list(images[j * k:(j + 1) * k])]
+        labels += [f"{real.ids[i]} input", f"{real.ids[i]} image"]
+    shift = round(cfg["max_shift"] * real.partial.shape[1])
+    _grid(rows, ["as drawn", *(f"translated {c + 1}" for c in range(cfg["copies"]))],
+          f"Fig. A.1: conditioning perturbation, each object moved by up to {shift} px "
+          f"({real.partial.shape[1]}x{real.partial.shape[1]} images)", out, demo, labels)

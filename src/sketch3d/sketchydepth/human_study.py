@@ -17,9 +17,16 @@ and presses the download button, which saves ``answers_<participant>.csv``::
 which map is in the page's markup, so a participant who reads the source can tell them apart: the page is for
 cooperative participants, as the thesis's were.
 
-:func:`human_study_table` tallies any number of such files: answers, the share preferring ours and its
-Clopper-Pearson confidence interval (``scipy.stats.binomtest``), beside the thesis's numbers (read from the
-package's ``reference/scalars.csv``).
+The page's items (number, triplet id, which side holds ours) are written beside it, ``items.json``::
+
+    {"items": [{"item": 1, "triplet_id": "000123", "left": "ours"}, ...]}
+
+:func:`human_study_table` first checks the answers files against those items (:func:`check_answers`): every
+participant answered each item of the page once (the thesis: 100 answers per participant, 23 x 100 = 2300),
+with the page's triplet id for that item number; whatever does not match is named (file, line, participant)
+before anything is tallied. It then tallies the answers: the share preferring ours and its Clopper-Pearson
+confidence interval (``scipy.stats.binomtest``), beside the thesis's numbers (read from the package's
+``reference/scalars.csv``).
 """
 from __future__ import annotations
 
@@ -127,9 +134,11 @@ def _item_html(number: int, tid: str, image: np.ndarray, ours: np.ndarray, midas
 
 
 def human_study_page(settings: dict, generated: str | os.PathLike, ours: str | os.PathLike,
-                     midas: str | os.PathLike, out: str | os.PathLike) -> dict:
+                     midas: str | os.PathLike, out: str | os.PathLike,
+                     out_items: str | os.PathLike | None = None) -> dict:
     """Write the study page ``out`` (HTML) for the generated test set ``generated`` (a triplet set), our
-    generated depth ``ours`` and MiDaS's depth of the generated images ``midas`` (depth sets); returns the
+    generated depth ``ours`` and MiDaS's depth of the generated images ``midas`` (depth sets), and, if given,
+    its items to ``out_items`` (JSON, what :func:`human_study_table` checks the answers against); returns the
     items as ``{"items": [{"item", "triplet_id", "left"}], ...}``."""
     try:
         n, seed = int(settings["sketchydepth"]["human_study"]["items"]), int(settings["seed"])
@@ -164,6 +173,9 @@ def human_study_page(settings: dict, generated: str | os.PathLike, ours: str | o
         tmp.write_text(page, encoding="utf-8")
     items = [{"item": i + 1, "triplet_id": t, "left": "ours" if left_is_ours[i] else "midas"}
              for i, t in enumerate(picked)]
+    if out_items is not None:
+        with atomic_path(out_items) as tmp:
+            tmp.write_text(json.dumps({"page": Path(out).name, "items": items}, indent=1) + "\n")
     return {"demo": demo, "items": items}
 
 
@@ -199,6 +211,50 @@ def read_answers(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def read_items(path: str | os.PathLike) -> dict[int, str]:
+    """The page's items (``items.json`` written with the page) as {item number: triplet id}, checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"the study page's items {path} do not exist: build the page (human_study_page), whose "
+                         "items.json the answers are checked against")
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))["items"]
+        table = {int(i["item"]): str(i["triplet_id"]) for i in items}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StudyError(f"{path} is not the study page's items file (JSON {{\"items\": [{{\"item\", "
+                         f"\"triplet_id\", ...}}]}}): {exc!r}; rebuild it with human_study_page") from None
+    if not table or len(table) != len(items) or sorted(table) != list(range(1, len(table) + 1)):
+        raise StudyError(f"{path}: items must be numbered 1..N once each, got {sorted(table)[:10]}; rebuild it "
+                         "with human_study_page")
+    return table
+
+
+def check_answers(rows: list[dict], items: dict[int, str], max_listed: int = 20) -> list[str]:
+    """What in the answers ``rows`` (:func:`read_answers`) does not match the page's ``items``
+    (:func:`read_items`): an item number not on the page, a triplet id other than the page's for that item, a
+    participant with too few answers (the items missing named). Empty when all match."""
+    problems = []
+    n = len(items)
+    for r in rows:
+        if r["item"] not in items:
+            problems.append(f"{r['where']}: item {r['item']} is not on the page (items 1..{n})")
+        elif r["triplet_id"] != items[r["item"]]:
+            problems.append(f"{r['where']}: item {r['item']} is triplet {items[r['item']]} on the page, the answer "
+                            f"names {r['triplet_id']}")
+    by_participant: dict[str, list[dict]] = {}
+    for r in rows:
+        by_participant.setdefault(r["participant"], []).append(r)
+    for participant, own in sorted(by_participant.items()):
+        answered = {r["item"] for r in own}
+        missing = sorted(set(items) - answered)
+        if missing or len(own) != n:
+            files = sorted({r["where"].rsplit(", line", 1)[0] for r in own})
+            shown = ", ".join(map(str, missing[:max_listed])) + (", ..." if len(missing) > max_listed else "")
+            problems.append(f"participant {participant} ({', '.join(files)}): {len(own)} answers, the page has {n} "
+                            f"items" + (f"; unanswered: {shown}" if missing else ""))
+    return problems
+
+
 def thesis_numbers() -> dict:
     """The thesis's study numbers (section 3.4.4) from the package's ``reference/scalars.csv``."""
     import pandas as pd
@@ -216,9 +272,10 @@ def thesis_numbers() -> dict:
     return values
 
 
-def human_study_table(answers: list[str | os.PathLike], out: str | os.PathLike, demo: bool = False,
-                      ci_level: float = 0.95, out_md: str | os.PathLike | None = None) -> dict:
-    """Tally answers files into ``out`` (JSON) and, if given, ``out_md`` (markdown), beside the thesis."""
+def human_study_table(answers: list[str | os.PathLike], items: str | os.PathLike, out: str | os.PathLike,
+                      demo: bool = False, ci_level: float = 0.95, out_md: str | os.PathLike | None = None) -> dict:
+    """Check answers files against the page's ``items`` (its items.json; :func:`check_answers`), then tally them
+    into ``out`` (JSON) and, if given, ``out_md`` (markdown), beside the thesis."""
     from scipy.stats import binomtest
 
     if not answers:
@@ -236,6 +293,15 @@ def human_study_table(answers: list[str | os.PathLike], out: str | os.PathLike, 
             rows.append(r)
     if not rows:
         raise StudyError(f"the answers files {[str(a) for a in answers]} hold no answers")
+    page = read_items(items)
+    problems = check_answers(rows, page)
+    if problems:
+        listed = problems[:40] + ([f"... and {len(problems) - 40} more"] if len(problems) > 40 else [])
+        raise StudyError(f"{len(problems)} answer(s) or participant(s) do not match the study page's items "
+                         f"({items}, {len(page)} items):\n  " + "\n  ".join(listed) + "\nEach participant answers "
+                         "every item of the page once, with the page's triplet id: leave out the files of another "
+                         "page (or rebuild the page they answered), and ask the participants named for their "
+                         "missing answers.")
     n = len(rows)
     k = sum(r["chosen"] == "ours" for r in rows)
     ci = binomtest(k, n).proportion_ci(confidence_level=ci_level, method="exact")
@@ -254,6 +320,7 @@ def human_study_table(answers: list[str | os.PathLike], out: str | os.PathLike, 
         "ci_level": ci_level,
         "ci_method": "Clopper-Pearson (scipy.stats.binomtest, exact)",
         "per_participant": per,
+        "items": len(page),
         "thesis": thesis,
     }
     with atomic_path(out) as tmp:

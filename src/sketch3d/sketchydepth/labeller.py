@@ -1,11 +1,15 @@
 """The depth labeller: MiDaS depth for the images of a triplet set, and the demo's own small MiDaS.
 
-``label_depth`` runs a MidasNet (``sketch3d.sketchydepth.midas``) on the ``image`` column of a
-triplet set and writes a depth set (8-bit per image, 255 = nearest). Every map is cached per
-image under ``<cache>/<settings>/<hash[:2]>/<hash>.npy`` (``sketch3d.features.cache``), keyed
-by the image file's SHA-256, the weights file's SHA-256, the network settings and the code
-version of ``midas`` (the model, the input transform, the 8-bit scaling): labelling an image
-again with the same weights and code loads nothing and computes nothing.
+``label_depth`` runs a MidasNet (``sketch3d.sketchydepth.midas``) and writes a depth set (8-bit per
+image, 255 = nearest). Where the triplet set names its original scene images (``scenes.csv``, written by
+prepare_scenes for the data splits) it labels those, as thesis 3.4.2 does: MiDaS on the scene image as it is
+(its own input transform, the prediction resized back to the image), scaled to 8 bits over the whole map as
+MiDaS's writer does, then the partial images' pre-processing (largest central square, bicubic resize to the
+set's side; ``sketchycoco.square``). Otherwise (the generated images) it labels the ``image`` column. Every
+map is cached per image under ``<cache>/<settings>/<hash[:2]>/<hash>.npy`` (``sketch3d.features.cache``),
+keyed by the image file's SHA-256, the weights file's SHA-256, the network settings, the code version of
+``midas`` (the model, the input transform, the 8-bit scaling) and, for scene images, the side they are
+resized to: labelling an image again with the same weights and code loads nothing and computes nothing.
 
 ``train_labeller`` (demo profile) trains a small-encoder MidasNet on scenes with exact depth,
 with MiDaS's scale-and-shift-invariant loss (Ranftl et al., arXiv 1907.01341, Sec. 5: each map
@@ -34,7 +38,8 @@ from torch.nn import functional as F
 from sketch3d.atomic import atomic_path, save_torch
 from sketch3d.features.cache import FeatureCache, hash_bytes
 from sketch3d.sketchydepth import midas
-from sketch3d.sketchydepth.triplets import INDEX, TRIPLET_COLUMNS, TripletError, read_triplets, write_depths
+from sketch3d.sketchydepth.triplets import (INDEX, SCENE_SOURCES, TRIPLET_COLUMNS, TripletError, read_triplets,
+                                             write_depths)
 from sketch3d.training_loop import CURVES_CSV, TrainingLoop, write_curves
 
 __all__ = ["LabellerError", "LabellerSettings", "normalise_disparity", "ssi_loss", "train_labeller", "label_depth", "outputs_of"]
@@ -261,6 +266,37 @@ def _image_rows(images: Path) -> pd.DataFrame:
     return df
 
 
+def _scene_sources(images: Path, ids: list[str]) -> list[Path] | None:
+    """The original scene image of each id, in ``ids``' order, from ``images/scenes.csv`` (None: no such file).
+    A relative path is relative to ``images``; an id without its row, or a file that is not there, is an error."""
+    path = images / SCENE_SOURCES
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(df.columns[:2]) != ["triplet_id", "scene"]:
+        raise TripletError(f"{path}: expected columns triplet_id, scene; got {list(df.columns)} (re-run prepare_scenes)")
+    by_id = dict(zip(df["triplet_id"], df["scene"]))
+    lacking = [i for i in ids if i not in by_id]
+    if lacking:
+        raise TripletError(f"{path} names no scene image for {len(lacking)} triplet(s), e.g. {lacking[:3]} "
+                           "(re-run prepare_scenes)")
+    paths = [Path(by_id[i]) if Path(by_id[i]).is_absolute() else images / by_id[i] for i in ids]
+    absent = [str(p) for p in paths if not p.is_file()]
+    if absent:
+        raise TripletError(f"{path}: {len(absent)} scene image(s) it names are missing, e.g. {absent[:3]}; the depth "
+                           "labels are computed from them (thesis 3.4.2). Put SketchyCOCO back where prepare_scenes read "
+                           "it, or re-run prepare_scenes")
+    return paths
+
+
+def _set_side(images: Path, rel: str) -> int:
+    try:
+        with Image.open(images / rel) as im:
+            return int(im.size[0])
+    except OSError as e:
+        raise TripletError(f"{images / rel} is not a readable image ({e}); re-run the rule that makes it") from e
+
+
 def _decode(data: bytes, where: Path) -> np.ndarray:
     import io
 
@@ -282,28 +318,35 @@ def cache_key(cfg: LabellerSettings, weights: Path) -> str:
 
 def label_depth(settings: dict, images: str | os.PathLike, weights: str | os.PathLike, out: str | os.PathLike,
                 device: str = "cpu", cache: str | os.PathLike | None = None) -> dict:
-    """Depth set at ``out`` for the ``image`` column of the triplet set ``images``, by the MidasNet in ``weights``.
+    """Depth set at ``out`` for the triplet set ``images``, by the MidasNet in ``weights``: of the original scene
+    images its ``scenes.csv`` names (then cropped and resized as the partial images), else of its ``image`` column.
 
     Maps come from ``cache`` when there (see the module doc); the network is loaded only if
-    some image is not cached. Returns counts: ``{"images": n, "computed": k, "cached": n - k}``.
+    some image is not cached. Returns counts: ``{"images": n, "computed": k, "cached": n - k, "source": ...}``.
     """
+    from sketch3d.sketchydepth.sketchycoco import square
+
     cfg = LabellerSettings.from_params(settings)
     images, weights = Path(images), Path(weights)
     rows = _image_rows(images)
+    ids = list(rows["triplet_id"])
+    scenes = _scene_sources(images, ids)
+    side = _set_side(images, rows["image"].iloc[0]) if scenes is not None and ids else None
     if not weights.is_file():
         midas.load_midas(weights, cfg.encoder, cfg.features)  # raises the what / where / how message
-    store = FeatureCache(Path(cache), cache_key(cfg, weights), "depth8") if cache is not None else None
-    ids = list(rows["triplet_id"])
+    transform = "depth8" if side is None else f"depth8-square{side}"  # scene images: the map is cropped and resized
+    store = FeatureCache(Path(cache), cache_key(cfg, weights), transform) if cache is not None else None
+    files = [images / rel for rel in rows["image"]] if scenes is None else scenes
     maps: list[np.ndarray | None] = [None] * len(ids)
     todo: dict[tuple[int, int], list[tuple[int, str, np.ndarray]]] = {}
-    for i, rel in enumerate(rows["image"]):
-        raw = (images / rel).read_bytes()
+    for i, path in enumerate(files):
+        raw = path.read_bytes()
         key = hash_bytes(raw)
         hit = store.get(key) if store is not None else None
         if hit is not None:
             maps[i] = hit
             continue
-        img = _decode(raw, images / rel)
+        img = _decode(raw, path)
         todo.setdefault(img.shape[:2], []).append((i, key, img))
     computed = sum(len(v) for v in todo.values())
     if computed:
@@ -314,6 +357,8 @@ def label_depth(settings: dict, images: str | os.PathLike, weights: str | os.Pat
                 chunk = group[start:start + cfg.batch_size]
                 depth8 = midas.to_uint8(midas.predict_depth(model, np.stack([c[2] for c in chunk]), cfg.net_size))
                 for (i, key, _), m in zip(chunk, depth8):
+                    if side is not None:  # 8 bits over the whole map (MiDaS's writer), then the partial images' crop
+                        m = np.asarray(square(Image.fromarray(m, "L"), side), np.uint8)
                     maps[i] = m
                     if store is not None:
                         store.put(key, m)
@@ -321,6 +366,7 @@ def label_depth(settings: dict, images: str | os.PathLike, weights: str | os.Pat
     if len(sizes) > 1:
         raise TripletError(f"{images}: images of several sizes {sorted(sizes)}; a triplet set's images share one size")
     write_depths(out, ids, np.stack(maps) if maps else np.zeros((0, 0, 0), np.uint8))
-    counts = {"images": len(ids), "computed": computed, "cached": len(ids) - computed}
+    counts = {"images": len(ids), "computed": computed, "cached": len(ids) - computed,
+              "source": "image column" if scenes is None else "scene images (scenes.csv), cropped and resized"}
     log.info("label_depth %s: %s", images, json.dumps(counts))
     return counts

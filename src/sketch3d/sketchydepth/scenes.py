@@ -31,7 +31,7 @@ from skimage import draw
 from sketch3d import DEMO_NOTICE
 from sketch3d.atomic import atomic_dir
 from sketch3d.names import SPLITS
-from sketch3d.sketchydepth.triplets import write_depths, write_triplets
+from sketch3d.sketchydepth.triplets import write_depths, write_scene_sources, write_triplets
 
 log = logging.getLogger(__name__)
 
@@ -435,6 +435,8 @@ def prepare_scenes(settings: dict, out: str | Path, *, base: str | Path = ".", s
             for split in DEMO_SPLITS:
                 ids, scenes = generate_split(cfg, split)
                 _write_split(tmp / split, ids, scenes, cfg["size"])
+                if split != "labeller":  # the depth labels' source: the scene images as they are (square already)
+                    write_scene_sources(tmp / split, ids, [f"image/{i}.png" for i in ids])
                 if split == "labeller":
                     depth = np.stack([relative_inverse_depth(s.depth) for s in scenes]) if scenes else \
                         np.zeros((0, cfg["size"], cfg["size"]), np.uint8)

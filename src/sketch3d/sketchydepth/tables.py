@@ -5,9 +5,13 @@ foreground-and-background (fb) and background-only (bo) examples beside the valu
 quality, against MiDaS's labels of the real test images (``depth ...``) and against MiDaS on the model's own
 generated images (``agreement ...``): AbsRel, delta < 1.25 (percent of pixels) and RMSE (percent of the depth range).
 
-Inputs: one ``image_metrics`` JSON per model, the thesis's Table 3.1 (a package file, an input of the job) and
+Inputs: one ``image_metrics`` JSON per run, the thesis's Table 3.1 (a package file, an input of the job) and
 the thesis's scalars (``reference/scalars.csv``). Row 1 of the thesis's table, SketchyCOCO's own published
 numbers, has no run of ours: it is shown under the title.
+
+A run is a model on the test set's partial images (``test_inputs``; compared with the thesis's row), or
+``<model>@<inputs>``, the same model on other test inputs (a row of its own, not compared: the thesis's rows
+used its inference path, EdgeGAN's partial images, 3.3). The ``inputs`` column says which each row used.
 """
 from __future__ import annotations
 
@@ -42,6 +46,11 @@ KIND_SCALARS = {
     (model, kind): f"FID {name} subset, {who}"
     for model, who in (("baseline", "baseline (SketchyCOCO replicated)"), ("sketchydepth", "SketchyDepth (ours)"))
     for kind, name in (("fb", "foreground-background (fb)"), ("bo", "background-only (bo)"))
+}
+# the test inputs' names (sketchydepth.sketchycoco.test_inputs) -> the table's words
+INPUTS = {
+    "edgegan": "EdgeGAN partial images (SketchyCOCO Others/intermediate product)",
+    "ground_truth": "ground-truth partial images (the test image's own foreground pixels)",
 }
 TITLE = "Table 3.1: scene image generation from sketches (test set): FID (lower is better), SSIM (higher is better)"
 THESIS_METRICS = ("FID", "SSIM")  # the thesis's columns: first in the table
@@ -118,13 +127,24 @@ def _beyond_lines(m: dict) -> list[str]:
     return lines
 
 
+def _run(key: str, test_inputs: str) -> tuple[str, str]:
+    """(model, inputs) of a run key ``<model>`` or ``<model>@<inputs>``."""
+    model, _, inputs = key.partition("@")
+    return model, inputs or test_inputs
+
+
 def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out_md: Path, out_json: Path,
               thesis: str | os.PathLike | None = None, scalars: str | os.PathLike | None = None,
-              rehearsal: bool = False) -> pd.DataFrame:
-    """Tabulate {model: image_metrics JSON}; writes CSV, Markdown and the DVC metrics JSON."""
-    unknown = sorted(set(metrics) - set(THESIS_ROWS))
+              rehearsal: bool = False, test_inputs: str = "ground_truth") -> pd.DataFrame:
+    """Tabulate {run: image_metrics JSON} (a run: ``<model>`` on the test set, whose partial images are
+    ``test_inputs``, or ``<model>@<inputs>``); writes CSV, Markdown and the DVC metrics JSON."""
+    if test_inputs not in INPUTS:
+        raise TableInputError(f"table 3.1: test inputs {test_inputs!r} unknown; known: {sorted(INPUTS)}")
+    runs = {key: _run(key, test_inputs) for key in metrics}
+    unknown = sorted(k for k, (m, i) in runs.items() if m not in THESIS_ROWS or i not in INPUTS)
     if unknown or not metrics:
-        raise TableInputError(f"table 3.1: unknown model(s) {unknown}; known: {sorted(THESIS_ROWS)}")
+        raise TableInputError(f"table 3.1: unknown model(s) {unknown}; known: {sorted(THESIS_ROWS)}, each alone or as "
+                              f"<model>@<inputs> with inputs in {sorted(INPUTS)}")
     ref = reference(thesis, scalars)
     loaded = {m: _load(m, Path(p)) for m, p in metrics.items()}
     profiles = {"demo" if v["demo"] else "paper" for v in loaded.values()}
@@ -132,10 +152,12 @@ def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out
         raise TableInputError("table 3.1: metrics of the demo and the paper profile mixed; rebuild one profile")
     profile = profiles.pop()
     results = []
-    for model in THESIS_ROWS:  # the thesis's row order
-        if model not in loaded:
-            continue
-        m = loaded[model]
+    order = [k for inputs in (test_inputs, *INPUTS) for model in THESIS_ROWS  # the test set's runs first,
+             for k in loaded if runs[k] == (model, inputs)]                   # each in the thesis's row order
+    for key in dict.fromkeys(order):
+        model, inputs = runs[key]
+        row = THESIS_ROWS[model] if inputs == test_inputs else None  # other inputs: not the thesis's runs
+        m = loaded[key]
         n = {k: int(v) for k, v in m["n"].items()}
         for kind in ("all", "fb", "bo"):
             values = {} if kind != "all" else {"SSIM": m["ssim"]}
@@ -148,12 +170,12 @@ def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out
             if kind == "all":
                 for name, prefix in DEPTH_SETS.items():
                     got = (m["depth"].get(name) or {}).get("all") or {}
-                    for key, (col, factor) in DEPTH_COLUMNS.items():
-                        if got.get(key) is not None:
-                            values[f"{prefix} {col}"] = factor * got[key]
+                    for metric, (col, factor) in DEPTH_COLUMNS.items():
+                        if got.get(metric) is not None:
+                            values[f"{prefix} {col}"] = factor * got[metric]
             if values:
-                results.append(Result(model, THESIS_ROWS[model], ALL if kind == "all" else kind, profile, values,
-                                      {"images": n[kind]}))
+                results.append(Result(key, row, ALL if kind == "all" else kind, profile, values,
+                                      {"images": n[kind], "inputs": INPUTS[inputs]}))
     df = compare_with_thesis(results, TABLE_ID, ref, digits=4)
     rank = {c: i for i, c in enumerate(COLUMN_ORDER)}  # the thesis's columns first (the wide table's order)
     df = (df.assign(_rank=[rank.get((c, mt), len(rank)) for c, mt in zip(df["category"], df["metric"])])
@@ -166,6 +188,9 @@ def sketchydepth_table(metrics: dict[str, str | os.PathLike], out_csv: Path, out
         "Groups: `test` all test images; `fb` with foreground objects, `bo` background only (FID only; the "
         "thesis gives these in its text, 3.4.3).",
         f"FID network: {any_m['network']} ({any_m['dims']} dims).",
+        f"Test inputs (partial images): {INPUTS[test_inputs]}"
+        + ("" if profile == "paper" else " (the demo's scenes: their own pixels where a foreground object is)")
+        + "; a `<model>@<inputs>` row is the same model on other inputs, not compared with the thesis.",
         f"SSIM: {_ssim_line(any_m['ssim_variant'])}.",
         *_beyond_lines(any_m),
     ]

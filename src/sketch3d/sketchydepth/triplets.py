@@ -5,6 +5,10 @@ objects pasted onto the background sketch) and the scene image i_real, both RGB,
 ``index.csv`` columns ``triplet_id, kind, partial, image`` with ``kind`` ``fb`` (foreground and
 background) or ``bo`` (background only; thesis 3.4.3's FID split), paths relative to the folder.
 
+A triplet set of a data split may also name, in ``<folder>/scenes.csv`` (columns ``triplet_id, scene``), the
+original scene image each scene image was cropped and resized from (a relative path is relative to the folder):
+the depth labels are computed from those (thesis 3.4.2; ``labeller.label_depth``).
+
 A *depth set* (``<folder>/index.csv`` + PNGs) holds one 8-bit single-channel map per triplet id:
 columns ``triplet_id, depth``. Depth maps are relative inverse depth as MiDaS gives it, scaled per
 image to 0..255: 255 is the nearest point. A depth set is made apart from its triplet set (the
@@ -26,6 +30,7 @@ INDEX = "index.csv"
 TRIPLET_COLUMNS = ["triplet_id", "kind", "partial", "image"]
 DEPTH_COLUMNS = ["triplet_id", "depth"]
 KINDS = ("fb", "bo")
+SCENE_SOURCES = "scenes.csv"  # a data split's original scene images: triplet_id, scene
 
 
 class TripletError(ValueError):
@@ -71,6 +76,12 @@ def write_triplets(folder: str | os.PathLike, ids: list[str], kinds: list[str], 
             Image.fromarray(image[i]).save(tmp / "image" / f"{tid}.png")
             rows.append((tid, kinds[i], f"partial/{tid}.png", f"image/{tid}.png"))
         pd.DataFrame(rows, columns=TRIPLET_COLUMNS).to_csv(tmp / INDEX, index=False)
+
+
+def write_scene_sources(folder: str | os.PathLike, ids: list[str], scenes: list[str]) -> None:
+    """``folder/scenes.csv``: per triplet id, the original scene image its depth label is computed from (a relative
+    path is relative to ``folder``). Written into a triplet set that is being made (inside its atomic folder)."""
+    pd.DataFrame({"triplet_id": ids, "scene": scenes}).to_csv(Path(folder) / SCENE_SOURCES, index=False)
 
 
 def write_depths(folder: str | os.PathLike, ids: list[str], depth: np.ndarray) -> None:

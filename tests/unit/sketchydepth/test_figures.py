@@ -62,3 +62,22 @@ def test_depth_sketch_paints_one_area_with_one_value():
     assert changed.any() and set(np.unique(edited[changed])) == {200}
     rows = np.flatnonzero(changed.any(axis=1))
     assert rows.min() >= 64 // 2 - 64 // 8  # in the lower half (the ground), where new objects stand
+
+
+def test_effect_figures_take_the_users_fog_image(tmp_path):
+    """sketchydepth.figures.fog_overlay: the fog column is the weighted average with that file's pixels."""
+    from sketch3d.sketchydepth.figures import _effect_row
+
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    depth = np.tile(np.linspace(255, 0, 16)[:, None], (1, 16)).astype(np.uint8)
+    Image.fromarray(np.full((16, 16, 3), (0, 255, 0), np.uint8)).save(tmp_path / "green.png")
+    fog = _effect_row(img, depth, ("fog",), tmp_path / "green.png", 0)[0]
+    generated = _effect_row(img, depth, ("fog",), None, 0)[0]
+    far = depth < 40  # the farthest rows: fog weight 0.8 (strength) there
+    assert (fog[far][:, 1].astype(int) >= img[far][:, 1].astype(int)).all() and not np.array_equal(fog, generated)
+    assert np.abs(fog[-1].astype(int) - np.rint(0.2 * img[-1] + 0.8 * np.array([0, 255, 0]))).max() <= 1
+    _sets(tmp_path)
+    figure_effects(tmp_path / "ours", tmp_path / "d_ours", tmp_path / "f35.png", 1, 0, False,
+                   fog=tmp_path / "green.png")
+    assert (tmp_path / "f35.png").is_file()

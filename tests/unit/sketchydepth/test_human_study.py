@@ -29,8 +29,16 @@ def _settings(items=5, seed=1, profile="demo"):
 
 def _page(tmp_path, name="page.html", **kw):
     out = tmp_path / name
-    result = human_study_page(_settings(**kw), tmp_path / "gen", tmp_path / "ours", tmp_path / "midas", out)
+    result = human_study_page(_settings(**kw), tmp_path / "gen", tmp_path / "ours", tmp_path / "midas", out,
+                              tmp_path / "items.json")
     return out.read_text(), result
+
+
+def _items(tmp_path, items):
+    """An items.json as the page writes it (written here from the list, independently of the page)."""
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps({"page": "page.html", "items": items}))
+    return path
 
 
 def test_page_holds_every_item_inline_and_nothing_external(tmp_path):
@@ -74,7 +82,8 @@ def test_answers_round_trip_to_the_table(tmp_path):
     _, result = _page(tmp_path)
     files = [_answers(tmp_path, "p1", result["items"], 5), _answers(tmp_path, "p2", result["items"], 3)]
     out, md = tmp_path / "t.json", tmp_path / "t.md"
-    table = human_study_table(files, out, demo=True, ci_level=0.95, out_md=md)
+    assert json.loads((tmp_path / "items.json").read_text())["items"] == result["items"]  # the page's own file
+    table = human_study_table(files, tmp_path / "items.json", out, demo=True, ci_level=0.95, out_md=md)
     assert json.loads(out.read_text()) == table
     assert (table["participants"], table["answers"], table["ours"]) == (2, 10, 8)
     assert table["share"] == pytest.approx(80.0)
@@ -88,26 +97,29 @@ def test_answers_round_trip_to_the_table(tmp_path):
 
 
 def test_malformed_answers_name_file_and_line(tmp_path):
+    items = _items(tmp_path, [{"item": 1, "triplet_id": "s00", "left": "ours"},
+                              {"item": 2, "triplet_id": "s01", "left": "midas"}])
     bad = tmp_path / "answers_x.csv"
     bad.write_text("participant,item,triplet_id,chosen\nx,1,s00,ours\nx,2,s01,left\n")
     with pytest.raises(StudyError, match=r"answers_x\.csv, line 3: chosen 'left'"):
-        human_study_table([bad], tmp_path / "t.json")
+        human_study_table([bad], items, tmp_path / "t.json")
     bad.write_text("who,item,triplet_id,chosen\nx,1,s00,ours\n")
     with pytest.raises(StudyError, match=r"answers_x\.csv, line 1: the header"):
-        human_study_table([bad], tmp_path / "t.json")
+        human_study_table([bad], items, tmp_path / "t.json")
     bad.write_text("participant,item,triplet_id,chosen\nx,one,s00,ours\n")
     with pytest.raises(StudyError, match=r"line 2: item 'one'"):
-        human_study_table([bad], tmp_path / "t.json")
+        human_study_table([bad], items, tmp_path / "t.json")
     bad.write_text("participant,item,triplet_id,chosen\nx,1,s00,ours\nx,1,s00,midas\n")
     with pytest.raises(StudyError, match=r"line 3: participant x answered item 1 already"):
-        human_study_table([bad], tmp_path / "t.json")
+        human_study_table([bad], items, tmp_path / "t.json")
     assert not (tmp_path / "t.json").exists()
 
 
 def test_table_command(tmp_path):
-    f = _answers(tmp_path, "p9", [{"item": 1, "triplet_id": "a"}, {"item": 2, "triplet_id": "b"}], 1)
+    page = [{"item": 1, "triplet_id": "a"}, {"item": 2, "triplet_id": "b"}]
+    f = _answers(tmp_path, "p9", page, 1)
     out = tmp_path / "t.json"
-    assert main(["human_study_table", "--answers", str(f), "--out", str(out),
+    assert main(["human_study_table", "--answers", str(f), "--items", str(_items(tmp_path, page)), "--out", str(out),
                  "--settings", json.dumps(_settings(profile="paper"))]) == 0
     t = json.loads(out.read_text())
     assert (t["answers"], t["ours"], t["demo"]) == (2, 1, False) and "notice" not in t
@@ -118,5 +130,62 @@ def test_page_command(tmp_path):
     _sets(tmp_path)
     out = tmp_path / "study.html"
     assert main(["human_study_page", "--settings", json.dumps(_settings(items=4)), "--generated", str(tmp_path / "gen"),
-                 "--ours", str(tmp_path / "ours"), "--midas", str(tmp_path / "midas"), "--out", str(out)]) == 0
+                 "--ours", str(tmp_path / "ours"), "--midas", str(tmp_path / "midas"), "--out", str(out),
+                 "--out-items", str(tmp_path / "i.json")]) == 0
     assert out.read_text().count('class="item"') == 4
+    assert [i["item"] for i in json.loads((tmp_path / "i.json").read_text())["items"]] == [1, 2, 3, 4]
+
+
+PAGE = [{"item": k, "triplet_id": f"s{k:02d}", "left": "ours"} for k in range(1, 5)]
+
+
+def _csv(tmp_path, name, lines):
+    path = tmp_path / name
+    path.write_text("participant,item,triplet_id,chosen\n" + "".join(line + "\n" for line in lines))
+    return path
+
+
+def _mismatch(tmp_path, files):
+    with pytest.raises(StudyError, match="do not match the study page's items") as exc:
+        human_study_table(files, _items(tmp_path, PAGE), tmp_path / "t.json")
+    assert not (tmp_path / "t.json").exists()
+    return str(exc.value)
+
+
+def test_answers_are_checked_against_the_pages_items(tmp_path):
+    full = [f"p1,{k},s{k:02d},ours" for k in range(1, 5)]
+    ok = _csv(tmp_path, "answers_p1.csv", full)
+    assert human_study_table([ok], _items(tmp_path, PAGE), tmp_path / "t.json")["answers"] == 4
+    (tmp_path / "t.json").unlink()
+    # too few answers: the participant, the count and the unanswered items are named
+    short = _csv(tmp_path, "answers_p2.csv", [f"p2,{k},s{k:02d},midas" for k in (1, 3)])
+    msg = _mismatch(tmp_path, [ok, short])
+    assert "participant p2 (" in msg and "answers_p2.csv): 2 answers, the page has 4 items; unanswered: 2, 4" in msg
+    assert "p1" not in msg.split("items):")[1]  # the complete participant is not named
+    # an item number that is not on the page (an answers file of a larger page)
+    extra = _csv(tmp_path, "answers_p3.csv", [*(f"p3,{k},s{k:02d},ours" for k in range(1, 5)), "p3,5,s05,ours"])
+    msg = _mismatch(tmp_path, [extra])
+    assert "answers_p3.csv, line 6: item 5 is not on the page (items 1..4)" in msg
+    assert "participant p3 (" in msg and "5 answers, the page has 4 items" in msg and "unanswered" not in msg
+    # a triplet id other than the page's for that item (an answers file of another page, another seed)
+    other = _csv(tmp_path, "answers_p4.csv", ["p4,1,s01,ours", "p4,2,s02,ours", "p4,3,s07,ours", "p4,4,s04,ours"])
+    msg = _mismatch(tmp_path, [other])
+    assert "answers_p4.csv, line 4: item 3 is triplet s03 on the page, the answer names s07" in msg
+    assert msg.count("\n  ") == 1  # only that one problem listed
+    # two files of the same participant that together answer everything are fine
+    a = _csv(tmp_path, "answers_p5a.csv", [f"p5,{k},s{k:02d},ours" for k in (1, 2)])
+    b = _csv(tmp_path, "answers_p5b.csv", [f"p5,{k},s{k:02d},midas" for k in (3, 4)])
+    assert human_study_table([a, b], _items(tmp_path, PAGE), tmp_path / "t.json")["ours"] == 2
+
+
+def test_a_missing_or_malformed_items_file_is_named(tmp_path):
+    ok = _csv(tmp_path, "answers_p1.csv", ["p1,1,s01,ours"])
+    with pytest.raises(StudyError, match=r"items \S*nowhere\.json do not exist: build the page"):
+        human_study_table([ok], tmp_path / "nowhere.json", tmp_path / "t.json")
+    (tmp_path / "bad.json").write_text('{"pages": []}')
+    with pytest.raises(StudyError, match=r"bad\.json is not the study page's items file"):
+        human_study_table([ok], tmp_path / "bad.json", tmp_path / "t.json")
+    (tmp_path / "gap.json").write_text(json.dumps({"items": [{"item": 1, "triplet_id": "a"},
+                                                             {"item": 3, "triplet_id": "b"}]}))
+    with pytest.raises(StudyError, match=r"gap\.json: items must be numbered 1..N once each, got \[1, 3\]"):
+        human_study_table([ok], tmp_path / "gap.json", tmp_path / "t.json")

@@ -146,7 +146,7 @@ def test_label_depth_round_trip_and_cache_hit(tmp_path):
     write_triplets(tmp_path / "set", ids, ["fb", "bo", "fb", "fb", "bo"], image[::-1].copy(), image)
     weights = _weights(tmp_path)
     counts = label_depth(_settings(), tmp_path / "set", weights, tmp_path / "depth", cache=tmp_path / "cache")
-    assert counts == {"images": 5, "computed": 5, "cached": 0}
+    assert counts == {"images": 5, "computed": 5, "cached": 0, "source": "image column"}
     got_ids, maps = read_depths(tmp_path / "depth")
     expected = midas.to_uint8(midas.predict_depth(midas.load_midas(weights, "resnet18", 8), image, 32))
     assert got_ids == ids and maps.dtype == np.uint8 and maps.shape == (5, 32, 32)
@@ -156,7 +156,7 @@ def test_label_depth_round_trip_and_cache_hit(tmp_path):
 
     # again: every map from the cache, the same files
     again = label_depth(_settings(), tmp_path / "set", weights, tmp_path / "depth2", cache=tmp_path / "cache")
-    assert again == {"images": 5, "computed": 0, "cached": 5}
+    assert again == {"images": 5, "computed": 0, "cached": 5, "source": "image column"}
     assert _files(tmp_path / "depth") == _files(tmp_path / "depth2")
     # a cached entry really is what is read: overwrite one, it shows up in the output
     entries = sorted((tmp_path / "cache").rglob("*.npy"))
@@ -168,6 +168,42 @@ def test_label_depth_round_trip_and_cache_hit(tmp_path):
     other = label_depth(_settings(), tmp_path / "set", _weights(tmp_path, 1), tmp_path / "depth4",
                         cache=tmp_path / "cache")
     assert other["computed"] == 5
+
+
+def test_label_depth_labels_the_scene_images_as_they_are_then_crops_and_resizes(tmp_path):
+    """Thesis 3.4.2: MiDaS on the scene image (here 48 x 32 and 30 x 40), then the partial images' pre-processing
+    (largest central square, bicubic resize to the set's 16 px); not MiDaS on the 16 px crop."""
+    from PIL import Image
+
+    ids, image, _ = _scenes(2, 48, seed=4)
+    originals = [image[0, 8:40, :], image[1, 4:44, 9:39]]  # h x w: 32 x 48, 40 x 30
+    (tmp_path / "scenes").mkdir()
+    paths = []
+    for tid, o in zip(ids, originals):
+        paths.append(tmp_path / "scenes" / f"{tid}.png")
+        Image.fromarray(o).save(paths[-1])
+    crops = [o[:, 8:40] for o in originals[:1]] + [originals[1][5:35, :]]  # the largest central squares
+    small = np.stack([np.asarray(Image.fromarray(c).resize((16, 16), Image.BICUBIC)) for c in crops])
+    write_triplets(tmp_path / "set", ids, ["fb", "bo"], small, small)
+    (tmp_path / "set" / "scenes.csv").write_text("triplet_id,scene\n" + "".join(
+        f"{t},{p}\n" for t, p in zip(ids, [paths[0], "../scenes/" + paths[1].name])))  # absolute, relative
+    weights = _weights(tmp_path)
+    counts = label_depth(_settings(), tmp_path / "set", weights, tmp_path / "depth", cache=tmp_path / "cache")
+    assert counts["computed"] == 2 and counts["source"].startswith("scene images")
+    got = read_depths(tmp_path / "depth")[1]
+    model = midas.load_midas(weights, "resnet18", 8)
+    for i, (o, box) in enumerate(zip(originals, [(slice(None), slice(8, 40)), (slice(5, 35), slice(None))])):
+        full = midas.to_uint8(midas.predict_depth(model, o[None], 32))[0]  # 8 bits over the whole map
+        assert full.shape == o.shape[:2]
+        want = np.asarray(Image.fromarray(np.ascontiguousarray(full[box])).resize((16, 16), Image.BICUBIC))
+        np.testing.assert_array_equal(got[i], want)
+    old = midas.to_uint8(midas.predict_depth(model, small, 32))  # the former path: MiDaS on the small crops
+    assert np.abs(got.astype(int) - old).mean() > 1
+    again = label_depth(_settings(), tmp_path / "set", weights, tmp_path / "depth2", cache=tmp_path / "cache")
+    assert again["cached"] == 2 and (read_depths(tmp_path / "depth2")[1] == got).all()
+    paths[1].unlink()
+    with pytest.raises(TripletError, match=r"scenes.csv: 1 scene image\(s\) it names are missing.*re-run prepare_scenes"):
+        label_depth(_settings(), tmp_path / "set", weights, tmp_path / "depth3")
 
 
 def test_label_depth_names_missing_weights_and_sets_before_any_work(tmp_path):

@@ -112,6 +112,10 @@ def test_prepare_scenes_writes_readable_sets_byte_identically(tmp_path):
         t = read_triplets(tmp_path / "a" / split, tmp_path / "a" / "labeller_depth" if split == "labeller" else None)
         assert len(t) == n and t.partial.shape == (n, 32, 32, 3)
         assert t.kinds.count("bo") == round(n * 0.25) == manifest["splits"][split]["bo"]
+        # the depth labels' source (label_depth): the demo's scene images as they are, the set's own image column
+        sources = (tmp_path / "a" / split / "scenes.csv")
+        assert sources.is_file() == (split != "labeller")
+        assert split == "labeller" or sources.read_text().splitlines()[1:] == [f"{i},image/{i}.png" for i in t.ids]
     ids, depth = read_depths(tmp_path / "a" / "labeller_depth")
     assert len(ids) == 4 and depth.max() == 255 and depth.min() == 0
     written = json.loads((tmp_path / "a" / "manifest.json").read_text())

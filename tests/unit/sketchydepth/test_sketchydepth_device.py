@@ -126,3 +126,14 @@ def test_figure_depth_sketch_on_the_device(tmp_path, trained, on_device):
     (tmp_path / "ours_depth").rename(tmp_path / "depth")
     figure_depth_sketch(tmp_path, trained, _settings(), tmp_path / "fig.png", 2, 0, False, DEVICE)
     assert (tmp_path / "fig.png").is_file() and on_device == [(1, SIZE, SIZE, 3), (1, SIZE, SIZE)] * 2  # image, depth
+
+
+def test_figure_diversity_on_the_device(tmp_path, trained, on_device):
+    from sketch3d.sketchydepth.figures import figure_diversity
+
+    test, _ = _data(tmp_path, 2, "test")
+    settings = {**_settings(), "sketchydepth": {**_settings()["sketchydepth"], "perturbation": {
+        "max_shift": 0.1, "copies": 2, "paper": 250, "generate": False}}}
+    figure_diversity(test, trained, settings, tmp_path / "a1.png", 2, 0, False, DEVICE)
+    # one fb example: the input and 2 translated copies, each its image then its depth (to_uint8 order)
+    assert (tmp_path / "a1.png").is_file() and on_device == [(1, SIZE, SIZE, 3), (1, SIZE, SIZE)] * 3

@@ -72,3 +72,19 @@ def test_new_columns_follow_the_thesis_columns(tmp_path):
     md = (tmp_path / "t.md").read_text()
     assert md.index("test SSIM") < md.index("test KID x1000") and "Wang et al. 2004" in md and "95% bootstrap interval" in md
     assert json.loads((tmp_path / "t.json").read_text())["sketchydepth"]["test"]["depth AbsRel"] == 0.25
+
+
+def test_each_row_names_its_test_inputs_and_other_inputs_are_rows_of_their_own(tmp_path):
+    files = {"sketchydepth@ground_truth": _metrics(tmp_path, "s_gt", 100.0, 0.4, 80.0, 150.0, demo=False),
+             "sketchydepth": _metrics(tmp_path, "s", 120.0, 0.3, 90.0, 160.0, demo=False),
+             "baseline": _metrics(tmp_path, "b", 140.0, 0.25, demo=False)}
+    df = sketchydepth_table(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json", test_inputs="edgegan")
+    assert list(df["method"].unique()) == ["baseline", "sketchydepth", "sketchydepth@ground_truth"]
+    fid = df[(df["category"] == "test") & (df["metric"] == "FID")].set_index("method")
+    assert fid.loc["sketchydepth", "thesis"] == 116.87 and fid.loc["sketchydepth", "inputs"].startswith("EdgeGAN")
+    assert pd.isna(fid.loc["sketchydepth@ground_truth", "thesis"])  # not the thesis's run: not compared
+    assert fid.loc["sketchydepth@ground_truth", "inputs"].startswith("ground-truth partial images")
+    assert "Test inputs (partial images): EdgeGAN" in (tmp_path / "t.md").read_text()
+    with pytest.raises(TableInputError, match="unknown model.*sketchydepth@sketch"):
+        sketchydepth_table({"sketchydepth@sketch": files["sketchydepth"]}, tmp_path / "u.csv", tmp_path / "u.md",
+                           tmp_path / "u.json", test_inputs="edgegan")
