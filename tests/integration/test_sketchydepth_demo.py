@@ -23,9 +23,14 @@ MODELS = ("baseline", "sketchydepth", "no_depth", "no_joint")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("sketchydepth"))
+    # the page first: a participant answers the items it shows (human_study_table checks answers against them)
+    items_json = "results/demo/sketchydepth/human_study/items.json"
+    snakemake("--cores", "2", items_json, cwd=project, timeout=1200)
+    items = json.loads((project / items_json).read_text())["items"]
     answers = project / "data/human_study/answers_p1.csv"
     answers.parent.mkdir(parents=True)
-    answers.write_text("participant,item,triplet_id,chosen\np1,1,test_00000,ours\np1,2,test_00001,midas\n")
+    answers.write_text("participant,item,triplet_id,chosen\n" + "".join(
+        f"p1,{i['item']},{i['triplet_id']},{'ours' if k == 0 else 'midas'}\n" for k, i in enumerate(items)))
     snakemake("--cores", "2", "sketchydepth", cwd=project, timeout=1200)
     return project
 
@@ -45,6 +50,7 @@ def test_every_output_is_there_and_says_demo(built):
     page = (r / "sketchydepth/human_study/page.html").read_text()
     assert "http://" not in page and "https://" not in page
     study = json.loads((r / "tables/human_study.json").read_text())
+    assert len(json.loads((r / "sketchydepth/human_study/items.json").read_text())["items"]) == 2  # params_tiny
     assert study["answers"] == 2 and study["ours"] == 1
     for model in MODELS:
         assert (r / f"sketchydepth/models/{model}/curves.png").is_file()
