@@ -46,11 +46,16 @@ def photo(tmp_path_factory) -> Path:
 
 
 def test_readme_depth_effects(photo):
-    [effects] = commands_of("run", "sketch3d effects ")
+    every_effects = commands_of("run", "sketch3d effects ")
     [photo3d] = commands_of("run", "sketch3d photo3d ")
-    run(_exe(effects), cwd=photo)
-    out = Image.open(photo / effects[effects.index("--out") + 1])
-    assert out.size == (64, 48)
+    assert len(every_effects) >= 2  # a depth effect, and fog with the user's own fog image
+    for effects in every_effects:
+        if "--overlay" in effects:  # the user's fog image, of another size than the photo
+            fog = (np.random.default_rng(1).random((30, 40, 3)) * 255).astype(np.uint8)
+            Image.fromarray(fog).save(photo / effects[effects.index("--overlay") + 1])
+        run(_exe(effects), cwd=photo)
+        out = Image.open(photo / effects[effects.index("--out") + 1])
+        assert out.size == (64, 48), effects
     run(_exe(photo3d), cwd=photo)
     clip = Image.open(photo / photo3d[photo3d.index("--out") + 1])
     assert clip.n_frames == int(photo3d[photo3d.index("--frames") + 1])
