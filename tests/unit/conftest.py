@@ -22,3 +22,15 @@ def _one_thread(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_feature_network():
+    """Each test builds its own feature network: the process-wide one of features.extract (inference_model keeps
+    the last build) would hide a test's patched loader or count of builds."""
+    import sys
+
+    extract = sys.modules.get("sketch3d.features.extract")
+    if extract is not None:
+        extract._BUILT.clear()
+    yield

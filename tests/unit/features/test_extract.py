@@ -1,6 +1,7 @@
 """features.extract: BatchNorm folding (same features, within rounding) and the precision option."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -120,3 +121,25 @@ def test_bf16_on_a_cpu_without_it_warns(tmp_path, images, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="sketch3d.features.extract"):
         embed_images(images[:1], SPEC, 129, tmp_path, precision="bf16")
     assert "no native bf16" in caplog.text
+
+
+def test_the_network_is_built_once_for_many_transforms_and_rebuilt_for_another_spec(tmp_path, images, monkeypatch):
+    """A search embeds under dozens of transforms, one embed_images call each: one build serves them all, the same
+    features as a fresh build; another spec (here another seed) gets its own network."""
+    builds = []
+    real = extract_mod.load_backbone
+
+    def counting_load(spec, device="cpu"):
+        builds.append(spec)
+        return real(spec, device)
+
+    monkeypatch.setattr(extract_mod, "load_backbone", counting_load)
+    a = embed_images(images, SPEC, 129, tmp_path / "c1", dtype="float32")
+    embed_images(images, SPEC, 150, tmp_path / "c1", dtype="float32")
+    assert len(builds) == 1
+    extract_mod._BUILT.clear()
+    np.testing.assert_array_equal(embed_images(images, SPEC, 129, tmp_path / "c2", dtype="float32"), a)
+    assert len(builds) == 2
+    other = dataclasses.replace(SPEC, seed=SPEC.seed + 1)
+    b = embed_images(images, other, 129, tmp_path / "c2", dtype="float32")
+    assert len(builds) == 3 and not np.array_equal(a, b)
