@@ -136,7 +136,7 @@ def test_intermediates_in_predictable_places(finished):
     assert feats.shape == (9, 1024 * 14 * 14)
     assert (r / "figures/top5_chair.png").exists() and (r / "figures/top5_lamp.png").exists()
     assert (r / "logs/prepare_dataset/prepare_dataset.log").exists()
-    assert (r / f"logs/extract_features/RN50-layer3_sketch_lamp_test_box{box}.log").exists()
+    assert (r / f"logs/extract_features/RN50-layer3_sketch_test_box{box}.log").exists()
 
 
 def test_second_run_has_nothing_to_do(finished):

@@ -106,12 +106,12 @@ def gallery_dir(category, split, style="lines", view_set=None):
 
 
 def feature_images(wildcards):
-    """The image set a features job embeds: the sketch rasters (kind `sketch`) or a rendered gallery (kind
-    `<style>_<view set>`, e.g. lines_five)."""
+    """The image sets a features job embeds, one per category (in CATEGORIES' order, as its outputs): the sketch
+    rasters (kind `sketch`) or a rendered gallery (kind `<style>_<view set>`, e.g. lines_five)."""
     if wildcards.kind == "sketch":
-        return f"{RESULTS}/sketches/{wildcards.category}/{wildcards.split}"
+        return [f"{RESULTS}/sketches/{c}/{wildcards.split}" for c in CATEGORIES]
     style, view_set = wildcards.kind.split("_", 1)
-    return gallery_dir(wildcards.category, wildcards.split, style, view_set)
+    return [gallery_dir(c, wildcards.split, style, view_set) for c in CATEGORIES]
 
 
 # what the features command reads: the weights setting, and where the paper profile keeps downloaded weights

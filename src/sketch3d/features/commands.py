@@ -5,17 +5,21 @@ import argparse
 import logging
 from pathlib import Path
 
-from sketch3d.command_line import Command, arg, parse_settings
+from sketch3d.command_line import CliError, Command, arg, parse_settings
 
 log = logging.getLogger("sketch3d")
 
 
 def _extract_features(a: argparse.Namespace) -> None:
-    from sketch3d.features.stage import extract_features
+    from sketch3d.features.stage import extract_feature_sets
 
-    feats = extract_features(Path(a.images), parse_settings(a.settings), a.transforms, Path(a.cache), Path(a.out),
-                             Path(a.ids), network=a.network)
-    log.info("extract_features: %s", feats.shape)
+    if not len(a.images) == len(a.out) == len(a.ids):
+        raise CliError(f"extract_features: give one --out and one --ids per image set of --images; got "
+                       f"{len(a.images)} image sets, {len(a.out)} --out and {len(a.ids)} --ids")
+    sets = [(Path(i), Path(o), Path(d)) for i, o, d in zip(a.images, a.out, a.ids)]
+    for (images, _, _), feats in zip(sets, extract_feature_sets(sets, parse_settings(a.settings), a.transforms,
+                                                                Path(a.cache), network=a.network)):
+        log.info("extract_features: %s %s", images, feats.shape)
 
 
 def _transforms(text: str) -> list:
@@ -28,8 +32,12 @@ def _transforms(text: str) -> list:
 
 
 COMMANDS = (
-    Command("extract_features", "CLIP features of an image set, transformed (box, translation, rotation) and averaged", _extract_features, (
-        *(arg(f"--{name}", required=True) for name in ("settings", "images", "cache", "out", "ids")),
+    Command("extract_features", "CLIP features of image sets, transformed (box, translation, rotation) and averaged", _extract_features, (
+        *(arg(f"--{name}", required=True) for name in ("settings", "cache")),
+        arg("--images", nargs="+", required=True, help="image set folders (index.csv + images); the network "
+                                                        "starts once for all of them"),
+        arg("--out", nargs="+", required=True, help="one features .npy per image set, in the same order"),
+        arg("--ids", nargs="+", required=True, help="one ids .csv per image set, in the same order"),
         arg("--network", help="a name of features.networks (Tables 4.5, 4.6); default: the main network "
                               "(features.backbone, features.layer)"),
         arg("--transforms", type=_transforms, required=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -146,42 +146,57 @@ def extract_features(images_dir: Path, params: dict, transforms, cache_dir: Path
     """Embed every image of ``images_dir`` under each of ``transforms`` (names or ``Transform``s, see
     :mod:`sketch3d.features.transforms`; a box size or None also works) and write the [N, D] mean with the ids.
     ``network``: a name of ``features.networks`` (None: the main network)."""
+    return extract_feature_sets([(images_dir, out_npy, out_ids)], params, transforms, cache_dir, network)[0]
+
+
+def extract_feature_sets(sets: Sequence[tuple[Path, Path, Path]], params: dict, transforms, cache_dir: Path,
+                         network: str | None = None) -> list[np.ndarray]:
+    """:func:`extract_features` of several image sets, ``(images_dir, out_npy, out_ids)`` each, in one process:
+    the network starts once (a features job serves every category of an image kind). Every set's file holds the
+    bytes a job of its own would write: each set is embedded in its own batches, in the order given."""
     from sketch3d.devices import claim_device
     from sketch3d.features.transforms import Transform, parse_transforms
 
     items = transforms if isinstance(transforms, (list, tuple)) else [transforms]
     transforms = parse_transforms([t.name if isinstance(t, Transform) else t if isinstance(t, str)
                                    else Transform(t).name for t in items])
-    index = read_index(images_dir)
     spec = feature_spec(params, network)
-    images = [Path(p) for p in index["path"]]
-    feats = cached_mean(images, transforms, params, cache_dir, network)
-    if feats is not None:
-        log.info("features: %d images, %s, transforms %s: all in the cache", len(index), spec,
-                 [t.name for t in transforms])
-    else:
+    indexes = [read_index(Path(images_dir)) for images_dir, _, _ in sets]  # every set checked before any work
+    images = [[Path(p) for p in index["path"]] for index in indexes]
+    feats: list[np.ndarray | None] = [cached_mean(paths, transforms, params, cache_dir, network) for paths in images]
+    names = [t.name for t in transforms]
+    for (images_dir, _, _), index, f in zip(sets, indexes, feats):
+        if f is not None:
+            log.info("features: %s, %d images, %s, transforms %s: all in the cache", images_dir, len(index), spec,
+                     names)
+    if any(f is None for f in feats):
         with claim_device() as device:
-            log.info("features: %d images, %s, transforms %s, device %s", len(index), spec,
-                     [t.name for t in transforms], device)
-            feats = mean_features(images, transforms, params, cache_dir, device, network)
-            # the network is up: embed the set's other parts of its transforms too (an Augm. row's copies are
-            # each their own file, read by their own job), so that those jobs find them in the cache
-            parts = list(dict.fromkeys(p for t in transforms for p in t.parts() if p not in transforms))
-            if parts:
-                log.info("features: also cached for the sibling files: %s", [p.name for p in parts])
-                for part in parts:
-                    mean_features(images, [part], params, cache_dir, device, network)
-    with atomic_path(out_npy) as tmp:
-        np.save(tmp, feats)
-    rows = index[["image_id", "shape_id", "azimuth"]].copy()
-    # provenance beside every feature file: random weights are never mistaken for CLIP's; no absolute path
+            for i, ((images_dir, _, _), paths) in enumerate(zip(sets, images)):
+                if feats[i] is not None:
+                    continue
+                log.info("features: %s, %d images, %s, transforms %s, device %s", images_dir, len(paths), spec,
+                         names, device)
+                feats[i] = mean_features(paths, transforms, params, cache_dir, device, network)
+                # the network is up: embed the set's other parts of its transforms too (an Augm. row's copies are
+                # each their own file, read by their own job), so that those jobs find them in the cache
+                parts = list(dict.fromkeys(p for t in transforms for p in t.parts() if p not in transforms))
+                if parts:
+                    log.info("features: also cached for the sibling files: %s", [p.name for p in parts])
+                    for part in parts:
+                        mean_features(paths, [part], params, cache_dir, device, network)
     from sketch3d.weights import describe
 
     setting = network_settings(params, network)["weights"]
-    rows["weights"] = describe(setting, spec.backbone, local=None if spec.weights == setting else spec.weights,
-                               seed=spec.seed, family=spec.family_title)
-    rows["settings_key"] = spec.key()
-    rows["transforms"] = "+".join(t.name for t in transforms)
-    with atomic_path(out_ids) as tmp:
-        rows.to_csv(tmp, index=False)
+    weights = describe(setting, spec.backbone, local=None if spec.weights == setting else spec.weights,
+                       seed=spec.seed, family=spec.family_title)
+    for (_, out_npy, out_ids), index, f in zip(sets, indexes, feats):
+        with atomic_path(Path(out_npy)) as tmp:
+            np.save(tmp, f)
+        rows = index[["image_id", "shape_id", "azimuth"]].copy()
+        # provenance beside every feature file: random weights are never mistaken for CLIP's; no absolute path
+        rows["weights"] = weights
+        rows["settings_key"] = spec.key()
+        rows["transforms"] = "+".join(names)
+        with atomic_path(Path(out_ids)) as tmp:
+            rows.to_csv(tmp, index=False)
     return feats

@@ -219,3 +219,54 @@ def test_a_job_that_starts_the_network_caches_its_transforms_parts_for_their_own
     monkeypatch.undo()
     fresh = stage.mean_features(paths, parse_transforms(["box129_rot-23.5"]), params, tmp_path / "fresh", "cpu")
     assert np.load(tmp_path / "rot.npy").tobytes() == fresh.tobytes()
+
+
+def _image_set(folder, ids, shift):
+    import pandas as pd
+
+    from sketch3d.imageset import write_index
+
+    folder.mkdir(parents=True)
+    paths = []
+    for k, image_id in enumerate(ids):
+        img = Image.new("L", (224, 224), 255)
+        ImageDraw.Draw(img).ellipse([20 + shift + 7 * k, 30, 160, 180 - 9 * k], outline=0, width=3)
+        img.save(folder / f"{image_id}.png")
+        paths.append(folder / f"{image_id}.png")
+    write_index(folder, pd.DataFrame({"image_id": ids, "shape_id": ["s"] * len(ids), "azimuth": [0] * len(ids),
+                                      "path": [str(p) for p in paths]}))
+
+
+def test_one_job_of_several_image_sets_writes_each_sets_own_bytes_and_starts_the_network_once(tmp_path, monkeypatch):
+    """A features job embeds every category's set of an image kind: each file holds the bytes a job of its own
+    writes (ids and provenance included), and the network is built once for all of them."""
+    import sketch3d.features.extract as extract_mod
+    from sketch3d.features import stage
+
+    _image_set(tmp_path / "chair", ["c0", "c1", "c2"], 0)
+    _image_set(tmp_path / "lamp", ["l0", "l1"], 25)
+    params = {"seed": 0, "features": {"backbone": "RN50", "layer": "layer3", "weights": "random", "batch_size": 2,
+                                      "dtype": "float16", "precision": "fp32"}}
+    builds = []
+    real = extract_mod.load_backbone
+    monkeypatch.setattr(extract_mod, "load_backbone", lambda spec, device="cpu": builds.append(1) or real(spec, device))
+    sets = [(tmp_path / c, tmp_path / "joint" / f"{c}.npy", tmp_path / "joint" / f"{c}.csv") for c in ("chair", "lamp")]
+    stage.extract_feature_sets(sets, params, ["box150_tx10_ty0"], tmp_path / "cache", network=None)
+    assert len(builds) == 1
+    for c in ("chair", "lamp"):
+        extract_mod._BUILT.clear()
+        stage.extract_features(tmp_path / c, params, ["box150_tx10_ty0"], tmp_path / f"own-cache-{c}",
+                               tmp_path / f"{c}.npy", tmp_path / f"{c}.csv")
+        assert (tmp_path / "joint" / f"{c}.npy").read_bytes() == (tmp_path / f"{c}.npy").read_bytes()
+        assert (tmp_path / "joint" / f"{c}.csv").read_bytes() == (tmp_path / f"{c}.csv").read_bytes()
+    assert np.load(tmp_path / "lamp.npy").shape[0] == 2
+
+
+def test_the_command_wants_one_output_pair_per_image_set(tmp_path, caplog):
+    from sketch3d.cli import main
+
+    code = main(["extract_features", "--settings", "{}", "--images", str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--transforms", "box129", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "a.npy"),
+                 "--ids", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    assert code != 0 and "one --out and one --ids per image set" in caplog.text and "2 image sets, 1 --out" in caplog.text
+    assert not (tmp_path / "a.npy").exists()
