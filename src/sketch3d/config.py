@@ -122,6 +122,17 @@ def _check_consistency(params: dict, source: str) -> None:
         raise ParamsError(f"{source}: invalid parameter in 'render.view_sets': {exc}") from None
 
 
+def results_dir(params: dict) -> Path:
+    """Where the workflow writes a run's outputs (the workflow's ``RESULTS``), relative to the repository root:
+    ``results/<profile>``, ``results/<profile>-<variant>`` for a named variant (``variant``, e.g. appendix A.1.6's
+    256 px SketchyDepth, so that it does not overwrite the profile's own run), ``results/rehearsal`` for the paper
+    rehearsal. The one place this is decided: the workflow, ``sketch3d query`` and ``sketch3d reconstruct`` read it."""
+    if params.get("rehearsal"):
+        return Path("results/rehearsal")
+    variant = params.get("variant")
+    return Path(f"results/{params.get('profile', 'demo')}" + (f"-{variant}" if variant else ""))
+
+
 def load_params(path: str | os.PathLike = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:
     """Read a params file, apply dotted-key overrides (``{"profile": "paper"}``), validate, and return
     the effective parameters of its profile (see :func:`validate`)."""

@@ -6,7 +6,7 @@ import json
 import re
 
 from sketch3d.codeversion import command_version
-from sketch3d.config import ParamsError, validate
+from sketch3d.config import ParamsError, results_dir, validate
 from sketch3d.names import SPLITS, table_id, table_slug, table_stem
 from sketch3d.report.reference import table_file
 
@@ -17,7 +17,8 @@ except ParamsError as exc:
 
 PROFILE = config["profile"]
 # the rehearsal (workflow/rehearsal.yaml) runs the paper profile's rules on fixtures: its outputs stay apart
-RESULTS = "results/rehearsal" if config["rehearsal"] else f"results/{PROFILE}"
+# (sketch3d.config.results_dir: results/<profile>, results/<profile>-<variant> for a variant, results/rehearsal)
+RESULTS = results_dir(config).as_posix()
 LOGS = f"{RESULTS}/logs"
 # the table commands' flag in the rehearsal (its tables say their numbers mean nothing); empty otherwise, so that
 # the demo's and the paper's jobs are unchanged

@@ -35,9 +35,10 @@ class ReconstructError(ValueError):
 
 
 def results_dir(params: Mapping) -> Path:
-    """Where the workflow writes this profile's outputs (the workflow's ``RESULTS``): ``results/<profile>``, or
-    ``results/rehearsal`` for the paper rehearsal; relative to the repository root, where sketch3d runs."""
-    return Path("results/rehearsal" if params.get("rehearsal") else f"results/{params.get('profile', 'demo')}")
+    """Where the workflow writes this profile's outputs (``sketch3d.config.results_dir``, the workflow's RESULTS)."""
+    from sketch3d.config import results_dir as workflow_results
+
+    return workflow_results(dict(params))
 
 
 def default_generator(params: Mapping) -> tuple[Path, Path]:

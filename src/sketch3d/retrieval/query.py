@@ -66,8 +66,10 @@ def query_files(folder: Path) -> list[Path]:
 
 
 def default_results(params: dict) -> Path:
-    """The pipeline's results folder of the profile (``workflow/rules/common.smk``'s RESULTS)."""
-    return Path("results/rehearsal" if params.get("rehearsal") else f"results/{params['profile']}")
+    """The pipeline's results folder of the profile (``sketch3d.config.results_dir``, the workflow's RESULTS)."""
+    from sketch3d.config import results_dir
+
+    return results_dir(params)
 
 
 def describe_weights(params: dict) -> tuple[str, bool]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from sketch3d.config import merge, validate
+from sketch3d.config import merge, results_dir, validate
 from sketch3d.sketchydepth.networks import build_networks, model_spec
 
 REPO = Path(__file__).resolve().parents[3]
@@ -14,11 +14,13 @@ REPO = Path(__file__).resolve().parents[3]
 def test_the_256_variant_is_image_size_256_of_the_paper_profile_and_nothing_else():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     variant = yaml.safe_load((REPO / "workflow" / "variants" / "sketchydepth_256.yaml").read_text())
-    assert variant == {"profiles": {"paper": {"sketchydepth": {"image_size": 256}}}}
+    assert variant == {"variant": "sketchydepth_256", "profiles": {"paper": {"sketchydepth": {"image_size": 256}}}}
     paper = validate({**merge(raw, variant), "profile": "paper"}, source="sketchydepth_256.yaml")
     assert paper["sketchydepth"]["image_size"] == 256 and paper["sketchydepth"]["gan"]["ngf"] == 64
     base = validate({**raw, "profile": "paper"})
-    assert paper == {**base, "sketchydepth": {**base["sketchydepth"], "image_size": 256}}
+    assert paper == {**base, "variant": "sketchydepth_256", "sketchydepth": {**base["sketchydepth"], "image_size": 256}}
+    # its own results folder, beside the 128 px run's
+    assert results_dir(paper) == Path("results/paper-sketchydepth_256") and results_dir(base) == Path("results/paper")
     demo = validate(merge(raw, variant))  # the demo profile keeps its own size
     assert demo["sketchydepth"]["image_size"] == validate(raw)["sketchydepth"]["image_size"]
 
