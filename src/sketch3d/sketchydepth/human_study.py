@@ -35,6 +35,7 @@ import csv
 import html
 import io
 import json
+import re
 import os
 from importlib import resources
 from pathlib import Path
@@ -232,6 +233,7 @@ def read_items(path: str | os.PathLike) -> dict[int, str]:
 def check_answers(rows: list[dict], items: dict[int, str], max_listed: int = 20) -> list[str]:
     """What in the answers ``rows`` (:func:`read_answers`) does not match the page's ``items``
     (:func:`read_items`): an item number not on the page, a triplet id other than the page's for that item, a
+    file whose participant is not the one its name (``answers_<participant>.csv``) says or that holds several, a
     participant with too few answers (the items missing named). Empty when all match."""
     problems = []
     n = len(items)
@@ -241,6 +243,19 @@ def check_answers(rows: list[dict], items: dict[int, str], max_listed: int = 20)
         elif r["triplet_id"] != items[r["item"]]:
             problems.append(f"{r['where']}: item {r['item']} is triplet {items[r['item']]} on the page, the answer "
                             f"names {r['triplet_id']}")
+    # the page saves answers_<participant>.csv: a file that names someone else (a renamed or merged file, a
+    # participant who typed another's id) would count one person's answers as another's
+    by_file: dict[str, set[str]] = {}
+    for r in rows:
+        by_file.setdefault(r["where"].rsplit(", line", 1)[0], set()).add(r["participant"])
+    for file, names in sorted(by_file.items()):
+        # a browser saves a second download of the same name as "answers_<participant> (1).csv"
+        stem = re.sub(r" \(\d+\)$", "", Path(file).stem)
+        owner = stem[len("answers_"):] if stem.startswith("answers_") else None
+        if len(names) > 1 or (owner is not None and names != {owner}):
+            problems.append(f"{file}: answers of participant(s) {', '.join(sorted(names))}"
+                            + (f", but the page saves participant {owner}'s answers under this name" if owner else
+                               "; one file holds one participant's answers"))
     by_participant: dict[str, list[dict]] = {}
     for r in rows:
         by_participant.setdefault(r["participant"], []).append(r)

@@ -172,10 +172,20 @@ def test_answers_are_checked_against_the_pages_items(tmp_path):
     msg = _mismatch(tmp_path, [other])
     assert "answers_p4.csv, line 4: item 3 is triplet s03 on the page, the answer names s07" in msg
     assert msg.count("\n  ") == 1  # only that one problem listed
-    # two files of the same participant that together answer everything are fine
-    a = _csv(tmp_path, "answers_p5a.csv", [f"p5,{k},s{k:02d},ours" for k in (1, 2)])
-    b = _csv(tmp_path, "answers_p5b.csv", [f"p5,{k},s{k:02d},midas" for k in (3, 4)])
+    # two files of the same participant that together answer everything are fine (a browser names the second
+    # download "answers_p5 (1).csv")
+    a = _csv(tmp_path, "answers_p5.csv", [f"p5,{k},s{k:02d},ours" for k in (1, 2)])
+    b = _csv(tmp_path, "answers_p5 (1).csv", [f"p5,{k},s{k:02d},midas" for k in (3, 4)])
     assert human_study_table([a, b], _items(tmp_path, PAGE), tmp_path / "t.json")["ours"] == 2
+    (tmp_path / "t.json").unlink()
+    # a file whose rows name another participant than its name, or several participants, is named
+    renamed = _csv(tmp_path, "answers_p6.csv", [f"p7,{k},s{k:02d},ours" for k in range(1, 5)])
+    msg = _mismatch(tmp_path, [renamed])
+    assert "answers_p6.csv: answers of participant(s) p7, but the page saves participant p6's answers" in msg
+    merged = _csv(tmp_path, "all.csv", [*(f"p8,{k},s{k:02d},ours" for k in range(1, 5)),
+                                        *(f"p9,{k},s{k:02d},ours" for k in range(1, 5))])
+    msg = _mismatch(tmp_path, [merged])
+    assert "all.csv: answers of participant(s) p8, p9; one file holds one participant's answers" in msg
 
 
 def test_a_missing_or_malformed_items_file_is_named(tmp_path):
