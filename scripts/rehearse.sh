@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The paper rehearsal: build the fixtures (tests/rehearsal/, seeded, offline), then run the paper profile's DAG on
 # them at the tiny sizes of workflow/rehearsal.yaml. Outputs: results/rehearsal/ (never the thesis's numbers).
-# Usage: bash scripts/rehearse.sh [snakemake targets, default: every chapter] [-- extra snakemake options]
+# Usage: bash scripts/rehearse.sh [--variant NAME] [snakemake targets, default: every chapter] [-- extra snakemake options]
+#   --variant NAME: a variant of the paper profile (workflow/variants/NAME.yaml, merged after the rehearsal's sizes),
+#   e.g. sketchydepth_256 (appendix A.1.6); outputs under results/rehearsal-NAME/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -12,7 +14,11 @@ export HF_HUB_OFFLINE=1 HF_HOME="$PWD/$inputs/huggingface" TORCH_HOME="$PWD/$inp
 # each machine's own fastest CPU kernels (sketch3d.numerics): the rehearsal's numbers mean nothing, so the
 # cross-CPU pins (oneDNN off in training, ~1.6x slower) buy it nothing; a user's setting is kept
 export SKETCH3D_NATIVE_KERNELS="${SKETCH3D_NATIVE_KERNELS:-1}"
-targets=() extra=()
+targets=() extra=() configs=(workflow/rehearsal.yaml)
+if [ "${1:-}" = "--variant" ]; then
+  [ -f "workflow/variants/${2:-}.yaml" ] || { echo "rehearse.sh: no variant ${2:-} (workflow/variants/*.yaml)" >&2; exit 2; }
+  configs+=("workflow/variants/$2.yaml"); shift 2
+fi
 while [ $# -gt 0 ]; do
   if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi
   targets+=("$1"); shift
@@ -29,5 +35,5 @@ fixtures laid out like the real inputs (tests/rehearsal/), at tiny sizes, with r
 paper path runs; its numbers mean nothing.
 NOTE
 # targets first: --configfile takes every word after it, targets included
-snakemake "${targets[@]}" --cores "${REHEARSAL_CORES:-all}" --configfile workflow/rehearsal.yaml "${extra[@]}"
+snakemake "${targets[@]}" --cores "${REHEARSAL_CORES:-all}" --configfile "${configs[@]}" "${extra[@]}"
 echo "rehearsal of ${targets[*]}: $(( $(date +%s) - start )) s"

@@ -126,11 +126,10 @@ def results_dir(params: dict) -> Path:
     """Where the workflow writes a run's outputs (the workflow's ``RESULTS``), relative to the repository root:
     ``results/<profile>``, ``results/<profile>-<variant>`` for a named variant (``variant``, e.g. appendix A.1.6's
     256 px SketchyDepth, so that it does not overwrite the profile's own run), ``results/rehearsal`` for the paper
-    rehearsal. The one place this is decided: the workflow, ``sketch3d query`` and ``sketch3d reconstruct`` read it."""
-    if params.get("rehearsal"):
-        return Path("results/rehearsal")
+    rehearsal (``results/rehearsal-<variant>`` for a variant's). The one place this is decided: the workflow, ``sketch3d query`` and ``sketch3d reconstruct`` read it."""
     variant = params.get("variant")
-    return Path(f"results/{params.get('profile', 'demo')}" + (f"-{variant}" if variant else ""))
+    base = "results/rehearsal" if params.get("rehearsal") else f"results/{params.get('profile', 'demo')}"
+    return Path(base + (f"-{variant}" if variant else ""))
 
 
 def load_params(path: str | os.PathLike = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:

@@ -21,6 +21,7 @@ def test_the_256_variant_is_image_size_256_of_the_paper_profile_and_nothing_else
     assert paper == {**base, "variant": "sketchydepth_256", "sketchydepth": {**base["sketchydepth"], "image_size": 256}}
     # its own results folder, beside the 128 px run's
     assert results_dir(paper) == Path("results/paper-sketchydepth_256") and results_dir(base) == Path("results/paper")
+    assert results_dir({**paper, "rehearsal": True}) == Path("results/rehearsal-sketchydepth_256")
     demo = validate(merge(raw, variant))  # the demo profile keeps its own size
     assert demo["sketchydepth"]["image_size"] == validate(raw)["sketchydepth"]["image_size"]
 
