@@ -133,7 +133,7 @@ rule reconstruction_scores:
         snapshots=f"{RC}/snapshot_scores.csv",
         plot=report(
             f"{RC}/score_vs_iteration.png",
-            caption="../report/reconstruction/figures.rst",
+            caption="../report/reconstruction/score_vs_iteration.rst",
             category="Reconstruction (4.3)",
             subcategory="Figures",
             labels={"figure": "score vs iteration", "profile": PROFILE},
