@@ -144,16 +144,21 @@ def score_inversion(folder: Path, ref: ShapeReference, settings: Mapping) -> dic
             "iterations": int(summary["iterations"])}
 
 
+def styles_on_model(generator, styles):
+    """Stored styles (numpy or tensor) on the generator's device, in its dtype."""
+    import torch
+
+    param = next(generator.parameters())
+    return torch.as_tensor(np.asarray(styles)).to(device=param.device, dtype=param.dtype)
+
+
 def score_styles(generator, styles, ref: ShapeReference, settings: Mapping, device: str = "cpu") -> dict:
     """The scores of the generator's shape for ``styles`` [1, n_styles, style_dim], meshed as the inversion
     meshes its best styles (``mc_resolution``, ``mc_level``)."""
-    import torch
-
     from sketch3d.reconstruction.inversion import mesh_of_grid, styles_grid
 
     level, mc_res, n_points, _snaps, seed = _score_settings(settings)
-    param = next(generator.parameters())
-    styles = torch.as_tensor(np.asarray(styles)).to(device=param.device, dtype=param.dtype)
+    styles = styles_on_model(generator, styles)
     grid_res = ref.grid.shape[0]
     grid = styles_grid(generator, styles, grid_res, device)
     mc_grid = grid if grid_res == mc_res else styles_grid(generator, styles, mc_res, device)
