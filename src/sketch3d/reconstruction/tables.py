@@ -2,8 +2,10 @@
 their means over the examples (``scores.reconstruction_scores``'s CSV).
 
 The thesis (4.3.3) reports no numbers for these experiments, only Figs 4.5-4.9; the table says so, and
-carries no thesis column. Outputs: Markdown (wide: one row per example, a Chamfer and an IoU column per
-supervision, the mean last), CSV (long), and a DVC metrics JSON (means per supervision).
+carries no thesis column. Outputs: Markdown (the means per method, the mean-shape baseline first, with how many
+shapes each mean is over and how many failed; then one row per example, CD-L1 / IoU per method; with the
+per-snapshot scores, how often the lowest loss was not the best shape), CSV (long), and a DVC metrics JSON (means,
+``examples``, ``scored``, ``empty`` per method).
 """
 from __future__ import annotations
 
