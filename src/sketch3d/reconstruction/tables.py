@@ -103,12 +103,14 @@ def reconstruction_table(scores_csv: Path, out_md: Path, out_csv: Path, out_json
                  f"{int(m['scored'])} of {int(m['examples'])}", str(int(m["empty"]))]
         lines.append("| " + " | ".join(cells) + " |")
     # per example: CD-L1 and IoU of every method
-    wide = scores.pivot_table(index=["example", "shape_id"], columns="supervision", values=["chamfer_l1", "iou"],
-                              dropna=False)
+    # one row per example (not pivot_table's product of example and shape ids), "-" where a method has no value
+    shapes = dict(zip(scores["example"], scores["shape_id"]))
+    cells = {(r.example, r.supervision): (r.chamfer_l1, r.iou) for r in scores.itertuples(index=False)}
     head2 = ["example", "shape", *(f"{SUPERVISION_TITLES[s]} CD-L1 / IoU" for s in order)]
     per = ["| " + " | ".join(head2) + " |", "|" + "---|" * len(head2)]
-    for (example, shape), row in wide.iterrows():
-        per.append("| " + " | ".join([str(example), str(shape), *(
+    for example in sorted(shapes):
+        row = {(m, s): v for s in order for m, v in zip(("chamfer_l1", "iou"), cells.get((example, s), (None, None)))}
+        per.append("| " + " | ".join([str(example), str(shapes[example]), *(
             f"{_cell(row.get(('chamfer_l1', s)), 2)} / {_cell(row.get(('iou', s)), 3)}" for s in order)]) + " |")
     title = "# Reconstruction by inversion (thesis 4.3.3): scores against the target shapes"
     notice = ""

@@ -160,6 +160,10 @@ def test_table_means_per_supervision_with_the_mean_shape_first(tmp_path):
     assert "| SDF | 20.00 | 2.000 | 0.500 | 0.700 | 0.800 | 0.700 | 2 of 2 | 0 |" in md
     assert "DEMO PROFILE" in md and "reports no numbers" in md
     assert md.index("| Mean shape (start) |") < md.index("| SDF |") < md.index("| CLIP |")
+    # one row per example (pivot_table(dropna=False) once made a row for every example x shape id pair)
+    assert [line for line in md.splitlines() if line.startswith("| 0")] == [
+        "| 00 | chair_00 | 50.00 / 0.200 | 10.00 / 0.800 | 20.00 / 0.500 |",
+        "| 01 | chair_01 | 70.00 / 0.100 | 30.00 / 0.600 | 60.00 / 0.300 |"]
     assert len(pd.read_csv(tmp_path / "t.csv")) == 6 * 6
     # the rehearsal's table says its numbers mean nothing (it lies under results/rehearsal/, beside the paper's)
     tables.reconstruction_table(tmp_path / "scores.csv", tmp_path / "r.md", tmp_path / "r.csv", tmp_path / "r.json",
