@@ -1,4 +1,6 @@
-"""How close a reconstructed shape is to its target: Chamfer distance between surfaces, volumetric IoU.
+"""How close a reconstructed shape is to its target: Chamfer distance between surfaces, volumetric IoU, and
+(:func:`surface_scores`, below) the scores the field prints: Chamfer-L1/L2 x10^3, F-score at 1 %/2 % of the
+target's largest side, normal consistency (the chapter's table uses these; definitions and sources there).
 
 The thesis (4.3.3) shows its inversions as figures only and reports no number; these two scores are the
 usual ones of SDF-StyleGAN's and other shape papers' evaluations, with the definitions stated here.
