@@ -125,25 +125,42 @@ rule invert:
 rule reconstruction_scores:
     input:
         sdf=f"{RC}/sdf/targets.npz",
+        targets=f"{RC}/targets",
+        generator=rc_generator_input,
         inversions=RC_INVERSIONS,
     output:
-        f"{RC}/scores.csv",
+        scores=f"{RC}/scores.csv",
+        snapshots=f"{RC}/snapshot_scores.csv",
+        plot=report(
+            f"{RC}/score_vs_iteration.png",
+            caption="../report/reconstruction/score_vs_iteration.rst",
+            category="Reconstruction (4.3)",
+            subcategory="Figures",
+            labels={"figure": "score vs iteration", "profile": PROFILE},
+        ),
     params:
-        settings=settings("seed", "reconstruction.scores", "reconstruction.generator.mc_level"),
+        settings=settings("seed", "profile", "reconstruction.scores", "reconstruction.generator",
+                          exclude=["reconstruction.generator.weights", "reconstruction.generator.mean_samples"]),
+        generator=rc_generator(),
         code=code("reconstruction_scores"),
     log:
         log_of("reconstruction_scores"),
     threads: 1
+    resources:
+        gpu=1,
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d reconstruction_scores --settings {params.settings:q} --sdf-targets {input.sdf}"
-        " --inversions {input.inversions} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} sketch3d reconstruction_scores --settings {params.settings:q}"
+        " --sdf-targets {input.sdf} --targets {input.targets} --generator {params.generator}"
+        " --inversions {input.inversions} --out {output.scores} --snapshots {output.snapshots} --plot {output.plot}"
+        " > {log} 2>&1"
 
 
 rule reconstruction_table:
     input:
-        f"{RC}/scores.csv",
+        scores=f"{RC}/scores.csv",
+        snapshots=f"{RC}/snapshot_scores.csv",
     output:
         csv=report(
             table_path(RC_TABLE, "csv"),
@@ -164,7 +181,8 @@ rule reconstruction_table:
     conda:
         "../../environment.yml"
     shell:
-        "sketch3d reconstruction_table --settings {params.settings:q} --scores {input} --out-md {output.md}"
+        "sketch3d reconstruction_table --settings {params.settings:q} --scores {input.scores}"
+        " --snapshots {input.snapshots} --out-md {output.md}"
         " --out-csv {output.csv} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 

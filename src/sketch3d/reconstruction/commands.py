@@ -168,10 +168,22 @@ def _invert(a: argparse.Namespace) -> None:
 def _reconstruction_scores(a: argparse.Namespace) -> None:
     from sketch3d.reconstruction.scores import reconstruction_scores
 
-    df = reconstruction_scores([Path(p) for p in a.inversions], Path(a.sdf_targets), parse_settings(a.settings),
-                               Path(a.out))
+    settings = parse_settings(a.settings)
+    inversions = [Path(p) for p in a.inversions]
+    if not a.generator:
+        df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out))
+    else:
+        from sketch3d.devices import claim_device
+        from sketch3d.reconstruction.generator import load_for_settings
+
+        with claim_device() as device:
+            generator = load_for_settings(Path(a.generator), (settings.get("reconstruction") or {}).get("generator") or {})
+            generator = generator.to(device).eval()
+            df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out),
+                                       generator, Path(a.snapshots) if a.snapshots else None,
+                                       Path(a.plot) if a.plot else None, device)
     log.info("reconstruction_scores: %d rows; means: %s", len(df),
-             json.dumps(df.groupby("supervision")[["chamfer", "iou"]].mean().round(4).to_dict()))
+             json.dumps(df.groupby("supervision")[["chamfer_l1", "f1", "iou"]].mean().round(4).to_dict()))
 
 
 def _reconstruction_table(a: argparse.Namespace) -> None:
@@ -179,7 +191,8 @@ def _reconstruction_table(a: argparse.Namespace) -> None:
 
     settings = parse_settings(a.settings)
     reconstruction_table(Path(a.scores), Path(a.out_md), Path(a.out_csv), Path(a.out_json),
-                         demo=settings.get("profile") == "demo", rehearsal=a.rehearsal)
+                         demo=settings.get("profile") == "demo", rehearsal=a.rehearsal,
+                         snapshots_csv=Path(a.snapshots) if a.snapshots else None)
 
 
 def _figure_inversion(a: argparse.Namespace) -> None:
@@ -255,16 +268,21 @@ _C_COMMANDS: tuple = (
         arg("--checkpoints", help="folder of the resumable state; keep it outside the rule's outputs"),
         arg("--progress-every", type=int, default=25, help="log a progress line every N iterations"),
     )),
-    Command("reconstruction_scores", "Chamfer distance and volumetric IoU of each inversion against its target",
-            _reconstruction_scores, (
-        arg("--settings", required=True, help="JSON: seed, reconstruction.scores, reconstruction.generator"),
+    Command("reconstruction_scores", "the field's shape scores of each inversion (and, with --generator, of the "
+            "mean shape and the snapshots) against its target shape", _reconstruction_scores, (
+        arg("--settings", required=True, help="JSON: seed, profile, reconstruction.scores, reconstruction.generator"),
         arg("--sdf-targets", required=True, help="sdf_targets's npz"),
+        arg("--targets", required=True, help="reconstruction_targets's folder (examples.csv: the shapes' meshes)"),
+        arg("--generator", help="generator weights: adds the mean-shape baseline and the per-snapshot scores"),
+        arg("--snapshots", help="per-snapshot scores CSV (with --generator)"),
+        arg("--plot", help="score vs iteration plot, PNG (with --generator and --snapshots)"),
         arg("--inversions", required=True, nargs="+", help="invert's output folders"),
         arg("--out", required=True, help="scores CSV"),
     )),
     Command("reconstruction_table", "the score table: per example and mean per supervision", _reconstruction_table, (
         arg("--settings", required=True, help="JSON: profile"),
         arg("--scores", required=True, help="reconstruction_scores's CSV"),
+        arg("--snapshots", help="reconstruction_scores's per-snapshot CSV (adds the lowest-loss vs best-shape count)"),
         arg("--out-md", required=True),
         arg("--out-csv", required=True),
         arg("--out-json", required=True, help="DVC metrics: means per supervision"),

@@ -566,14 +566,21 @@ def invert(generator, target: Target, supervision: str, settings: Mapping, out_d
 # ----------------------------------------------------------------------------- outputs
 
 
-def styles_grid(generator, styles: torch.Tensor, resolution: int, device: str = "cpu",
-                chunk: int = 65536) -> np.ndarray:
-    """The SDF of ``styles`` on the R^3 ``grid_points`` grid, cube units, float32 [R, R, R] (no gradient)."""
+def styles_grid_tensor(generator, styles: torch.Tensor, resolution: int, device: str = "cpu",
+                       chunk: int = 65536) -> torch.Tensor:
+    """The SDF of ``styles`` on the R^3 ``grid_points`` grid, cube units, [R, R, R] on the generator's device
+    (no gradient)."""
     with torch.no_grad():
         volume = generator.volume(styles.to(device))
         pts = grid_points(resolution, volume.device, volume.dtype)
         out = [generator.sdf(volume, pts[i:i + chunk][None])[0] for i in range(0, len(pts), chunk)]
-    return torch.cat(out).reshape(resolution, resolution, resolution).cpu().numpy().astype(np.float32)
+    return torch.cat(out).reshape(resolution, resolution, resolution)
+
+
+def styles_grid(generator, styles: torch.Tensor, resolution: int, device: str = "cpu",
+                chunk: int = 65536) -> np.ndarray:
+    """:func:`styles_grid_tensor` as float32 numpy [R, R, R]."""
+    return styles_grid_tensor(generator, styles, resolution, device, chunk).cpu().numpy().astype(np.float32)
 
 
 def mesh_of_grid(grid: np.ndarray, level: float):

@@ -1,18 +1,34 @@
-"""Per-example scores of the inversions: Chamfer distance and volumetric IoU of the inverted shape against
-the target shape (the thesis shows figures only; these numbers are ours).
+"""Per-example scores of the inversions against the target SHAPE, as the field scores reconstructions (the thesis
+shows figures only; these numbers are ours).
 
-For every inversion folder (``inversion.invert``'s outputs) the inverted shape is its best styles' SDF grid
-(``sdf.npy``, on the target's grid) and its mesh (``mesh.obj``, mesh frame); the target shape is the target
-SDF grid and its marching-cubes mesh (same level, moved to the mesh frame), so both sides are what the
-figures show. ``shape_metrics.chamfer_distance`` (``n_points`` surface samples each, seeded) is in mesh
-units (bounding-box diagonal 1); ``shape_metrics.volumetric_iou`` compares the grids' insides (SDF < 0).
+The target is the shape itself: ``n_points`` samples of the example's mesh surface (the ShapeNet mesh in the
+paper profile, the generated chair in the demo), loaded as the SDF targets load it (``load_yup_mesh`` of
+``examples.csv``'s ``mesh_path``/``up_axis``: the pipeline's mesh frame), not the marching-cubes mesh of its SDF
+grid. The inverted shape is its folder's ``mesh.obj`` (marching cubes of the best styles at ``mc_level``, moved
+to the mesh frame by ``geometry.sdf``'s one map) and ``sdf.npy`` (the best styles on the target grid's points).
+Scores (``shape_metrics.surface_scores``): Chamfer-L1 and -L2 (x 10^3, in units of the target's largest side),
+F-score at 1 % and 2 % of that side, normal consistency; and the volumetric IoU of the two grids' insides at the
+meshing level ``mc_level`` (where the figures' surfaces are).
 
-Settings: ``reconstruction.scores.points`` (surface samples per mesh, 10000; demo 2000), ``seed``,
-``reconstruction.generator.mc_level``.
+Failures: an inverted shape with no surface at ``mc_level`` (``empty`` in its summary) has no surface scores
+(NaN; the table counts it and its means say over how many); its IoU is still defined.
+
+With the generator (``generator=``), two more:
+- the mean shape (the inversions' common start, ``init_styles`` of the snapshots): supervision ``mean``, one row
+  per example, the baseline every inversion starts from;
+- per-snapshot scores (``snapshot_scores``): the same scores of the snapshots' styles over the iterations, with
+  the loss at each, at most ``reconstruction.scores.snapshots`` per inversion (evenly spaced, first and last
+  kept; 0 = all), and a plot of score and loss against the iteration (the thesis's remark, 4.3.3, that the
+  lowest loss is not the best shape).
+
+Settings: ``reconstruction.scores.points`` (surface samples per mesh, 10000; demo 2000), ``.snapshots``,
+``seed``, ``reconstruction.generator`` (architecture, ``mc_resolution``, ``mc_level``).
 """
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -21,11 +37,26 @@ import pandas as pd
 
 from sketch3d.atomic import atomic_path
 
-COLUMNS = ["example", "shape_id", "supervision", "chamfer", "iou", "best_iteration", "best_loss", "iterations"]
+log = logging.getLogger(__name__)
+
+METRICS = ["chamfer_l1", "chamfer_l2", "f1", "f2", "normal_consistency", "iou"]
+COLUMNS = ["example", "shape_id", "supervision", *METRICS, "empty", "best_iteration", "best_loss", "iterations"]
+SNAPSHOT_COLUMNS = ["example", "shape_id", "supervision", "iteration", "loss", *METRICS, "empty"]
+MEAN = "mean"  # the mean-shape baseline's supervision label
 
 
 class ScoreError(ValueError):
     """An inversion folder or target that cannot be scored."""
+
+
+@dataclass(frozen=True)
+class ShapeReference:
+    """A target shape as the scores see it: surface samples and normals (mesh frame), size, SDF grid."""
+
+    points: np.ndarray
+    normals: np.ndarray
+    size: float
+    grid: np.ndarray
 
 
 def read_summary(folder: Path) -> dict:
@@ -37,56 +68,214 @@ def read_summary(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def score_inversion(folder: Path, target_grid: np.ndarray, settings: Mapping) -> dict:
-    """Chamfer distance and IoU of one inversion folder against its target SDF grid."""
+def _score_settings(settings: Mapping) -> tuple[float, int, int, int, int]:
+    rs = settings.get("reconstruction") or {}
+    gs, ss = rs.get("generator") or {}, rs.get("scores") or {}
+    return (float(gs.get("mc_level", 0.01)), int(gs.get("mc_resolution", 64)), int(ss.get("points", 10000)),
+            int(ss.get("snapshots", 0) or 0), int(settings.get("seed", 0)))
+
+
+def shape_reference(mesh, grid: np.ndarray, n_points: int, seed: int) -> ShapeReference:
+    """Samples of ``mesh`` (a trimesh in the mesh frame) and its size (largest bounding-box side)."""
+    from sketch3d.reconstruction.shape_metrics import sample_with_normals
+
+    points, normals = sample_with_normals(mesh, n_points, seed)
+    return ShapeReference(points, normals, float(np.max(mesh.extents)), np.asarray(grid, dtype=np.float32))
+
+
+def reference_shapes(targets_dir: Path, grids: Mapping[str, np.ndarray], n_points: int, seed: int,
+                     base_dir: str | Path = ".") -> dict[str, ShapeReference]:
+    """shape_id -> ``ShapeReference`` of every example of ``targets_dir``'s examples.csv (meshes checked first)."""
+    from sketch3d.data.manifest import resolve
+    from sketch3d.data.simulate import load_yup_mesh
+    from sketch3d.reconstruction.targets import read_examples
+
+    examples = read_examples(targets_dir)
+    if "mesh_path" not in examples.columns:
+        raise ScoreError(f"{Path(targets_dir) / 'examples.csv'} lacks mesh_path: rebuild it with reconstruction_targets")
+    paths = {str(r.shape_id): resolve(r.mesh_path, base_dir) for r in examples.itertuples(index=False)}
+    missing = [str(p) for p in paths.values() if not Path(p).is_file()]
+    if missing:
+        raise ScoreError(f"{len(missing)} example mesh file(s) are missing, e.g. {missing[:3]}: the scores sample "
+                         "the shapes' surfaces; rerun the data stage")
+    ups = dict(zip(examples["shape_id"].astype(str), examples.get("up_axis", pd.Series(["Y"] * len(examples)))))
+    out = {}
+    for shape, path in paths.items():
+        if shape not in grids:
+            raise ScoreError(f"shape {shape!r} has no grid in the SDF targets; rebuild them from this examples.csv")
+        out[shape] = shape_reference(load_yup_mesh(path, ups[shape]), grids[shape], n_points, seed)
+    return out
+
+
+def score_shape(mesh, grid: np.ndarray, ref: ShapeReference, level: float, n_points: int, seed: int) -> dict:
+    """The scores of one inverted shape (``mesh``: mesh frame, None when empty; ``grid``: on the target grid's
+    points) against ``ref``."""
+    from sketch3d.reconstruction.shape_metrics import sample_with_normals, surface_scores, volumetric_iou
+
+    grid = np.asarray(grid)
+    if grid.shape != ref.grid.shape:
+        raise ScoreError(f"an inverted SDF grid has shape {grid.shape}, the target grid {ref.grid.shape}: rerun the "
+                         "inversion against these targets")
+    empty = mesh is None or len(mesh.faces) == 0 or not mesh.area > 0
+    row = {m: float("nan") for m in METRICS}
+    if not empty:
+        points, normals = sample_with_normals(mesh, n_points, seed + 1)  # not the target's stream
+        s = surface_scores(points, normals, ref.points, ref.normals, ref.size)
+        row.update({k: s[k] for k in ("chamfer_l1", "chamfer_l2", "f1", "f2", "normal_consistency")})
+    row["iou"] = float(volumetric_iou(grid, ref.grid, level))
+    row["empty"] = bool(empty)
+    return row
+
+
+def score_inversion(folder: Path, ref: ShapeReference, settings: Mapping) -> dict:
+    """The scores of one inversion folder's best shape against its target shape."""
     import trimesh
 
-    from sketch3d.reconstruction.inversion import MESH, SDF_GRID, mesh_of_grid
-    from sketch3d.reconstruction.shape_metrics import chamfer_distance, volumetric_iou
+    from sketch3d.reconstruction.inversion import MESH, SDF_GRID
 
     folder = Path(folder)
     summary = read_summary(folder)
-    grid = np.load(folder / SDF_GRID)
-    if grid.shape != np.asarray(target_grid).shape:
-        raise ScoreError(f"{folder / SDF_GRID} has shape {grid.shape}, the target grid {np.shape(target_grid)}: "
-                         "rerun the inversion against these targets")
-    rs = (settings.get("reconstruction") or {})
-    level = float((rs.get("generator") or {}).get("mc_level", 0.01))
-    n_points = int((rs.get("scores") or {}).get("points", 10000))
-    if summary.get("empty"):  # no surface to sample (inversion's summary warns): no distance, IoU 0 or 1
-        chamfer = float("nan")
-    else:
-        mesh = trimesh.load(folder / MESH, force="mesh")
-        target_mesh = mesh_of_grid(np.asarray(target_grid, dtype=np.float32), level)
-        chamfer = float(chamfer_distance(mesh, target_mesh, n_points, int(settings.get("seed", 0))))
+    level, _mc_res, n_points, _snaps, seed = _score_settings(settings)
+    mesh = None if summary.get("empty") else trimesh.load(folder / MESH, force="mesh")
+    row = score_shape(mesh, np.load(folder / SDF_GRID), ref, level, n_points, seed)
     return {"example": summary["example"], "shape_id": summary.get("shape_id", ""),
-            "supervision": summary["supervision"],
-            "chamfer": chamfer,
-            "iou": float(volumetric_iou(grid, target_grid)),
+            "supervision": summary["supervision"], **row,
             "best_iteration": int(summary["best_iteration"]), "best_loss": float(summary["best_loss"]),
             "iterations": int(summary["iterations"])}
 
 
-def reconstruction_scores(inversions: Iterable[Path], sdf_targets: Path, settings: Mapping, out_csv: Path) -> pd.DataFrame:
-    """Score every inversion folder against its shape's grid in ``sdf_targets`` (``sdf_targets``'s npz);
-    write ``out_csv`` (one row per example and supervision, ``COLUMNS``)."""
-    from sketch3d.reconstruction.targets import read_sdf_grids
+def styles_on_model(generator, styles):
+    """Stored styles (numpy or tensor) on the generator's device, in its dtype."""
+    import torch
 
-    grids = read_sdf_grids(sdf_targets)
-    rows = []
-    for folder in inversions:
-        summary = read_summary(Path(folder))
-        shape = str(summary.get("shape_id", ""))
-        if shape not in grids:
-            raise ScoreError(f"{folder}: shape {shape!r} has no grid in {sdf_targets}; rebuild the SDF targets")
-        rows.append(score_inversion(Path(folder), grids[shape], settings))
-    if not rows:
-        raise ScoreError("reconstruction_scores: no inversion folders given")
+    param = next(generator.parameters())
+    return torch.as_tensor(np.asarray(styles)).to(device=param.device, dtype=param.dtype)
+
+
+def score_styles(generator, styles, ref: ShapeReference, settings: Mapping, device: str = "cpu") -> dict:
+    """The scores of the generator's shape for ``styles`` [1, n_styles, style_dim], meshed as the inversion
+    meshes its best styles (``mc_resolution``, ``mc_level``)."""
+    from sketch3d.reconstruction.inversion import mesh_of_grid, styles_grid
+
+    level, mc_res, n_points, _snaps, seed = _score_settings(settings)
+    styles = styles_on_model(generator, styles)
+    grid_res = ref.grid.shape[0]
+    grid = styles_grid(generator, styles, grid_res, device)
+    mc_grid = grid if grid_res == mc_res else styles_grid(generator, styles, mc_res, device)
+    mesh = mesh_of_grid(mc_grid, level) if np.any(mc_grid < level) else None
+    return score_shape(mesh, grid, ref, level, n_points, seed)
+
+
+def pick_snapshots(n: int, most: int) -> list[int]:
+    """Indices of at most ``most`` of ``n`` snapshots, evenly spaced, first and last kept (0: all)."""
+    if most <= 0 or n <= most:
+        return list(range(n))
+    return sorted({int(round(i)) for i in np.linspace(0, n - 1, most)})
+
+
+def _ordered(df: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     from sketch3d.reconstruction.inversion import SUPERVISIONS
 
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    df = df.assign(_order=df["supervision"].map(SUPERVISIONS.index)).sort_values(["_order", "example"], kind="stable")
-    df = df.drop(columns="_order").reset_index(drop=True)
+    order = {MEAN: -1, **{s: i for i, s in enumerate(SUPERVISIONS)}}
+    df = df.assign(_order=df["supervision"].map(order)).sort_values(["_order", "example", *extra], kind="stable")
+    return df.drop(columns="_order").reset_index(drop=True)
+
+
+def reconstruction_scores(inversions: Iterable[Path], sdf_targets: Path, targets_dir: Path, settings: Mapping,
+                          out_csv: Path, generator=None, out_snapshots: Path | None = None,
+                          out_plot: Path | None = None, device: str = "cpu", base_dir: str | Path = ".") -> pd.DataFrame:
+    """Score every inversion folder against its target shape; write ``out_csv`` (``COLUMNS``, one row per example
+    and supervision; with ``generator``, the mean shape's rows first, supervision ``mean``), and with
+    ``generator`` and ``out_snapshots`` the per-snapshot scores (``SNAPSHOT_COLUMNS``) and ``out_plot``."""
+    from sketch3d.reconstruction.inversion import LOSSES, SNAPSHOTS, load_snapshots, read_losses
+    from sketch3d.reconstruction.targets import read_sdf_grids
+
+    folders = [Path(f) for f in inversions]
+    if not folders:
+        raise ScoreError("reconstruction_scores: no inversion folders given")
+    summaries = [read_summary(f) for f in folders]  # unfinished runs fail before any sampling
+    level, _mc_res, n_points, most, seed = _score_settings(settings)
+    refs = reference_shapes(Path(targets_dir), read_sdf_grids(sdf_targets), n_points, seed, base_dir)
+    rows, snaps, means_done = [], [], set()
+    for folder, summary in zip(folders, summaries):
+        shape = str(summary.get("shape_id", ""))
+        if shape not in refs:
+            raise ScoreError(f"{folder}: shape {shape!r} is not an example of {targets_dir}; rerun its invert job")
+        ref = refs[shape]
+        rows.append(score_inversion(folder, ref, settings))
+        if generator is None:
+            continue
+        snap = load_snapshots(folder / SNAPSHOTS)
+        if summary["example"] not in means_done:  # the common start: the mean styles
+            means_done.add(summary["example"])
+            rows.append({"example": summary["example"], "shape_id": shape, "supervision": MEAN,
+                         **score_styles(generator, snap["init_styles"], ref, settings, device),
+                         "best_iteration": 0, "best_loss": float("nan"), "iterations": 0})
+        if out_snapshots is None:
+            continue
+        losses = read_losses(folder / LOSSES)
+        for k in pick_snapshots(len(snap["iterations"]), most):
+            it = int(snap["iterations"][k])
+            snaps.append({"example": summary["example"], "shape_id": shape, "supervision": summary["supervision"],
+                          "iteration": it, "loss": losses[it] if it < len(losses) else float("nan"),
+                          **score_styles(generator, snap["styles"][k][None], ref, settings, device)})
+        log.info("reconstruction_scores: %s %s scored (%d snapshots)", summary["supervision"], summary["example"],
+                 len(snaps))
+    df = _ordered(pd.DataFrame(rows, columns=COLUMNS), [])
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
+    if generator is not None and out_snapshots is not None:
+        sdf = _ordered(pd.DataFrame(snaps, columns=SNAPSHOT_COLUMNS), ["iteration"])
+        with atomic_path(out_snapshots) as tmp:
+            sdf.to_csv(tmp, index=False, float_format="%.6g")
+        if out_plot is not None:
+            plot_snapshot_scores(sdf, out_plot, demo=settings.get("profile") == "demo")
     return df
+
+
+def lowest_loss_vs_best_shape(snapshots: pd.DataFrame, metric: str = "chamfer_l1") -> pd.DataFrame:
+    """Per inversion: the scored snapshot of lowest loss, the one of best ``metric`` (lowest Chamfer), and both
+    scores: where they differ, the lowest loss was not the best shape."""
+    rows = []
+    for (sup, ex), g in snapshots.groupby(["supervision", "example"], sort=False):
+        g = g.dropna(subset=["loss", metric])
+        if g.empty:
+            continue
+        lo, best = g.loc[g["loss"].idxmin()], g.loc[g[metric].idxmin()]
+        rows.append({"supervision": sup, "example": ex, "lowest_loss_iteration": int(lo["iteration"]),
+                     f"{metric}_at_lowest_loss": float(lo[metric]), "best_iteration": int(best["iteration"]),
+                     f"best_{metric}": float(best[metric])})
+    return pd.DataFrame(rows)
+
+
+def plot_snapshot_scores(snapshots: pd.DataFrame, path: Path, demo: bool = False) -> None:
+    """One panel per supervision: every example's Chamfer-L1 (solid) and loss (dashed, right axis, relative to
+    its start) against the iteration; a dot marks each example's lowest-loss snapshot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sketch3d.report.figure_file import save_figure
+
+    sups = list(dict.fromkeys(snapshots["supervision"]))
+    fig, axes = plt.subplots(1, max(1, len(sups)), figsize=(4.2 * max(1, len(sups)), 3.4), dpi=100, squeeze=False)
+    for ax, sup in zip(axes[0], sups):
+        twin = ax.twinx()
+        for i, (ex, g) in enumerate(snapshots[snapshots["supervision"] == sup].groupby("example")):
+            color = plt.cm.tab10(i % 10)
+            g = g.sort_values("iteration")
+            ax.plot(g["iteration"], g["chamfer_l1"], color=color, lw=1.2)
+            start = g["loss"].iloc[0]
+            rel = g["loss"] / start if start and np.isfinite(start) and start != 0 else g["loss"]
+            twin.plot(g["iteration"], rel, color=color, lw=0.8, ls="--")
+            if g["loss"].notna().any():
+                lo = g.loc[g["loss"].idxmin()]
+                ax.plot([lo["iteration"]], [lo["chamfer_l1"]], "o", color=color, ms=4)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("Chamfer-L1 x1e3 (solid)")
+        twin.set_ylabel("loss / loss at start (dashed)")
+        ax.set_title(sup + (" (demo)" if demo else ""), fontsize=9)
+    fig.suptitle("Shape score vs loss over the iterations (dot: lowest-loss snapshot)", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -58,8 +58,13 @@ def test_clip_inversion_of_an_empty_shape_is_defined_and_warned(tmp_path, superv
     assert summary["empty"] and not summary["watertight"]
     assert any("empty shape" in w for w in summary["warnings"])
     assert "no surface" in (tmp_path / "out" / inv.MESH).read_text()
-    scores = score_inversion(tmp_path / "out", _target().sdf, _settings())
-    assert np.isnan(scores["chamfer"]) and scores["iou"] == 0.0
+    import trimesh
+
+    from sketch3d.reconstruction.scores import shape_reference
+
+    ref = shape_reference(trimesh.creation.icosphere(2, 0.25), _target().sdf, 200, 0)  # the sphere, mesh frame
+    scores = score_inversion(tmp_path / "out", ref, _settings())
+    assert scores["empty"] and np.isnan(scores["chamfer_l1"]) and np.isnan(scores["f1"]) and scores["iou"] == 0.0
 
 
 def test_a_shape_filling_the_cube_is_meshed_as_the_box_and_warned(tmp_path):

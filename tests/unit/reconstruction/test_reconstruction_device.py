@@ -49,6 +49,16 @@ def test_mean_style_on_the_meta_device(meta_generator):
     assert mean.device.type == "meta" and mean.dtype == torch.float32 and mean.shape == (1, 4, 512)
 
 
+def test_the_scores_generator_step_on_the_meta_device(meta_generator):
+    """reconstruction_scores' GPU part: stored (numpy) styles onto the model, their SDF on a grid; the marching
+    cubes and the distances after it run on the CPU's copy (``styles_grid``'s .cpu())."""
+    from sketch3d.reconstruction import scores
+
+    styles = scores.styles_on_model(meta_generator, np.zeros((1, 4, 512), np.float32))
+    grid = I.styles_grid_tensor(meta_generator, styles, 4, "meta")
+    assert styles.device.type == "meta" and grid.device.type == "meta" and grid.shape == (4, 4, 4)
+
+
 @pytest.mark.parametrize("inversion", [{}, {"sdf_points": 32, "l1_mean": 0.1}])
 def test_one_sdf_inversion_step_on_the_meta_device(meta_generator, inversion):
     settings = tiny_settings(**inversion)

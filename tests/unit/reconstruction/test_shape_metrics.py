@@ -86,3 +86,63 @@ def test_bad_inputs_raise(spheres):
         chamfer_distance(np.zeros((3, 3)), spheres[0])
     with pytest.raises(MetricError, match="n_points"):
         chamfer_distance(spheres[0], spheres[1], 0)
+
+
+# ----------------------------------------------------------------------------- the field's scores, brute force
+
+
+def _brute(pp, pn, gp, gn, size, thresholds=(0.01, 0.02)):
+    """Every pairwise distance written out (numpy broadcasting), no KD-tree: the definitions of
+    shape_metrics.surface_scores computed independently."""
+    d = np.sqrt(((pp[:, None, :] - gp[None, :, :]) ** 2).sum(-1)) / size  # [P, G]
+    acc, comp = d.min(1), d.min(0)
+    j, i = d.argmin(1), d.argmin(0)
+    cos = lambda a, b: np.abs((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
+    out = {"chamfer_l1": 1000 * (acc.mean() + comp.mean()) / 2, "chamfer_l2": 1000 * ((acc ** 2).mean() + (comp ** 2).mean()) / 2,
+           "normal_consistency": (cos(pn, gn[j]).mean() + cos(gn, pn[i]).mean()) / 2}
+    for t in thresholds:
+        p, r = (acc < t).mean(), (comp < t).mean()
+        out[f"f{round(t * 100)}"] = 0.0 if p + r == 0 else 2 * p * r / (p + r)
+    return out
+
+
+def test_surface_scores_against_brute_force():
+    from sketch3d.reconstruction.shape_metrics import surface_scores
+
+    rng = np.random.default_rng(3)
+    gp = rng.uniform(-0.3, 0.3, (300, 3)) * [1.0, 0.5, 0.25]  # largest side ~0.6, along x
+    pp = gp[:250] + rng.normal(0, 0.006, (250, 3))  # near the target, part of it missing
+    pn, gn = rng.normal(size=(250, 3)), rng.normal(size=(300, 3))
+    size = float(np.max(gp.max(0) - gp.min(0)))
+    got, want = surface_scores(pp, pn, gp, gn), _brute(pp, pn, gp, gn, size)
+    assert got["size"] == pytest.approx(size)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert 0 < got["f1"] < got["f2"] <= 1  # a threshold that decides: neither all nor none of the points
+
+
+def test_surface_scores_of_a_shape_against_itself_and_a_shrunken_copy():
+    from sketch3d.reconstruction.shape_metrics import sample_with_normals, surface_scores
+
+    box = trimesh.creation.box([0.8, 0.4, 0.2])
+    p, n = sample_with_normals(box, 2000, 0)
+    same = surface_scores(p, n, p, n)
+    assert same["chamfer_l1"] == 0 and same["f1"] == 1 and same["normal_consistency"] == pytest.approx(1)
+    assert same["size"] == pytest.approx(0.8, abs=1e-3)
+    # the yardstick is the target's: a copy scaled by 0.5 is farther, in units of the target's side 0.8
+    q, m = sample_with_normals(box.copy().apply_scale(0.5), 2000, 1)
+    shrunk = surface_scores(q, m, p, n)
+    assert shrunk["size"] == pytest.approx(0.8, abs=1e-3)
+    assert shrunk["f2"] < 0.2 and shrunk["chamfer_l1"] > 50  # distances of ~0.05-0.2 of the side
+    # normals' orientation does not count (a marching-cubes mesh may face either way): |cosine|
+    assert surface_scores(p, -n, p, n)["normal_consistency"] == pytest.approx(1)
+
+
+def test_surface_scores_refuse_malformed_points():
+    from sketch3d.reconstruction.shape_metrics import surface_scores
+
+    p = np.zeros((4, 3))
+    with pytest.raises(MetricError, match="span no volume"):
+        surface_scores(p, p + 1, p, p + 1)
+    with pytest.raises(MetricError, match="one normal per point"):
+        surface_scores(np.eye(3), np.eye(3)[:2], np.eye(3), np.eye(3))
