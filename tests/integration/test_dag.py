@@ -19,7 +19,7 @@ STAGE_RULES = ("prepare_dataset", "render_gallery", "rasterize_sketches", "extra
                "render_mask_train", "train_mask", "domain_study", "figure_4_3", "figure_b_2")
 GPU_RULES = ("extract_features", "retrieval_grid", "train_mask")
 SD_GPU_RULES = ("label_depth", "train_gan", "generate", "image_metrics", "figure_depth_sketch")  # chapter 3 (train_labeller: demo only)
-RC_GPU_RULES = ("invert",)  # chapter 4.3 (train_generator: demo only)
+RC_GPU_RULES = ("invert", "reconstruction_scores")  # chapter 4.3 (scores: the generator decodes snapshots) (train_generator: demo only)
 NS_GPU_RULES = ("train_member", "fit_sdf_mlp", "train_netspace", "optimise_latent")  # chapter 5
 CHAPTERS = ("retrieval", "sketchydepth", "reconstruction", "netspace")
 ALL_GPU_RULES = {*GPU_RULES, *SD_GPU_RULES, *RC_GPU_RULES, *NS_GPU_RULES}
