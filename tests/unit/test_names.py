@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sketch3d.names import SPLITS, table_id, table_slug, table_stem
+from sketch3d.config import results_dir
 from sketch3d.table_stages import DVC_BEGIN, DVC_END, all_tables, chapter_tables, dvc_table_stages, \
     write_dvc_table_stages
 
@@ -57,10 +58,10 @@ def test_dvc_yaml_holds_exactly_the_generated_table_stages():
     assert {s for s in stages if s.startswith("table_")} == {table_stem(t) for t in all_tables()}
     # each: a foreach over the profiles whose outs and metrics are the table's three files
     s = stages[table_stem("4.8")]
-    assert s["foreach"] == ["demo", "paper"]
+    assert s["foreach"] == {p: {"results": results_dir({"profile": p}).as_posix()} for p in ("demo", "paper")}
     assert [next(iter(o)) for o in s["do"]["outs"] + s["do"]["metrics"]] == [
-        f"results/${{item}}/tables/table_4_8.{ext}" for ext in ("csv", "md", "json")]
-    assert s["do"]["params"] == ["seed", "data", "render", "features", "retrieval", "profiles.${item}"]
+        f"${{item.results}}/tables/table_4_8.{ext}" for ext in ("csv", "md", "json")]
+    assert s["do"]["params"] == ["seed", "data", "render", "features", "retrieval", "profiles.${key}"]
 
 
 def test_rewriting_the_table_stages_keeps_the_rest_of_the_file(tmp_path):
