@@ -20,23 +20,29 @@ retrieval tables, the depth labels of generated images, the demo's labeller): a 
 and Snakemake does not redo them while the outs that depend on them are up to date.
 
 **Snakemake after a DVC checkout.** ``dvc pull``/``dvc checkout`` write files with the time of the checkout, in
-no order, and a fresh clone has no ``.snakemake`` metadata: under Snakemake's default ``mtime`` trigger an out
-that happens to be written after its reader's outs would rerun the reader. Every stage command therefore runs
-Snakemake with :data:`RERUN_TRIGGERS` (no ``mtime``), and so does the workflow's default profile
-(``workflow/profiles/default/profile.yaml``, loaded by every plain ``snakemake`` call): a job reruns when its
-params (which carry its code version, ``sketch3d.codeversion``), its list of inputs, its software environment or
-its shell text change, or when an upstream job reruns; not because a file is newer. Content changes of the
-shared artifacts are DVC's to see (hashes in ``dvc.lock``).
+no order, and a fresh clone has no ``.snakemake`` metadata: Snakemake (9.27: its ``mtime`` rerun trigger cannot
+be turned off, ``--rerun-triggers`` without it still compares times) would rerun every job whose input happens to
+be written after its output. The workflow therefore puts the times of what it did not write itself in the chain's
+order before it builds its DAG (``workflow/rules/common.smk`` calls :func:`order_checkout_times`): a result with
+no Snakemake record on this machine gets the time of its boundary's rank (upstream older), tables and figures the
+newest, all at fixed times ending when the working copy's first Snakemake call ran (:func:`checkout_base`), so that
+what Snakemake writes from them is newer. What
+Snakemake wrote here keeps its time; content changes of the shared artifacts are DVC's to see (hashes
+in ``dvc.lock``).
+
+**DVC reruns a stage; Snakemake obeys.** A boundary's outs are deleted by DVC before its command, so Snakemake
+redoes their jobs. A table or figure stage's outs are ``persist`` (committed for the demo): its command forces
+its targets (``--force``), since in a fresh clone Snakemake has no record of the params DVC saw change.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sketch3d.config import results_dir
 
 PROFILES = ("demo", "paper")
-# Snakemake's rerun triggers in every stage command and in the default profile (see the module's docstring)
-RERUN_TRIGGERS = ("params", "input", "software-env", "code")
 PROFILE_PARAMS = '"profiles.${key}"'  # every stage reads its profile's overrides
 
 
@@ -44,7 +50,8 @@ PROFILE_PARAMS = '"profiles.${key}"'  # every stage reads its profile's override
 class Boundary:
     name: str                       # the DVC stage (``<name>@demo``, ``<name>@paper``)
     chapter: str                    # "shared" or the chapter (params.yaml `chapters`) it belongs to
-    rules: tuple[str, ...]          # Snakemake rules whose jobs it runs (``--until``), unless ``targets`` is given
+    rules: tuple[str, ...]          # the Snakemake rules whose outputs it owns; it runs their jobs (``--until``)
+                                    # unless ``targets`` is given
     outs: tuple[str, ...]           # what it owns, relative to the results folder
     after: tuple[str, ...] = ()     # upstream boundaries (their outs are its deps)
     code: tuple[str, ...] = ()      # package paths its rules run (deps)
@@ -102,7 +109,7 @@ BOUNDARIES: tuple[Boundary, ...] = (
     Boundary("gans", "sketchydepth", ("train_gan",), ("sketchydepth/models",), after=("scenes", "depth_labels"),
              code=("src/sketch3d/sketchydepth/networks.py", "src/sketch3d/sketchydepth/training.py",
                    "src/sketch3d/training_loop.py"), params=("seed", "sketchydepth.gan")),
-    Boundary("sketchydepth_eval", "sketchydepth", ("image_metrics",),
+    Boundary("sketchydepth_eval", "sketchydepth", ("generate", "image_metrics"),
              ("sketchydepth/generated", "sketchydepth/metrics"), after=("scenes", "depth_labels", "gans"),
              code=("src/sketch3d/sketchydepth",),
              params=("seed", "sketchydepth.labeller", "sketchydepth.gan", "sketchydepth.perturbation",
@@ -113,11 +120,11 @@ BOUNDARIES: tuple[Boundary, ...] = (
              code=("src/sketch3d/reconstruction/targets.py", "src/sketch3d/reconstruction/sdf_targets.py",
                    "src/sketch3d/geometry"),
              params=("seed", "data", "reconstruction.targets", "reconstruction.inversion.views")),
-    Boundary("generator", "reconstruction", ("mean_style",), ("reconstruction/generator",),
+    Boundary("generator", "reconstruction", ("train_generator", "mean_style"), ("reconstruction/generator",),
              after=("reconstruction_targets",),
              code=("src/sketch3d/reconstruction/generator.py", "src/sketch3d/reconstruction/demo_generator.py"),
              params=("seed", "reconstruction.generator", "reconstruction.demo_training")),
-    Boundary("inversions", "reconstruction", ("reconstruction_scores",),
+    Boundary("inversions", "reconstruction", ("invert", "reconstruction_scores"),
              ("reconstruction/inversions", "reconstruction/scores.csv", "reconstruction/snapshot_scores.csv",
               "reconstruction/score_vs_iteration.png"), after=("reconstruction_targets", "generator"),
              code=("src/sketch3d/reconstruction", "src/sketch3d/geometry", "src/sketch3d/features"),
@@ -128,7 +135,7 @@ BOUNDARIES: tuple[Boundary, ...] = (
                    "src/sketch3d/netspace/images.py", "src/sketch3d/training_loop.py"), params=("seed", "netspace"),
              sources={"demo": ("src/sketch3d/netspace/images.py",),
                       "paper": (f"{DOWNLOADS}/tiny-imagenet-200.zip",)}),
-    Boundary("sdf_mlps", "netspace", ("fit_sdf_mlp",), ("netspace/sdf_samples", "netspace/sdf_mlps"),
+    Boundary("sdf_mlps", "netspace", ("sdf_samples", "fit_sdf_mlp"), ("netspace/sdf_samples", "netspace/sdf_mlps"),
              after=("dataset",), code=("src/sketch3d/netspace/sdf_samples.py", "src/sketch3d/netspace/sdf_mlps.py",
                                        "src/sketch3d/geometry"),
              params=("seed", "netspace.sdf_samples", "netspace.sdf_mlps")),
@@ -169,9 +176,10 @@ def outs_of(names, item: str = "${item.results}") -> list[str]:
     return [f"{item}/{out}" for name in names for out in boundary(name).outs]
 
 
-def snakemake_cmd(targets=(), until=()) -> str:
-    """A stage's command: Snakemake for the profile of the stage's key, with the chain's rerun triggers."""
-    cmd = (f"snakemake --cores all --config profile=${{key}} --rerun-triggers {' '.join(RERUN_TRIGGERS)}")
+def snakemake_cmd(targets=(), until=(), force=False) -> str:
+    """A stage's command: Snakemake for the profile of the stage's key; ``force``: redo the targets (a ``persist``
+    out, which DVC does not delete)."""
+    cmd = "snakemake --cores all --config profile=${key}" + (" --force" if force else "")
     if until:
         cmd += f" --until {' '.join(until)}"
     return cmd + (f" -- {' '.join(targets)}" if targets else "")
@@ -210,3 +218,66 @@ def chain_stages() -> str:
                 f"      params: [{', '.join([*b.params, PROFILE_PARAMS])}]",
                 "      outs:", *yaml_list("        ", [f"${{item.results}}/{o}" for o in b.outs]), ""]
     return "\n".join(out)
+
+
+def checkout_ranks() -> dict[str, int]:
+    """out (relative to a results folder) -> its boundary's rank in the chain (upstream first); checks that
+    :data:`BOUNDARIES` lists each boundary after those it reads."""
+    rank = {b.name: i for i, b in enumerate(BOUNDARIES)}
+    for b in BOUNDARIES:
+        late = [a for a in b.after if rank[a] >= rank[b.name]]
+        if late:
+            raise ValueError(f"sketch3d.chain.BOUNDARIES lists {b.name} before {late}, which it reads")
+    return {out: rank[b.name] for b in BOUNDARIES for out in b.outs}
+
+
+def order_checkout_times(results: str | os.PathLike, written_here, base: float) -> int:
+    """Give the results that Snakemake did not write here (``written_here(path)`` false for the path and every
+    folder above it up to ``results``: a DVC checkout, a copy) fixed times in the chain's order, ending at ``base``:
+    a boundary's out ``base`` less ``SPACING`` times (its distance from the chain's end), upstream older; the tables
+    and figures ``base``. ``base`` is fixed per working copy (:func:`checkout_base`): later than the clone's own
+    files (the package's reference tables are inputs too), earlier than what Snakemake writes from the results, and
+    a second call changes nothing. Only the folders of the boundaries' outs, ``tables`` and ``figures`` are
+    visited. Returns how many paths' times it set."""
+    ranks = checkout_ranks()
+    results = Path(results)
+    tops = {o.split("/")[0] for o in ranks} | {"tables", "figures"}
+    count = 0
+    for top, dirs, files in os.walk(results):
+        here = Path(top)
+        rel_top = here.relative_to(results).as_posix()
+        if rel_top == ".":
+            dirs[:] = [d for d in dirs if d in tops]
+            files = [f for f in files if f in tops]
+        kept = []
+        for name in sorted(dirs) + sorted(files):
+            path = here / name
+            rel = name if rel_top == "." else f"{rel_top}/{name}"
+            if written_here(path):
+                continue  # with everything under it (a directory output's files carry no record of their own)
+            if name in dirs:
+                kept.append(name)
+            owner = next((o for o in ranks if rel == o or rel.startswith(o + "/")), None)
+            if owner is None and any(o.startswith(rel + "/") for o in ranks):
+                continue  # a folder above outs (results/<p>/data): its own time is no result's
+            when = base - SPACING * (len(BOUNDARIES) - ranks[owner] if owner is not None else 0)
+            if path.lstat().st_mtime != when:
+                os.utime(path, (when, when), follow_symlinks=False)
+                count += 1
+        dirs[:] = kept
+    return count
+
+
+
+
+def checkout_base(stamp: str | os.PathLike) -> float:
+    """The time the chain's checked-out results end at in this working copy: the time of ``stamp``, written (now)
+    the first time it is asked for."""
+    stamp = Path(stamp)
+    if not stamp.exists():
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text("the end of the times sketch3d.chain.order_checkout_times gives checked-out results\n")
+    return stamp.stat().st_mtime
+
+
+SPACING = 2.0  # seconds between two ranks (coarse file-system clocks)

@@ -69,7 +69,7 @@ def dvc_table_stages() -> str:
                 f"  {table_stem(t)}:",
                 *foreach_items(),
                 "    do:",
-                f"      cmd: {snakemake_cmd(files)}",
+                f"      cmd: {snakemake_cmd(files, force=True)}",
                 "      deps:",
                 *yaml_list("        ", [*outs_of(CHAPTER_INPUTS[c.chapter]), *code]),
                 f"      params: [{params}]",

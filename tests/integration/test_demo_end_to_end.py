@@ -243,38 +243,58 @@ def test_a_parameter_change_reruns_exactly_the_rules_that_read_it(finished, old,
     assert jobs == expected
 
 
-def test_dvc_repro_of_one_table(finished):
-    dvc = str(BIN / "dvc")
+def _dvc(args: list[str], cwd: Path) -> str:
+    proc = run([str(BIN / "dvc"), *args], cwd=cwd, timeout=900)
+    return proc.stdout + proc.stderr
+
+
+def _ran_stages(log: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", log)
+
+
+def test_dvc_chain_round_trip_through_a_remote(finished, tmp_path):
+    """Issue 22: the finished run (the producer) adopted by DVC without a rerun and pushed to a folder remote; a
+    clone (the consumer) rebuilds Table 4.8 after a params edit from what it pulls, running that table's stage only;
+    after a pull, Snakemake has nothing to do (DVC's checkout times do not make it rerun); DVC's run-cache and the
+    lock agree between the two."""
+    table = [f"results/demo/tables/table_4_8.{ext}" for ext in ("csv", "md", "json")]
     for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.org"],
-                ["git", "config", "user.name", "t"], [dvc, "init", "-q"]):
+                ["git", "config", "user.name", "t"]):
         run(cmd, cwd=finished)
+    _dvc(["init", "-q"], finished)
+    _dvc(["remote", "add", "-d", "lab", str(tmp_path / "remote")], finished)
+    shapes = finished / "results/demo/data/shapes.csv"
+    before = shapes.stat().st_mtime_ns
+    # a Snakemake run's results, adopted: `dvc commit` records the chain up to the table as it is
+    _dvc(["commit", "-f", "--with-deps", "table_4_8@demo"], finished)
+    assert "up to date" in _dvc(["status", "table_4_8@demo"], finished)
+    assert _ran_stages(_dvc(["repro", "table_4_8@demo"], finished)) == []
+    assert shapes.stat().st_mtime_ns == before
+    _dvc(["push", "--with-deps", "table_4_8@demo"], finished)
     run(["git", "add", "-A"], cwd=finished)
-    run(["git", "commit", "-qm", "init"], cwd=finished)
-    table = finished / "results/demo/tables/table_4_8.csv"
-    before = {p: p.stat().st_mtime_ns for p in (table, finished / "results/demo/data/shapes.csv")}
-    proc = run([dvc, "repro", "table_4_8@demo"], cwd=finished, timeout=900)
-    assert "Nothing to be done" in proc.stdout + proc.stderr, "DVC made Snakemake redo finished work"
-    assert (finished / "results/demo/data/shapes.csv").stat().st_mtime_ns == before[finished / "results/demo/data/shapes.csv"]
-    status = run([dvc, "status", "table_4_8@demo"], cwd=finished).stdout
-    assert "up to date" in status, status
-    # a parameter change reaches the table through DVC -> Snakemake, and only what depends on it reruns
-    params = finished / "params.yaml"
-    params.write_text(params.read_text().replace("chunk_size: 16", "chunk_size: 8"))
-    run([dvc, "repro", "table_4_8@demo"], cwd=finished, timeout=900)
-    assert table.stat().st_mtime_ns > before[table]
-    targets = [f"results/demo/tables/table_4_8.{ext}" for ext in ("csv", "md", "json")]
-    assert "Nothing to be done" in snakemake("-n", "--cores", "1", *targets, cwd=finished).stdout
-    assert (finished / "results/demo/data/shapes.csv").stat().st_mtime_ns == before[finished / "results/demo/data/shapes.csv"]
-    assert "up to date" in run([dvc, "status", "table_4_8@demo"], cwd=finished).stdout
-    # what Table 4.8 does not need is left for its own targets: the rows of Tables B.2, 4.3 and B.1 that 4.8 does
-    # not share and those tables, the domain study (which reads chunk_size too), and the figures if the new
-    # chunking moved a last bit of a distance; the searches (chunk_size too) reran with 4.8: its OBB rows read
-    # their choice
-    left = _dry_run_jobs(finished)
-    left.pop("figure_top5", None)
-    assert left == {"retrieve": 8, "retrieval_table": 3, "domain_study": 1}
-    metrics = run([dvc, "metrics", "show"], cwd=finished).stdout
-    assert "acc@1" in metrics
+    run(["git", "commit", "-qm", "the chain up to Table 4.8"], cwd=finished)
+
+    # a consumer pulls the chapter's chain: Snakemake has nothing to do in it, with no .snakemake metadata and
+    # DVC's checkout times on every file
+    consumer = tmp_path / "consumer"
+    run(["git", "clone", "-q", str(finished), str(consumer)], cwd=tmp_path)
+    assert not (consumer / "results/demo/features").exists()
+    _dvc(["pull", "--with-deps", "table_4_8@demo"], consumer)
+    assert (consumer / "results/demo/features").is_dir()
+    assert "Nothing to be done" in snakemake("-n", "--cores", "1", "--", *table, cwd=consumer).stdout
+    assert "up to date" in _dvc(["status", "table_4_8@demo"], consumer)
+    # another consumer edits a parameter that only the table reads (retrieval_table: retrieval.stats): DVC pulls
+    # what that table's stage needs and runs that stage alone (the boundaries upstream are unchanged)
+    other = tmp_path / "other"
+    run(["git", "clone", "-q", str(finished), str(other)], cwd=tmp_path)
+    params = other / "params.yaml"
+    assert params.read_text().count("bootstrap: 200,") == 1
+    params.write_text(params.read_text().replace("bootstrap: 200,", "bootstrap: 199,"))
+    log = _dvc(["repro", "--pull", "--allow-missing", "table_4_8@demo"], other)
+    assert _ran_stages(log) == ["table_4_8@demo"], log[-3000:]
+    assert (other / "results/demo/retrieval/masks").is_dir()
+    assert "up to date" in _dvc(["status", "table_4_8@demo"], other)
+    assert "Nothing to be done" in snakemake("-n", "--cores", "1", "--", *table, cwd=other).stdout
 
 
 def test_real_quickdraw_sketch_as_query(finished):

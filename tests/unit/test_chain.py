@@ -1,6 +1,6 @@
 """The DVC chain (issue 22): dvc.yaml's stages, expanded as DVC expands them, connect every table and figure
 stage back to its chapter's downloads (paper) or the code that makes the demo's data, through the boundaries of
-sketch3d.chain; and Snakemake's rerun triggers leave out `mtime` wherever the chain runs it."""
+sketch3d.chain; and a DVC checkout's files get times in the chain's order before Snakemake reads them."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sketch3d.chain import BOUNDARIES, CHAPTER_INPUTS, PROFILES, RERUN_TRIGGERS, chain_stages
+from sketch3d.chain import BOUNDARIES, CHAPTER_INPUTS, PROFILES, chain_stages
 from sketch3d.table_stages import chapter_tables, table_stem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,14 +124,63 @@ def test_no_two_stages_own_overlapping_paths(chain):
                 assert not (out == other or other.startswith(out + "/")), f"{n} owns {out}, {m} owns {other}"
 
 
-def test_boundary_stages_keep_the_run_cache_and_run_snakemake_without_mtime():
-    text = chain_stages()
-    assert "persist" not in text  # a persist out turns DVC's run-cache off
-    assert "mtime" not in RERUN_TRIGGERS
-    for line in re.findall(r"cmd: (.*)", text):
-        assert f"--rerun-triggers {' '.join(RERUN_TRIGGERS)}" in line, line
-    profile = yaml.safe_load((REPO / "workflow/profiles/default/profile.yaml").read_text())
-    assert profile["rerun-triggers"] == list(RERUN_TRIGGERS)
+def test_boundary_stages_keep_the_run_cache_and_table_stages_force_their_targets(chain):
+    assert "persist" not in chain_stages()  # a persist out turns DVC's run-cache off
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        cmd = stage.get("do", stage)["cmd"]
+        persist = any(isinstance(o, dict) and next(iter(o.values())).get("persist")
+                      for o in stage.get("do", stage).get("outs", []))
+        # a persist out is not deleted by DVC: Snakemake, with no record of the change DVC saw, is told to redo it
+        assert ("--force" in cmd) == (persist and name.startswith(("table_", "figures_"))), name
+
+
+def test_checkout_times_follow_the_chain_and_spare_what_snakemake_wrote(tmp_path):
+    """What a DVC checkout wrote (times in no order) gets times upstream-first; a file Snakemake recorded, and
+    everything in a directory output it recorded, keeps its time; a second call changes nothing."""
+    import os
+
+    from sketch3d.chain import checkout_base, checkout_ranks, order_checkout_times
+
+    res = tmp_path / "results/demo"
+    files = {rel: res / rel for rel in ("data/items/a.npz", "data/shapes.csv", "renders/lines_five/chair/test/0.png",
+                                        "features/RN50-layer3/box170/sketch_chair_test.npy",
+                                        "retrieval/masks/binary/mask.pt", "tables/table_4_8.csv",
+                                        "retrieval/baseline/chair_test.json", "logs/x.log", "inputs/fixture.zip")}
+    for i, p in enumerate(files.values()):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+        later = 2e9 - 100 * i  # written downstream-first: every upstream file newer than its readers
+        os.utime(p, (later, later))
+    mine = {files["retrieval/baseline/chair_test.json"], res / "renders/lines_five/chair/test"}
+    kept = {p: p.stat().st_mtime for p in (files["retrieval/baseline/chair_test.json"], files["logs/x.log"],
+                                           files["inputs/fixture.zip"], files["renders/lines_five/chair/test/0.png"])}
+
+    def written_here(path):
+        return path in mine
+
+    base = checkout_base(tmp_path / ".snakemake/stamp")
+    assert base == checkout_base(tmp_path / ".snakemake/stamp")
+    assert order_checkout_times(res, written_here, base) > 0
+    t = {rel: p.stat().st_mtime for rel, p in files.items()}
+    assert t["data/items/a.npz"] == t["data/shapes.csv"] < t["tables/table_4_8.csv"] == base
+    assert t["data/shapes.csv"] < t["features/RN50-layer3/box170/sketch_chair_test.npy"] \
+        < t["retrieval/masks/binary/mask.pt"] < t["tables/table_4_8.csv"]
+    ranks = checkout_ranks()
+    assert ranks["data/items"] < ranks["renders"] < ranks["features"] < ranks["retrieval/masks"]
+    for p, before in kept.items():
+        assert p.stat().st_mtime == before, p
+    assert order_checkout_times(res, written_here, base) == 0
+
+
+def test_a_boundary_listed_before_one_it_reads_is_refused(monkeypatch):
+    import sketch3d.chain as chain_module
+
+    a = chain_module.Boundary("a", "shared", ("r",), ("o",), after=("b",))
+    b = chain_module.Boundary("b", "shared", ("s",), ("p",))
+    monkeypatch.setattr(chain_module, "BOUNDARIES", (a, b))
+    with pytest.raises(ValueError, match="lists a before"):
+        chain_module.checkout_ranks()
 
 
 def test_sources_must_be_given_for_every_profile(monkeypatch):
@@ -153,3 +202,10 @@ def test_every_param_a_boundary_names_is_in_params_yaml():
             for part in key.split("."):
                 assert isinstance(node, dict) and part in node, f"boundary {b.name}: params.yaml has no {key}"
                 node = node[part]
+
+
+def test_every_boundary_rule_is_a_rule_of_the_workflow():
+    text = "".join(p.read_text() for p in sorted((REPO / "workflow/rules").glob("*.smk")))
+    rules = set(re.findall(r"^(?:rule|checkpoint) (\w+):", text, re.M))
+    for b in BOUNDARIES:
+        assert set(b.rules) <= rules, (b.name, set(b.rules) - rules)

@@ -5,6 +5,7 @@ import copy
 import json
 import re
 
+from sketch3d.chain import checkout_base, order_checkout_times
 from sketch3d.codeversion import command_version
 from sketch3d.config import ParamsError, results_dir, validate
 from sketch3d.names import SPLITS, table_id, table_slug, table_stem
@@ -19,6 +20,23 @@ PROFILE = config["profile"]
 # the rehearsal (workflow/rehearsal.yaml) runs the paper profile's rules on fixtures: its outputs stay apart
 # (sketch3d.config.results_dir: results/<profile>, results/<profile>-<variant> for a variant, results/rehearsal)
 RESULTS = results_dir(config).as_posix()
+
+
+def written_here(path):
+    """Whether Snakemake recorded ``path`` as an output it wrote in this working copy (.snakemake/metadata keeps a
+    record per output, named by the path's urlsafe base64, split into 254-character parts)."""
+    import base64
+    import os
+
+    b64 = base64.urlsafe_b64encode(str(path).encode()).decode()
+    parts = [b64[i : i + 254] for i in range(0, len(b64), 254)]
+    return os.path.exists(os.path.join(".snakemake", "metadata", *("@" + p for p in parts[:-1]), parts[-1]))
+
+
+# A DVC checkout (`dvc pull`, a fresh clone) writes files with the checkout's time in no order, and no Snakemake
+# record: before the DAG is built, what Snakemake did not write here gets fixed times in the chain's order
+# (sketch3d.chain.order_checkout_times; upstream older), so that a pulled chain has nothing to rerun.
+order_checkout_times(RESULTS, written_here, checkout_base(".snakemake/sketch3d_checkout_base"))
 LOGS = f"{RESULTS}/logs"
 # the table commands' flag in the rehearsal (its tables say their numbers mean nothing); empty otherwise, so that
 # the demo's and the paper's jobs are unchanged
