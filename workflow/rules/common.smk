@@ -30,13 +30,24 @@ def written_here(path):
 
     b64 = base64.urlsafe_b64encode(str(path).encode()).decode()
     parts = [b64[i : i + 254] for i in range(0, len(b64), 254)]
-    return os.path.exists(os.path.join(".snakemake", "metadata", *("@" + p for p in parts[:-1]), parts[-1]))
+    return os.path.exists(os.path.join(".snakemake", "metadata", *(f"@{p}" for p in parts[:-1]), parts[-1]))
+
+
+def another_run_here():
+    """A job of a running workflow (Snakemake starts each cluster job as `snakemake --target-jobs ...`), or another
+    run holding this working copy's lock: its jobs' outputs have no record yet, and their times are not ours."""
+    import os
+    import sys
+
+    locks = os.path.join(".snakemake", "locks")
+    return "--target-jobs" in sys.argv or (os.path.isdir(locks) and bool(os.listdir(locks)))
 
 
 # A DVC checkout (`dvc pull`, a fresh clone) writes files with the checkout's time in no order, and no Snakemake
 # record: before the DAG is built, what Snakemake did not write here gets fixed times in the chain's order
 # (sketch3d.chain.order_checkout_times; upstream older), so that a pulled chain has nothing to rerun.
-order_checkout_times(RESULTS, written_here, checkout_base(".snakemake/sketch3d_checkout_base"))
+if not another_run_here():
+    order_checkout_times(RESULTS, written_here, checkout_base(".snakemake/sketch3d_checkout_base"))
 LOGS = f"{RESULTS}/logs"
 # the table commands' flag in the rehearsal (its tables say their numbers mean nothing); empty otherwise, so that
 # the demo's and the paper's jobs are unchanged
