@@ -208,9 +208,11 @@ def chain_stages() -> str:
             raise ValueError(f"boundary {b.name}: each profile needs as many sources (one stage text for both)")
         n_sources = len(next(iter(b.sources.values()))) if b.sources else 0
         extra = {p: {f"source{i}": b.sources[p][i] for i in range(n_sources)} for p in PROFILES} if b.sources else {}
-        targets = [f"${{item.results}}/{t}" for t in b.targets]
+        # --until over the chapters that read the boundary (their target rules): the paper's preflight then
+        # checks those chapters' data only
+        targets = [f"${{item.results}}/{t}" for t in b.targets] or list(chapters_reading(b.name))
         out += [f"  {b.name}:", *foreach_items(extra), "    do:",
-                f"      cmd: {snakemake_cmd(targets, () if targets else b.rules)}",
+                f"      cmd: {snakemake_cmd(targets, () if b.targets else b.rules)}",
                 "      deps:",
                 *yaml_list("        ", [f"${{item.source{i}}}" for i in range(n_sources)]),
                 *yaml_list("        ", outs_of(b.after)),
@@ -218,6 +220,20 @@ def chain_stages() -> str:
                 f"      params: [{', '.join([*b.params, PROFILE_PARAMS])}]",
                 "      outs:", *yaml_list("        ", [f"${{item.results}}/{o}" for o in b.outs]), ""]
     return "\n".join(out)
+
+
+def chapters_reading(name: str) -> tuple[str, ...]:
+    """The chapters whose tables read boundary ``name``, directly or through other boundaries (CHAPTER_INPUTS'
+    order)."""
+    def upstream(n, seen):
+        for a in boundary(n).after:
+            if a not in seen:
+                seen.add(a)
+                upstream(a, seen)
+        return seen
+
+    return tuple(c for c, inputs in CHAPTER_INPUTS.items()
+                 if any(name == i or name in upstream(i, set()) for i in inputs))
 
 
 def checkout_ranks() -> dict[str, int]:

@@ -209,3 +209,13 @@ def test_every_boundary_rule_is_a_rule_of_the_workflow():
     rules = set(re.findall(r"^(?:rule|checkpoint) (\w+):", text, re.M))
     for b in BOUNDARIES:
         assert set(b.rules) <= rules, (b.name, set(b.rules) - rules)
+
+
+def test_a_boundary_stage_runs_its_rules_for_the_chapters_that_read_it(chain):
+    """`--until <its rules> -- <chapters>`: the jobs of its rules that those chapters need, and (paper) the
+    preflight of those chapters' data only."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert stages["features"]["do"]["cmd"].endswith("--until extract_features -- retrieval")
+    assert stages["dataset"]["do"]["cmd"].endswith(
+        "--until prepare_dataset rasterize_sketches -- retrieval reconstruction netspace")
+    assert stages["zoo"]["do"]["cmd"].endswith("--until train_member -- netspace")
