@@ -4,9 +4,11 @@ Each chapter lists its tables in its ``tables`` module: ``TABLE_IDS`` (ids as ``
 named in the chapter's own modules) and ``TABLE_PARAMS`` (the params.yaml sections its table jobs read).
 :func:`chapter_tables` looks them up by module name: the shared layer imports no chapter.
 
-The DVC front end has one stage per table (``dvc repro table_4_8@demo``): :func:`dvc_table_stages` writes them,
-between :data:`DVC_BEGIN` and :data:`DVC_END` of dvc.yaml, and a test checks that the committed file holds
-exactly these. Adding a table: name it in its chapter, then ``python -m sketch3d.table_stages dvc.yaml``.
+The DVC front end has one stage per table (``dvc repro table_4_8@demo``), after the chain's boundary stages
+(:mod:`sketch3d.chain`): :func:`dvc_table_stages` writes both, between :data:`DVC_BEGIN` and :data:`DVC_END` of
+dvc.yaml, and a test checks that the committed file holds exactly these. A table stage depends on its chapter's
+boundaries (``sketch3d.chain.CHAPTER_INPUTS``) and code. Adding a table: name it in its chapter, then
+``python -m sketch3d.table_stages dvc.yaml``.
 """
 from __future__ import annotations
 
