@@ -263,13 +263,13 @@ def test_dvc_chain_round_trip_through_a_remote(finished, tmp_path):
         run(cmd, cwd=finished)
     _dvc(["init", "-q"], finished)
     _dvc(["remote", "add", "-d", "lab", str(tmp_path / "remote")], finished)
-    shapes = finished / "results/demo/data/shapes.csv"
-    before = shapes.stat().st_mtime_ns
-    # a Snakemake run's results, adopted: `dvc commit` records the chain up to the table as it is
+    # a Snakemake run's results, adopted: `dvc commit` records the chain up to the table as it is (it rewrites a
+    # single-file out from its cache, a new time: Snakemake's input checksums of those small files keep their
+    # readers up to date)
     _dvc(["commit", "-f", "--with-deps", "table_4_8@demo"], finished)
     assert "up to date" in _dvc(["status", "table_4_8@demo"], finished)
     assert _ran_stages(_dvc(["repro", "table_4_8@demo"], finished)) == []
-    assert shapes.stat().st_mtime_ns == before
+    assert "Nothing to be done" in snakemake("-n", "--cores", "1", "--", *TARGETS, cwd=finished).stdout
     _dvc(["push", "--with-deps", "table_4_8@demo"], finished)
     run(["git", "add", "-A"], cwd=finished)
     run(["git", "commit", "-qm", "the chain up to Table 4.8"], cwd=finished)
