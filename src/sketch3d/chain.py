@@ -37,6 +37,7 @@ its targets (``--force``), since in a fresh clone Snakemake has no record of the
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,9 +155,33 @@ CHAPTER_INPUTS: dict[str, tuple[str, ...]] = {
     "reconstruction": ("reconstruction_targets", "generator", "inversions"),
     "netspace": ("zoo", "netspace_eval"),
 }
-# the code every stage runs (the CLI, the config, the shared helpers), besides its own
-COMMON_CODE = ("Snakefile", "workflow/rules", "src/sketch3d/cli.py", "src/sketch3d/config.py",
-               "src/sketch3d/params.schema.yaml", "src/sketch3d/codeversion.py")
+# the code every stage runs (the CLI, the config), besides its own package code and the rules files that define its
+# rules (:func:`rules_files`). Not the Snakefile nor common.smk: an edit there would make DVC delete and redo every
+# boundary (the zoo's GPU-days) where Snakemake, which tracks each job's command, params and code version, reruns
+# only what the edit changes; after such an edit, `dvc repro --force <stage>` for a stage whose jobs it changed.
+COMMON_CODE = ("src/sketch3d/cli.py", "src/sketch3d/config.py", "src/sketch3d/params.schema.yaml",
+               "src/sketch3d/codeversion.py")
+REPO = Path(__file__).resolve().parents[2]  # the repository of a source checkout (src/sketch3d/chain.py)
+
+
+def rules_files(rules, root: Path = REPO) -> list[str]:
+    """The workflow files (relative to ``root``) that define ``rules``, each with its chapter's ``*_inputs.smk``
+    (the input functions), in the order found."""
+    folder = root / "workflow" / "rules"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no workflow rules; write dvc.yaml's stages from a source checkout")
+    found = []
+    for rule in rules:
+        owners = [p for p in sorted(folder.glob("*.smk"))
+                  if re.search(rf"^(?:rule|checkpoint) {re.escape(rule)}:", p.read_text(), re.M)]
+        if len(owners) != 1:
+            raise ValueError(f"rule {rule}: defined in {len(owners)} files of {folder}, expected one")
+        inputs = owners[0].with_name(owners[0].stem + "_inputs.smk")
+        for p in (owners[0], inputs):
+            rel = p.relative_to(root).as_posix()
+            if p.exists() and rel not in found:
+                found.append(rel)
+    return found
 
 
 def boundary(name: str) -> Boundary:
@@ -216,7 +241,7 @@ def chain_stages() -> str:
                 "      deps:",
                 *yaml_list("        ", [f"${{item.source{i}}}" for i in range(n_sources)]),
                 *yaml_list("        ", outs_of(b.after)),
-                *yaml_list("        ", [*COMMON_CODE, *b.code]),
+                *yaml_list("        ", [*rules_files(b.rules), *COMMON_CODE, *b.code]),
                 f"      params: [{', '.join([*b.params, PROFILE_PARAMS])}]",
                 "      outs:", *yaml_list("        ", [f"${{item.results}}/{o}" for o in b.outs]), ""]
     return "\n".join(out)

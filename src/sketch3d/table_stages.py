@@ -60,11 +60,14 @@ def dvc_table_stages() -> str:
     chain's boundary stages (:mod:`sketch3d.chain`), then every table's stage (one ``foreach`` over the profiles
     each), whose deps are its chapter's boundaries (:data:`sketch3d.chain.CHAPTER_INPUTS`) and its code."""
     from sketch3d.chain import CHAPTER_INPUTS, COMMON_CODE, foreach_items, outs_of, snakemake_cmd, yaml_list
+    from sketch3d.chain import REPO
 
     out = [chain_stages_text()]
     for c in chapter_tables():
         params = ", ".join([*c.params, "\"profiles.${key}\""])
-        code = [*COMMON_CODE, f"src/sketch3d/{c.chapter}", "src/sketch3d/report", "src/sketch3d/names.py"]
+        rules = [f"workflow/rules/{c.chapter}{s}.smk" for s in ("", "_inputs")
+                 if (REPO / "workflow/rules" / f"{c.chapter}{s}.smk").exists()]
+        code = [*rules, *COMMON_CODE, f"src/sketch3d/{c.chapter}", "src/sketch3d/report", "src/sketch3d/names.py"]
         for t in c.tables:
             files = [f"${{item.results}}/tables/{table_stem(t)}.{ext}" for ext in ("csv", "md", "json")]
             out += [
