@@ -219,3 +219,12 @@ def test_a_boundary_stage_runs_its_rules_for_the_chapters_that_read_it(chain):
     assert stages["dataset"]["do"]["cmd"].endswith(
         "--until prepare_dataset rasterize_sketches -- retrieval reconstruction netspace")
     assert stages["zoo"]["do"]["cmd"].endswith("--until train_member -- netspace")
+
+
+def test_rules_files_name_the_defining_file_and_refuse_an_unknown_rule():
+    from sketch3d.chain import rules_files
+
+    assert rules_files(["train_mask", "extract_features"]) == [
+        "workflow/rules/retrieval.smk", "workflow/rules/retrieval_inputs.smk", "workflow/rules/features.smk"]
+    with pytest.raises(ValueError, match="rule no_such_rule: defined in 0 files"):
+        rules_files(["no_such_rule"])
