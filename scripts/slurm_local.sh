@@ -6,8 +6,12 @@
 #   bash scripts/slurm_local.sh stop     # stop the daemons this script started (by their pid files)
 #   bash scripts/slurm_local.sh env      # the line to eval in a shell that submits jobs:  eval "$(... env)"
 # Everything SLURM writes (slurm.conf, gres.conf, state, spool, logs, pid files) lies under $SKETCH3D_SLURM_DIR
-# (default /tmp/sketch3d-slurm); clients find the config through SLURM_CONF (`env` prints it). munge keeps the
-# Debian package's own places (/etc/munge/munge.key, /run/munge), since slurm's auth/munge talks to that socket.
+# (default /tmp/sketch3d-slurm). One thing goes to /etc: the symlink /etc/slurm/slurm.conf -> that slurm.conf
+# (removed by `stop`), because SLURM_CONF alone does not reach every client: Snakemake's SLURM executor runs each
+# job's command with a nested `srun` after removing every SLURM_* variable, SLURM_CONF included, and srun then
+# knows only the compiled-in /etc/slurm/slurm.conf. An /etc/slurm/slurm.conf that is not this symlink (a real
+# cluster's) is never touched: start refuses. munge keeps the Debian package's own places (/etc/munge/munge.key,
+# /run/munge), since slurm's auth/munge talks to that socket.
 # The node: this machine's CPUs and memory (slurmd -C), one partition `local`, and two fake GPUs: gres `gpu`
 # on /dev/tty0 and /dev/tty1 (SLURM needs a character device per GPU; it sets CUDA_VISIBLE_DEVICES=0 or 1 for
 # a --gpus=1 job, and never opens the file). Facts behind each setting: ../shared notes slurm.md (Slurm 22.05).
@@ -15,6 +19,7 @@ set -euo pipefail
 
 DIR="${SKETCH3D_SLURM_DIR:-/tmp/sketch3d-slurm}"
 CONF="$DIR/slurm.conf"
+ETC_CONF=/etc/slurm/slurm.conf
 PACKAGES=(slurmctld slurmd slurm-client munge)
 MUNGE_PID=/run/munge/munged.pid
 # the pid file of the munged this script started (munged's own pid file is also used by a system munge)
@@ -102,6 +107,16 @@ AutoDetect=off
 Name=gpu File=/dev/tty[0-1]
 EOF
   [ -c /dev/tty0 ] && [ -c /dev/tty1 ] || die "/dev/tty0 and /dev/tty1 must exist as character devices (the fake GPUs' files)"
+  link_etc_conf
+}
+
+link_etc_conf() {
+  if [ -e "$ETC_CONF" ] || [ -L "$ETC_CONF" ]; then
+    [ "$(readlink "$ETC_CONF" || true)" = "$CONF" ] && return 0
+    die "$ETC_CONF exists and is not this script's symlink to $CONF (a real cluster's config?); left alone: stop that cluster and move the file away, or use this machine's cluster instead"
+  fi
+  mkdir -p "$(dirname "$ETC_CONF")"
+  ln -s "$CONF" "$ETC_CONF"
 }
 
 wait_idle() {
@@ -119,7 +134,7 @@ cmd_start() {
   install_packages
   start_munge
   if running "$DIR/slurmctld.pid" && running "$DIR/slurmd.pid"; then
-    wait_idle; echo "slurm_local.sh: already running ($DIR)"; return 0
+    link_etc_conf; wait_idle; echo "slurm_local.sh: already running ($DIR)"; return 0
   fi
   write_config
   running "$DIR/slurmctld.pid" || slurmctld -i -f "$CONF" || die "slurmctld did not start; see $DIR/log/slurmctld.log"
@@ -148,6 +163,7 @@ cmd_stop() {
     stop_pidfile munged "$OUR_MUNGE"
   fi
   rm -f "$OUR_MUNGE"
+  if [ "$(readlink "$ETC_CONF" 2>/dev/null || true)" = "$CONF" ]; then rm -f "$ETC_CONF"; fi
   echo "slurm_local.sh: stopped"
 }
 
