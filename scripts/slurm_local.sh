@@ -12,7 +12,8 @@
 # knows only the compiled-in /etc/slurm/slurm.conf. An /etc/slurm/slurm.conf that is not this symlink (a real
 # cluster's) is never touched: start refuses. munge keeps the Debian package's own places (/etc/munge/munge.key,
 # /run/munge), since slurm's auth/munge talks to that socket.
-# The node: this machine's CPUs and memory (slurmd -C), one partition `local`, and two fake GPUs: gres `gpu`
+# The node: this machine's CPUs (at least $SKETCH3D_SLURM_MIN_CPUS, default 8, as job slots) and memory
+# (slurmd -C), one partition `local`, and two fake GPUs: gres `gpu`
 # on /dev/tty0 and /dev/tty1 (SLURM needs a character device per GPU; it sets CUDA_VISIBLE_DEVICES=0 or 1 for
 # a --gpus=1 job, and never opens the file). Facts behind each setting: ../shared notes slurm.md (Slurm 22.05).
 set -euo pipefail
@@ -20,6 +21,7 @@ set -euo pipefail
 DIR="${SKETCH3D_SLURM_DIR:-/tmp/sketch3d-slurm}"
 CONF="$DIR/slurm.conf"
 ETC_CONF=/etc/slurm/slurm.conf
+MIN_SLOTS="${SKETCH3D_SLURM_MIN_CPUS:-8}"  # job slots of the node, at least (see write_config)
 PACKAGES=(slurmctld slurmd slurm-client munge)
 MUNGE_PID=/run/munge/munged.pid
 # the pid file of the munged this script started (munged's own pid file is also used by a system munge)
@@ -70,7 +72,17 @@ write_config() {
   [[ "$node_line" == NodeName=* ]] || die "slurmd -C printed no node line: $node_line"
   mem="$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node_line")"
   # leave 1 GiB to the system, so that a job's memory request is one the machine can give
-  node_line="$(sed "s/RealMemory=[0-9]*/RealMemory=$(( mem > 2048 ? mem - 1024 : mem ))/" <<<"$node_line")"
+  mem=$(( mem > 2048 ? mem - 1024 : mem ))
+  cpus="$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$node_line")"
+  if [ "$cpus" -lt "$MIN_SLOTS" ]; then
+    # a small machine still gets MIN_SLOTS job slots (config_overrides: slurmd believes the config, not the
+    # hardware), so that a test's few tiny jobs, two GPU jobs among them, run at once
+    node_line="NodeName=$host CPUs=$MIN_SLOTS RealMemory=$mem"
+    overrides="SlurmdParameters=config_overrides"
+  else
+    node_line="$(sed "s/RealMemory=[0-9]*/RealMemory=$mem/" <<<"$node_line")"
+    overrides=""
+  fi
   mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
   cat >"$CONF.tmp" <<EOF
 # written by scripts/slurm_local.sh: a single-node cluster for tests (do not edit; rewritten at each start)
@@ -97,6 +109,7 @@ SlurmctldPidFile=$DIR/slurmctld.pid
 SlurmdPidFile=$DIR/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
+$overrides
 $node_line Gres=gpu:2 State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF

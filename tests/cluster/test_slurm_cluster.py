@@ -27,8 +27,8 @@ SCRIPT = ROOT / "scripts" / "slurm_local.sh"
 INPUTS = "results/rehearsal/inputs"
 OUT = "results/rehearsal"
 CONFIGS = ["workflow/rehearsal.yaml", "tests/cluster/cluster.yaml"]
-# one SLURM run per group: the two GPU jobs first, alone, so that both hold a GPU at once (two CPU jobs fit the
-# smallest node); then one cheap rule of each other chapter
+# two trainings of the NetSpace zoo (GPU rules), one cheap rule of each other chapter; all five jobs start at once
+# (the node has at least 8 job slots)
 KILLED = "multi-lenetlike-train-000"  # cancelled after its first checkpoint
 OTHER = "multi-vanillacnn-train-000"
 GPU_TARGETS = [f"{OUT}/netspace/zoo/{KILLED}.pt", f"{OUT}/netspace/zoo/{OTHER}.pt"]
@@ -39,6 +39,7 @@ CPU_TARGETS = [
 ]
 GPU_RULES = {"train_member"}
 CPU_RULES = {"prepare_dataset", "prepare_scenes", "mean_style"}
+TARGETS = GPU_TARGETS + CPU_TARGETS
 CHECKPOINT = f"{OUT}/cache/netspace/checkpoints/zoo/{KILLED}/{KILLED}.pt"
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 TIMEOUT_S = 900
@@ -126,11 +127,11 @@ def _gpu_index(info: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _run_gpu_jobs_and_kill_one(copy: Path) -> tuple[str, dict]:
-    """Run the two training jobs through SLURM; cancel KILLED's job once its first checkpoint exists, noting which
-    GPUs both running jobs hold at that moment. Returns Snakemake's output and the notes."""
-    proc = subprocess.Popen(_snakemake(copy, GPU_TARGETS, *SLURM_OPTIONS, "--jobs", "2"), cwd=copy, env=_env(copy),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _run_and_kill_one(copy: Path) -> tuple[str, dict]:
+    """Run every target through SLURM; cancel KILLED's job once its first checkpoint exists, noting the GPU each
+    running training job holds at that moment. Returns Snakemake's output and the notes."""
+    proc = subprocess.Popen(_snakemake(copy, TARGETS, *SLURM_OPTIONS, "--jobs", str(len(TARGETS))), cwd=copy,
+                            env=_env(copy), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     notes: dict = {}
     deadline = time.monotonic() + TIMEOUT_S
     try:
@@ -141,12 +142,12 @@ def _run_gpu_jobs_and_kill_one(copy: Path) -> tuple[str, dict]:
         running = {}
         for line in _slurm("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k").splitlines():
             job_id, comment = line.split("|", 1)
-            running[comment] = job_id
-        killed = running[f"rule_train_member_wildcards_{KILLED}"]
+            if comment.startswith("rule_train_member_"):
+                running[comment.removeprefix("rule_train_member_wildcards_")] = job_id
         # a GPU's index is shown while its job runs only
-        notes["concurrent"] = {name: _gpu_index(_job_info(i)) for name, i in running.items()}
-        _slurm("scancel", killed)
-        notes["killed"] = killed
+        notes["concurrent"] = {member: _gpu_index(_job_info(i)) for member, i in running.items()}
+        notes["killed"] = running[KILLED]
+        _slurm("scancel", notes["killed"])
         out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         if proc.poll() is None:
@@ -168,34 +169,33 @@ def test_the_slurm_profile_runs_each_chapter_on_slurm(cluster, tmp_path):
                    env=_env(ROOT), timeout=600, capture_output=True)
     slurm_copy = _copy_repo(tmp_path / "slurm")
     local_copy = _copy_repo(tmp_path / "local")
+    # the same targets on this machine, without SLURM, at the same time (the SLURM run mostly waits)
+    local = subprocess.Popen(_snakemake(local_copy, TARGETS, "--cores", "2"), cwd=local_copy, env=_env(local_copy),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, notes = _run_and_kill_one(slurm_copy)
+        local_out, _ = local.communicate(timeout=TIMEOUT_S)
+    finally:
+        if local.poll() is None:
+            local.kill()
+            local.wait()
+    assert local.returncode == 0, local_out
+    jobs = _submissions(out, slurm_copy)
+    info = {i: _job_info(i) for i, _ in jobs}
 
-    # 1. the GPU jobs, one cancelled mid-run
-    gpu_out, notes = _run_gpu_jobs_and_kill_one(slurm_copy)
-    gpu_jobs = _submissions(gpu_out, slurm_copy)
-    gpu_info = {i: _job_info(i) for i, _ in gpu_jobs}
-    # 2. a cheap rule of each other chapter
-    cpu_run = subprocess.run(_snakemake(slurm_copy, CPU_TARGETS, *SLURM_OPTIONS, "--jobs", "3"), cwd=slurm_copy,
-                             env=_env(slurm_copy), capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert cpu_run.returncode == 0, cpu_run.stdout + cpu_run.stderr
-    cpu_jobs = _submissions(cpu_run.stdout + cpu_run.stderr, slurm_copy)
-    cpu_info = {i: _job_info(i) for i, _ in cpu_jobs}
-
-    # every job was a SLURM job: three training submissions (one a retry), one per CPU rule, and nothing local
-    assert sorted(r for _, r in gpu_jobs) == ["train_member"] * 3, gpu_out
-    assert sorted(r for _, r in cpu_jobs) == sorted(CPU_RULES), cpu_run.stdout + cpu_run.stderr
-    assert "localrule" not in gpu_out + cpu_run.stdout + cpu_run.stderr
-    for job_id, rule in gpu_jobs + cpu_jobs:
-        info = {**gpu_info, **cpu_info}[job_id]
-        state = re.search(r"JobState=(\w+)", info).group(1)
-        assert state == ("CANCELLED" if job_id == notes["killed"] else "COMPLETED"), info
-        assert f"Comment=rule_{rule}" in info, info
+    # every job was a SLURM job: one per rule, the cancelled training twice, and nothing ran locally
+    assert sorted(r for _, r in jobs) == sorted(["train_member"] * 3 + list(CPU_RULES)), out
+    assert "localrule" not in out
+    for job_id, rule in jobs:
+        state = re.search(r"JobState=(\w+)", info[job_id]).group(1)
+        assert state == ("CANCELLED" if job_id == notes["killed"] else "COMPLETED"), info[job_id]
+        assert f"Comment=rule_{rule}" in info[job_id], info[job_id]
         # GPU rules asked SLURM for one GPU (the plugin's --gpus=1), the others for none
-        assert ("TresPerJob=gres:gpu:1" in info) == (rule in GPU_RULES), info
+        assert ("TresPerJob=gres:gpu:1" in info[job_id]) == (rule in GPU_RULES), info[job_id]
 
     # the two training jobs ran at the same time on different GPUs
-    assert len(notes["concurrent"]) == 2, notes
-    indices = set(notes["concurrent"].values())
-    assert indices == {"0", "1"}, notes
+    assert sorted(notes["concurrent"]) == sorted([KILLED, OTHER]), notes
+    assert sorted(notes["concurrent"].values()) == ["0", "1"], notes
     # ... and inside each finished job, the code saw the GPU SLURM gave it (sketch3d.devices' report line)
     reports = {}
     for member in (KILLED, OTHER):
@@ -203,7 +203,7 @@ def test_the_slurm_profile_runs_each_chapter_on_slurm(cluster, tmp_path):
         m = re.search(r"SLURM job (\d+) CUDA_VISIBLE_DEVICES=(\d+)", log)
         assert m, log
         reports[member] = m.groups()
-    assert reports[OTHER][1] == notes["concurrent"][f"rule_train_member_wildcards_{OTHER}"]
+    assert reports[OTHER][1] == notes["concurrent"][OTHER]
     # the cancelled job was retried as another SLURM job, which resumed after the checkpoint's epoch
     killed_log = (slurm_copy / OUT / "logs" / "train_member" / f"{KILLED}.log").read_text()
     assert reports[KILLED][0] != notes["killed"]
@@ -211,10 +211,7 @@ def test_the_slurm_profile_runs_each_chapter_on_slurm(cluster, tmp_path):
     assert m and 1 <= int(m.group(1)) < int(m.group(2)), killed_log
     assert not (slurm_copy / CHECKPOINT).exists()  # removed once the member was written
 
-    # the same targets on this machine, without SLURM: the same bytes
-    local = subprocess.run(_snakemake(local_copy, GPU_TARGETS + CPU_TARGETS, "--cores", "2"), cwd=local_copy,
-                           env=_env(local_copy), capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert local.returncode == 0, local.stdout + local.stderr
+    # every output equals the local run's, byte for byte
     on_slurm, here = _outputs(slurm_copy), _outputs(local_copy)
     assert sorted(on_slurm) == sorted(here)
     assert [k for k in here if on_slurm[k] != here[k]] == []
