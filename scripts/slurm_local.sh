@@ -92,7 +92,9 @@ SlurmUser=root
 AuthType=auth/munge
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
-ProctrackType=proctrack/linuxproc
+# pgid, not linuxproc: a cancelled job's Snakemake, orphaned when its batch shell died first, escaped
+# linuxproc's parent-pid walk once and kept running; it keeps its process group
+ProctrackType=proctrack/pgid
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
@@ -153,7 +155,7 @@ cmd_start() {
   running "$DIR/slurmctld.pid" || slurmctld -i -f "$CONF" || die "slurmctld did not start; see $DIR/log/slurmctld.log"
   running "$DIR/slurmd.pid" || slurmd -f "$CONF" || die "slurmd did not start; see $DIR/log/slurmd.log"
   wait_idle
-  echo "slurm_local.sh: up: node $(hostname -s), 2 fake GPUs; export SLURM_CONF=$CONF"
+  echo "slurm_local.sh: up: node $(hostname -s), 2 fake GPUs, config $CONF (linked from $ETC_CONF)"
 }
 
 stop_pidfile() {  # stop_pidfile NAME PIDFILE

@@ -157,6 +157,21 @@ def _run_and_kill_one(copy: Path) -> tuple[str, dict]:
     return out, notes
 
 
+def _processes_of_job(job_id: str) -> list[str]:
+    """Command lines of the live processes that SLURM started for ``job_id`` (their environment names it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+            if f"SLURM_JOB_ID={job_id}".encode() in env:
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200])
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+    return found
+
+
 def _outputs(copy: Path) -> dict[str, bytes]:
     """Every output file under results/rehearsal, but the logs (timings, pids, job ids) and the fixtures."""
     base = copy / OUT
@@ -210,6 +225,8 @@ def test_the_slurm_profile_runs_each_chapter_on_slurm(cluster, tmp_path):
     m = re.search(rf"train_member {KILLED}: resuming after epoch (\d+) of (\d+)", killed_log)
     assert m and 1 <= int(m.group(1)) < int(m.group(2)), killed_log
     assert not (slurm_copy / CHECKPOINT).exists()  # removed once the member was written
+    # nothing of the cancelled job lives on (its Snakemake once outlived scancel under proctrack/linuxproc)
+    assert _processes_of_job(notes["killed"]) == []
 
     # every output equals the local run's, byte for byte
     on_slurm, here = _outputs(slurm_copy), _outputs(local_copy)
