@@ -32,6 +32,9 @@ HOW = (
     How(r"snakemake --report ", "demo", "test_demo_end_to_end.py: the report of the tiny demo's targets"),
     How(r"dvc repro ", "dry", "a DVC stage: --dry in a tiny project"),
     How(r"dvc metrics show", "run", "reads the committed metrics"),
+    How(r"dvc (remote add|push|pull|status)\b", "setup",
+        "sharing through a remote: test_demo_end_to_end.py's round trip adds a folder remote, pushes, pulls into a "
+        "fresh clone and reads the status"),
     How(r"sketch3d effects ", "run", "on a generated photo and depth map"),
     How(r"sketch3d photo3d ", "run", "on a generated photo and depth map"),
     How(r"sketch3d query \S+ --index \d+ --meshes ", "run", "on a folder of generated meshes"),
