@@ -25,9 +25,10 @@ def rc_generator_input(wildcards):
 
 
 def rc_sdf_settings(wildcards):
-    """What sdf_targets reads: the grid side and the category (flat)."""
+    """What sdf_targets reads: the grid side, mesh2sdf's level and the category (flat)."""
     t = RC_CFG["targets"]
-    return json.dumps({"sdf_resolution": t["sdf_resolution"], "category": t["category"]}, sort_keys=True)
+    return json.dumps({"sdf_resolution": t["sdf_resolution"], "watertight_level": t["watertight_level"],
+                       "category": t["category"]}, sort_keys=True)
 
 
 def rc_sdf_shapes(wildcards):

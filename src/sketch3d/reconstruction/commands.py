@@ -58,11 +58,14 @@ def _mean_style(a: argparse.Namespace) -> None:
 
 
 _A_COMMANDS: tuple = (
-    Command("sdf_targets", "SDF grids (generator cube frame) of a shapes table's meshes, one .npz", _sdf_targets, (
-        arg("--settings", required=True, help="JSON: sdf_resolution (grid side), category (default chair)"),
+    Command("sdf_targets", "SDF grids of a shapes table's meshes as SDF-StyleGAN's training data (mesh2sdf), one .npz",
+            _sdf_targets, (
+        arg("--settings", required=True, help="JSON: sdf_resolution (grid side), watertight_level (mesh2sdf's at "
+                                              "128^3, default 0.015), category (default chair)"),
         arg("--shapes", required=True, help="the data stage's shapes.csv (mesh paths relative to the working folder)"),
         arg("--splits", nargs="+", help="splits to keep (default: all)"),
-        arg("--out", required=True, help=".npz: sdf [N, R, R, R] float32 (cube units), ids, split"),
+        arg("--out", required=True, help=".npz: sdf [N, R, R, R] float32, center, scale, affine (mesh frame -> "
+                                         "cube), ids, split"),
     )),
     Command("train_generator", "train the demo's SDF-StyleGAN generator (GLO) on SDF grids; resumable",
             _train_generator, (

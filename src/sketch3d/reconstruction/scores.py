@@ -3,8 +3,9 @@ shows figures only; these numbers are ours).
 
 The target is the shape itself: ``n_points`` samples of the example's mesh surface (the ShapeNet mesh in the
 paper profile, the generated chair in the demo), loaded as the SDF targets load it (``load_yup_mesh`` of
-``examples.csv``'s ``mesh_path``/``up_axis``: the pipeline's mesh frame), not the marching-cubes mesh of its SDF
-grid. The inverted shape is its folder's ``mesh.obj`` (marching cubes of the best styles at ``mc_level``, moved
+``examples.csv``'s ``mesh_path``/``up_axis``) and placed where its target grid holds it (the SDF targets' per-shape
+``affine`` to the generator's cube: largest side 1.6, ``sdf_targets``), then moved to the mesh frame by
+``geometry.sdf``'s one map as the inverted shapes are; not the marching-cubes mesh of its SDF grid. The inverted shape is its folder's ``mesh.obj`` (marching cubes of the best styles at ``mc_level``, moved
 to the mesh frame by ``geometry.sdf``'s one map) and ``sdf.npy`` (the best styles on the target grid's points).
 Scores (``shape_metrics.surface_scores``): Chamfer-L1 and -L2 (x 10^3, in units of the target's largest side),
 F-score at 1 % and 2 % of that side, normal consistency; and the volumetric IoU of the two grids' insides at the
@@ -83,9 +84,20 @@ def shape_reference(mesh, grid: np.ndarray, n_points: int, seed: int) -> ShapeRe
     return ShapeReference(points, normals, float(np.max(mesh.extents)), np.asarray(grid, dtype=np.float32))
 
 
+def placed_mesh(mesh, affine: np.ndarray):
+    """``mesh`` (mesh frame) where its target grid holds it (``affine``: mesh frame -> the generator's cube),
+    moved back to the mesh frame by ``geometry.sdf``'s fixed map, as the inversions' meshes are."""
+    from sketch3d.geometry.sdf import cube_to_mesh_mesh
+    from sketch3d.reconstruction.sdf_targets import apply_affine
+
+    return cube_to_mesh_mesh(apply_affine(mesh, affine))
+
+
 def reference_shapes(targets_dir: Path, grids: Mapping[str, np.ndarray], n_points: int, seed: int,
-                     base_dir: str | Path = ".") -> dict[str, ShapeReference]:
-    """shape_id -> ``ShapeReference`` of every example of ``targets_dir``'s examples.csv (meshes checked first)."""
+                     base_dir: str | Path = ".", affines: Mapping[str, np.ndarray] | None = None
+                     ) -> dict[str, ShapeReference]:
+    """shape_id -> ``ShapeReference`` of every example of ``targets_dir``'s examples.csv (meshes checked first),
+    each mesh placed by its ``affines`` entry (``placed_mesh``; None: as loaded)."""
     from sketch3d.data.manifest import resolve
     from sketch3d.data.simulate import load_yup_mesh
     from sketch3d.reconstruction.targets import read_examples
@@ -103,7 +115,10 @@ def reference_shapes(targets_dir: Path, grids: Mapping[str, np.ndarray], n_point
     for shape, path in paths.items():
         if shape not in grids:
             raise ScoreError(f"shape {shape!r} has no grid in the SDF targets; rebuild them from this examples.csv")
-        out[shape] = shape_reference(load_yup_mesh(path, ups[shape]), grids[shape], n_points, seed)
+        mesh = load_yup_mesh(path, ups[shape])
+        if affines is not None:
+            mesh = placed_mesh(mesh, affines[shape])
+        out[shape] = shape_reference(mesh, grids[shape], n_points, seed)
     return out
 
 
@@ -188,6 +203,7 @@ def reconstruction_scores(inversions: Iterable[Path], sdf_targets: Path, targets
     and supervision; with ``generator``, the mean shape's rows first, supervision ``mean``), and with
     ``generator`` and ``out_snapshots`` the per-snapshot scores (``SNAPSHOT_COLUMNS``) and ``out_plot``."""
     from sketch3d.reconstruction.inversion import LOSSES, SNAPSHOTS, load_snapshots, read_losses
+    from sketch3d.reconstruction.sdf_targets import read_affines
     from sketch3d.reconstruction.targets import read_sdf_grids
 
     folders = [Path(f) for f in inversions]
@@ -195,7 +211,8 @@ def reconstruction_scores(inversions: Iterable[Path], sdf_targets: Path, targets
         raise ScoreError("reconstruction_scores: no inversion folders given")
     summaries = [read_summary(f) for f in folders]  # unfinished runs fail before any sampling
     level, _mc_res, n_points, most, seed = _score_settings(settings)
-    refs = reference_shapes(Path(targets_dir), read_sdf_grids(sdf_targets), n_points, seed, base_dir)
+    refs = reference_shapes(Path(targets_dir), read_sdf_grids(sdf_targets), n_points, seed, base_dir,
+                            read_affines(sdf_targets))
     rows, snaps, means_done = [], [], set()
     for folder, summary in zip(folders, summaries):
         shape = str(summary.get("shape_id", ""))
