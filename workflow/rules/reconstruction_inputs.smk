@@ -56,6 +56,13 @@ def rc_picks_input(wildcards):
     return [RC_PICKS] if Path(RC_PICKS).is_file() else []
 
 
+def rc_retrieval_input(wildcards):
+    """The retrieval baseline's ranking: chapter 4.2's retrieve output for the examples' category and split under
+    ``reconstruction.scores.retrieval_method`` (a file, not an import: chapters meet in the DAG)."""
+    method = RC_CFG["scores"]["retrieval_method"]
+    return f"{RESULTS}/retrieval/{method}/{RC_CATEGORY}_{RC_CFG['targets']['split']}.npz"
+
+
 RC_INVERSIONS = [f"{RC}/inversions/{s}/{e}" for s in RC_SUPERVISIONS for e in RC_EXAMPLES]
 
 CHAPTER_TARGETS["reconstruction"] = [

@@ -173,8 +173,11 @@ def _reconstruction_scores(a: argparse.Namespace) -> None:
 
     settings = parse_settings(a.settings)
     inversions = [Path(p) for p in a.inversions]
+    retrieval = {"retrieval": Path(a.retrieval) if a.retrieval else None,
+                 "shapes_csv": Path(a.shapes) if a.shapes else None}
     if not a.generator:
-        df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out))
+        df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out),
+                                   **retrieval)
     else:
         from sketch3d.devices import claim_device
         from sketch3d.reconstruction.generator import load_for_settings
@@ -184,7 +187,7 @@ def _reconstruction_scores(a: argparse.Namespace) -> None:
             generator = generator.to(device).eval()
             df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out),
                                        generator, Path(a.snapshots) if a.snapshots else None,
-                                       Path(a.plot) if a.plot else None, device)
+                                       Path(a.plot) if a.plot else None, device, **retrieval)
     log.info("reconstruction_scores: %d rows; means: %s", len(df),
              json.dumps(df.groupby("supervision")[["chamfer_l1", "f1", "iou"]].mean().round(4).to_dict()))
 
@@ -280,6 +283,9 @@ _C_COMMANDS: tuple = (
         arg("--snapshots", help="per-snapshot scores CSV (with --generator)"),
         arg("--plot", help="score vs iteration plot, PNG (with --generator and --snapshots)"),
         arg("--inversions", required=True, nargs="+", help="invert's output folders"),
+        arg("--retrieval", help="a retrieve job's npz of the examples' category and split (chapter 4.2): adds the "
+                                "retrieval nearest-neighbour baseline (with --shapes)"),
+        arg("--shapes", help="the data stage's shapes.csv (the retrieved shapes' meshes)"),
         arg("--out", required=True, help="scores CSV"),
     )),
     Command("reconstruction_table", "the score table: per example and mean per supervision", _reconstruction_table, (
