@@ -96,3 +96,21 @@ def test_bad_meshes_and_old_files_are_named(tmp_path):
              split=np.array(["test"]), resolution=np.int64(8))
     with pytest.raises(T.SdfTargetError, match="old.npz is an SDF targets file of an older format"):
         T.read_sdf_targets(tmp_path / "old.npz")
+
+
+def test_matches_the_official_data_preparation():
+    """Against DualOctreeGNN's tools/shapenet.py run_mesh2sdf (tests/fixtures/official/microsoft_DualOctreeGNN):
+    the same mesh, given to us in v2 orientation, gives the official grid."""
+    from pathlib import Path
+
+    ref_path = Path(__file__).parents[2] / "fixtures/official/microsoft_DualOctreeGNN/reference.npz"
+    with np.load(ref_path) as ref:
+        ref = {k: ref[k] for k in ref.files}
+    size = int(ref["size"])
+    assert float(ref["level"]) == pytest.approx(0.015) and float(ref["mesh_scale"]) == pytest.approx(0.8)
+    v2 = trimesh.Trimesh(ref["vertices"] @ CUBE_ROTATION, ref["faces"], process=False)  # v1 = ROT @ v2
+    level_at_128 = float(ref["level"]) * size / T.OFFICIAL_RESOLUTION  # the script's 0.015 at this size
+    grid, center, scale = T.prepare_sdf(v2, size, level_at_128)
+    assert scale == pytest.approx(2 * 0.8 / np.max(ref["bbmax"] - ref["bbmin"]))
+    np.testing.assert_allclose(CUBE_ROTATION @ center, (ref["bbmin"] + ref["bbmax"]) / 2, atol=1e-12)
+    np.testing.assert_allclose(grid, ref["sdf"], atol=1e-5)
