@@ -65,12 +65,12 @@ import torch
 import torch.nn.functional as F
 
 from sketch3d.atomic import atomic_dir
+from sketch3d.reconstruction.names import SUPERVISIONS
 from sketch3d.report.figure_file import save_figure
 from sketch3d.training_loop import Checkpoint, CheckpointMismatch, TrainingLoop, fingerprint
 
 log = logging.getLogger(__name__)
 
-SUPERVISIONS = ("sdf", "clip", "clip_argmax")
 CHECKPOINT = "state.pt"
 SNAPSHOTS = "snapshots.npz"
 LOSSES = "losses.csv"
