@@ -247,6 +247,21 @@ def test_chapter_4_3_paper_dag_has_its_table_and_figures_and_marks_gpu_rules(pla
     assert set(RC_GPU_RULES) <= _gpu_rules_of(out)
 
 
+def test_chapter_4_3_scores_read_the_retrieval_ranking_as_a_file(plans):
+    """The retrieval baseline: chapter 4.3's scores job takes chapter 4.2's ranking of the examples' category and
+    split (reconstruction.scores.retrieval_method) as an input file, which a retrieve job makes; no import."""
+    for profile, out in plans.items():  # the demo ranks with Baseline (its time budget), the paper the full method
+        method = {"demo": "baseline", "paper": "binary_chair"}[profile]
+        ranking = f"results/{profile}/retrieval/{method}/chair_test.npz"
+        blocks = {re.search(r"^(?:local)?rule (\w+):", b, re.M).group(1): b for b in out.split("\n\n")
+                  if re.search(r"^(?:local)?rule (\w+):", b, re.M)
+                  and re.search(r"^\s+(output|input): .*" + re.escape(ranking), b, re.M)}
+        scores = blocks.get("reconstruction_scores", "")
+        assert re.search(r"^\s+input: .*" + re.escape(ranking), scores, re.M), profile
+        assert f"--retrieval {ranking} --shapes results/{profile}/data/shapes.csv" in scores, profile
+        assert re.search(r"^\s+output: .*" + re.escape(ranking), blocks.get("retrieve", ""), re.M), profile
+
+
 def test_chapter_4_3_paper_run_offline_stops_naming_each_missing_input(project):
     proc = snakemake("--cores", "1", "--config", "profile=paper", "chapters=[reconstruction]", "--", "reconstruction",
                      cwd=project, check=False, timeout=120)

@@ -29,13 +29,14 @@ def test_every_output_is_there_and_says_demo(built):
     r = built / "results/demo"
     table = pd.read_csv(r / "tables/table_reconstruction.csv")
     metrics_names = {"chamfer_l1", "chamfer_l2", "f1", "f2", "normal_consistency", "iou"}
-    assert set(table["supervision"]) == {"mean", *SUPERVISIONS} and set(table["metric"]) == metrics_names
-    # 2 examples x (the mean-shape baseline + 3 supervisions) x 6 scores; the thesis has no numbers for these
-    assert len(table) == 2 * 4 * 6 and table["thesis"].isna().all()
+    assert set(table["supervision"]) == {"mean", "retrieval", *SUPERVISIONS} and set(table["metric"]) == metrics_names
+    # 2 examples x (the mean-shape and retrieval baselines + 3 supervisions) x 6 scores; the thesis has none
+    assert len(table) == 2 * 5 * 6 and table["thesis"].isna().all()
     md = (r / "tables/table_reconstruction.md").read_text()
     assert "NOT the thesis" in md and "| Mean shape (start) |" in md and "of 2 |" in md
+    assert "| Retrieval nearest neighbour (4.2) |" in md
     metrics = json.loads((r / "tables/table_reconstruction.json").read_text())
-    assert metrics["demo"] is True and len(metrics["reconstruction"]) == 4
+    assert metrics["demo"] is True and len(metrics["reconstruction"]) == 5
     assert all(m["examples"] == 2 and m["scored"] + m["empty"] == 2 for m in metrics["reconstruction"].values())
     snaps = pd.read_csv(r / "reconstruction/snapshot_scores.csv")
     assert set(snaps["supervision"]) == set(SUPERVISIONS) and (snaps["iteration"] == 0).any()

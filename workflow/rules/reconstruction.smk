@@ -128,6 +128,8 @@ rule reconstruction_scores:
         targets=f"{RC}/targets",
         generator=rc_generator_input,
         inversions=RC_INVERSIONS,
+        retrieval=rc_retrieval_input,
+        shapes=f"{RESULTS}/data/shapes.csv",
     output:
         scores=f"{RC}/scores.csv",
         snapshots=f"{RC}/snapshot_scores.csv",
@@ -140,7 +142,9 @@ rule reconstruction_scores:
         ),
     params:
         settings=settings("seed", "profile", "reconstruction.scores", "reconstruction.generator",
-                          exclude=["reconstruction.generator.weights", "reconstruction.generator.mean_samples"]),
+                          "reconstruction.targets.azimuth", "reconstruction.targets.watertight_level",
+                          exclude=["reconstruction.generator.weights", "reconstruction.generator.mean_samples",
+                                   "reconstruction.scores.retrieval_method"]),
         generator=rc_generator(),
         code=code("reconstruction_scores"),
     log:
@@ -153,7 +157,8 @@ rule reconstruction_scores:
     shell:
         "OMP_NUM_THREADS={threads} sketch3d reconstruction_scores --settings {params.settings:q}"
         " --sdf-targets {input.sdf} --targets {input.targets} --generator {params.generator}"
-        " --inversions {input.inversions} --out {output.scores} --snapshots {output.snapshots} --plot {output.plot}"
+        " --inversions {input.inversions} --retrieval {input.retrieval} --shapes {input.shapes}"
+        " --out {output.scores} --snapshots {output.snapshots} --plot {output.plot}"
         " > {log} 2>&1"
 
 

@@ -25,9 +25,10 @@ def rc_generator_input(wildcards):
 
 
 def rc_sdf_settings(wildcards):
-    """What sdf_targets reads: the grid side and the category (flat)."""
+    """What sdf_targets reads: the grid side, mesh2sdf's level and the category (flat)."""
     t = RC_CFG["targets"]
-    return json.dumps({"sdf_resolution": t["sdf_resolution"], "category": t["category"]}, sort_keys=True)
+    return json.dumps({"sdf_resolution": t["sdf_resolution"], "watertight_level": t["watertight_level"],
+                       "category": t["category"]}, sort_keys=True)
 
 
 def rc_sdf_shapes(wildcards):
@@ -53,6 +54,13 @@ def rc_invert_inputs(wildcards):
 def rc_picks_input(wildcards):
     """The picks a person wrote (Figs 4.8, 4.9), once the file exists: editing it reruns the figures only."""
     return [RC_PICKS] if Path(RC_PICKS).is_file() else []
+
+
+def rc_retrieval_input(wildcards):
+    """The retrieval baseline's ranking: chapter 4.2's retrieve output for the examples' category and split under
+    ``reconstruction.scores.retrieval_method`` (a file, not an import: chapters meet in the DAG)."""
+    method = RC_CFG["scores"]["retrieval_method"]
+    return f"{RESULTS}/retrieval/{method}/{RC_CATEGORY}_{RC_CFG['targets']['split']}.npz"
 
 
 RC_INVERSIONS = [f"{RC}/inversions/{s}/{e}" for s in RC_SUPERVISIONS for e in RC_EXAMPLES]

@@ -58,11 +58,14 @@ def _mean_style(a: argparse.Namespace) -> None:
 
 
 _A_COMMANDS: tuple = (
-    Command("sdf_targets", "SDF grids (generator cube frame) of a shapes table's meshes, one .npz", _sdf_targets, (
-        arg("--settings", required=True, help="JSON: sdf_resolution (grid side), category (default chair)"),
+    Command("sdf_targets", "SDF grids of a shapes table's meshes as SDF-StyleGAN's training data (mesh2sdf), one .npz",
+            _sdf_targets, (
+        arg("--settings", required=True, help="JSON: sdf_resolution (grid side), watertight_level (mesh2sdf's at "
+                                              "128^3, default 0.015), category (default chair)"),
         arg("--shapes", required=True, help="the data stage's shapes.csv (mesh paths relative to the working folder)"),
         arg("--splits", nargs="+", help="splits to keep (default: all)"),
-        arg("--out", required=True, help=".npz: sdf [N, R, R, R] float32 (cube units), ids, split"),
+        arg("--out", required=True, help=".npz: sdf [N, R, R, R] float32, center, scale, affine (mesh frame -> "
+                                         "cube), ids, split"),
     )),
     Command("train_generator", "train the demo's SDF-StyleGAN generator (GLO) on SDF grids; resumable",
             _train_generator, (
@@ -170,8 +173,11 @@ def _reconstruction_scores(a: argparse.Namespace) -> None:
 
     settings = parse_settings(a.settings)
     inversions = [Path(p) for p in a.inversions]
+    retrieval = {"retrieval": Path(a.retrieval) if a.retrieval else None,
+                 "shapes_csv": Path(a.shapes) if a.shapes else None}
     if not a.generator:
-        df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out))
+        df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out),
+                                   **retrieval)
     else:
         from sketch3d.devices import claim_device
         from sketch3d.reconstruction.generator import load_for_settings
@@ -181,7 +187,7 @@ def _reconstruction_scores(a: argparse.Namespace) -> None:
             generator = generator.to(device).eval()
             df = reconstruction_scores(inversions, Path(a.sdf_targets), Path(a.targets), settings, Path(a.out),
                                        generator, Path(a.snapshots) if a.snapshots else None,
-                                       Path(a.plot) if a.plot else None, device)
+                                       Path(a.plot) if a.plot else None, device, **retrieval)
     log.info("reconstruction_scores: %d rows; means: %s", len(df),
              json.dumps(df.groupby("supervision")[["chamfer_l1", "f1", "iou"]].mean().round(4).to_dict()))
 
@@ -277,6 +283,9 @@ _C_COMMANDS: tuple = (
         arg("--snapshots", help="per-snapshot scores CSV (with --generator)"),
         arg("--plot", help="score vs iteration plot, PNG (with --generator and --snapshots)"),
         arg("--inversions", required=True, nargs="+", help="invert's output folders"),
+        arg("--retrieval", help="a retrieve job's npz of the examples' category and split (chapter 4.2): adds the "
+                                "retrieval nearest-neighbour baseline (with --shapes)"),
+        arg("--shapes", help="the data stage's shapes.csv (the retrieved shapes' meshes)"),
         arg("--out", required=True, help="scores CSV"),
     )),
     Command("reconstruction_table", "the score table: per example and mean per supervision", _reconstruction_table, (

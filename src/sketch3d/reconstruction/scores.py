@@ -3,8 +3,9 @@ shows figures only; these numbers are ours).
 
 The target is the shape itself: ``n_points`` samples of the example's mesh surface (the ShapeNet mesh in the
 paper profile, the generated chair in the demo), loaded as the SDF targets load it (``load_yup_mesh`` of
-``examples.csv``'s ``mesh_path``/``up_axis``: the pipeline's mesh frame), not the marching-cubes mesh of its SDF
-grid. The inverted shape is its folder's ``mesh.obj`` (marching cubes of the best styles at ``mc_level``, moved
+``examples.csv``'s ``mesh_path``/``up_axis``) and placed where its target grid holds it (the SDF targets' per-shape
+``affine`` to the generator's cube: largest side 1.6, ``sdf_targets``), then moved to the mesh frame by
+``geometry.sdf``'s one map as the inverted shapes are; not the marching-cubes mesh of its SDF grid. The inverted shape is its folder's ``mesh.obj`` (marching cubes of the best styles at ``mc_level``, moved
 to the mesh frame by ``geometry.sdf``'s one map) and ``sdf.npy`` (the best styles on the target grid's points).
 Scores (``shape_metrics.surface_scores``): Chamfer-L1 and -L2 (x 10^3, in units of the target's largest side),
 F-score at 1 % and 2 % of that side, normal consistency; and the volumetric IoU of the two grids' insides at the
@@ -20,6 +21,13 @@ With the generator (``generator=``), two more:
   the loss at each, at most ``reconstruction.scores.snapshots`` per inversion (evenly spaced, first and last
   kept; 0 = all), and a plot of score and loss against the iteration (the thesis's remark, 4.3.3, that the
   lowest loss is not the best shape).
+
+With ``retrieval=`` (a ``retrieve`` job's npz, chapter 4.2's ranking of the examples' split) and ``shapes_csv=``,
+one more baseline, supervision ``retrieval``: for each example, the shape that retrieval ranks first for the
+example's sketch (the row of its image id at ``reconstruction.targets.azimuth``; the least distance, the first
+shape on ties), its mesh prepared as a target is (``sdf_targets.prepare_sdf``: largest side 1.6, watertight, on
+the target grid) and scored like an inversion; ``retrieved`` names it. Retrieval's gallery holds the true shape
+too, so where retrieval is right this row scores the target itself (as in the thesis's setting).
 
 Settings: ``reconstruction.scores.points`` (surface samples per mesh, 10000; demo 2000), ``.snapshots``,
 ``seed``, ``reconstruction.generator`` (architecture, ``mc_resolution``, ``mc_level``).
@@ -40,9 +48,11 @@ from sketch3d.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 METRICS = ["chamfer_l1", "chamfer_l2", "f1", "f2", "normal_consistency", "iou"]
-COLUMNS = ["example", "shape_id", "supervision", *METRICS, "empty", "best_iteration", "best_loss", "iterations"]
+COLUMNS = ["example", "shape_id", "supervision", *METRICS, "empty", "best_iteration", "best_loss", "iterations",
+           "retrieved"]
 SNAPSHOT_COLUMNS = ["example", "shape_id", "supervision", "iteration", "loss", *METRICS, "empty"]
 MEAN = "mean"  # the mean-shape baseline's supervision label
+RETRIEVAL = "retrieval"  # the retrieval nearest-neighbour baseline's
 
 
 class ScoreError(ValueError):
@@ -83,9 +93,20 @@ def shape_reference(mesh, grid: np.ndarray, n_points: int, seed: int) -> ShapeRe
     return ShapeReference(points, normals, float(np.max(mesh.extents)), np.asarray(grid, dtype=np.float32))
 
 
+def placed_mesh(mesh, affine: np.ndarray):
+    """``mesh`` (mesh frame) where its target grid holds it (``affine``: mesh frame -> the generator's cube),
+    moved back to the mesh frame by ``geometry.sdf``'s fixed map, as the inversions' meshes are."""
+    from sketch3d.geometry.sdf import cube_to_mesh_mesh
+    from sketch3d.reconstruction.sdf_targets import apply_affine
+
+    return cube_to_mesh_mesh(apply_affine(mesh, affine))
+
+
 def reference_shapes(targets_dir: Path, grids: Mapping[str, np.ndarray], n_points: int, seed: int,
-                     base_dir: str | Path = ".") -> dict[str, ShapeReference]:
-    """shape_id -> ``ShapeReference`` of every example of ``targets_dir``'s examples.csv (meshes checked first)."""
+                     base_dir: str | Path = ".", affines: Mapping[str, np.ndarray] | None = None
+                     ) -> dict[str, ShapeReference]:
+    """shape_id -> ``ShapeReference`` of every example of ``targets_dir``'s examples.csv (meshes checked first),
+    each mesh placed by its ``affines`` entry (``placed_mesh``; None: as loaded)."""
     from sketch3d.data.manifest import resolve
     from sketch3d.data.simulate import load_yup_mesh
     from sketch3d.reconstruction.targets import read_examples
@@ -103,7 +124,10 @@ def reference_shapes(targets_dir: Path, grids: Mapping[str, np.ndarray], n_point
     for shape, path in paths.items():
         if shape not in grids:
             raise ScoreError(f"shape {shape!r} has no grid in the SDF targets; rebuild them from this examples.csv")
-        out[shape] = shape_reference(load_yup_mesh(path, ups[shape]), grids[shape], n_points, seed)
+        mesh = load_yup_mesh(path, ups[shape])
+        if affines is not None:
+            mesh = placed_mesh(mesh, affines[shape])
+        out[shape] = shape_reference(mesh, grids[shape], n_points, seed)
     return out
 
 
@@ -176,18 +200,96 @@ def pick_snapshots(n: int, most: int) -> list[int]:
 def _ordered(df: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     from sketch3d.reconstruction.inversion import SUPERVISIONS
 
-    order = {MEAN: -1, **{s: i for i, s in enumerate(SUPERVISIONS)}}
+    order = {MEAN: -2, RETRIEVAL: -1, **{s: i for i, s in enumerate(SUPERVISIONS)}}
     df = df.assign(_order=df["supervision"].map(order)).sort_values(["_order", "example", *extra], kind="stable")
     return df.drop(columns="_order").reset_index(drop=True)
 
 
+def retrieved_shapes(retrieval: Path, targets_dir: Path, azimuth: float) -> dict[str, tuple[str, str]]:
+    """example -> (query image id, the shape ranked first) from a ``retrieve`` npz (dist [Q, S], query_ids,
+    shape_ids) for each example's sketch at ``azimuth`` in ``targets_dir``'s sketches."""
+    from sketch3d.imageset import read_index
+    from sketch3d.reconstruction.targets import SKETCHES, read_examples
+
+    retrieval = Path(retrieval)
+    if not retrieval.is_file():
+        raise ScoreError(f"retrieval ranking {retrieval} not found: run its retrieve job (chapter 4.2)")
+    try:
+        with np.load(retrieval, allow_pickle=False) as data:
+            dist, queries, shapes = data["dist"], [str(q) for q in data["query_ids"]], [str(s) for s in data["shape_ids"]]
+    except (KeyError, ValueError, OSError) as error:
+        raise ScoreError(f"{retrieval} is not a retrieve npz (dist, query_ids, shape_ids): {error}; rerun its "
+                         "retrieve job") from error
+    if dist.shape != (len(queries), len(shapes)):
+        raise ScoreError(f"{retrieval}: dist has shape {dist.shape}, expected [{len(queries)} queries, "
+                         f"{len(shapes)} shapes]; rerun its retrieve job")
+    row_of = {q: i for i, q in enumerate(queries)}
+    index = read_index(Path(targets_dir) / SKETCHES)
+    index = index[index["azimuth"].astype(float) == float(azimuth)]
+    out = {}
+    for ex in read_examples(targets_dir).itertuples(index=False):
+        ids = index.loc[index["shape_id"].astype(str) == str(ex.shape_id), "image_id"].astype(str).tolist()
+        if not ids:
+            raise ScoreError(f"example {ex.example} (shape {ex.shape_id}) has no sketch at azimuth {azimuth} in "
+                             f"{targets_dir}; rebuild the targets")
+        if ids[0] not in row_of:
+            raise ScoreError(f"the sketch {ids[0]} of example {ex.example} is not a query of {retrieval}: the "
+                             "retrieval ranking must be of the examples' category and split "
+                             "(reconstruction.scores.retrieval_method)")
+        out[f"{int(ex.example):02d}"] = (ids[0], shapes[int(np.argmin(dist[row_of[ids[0]]]))])
+    return out
+
+
+def score_retrieval(retrieved: Mapping[str, tuple[str, str]], examples: pd.DataFrame, shapes_csv: Path,
+                    refs: Mapping[str, ShapeReference], settings: Mapping, base_dir: str | Path = ".") -> list[dict]:
+    """The retrieval baseline's rows: each example's retrieved shape, prepared as a target and scored."""
+    from sketch3d.data.manifest import read_shapes, resolve
+    from sketch3d.data.simulate import load_yup_mesh
+    from sketch3d.reconstruction.sdf_targets import OFFICIAL_LEVEL, prepare_sdf, target_affine
+
+    level, _mc_res, n_points, _snaps, seed = _score_settings(settings)
+    t = (settings.get("reconstruction") or {}).get("targets") or {}
+    w_level = float(t.get("watertight_level", OFFICIAL_LEVEL))
+    table = read_shapes(shapes_csv).assign(shape_id=lambda d: d["shape_id"].astype(str)).set_index("shape_id")
+    wanted = sorted({shape for _q, shape in retrieved.values()})
+    unknown = [s for s in wanted if s not in table.index]
+    if unknown:
+        raise ScoreError(f"retrieved id(s) {unknown[:3]} are not shapes of {shapes_csv}: is the retrieval method "
+                         "view-level (it ranks views, not shapes)? choose a shape-level reconstruction.scores."
+                         "retrieval_method")
+    paths = {s: resolve(table.loc[s, "mesh_path"], base_dir) for s in wanted}
+    missing = [str(p) for p in paths.values() if not Path(p).is_file()]
+    if missing:
+        raise ScoreError(f"{len(missing)} retrieved shape mesh file(s) are missing, e.g. {missing[:3]}: rerun the "
+                         "data stage")
+    prepared = {}
+    rows = []
+    for ex in examples.itertuples(index=False):
+        key = f"{int(ex.example):02d}"
+        _query, shape = retrieved[key]
+        ref = refs[str(ex.shape_id)]
+        if shape not in prepared:
+            mesh = load_yup_mesh(paths[shape], table.loc[shape].get("up_axis", "Y"))
+            grid, center, scale = prepare_sdf(mesh, ref.grid.shape[0], w_level, name=str(paths[shape]))
+            prepared[shape] = (placed_mesh(mesh, target_affine(center, scale, ref.grid.shape[0])), grid)
+        mesh, grid = prepared[shape]
+        rows.append({"example": key, "shape_id": str(ex.shape_id), "supervision": RETRIEVAL,
+                     **score_shape(mesh, grid, ref, level, n_points, seed), "best_iteration": 0,
+                     "best_loss": float("nan"), "iterations": 0, "retrieved": shape})
+        log.info("reconstruction_scores: retrieval for example %s: %s (target %s)", key, shape, ex.shape_id)
+    return rows
+
+
 def reconstruction_scores(inversions: Iterable[Path], sdf_targets: Path, targets_dir: Path, settings: Mapping,
                           out_csv: Path, generator=None, out_snapshots: Path | None = None,
-                          out_plot: Path | None = None, device: str = "cpu", base_dir: str | Path = ".") -> pd.DataFrame:
+                          out_plot: Path | None = None, device: str = "cpu", base_dir: str | Path = ".",
+                          retrieval: Path | None = None, shapes_csv: Path | None = None) -> pd.DataFrame:
     """Score every inversion folder against its target shape; write ``out_csv`` (``COLUMNS``, one row per example
     and supervision; with ``generator``, the mean shape's rows first, supervision ``mean``), and with
-    ``generator`` and ``out_snapshots`` the per-snapshot scores (``SNAPSHOT_COLUMNS``) and ``out_plot``."""
+    ``generator`` and ``out_snapshots`` the per-snapshot scores (``SNAPSHOT_COLUMNS``) and ``out_plot``; with
+    ``retrieval`` and ``shapes_csv``, the retrieval baseline's rows (supervision ``retrieval``)."""
     from sketch3d.reconstruction.inversion import LOSSES, SNAPSHOTS, load_snapshots, read_losses
+    from sketch3d.reconstruction.sdf_targets import read_affines
     from sketch3d.reconstruction.targets import read_sdf_grids
 
     folders = [Path(f) for f in inversions]
@@ -195,8 +297,18 @@ def reconstruction_scores(inversions: Iterable[Path], sdf_targets: Path, targets
         raise ScoreError("reconstruction_scores: no inversion folders given")
     summaries = [read_summary(f) for f in folders]  # unfinished runs fail before any sampling
     level, _mc_res, n_points, most, seed = _score_settings(settings)
-    refs = reference_shapes(Path(targets_dir), read_sdf_grids(sdf_targets), n_points, seed, base_dir)
+    if (retrieval is None) != (shapes_csv is None):
+        raise ScoreError("reconstruction_scores: the retrieval baseline needs both the retrieval ranking and shapes.csv")
+    retrieved = None
+    if retrieval is not None:  # checked before any sampling
+        from sketch3d.reconstruction.targets import read_examples, target_settings
+
+        retrieved = retrieved_shapes(Path(retrieval), Path(targets_dir), float(target_settings(settings)["azimuth"]))
+    refs = reference_shapes(Path(targets_dir), read_sdf_grids(sdf_targets), n_points, seed, base_dir,
+                            read_affines(sdf_targets))
     rows, snaps, means_done = [], [], set()
+    if retrieved is not None:
+        rows += score_retrieval(retrieved, read_examples(targets_dir), Path(shapes_csv), refs, settings, base_dir)
     for folder, summary in zip(folders, summaries):
         shape = str(summary.get("shape_id", ""))
         if shape not in refs:

@@ -18,7 +18,8 @@ from sketch3d import REHEARSAL_NOTICE
 from sketch3d.atomic import write_text
 from sketch3d.reconstruction.names import TABLE_ID, TABLE_IDS, TABLE_PARAMS  # noqa: F401  (table_stages)
 
-SUPERVISION_TITLES = {"mean": "Mean shape (start)", "sdf": "SDF", "clip": "CLIP", "clip_argmax": "CLIP argmax"}
+SUPERVISION_TITLES = {"mean": "Mean shape (start)", "retrieval": "Retrieval nearest neighbour (4.2)", "sdf": "SDF",
+                      "clip": "CLIP", "clip_argmax": "CLIP argmax"}
 METRIC_TITLES = {"chamfer_l1": ("CD-L1 x10^3 (lower)", 2), "chamfer_l2": ("CD-L2 x10^3 (lower)", 3),
                  "f1": ("F@1% (higher)", 3), "f2": ("F@2% (higher)", 3),
                  "normal_consistency": ("NC (higher)", 3), "iou": ("IoU (higher)", 3)}
@@ -29,7 +30,9 @@ NOTE = ("The thesis reports no numbers for its inversions (section 4.3.3 shows F
         "(mean nearest-sample distance, both directions averaged) and Chamfer-L2 (squared) x10^3; F@1%, F@2%: "
         "F-score at 1 % and 2 % of that side (Tatarchenko et al. 2019); NC: normal consistency; IoU: volumetric "
         "IoU of the SDF grids' insides at the meshing level (mc_level). Best styles = lowest loss. Mean shape: "
-        "the mean styles every inversion starts from (a baseline). Empty: inverted shapes with no surface at the "
+        "the mean styles every inversion starts from (a baseline). Retrieval nearest neighbour: the shape that "
+        "chapter 4.2's retrieval ranks first for the example's sketch (its gallery holds the true shape, so a "
+        "correct retrieval scores the target itself), prepared as the targets are. Empty: inverted shapes with no surface at the "
         "meshing level (failures): they have no surface scores, so the surface means are over the 'scored' "
         "shapes only (n of N), while IoU is over all N (an empty shape's IoU is 0).")
 

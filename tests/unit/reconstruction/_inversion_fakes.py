@@ -161,20 +161,35 @@ def _sdf_targets_module():
             raise FileNotFoundError(f"SDF targets {path} not found: make them with `sketch3d sdf_targets`")
         with np.load(path) as z:
             try:
-                return {k: z[k] for k in ("sdf", "ids", "split", "resolution")}
+                return {k: z[k] for k in ("sdf", "ids", "split", "resolution", "center", "scale", "affine", "level")}
             except KeyError as error:
                 raise ValueError(f"{path} is not an sdf_targets file ({error})") from error
 
+    def read_affines(path):
+        data = read_sdf_targets(path)
+        return {str(i): np.asarray(a, dtype=np.float64) for i, a in zip(data["ids"], data["affine"])}
+
+    def apply_affine(mesh, affine):
+        out = mesh.copy()
+        out.vertices = np.asarray(mesh.vertices, dtype=np.float64) @ affine[:3, :3].T + affine[:3, 3]
+        return out
+
     m = types.ModuleType("sketch3d.reconstruction.sdf_targets")
-    m.read_sdf_targets = read_sdf_targets
+    m.read_sdf_targets, m.read_affines, m.apply_affine = read_sdf_targets, read_affines, apply_affine
     return m
 
 
 def write_sdf_targets(path, grids: dict) -> None:
-    """An npz in ``sdf_targets``'s form: sdf [N, R, R, R], ids, split, resolution."""
+    """An npz in ``sdf_targets``'s form: sdf [N, R, R, R], ids, split, resolution, and each shape's affine to the
+    generator's cube: here the fixed map of ``geometry.sdf`` (so the scores' frame is the mesh frame itself)."""
+    from sketch3d.geometry.sdf import CUBE_ROTATION, CUBE_SCALE
+
     g = np.stack([np.asarray(v, np.float32) for v in grids.values()])
+    affine = np.eye(4)
+    affine[:3, :3] = CUBE_SCALE * CUBE_ROTATION
     np.savez(path, sdf=g, ids=np.array(list(grids), dtype=str), split=np.array(["test"] * len(g)),
-             resolution=np.int64(g.shape[1]))
+             resolution=np.int64(g.shape[1]), center=np.zeros((len(g), 3)), scale=np.full(len(g), CUBE_SCALE),
+             affine=np.repeat(affine[None], len(g), 0), level=np.float64(0.015), format=np.int64(2))
 
 
 FAKES = {

@@ -186,3 +186,80 @@ def test_failures_are_counted_and_the_means_say_over_how_many(tmp_path):
     metrics = json.loads(js.read_text())["reconstruction"]  # strict JSON: no NaN
     assert metrics["CLIP"]["chamfer_l1"] is None and metrics["CLIP"]["empty"] == 2
     assert metrics["SDF"] == {**metrics["SDF"], "chamfer_l1": 5.0, "examples": 2, "scored": 1, "empty": 1}
+
+
+def _retrieval_inputs(root, targets):
+    """The examples' sketches (image set), a retrieve npz ranking them (q0 -> the box, q1 -> its own chair) and a
+    shapes.csv holding the retrieved box's mesh."""
+    import trimesh
+
+    from sketch3d.imageset import write_index
+
+    (targets / "sketches").mkdir(exist_ok=True)
+    rows = []
+    for image, shape, azimuth in (("q0", "chair_0", 0.0), ("q0b", "chair_0", 30.0), ("q1", "chair_1", 0.0)):
+        (targets / "sketches" / f"{image}.png").write_bytes(b"")
+        rows.append({"image_id": image, "shape_id": shape, "azimuth": azimuth,
+                     "path": str(targets / "sketches" / f"{image}.png")})
+    write_index(targets / "sketches", pd.DataFrame(rows))
+    box = trimesh.creation.box([0.5, 0.3, 0.2]).apply_translation([0.1, 0.0, -0.05])
+    box.export(root / "box.obj")
+    pd.DataFrame([{"shape_id": s, "category": "chair", "split": "test", "mesh_path": str(root / f"{s}.obj"),
+                   "up_axis": "Y", "source": "test"} for s in ("chair_0", "chair_1", "box")]).to_csv(
+        root / "shapes.csv", index=False)
+    # rows: q1, q0b, q0; columns: chair_0, chair_1, box. q0's least distance is the box's, q1's its own chair's
+    np.savez(root / "ret.npz", dist=np.array([[0.5, 0.1, 0.2], [0.0, 0.9, 0.9], [0.3, 0.4, 0.2]]),
+             query_ids=np.array(["q1", "q0b", "q0"]), shape_ids=np.array(["chair_0", "chair_1", "box"]),
+             truth=np.array([1, 0, 0]), ranks=np.array([1, 1, 2]))
+    return box
+
+
+def test_retrieval_baseline_scores_the_shape_retrieval_ranks_first_placed_as_a_target(runs):
+    """The retrieval row: the nearest shape of the example's azimuth-0 sketch (not of its other views), its mesh
+    normalised as a target (largest side 1.6, v1 turn, mesh2sdf grid stretch) and scored; placement checked
+    against the formula written out here."""
+    import trimesh
+
+    from sketch3d.geometry.sdf import CUBE_ROTATION, CUBE_SCALE
+    from sketch3d.reconstruction.sdf_targets import prepare_sdf
+    from sketch3d.reconstruction.shape_metrics import surface_scores, volumetric_iou
+
+    folders, root, targets, _ = runs
+    box = _retrieval_inputs(root, targets)
+    assert scores.retrieved_shapes(root / "ret.npz", targets, 0.0) == {"00": ("q0", "box"), "01": ("q1", "chair_1")}
+    df = scores.reconstruction_scores(folders, root / "sdf.npz", targets, _settings(), root / "scores.csv",
+                                      retrieval=root / "ret.npz", shapes_csv=root / "shapes.csv")
+    ret = df[df["supervision"] == scores.RETRIEVAL].set_index("example")
+    assert list(df["supervision"])[:2] == [scores.RETRIEVAL] * 2 and list(ret["retrieved"]) == ["box", "chair_1"]
+    # example 00 retrieved the box: its vertices centred, scaled to a largest side 1.6, turned to v1, stretched by
+    # R/(R-1) about -1 (R = 12, the target grid), back to the mesh frame (fixed map); the target chair as loaded
+    # (the fakes' targets file places it by the fixed map: as loaded)
+    k, v = 12 / 11, np.asarray(box.vertices)
+    cube = ((v - (v.min(0) + v.max(0)) / 2) @ CUBE_ROTATION.T * (1.6 / 0.5) + 1) * k - 1
+    placed = trimesh.Trimesh(cube @ CUBE_ROTATION / CUBE_SCALE, box.faces)
+    assert np.max(placed.extents) == pytest.approx(1.6 * k / CUBE_SCALE)
+    shape = trimesh.load(root / "chair_0.obj", force="mesh")
+    gp, gf = trimesh.sample.sample_surface(shape, 400, seed=np.random.default_rng(0))
+    pp, pf = trimesh.sample.sample_surface(placed, 400, seed=np.random.default_rng(1))
+    want = surface_scores(pp, placed.face_normals[pf], gp, shape.face_normals[gf], float(np.max(shape.extents)))
+    for key in ("chamfer_l1", "chamfer_l2", "f1", "f2", "normal_consistency"):
+        assert ret.loc["00", key] == pytest.approx(want[key]), key
+    grid = prepare_sdf(box, 12)[0]
+    target = np.load(root / "sdf.npz")["sdf"][0]
+    assert ret.loc["00", "iou"] == pytest.approx(volumetric_iou(grid, target, LEVEL))
+    assert (ret["iterations"] == 0).all() and not ret["empty"].any()
+
+
+def test_retrieval_baseline_errors_name_the_ranking(runs):
+    folders, root, targets, _ = runs
+    _retrieval_inputs(root, targets)
+    with pytest.raises(scores.ScoreError, match="not found: run its retrieve job"):
+        scores.retrieved_shapes(root / "none.npz", targets, 0.0)
+    np.savez(root / "other.npz", dist=np.zeros((1, 3)), query_ids=np.array(["z"]), shape_ids=np.array(["a", "b", "c"]))
+    with pytest.raises(scores.ScoreError, match="q0 of example 0 is not a query of .*other.npz"):
+        scores.retrieved_shapes(root / "other.npz", targets, 0.0)
+    np.savez(root / "views.npz", dist=np.zeros((3, 1)), query_ids=np.array(["q1", "q0b", "q0"]),
+             shape_ids=np.array(["view_17"]))
+    with pytest.raises(scores.ScoreError, match="view-level"):
+        scores.reconstruction_scores(folders, root / "sdf.npz", targets, _settings(), root / "s.csv",
+                                     retrieval=root / "views.npz", shapes_csv=root / "shapes.csv")
