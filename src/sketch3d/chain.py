@@ -127,7 +127,10 @@ BOUNDARIES: tuple[Boundary, ...] = (
              params=("seed", "reconstruction.generator", "reconstruction.demo_training")),
     Boundary("inversions", "reconstruction", ("invert", "reconstruction_scores"),
              ("reconstruction/inversions", "reconstruction/scores.csv", "reconstruction/snapshot_scores.csv",
-              "reconstruction/score_vs_iteration.png"), after=("reconstruction_targets", "generator"),
+              "reconstruction/score_vs_iteration.png"),
+             # the scores' retrieval baseline row reads a retrieve job's ranking (reconstruction.scores.retrieval_method:
+             # paper binary_chair, over the features, the searches' choice and the masks)
+             after=("reconstruction_targets", "generator", "features", "retrieval_masks"),
              code=("src/sketch3d/reconstruction", "src/sketch3d/geometry", "src/sketch3d/features"),
              params=("seed", "features.backbone", "render", "reconstruction")),
     # ---- chapter 5: NetSpace
