@@ -5,11 +5,15 @@ Three zoos, one per setting of the thesis:
 
 - ``single``: instances of one architecture (ResNet8) trained with Adam at a constant learning rate (1e-4) for
   different numbers of epochs (thesis: 1 to 600), so that their accuracies vary smoothly; 100 / 16 / 16
-  train / val / test instances. Each member draws its own epoch count: the peer's schedule (github
-  CVLAB-Unibo/netspace, ``create_nets_dataset_single.py``) samples epochs ever more sparsely as they grow
-  (every epoch up to 100, every 50th near 600), which we follow with a log-uniform spread between ``epochs``
-  [min, max]: member i of a split takes u_i = frac(offset + i * golden ratio) (offset seeded per split), a
-  sequence whose every prefix covers [0, 1) evenly, mapped to min * (max / min) ** u_i.
+  train / val / test instances. Each member draws its own epoch count from ``epoch_grid`` (``spacing: peer``,
+  the default): the peer's schedule (github CVLAB-Unibo/netspace, ``create_nets_dataset_single.py``), every
+  epoch up to 100, every 2nd to 200, every 5th to 300, every 10th to 400, every 25th to 500, every 50th to
+  600 (186 counts, 9 of them under 10 epochs; the peer's epoch e trains e epochs, 0 to 599, ours e + 1, the
+  thesis's 1 to 600), of which the peer trains a random subset; member i of a split
+  takes the grid entry at u_i = frac(offset + i * golden ratio) (offset seeded per split), a sequence whose
+  every prefix covers [0, 1) evenly, so the members spread over the grid as the peer's random picks do (the
+  peer's lists: Tiny-ImageNet 0-185 epochs, 4 % under 10; CIFAR-10 43-549). ``spacing: log_uniform`` maps u_i
+  to min * (max / min) ** u_i instead (this project's earlier choice: 36 % under 10 epochs in [1, 600]).
 - ``multi``: instances of LeNetLike, VanillaCNN, ResNet8 and ResNet32 trained for the best accuracy with SGD
   (lr 0.05, momentum 0.9, weight decay 5e-4, 300 epochs, lr x 0.1 at epochs 150, 180, 210); thesis counts
   60 / 50 / 60 / 100 train, 16 val and 16 test instances per architecture (64 each in the peer's lists:
@@ -112,11 +116,34 @@ def member_seed(seed: int, name: str) -> int:
     return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def spread_epochs(seed: int, key: str, index: int, low: int, high: int) -> int:
-    """Epochs of member ``index`` of a split: log-uniform in [low, high] along a golden-ratio sequence whose
-    offset is seeded by (``seed``, ``key``); any first n members spread evenly over the range."""
+EPOCH_SPACINGS = ("peer", "log_uniform")
+
+
+def epoch_grid(low: int, high: int) -> list[int]:
+    """The peer's single-zoo epoch counts within [low, high] (``create_nets_dataset_single.py``'s epochs e, 0 to
+    599, shifted to e + 1: the thesis's 1 to 600); every count up to 100, every 2nd to 200, 5th to 300, 10th to 400, 25th to 500,
+    50th to 600; beyond 600, every 50th)."""
+    out = []
+    for n in range(1, int(high) + 1):
+        step = 1 if n <= 100 else 2 if n <= 200 else 5 if n <= 300 else 10 if n <= 400 else 25 if n <= 500 else 50
+        if n % step == 0 and n >= low:
+            out.append(n)
+    if not out:  # a range between two grid counts: its ends
+        out = sorted({int(low), int(high)})
+    return out
+
+
+def spread_epochs(seed: int, key: str, index: int, low: int, high: int, spacing: str = "peer") -> int:
+    """Epochs of member ``index`` of a split, along a golden-ratio sequence whose offset is seeded by (``seed``,
+    ``key``), so any first n members spread evenly: ``peer``, over :func:`epoch_grid` (uniform over its entries);
+    ``log_uniform``, log-uniform in [low, high]."""
+    if spacing not in EPOCH_SPACINGS:
+        raise ZooError(f"params: netspace.zoo.single.spacing must be one of {list(EPOCH_SPACINGS)}, got {spacing!r}")
     offset = np.random.default_rng(member_seed(seed, key)).random()
     u = (offset + (index + 1) * GOLDEN) % 1.0
+    if spacing == "peer":
+        grid = epoch_grid(low, high)
+        return grid[min(len(grid) - 1, int(u * len(grid)))]
     return int(min(high, max(low, round(low * (high / low) ** u))))
 
 
@@ -171,7 +198,8 @@ def _single(seed: int, zoo: dict) -> list[Member]:
         for i in range(n):
             name = f"single-{arch}-{split}-{i:03d}"
             out.append(Member(name, "single", arch, split, i, member_seed(seed, name), "adam",
-                              spread_epochs(seed, f"single-{arch}-{split}", i, ep[0], ep[1]), float(cfg["lr"])))
+                              spread_epochs(seed, f"single-{arch}-{split}", i, ep[0], ep[1],
+                                            cfg.get("spacing", "peer")), float(cfg["lr"])))
     return out
 
 
