@@ -80,6 +80,8 @@ class Member:
     momentum: float = 0.0
     weight_decay: float = 0.0
     milestones: tuple[int, ...] = field(default_factory=tuple)
+    best_after: int = 0  # best_every > 0: the network kept is the one best on the validation images among the
+    best_every: int = 0  # epochs n > best_after with n % best_every == 0 (the peer's multi zoo: 200, 10); 0: the last
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -109,6 +111,15 @@ def _check_member(m: Member) -> None:
         raise ZooError(f"member {m.name}: epochs must be a positive integer, got {m.epochs!r}")
     if not m.lr > 0:
         raise ZooError(f"member {m.name}: lr must be positive, got {m.lr!r}")
+    if m.best_every < 0 or m.best_after < 0 or (m.best_every and not any(
+            n > m.best_after and n % m.best_every == 0 for n in range(1, m.epochs + 1))):
+        raise ZooError(f"member {m.name}: keep_best {{after: {m.best_after}, every: {m.best_every}}} names no epoch "
+                       f"of its {m.epochs}; lower after or every (params netspace.zoo.multi.keep_best)")
+
+
+def best_candidate(member: Member, epoch: int) -> bool:
+    """Whether the network after 1-based ``epoch`` competes for the member's kept weights (``keep_best``)."""
+    return bool(member.best_every) and epoch > member.best_after and epoch % member.best_every == 0
 
 
 def member_seed(seed: int, name: str) -> int:
@@ -180,8 +191,12 @@ def _arch(name, where: str) -> str:
 
 def _sgd_regime(cfg: dict, where: str) -> dict:
     _need(cfg, where, ("epochs", "lr", "momentum", "weight_decay", "milestones"))
+    keep = cfg.get("keep_best") or {}
+    if keep and (not isinstance(keep, dict) or set(keep) != {"after", "every"}):
+        raise ZooError(f"params: {where}.keep_best must be {{after: epochs, every: epochs}} or null, got {keep!r}")
     return {"regime": "sgd", "epochs": int(cfg["epochs"]), "lr": float(cfg["lr"]), "momentum": float(cfg["momentum"]),
-            "weight_decay": float(cfg["weight_decay"]), "milestones": tuple(int(e) for e in cfg["milestones"])}
+            "weight_decay": float(cfg["weight_decay"]), "milestones": tuple(int(e) for e in cfg["milestones"]),
+            "best_after": int(keep.get("after", 0)), "best_every": int(keep.get("every", 0))}
 
 
 def _single(seed: int, zoo: dict) -> list[Member]:
@@ -419,9 +434,10 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
                             fingerprint=fingerprint({"member": member.to_dict(), "data": cfg}), on_mismatch="ignore",
                             map_location=device, weights_only=False)
     loop = TrainingLoop(f"train_member {member.name}", total=member.epochs, checkpoint=checkpoint, unit="epoch",
-                        state={"model": model, "optimizer": opt, "scheduler": sched}, values={"curve": []})
+                        state={"model": model, "optimizer": opt, "scheduler": sched},
+                        values={"curve": [], "best": {"epoch": None, "val_accuracy": None, "state": None}})
     loop.resume()
-    curve = loop.values["curve"]
+    curve, best = loop.values["curve"], loop.values["best"]
     x_train, y_train = data["train"]
 
     def step(epoch: int) -> None:
@@ -433,10 +449,17 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
         total = sums["total"]
         row = {"epoch": epoch + 1, "loss": host.value(sums["loss"]) / total,
                "train_accuracy": 100.0 * host.value(sums["correct"]) / total, "lr": lr}
+        if best_candidate(member, epoch + 1):  # the peer's "best" mode: validation accuracy, unfolded net
+            row["val_accuracy"] = accuracy(model, *data["val"], device=device)
+            if best["val_accuracy"] is None or row["val_accuracy"] > best["val_accuracy"]:
+                best.update(epoch=epoch + 1, val_accuracy=row["val_accuracy"],
+                            state={k: v.detach().clone() for k, v in model.state_dict().items()})
         curve.append(row)
         loop.progress(row)
 
     loop.run(step, after_checkpoint=None if on_epoch is None else lambda epoch: on_epoch(epoch, curve[-1]))
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
     model.eval()
     unfolded = {s: accuracy(model, *data[s], device=device) for s in ("val", "test")}
     if has_batchnorm(model):
@@ -448,6 +471,7 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
         "format": FORMAT, "name": member.name, "architecture": member.architecture,
         "class_id": getattr(model, "class_id", None), "num_classes": n_classes, "image_size": cfg["image_size"],
         "dataset": cfg["dataset"], "member": member.to_dict(), "epochs": member.epochs, "seed": member.seed,
+        "kept_epoch": best["epoch"] or member.epochs,
         "params": params, "params_folded": sum(p.numel() for p in model.parameters()),
         "val_accuracy": acc["val"], "test_accuracy": acc["test"], "unfolded": unfolded, "curve": curve,
     }

@@ -253,3 +253,29 @@ def test_block_b_commands(tmp_path, digits):
     bad = cli.main(["train_member", "--member", '{"name": "x"}', "--settings", json.dumps(settings),
                     "--out", str(tmp_path / "m.pt")])
     assert bad == 1 and not (tmp_path / "m.pt").exists()
+
+
+def test_multi_member_kept_at_its_best_validation_epoch(tmp_path, digits):
+    # the peer's multi zoo keeps the checkpoint best on the validation images (epochs 210, 220, ..., 300)
+    settings, data = digits
+    m = Member("multi-resnet8-train-000", "multi", "resnet8", "train", 0, 11, "sgd", 4, 0.5, 0.9, 5e-4, (3,),
+               best_after=1, best_every=1)
+    rows = []
+    meta = train_member(m, settings, data, tmp_path / "m.pt", tmp_path / "ck", builder=tiny_builder, fold=tiny_fold,
+                        on_epoch=lambda e, row: rows.append(row))
+    assert [("val_accuracy" in r) for r in rows] == [False, True, True, True]   # epochs 2..4 compete
+    scored = [(r["val_accuracy"], -r["epoch"]) for r in rows if "val_accuracy" in r]
+    best_acc, best_epoch = max(scored)[0], -max(scored)[1]  # the first epoch reaching the best
+    assert meta["kept_epoch"] == best_epoch
+    assert meta["val_accuracy"] == pytest.approx(best_acc)  # the folded kept net scores what it scored then
+    with pytest.raises(ZooError, match="keep_best"):
+        Member.from_dict({**m.to_dict(), "best_after": 4})
+
+
+def test_keep_best_reaches_the_members_from_params():
+    s = zoo_settings()
+    s["netspace"]["zoo"]["multi"]["keep_best"] = {"after": 200, "every": 10}
+    multi = zoo_members(s, "multi", "train")
+    assert {(x.best_after, x.best_every) for x in multi} == {(200, 10)}
+    assert zoo.best_candidate(multi[0], 210) and not zoo.best_candidate(multi[0], 200)
+    assert not zoo.best_candidate(multi[0], 215) and zoo.best_candidate(multi[0], 300)
