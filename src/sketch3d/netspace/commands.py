@@ -130,7 +130,9 @@ def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
 def _training_settings(settings: dict, setting: str) -> dict:
     ns = _netspace_section(settings)
     training = ns.get("training", {})
-    section = training.get(setting) or (training.get(MULTI) if setting == UNSEEN else None)
+    section = training.get(setting)
+    if setting == UNSEEN and training.get(MULTI) is not None:  # multi's section, unseen's keys over it
+        section = {**training[MULTI], **(section or {})}
     if section is None:
         from sketch3d.command_line import CliError
         raise CliError(f"--settings: netspace.training.{setting} missing")

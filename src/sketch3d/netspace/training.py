@@ -15,6 +15,13 @@ Settings (``netspace.training.<setting>``; thesis values first, then the public 
 - sdf: ``tolerance`` (|pred - target| counted "close enough", peer 0.01) and ``close_enough`` (stop when that
   fraction reaches it, 0.8, C.5).
 - ``seed``: batches and points.
+- multi / unseen: ``pairing`` (how a pass's nets form the batches of 2): ``boundary`` (the peer's unseen batches,
+  ``data/nets_missing.py``: each LeNetLike with a ResNet32, the larger group's rest paired among themselves; a
+  seeded shuffle per pass) or ``random`` (a seeded shuffle of all nets, the peer's multi batches). ``model_choice``:
+  the validation value that picks the model, ``interpolated`` (the peer's multi trainer: the mean accuracy of the
+  nets decoded from the validation nets and from the embeddings between the i-th lowest-ClassId and the i-th
+  highest-ClassId validation net at gamma 1/3, 2/3) or ``reconstructions`` (the decoded validation nets only).
+  The thesis says only "the model with the highest performance on the validation set" (C.4).
 
 ``netspace.model`` (``model.NetSpace.from_settings``): ``embedding`` (4096), ``channels``, ``encoder_channels``;
 ``netspace.prep.width`` (10000): PRep width.
@@ -49,10 +56,12 @@ CLASSIFIERS = tuple(sorted(architectures.CLASS_IDS, key=architectures.CLASS_IDS.
 DEFAULTS = {
     "single": {"lr": 1e-4, "nets_per_batch": 8, "images_per_net": 128, "temperature": 4.0},
     "multi": {"lr": 1e-4, "nets_per_batch": 2, "images_per_net": 128, "temperature": 4.0, "alpha": 0.9,
-              "architecture_from": "predicted"},
+              "architecture_from": "predicted", "pairing": "random", "model_choice": "interpolated"},
     "sdf": {"lr": 1e-4, "nets_per_batch": 4, "points": 50000, "tolerance": 0.01, "close_enough": 0.8},
 }
-DEFAULTS[UNSEEN] = DEFAULTS[MULTI]
+DEFAULTS[UNSEEN] = {**DEFAULTS[MULTI], "pairing": "boundary"}
+PAIRINGS = ("boundary", "random")
+MODEL_CHOICES = ("interpolated", "reconstructions")
 
 
 class TrainingInputError(ValueError):
@@ -144,6 +153,33 @@ def predicted_forward(template: nn.Module, prep: torch.Tensor, x: torch.Tensor) 
     """``template``'s architecture run on ``x`` with the parameters of the PRep ``prep`` ([H, W], or [B, H, W]:
     B nets, output [B, ...]); differentiable w.r.t. ``prep``."""
     return preps.forward_with_prep(template, prep, x)
+
+
+# ----------------------------------------------------------------------------- batches of nets
+
+def boundary_pairs(class_ids: Sequence[int], generator: torch.Generator) -> list[list[int]]:
+    """One pass's batches of 2 (indices into ``class_ids``), the peer's unseen batching: the nets of the lowest
+    and of the highest ClassId present, each group shuffled (``generator``), paired in order; the larger group's
+    rest paired among themselves (an odd one out with a random net of its group); the pairs shuffled. Nets of
+    other ClassIds are paired among themselves likewise."""
+    lo, hi = min(class_ids), max(class_ids)
+
+    def shuffled(group):
+        return [group[k] for k in torch.randperm(len(group), generator=generator).tolist()]
+
+    a = shuffled([i for i, c in enumerate(class_ids) if c == lo])
+    b = shuffled([i for i, c in enumerate(class_ids) if c == hi and hi != lo])
+    rest = shuffled([i for i, c in enumerate(class_ids) if c not in (lo, hi)])
+    n = min(len(a), len(b))
+    pairs = [[a[k], b[k]] for k in range(n)]
+    for left in (a[n:], b[n:], rest):
+        for k in range(0, len(left), 2):
+            if k + 1 < len(left):
+                pairs.append([left[k], left[k + 1]])
+            else:  # an odd one out: with a random other of its group (itself if it is alone)
+                group = [i for i in left if i != left[k]] or [left[k]]
+                pairs.append([left[k], group[int(torch.randint(len(group), (1,), generator=generator))]])
+    return [pairs[k] for k in torch.randperm(len(pairs), generator=generator).tolist()]
 
 
 # ----------------------------------------------------------------------------- one step
@@ -265,8 +301,28 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
                 t.cache[key] = accuracy(t.net, x, y)
             pred = abs(t.cache[key] - pred)
         values.append(pred)
+    if setting in SEVERAL_ARCHITECTURES and s.get("model_choice", "interpolated") == "interpolated":
+        values += interpolated_accuracies(model, targets, templates, e, x, y)
     model.train()
     return float(sum(values) / len(values))
+
+
+@torch.no_grad()
+def interpolated_accuracies(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module],
+                            e: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """The peer's model-choice extra: accuracies of the nets decoded from (1 - gamma) e_i^lo + gamma e_i^hi, the
+    i-th validation net of ClassId 0 with the i-th of the last ClassId, gamma in 1/3, 2/3 (eq. 5.12's factors),
+    each loaded into the architecture its ClassId head predicts."""
+    classes = len(CLASSIFIERS)
+    lo = [i for i, t in enumerate(targets) if t.class_id == 0]
+    hi = [i for i, t in enumerate(targets) if t.class_id == classes - 1]
+    gammas = losses.interpolation_factors(classes)
+    if not lo or not hi or not gammas:
+        return []
+    eg = torch.stack([losses.interpolate(e[i], e[j], g) for i, j in zip(lo, hi) for g in gammas])
+    picks, decoded = host.ids(model.classify(eg)), model.decode(eg)
+    return [accuracy(lambda b, k=k: predicted_forward(templates[CLASSIFIERS[picks[k]]], decoded[k], b), x, y)
+            for k in range(len(eg))]
 
 
 def higher_is_better(setting: str) -> bool:
@@ -286,6 +342,14 @@ def effective(setting: str, settings: Mapping) -> dict:
                                      f"{s.get(key)!r}")
     if s.get("architecture_from", "predicted") not in ("predicted", "target"):
         raise TrainingInputError(f"netspace.training.{setting}.architecture_from: 'predicted' or 'target'")
+    if s.get("pairing", "random") not in PAIRINGS:
+        raise TrainingInputError(f"netspace.training.{setting}.pairing: one of {list(PAIRINGS)}, got {s['pairing']!r}")
+    if s.get("model_choice", "interpolated") not in MODEL_CHOICES:
+        raise TrainingInputError(f"netspace.training.{setting}.model_choice: one of {list(MODEL_CHOICES)}, got "
+                                 f"{s['model_choice']!r}")
+    if s.get("pairing") == "boundary" and int(s["nets_per_batch"]) != 2:
+        raise TrainingInputError(f"netspace.training.{setting}: pairing boundary makes batches of 2 nets; set "
+                                 f"nets_per_batch: 2 (got {s['nets_per_batch']})")
     s.setdefault("checkpoint_every", s["eval_every"])
     s.setdefault("seed", 0)
     return s
@@ -410,7 +474,10 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     def step(i: int) -> None:
         order = v["order"]
         if len(order) < s["nets_per_batch"]:
-            order += torch.randperm(len(train_t), generator=gen).tolist()
+            if s.get("pairing") == "boundary":  # a pass of the peer's pairs, flattened 2 by 2
+                order += [k for pair in boundary_pairs([t.class_id for t in train_t], gen) for k in pair]
+            else:
+                order += torch.randperm(len(train_t), generator=gen).tolist()
         picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
         del order[:s["nets_per_batch"]]
         if setting == "sdf":
