@@ -59,7 +59,16 @@ def ns_nets(wildcards, split):
     return ns_member_files(wildcards.setting, split)
 
 
+def ns_sdf_trains_on_all():
+    """netspace.training.sdf.train_on: all (thesis C.5: NetSpace "is trained on the 1000 MLPs", as the peer's
+    train_range (0, 1000); the stopping metric read on them) or split (train / val as the counts say)."""
+    return (NS_CFG["training"].get("sdf") or {}).get("train_on", "all") == "all"
+
+
 def ns_train_inputs(wildcards):
+    if wildcards.setting == NS_SDF and ns_sdf_trains_on_all():
+        every = [f for split in ("train", "val", "test") for f in ns_nets(wildcards, split)]
+        return {"train": every, "val": every, "raw": []}
     inputs = {"train": ns_nets(wildcards, "train"), "val": ns_nets(wildcards, "val"), "raw": ns_raw_inputs()}
     if wildcards.setting in NS_TEACHER_SETTINGS:
         inputs["teacher"] = NS_TEACHER

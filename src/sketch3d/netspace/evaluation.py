@@ -9,7 +9,9 @@ Settings (``netspace.evaluation``):
 - ``pairs``: anchor pairs swept (single: lowest- vs highest-accuracy test nets, then the next ones; multi: LeNetLike vs
   ResNet32 test nets in name order); 1 in the thesis's figures.
 - ``sdf_resolution``: marching-cubes grid of the SDF shapes (paper 128 as the peer, demo 40); ``sdf_shapes``: shapes
-  per row of Fig. 5.4 (5).
+  per row of Fig. 5.4 (5); ``points`` and ``coordinates`` (``samples``: half outside, half inside each test
+  MLP's shape's sample points, as NetSpace's training queries them; ``uniform``: in the cube): where the SDF
+  test MLPs' close-enough fractions are measured.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from sketch3d.atomic import atomic_dir
 from sketch3d.netspace.losses import interpolation_factors
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.names import SEVERAL_ARCHITECTURES
-from sketch3d.netspace.training import (CLASSIFIERS, Target, accuracy, close_enough_fraction, make_targets,
-                                        predicted_forward, templates_for)
+from sketch3d.netspace.training import (CLASSIFIERS, Target, accuracy, close_enough_fraction, draw_queries,
+                                        make_targets, predicted_forward, templates_for)
 
 DEFAULTS = {"factors": 11, "pairs": 1, "sdf_resolution": 40, "sdf_shapes": 5, "tolerance": 0.01, "points": 20000}
 
@@ -155,17 +157,19 @@ def sdf_interpolation(model: NetSpace, a: Target, b: Target, factors: Sequence[f
 
 
 @torch.no_grad()
-def sdf_target_vs_predicted(model: NetSpace, targets: Sequence[Target], points: torch.Tensor,
+def sdf_target_vs_predicted(model: NetSpace, targets: Sequence[Target], points: torch.Tensor | Sequence,
                             tolerance: float, keep: dict | None = None) -> list[dict]:
-    """Close-enough fraction of each predicted MLP against its target (C.5); ``keep`` (optional) receives each
-    net's decoded PRep by name."""
+    """Close-enough fraction of each predicted MLP against its target (C.5) at ``points`` ([N, 3] shared, or one
+    [N, 3] per target); ``keep`` (optional) receives each net's decoded PRep by name."""
     (name,) = {t.architecture for t in targets}
     e = model.encode(torch.stack([t.prep for t in targets]))
     decoded = model.decode(e)
     if keep is not None:
         keep.update({t.name: decoded[i] for i, t in enumerate(targets)})
+    per_net = not torch.is_tensor(points) or points.dim() == 3
     return [{"net": t.name, "architecture": name, "close_enough": close_enough_fraction(
-        predicted_forward(t.net, decoded[i], points), t.net(points), tolerance)} for i, t in enumerate(targets)]
+        predicted_forward(t.net, decoded[i], points[i] if per_net else points),
+        t.net(points[i] if per_net else points), tolerance)} for i, t in enumerate(targets)]
 
 
 # ----------------------------------------------------------------------------- the job
@@ -190,7 +194,11 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
     decoded: dict = {}  # test net name -> its decoded PRep (made once: a paper-size decode is the costly part)
     with atomic_dir(out) as tmp:
         if setting == "sdf":
-            pts = torch.rand(int(s["points"]), 3, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+            gen = torch.Generator().manual_seed(seed)
+            if s.get("coordinates", "samples") == "samples":  # as training queries: the nets' own sample points
+                pts = [draw_queries(t, int(s["points"]), gen) for t in targets]
+            else:
+                pts = torch.rand(int(s["points"]), 3, generator=gen) * 2 - 1
             results["target_vs_predicted"] = sdf_target_vs_predicted(model, targets, pts, float(s["tolerance"]), decoded)
             rows = []
             for a, b in anchor_pairs(targets, setting, int(s["pairs"])):

@@ -131,3 +131,37 @@ def test_model_choice_counts_the_interpolated_nets():
             arch = T.CLASSIFIERS[int(model.classify(eg[None]).argmax())]
             inter.append(T.accuracy(lambda b: T.predicted_forward(templates[arch], model.decode(eg[None])[0], b), x, y))
     assert both == pytest.approx((2 * recon + sum(inter)) / 4)
+
+
+def test_sdf_queries_are_half_outside_half_inside_each_nets_own_samples():
+    (net, record), = nets("siren", 1, 4)
+    (t,) = T.make_targets([(net, record)], 64, T.common_height({"siren": net}, 64))
+    g = torch.Generator().manual_seed(0)
+    q = T.draw_queries(t, 101, g)
+    out, inn = record["query_points"]["outside"], record["query_points"]["inside"]
+    is_out = (q[:, None, :] == out[None]).all(-1).any(1)
+    is_in = (q[:, None, :] == inn[None]).all(-1).any(1)
+    assert int(is_out.sum()) == 51 and int(is_in.sum()) == 50 and bool((is_out ^ is_in).all())
+    s = T.effective("sdf", {"steps": 1, "eval_every": 1, "points": 10})
+    assert T.step_points(s, g, "cpu", [t, t]).shape == (2, 10, 3)
+    assert T.step_points({**s, "coordinates": "uniform"}, g, "cpu", [t]).shape == (10, 3)
+    t.query = None
+    with pytest.raises(T.TrainingInputError, match="query_points"):
+        T.draw_queries(t, 4, g)
+
+
+def test_fit_sdf_mlp_file_keeps_sample_points_of_both_sides(tmp_path):
+    import numpy as np
+
+    from sketch3d.netspace import sdf_mlps
+
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-1, 1, (400, 3)).astype(np.float32)
+    sdf = (np.linalg.norm(pts, axis=1) - 0.5).astype(np.float32)
+    np.savez(tmp_path / "s.npz", points=pts, sdf=sdf)
+    sdf_mlps.fit_sdf_mlp_file(tmp_path / "s.npz", {"hidden": 8, "steps": 1, "points": 16, "lr": 1e-3, "decay": 0.9,
+                                                  "decay_every": 1, "query_points": 20}, 0, tmp_path / "m.pt")
+    _, record = T.load_net(tmp_path / "m.pt")
+    q = record["query_points"]
+    assert q["outside"].shape == (20, 3) and q["inside"].shape == (20, 3)
+    assert (q["outside"].norm(dim=1) >= 0.5).all() and (q["inside"].norm(dim=1) < 0.5).all()
