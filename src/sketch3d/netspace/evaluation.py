@@ -114,6 +114,65 @@ def anchor_pairs(targets: Sequence[Target], setting: str, pairs: int) -> list[tu
     return out
 
 
+# ----------------------------------------------------------------------------- the numbers a reader checks
+
+def r_squared(target: Sequence[float], predicted: Sequence[float]) -> float:
+    """Coefficient of determination of ``predicted`` as a prediction of ``target``: 1 - SS_res / SS_tot (1: equal;
+    0: no better than the targets' mean; negative: worse). NaN when the targets do not vary."""
+    t, p = np.asarray(target, float), np.asarray(predicted, float)
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    return float("nan") if ss_tot == 0 else 1.0 - float(((t - p) ** 2).sum()) / ss_tot
+
+
+def agreement(rows: Sequence[Mapping]) -> dict:
+    """How well decoded nets' accuracies track their targets' (``target_vs_predicted`` rows): Kendall's tau (scipy's
+    tau-b, and its p-value), R^2 (:func:`r_squared`), the accuracy error |target - predicted| (mean, max, points),
+    the share of decoded nets with the target's architecture (multi / unseen) and the nets counted."""
+    from scipy.stats import kendalltau
+
+    t = [float(r["target"]) for r in rows]
+    p = [float(r["predicted"]) for r in rows]
+    err = np.abs(np.asarray(t) - np.asarray(p))
+    out = {"nets": len(rows), "mean_target": float(np.mean(t)), "mean_predicted": float(np.mean(p)),
+           "accuracy_error_mean": float(err.mean()), "accuracy_error_max": float(err.max())}
+    if len(rows) >= 2:
+        tau = kendalltau(t, p)
+        out.update(kendall_tau=float(tau.statistic), kendall_p=float(tau.pvalue), r2=r_squared(t, p))
+    else:
+        out.update(kendall_tau=float("nan"), kendall_p=float("nan"), r2=float("nan"))
+    if all("predicted_architecture" in r for r in rows):
+        out["architecture_match"] = float(np.mean([r["predicted_architecture"] == r["architecture"] for r in rows]))
+    return out
+
+
+def model_size(model: NetSpace, test_nets: Sequence[tuple[nn.Module, dict]]) -> dict:
+    """The honest size of NetSpace beside the nets it embeds: encoder, decoder, ClassId head parameters, the
+    embedding's values, and per architecture of the zoo the parameters of one net (folded, as embedded)."""
+    def count(m):
+        return 0 if m is None else sum(p.numel() for p in m.parameters())
+
+    zoo = {}
+    for net, record in test_nets:
+        zoo.setdefault(record["architecture"], count(net))
+    return {"encoder": count(model.encoder), "decoder": count(model.decoder), "class_head": count(model.head),
+            "netspace_total": count(model), "embedding": int(model.embedding), "prep_shape": list(model.prep_shape),
+            "zoo_net_params": zoo}
+
+
+def sweep_summary(rows: Sequence[Mapping], targets: Sequence[Target]) -> list[dict]:
+    """Per interpolation sweep (anchors, space): the anchors' own accuracies (the target nets'), the accuracies
+    at the ends and the least and greatest along the sweep."""
+    acc = {t.name: t.cache.get("test") for t in targets}
+    out = []
+    for key in dict.fromkeys((r["anchor_a"], r["anchor_b"], r["space"]) for r in rows):
+        curve = sorted((r["factor"], r["accuracy"]) for r in rows if (r["anchor_a"], r["anchor_b"], r["space"]) == key)
+        values = [a for _, a in curve]
+        out.append({"anchor_a": key[0], "anchor_b": key[1], "space": key[2], "anchor_a_accuracy": acc.get(key[0]),
+                    "anchor_b_accuracy": acc.get(key[1]), "at_0": values[0], "at_1": values[-1],
+                    "min": min(values), "max": max(values)})
+    return out
+
+
 # ----------------------------------------------------------------------------- SDF MLPs
 
 def sdf_grid(fn, resolution: int, chunk: int = 65536) -> np.ndarray:
@@ -200,6 +259,9 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
             else:
                 pts = torch.rand(int(s["points"]), 3, generator=gen) * 2 - 1
             results["target_vs_predicted"] = sdf_target_vs_predicted(model, targets, pts, float(s["tolerance"]), decoded)
+            close = [r["close_enough"] for r in results["target_vs_predicted"]]
+            results["agreement"] = {"nets": len(close), "close_enough_mean": float(np.mean(close)),
+                                    "close_enough_min": float(np.min(close))}
             rows = []
             for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
                 shape_factors = factors_of(s["sdf_shapes"])
@@ -216,6 +278,9 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
             for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
                 rows += interpolation_sweep(model, a, b, templates, x, y, factors)
             results["interpolation"] = rows
+            results["agreement"] = agreement(results["target_vs_predicted"])
+            results["sweeps"] = sweep_summary(rows, targets)
+        results["size"] = model_size(model, test_nets)
         # Figs. C.5 / C.6: two test nets' PReps (multi: the largest architecture's, C.6 shows ResNet32)
         shown = sorted(targets, key=lambda t: (-(t.class_id or 0), t.name))[:2]
         np.savez_compressed(tmp / "preps.npz", names=np.array([t.name for t in shown]),
