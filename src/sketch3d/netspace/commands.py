@@ -163,8 +163,9 @@ def _evaluate_netspace(a: argparse.Namespace) -> None:
     model, record = load_netspace(a.model)
     tests = [load_net(p) for p in a.test]
     data = None if record["setting"] == SDF else _netspace_images(settings, ("test",))
-    evaluate_netspace(model, record, tests, data, _netspace_section(settings).get("evaluation", {}), Path(a.out),
-                      int(settings.get("seed", 0)))
+    dataset = None if record["setting"] == SDF else _netspace_section(settings)["data"]["dataset"]
+    evaluate_netspace(model, record, tests, data, {**_netspace_section(settings).get("evaluation", {}),
+                                                   "dataset": dataset}, Path(a.out), int(settings.get("seed", 0)))
     log.info("evaluate_netspace %s: %d test nets", record["setting"], len(tests))
 
 

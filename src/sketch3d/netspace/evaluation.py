@@ -249,7 +249,7 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
     factors = factors_of(s["factors"])
     if setting in SEVERAL_ARCHITECTURES:  # eq. 5.12's factors too: the stars of Fig. 5.5
         factors = sorted(set(factors) | {round(g, 6) for g in interpolation_factors(len(CLASSIFIERS))})
-    results: dict = {"setting": setting, "factors": factors}
+    results: dict = {"setting": setting, "factors": factors, "dataset": s.get("dataset")}
     decoded: dict = {}  # test net name -> its decoded PRep (made once: a paper-size decode is the costly part)
     with atomic_dir(out) as tmp:
         if setting == "sdf":

@@ -8,6 +8,8 @@
   ``fig_C_6.png``;
 - unseen: ``fig_5_5_unseen.png`` (the same interpolation, trained on LeNetLike and ResNet32 only);
 - sdf: ``fig_5_4.png`` (meshes along the interpolation: embedding space top, weight space bottom).
+The classification settings' figures carry their image set in the name (:func:`figure_names`:
+``fig_5_3_tinyimagenet.png``, ``fig_5_3_cifar10.png``: the thesis's Figs. 5.3a/b and c/d, 5.5's rows).
 Colours as the thesis's Fig. 5.5: red LeNetLike, blue VanillaCNN, green ResNet8, fuchsia ResNet32.
 """
 from __future__ import annotations
@@ -30,6 +32,12 @@ COLOURS = {"lenetlike": "red", "vanillacnn": "blue", "resnet8": "green", "resnet
 FIGURES = {"single": ("fig_5_3.png", "fig_C_5.png"), "multi": ("fig_5_5_multi.png", "fig_C_6.png"),
            "unseen": ("fig_5_5_unseen.png",), "sdf": ("fig_5_4.png",)}
 DEMO_NOTE = "demo: a tiny zoo and NetSpace on the demo data - not the thesis's numbers"
+
+
+def figure_names(setting: str, dataset: str | None) -> list[str]:
+    """The figure files of one evaluation: ``FIGURES[setting]``, each with ``_<dataset>`` before ``.png`` when the
+    setting has an image set (the SDF setting has none)."""
+    return [n if dataset is None else n.removesuffix(".png") + f"_{dataset}.png" for n in FIGURES[setting]]
 
 
 class FigureInputError(ValueError):
@@ -125,7 +133,7 @@ def figure_netspace(evaluation: str | Path, out_dir: str | Path, demo: bool) -> 
     try:
         res = json.loads((folder / "results.json").read_text())
         setting = res["setting"]
-        names = FIGURES[setting]
+        names = figure_names(setting, None if setting == "sdf" else res.get("dataset"))
     except FileNotFoundError:
         raise FigureInputError(f"{folder}: no results.json; run evaluate_netspace") from None
     except (ValueError, KeyError) as exc:

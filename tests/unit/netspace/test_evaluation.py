@@ -40,7 +40,8 @@ def test_single_evaluation_and_its_figures(tmp_path):
     test = nets("lenetlike", 3, 0)
     model, record = _model("single", test, 2048)
     x, y = images(16)
-    res = E.evaluate_netspace(model, record, test, {"test": (x, y)}, {"factors": 3}, tmp_path / "ev")
+    res = E.evaluate_netspace(model, record, test, {"test": (x, y)}, {"factors": 3, "dataset": "digits"},
+                              tmp_path / "ev")
     assert len(res["target_vs_predicted"]) == 3
     saved = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert saved["setting"] == "single"
@@ -58,7 +59,7 @@ def test_single_evaluation_and_its_figures(tmp_path):
     assert size["encoder"] + size["decoder"] == size["netspace_total"] == sum(p.numel() for p in model.parameters())
     assert size["zoo_net_params"] == {"lenetlike": sum(p.numel() for p in test[0][0].parameters())}
     paths = figures.figure_netspace(tmp_path / "ev", tmp_path / "fig", demo=True)
-    assert [p.name for p in paths] == ["fig_5_3.png", "fig_C_5.png"] and all(p.exists() for p in paths)
+    assert [p.name for p in paths] == ["fig_5_3_digits.png", "fig_C_5_digits.png"] and all(p.exists() for p in paths)
 
 
 def test_sdf_meshes_of_a_sphere():
@@ -91,3 +92,9 @@ def test_agreement_numbers_against_a_hand_computation():
     assert a["architecture_match"] == 0.75 and a["nets"] == 4
     assert math.isnan(E.r_squared([5, 5], [1, 2]))
     assert E.r_squared([1, 2, 3], [1, 2, 3]) == 1.0
+
+
+def test_figure_names_carry_the_dataset():
+    assert figures.figure_names("single", "cifar10") == ["fig_5_3_cifar10.png", "fig_C_5_cifar10.png"]
+    assert figures.figure_names("unseen", "tinyimagenet") == ["fig_5_5_unseen_tinyimagenet.png"]
+    assert figures.figure_names("sdf", None) == ["fig_5_4.png"]
