@@ -261,6 +261,7 @@ def test_chapter_5_paper_dag_has_its_tables_and_figures_and_marks_gpu_rules(plan
     assert "results/paper/netspace/cifar10/latent/" not in out
     assert "rule fetch_netspace:" in out and "data/paper/downloads/tiny-imagenet-200.zip" in out
     assert "data/paper/downloads/cifar-10-python.tar.gz" in out
+    assert set(NS_GPU_RULES) <= _gpu_rules_of(out)
 
 
 def test_chapter_5_paper_dag_has_no_output_path_shared_by_the_datasets(plans):
@@ -276,7 +277,6 @@ def test_chapter_5_paper_dag_has_no_output_path_shared_by_the_datasets(plans):
                 assert re.search(r"/netspace/(tinyimagenet|cifar10|chairs)/", path), path
     assert sum(rule == "train_member" for rule, _ in jobs) == 2 * sum(
         1 for rule, o in jobs if rule == "train_member" and "/tinyimagenet/" in o)
-    assert set(NS_GPU_RULES) <= _gpu_rules_of(out)
 
 
 def test_chapter_5_paper_run_offline_stops_naming_each_missing_input(project):
