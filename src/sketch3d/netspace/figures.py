@@ -52,7 +52,15 @@ def _title(ax, text: str, demo: bool) -> None:
     ax.set_title(text + (f"\n({DEMO_NOTE})" if demo else ""), fontsize=8)
 
 
-def _targets_panel(ax, rows: list[dict], multi: bool, demo: bool) -> None:
+def _agreement_line(a: dict | None) -> str:
+    """The numbers under panel a's title: Kendall's tau, R^2, the accuracy error (evaluation.agreement)."""
+    if not a:
+        return ""
+    return (f"\nKendall tau {a['kendall_tau']:.2f}, R$^2$ {a['r2']:.2f}, |error| mean {a['accuracy_error_mean']:.1f} "
+            f"max {a['accuracy_error_max']:.1f} (n={a['nets']})")
+
+
+def _targets_panel(ax, rows: list[dict], multi: bool, demo: bool, agreement: dict | None = None) -> None:
     key = (lambda r: (r["class_id"], r["target"], r["net"])) if multi else (lambda r: (r["target"], r["net"]))
     rows = sorted(rows, key=key)
     xs = np.arange(len(rows))
@@ -61,7 +69,7 @@ def _targets_panel(ax, rows: list[dict], multi: bool, demo: bool) -> None:
     ax.scatter(xs, [r["predicted"] for r in rows], marker="x", c=colours if multi else "tab:orange",
                label="predicted")
     ax.set_xlabel("test net (sorted)"), ax.set_ylabel("test accuracy (%)"), ax.legend(fontsize=7)
-    _title(ax, "target vs predicted instances", demo)
+    _title(ax, "target vs predicted instances" + _agreement_line(agreement), demo)
 
 
 def _sweep_panel(ax, rows: list[dict], multi: bool, demo: bool, title: str) -> None:
@@ -150,7 +158,7 @@ def figure_netspace(evaluation: str | Path, out_dir: str | Path, demo: bool) -> 
         _save(fig, paths[0])
         return paths
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    _targets_panel(a, res["target_vs_predicted"], multi, demo)
+    _targets_panel(a, res["target_vs_predicted"], multi, demo, res.get("agreement"))
     _sweep_panel(b, res["interpolation"], multi, demo, "interpolation: embedding space" +
                  ("" if multi else " vs weights"))
     fig.tight_layout()
