@@ -63,8 +63,13 @@ def ns_settings(dataset, *keys, exclude=()):
     return json.dumps(out, sort_keys=True)
 
 
+NS_BY_NAME = {m.name: m for m in NS_PLAN}
+
+
 def ns_member_json(wildcards):
-    return member_by_name(config, wildcards.member).to_json()
+    # the plan made once (zoo_plan per job made the paper DAG's ~1000 members per dataset quadratic)
+    m = NS_BY_NAME.get(wildcards.member)
+    return (m or member_by_name(config, wildcards.member)).to_json()
 
 
 def ns_member_files(dataset, setting, split):
