@@ -97,7 +97,7 @@ def ns_sdf_trains_on_all():
 
 def ns_train_inputs(wildcards):
     if wildcards.setting == NS_SDF and ns_sdf_trains_on_all():
-        every = [f for split in ("train", "val", "test") for f in ns_nets(wildcards, split)]
+        every = [f for split in SPLITS for f in ns_nets(wildcards, split)]
         return {"train": every, "val": every, "raw": []}
     inputs = {"train": ns_nets(wildcards, "train"), "val": ns_nets(wildcards, "val"), "raw": ns_raw_inputs(wildcards)}
     if wildcards.setting in NS_TEACHER_SETTINGS:
