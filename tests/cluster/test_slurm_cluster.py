@@ -31,7 +31,8 @@ CONFIGS = ["workflow/rehearsal.yaml", "tests/cluster/cluster.yaml"]
 # (the node has at least 8 job slots)
 KILLED = "multi-lenetlike-train-000"  # cancelled after its first checkpoint
 OTHER = "multi-vanillacnn-train-000"
-GPU_TARGETS = [f"{OUT}/netspace/zoo/{KILLED}.pt", f"{OUT}/netspace/zoo/{OTHER}.pt"]
+DATASET = "tinyimagenet"  # the first of the paper profile's netspace.datasets
+GPU_TARGETS = [f"{OUT}/netspace/zoo/{DATASET}/{KILLED}.pt", f"{OUT}/netspace/zoo/{DATASET}/{OTHER}.pt"]
 CPU_TARGETS = [
     f"{OUT}/data/shapes.csv",  # retrieval's data stage (prepare_dataset)
     f"{OUT}/sketchydepth/data",  # SketchyDepth's scenes (prepare_scenes)
@@ -40,7 +41,7 @@ CPU_TARGETS = [
 GPU_RULES = {"train_member"}
 CPU_RULES = {"prepare_dataset", "prepare_scenes", "mean_style"}
 TARGETS = GPU_TARGETS + CPU_TARGETS
-CHECKPOINT = f"{OUT}/cache/netspace/checkpoints/zoo/{KILLED}/{KILLED}.pt"
+CHECKPOINT = f"{OUT}/cache/netspace/checkpoints/{DATASET}/zoo/{KILLED}/{KILLED}.pt"
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 TIMEOUT_S = 900
 

@@ -275,13 +275,35 @@ def test_chapter_4_3_paper_run_offline_stops_naming_each_missing_input(project):
 
 def test_chapter_5_paper_dag_has_its_tables_and_figures_and_marks_gpu_rules(plans):
     out = plans["paper"]
-    for target in ("tables/table_5_1.csv", "tables/table_C_1.csv", "figures/fig_5_3.png", "figures/fig_5_4.png",
-                   "figures/fig_5_5_multi.png", "figures/fig_5_5_unseen.png", "figures/fig_C_5.png",
-                   "figures/fig_C_6.png", "netspace/zoo/teacher-resnet56.pt", "netspace/zoo/multi-resnet32-train-099.pt",
-                   "netspace/zoo/single-resnet8-test-015.pt", "netspace/sdf_mlps/train-598.pt", "netspace/sdf_mlps/test-200.pt"):
+    for target in ("tables/table_5_1.csv", "tables/table_C_1.csv", "figures/netspace",
+                   "netspace/sdf_mlps/chairs/train-598.pt", "netspace/sdf_mlps/chairs/test-200.pt",
+                   "netspace/models/chairs/sdf/model.pt"):
         assert f"results/paper/{target}" in out, target
+    for dataset in ("tinyimagenet", "cifar10"):  # both image sets side by side (netspace.datasets)
+        for target in ("netspace/zoo/{}/teacher-resnet56.pt", "netspace/evaluation/{}/multi",
+                       "netspace/zoo/{}/multi-resnet32-train-099.pt", "netspace/zoo/{}/single-resnet8-test-015.pt",
+                       "netspace/models/{}/single/model.pt", "netspace/models/{}/unseen/model.pt"):
+            assert f"results/paper/{target.format(dataset)}" in out, target.format(dataset)
+    assert "results/paper/netspace/latent/tinyimagenet/" in out  # Table 5.1: the thesis's Tiny-ImageNet only
+    assert "results/paper/netspace/latent/cifar10/" not in out
     assert "rule fetch_netspace:" in out and "data/paper/downloads/tiny-imagenet-200.zip" in out
+    assert "data/paper/downloads/cifar-10-python.tar.gz" in out
     assert set(NS_GPU_RULES) <= _gpu_rules_of(out)
+
+
+def test_chapter_5_paper_dag_has_no_output_path_shared_by_the_datasets(plans):
+    # every NetSpace job's outputs: two jobs (e.g. one per dataset) never write the same path; each path of a
+    # zoo, model, evaluation or LSO names its dataset (or the SDF setting's chairs)
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    output: (.*)$", plans["paper"], re.M)
+    seen: dict[str, str] = {}
+    for rule, outputs in jobs:
+        for path in outputs.split(", "):
+            assert path not in seen, f"{path}: written by {seen.get(path)} and {rule}"
+            seen[path] = rule
+            if "/netspace/" in path:
+                assert re.search(r"/netspace/(tinyimagenet|cifar10|chairs)/", path), path
+    assert sum(rule == "train_member" for rule, _ in jobs) == 2 * sum(
+        1 for rule, o in jobs if rule == "train_member" and "/tinyimagenet/" in o)
 
 
 def test_chapter_5_paper_run_offline_stops_naming_each_missing_input(project):

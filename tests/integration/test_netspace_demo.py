@@ -13,7 +13,8 @@ from workflow_helpers import jobs_after, make_project, snakemake
 
 pytestmark = pytest.mark.slow
 
-FIGURES = ("fig_5_3.png", "fig_5_4.png", "fig_5_5_multi.png", "fig_5_5_unseen.png", "fig_C_5.png", "fig_C_6.png")
+FIGURES = ("fig_5_3_digits.png", "fig_5_4.png", "fig_5_5_multi_digits.png", "fig_5_5_unseen_digits.png",
+           "fig_C_5_digits.png", "fig_C_6_digits.png")
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +33,10 @@ def test_every_output_is_there_and_says_demo(built):
     params = c1[(c1["metric"] == "params") & (c1["method"] == "ResNet8")]
     assert float(params["ours"].iloc[0]) == float(params["thesis"].iloc[0]) == 78042  # CIFAR-10 sizes (32x32)
     for fig in FIGURES:
-        assert Image.open(r / "figures" / fig).size[0] > 100, fig
+        assert Image.open(r / "figures/netspace" / fig).size[0] > 100, fig
     for setting in ("single", "multi", "unseen", "sdf"):
-        assert (r / f"netspace/models/{setting}/curves.png").is_file(), setting
+        folder = "chairs" if setting == "sdf" else "digits"
+        assert (r / f"netspace/models/{folder}/{setting}/curves.png").is_file(), setting
 
 
 def test_growing_a_zoo_trains_only_the_new_member(built):

@@ -24,7 +24,8 @@ SAME_AS_PAPER = (
     "reconstruction.generator.volume_res", "reconstruction.generator.channels",
     "reconstruction.generator.network_capacity", "reconstruction.generator.fmap_max",
     "reconstruction.generator.mlp_hidden", "reconstruction.generator.mlp_layers",
-    "netspace.model", "netspace.prep", "netspace.data.dataset", "netspace.data.image_size",
+    "netspace.model", "netspace.prep", "netspace.datasets", "netspace.data.tinyimagenet.image_size",
+    "netspace.data.cifar10.image_size",
 )
 
 

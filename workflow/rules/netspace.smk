@@ -31,18 +31,19 @@ rule train_member:
     input:
         ns_raw_inputs,
     output:
-        member=f"{NS}/zoo/{{member}}.pt",
-        curves=f"{NS}/zoo_curves/{{member}}/curves.csv",
+        member=f"{NS}/zoo/{{dataset}}/{{member}}.pt",
+        curves=f"{NS}/zoo_curves/{{dataset}}/{{member}}/curves.csv",
     wildcard_constraints:
         member="|".join(NS_MEMBERS),
+        dataset="|".join(NS_DATASETS),
     params:
         member=ns_member_json,  # the member's own regime and seed: a count change reruns no existing member
-        settings=settings("seed", *NS_DATA_KEYS),
+        settings=lambda wildcards: ns_settings(wildcards.dataset, "seed"),
         # outside the outputs: Snakemake removes a failed job's outputs, the checkpoint must survive to resume
-        checkpoints=lambda wildcards: f"{NS_CACHE}/checkpoints/zoo/{wildcards.member}",
+        checkpoints=lambda wildcards: f"{NS_CACHE}/checkpoints/{wildcards.dataset}/zoo/{wildcards.member}",
         code=code("train_member"),
     log:
-        log_of("train_member", "member"),
+        log_of("train_member", "dataset", "member"),
     threads: 1
     resources:
         gpu=1,
@@ -58,7 +59,7 @@ rule sdf_samples:
         shapes=f"{RESULTS}/data/shapes.csv",
         store=f"{RESULTS}/data/items",
     output:
-        f"{NS}/sdf_samples/{{mlp}}.npz",
+        f"{NS}/sdf_samples/{NS_CHAIRS}/{{mlp}}.npz",
     wildcard_constraints:
         mlp=rf"({'|'.join(SPLITS)})-\d{{3}}",
     params:
@@ -76,9 +77,9 @@ rule sdf_samples:
 
 rule fit_sdf_mlp:
     input:
-        f"{NS}/sdf_samples/{{mlp}}.npz",
+        f"{NS}/sdf_samples/{NS_CHAIRS}/{{mlp}}.npz",
     output:
-        f"{NS}/sdf_mlps/{{mlp}}.pt",
+        f"{NS}/sdf_mlps/{NS_CHAIRS}/{{mlp}}.pt",
     wildcard_constraints:
         mlp=rf"({'|'.join(SPLITS)})-\d{{3}}",
     params:
@@ -98,7 +99,7 @@ rule fit_sdf_mlp:
 
 rule zoo_table:
     input:
-        members=[f"{NS}/zoo/{m}.pt" for m in NS_MEMBERS],
+        members=[f"{NS}/zoo/{d}/{m}.pt" for d in NS_DATASETS for m in NS_MEMBERS],
         thesis=str(table_file(TABLE_C_1)),
     output:
         csv=report(
@@ -128,26 +129,27 @@ rule train_netspace:
     input:
         unpack(ns_train_inputs),
     output:
-        model=f"{NS}/models/{{setting}}/model.pt",
-        curves=f"{NS}/models/{{setting}}/curves.csv",
+        model=f"{NS}/models/{{dataset}}/{{setting}}/model.pt",
+        curves=f"{NS}/models/{{dataset}}/{{setting}}/curves.csv",
         plot=report(
-            f"{NS}/models/{{setting}}/curves.png",
+            f"{NS}/models/{{dataset}}/{{setting}}/curves.png",
             caption="../report/netspace/curves.rst",
             category="NetSpace (ch. 5)",
             subcategory="Training",
-            labels={"setting": "{setting}", "profile": PROFILE},
+            labels={"setting": "{setting}", "dataset": "{dataset}", "profile": PROFILE},
         ),
-        summary=f"{NS}/models/{{setting}}/summary.json",
+        summary=f"{NS}/models/{{dataset}}/{{setting}}/summary.json",
     wildcard_constraints:
         setting="|".join(NS_SETTINGS),
+        dataset="|".join([*NS_DATASETS, NS_CHAIRS]),
     params:
         settings=ns_training_settings,
         teacher=ns_teacher_arg,
-        out=lambda wildcards: f"{NS}/models/{wildcards.setting}",
-        checkpoints=lambda wildcards: f"{NS_CACHE}/checkpoints/netspace/{wildcards.setting}",
+        out=lambda wildcards: f"{NS}/models/{wildcards.dataset}/{wildcards.setting}",
+        checkpoints=lambda wildcards: f"{NS_CACHE}/checkpoints/{wildcards.dataset}/netspace/{wildcards.setting}",
         code=code("train_netspace"),
     log:
-        log_of("train_netspace", "setting"),
+        log_of("train_netspace", "dataset", "setting"),
     threads: 1
     resources:
         gpu=1,
@@ -161,19 +163,19 @@ rule train_netspace:
 
 rule evaluate_netspace:
     input:
-        model=f"{NS}/models/{{setting}}/model.pt",
+        model=f"{NS}/models/{{dataset}}/{{setting}}/model.pt",
         test=lambda wildcards: ns_nets(wildcards, "test"),
         raw=ns_raw_inputs,
     output:
-        directory(f"{NS}/evaluation/{{setting}}"),
+        directory(f"{NS}/evaluation/{{dataset}}/{{setting}}"),
     wildcard_constraints:
         setting="|".join(NS_SETTINGS),
+        dataset="|".join([*NS_DATASETS, NS_CHAIRS]),
     params:
-        settings=lambda wildcards: settings("seed", "profile", "netspace.evaluation",
-                                            *(NS_DATA_KEYS if wildcards.setting != NS_SDF else [])),
+        settings=lambda wildcards: ns_settings(wildcards.dataset, "seed", "profile", "netspace.evaluation"),
         code=code("evaluate_netspace"),
     log:
-        log_of("evaluate_netspace", "setting"),
+        log_of("evaluate_netspace", "dataset", "setting"),
     threads: 1
     conda:
         "../../environment.yml"
@@ -184,19 +186,20 @@ rule evaluate_netspace:
 
 rule optimise_latent:
     input:
-        model=lambda wildcards: f"{NS}/models/{NS_LATENT[wildcards.start][0]}/model.pt",
-        net=lambda wildcards: f"{NS}/zoo/{NS_LATENT[wildcards.start][1]}.pt",
-        teacher=NS_TEACHER,
+        model=lambda wildcards: f"{NS}/models/{wildcards.dataset}/{NS_LATENT[wildcards.start][0]}/model.pt",
+        net=lambda wildcards: f"{NS}/zoo/{wildcards.dataset}/{NS_LATENT[wildcards.start][1]}.pt",
+        teacher=ns_teacher,
         raw=ns_raw_inputs,
     output:
-        f"{NS}/latent/{{start}}.json",
+        f"{NS}/latent/{{dataset}}/{{start}}.json",
     wildcard_constraints:
         start="|".join(NS_LATENT),
+        dataset="|".join(NS_DATASETS),
     params:
-        settings=settings("seed", "profile", *NS_DATA_KEYS, "netspace.latent"),
+        settings=lambda wildcards: ns_settings(wildcards.dataset, "seed", "profile", "netspace.latent"),
         code=code("optimise_latent"),
     log:
-        log_of("optimise_latent", "start"),
+        log_of("optimise_latent", "dataset", "start"),
     threads: 1
     resources:
         gpu=1,
@@ -209,7 +212,7 @@ rule optimise_latent:
 
 rule netspace_table:
     input:
-        results=[f"{NS}/latent/{start}.json" for start in NS_LATENT],
+        results=[f"{NS}/latent/{NS_TABLE_DATASET}/{start}.json" for start in NS_LATENT],
         thesis=str(table_file(TABLE_5_1)),
     output:
         csv=report(
@@ -236,14 +239,15 @@ rule netspace_table:
 
 rule figure_netspace:
     input:
-        [f"{NS}/evaluation/{s}" for s in NS_SETTINGS],
+        [f"{NS}/evaluation/{d}/{s}" for s, d in NS_RUNS],
     output:
-        [report(f"{RESULTS}/figures/{f}", caption="../report/netspace/figures.rst", category="NetSpace (ch. 5)",
-                subcategory="Figures", labels={"figure": f.removesuffix(".png"), "profile": PROFILE})
-         for s in NS_SETTINGS for f in NS_FIGURES[s]],
+        # one folder: its files carry the dataset in their names (figures.figure_names), a number that the
+        # profiles' netspace.datasets set; DVC tracks the folder (dvc.yaml figures_netspace)
+        report(directory(NS_FIGURES_DIR), patterns=["{figure}.png"], caption="../report/netspace/figures.rst",
+               category="NetSpace (ch. 5)", subcategory="Figures", labels={"figure": "{figure}", "profile": PROFILE}),
     params:
         settings=settings("profile"),
-        out=lambda wildcards, output: Path(output[0]).parent,
+        out=lambda wildcards, output: output[0],
         code=code("figure_netspace"),
     log:
         log_of("figure_netspace"),

@@ -7,16 +7,24 @@ from sketch3d.netspace.zoo import member_by_name, zoo_members, zoo_plan
 
 NS = f"{RESULTS}/netspace"
 NS_CFG = config["netspace"]
+# the image sets of the classification settings, each a {dataset} wildcard value and a folder of every output of
+# theirs (netspace/<dataset>/...); the SDF setting's outputs lie under netspace/chairs/
+NS_DATASETS = list(NS_CFG["datasets"])
+NS_CHAIRS = "chairs"
+NS_TABLE_DATASET = NS_CFG["table_5_1_dataset"]
+if NS_TABLE_DATASET not in NS_DATASETS:
+    raise ValueError(f"params: netspace.table_5_1_dataset {NS_TABLE_DATASET!r} is not one of netspace.datasets "
+                     f"{NS_DATASETS}; add it there or name one of them")
 NS_CACHE = f"{RESULTS}/cache/netspace"
 NS_PLAN = zoo_plan(config)  # every zoo member: a name, its seed and regime, independent of the counts
 NS_MEMBERS = [m.name for m in NS_PLAN]
 NS_MLPS = {s: [f"{s}-{i:03d}" for i in range(n)] for s, n in NS_CFG["sdf_mlps"]["count"].items()}
 
 
-def ns_dataset_source():
+def ns_dataset_source(dataset):
     from sketch3d.netspace.images import DATASETS
 
-    return DATASETS[NS_CFG["data"]["dataset"]].source
+    return DATASETS[dataset].source
 
 
 def ns_archive_files():
@@ -28,9 +36,11 @@ def ns_archive_files():
 NS_ARCHIVE_FILES = ns_archive_files()  # CIFAR-10, Tiny-ImageNet (fetch_netspace)
 
 
-def ns_raw_inputs(wildcards=None):
+def ns_raw_inputs(wildcards):
     """Paper profile: the dataset's archive (made by fetch_netspace); the demo's digits ship with scikit-learn."""
-    name = ns_dataset_source()
+    if wildcards.dataset == NS_CHAIRS:
+        return []
+    name = ns_dataset_source(wildcards.dataset)
     if name is None:
         return []
     from sketch3d.netspace.sources import chapter_sources
@@ -38,31 +48,60 @@ def ns_raw_inputs(wildcards=None):
     return [str(chapter_sources()[name].path(config["data"]["data_dir"]))]
 
 
-# what a job reading the images is passed: netspace.data, and in the paper profile the data folder of the archives
-NS_DATA_KEYS = ["netspace.data"] + (["data.data_dir"] if PROFILE == "paper" else [])
+# what a job reading the images is passed besides: in the paper profile the data folder of the archives
+NS_DATA_KEYS = ["data.data_dir"] if PROFILE == "paper" else []
+
+
+def ns_settings(dataset, *keys, exclude=()):
+    """``settings(*keys)`` plus, for an image dataset, ``netspace.data`` as that dataset's jobs read it (its block over
+    the shared keys, ``dataset`` named: ``images.dataset_data``) and the data folder (paper)."""
+    from sketch3d.netspace.images import dataset_data
+
+    out = json.loads(settings(*keys, *(NS_DATA_KEYS if dataset != NS_CHAIRS else ()), exclude=exclude))
+    if dataset != NS_CHAIRS:
+        out.setdefault("netspace", {})["data"] = dataset_data(NS_CFG["data"], dataset)
+    return json.dumps(out, sort_keys=True)
+
+
+NS_BY_NAME = {m.name: m for m in NS_PLAN}
 
 
 def ns_member_json(wildcards):
-    return member_by_name(config, wildcards.member).to_json()
+    # the plan made once (zoo_plan per job made the paper DAG's ~1000 members per dataset quadratic)
+    m = NS_BY_NAME.get(wildcards.member)
+    return (m or member_by_name(config, wildcards.member)).to_json()
 
 
-def ns_member_files(setting, split):
-    return [f"{NS}/zoo/{m.name}.pt" for m in zoo_members(config, setting, split, NS_PLAN)]
+def ns_member_files(dataset, setting, split):
+    return [f"{NS}/zoo/{dataset}/{m.name}.pt" for m in zoo_members(config, setting, split, NS_PLAN)]
 
 
-NS_TEACHER = f"{NS}/zoo/{zoo_members(config, 'teacher', 'teacher', NS_PLAN)[0].name}.pt"
+NS_TEACHER_NAME = zoo_members(config, "teacher", "teacher", NS_PLAN)[0].name
+
+
+def ns_teacher(wildcards):
+    return f"{NS}/zoo/{wildcards.dataset}/{NS_TEACHER_NAME}.pt"
 
 
 def ns_nets(wildcards, split):
     if wildcards.setting == NS_SDF:
-        return [f"{NS}/sdf_mlps/{name}.pt" for name in NS_MLPS[split]]
-    return ns_member_files(wildcards.setting, split)
+        return [f"{NS}/sdf_mlps/{NS_CHAIRS}/{name}.pt" for name in NS_MLPS[split]]
+    return ns_member_files(wildcards.dataset, wildcards.setting, split)
+
+
+def ns_sdf_trains_on_all():
+    """netspace.training.sdf.train_on: all (thesis C.5: NetSpace "is trained on the 1000 MLPs", as the peer's
+    train_range (0, 1000); the stopping metric read on them) or split (train / val as the counts say)."""
+    return (NS_CFG["training"].get("sdf") or {}).get("train_on", "all") == "all"
 
 
 def ns_train_inputs(wildcards):
-    inputs = {"train": ns_nets(wildcards, "train"), "val": ns_nets(wildcards, "val"), "raw": ns_raw_inputs()}
+    if wildcards.setting == NS_SDF and ns_sdf_trains_on_all():
+        every = [f for split in SPLITS for f in ns_nets(wildcards, split)]
+        return {"train": every, "val": every, "raw": []}
+    inputs = {"train": ns_nets(wildcards, "train"), "val": ns_nets(wildcards, "val"), "raw": ns_raw_inputs(wildcards)}
     if wildcards.setting in NS_TEACHER_SETTINGS:
-        inputs["teacher"] = NS_TEACHER
+        inputs["teacher"] = ns_teacher(wildcards)
     return inputs
 
 
@@ -76,9 +115,7 @@ def ns_training_settings(wildcards):
         keys.append(f"netspace.training.{wildcards.setting}")
     if wildcards.setting == "unseen":
         keys.append("netspace.training.multi")  # unseen trains as multi unless it has a block of its own
-    if wildcards.setting != NS_SDF:
-        keys += NS_DATA_KEYS
-    return settings(*keys)
+    return ns_settings(NS_CHAIRS if wildcards.setting == NS_SDF else wildcards.dataset, *keys)
 
 
 # Table 5.1: latent space optimisation from the first test net of the single zoo and of each multi architecture
@@ -87,8 +124,21 @@ for _arch in NS_CFG["zoo"]["multi"]["counts"]:
     _first = [m for m in zoo_members(config, "multi", "test", NS_PLAN) if m.architecture == _arch][:1]
     NS_LATENT.update({f"multi-{m.name}": ("multi", m.name) for m in _first})
 
+# (setting, dataset) of every NetSpace trained: the classification settings once per image set, sdf on the chairs
+NS_RUNS = [(s, NS_CHAIRS if s == NS_SDF else d) for s in NS_SETTINGS for d in ([NS_CHAIRS] if s == NS_SDF else NS_DATASETS)]
+
+
+def ns_figures():
+    from sketch3d.netspace.figures import figure_names
+
+    return [f for s, d in NS_RUNS for f in figure_names(s, None if d == NS_CHAIRS else d)]
+
+
+NS_FIGURE_FILES = ns_figures()  # what figure_netspace writes into NS_FIGURES_DIR
+NS_FIGURES_DIR = f"{RESULTS}/figures/netspace"
+
 CHAPTER_TARGETS["netspace"] = [
     *(table_path(t, ext) for t in NS_TABLES for ext in ("csv", "md", "json")),
-    *(f"{RESULTS}/figures/{f}" for s in NS_SETTINGS for f in NS_FIGURES[s]),
-    *(f"{NS}/models/{s}/curves.png" for s in NS_SETTINGS),
+    NS_FIGURES_DIR,
+    *(f"{NS}/models/{d}/{s}/curves.png" for s, d in NS_RUNS),
 ]

@@ -130,7 +130,9 @@ def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
 def _training_settings(settings: dict, setting: str) -> dict:
     ns = _netspace_section(settings)
     training = ns.get("training", {})
-    section = training.get(setting) or (training.get(MULTI) if setting == UNSEEN else None)
+    section = training.get(setting)
+    if setting == UNSEEN and training.get(MULTI) is not None:  # multi's section, unseen's keys over it
+        section = {**training[MULTI], **(section or {})}
     if section is None:
         from sketch3d.command_line import CliError
         raise CliError(f"--settings: netspace.training.{setting} missing")
@@ -161,8 +163,9 @@ def _evaluate_netspace(a: argparse.Namespace) -> None:
     model, record = load_netspace(a.model)
     tests = [load_net(p) for p in a.test]
     data = None if record["setting"] == SDF else _netspace_images(settings, ("test",))
-    evaluate_netspace(model, record, tests, data, _netspace_section(settings).get("evaluation", {}), Path(a.out),
-                      int(settings.get("seed", 0)))
+    dataset = None if record["setting"] == SDF else _netspace_section(settings)["data"]["dataset"]
+    evaluate_netspace(model, record, tests, data, {**_netspace_section(settings).get("evaluation", {}),
+                                                   "dataset": dataset}, Path(a.out), int(settings.get("seed", 0)))
     log.info("evaluate_netspace %s: %d test nets", record["setting"], len(tests))
 
 

@@ -9,7 +9,9 @@ Settings (``netspace.evaluation``):
 - ``pairs``: anchor pairs swept (single: lowest- vs highest-accuracy test nets, then the next ones; multi: LeNetLike vs
   ResNet32 test nets in name order); 1 in the thesis's figures.
 - ``sdf_resolution``: marching-cubes grid of the SDF shapes (paper 128 as the peer, demo 40); ``sdf_shapes``: shapes
-  per row of Fig. 5.4 (5).
+  per row of Fig. 5.4 (5); ``points`` and ``coordinates`` (``samples``: half outside, half inside each test
+  MLP's shape's sample points, as NetSpace's training queries them; ``uniform``: in the cube): where the SDF
+  test MLPs' close-enough fractions are measured.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from sketch3d.atomic import atomic_dir
 from sketch3d.netspace.losses import interpolation_factors
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.names import SEVERAL_ARCHITECTURES
-from sketch3d.netspace.training import (CLASSIFIERS, Target, accuracy, close_enough_fraction, make_targets,
-                                        predicted_forward, templates_for)
+from sketch3d.netspace.training import (CLASSIFIERS, Target, accuracy, close_enough_fraction, draw_queries,
+                                        make_targets, predicted_forward, templates_for)
 
 DEFAULTS = {"factors": 11, "pairs": 1, "sdf_resolution": 40, "sdf_shapes": 5, "tolerance": 0.01, "points": 20000}
 
@@ -112,6 +114,65 @@ def anchor_pairs(targets: Sequence[Target], setting: str, pairs: int) -> list[tu
     return out
 
 
+# ----------------------------------------------------------------------------- the numbers a reader checks
+
+def r_squared(target: Sequence[float], predicted: Sequence[float]) -> float:
+    """Coefficient of determination of ``predicted`` as a prediction of ``target``: 1 - SS_res / SS_tot (1: equal;
+    0: no better than the targets' mean; negative: worse). NaN when the targets do not vary."""
+    t, p = np.asarray(target, float), np.asarray(predicted, float)
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    return float("nan") if ss_tot == 0 else 1.0 - float(((t - p) ** 2).sum()) / ss_tot
+
+
+def agreement(rows: Sequence[Mapping]) -> dict:
+    """How well decoded nets' accuracies track their targets' (``target_vs_predicted`` rows): Kendall's tau (scipy's
+    tau-b, and its p-value), R^2 (:func:`r_squared`), the accuracy error |target - predicted| (mean, max, points),
+    the share of decoded nets with the target's architecture (multi / unseen) and the nets counted."""
+    from scipy.stats import kendalltau
+
+    t = [float(r["target"]) for r in rows]
+    p = [float(r["predicted"]) for r in rows]
+    err = np.abs(np.asarray(t) - np.asarray(p))
+    out = {"nets": len(rows), "mean_target": float(np.mean(t)), "mean_predicted": float(np.mean(p)),
+           "accuracy_error_mean": float(err.mean()), "accuracy_error_max": float(err.max())}
+    if len(rows) >= 2:
+        tau = kendalltau(t, p)
+        out.update(kendall_tau=float(tau.statistic), kendall_p=float(tau.pvalue), r2=r_squared(t, p))
+    else:
+        out.update(kendall_tau=float("nan"), kendall_p=float("nan"), r2=float("nan"))
+    if all("predicted_architecture" in r for r in rows):
+        out["architecture_match"] = float(np.mean([r["predicted_architecture"] == r["architecture"] for r in rows]))
+    return out
+
+
+def model_size(model: NetSpace, test_nets: Sequence[tuple[nn.Module, dict]]) -> dict:
+    """The honest size of NetSpace beside the nets it embeds: encoder, decoder, ClassId head parameters, the
+    embedding's values, and per architecture of the zoo the parameters of one net (folded, as embedded)."""
+    def count(m):
+        return 0 if m is None else sum(p.numel() for p in m.parameters())
+
+    zoo = {}
+    for net, record in test_nets:
+        zoo.setdefault(record["architecture"], count(net))
+    return {"encoder": count(model.encoder), "decoder": count(model.decoder), "class_head": count(model.head),
+            "netspace_total": count(model), "embedding": int(model.embedding), "prep_shape": list(model.prep_shape),
+            "zoo_net_params": zoo}
+
+
+def sweep_summary(rows: Sequence[Mapping], targets: Sequence[Target]) -> list[dict]:
+    """Per interpolation sweep (anchors, space): the anchors' own accuracies (the target nets'), the accuracies
+    at the ends and the least and greatest along the sweep."""
+    acc = {t.name: t.cache.get("test") for t in targets}
+    out = []
+    for key in dict.fromkeys((r["anchor_a"], r["anchor_b"], r["space"]) for r in rows):
+        curve = sorted((r["factor"], r["accuracy"]) for r in rows if (r["anchor_a"], r["anchor_b"], r["space"]) == key)
+        values = [a for _, a in curve]
+        out.append({"anchor_a": key[0], "anchor_b": key[1], "space": key[2], "anchor_a_accuracy": acc.get(key[0]),
+                    "anchor_b_accuracy": acc.get(key[1]), "at_0": values[0], "at_1": values[-1],
+                    "min": min(values), "max": max(values)})
+    return out
+
+
 # ----------------------------------------------------------------------------- SDF MLPs
 
 def sdf_grid(fn, resolution: int, chunk: int = 65536) -> np.ndarray:
@@ -155,17 +216,19 @@ def sdf_interpolation(model: NetSpace, a: Target, b: Target, factors: Sequence[f
 
 
 @torch.no_grad()
-def sdf_target_vs_predicted(model: NetSpace, targets: Sequence[Target], points: torch.Tensor,
+def sdf_target_vs_predicted(model: NetSpace, targets: Sequence[Target], points: torch.Tensor | Sequence,
                             tolerance: float, keep: dict | None = None) -> list[dict]:
-    """Close-enough fraction of each predicted MLP against its target (C.5); ``keep`` (optional) receives each
-    net's decoded PRep by name."""
+    """Close-enough fraction of each predicted MLP against its target (C.5) at ``points`` ([N, 3] shared, or one
+    [N, 3] per target); ``keep`` (optional) receives each net's decoded PRep by name."""
     (name,) = {t.architecture for t in targets}
     e = model.encode(torch.stack([t.prep for t in targets]))
     decoded = model.decode(e)
     if keep is not None:
         keep.update({t.name: decoded[i] for i, t in enumerate(targets)})
+    per_net = not torch.is_tensor(points) or points.dim() == 3
     return [{"net": t.name, "architecture": name, "close_enough": close_enough_fraction(
-        predicted_forward(t.net, decoded[i], points), t.net(points), tolerance)} for i, t in enumerate(targets)]
+        predicted_forward(t.net, decoded[i], points[i] if per_net else points),
+        t.net(points[i] if per_net else points), tolerance)} for i, t in enumerate(targets)]
 
 
 # ----------------------------------------------------------------------------- the job
@@ -186,12 +249,19 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
     factors = factors_of(s["factors"])
     if setting in SEVERAL_ARCHITECTURES:  # eq. 5.12's factors too: the stars of Fig. 5.5
         factors = sorted(set(factors) | {round(g, 6) for g in interpolation_factors(len(CLASSIFIERS))})
-    results: dict = {"setting": setting, "factors": factors}
+    results: dict = {"setting": setting, "factors": factors, "dataset": s.get("dataset")}
     decoded: dict = {}  # test net name -> its decoded PRep (made once: a paper-size decode is the costly part)
     with atomic_dir(out) as tmp:
         if setting == "sdf":
-            pts = torch.rand(int(s["points"]), 3, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+            gen = torch.Generator().manual_seed(seed)
+            if s.get("coordinates", "samples") == "samples":  # as training queries: the nets' own sample points
+                pts = [draw_queries(t, int(s["points"]), gen) for t in targets]
+            else:
+                pts = torch.rand(int(s["points"]), 3, generator=gen) * 2 - 1
             results["target_vs_predicted"] = sdf_target_vs_predicted(model, targets, pts, float(s["tolerance"]), decoded)
+            close = [r["close_enough"] for r in results["target_vs_predicted"]]
+            results["agreement"] = {"nets": len(close), "close_enough_mean": float(np.mean(close)),
+                                    "close_enough_min": float(np.min(close))}
             rows = []
             for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
                 shape_factors = factors_of(s["sdf_shapes"])
@@ -208,6 +278,9 @@ def evaluate_netspace(model: NetSpace, record: Mapping, test_nets: Sequence[tupl
             for a, b in anchor_pairs(targets, setting, int(s["pairs"])):
                 rows += interpolation_sweep(model, a, b, templates, x, y, factors)
             results["interpolation"] = rows
+            results["agreement"] = agreement(results["target_vs_predicted"])
+            results["sweeps"] = sweep_summary(rows, targets)
+        results["size"] = model_size(model, test_nets)
         # Figs. C.5 / C.6: two test nets' PReps (multi: the largest architecture's, C.6 shows ResNet32)
         shown = sorted(targets, key=lambda t: (-(t.class_id or 0), t.name))[:2]
         np.savez_compressed(tmp / "preps.npz", names=np.array([t.name for t in shown]),

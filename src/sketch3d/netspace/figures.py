@@ -8,6 +8,8 @@
   ``fig_C_6.png``;
 - unseen: ``fig_5_5_unseen.png`` (the same interpolation, trained on LeNetLike and ResNet32 only);
 - sdf: ``fig_5_4.png`` (meshes along the interpolation: embedding space top, weight space bottom).
+The classification settings' figures carry their image set in the name (:func:`figure_names`:
+``fig_5_3_tinyimagenet.png``, ``fig_5_3_cifar10.png``: the thesis's Figs. 5.3a/b and c/d, 5.5's rows).
 Colours as the thesis's Fig. 5.5: red LeNetLike, blue VanillaCNN, green ResNet8, fuchsia ResNet32.
 """
 from __future__ import annotations
@@ -32,6 +34,12 @@ FIGURES = {"single": ("fig_5_3.png", "fig_C_5.png"), "multi": ("fig_5_5_multi.pn
 DEMO_NOTE = "demo: a tiny zoo and NetSpace on the demo data - not the thesis's numbers"
 
 
+def figure_names(setting: str, dataset: str | None) -> list[str]:
+    """The figure files of one evaluation: ``FIGURES[setting]``, each with ``_<dataset>`` before ``.png`` when the
+    setting has an image set (the SDF setting has none)."""
+    return [n if dataset is None else n.removesuffix(".png") + f"_{dataset}.png" for n in FIGURES[setting]]
+
+
 class FigureInputError(ValueError):
     """An evaluation folder that cannot be drawn."""
 
@@ -44,7 +52,15 @@ def _title(ax, text: str, demo: bool) -> None:
     ax.set_title(text + (f"\n({DEMO_NOTE})" if demo else ""), fontsize=8)
 
 
-def _targets_panel(ax, rows: list[dict], multi: bool, demo: bool) -> None:
+def _agreement_line(a: dict | None) -> str:
+    """The numbers under panel a's title: Kendall's tau, R^2, the accuracy error (evaluation.agreement)."""
+    if not a:
+        return ""
+    return (f"\nKendall tau {a['kendall_tau']:.2f}, R$^2$ {a['r2']:.2f}, |error| mean {a['accuracy_error_mean']:.1f} "
+            f"max {a['accuracy_error_max']:.1f} (n={a['nets']})")
+
+
+def _targets_panel(ax, rows: list[dict], multi: bool, demo: bool, agreement: dict | None = None) -> None:
     key = (lambda r: (r["class_id"], r["target"], r["net"])) if multi else (lambda r: (r["target"], r["net"]))
     rows = sorted(rows, key=key)
     xs = np.arange(len(rows))
@@ -53,7 +69,7 @@ def _targets_panel(ax, rows: list[dict], multi: bool, demo: bool) -> None:
     ax.scatter(xs, [r["predicted"] for r in rows], marker="x", c=colours if multi else "tab:orange",
                label="predicted")
     ax.set_xlabel("test net (sorted)"), ax.set_ylabel("test accuracy (%)"), ax.legend(fontsize=7)
-    _title(ax, "target vs predicted instances", demo)
+    _title(ax, "target vs predicted instances" + _agreement_line(agreement), demo)
 
 
 def _sweep_panel(ax, rows: list[dict], multi: bool, demo: bool, title: str) -> None:
@@ -125,7 +141,7 @@ def figure_netspace(evaluation: str | Path, out_dir: str | Path, demo: bool) -> 
     try:
         res = json.loads((folder / "results.json").read_text())
         setting = res["setting"]
-        names = FIGURES[setting]
+        names = figure_names(setting, None if setting == "sdf" else res.get("dataset"))
     except FileNotFoundError:
         raise FigureInputError(f"{folder}: no results.json; run evaluate_netspace") from None
     except (ValueError, KeyError) as exc:
@@ -142,7 +158,7 @@ def figure_netspace(evaluation: str | Path, out_dir: str | Path, demo: bool) -> 
         _save(fig, paths[0])
         return paths
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    _targets_panel(a, res["target_vs_predicted"], multi, demo)
+    _targets_panel(a, res["target_vs_predicted"], multi, demo, res.get("agreement"))
     _sweep_panel(b, res["interpolation"], multi, demo, "interpolation: embedding space" +
                  ("" if multi else " vs weights"))
     fig.tight_layout()

@@ -74,6 +74,22 @@ DATASETS = {
 # ----------------------------------------------------------------------------- settings
 
 
+SHARED_DATA_KEYS = ("augment", "batch")  # netspace.data keys shared by the datasets; the rest per dataset
+
+
+def dataset_data(data: dict, dataset: str) -> dict:
+    """One dataset's ``netspace.data`` as the jobs read it (``dataset``, ``image_size``, ``splits``, ``augment``,
+    ``batch``): the shared keys of ``data`` with its ``<dataset>`` block over them (params.yaml: ``netspace.data``
+    holds ``augment``, ``batch`` and a block per dataset, ``netspace.datasets`` the ones a run makes)."""
+    if dataset not in DATASETS:
+        raise ImagesError(f"params: netspace.datasets names {dataset!r}; known {sorted(DATASETS)}")
+    block = data.get(dataset) if isinstance(data, dict) else None
+    if not isinstance(block, dict):
+        raise ImagesError(f"params: netspace.data.{dataset} (image_size, splits) missing; add the block to "
+                          "params.yaml beside the other datasets'")
+    return {"dataset": dataset, **{k: data[k] for k in SHARED_DATA_KEYS if k in data}, **block}
+
+
 def data_settings(settings: dict) -> dict:
     """``netspace.data`` of a rule's settings, with ``seed``, checked (every key documented in load_split)."""
     try:

@@ -7,8 +7,11 @@ to the embedding only. The embedding kept is the one whose decoded net is best o
 keeps the best validation accuracy); its test accuracy is Table 5.1's "optimized", the start net's own test
 accuracy its "initial" (5.4: "the performances of the instances used to obtain the initial embeddings").
 
-Settings (``netspace.latent``): ``lr`` 1e-4 (Adam, constant, C.4); ``steps`` (thesis: until no further improvement;
-peer 500 epochs); ``images_per_step`` 128; ``alpha`` 0.9, ``temperature`` 4; ``eval_every`` steps between
+Settings (``netspace.latent``): ``lr`` 1e-4 (Adam, constant, C.4; the peer: 0.01 single, 1e-4 multi); ``patience``:
+the stopping rule, C.4's "stopping the training when the accuracy achieved by the optimized network doesn't show
+any additional improvement": the run stops after ``patience`` validations in a row without a new best validation
+accuracy (:func:`stopped`; 0 or null: no rule); ``steps``: a cap on the steps (the peer runs a fixed 1000 epochs
+single, 500 multi, and keeps the best validation accuracy); ``images_per_step`` 128; ``alpha`` 0.9, ``temperature`` 4; ``eval_every`` steps between
 validations; ``eval_images`` validation images per validation (default all); ``seed``.
 """
 from __future__ import annotations
@@ -33,6 +36,16 @@ DEFAULTS = {"lr": 1e-4, "images_per_step": 128, "alpha": 0.9, "temperature": 4.0
 
 class LatentInputError(ValueError):
     """Bad settings or inputs of the latent space optimisation."""
+
+
+def stopped(validations, patience: int | None) -> bool:
+    """The stopping rule: True when the last ``patience`` validation accuracies (``validations``, in order, the
+    start's first) hold none above the best before them ("until the accuracy stops improving", C.4). A tie is no
+    improvement. ``patience`` 0 or None: never."""
+    if not patience or len(validations) <= int(patience):
+        return False
+    head, tail = validations[:-int(patience)], validations[-int(patience):]
+    return max(tail) <= max(head)
 
 
 def _decoded(model: NetSpace, e: torch.Tensor, templates: Mapping[str, nn.Module]):
@@ -119,6 +132,8 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
         v["running"], v["n"] = 0.0, 0
         if acc > best["acc"]:
             best = {"acc": acc, "step": step, "e": e.detach().clone(), "architecture": arch, "prep": p_val}
+        if stopped([c["validation"] for c in curve], s.get("patience")):
+            loop.stop()
 
     loop.run(step, evaluate=evaluate, eval_every=int(s["eval_every"]))
 
@@ -131,7 +146,8 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     return {"net": start.name, "architecture": start.architecture, "class_id": start.class_id,
             "initial": accuracy(net, sx, sy), "initial_decoded": decoded0, "initial_decoded_architecture": arch0,
             "optimized": optimised, "optimized_architecture": arch_best, "best_step": best["step"],
-            "best_validation": best["acc"], "curve": curve}
+            "best_validation": best["acc"], "steps": curve[-1]["step"],
+            "stopped_early": curve[-1]["step"] < int(s["steps"]), "curve": curve}
 
 
 def write_latent(result: Mapping, setting: str, path: str | Path, demo: bool) -> None:

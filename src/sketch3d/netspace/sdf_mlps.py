@@ -18,7 +18,15 @@ lr         Adam's initial learning rate                         1e-4      1e-3
 decay      learning-rate factor ...                             0.9       0.9
 decay_every ... applied every this many steps                   1000      100
 tolerance  |pred - target| counted "close enough" (peer: 0.01)  0.01      0.01
+query_points coordinates kept in the MLP file for NetSpace's     25000     2000
+           queries, per side (outside, inside)
 ========== ==================================================== ========= ======
+
+The MLP file keeps ``query_points`` of the shape's sample points with sdf >= 0 and as many with sdf < 0 (a seeded
+subset): NetSpace's SDF training and evaluation query the input and the decoded MLP there, half of each batch
+outside, half inside, as the peer does (its MLP files hold the shape's DeepSDF samples, ``data/mlpdset.py`` draws
+half of the coordinates from the positive half, half from the negative one; DeepSDF's samples, as ours
+(``sdf_samples``: 50K uniform, 200K near the surface at sigma 0.005 and 0.05), lie mostly near the surface).
 
 Demo measured on one CPU thread: ~3 s per MLP (0.009 s a step); a sphere's MLP then has 82% of its
 predictions within 0.01 (the paper's size: 0.36 s a step on one thread, a GPU job).
@@ -183,8 +191,23 @@ def fit_sdf_mlp_file(samples_path: Path, settings: Mapping, seed: int, out: Path
         pred = model(torch.from_numpy(points))
     meta = {"architecture": "siren", "hidden": s.hidden, "name": name, "seed": own_seed, "steps": s.steps,
             "final_loss": history[-1], "close_enough": close_enough(pred, torch.from_numpy(sdf), s.tolerance)}
-    save_torch({"state_dict": model.state_dict(), **meta}, out)
+    query = query_subset(points, sdf, int(settings.get("query_points", 25000)), own_seed)
+    save_torch({"state_dict": model.state_dict(), **meta,
+                "query_points": {k: torch.from_numpy(v) for k, v in query.items()}}, out)
     return meta
+
+
+def query_subset(points: np.ndarray, sdf: np.ndarray, per_side: int, seed: int) -> dict[str, np.ndarray]:
+    """``{"outside": [<=per_side, 3], "inside": [<=per_side, 3]}``: a seeded subset of the sample points with
+    sdf >= 0 and with sdf < 0 (all of a side when it has fewer)."""
+    rng = np.random.default_rng(int(seed))
+    out = {}
+    for side, mask in (("outside", sdf >= 0), ("inside", sdf < 0)):
+        idx = np.flatnonzero(mask)
+        if len(idx) > per_side:
+            idx = np.sort(rng.choice(idx, size=int(per_side), replace=False))
+        out[side] = np.ascontiguousarray(points[idx], dtype=np.float32)
+    return out
 
 
 def load_sdf_mlp(path: Path) -> Siren:

@@ -4,8 +4,11 @@ Settings (``netspace.training.<setting>``; thesis values first, then the public 
 
 - ``lr``: Adam learning rate, 1e-4 (C.4, C.5).
 - ``nets_per_batch``: target nets per step, 8 single, 2 multi / unseen (C.4); 4 sdf (peer).
-- ``images_per_net``: images per step, shared by the step's nets, 128 (C.4); sdf: ``points`` random coordinates
-  in [-1, 1]^3 per step (peer 50,000).
+- ``images_per_net``: images per step, shared by the step's nets, 128 (C.4); sdf: ``points`` coordinates per net
+  and step (peer 50,000), drawn as ``coordinates`` says: ``samples`` (the peer's, ``data/mlpdset.py``: half from
+  the net's shape's SDF sample points outside, half from those inside, kept in the MLP file by ``fit_sdf_mlp``:
+  mostly near the surface) or ``uniform`` (in [-1, 1]^3, shared by the step's nets). The validation points are
+  drawn the same way, once (``eval_images`` of them per net).
 - ``steps``: optimisation steps (thesis: ~1K epochs of the images, C.4; sdf 4000 epochs of the MLPs, C.5).
 - ``eval_every``: steps between validations (peer: every 20 / 25 image epochs); ``checkpoint_every``: steps between
   checkpoints (default ``eval_every``).
@@ -15,6 +18,13 @@ Settings (``netspace.training.<setting>``; thesis values first, then the public 
 - sdf: ``tolerance`` (|pred - target| counted "close enough", peer 0.01) and ``close_enough`` (stop when that
   fraction reaches it, 0.8, C.5).
 - ``seed``: batches and points.
+- multi / unseen: ``pairing`` (how a pass's nets form the batches of 2): ``boundary`` (the peer's unseen batches,
+  ``data/nets_missing.py``: each LeNetLike with a ResNet32, the larger group's rest paired among themselves; a
+  seeded shuffle per pass) or ``random`` (a seeded shuffle of all nets, the peer's multi batches). ``model_choice``:
+  the validation value that picks the model, ``interpolated`` (the peer's multi trainer: the mean accuracy of the
+  nets decoded from the validation nets and from the embeddings between the i-th lowest-ClassId and the i-th
+  highest-ClassId validation net at gamma 1/3, 2/3) or ``reconstructions`` (the decoded validation nets only).
+  The thesis says only "the model with the highest performance on the validation set" (C.4).
 
 ``netspace.model`` (``model.NetSpace.from_settings``): ``embedding`` (4096), ``channels``, ``encoder_channels``;
 ``netspace.prep.width`` (10000): PRep width.
@@ -49,10 +59,13 @@ CLASSIFIERS = tuple(sorted(architectures.CLASS_IDS, key=architectures.CLASS_IDS.
 DEFAULTS = {
     "single": {"lr": 1e-4, "nets_per_batch": 8, "images_per_net": 128, "temperature": 4.0},
     "multi": {"lr": 1e-4, "nets_per_batch": 2, "images_per_net": 128, "temperature": 4.0, "alpha": 0.9,
-              "architecture_from": "predicted"},
-    "sdf": {"lr": 1e-4, "nets_per_batch": 4, "points": 50000, "tolerance": 0.01, "close_enough": 0.8},
+              "architecture_from": "predicted", "pairing": "random", "model_choice": "interpolated"},
+    "sdf": {"lr": 1e-4, "nets_per_batch": 4, "points": 50000, "tolerance": 0.01, "close_enough": 0.8,
+            "coordinates": "samples"},
 }
-DEFAULTS[UNSEEN] = DEFAULTS[MULTI]
+DEFAULTS[UNSEEN] = {**DEFAULTS[MULTI], "pairing": "boundary"}
+PAIRINGS = ("boundary", "random")
+MODEL_CHOICES = ("interpolated", "reconstructions")
 
 
 class TrainingInputError(ValueError):
@@ -71,6 +84,7 @@ class Target:
     net: nn.Module
     prep: torch.Tensor  # [H, W], padded to the setting's common height
     cache: dict = field(default_factory=dict)  # accuracies of the target net, per evaluation set
+    query: dict | None = None  # SDF MLPs: {"outside": [N, 3], "inside": [M, 3]} sample points (host tensors)
 
 
 def load_net(path: str | Path) -> tuple[nn.Module, dict]:
@@ -118,9 +132,25 @@ def make_targets(nets: Sequence[tuple[nn.Module, dict]], width: int, height: int
             p = preps.to_prep(net, width, height).float()
         except ValueError as exc:
             raise TrainingInputError(f"net {record['name']}: {exc}") from None
+        query = record.get("query_points")
         out.append(Target(str(record["name"]), record["architecture"],
-                          architectures.ARCHITECTURES[record["architecture"]].class_id, net, p))
+                          architectures.ARCHITECTURES[record["architecture"]].class_id, net, p,
+                          query={k: torch.as_tensor(v).float() for k, v in query.items()} if query else None))
     return out
+
+
+def draw_queries(target: Target, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` coordinates [n, 3] for the SDF MLP ``target`` (on the host): half from its shape's sample points
+    outside (sdf >= 0), half from those inside, drawn with replacement (the peer's ``MLPDataset``); all from one
+    side when the other has none."""
+    if not target.query:
+        raise TrainingInputError(f"{target.name}: its MLP file keeps no SDF sample points (query_points); refit it "
+                                 "with this version's fit_sdf_mlp, or set netspace.training.sdf.coordinates: uniform")
+    sides = [target.query[k] for k in ("outside", "inside") if len(target.query.get(k, ())) > 0]
+    if not sides:
+        raise TrainingInputError(f"{target.name}: its query_points are empty; refit its MLP")
+    counts = [n - n // 2, n // 2] if len(sides) == 2 else [n]
+    return torch.cat([side[torch.randint(len(side), (k,), generator=generator)] for side, k in zip(sides, counts)])
 
 
 def templates_for(nets: Sequence[nn.Module], setting: str) -> dict[str, nn.Module]:
@@ -146,6 +176,33 @@ def predicted_forward(template: nn.Module, prep: torch.Tensor, x: torch.Tensor) 
     return preps.forward_with_prep(template, prep, x)
 
 
+# ----------------------------------------------------------------------------- batches of nets
+
+def boundary_pairs(class_ids: Sequence[int], generator: torch.Generator) -> list[list[int]]:
+    """One pass's batches of 2 (indices into ``class_ids``), the peer's unseen batching: the nets of the lowest
+    and of the highest ClassId present, each group shuffled (``generator``), paired in order; the larger group's
+    rest paired among themselves (an odd one out with a random net of its group); the pairs shuffled. Nets of
+    other ClassIds are paired among themselves likewise."""
+    lo, hi = min(class_ids), max(class_ids)
+
+    def shuffled(group):
+        return [group[k] for k in torch.randperm(len(group), generator=generator).tolist()]
+
+    a = shuffled([i for i, c in enumerate(class_ids) if c == lo])
+    b = shuffled([i for i, c in enumerate(class_ids) if c == hi and hi != lo])
+    rest = shuffled([i for i, c in enumerate(class_ids) if c not in (lo, hi)])
+    n = min(len(a), len(b))
+    pairs = [[a[k], b[k]] for k in range(n)]
+    for left in (a[n:], b[n:], rest):
+        for k in range(0, len(left), 2):
+            if k + 1 < len(left):
+                pairs.append([left[k], left[k + 1]])
+            else:  # an odd one out: with a random other of its group (itself if it is alone)
+                group = [i for i in left if i != left[k]] or [left[k]]
+                pairs.append([left[k], group[int(torch.randint(len(group), (1,), generator=generator))]])
+    return [pairs[k] for k in torch.randperm(len(pairs), generator=generator).tolist()]
+
+
 # ----------------------------------------------------------------------------- one step
 
 def _batch(n: int, k: int, generator: torch.Generator) -> torch.Tensor:
@@ -168,11 +225,12 @@ def step_losses(model: NetSpace, setting: str, targets: Sequence[Target], templa
             target = [t.net(x) for t in targets]
         kd = torch.stack([losses.kd(pred[i], target[i], s["temperature"]) for i in range(len(targets))]).mean()
         return {"total": kd, "kd": kd}
-    if setting == "sdf":
+    if setting == "sdf":  # x: [N, 3] shared by the nets, or [B, N, 3] one set per net
         (template,) = templates.values()
-        pred = predicted_forward(template, decoded, x)
+        per_net = x.dim() == 3
+        pred = preps.forward_with_prep(template, decoded, x, per_net_inputs=per_net)
         with torch.no_grad():
-            target = torch.stack([t.net(x) for t in targets])
+            target = torch.stack([t.net(x[i] if per_net else x) for i, t in enumerate(targets)])
         mse = losses.sdf_mse(pred, target)
         return {"total": mse, "mse": mse}
     return multi_losses(model, targets, templates, e, decoded, x, y, teacher, s)
@@ -251,7 +309,8 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
     for i, t in enumerate(targets):
         if setting == "sdf":
             (template,) = templates.values()
-            values.append(close_enough_fraction(predicted_forward(template, decoded[i], x), t.net(x),
+            xi = x[i] if x.dim() == 3 else x  # per-net validation points, or shared ones
+            values.append(close_enough_fraction(predicted_forward(template, decoded[i], xi), t.net(xi),
                                                 float(s["tolerance"])))
             continue
         if setting == "single":
@@ -265,8 +324,28 @@ def validate(model: NetSpace, setting: str, targets: Sequence[Target], templates
                 t.cache[key] = accuracy(t.net, x, y)
             pred = abs(t.cache[key] - pred)
         values.append(pred)
+    if setting in SEVERAL_ARCHITECTURES and s.get("model_choice", "interpolated") == "interpolated":
+        values += interpolated_accuracies(model, targets, templates, e, x, y)
     model.train()
     return float(sum(values) / len(values))
+
+
+@torch.no_grad()
+def interpolated_accuracies(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module],
+                            e: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """The peer's model-choice extra: accuracies of the nets decoded from (1 - gamma) e_i^lo + gamma e_i^hi, the
+    i-th validation net of ClassId 0 with the i-th of the last ClassId, gamma in 1/3, 2/3 (eq. 5.12's factors),
+    each loaded into the architecture its ClassId head predicts."""
+    classes = len(CLASSIFIERS)
+    lo = [i for i, t in enumerate(targets) if t.class_id == 0]
+    hi = [i for i, t in enumerate(targets) if t.class_id == classes - 1]
+    gammas = losses.interpolation_factors(classes)
+    if not lo or not hi or not gammas:
+        return []
+    eg = torch.stack([losses.interpolate(e[i], e[j], g) for i, j in zip(lo, hi) for g in gammas])
+    picks, decoded = host.ids(model.classify(eg)), model.decode(eg)
+    return [accuracy(lambda b, k=k: predicted_forward(templates[CLASSIFIERS[picks[k]]], decoded[k], b), x, y)
+            for k in range(len(eg))]
 
 
 def higher_is_better(setting: str) -> bool:
@@ -286,6 +365,17 @@ def effective(setting: str, settings: Mapping) -> dict:
                                      f"{s.get(key)!r}")
     if s.get("architecture_from", "predicted") not in ("predicted", "target"):
         raise TrainingInputError(f"netspace.training.{setting}.architecture_from: 'predicted' or 'target'")
+    if s.get("coordinates", "samples") not in ("samples", "uniform"):
+        raise TrainingInputError(f"netspace.training.{setting}.coordinates: 'samples' or 'uniform', got "
+                                 f"{s['coordinates']!r}")
+    if s.get("pairing", "random") not in PAIRINGS:
+        raise TrainingInputError(f"netspace.training.{setting}.pairing: one of {list(PAIRINGS)}, got {s['pairing']!r}")
+    if s.get("model_choice", "interpolated") not in MODEL_CHOICES:
+        raise TrainingInputError(f"netspace.training.{setting}.model_choice: one of {list(MODEL_CHOICES)}, got "
+                                 f"{s['model_choice']!r}")
+    if s.get("pairing") == "boundary" and int(s["nets_per_batch"]) != 2:
+        raise TrainingInputError(f"netspace.training.{setting}: pairing boundary makes batches of 2 nets; set "
+                                 f"nets_per_batch: 2 (got {s['nets_per_batch']})")
     s.setdefault("checkpoint_every", s["eval_every"])
     s.setdefault("seed", 0)
     return s
@@ -313,8 +403,11 @@ def place(device, model: NetSpace, targets: Sequence[Target], templates: Mapping
     return model.to(device), templates, teacher.to(device) if teacher is not None else None
 
 
-def step_points(s: Mapping, generator: torch.Generator, device) -> torch.Tensor:
-    """One sdf step's random coordinates, drawn on the host generator (the same draws on any device), on ``device``."""
+def step_points(s: Mapping, generator: torch.Generator, device, targets: Sequence[Target] = ()) -> torch.Tensor:
+    """One sdf step's coordinates, drawn on the host generator (the same draws on any device), on ``device``:
+    ``coordinates: samples``, [B, points, 3] from each of ``targets``' sample points; ``uniform``, [points, 3]."""
+    if s.get("coordinates", "samples") == "samples":
+        return torch.stack([draw_queries(t, int(s["points"]), generator) for t in targets]).to(device)
     return _points(s["points"], generator).to(device)
 
 
@@ -380,8 +473,9 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     gen = torch.Generator().manual_seed(int(s["seed"]))
 
     if setting == "sdf":
-        vx, vy = _points(s.get("eval_images") or s["points"], torch.Generator().manual_seed(int(s["seed"]) + 1)), None
-        vx = vx.to(device)
+        n_val, g_val = int(s.get("eval_images") or s["points"]), torch.Generator().manual_seed(int(s["seed"]) + 1)
+        vx = step_points({**s, "points": n_val}, g_val, device, val_t)
+        vy = None
     else:
         vx, vy = (v.to(device) for v in _subset(*data["val"], s.get("eval_images"), int(s["seed"]) + 1))
         tx, ty = data["train"]
@@ -410,11 +504,14 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     def step(i: int) -> None:
         order = v["order"]
         if len(order) < s["nets_per_batch"]:
-            order += torch.randperm(len(train_t), generator=gen).tolist()
+            if s.get("pairing") == "boundary":  # a pass of the peer's pairs, flattened 2 by 2
+                order += [k for pair in boundary_pairs([t.class_id for t in train_t], gen) for k in pair]
+            else:
+                order += torch.randperm(len(train_t), generator=gen).tolist()
         picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
         del order[:s["nets_per_batch"]]
         if setting == "sdf":
-            x, y = step_points(s, gen, device), None
+            x, y = step_points(s, gen, device, picked), None
         else:
             x, y = step_images(tx, ty, transform, s, gen, device)
         terms = train_step(model, opt, setting, picked, templates, x, y, teacher, s)

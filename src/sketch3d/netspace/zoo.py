@@ -5,11 +5,15 @@ Three zoos, one per setting of the thesis:
 
 - ``single``: instances of one architecture (ResNet8) trained with Adam at a constant learning rate (1e-4) for
   different numbers of epochs (thesis: 1 to 600), so that their accuracies vary smoothly; 100 / 16 / 16
-  train / val / test instances. Each member draws its own epoch count: the peer's schedule (github
-  CVLAB-Unibo/netspace, ``create_nets_dataset_single.py``) samples epochs ever more sparsely as they grow
-  (every epoch up to 100, every 50th near 600), which we follow with a log-uniform spread between ``epochs``
-  [min, max]: member i of a split takes u_i = frac(offset + i * golden ratio) (offset seeded per split), a
-  sequence whose every prefix covers [0, 1) evenly, mapped to min * (max / min) ** u_i.
+  train / val / test instances. Each member draws its own epoch count from ``epoch_grid`` (``spacing: peer``,
+  the default): the peer's schedule (github CVLAB-Unibo/netspace, ``create_nets_dataset_single.py``), every
+  epoch up to 100, every 2nd to 200, every 5th to 300, every 10th to 400, every 25th to 500, every 50th to
+  600 (186 counts, 9 of them under 10 epochs; the peer's epoch e trains e epochs, 0 to 599, ours e + 1, the
+  thesis's 1 to 600), of which the peer trains a random subset; member i of a split
+  takes the grid entry at u_i = frac(offset + i * golden ratio) (offset seeded per split), a sequence whose
+  every prefix covers [0, 1) evenly, so the members spread over the grid as the peer's random picks do (the
+  peer's lists: Tiny-ImageNet 0-185 epochs, 4 % under 10; CIFAR-10 43-549). ``spacing: log_uniform`` maps u_i
+  to min * (max / min) ** u_i instead (this project's earlier choice: 36 % under 10 epochs in [1, 600]).
 - ``multi``: instances of LeNetLike, VanillaCNN, ResNet8 and ResNet32 trained for the best accuracy with SGD
   (lr 0.05, momentum 0.9, weight decay 5e-4, 300 epochs, lr x 0.1 at epochs 150, 180, 210); thesis counts
   60 / 50 / 60 / 100 train, 16 val and 16 test instances per architecture (64 each in the peer's lists:
@@ -76,6 +80,8 @@ class Member:
     momentum: float = 0.0
     weight_decay: float = 0.0
     milestones: tuple[int, ...] = field(default_factory=tuple)
+    best_after: int = 0  # best_every > 0: the network kept is the one best on the validation images among the
+    best_every: int = 0  # epochs n > best_after with n % best_every == 0 (the peer's multi zoo: 200, 10); 0: the last
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -105,6 +111,15 @@ def _check_member(m: Member) -> None:
         raise ZooError(f"member {m.name}: epochs must be a positive integer, got {m.epochs!r}")
     if not m.lr > 0:
         raise ZooError(f"member {m.name}: lr must be positive, got {m.lr!r}")
+    if m.best_every < 0 or m.best_after < 0 or (m.best_every and not any(
+            n > m.best_after and n % m.best_every == 0 for n in range(1, m.epochs + 1))):
+        raise ZooError(f"member {m.name}: keep_best {{after: {m.best_after}, every: {m.best_every}}} names no epoch "
+                       f"of its {m.epochs}; lower after or every (params netspace.zoo.multi.keep_best)")
+
+
+def best_candidate(member: Member, epoch: int) -> bool:
+    """Whether the network after 1-based ``epoch`` competes for the member's kept weights (``keep_best``)."""
+    return bool(member.best_every) and epoch > member.best_after and epoch % member.best_every == 0
 
 
 def member_seed(seed: int, name: str) -> int:
@@ -112,11 +127,34 @@ def member_seed(seed: int, name: str) -> int:
     return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def spread_epochs(seed: int, key: str, index: int, low: int, high: int) -> int:
-    """Epochs of member ``index`` of a split: log-uniform in [low, high] along a golden-ratio sequence whose
-    offset is seeded by (``seed``, ``key``); any first n members spread evenly over the range."""
+EPOCH_SPACINGS = ("peer", "log_uniform")
+
+
+def epoch_grid(low: int, high: int) -> list[int]:
+    """The peer's single-zoo epoch counts within [low, high] (``create_nets_dataset_single.py``'s epochs e, 0 to
+    599, shifted to e + 1: the thesis's 1 to 600); every count up to 100, every 2nd to 200, 5th to 300, 10th to 400, 25th to 500,
+    50th to 600; beyond 600, every 50th)."""
+    out = []
+    for n in range(1, int(high) + 1):
+        step = 1 if n <= 100 else 2 if n <= 200 else 5 if n <= 300 else 10 if n <= 400 else 25 if n <= 500 else 50
+        if n % step == 0 and n >= low:
+            out.append(n)
+    if not out:  # a range between two grid counts: its ends
+        out = sorted({int(low), int(high)})
+    return out
+
+
+def spread_epochs(seed: int, key: str, index: int, low: int, high: int, spacing: str = "peer") -> int:
+    """Epochs of member ``index`` of a split, along a golden-ratio sequence whose offset is seeded by (``seed``,
+    ``key``), so any first n members spread evenly: ``peer``, over :func:`epoch_grid` (uniform over its entries);
+    ``log_uniform``, log-uniform in [low, high]."""
+    if spacing not in EPOCH_SPACINGS:
+        raise ZooError(f"params: netspace.zoo.single.spacing must be one of {list(EPOCH_SPACINGS)}, got {spacing!r}")
     offset = np.random.default_rng(member_seed(seed, key)).random()
     u = (offset + (index + 1) * GOLDEN) % 1.0
+    if spacing == "peer":
+        grid = epoch_grid(low, high)
+        return grid[min(len(grid) - 1, int(u * len(grid)))]
     return int(min(high, max(low, round(low * (high / low) ** u))))
 
 
@@ -153,8 +191,12 @@ def _arch(name, where: str) -> str:
 
 def _sgd_regime(cfg: dict, where: str) -> dict:
     _need(cfg, where, ("epochs", "lr", "momentum", "weight_decay", "milestones"))
+    keep = cfg.get("keep_best") or {}
+    if keep and (not isinstance(keep, dict) or set(keep) != {"after", "every"}):
+        raise ZooError(f"params: {where}.keep_best must be {{after: epochs, every: epochs}} or null, got {keep!r}")
     return {"regime": "sgd", "epochs": int(cfg["epochs"]), "lr": float(cfg["lr"]), "momentum": float(cfg["momentum"]),
-            "weight_decay": float(cfg["weight_decay"]), "milestones": tuple(int(e) for e in cfg["milestones"])}
+            "weight_decay": float(cfg["weight_decay"]), "milestones": tuple(int(e) for e in cfg["milestones"]),
+            "best_after": int(keep.get("after", 0)), "best_every": int(keep.get("every", 0))}
 
 
 def _single(seed: int, zoo: dict) -> list[Member]:
@@ -171,7 +213,8 @@ def _single(seed: int, zoo: dict) -> list[Member]:
         for i in range(n):
             name = f"single-{arch}-{split}-{i:03d}"
             out.append(Member(name, "single", arch, split, i, member_seed(seed, name), "adam",
-                              spread_epochs(seed, f"single-{arch}-{split}", i, ep[0], ep[1]), float(cfg["lr"])))
+                              spread_epochs(seed, f"single-{arch}-{split}", i, ep[0], ep[1],
+                                            cfg.get("spacing", "peer")), float(cfg["lr"])))
     return out
 
 
@@ -391,9 +434,10 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
                             fingerprint=fingerprint({"member": member.to_dict(), "data": cfg}), on_mismatch="ignore",
                             map_location=device, weights_only=False)
     loop = TrainingLoop(f"train_member {member.name}", total=member.epochs, checkpoint=checkpoint, unit="epoch",
-                        state={"model": model, "optimizer": opt, "scheduler": sched}, values={"curve": []})
+                        state={"model": model, "optimizer": opt, "scheduler": sched},
+                        values={"curve": [], "best": {"epoch": None, "val_accuracy": None, "state": None}})
     loop.resume()
-    curve = loop.values["curve"]
+    curve, best = loop.values["curve"], loop.values["best"]
     x_train, y_train = data["train"]
 
     def step(epoch: int) -> None:
@@ -405,10 +449,17 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
         total = sums["total"]
         row = {"epoch": epoch + 1, "loss": host.value(sums["loss"]) / total,
                "train_accuracy": 100.0 * host.value(sums["correct"]) / total, "lr": lr}
+        if best_candidate(member, epoch + 1):  # the peer's "best" mode: validation accuracy, unfolded net
+            row["val_accuracy"] = accuracy(model, *data["val"], device=device)
+            if best["val_accuracy"] is None or row["val_accuracy"] > best["val_accuracy"]:
+                best.update(epoch=epoch + 1, val_accuracy=row["val_accuracy"],
+                            state={k: v.detach().clone() for k, v in model.state_dict().items()})
         curve.append(row)
         loop.progress(row)
 
     loop.run(step, after_checkpoint=None if on_epoch is None else lambda epoch: on_epoch(epoch, curve[-1]))
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
     model.eval()
     unfolded = {s: accuracy(model, *data[s], device=device) for s in ("val", "test")}
     if has_batchnorm(model):
@@ -420,6 +471,7 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
         "format": FORMAT, "name": member.name, "architecture": member.architecture,
         "class_id": getattr(model, "class_id", None), "num_classes": n_classes, "image_size": cfg["image_size"],
         "dataset": cfg["dataset"], "member": member.to_dict(), "epochs": member.epochs, "seed": member.seed,
+        "kept_epoch": best["epoch"] or member.epochs,
         "params": params, "params_folded": sum(p.numel() for p in model.parameters()),
         "val_accuracy": acc["val"], "test_accuracy": acc["test"], "unfolded": unfolded, "curve": curve,
     }

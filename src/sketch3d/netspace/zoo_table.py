@@ -84,27 +84,29 @@ def zoo_table(member_files: list[str | os.PathLike], out_csv: Path, out_md: Path
         d = read_member(path)
         d.pop("state_dict")
         members.append(d)
-    datasets = {m["dataset"] for m in members}
-    if len(datasets) != 1:
-        raise ZooTableError(f"table C.1: members trained on several image sets {sorted(datasets)}; tabulate one")
-    ours = datasets.pop()
-    group = THESIS_DATASET[ours]
-    ref = reference(group, thesis)
+    datasets = list(dict.fromkeys(m["dataset"] for m in members))  # in the order given (netspace.datasets)
+    groups = [THESIS_DATASET[d] for d in datasets]
+    if len(set(groups)) != len(groups):
+        raise ZooTableError(f"table C.1: image sets {datasets} would fill the same half of the thesis's table "
+                            f"({groups}); tabulate one of them")
+    ref = pd.concat([reference(g, thesis) for g in groups], ignore_index=True)
     results = []
-    for arch, row in summarise(members).items():
-        metrics, spread, context = {"params": row["params"]}, {}, {"sgd_members": 0, "adam_members": 0}
-        if row["class_id"] is not None:
-            metrics["class_id"] = row["class_id"]
-        if "acc_sgd" in row:
-            metrics["acc_sgd"], std, context["sgd_members"] = row["acc_sgd"]
-            if std is not None:
-                spread["acc_sgd"] = std
-        if "acc_adam" in row:
-            metrics["acc_adam"], context["adam_members"] = row["acc_adam"]
-        results.append(Result(THESIS_ROWS[arch], THESIS_ROWS[arch], group, profile, metrics, context, spread))
+    for ours, group in zip(datasets, groups):
+        for arch, row in summarise([m for m in members if m["dataset"] == ours]).items():
+            metrics, spread, context = {"params": row["params"]}, {}, {"sgd_members": 0, "adam_members": 0}
+            if row["class_id"] is not None:
+                metrics["class_id"] = row["class_id"]
+            if "acc_sgd" in row:
+                metrics["acc_sgd"], std, context["sgd_members"] = row["acc_sgd"]
+                if std is not None:
+                    spread["acc_sgd"] = std
+            if "acc_adam" in row:
+                metrics["acc_adam"], context["adam_members"] = row["acc_adam"]
+            results.append(Result(THESIS_ROWS[arch], THESIS_ROWS[arch], group, profile, metrics, context, spread))
     df = compare_with_thesis(results, TABLE_C_1, ref)
     context = [
-        f"Our networks were trained on `{ours}`; the thesis's numbers are its {group} half of Table C.1.",
+        "Our networks were trained on " + ", ".join(f"`{d}` (beside the thesis's {g} half of Table C.1)"
+                                                    for d, g in zip(datasets, groups)) + ".",
         "acc_sgd: mean (± std) test accuracy of the multi zoo's training members (ResNet56: the teacher); "
         "acc_adam: best test accuracy among the single zoo's members; params: the network as trained (ResNets "
         "with batch norm; the zoo holds them folded).",

@@ -15,7 +15,12 @@ def nets(arch: str, n: int, seed0: int, hidden: int = 8) -> list:
         else:
             net = architectures.build(arch, 10, 32, seed=seed0 + i)
         net.eval()
-        out.append((net, {"name": f"{arch}_{seed0 + i:03d}", "architecture": arch}))
+        record = {"name": f"{arch}_{seed0 + i:03d}", "architecture": arch}
+        if arch == "siren":  # the shape's sample points fit_sdf_mlp keeps: 50 outside, 30 inside (a small ball)
+            g = torch.Generator().manual_seed(seed0 + i)
+            record["query_points"] = {"outside": torch.rand(50, 3, generator=g) * 2 - 1,
+                                      "inside": torch.rand(30, 3, generator=g) * 0.2 - 0.1}
+        out.append((net, record))
     return out
 
 

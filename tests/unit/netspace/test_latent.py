@@ -57,3 +57,23 @@ def test_bad_lso_settings_are_refused():
     with pytest.raises(latent.LatentInputError, match="test"):
         latent.optimise_latent(model, start, None, {"train": data["train"], "val": data["val"]},
                                {"steps": 1, "eval_every": 1})
+
+
+def test_stopping_rule_on_a_synthetic_accuracy_curve():
+    # rises, plateaus (ties are no improvement), then a late bump the rule must not wait for with patience 3
+    curve = [10.0, 20.0, 30.0, 35.0, 35.0, 34.0, 33.0, 40.0]
+    fired = [k for k in range(1, len(curve) + 1) if latent.stopped(curve[:k], 3)]
+    assert fired[0] == 7                          # 35.0 at index 3, then 3 validations without a new best
+    assert not latent.stopped(curve[:6], 3)       # only 2 after the best
+    assert not latent.stopped(curve, 0) and not latent.stopped(curve, None)
+    assert not latent.stopped([1.0, 2.0, 3.0, 4.0], 2)   # still improving
+
+
+def test_lso_stops_when_the_validation_stops_improving():
+    model, start, data = _setup("lenetlike", None)
+    teacher = nets("lenetlike", 1, 7)[0][0]
+    # lr 0: the embedding never moves, so the validation accuracy is flat; patience 2 ends the run after 2 evals
+    r = latent.optimise_latent(model, start, teacher, data, {"steps": 50, "eval_every": 1, "lr": 0.0,
+                                                            "images_per_step": 4, "patience": 2})
+    assert [c["step"] for c in r["curve"]] == [0, 1, 2]
+    assert r["steps"] == 2 and r["stopped_early"] and r["best_step"] == 0

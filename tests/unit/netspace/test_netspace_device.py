@@ -69,7 +69,7 @@ def test_train_netspace_step_on_a_device(setting, mode, host_reads):
                               **({"architecture_from": mode} if mode else {})})
     gen = torch.Generator().manual_seed(0)
     if setting == "sdf":
-        x, y = T.step_points(s, gen, META), None
+        x, y = T.step_points(s, gen, META, targets), None  # [2 nets, 64, 3]: each net's own points
     else:
         x, y = T.step_images(*data, lambda b, g: b.flip(3), s, gen, META)
     assert x.device == META and (y is None or y.device == META)

@@ -93,3 +93,75 @@ def test_load_net_rebuilds_a_saved_member(tmp_path):
     again, record = T.load_net(tmp_path / "v0.pt")
     x, _ = images(2)
     assert torch.equal(again(x), net(x)) and record["architecture"] == "vanillacnn"
+
+
+def test_boundary_pairs_put_each_lenetlike_with_a_resnet32():
+    # the peer's unseen batches (data/nets_missing.py): 40 LeNetLike + 80 ResNet32 -> 40 mixed pairs, 20 of ResNet32s
+    ids = [0] * 4 + [3] * 8
+    pairs = T.boundary_pairs(ids, torch.Generator().manual_seed(1))
+    assert len(pairs) == 6 and sorted(k for p in pairs for k in p) == list(range(12))
+    kinds = sorted(tuple(sorted(ids[k] for k in p)) for p in pairs)
+    assert kinds == [(0, 3)] * 4 + [(3, 3)] * 2
+    assert pairs == T.boundary_pairs(ids, torch.Generator().manual_seed(1))       # seeded
+    assert pairs != T.boundary_pairs(ids, torch.Generator().manual_seed(2))       # shuffled per pass
+    odd = T.boundary_pairs([0, 0, 3], torch.Generator().manual_seed(0))            # an odd one out keeps its group
+    assert sorted(tuple(sorted([0, 0, 3][k] for k in p)) for p in odd) == [(0, 0), (0, 3)]
+    with pytest.raises(T.TrainingInputError, match="pairing"):
+        T.effective("unseen", {"steps": 1, "eval_every": 1, "pairing": "zip"})
+    assert T.effective("unseen", {"steps": 1, "eval_every": 1})["pairing"] == "boundary"
+    assert T.effective("multi", {"steps": 1, "eval_every": 1})["pairing"] == "random"
+
+
+def test_model_choice_counts_the_interpolated_nets():
+    # the peer's multi validation: decoded val nets + nets decoded between the i-th LeNetLike and the i-th ResNet32
+    x, y = images(8)
+    val = nets("lenetlike", 1, 0) + nets("resnet32", 1, 3)
+    templates = T.templates_for([n for n, _ in val], "multi")
+    width = 16384
+    targets = T.make_targets(val, width, T.common_height(templates, width))
+    torch.manual_seed(0)
+    model = NetSpace(tuple(targets[0].prep.shape), SMALL_MODEL["embedding"], 4, SMALL_MODEL["channels"]).eval()
+    recon = T.validate(model, "multi", targets, templates, x, y, {"model_choice": "reconstructions"})
+    both = T.validate(model, "multi", targets, templates, x, y, {"model_choice": "interpolated"})
+    with torch.no_grad():  # the interpolated nets, computed here from the embeddings
+        e = model.encode(torch.stack([t.prep for t in targets]))
+        inter = []
+        for g in (1 / 3, 2 / 3):
+            eg = (1 - g) * e[0] + g * e[1]
+            arch = T.CLASSIFIERS[int(model.classify(eg[None]).argmax())]
+            inter.append(T.accuracy(lambda b: T.predicted_forward(templates[arch], model.decode(eg[None])[0], b), x, y))
+    assert both == pytest.approx((2 * recon + sum(inter)) / 4)
+
+
+def test_sdf_queries_are_half_outside_half_inside_each_nets_own_samples():
+    (net, record), = nets("siren", 1, 4)
+    (t,) = T.make_targets([(net, record)], 64, T.common_height({"siren": net}, 64))
+    g = torch.Generator().manual_seed(0)
+    q = T.draw_queries(t, 101, g)
+    out, inn = record["query_points"]["outside"], record["query_points"]["inside"]
+    is_out = (q[:, None, :] == out[None]).all(-1).any(1)
+    is_in = (q[:, None, :] == inn[None]).all(-1).any(1)
+    assert int(is_out.sum()) == 51 and int(is_in.sum()) == 50 and bool((is_out ^ is_in).all())
+    s = T.effective("sdf", {"steps": 1, "eval_every": 1, "points": 10})
+    assert T.step_points(s, g, "cpu", [t, t]).shape == (2, 10, 3)
+    assert T.step_points({**s, "coordinates": "uniform"}, g, "cpu", [t]).shape == (10, 3)
+    t.query = None
+    with pytest.raises(T.TrainingInputError, match="query_points"):
+        T.draw_queries(t, 4, g)
+
+
+def test_fit_sdf_mlp_file_keeps_sample_points_of_both_sides(tmp_path):
+    import numpy as np
+
+    from sketch3d.netspace import sdf_mlps
+
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-1, 1, (400, 3)).astype(np.float32)
+    sdf = (np.linalg.norm(pts, axis=1) - 0.5).astype(np.float32)
+    np.savez(tmp_path / "s.npz", points=pts, sdf=sdf)
+    sdf_mlps.fit_sdf_mlp_file(tmp_path / "s.npz", {"hidden": 8, "steps": 1, "points": 16, "lr": 1e-3, "decay": 0.9,
+                                                  "decay_every": 1, "query_points": 20}, 0, tmp_path / "m.pt")
+    _, record = T.load_net(tmp_path / "m.pt")
+    q = record["query_points"]
+    assert q["outside"].shape == (20, 3) and q["inside"].shape == (20, 3)
+    assert (q["outside"].norm(dim=1) >= 0.5).all() and (q["inside"].norm(dim=1) < 0.5).all()

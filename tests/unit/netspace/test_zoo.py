@@ -2,6 +2,8 @@
 after an interruption, batch-norm folding before the zoo."""
 import json
 
+import numpy as np
+
 import pytest
 import torch
 from torch import nn
@@ -9,7 +11,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from sketch3d.netspace import zoo
 from sketch3d.netspace.images import load_splits
-from sketch3d.netspace.zoo import Member, ZooError, read_member, train_member, zoo_members, zoo_plan
+from sketch3d.netspace.zoo import Member, ZooError, epoch_grid, read_member, train_member, zoo_members, zoo_plan
 
 ARCHS = ("lenetlike", "vanillacnn", "resnet8", "resnet32")
 
@@ -50,13 +52,39 @@ def test_growing_a_count_keeps_every_existing_member():
     assert zoo_plan(zoo_settings(seed=1))[0].seed != small[0].seed
 
 
-def test_single_epochs_spread_log_uniformly_over_the_range():
+def test_single_epochs_follow_the_peers_schedule():
+    # the peer's single lists (CVLAB-Unibo/netspace models/input_lists/*/single/*.txt, the epoch in each
+    # checkpoint's name, 0-based): Tiny-ImageNet 132 nets in 0..185, 6 under 10 (4.5 %), median ~94;
+    # CIFAR-10 132 nets in 43..599, none under 10, median ~126
     s = zoo_settings(single=(100, 16, 16))
+    members = [m for split in ("train", "val", "test") for m in zoo_members(s, "single", split)]
+    epochs = np.array([m.epochs for m in members])
+    grid = set(epoch_grid(1, 600))
+    assert len(grid) == 186 and sum(g < 10 for g in grid) == 9 and max(grid) == 600
+    assert set(epochs.tolist()) <= grid
+    assert (epochs < 10).mean() <= 0.08           # log-uniform over [1, 600] gave 36 %
+    assert 70 <= np.median(epochs) <= 160         # the peer's medians: 94 (TIN) and 126 (CIFAR-10)
+    assert epochs.min() <= 5 and epochs.max() >= 450   # the thesis's range, 1 to 600, is covered
+    assert len(set(epochs.tolist())) >= 100       # spread, not clustered
+
+
+def test_single_epochs_log_uniform_option():
+    s = zoo_settings(single=(100, 16, 16))
+    s["netspace"]["zoo"]["single"]["spacing"] = "log_uniform"
     epochs = sorted(m.epochs for m in zoo_members(s, "single", "train"))
     assert 1 <= epochs[0] <= 3 and 400 <= epochs[-1] <= 600
-    # a log-uniform spread: about half the members below sqrt(600) ~ 24.5 epochs, none clustered
+    # a log-uniform spread: about half the members below sqrt(600) ~ 24.5 epochs
     assert 40 <= sum(e < 24.5 for e in epochs) <= 60
-    assert all(1 <= m.epochs <= 600 for m in zoo_members(s, "single", "test"))
+    s["netspace"]["zoo"]["single"]["spacing"] = "linear"
+    with pytest.raises(ZooError, match="spacing"):
+        zoo_members(s, "single", "train")
+
+
+def test_epoch_grid_is_the_peers_schedule():
+    assert epoch_grid(1, 6) == [1, 2, 3, 4, 5, 6]
+    assert epoch_grid(95, 112) == [95, 96, 97, 98, 99, 100, 102, 104, 106, 108, 110, 112]
+    assert epoch_grid(470, 600) == [475, 500, 550, 600]
+    assert epoch_grid(551, 599) == [551, 599]   # between two grid counts: the range's ends
 
 
 def test_unseen_is_a_subset_of_the_multi_zoo():
@@ -225,3 +253,29 @@ def test_block_b_commands(tmp_path, digits):
     bad = cli.main(["train_member", "--member", '{"name": "x"}', "--settings", json.dumps(settings),
                     "--out", str(tmp_path / "m.pt")])
     assert bad == 1 and not (tmp_path / "m.pt").exists()
+
+
+def test_multi_member_kept_at_its_best_validation_epoch(tmp_path, digits):
+    # the peer's multi zoo keeps the checkpoint best on the validation images (epochs 210, 220, ..., 300)
+    settings, data = digits
+    m = Member("multi-resnet8-train-000", "multi", "resnet8", "train", 0, 11, "sgd", 4, 0.5, 0.9, 5e-4, (3,),
+               best_after=1, best_every=1)
+    rows = []
+    meta = train_member(m, settings, data, tmp_path / "m.pt", tmp_path / "ck", builder=tiny_builder, fold=tiny_fold,
+                        on_epoch=lambda e, row: rows.append(row))
+    assert [("val_accuracy" in r) for r in rows] == [False, True, True, True]   # epochs 2..4 compete
+    scored = [(r["val_accuracy"], -r["epoch"]) for r in rows if "val_accuracy" in r]
+    best_acc, best_epoch = max(scored)[0], -max(scored)[1]  # the first epoch reaching the best
+    assert meta["kept_epoch"] == best_epoch
+    assert meta["val_accuracy"] == pytest.approx(best_acc)  # the folded kept net scores what it scored then
+    with pytest.raises(ZooError, match="keep_best"):
+        Member.from_dict({**m.to_dict(), "best_after": 4})
+
+
+def test_keep_best_reaches_the_members_from_params():
+    s = zoo_settings()
+    s["netspace"]["zoo"]["multi"]["keep_best"] = {"after": 200, "every": 10}
+    multi = zoo_members(s, "multi", "train")
+    assert {(x.best_after, x.best_every) for x in multi} == {(200, 10)}
+    assert zoo.best_candidate(multi[0], 210) and not zoo.best_candidate(multi[0], 200)
+    assert not zoo.best_candidate(multi[0], 215) and zoo.best_candidate(multi[0], 300)

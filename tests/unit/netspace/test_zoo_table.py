@@ -98,9 +98,22 @@ def test_tiny_imagenet_is_compared_with_its_half(tmp_path):
 
 def test_mixed_or_missing_members_are_refused(tmp_path):
     files = zoo_files(tmp_path) + [write_member(tmp_path, "multi", "resnet8", "train", 5, 1.0, "cifar10")]
-    with pytest.raises(ZooTableError, match="several image sets"):
+    with pytest.raises(ZooTableError, match="same half"):
         zoo_table(files, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json", "demo")
     from sketch3d.netspace.zoo import ZooError
 
     with pytest.raises(ZooError, match="train_member"):
         zoo_table([tmp_path / "absent.pt"], tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.json", "demo")
+
+
+def test_table_c1_carries_both_datasets(tmp_path):
+    (tmp_path / "tin").mkdir(), (tmp_path / "c10").mkdir()
+    files = zoo_files(tmp_path / "tin", "tinyimagenet") + zoo_files(tmp_path / "c10", "cifar10")
+    out = tmp_path / "out"
+    df = zoo_table(files, out / "t.csv", out / "t.md", out / "t.json", "paper")
+    assert list(dict.fromkeys(df["category"])) == ["Tiny-ImageNet", "CIFAR-10"]
+    cell = df.set_index(["category", "method", "metric"])
+    assert cell.loc[("Tiny-ImageNet", "LeNetLike", "acc_sgd"), "thesis"] == 22.13
+    assert cell.loc[("CIFAR-10", "LeNetLike", "acc_sgd"), "thesis"] == 70.87
+    md = (out / "t.md").read_text()
+    assert "Tiny-ImageNet acc_sgd" in md and "CIFAR-10 acc_sgd" in md
