@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from workflow_helpers import REPO, make_project, snakemake
+from workflow_helpers import BIN, REPO, make_project, run, snakemake
 from sketch3d.cli import commands
 from sketch3d.names import table_stem
 from sketch3d.table_stages import all_tables
@@ -330,3 +330,15 @@ def test_variation_pages_follow_the_runs_beside_the_profile(project):
     assert ("--seeds results/demo-seed1/tables/table_4_8.json results/demo-seed2/tables/table_4_8.json "
             "--cpus results/demo-cpu_avx2emu/tables/table_4_8.json") in cmd
     assert "results/demo/tables/variation/table_4_8.md" in out
+
+
+def test_loading_the_workflow_imports_no_torch_matplotlib_or_blender(project):
+    """Snakemake loads the workflow and evaluates its input functions for every call, a dry run included: the rules
+    read names from light modules (sketchydepth.names, reconstruction.names, netspace.names, netspace.zoo_plan,
+    netspace.datasets), so that no call pays seconds for torch or Matplotlib."""
+    probe = ("import sys\nfrom snakemake.cli import main\nsys.argv = ['snakemake', '-n', '--cores', '1']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print('HEAVY', sorted(m for m in ('torch', 'matplotlib', 'open_clip', 'bpy', 'trimesh', 'sklearn') "
+             "if m in sys.modules))\n")
+    out = run([str(BIN / "python"), "-c", probe], cwd=project).stdout
+    assert "HEAVY []" in out, out[-2000:]

@@ -1,9 +1,9 @@
 # Chapter 5 (NetSpace): input functions, paths and targets of the rules in netspace.smk.
-from sketch3d.netspace.figures import FIGURES as NS_FIGURES
+from sketch3d.netspace.names import FIGURES as NS_FIGURES
 from sketch3d.netspace.names import SDF as NS_SDF, SETTINGS as NS_SETTINGS, TABLE_5_1, TABLE_C_1
 from sketch3d.netspace.names import SEVERAL_ARCHITECTURES as NS_TEACHER_SETTINGS  # distilled from the teacher
-from sketch3d.netspace.tables import TABLE_IDS as NS_TABLES
-from sketch3d.netspace.zoo import member_by_name, zoo_members, zoo_plan
+from sketch3d.netspace.names import TABLE_IDS as NS_TABLES
+from sketch3d.netspace.zoo_plan import member_by_name, zoo_members, zoo_plan
 
 NS = f"{RESULTS}/netspace"
 NS_CFG = config["netspace"]
@@ -22,7 +22,7 @@ NS_MLPS = {s: [f"{s}-{i:03d}" for i in range(n)] for s, n in NS_CFG["sdf_mlps"][
 
 
 def ns_dataset_source(dataset):
-    from sketch3d.netspace.images import DATASETS
+    from sketch3d.netspace.datasets import DATASETS
 
     return DATASETS[dataset].source
 
@@ -55,7 +55,7 @@ NS_DATA_KEYS = ["data.data_dir"] if PROFILE == "paper" else []
 def ns_settings(dataset, *keys, exclude=()):
     """``settings(*keys)`` plus, for an image dataset, ``netspace.data`` as that dataset's jobs read it (its block over
     the shared keys, ``dataset`` named: ``images.dataset_data``) and the data folder (paper)."""
-    from sketch3d.netspace.images import dataset_data
+    from sketch3d.netspace.datasets import dataset_data
 
     out = json.loads(settings(*keys, *(NS_DATA_KEYS if dataset != NS_CHAIRS else ()), exclude=exclude))
     if dataset != NS_CHAIRS:
@@ -129,7 +129,7 @@ NS_RUNS = [(s, NS_CHAIRS if s == NS_SDF else d) for s in NS_SETTINGS for d in ([
 
 
 def ns_figures():
-    from sketch3d.netspace.figures import figure_names
+    from sketch3d.netspace.names import figure_names
 
     return [f for s, d in NS_RUNS for f in figure_names(s, None if d == NS_CHAIRS else d)]
 

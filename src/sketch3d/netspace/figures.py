@@ -25,19 +25,11 @@ import numpy as np  # noqa: E402
 
 from sketch3d.netspace.evaluation import prep_image  # noqa: E402
 from sketch3d.netspace.losses import interpolation_factors  # noqa: E402
-from sketch3d.netspace.names import SEVERAL_ARCHITECTURES  # noqa: E402
+from sketch3d.netspace.names import FIGURES, SEVERAL_ARCHITECTURES, figure_names  # noqa: E402,F401
 from sketch3d.report.figure_file import save_figure  # noqa: E402
 
 COLOURS = {"lenetlike": "red", "vanillacnn": "blue", "resnet8": "green", "resnet32": "fuchsia", "siren": "grey"}
-FIGURES = {"single": ("fig_5_3.png", "fig_C_5.png"), "multi": ("fig_5_5_multi.png", "fig_C_6.png"),
-           "unseen": ("fig_5_5_unseen.png",), "sdf": ("fig_5_4.png",)}
 DEMO_NOTE = "demo: a tiny zoo and NetSpace on the demo data - not the thesis's numbers"
-
-
-def figure_names(setting: str, dataset: str | None) -> list[str]:
-    """The figure files of one evaluation: ``FIGURES[setting]``, each with ``_<dataset>`` before ``.png`` when the
-    setting has an image set (the SDF setting has none)."""
-    return [n if dataset is None else n.removesuffix(".png") + f"_{dataset}.png" for n in FIGURES[setting]]
 
 
 class FigureInputError(ValueError):

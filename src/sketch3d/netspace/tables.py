@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
-from sketch3d.netspace.names import MULTI, SINGLE, TABLE_5_1, TABLE_C_1
+from sketch3d.netspace.names import MULTI, SINGLE, TABLE_5_1, TABLE_C_1, TABLE_IDS, TABLE_PARAMS  # noqa: F401
 from sketch3d.report.reference import thesis_table
 
 NAMES = {"lenetlike": "LeNetLike", "vanillacnn": "VanillaCNN", "resnet8": "ResNet8", "resnet32": "ResNet32"}
@@ -21,8 +21,6 @@ GROUPS = {SINGLE: "Single-Architecture", MULTI: "Multi-Architecture"}
 METRIC = "accuracy"
 # this chapter's tables (found by sketch3d.table_stages; named in netspace.names) and the params.yaml sections their
 # jobs read (their DVC stages' params)
-TABLE_IDS = (TABLE_5_1, TABLE_C_1)
-TABLE_PARAMS = ("seed", "netspace")
 TITLE = "Table 5.1: accuracy of the test nets with latent space optimisation (initial vs optimized)"
 
 
