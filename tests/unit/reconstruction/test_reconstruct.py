@@ -40,13 +40,6 @@ def test_quickdraw_sketch_is_rasterised_like_the_data_stage():
     np.testing.assert_array_equal(rec.read_sketch_image(CHAIR, index=1), expect)
 
 
-def test_ink_box():
-    img = np.full((50, 50), 255, np.uint8)
-    img[10:20, 5:35] = 0
-    assert rec.ink_box(img) == 30
-    assert rec.ink_box(np.full((4, 4), 255)) == 0
-
-
 @pytest.mark.parametrize("name,content,match", [
     ("missing.json", None, "does not exist"),
     ("broken.json", "{not json", "cannot read sketch"),
