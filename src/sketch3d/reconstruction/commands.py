@@ -225,15 +225,12 @@ def _reconstruct(a: argparse.Namespace) -> None:
         mean_style = Path(a.mean_style)
     elif mean_style is not None and not mean_style.is_file():
         mean_style = None  # computed from the generator (mean_samples styles)
-    if not a.generator:
-        import sys
-
+    if not a.generator:  # on stderr (the log), so that a demo user knows which generator made the shape
         which = ("the demo's own generator (trained by the demo workflow on its generated chairs; not the "
                  "thesis's SDF-StyleGAN checkpoint)" if params.get("profile") != "paper"
                  else "the official SDF-StyleGAN chair checkpoint")
         line = (f"reconstruct: {params.get('profile')} profile: {which}: {generator}"
                 + (f", its mean style {mean_style}" if mean_style else ""))
-        print(line, file=sys.stderr)
         log.info(line)
     with claim_device() as device:
         mean = None
