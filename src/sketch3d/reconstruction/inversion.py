@@ -89,6 +89,7 @@ log = logging.getLogger(__name__)
 SUPERVISIONS = ("sdf", "clip", "clip_argmax", "clip_lines")
 ARGMAX_MODES = ("channels", "spatial")
 INK_THRESHOLD = 200 / 255  # a drawing's ink: darker than features.box's threshold (200 of 255)
+FRAME_CANVAS = 224  # px: the canvas frame_box is given on (chapter 4.2's)
 CHECKPOINT = "state.pt"
 SNAPSHOTS = "snapshots.npz"
 LOSSES = "losses.csv"
@@ -382,16 +383,17 @@ def frame(image: torch.Tensor, box: int | None, size: int, mask: torch.Tensor | 
     """Eq. 4.7's framing: ``image`` [H, W] (white 1) fitted by ``features.box.fit_to_box_tensor`` so that its
     object's longer side is ``box`` px of 224 (``reconstruction.inversion.frame_box``), centred, on a
     ``size`` x ``size`` canvas (the CLIP input); differentiable w.r.t. the image (the box carries no gradient).
-    ``mask``: the object's pixels (a shaded rendering's silhouette), default the ink. ``box`` None: only resized
-    to ``size`` (the raster's own framing)."""
+    ``mask``: the object's pixels (a shaded rendering's silhouette), default the ink. The fit is made on a 224 px
+    canvas, then resized to ``size`` (bilinear, antialiased: a downscaled sketch keeps its thin lines). ``box``
+    None: only resized to ``size`` (the raster's own framing)."""
     from sketch3d.features.box import fit_to_box_tensor
 
-    if box is None:
-        if image.shape[-1] == size and image.shape[-2] == size:
-            return image
-        return F.interpolate(image[None, None], size=(size, size), mode="bilinear", align_corners=False,
-                             antialias=True)[0, 0]
-    return fit_to_box_tensor(image, box * size / 224.0, size, mask=mask)
+    if box is not None:  # fitted on chapter 4.2's 224 px canvas (a 224 px sketch barely resampled), then resized
+        image = fit_to_box_tensor(image, box, FRAME_CANVAS, mask=mask)
+    if image.shape[-1] == size and image.shape[-2] == size:
+        return image
+    return F.interpolate(image[None, None], size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)[0, 0]
 
 
 def clip_spec(settings: Mapping):

@@ -47,7 +47,6 @@ def test_a_rendering_and_a_sketch_of_the_same_shape_agree_once_framed(renderer):
     else:
         image, mask = lambertian(R).detach(), R.silhouette > 0.5
         Rn = render_sdf(_chair_like, near, 96)
-        image_near = lambertian(Rn).detach()
     size, box = 112, 170
     a = inv.frame(sketch, box, size)
     b = inv.frame(image, box, size, mask)
