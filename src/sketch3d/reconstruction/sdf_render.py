@@ -1,5 +1,7 @@
-"""A differentiable renderer of signed distance functions: depth, normals, a soft silhouette, and a line
-drawing that looks like a sketch (black contours and creases on white), for the CLIP loss of eq. 4.7.
+"""A differentiable renderer of signed distance functions: depth, normals, a soft silhouette, and from them
+eq. 4.7's images: the shaded image (``lambertian``: Lambertian shading from a fixed light on a white page,
+SDFDiff's kind of rendering and the default) and a line drawing that looks like a sketch (``line_drawing``:
+black contours and creases on white, an option).
 
 The thesis renders its SDFs with SDFDiff (Jiang et al. 2020, thesis [137]): sphere tracing, with gradients
 taken only at the final step. We keep that idea and do it on any differentiable ``sdf_fn`` (not a grid):
@@ -25,7 +27,9 @@ taken only at the final step. We keep that idea and do it on any differentiable 
    positive inside: the silhouette is ``sigmoid(distance / softness)`` and the silhouette stroke an
    anti-aliased band of ``stroke_width`` px around ``distance = 0``, both moving with sub-pixel gradients.
    Internal occluding contours use the same distance, from the pre-hit local minimum.
-5. **Creases** from the angle between the normals of neighbouring hit pixels (Freestyle's crease rule:
+5. **Shading** (``lambertian``): max(0, n . l) at the hits, blended with the white page by the soft
+   silhouette; differentiable through the normals (step 3) and the silhouette (step 4).
+6. **Creases** from the angle between the normals of neighbouring hit pixels (Freestyle's crease rule:
    a crease where the dihedral angle is below ``crease_angle``, i.e. normals differ by more than
    ``180 - crease_angle`` degrees), drawn with the same anti-aliased pen, centred between the two pixels.
 
