@@ -201,3 +201,20 @@ def test_paper_profile_without_the_checkpoint_is_refused_before_any_compute(tmp_
         assert main(["reconstruct", str(CHAIR), "--out", "x.obj", "--profile", "paper"]) == 1
     assert "epoch=199.ckpt" in caplog.text and "reconstruction.generator.weights" in caplog.text
     assert not (tmp_path / "x.obj").exists()
+
+
+def test_renderer_option(fakes, tmp_path, monkeypatch):
+    """--renderer picks eq. 4.7's image for this run (the inversion sees it in its settings); a bad one is named."""
+    from sketch3d.reconstruction import inversion
+
+    seen = []
+    real = inversion.render_image
+    monkeypatch.setattr(inversion, "render_image", lambda fn, view, s, renderer: seen.append(renderer) or
+                        real(fn, view, s, renderer))
+    rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), iterations=1, clip=FakeClip(),
+                    echo=lambda line: None, renderer="lines", bar=False)
+    rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), iterations=1, clip=FakeClip(),
+                    echo=lambda line: None, bar=False)
+    assert seen[0] == "lines" and seen[-1] == "shaded"
+    with pytest.raises(rec.ReconstructError, match="renderer"):
+        rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), renderer="toon", clip=FakeClip())
