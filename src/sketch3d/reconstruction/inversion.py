@@ -332,7 +332,7 @@ def _line_settings(settings: Mapping, size: int) -> dict:
 def render_image(sdf_fn: Callable, view, settings: Mapping, renderer: str = "shaded"):
     """Eq. 4.7's differentiable rendering of ``sdf_fn`` from ``view``: (image [H, W] in [0, 1] on white, the
     object's mask [H, W] bool, no graph). ``renderer``: ``shaded`` (``sdf_render.lambertian``; mask: soft
-    silhouette > 0.5) or ``lines`` (``sdf_render.line_drawing``; mask: the ink, as ``features.box`` finds a
+    silhouette > 0.5 or ink-dark pixels) or ``lines`` (``sdf_render.line_drawing``; mask: the ink, as ``features.box`` finds a
     drawing's). ``reconstruction.render``: ``size`` and ``sdf_render``'s render / shade / line options."""
     from sketch3d.reconstruction.sdf_render import lambertian, line_drawing, render_options, render_sdf, shade_options
 
@@ -343,7 +343,10 @@ def render_image(sdf_fn: Callable, view, settings: Mapping, renderer: str = "sha
     device = getattr(sdf_fn, "device", None)  # the SDF's device: the rays are made there
     render = render_sdf(sdf_fn, view, size, device=device, **render_options(rs))
     if renderer == "shaded":
-        return lambertian(render, **shade_options(rs)), render.silhouette.detach() > 0.5
+        img = lambertian(render, **shade_options(rs))
+        # the object: where the surface covers the pixel (its lit faces may be as light as the page) or where the
+        # page is darkened as a drawing's ink is (thin parts, legs, cover less than half a pixel)
+        return img, (render.silhouette.detach() > 0.5) | (img.detach() < INK_THRESHOLD)
     img = line_drawing(render, **_line_settings(settings, size))
     return img, img.detach() < INK_THRESHOLD
 
