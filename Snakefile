@@ -35,6 +35,9 @@ include: "workflow/rules/reconstruction_inputs.smk"
 include: "workflow/rules/reconstruction.smk"
 include: "workflow/rules/netspace_inputs.smk"
 include: "workflow/rules/netspace.smk"
+# how much each table moves over seeds and CPU kinds, where such runs exist
+include: "workflow/rules/variation_inputs.smk"
+include: "workflow/rules/variation.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -48,3 +51,4 @@ rule all:
     default_target: True
     input:
         chapter_targets(config["chapters"]),
+        VARIATION_TARGETS,

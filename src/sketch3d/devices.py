@@ -81,9 +81,19 @@ def _peak_memory_mib(device: str) -> tuple[str, float]:
     return "peak process RSS", kib / 1024
 
 
+def _slurm_allocation() -> str:
+    """Inside a SLURM job: ", SLURM job <id> CUDA_VISIBLE_DEVICES=<ids>", the GPUs SLURM gave the job (the
+    physical ids, unless the cluster renumbers them through cgroups); else "". tests/cluster reads it to check
+    that two concurrent GPU jobs ran on different devices."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return ""
+    return f", SLURM job {job} CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '') or 'unset'}"
+
+
 def report_line(device: str, seconds: float) -> str:
     what, mib = _peak_memory_mib(device)
-    return f"{REPORT_PREFIX} {device}, {seconds:.1f} s, {what} {mib:.0f} MiB"
+    return f"{REPORT_PREFIX} {device}, {seconds:.1f} s, {what} {mib:.0f} MiB{_slurm_allocation()}"
 
 
 @contextlib.contextmanager

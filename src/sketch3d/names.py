@@ -9,8 +9,8 @@
   CSV) are the only places that spell it otherwise; :func:`table_id` reads either back.
 
 Each chapter names its own tables, settings and models in its own modules (retrieval: ``retrieval.methods``,
-``retrieval.grid_tables``; SketchyDepth: ``sketchydepth.tables``, ``sketchydepth.networks``; reconstruction:
-``reconstruction.tables``; NetSpace: ``netspace.names``); ``sketch3d.table_stages`` finds every chapter's
+``retrieval.grid_tables``; SketchyDepth: ``sketchydepth.names``; reconstruction:
+``reconstruction.names``; NetSpace: ``netspace.names``); ``sketch3d.table_stages`` finds every chapter's
 tables for the DVC front end. A light module (the standard library only): the CLI's ``choices`` and many
 jobs' code versions (``sketch3d.codeversion``) follow it, so it holds names only.
 

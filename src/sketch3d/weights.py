@@ -561,20 +561,62 @@ def unavailable(
 # ----------------------------------------------------------------------------- what a file is
 
 
+# A weights file's digest is kept across processes under the user's cache folder, keyed, as DVC keys its own
+# hashes, by the file's resolved path, size, modification time (ns) and inode: every job that names a weights file
+# hashes it (provenance, feature-cache keys), and hashing CLIP RN101's 0.5 GB takes ~1 s a job. A file rewritten
+# with its old size and mtime forced back is the one case this misses; SKETCH3D_HASH_MEMO=off turns it off.
+HASH_MEMO_MIN_BYTES = 1 << 24  # smaller files are hashed afresh (a few ms)
+
+
+def _hash_memo_dir() -> Path | None:
+    setting = os.environ.get("SKETCH3D_HASH_MEMO", "")
+    if setting.lower() in ("off", "0", "no"):
+        return None
+    if setting:
+        return Path(setting)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sketch3d" / "sha256"
+
+
+def _memo_file(path: str, size: int, mtime_ns: int, inode: int) -> Path | None:
+    folder = _hash_memo_dir()
+    if folder is None or size < HASH_MEMO_MIN_BYTES:
+        return None
+    key = hashlib.sha256(f"{path}\0{size}\0{mtime_ns}\0{inode}".encode()).hexdigest()[:32]
+    return folder / key
+
+
 @functools.lru_cache(maxsize=32)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str, size: int, mtime_ns: int, inode: int = 0) -> str:
+    memo = _memo_file(path, size, mtime_ns, inode)
+    if memo is not None:
+        try:
+            known = memo.read_text().strip()
+            if re.fullmatch(r"[0-9a-f]{64}", known):
+                return known
+        except OSError:
+            pass
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if memo is not None:
+        try:  # best effort: a memo that cannot be written costs the next job a hash, nothing else
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+            tmp.write_text(digest)
+            os.replace(tmp, memo)
+        except OSError:
+            pass
+    return digest
 
 
 def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a weights file, memoised per (resolved path, size, mtime) within a process."""
+    """Hex SHA-256 of a weights file, memoised per (resolved path, size, mtime, inode) within a process and, for
+    files of 16 MiB and more, across processes (see :data:`HASH_MEMO_MIN_BYTES`)."""
     p = Path(path).expanduser().resolve()
     st = p.stat()
-    return _sha256(str(p), st.st_size, st.st_mtime_ns)
+    return _sha256(str(p), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def is_torchscript(path: str | os.PathLike) -> bool:

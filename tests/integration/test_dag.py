@@ -265,3 +265,19 @@ def test_chapter_5_paper_run_offline_stops_naming_each_missing_input(project):
     for item in ("tiny-imagenet-200.zip", "amateursketch_chair", "ShapeNet"):
         assert item in text, f"{item} not named in:\n{text[-3000:]}"
     assert not (project / "results" / "paper" / "netspace").exists(), "a job ran before the check"
+
+
+def test_variation_pages_follow_the_runs_beside_the_profile(project):
+    """A table gets its variation page (and the `all` target it) once runs of it with other seeds lie beside the
+    profile's results; the page's job reads those runs and the CPU kinds' runs, nothing else."""
+    assert "table_variation" not in snakemake("-n", "--cores", "1", cwd=project).stdout
+    for run in ("demo-seed1", "demo-seed2", "demo-cpu_avx2emu"):
+        path = project / f"results/{run}/tables/table_4_8.json"
+        path.parent.mkdir(parents=True)
+        path.write_text('{"x": {"chair": {"acc@1": 1.0}}}')
+    out = snakemake("-n", "-p", "--cores", "1", cwd=project).stdout
+    [cmd] = [line for line in out.splitlines() if "sketch3d table_variation" in line]
+    assert "--table 4_8" in cmd and "--reference results/demo/tables/table_4_8.json" in cmd
+    assert ("--seeds results/demo-seed1/tables/table_4_8.json results/demo-seed2/tables/table_4_8.json "
+            "--cpus results/demo-cpu_avx2emu/tables/table_4_8.json") in cmd
+    assert "results/demo/tables/variation/table_4_8.md" in out

@@ -128,3 +128,16 @@ def test_a_job_reports_its_device_time_and_peak_memory(tmp_path, capsys):
     with pytest.raises(RuntimeError), claim_device(tmp_path, n_gpus=0):
         raise RuntimeError("a failed job reports nothing")
     assert REPORT_PREFIX not in capsys.readouterr().err
+
+
+def test_the_report_names_the_slurm_job_and_its_gpus(tmp_path, monkeypatch, capsys):
+    """Inside a SLURM job the report line says which GPUs SLURM gave the job (tests/cluster compares them)."""
+    from sketch3d.devices import REPORT_PREFIX
+
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    with claim_device(tmp_path, n_gpus=0):
+        pass
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"{REPORT_PREFIX} cpu, [\d.]+ s, peak process RSS \d+ MiB, SLURM job 42 "
+                        r"CUDA_VISIBLE_DEVICES=1", line), line

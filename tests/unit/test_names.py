@@ -171,7 +171,7 @@ def _listed(names, at_least: int = 2):
 
 # where each kind of name is typed (the one module), and the only other places it may appear
 TABLE_MODULES = {"src/sketch3d/retrieval/methods.py", "src/sketch3d/retrieval/grid_tables.py",
-                 "src/sketch3d/sketchydepth/tables.py", "src/sketch3d/netspace/names.py"}
+                 "src/sketch3d/sketchydepth/names.py", "src/sketch3d/netspace/names.py"}
 
 
 def test_each_table_id_is_typed_in_one_module_only():
@@ -217,8 +217,8 @@ def test_the_searches_of_tables_4_1_and_4_2_are_named_in_one_module_only():
 
 def test_the_rules_list_no_sketchydepth_model():
     """The models (Table 3.1's rows) and the depth models (those with G_d) are derived in the rules from
-    sketchydepth.tables / sketchydepth.networks, never listed there."""
-    from sketch3d.sketchydepth.networks import MODELS
+    sketchydepth.names, never listed there."""
+    from sketch3d.sketchydepth.names import MODELS
 
     hits = {p: lines for p, lines in _hits(_listed(MODELS)).items() if not p.startswith("src/")}
     assert not hits, hits

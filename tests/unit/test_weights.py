@@ -234,6 +234,42 @@ def test_digest_follows_content(tmp_path):
     assert weights.sha256(f) == hashlib.sha256(b"two").hexdigest() != d1
 
 
+def test_digest_memo_across_processes_is_keyed_on_the_file(tmp_path, monkeypatch):
+    """A large file's digest is kept on disk for the next process (the lru cache stands for a process), and a
+    new mtime or an edit in place is hashed again."""
+    monkeypatch.setenv("SKETCH3D_HASH_MEMO", str(tmp_path / "memo"))
+    monkeypatch.setattr(weights, "HASH_MEMO_MIN_BYTES", 4)
+    f = tmp_path / "w.pt"
+    f.write_bytes(b"weights one")
+    real = hashlib.sha256(b"weights one").hexdigest()
+    weights._sha256.cache_clear()
+    assert weights.sha256(f) == real
+    [memo] = (tmp_path / "memo").iterdir()
+    assert memo.read_text() == real
+    # a "new process" reads the memo, not the file: a planted digest is what it returns
+    memo.write_text("0" * 64)
+    weights._sha256.cache_clear()
+    assert weights.sha256(f) == "0" * 64
+    # the same size and a new mtime: hashed again
+    st = f.stat()
+    f.write_bytes(b"weights two")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    weights._sha256.cache_clear()
+    assert weights.sha256(f) == hashlib.sha256(b"weights two").hexdigest()
+    # a garbled memo is ignored; an unwritable memo folder costs nothing but the hash
+    for m in (tmp_path / "memo").iterdir():
+        m.write_text("not a digest")
+    weights._sha256.cache_clear()
+    assert weights.sha256(f) == hashlib.sha256(b"weights two").hexdigest()
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SKETCH3D_HASH_MEMO", str(tmp_path / "file" / "memo"))
+    weights._sha256.cache_clear()
+    assert weights.sha256(f) == hashlib.sha256(b"weights two").hexdigest()
+    monkeypatch.setenv("SKETCH3D_HASH_MEMO", "off")
+    weights._sha256.cache_clear()
+    assert weights._memo_file(str(f), 100, 1, 1) is None
+
+
 def test_is_torchscript(tmp_path):
     import torch
 

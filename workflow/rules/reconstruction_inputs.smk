@@ -1,6 +1,6 @@
 # Chapter 4.3 (reconstruction): input functions, paths and targets of the rules in reconstruction.smk.
-from sketch3d.reconstruction.inversion import SUPERVISIONS as RC_SUPERVISIONS
-from sketch3d.reconstruction.tables import TABLE_ID as RC_TABLE
+from sketch3d.reconstruction.names import SUPERVISIONS as RC_SUPERVISIONS
+from sketch3d.reconstruction.names import TABLE_ID as RC_TABLE
 
 RC = f"{RESULTS}/reconstruction"
 RC_CFG = config["reconstruction"]

@@ -1,8 +1,8 @@
 # Chapter 3 (SketchyDepth): input functions, paths and targets of the rules in sketchydepth.smk.
 from pathlib import Path
 
-from sketch3d.sketchydepth.networks import MODELS as SD_NETWORKS
-from sketch3d.sketchydepth.tables import TABLE_ID as SD_TABLE, THESIS_ROWS
+from sketch3d.sketchydepth.names import MODELS as SD_NETWORKS
+from sketch3d.sketchydepth.names import TABLE_ID as SD_TABLE, THESIS_ROWS
 
 SD = f"{RESULTS}/sketchydepth"
 SD_CFG = config["sketchydepth"]

@@ -81,12 +81,12 @@ import torch
 import torch.nn.functional as F
 
 from sketch3d.atomic import atomic_dir
+from sketch3d.reconstruction.names import SUPERVISIONS
 from sketch3d.report.figure_file import save_figure
 from sketch3d.training_loop import Checkpoint, CheckpointMismatch, TrainingLoop, fingerprint
 
 log = logging.getLogger(__name__)
 
-SUPERVISIONS = ("sdf", "clip", "clip_argmax", "clip_lines")
 ARGMAX_MODES = ("channels", "spatial")
 INK_THRESHOLD = 200 / 255  # a drawing's ink: darker than features.box's threshold (200 of 255)
 FRAME_CANVAS = 224  # px: the canvas frame_box is given on (chapter 4.2's)

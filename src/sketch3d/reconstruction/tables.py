@@ -16,12 +16,8 @@ import pandas as pd
 
 from sketch3d import REHEARSAL_NOTICE
 from sketch3d.atomic import write_text
+from sketch3d.reconstruction.names import TABLE_ID, TABLE_IDS, TABLE_PARAMS  # noqa: F401  (table_stages)
 
-TABLE_ID = "reconstruction"  # the chapter's one table (the thesis has none: 4.3.3 shows figures only)
-# this chapter's tables (found by sketch3d.table_stages) and the params.yaml sections their jobs read (their DVC
-# stages' params)
-TABLE_IDS = (TABLE_ID,)
-TABLE_PARAMS = ("seed", "render", "features", "reconstruction")
 SUPERVISION_TITLES = {"mean": "Mean shape (start)", "sdf": "SDF", "clip": "CLIP", "clip_argmax": "CLIP argmax",
                       "clip_lines": "CLIP, line rendering"}
 METRIC_TITLES = {"chamfer_l1": ("CD-L1 x10^3 (lower)", 2), "chamfer_l2": ("CD-L2 x10^3 (lower)", 3),

@@ -4,10 +4,12 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sketch3d.names import table_stem
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: the workflow's rules import table_file on load
+    import pandas as pd
 
 
 def table_file(table: str) -> Path:
@@ -25,6 +27,8 @@ def thesis_table(table: str, path: str | os.PathLike | None = None) -> pd.DataFr
 
     ``path``: read that file instead of the package's copy (a rule passes the file it lists as input).
     """
+    import pandas as pd
+
     ref = Path(path) if path is not None else table_file(table)
     if not ref.is_file():
         raise FileNotFoundError(f"thesis table {table}: {ref} does not exist")
@@ -35,6 +39,9 @@ def thesis_table(table: str, path: str | os.PathLike | None = None) -> pd.DataFr
 
 
 def thesis_value(df: pd.DataFrame, method: str, category: str, metric: str) -> float | None:
+    """The thesis's value of one cell, or None where it prints none."""
+    import pandas as pd
+
     rows = df[(df["method"] == method) & (df["category"] == category) & (df["metric"] == metric)]
     if rows.empty or pd.isna(rows["value"].iloc[0]):
         return None
@@ -43,6 +50,8 @@ def thesis_value(df: pd.DataFrame, method: str, category: str, metric: str) -> f
 
 def thesis_spread(df: pd.DataFrame, method: str, category: str, metric: str) -> float | None:
     """The +- the thesis prints beside a value (a std over settings), or None."""
+    import pandas as pd
+
     if "spread" not in df.columns:
         return None
     rows = df[(df["method"] == method) & (df["category"] == category) & (df["metric"] == metric)]

@@ -15,50 +15,17 @@ implementation), written anew here:
 - Init: conv weights ~ N(0, 0.02), biases 0, BatchNorm weights ~ N(1, 0.02), biases 0.
 - GAN loss "vanilla": binary cross-entropy on the logits against an all-1 (real) or all-0 (fake) map.
 
-Which networks a model of Table 3.1 has, and their channel counts, is :data:`MODELS`.
+Which networks a model of Table 3.1 has, and their channel counts, is :data:`MODELS` (``sketchydepth.names``).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sketch3d.sketchydepth.names import MODELS, ModelSpec  # noqa: F401  (their home: the light names module)
+
 MIN_DOWNS = 5  # the fixed ngf, 2ngf, 4ngf, 8ngf blocks and the innermost one
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of Table 3.1: generators name -> (input, output) channels, discriminators name -> input channels.
-
-    Inputs are always concatenated in the order partial image (3), depth (1), scene image (3).
-    """
-
-    generators: dict[str, tuple[int, int]]
-    discriminators: dict[str, int]
-
-    @property
-    def depth(self) -> bool:
-        """Does the model generate a depth map (G_d)?"""
-        return "G_d" in self.generators
-
-    @property
-    def joint(self) -> bool:
-        """Does it have the joint discriminator D_j?"""
-        return "D_j" in self.discriminators
-
-
-MODELS: dict[str, ModelSpec] = {
-    # pix2pix as SketchyCOCO's background stage: partial -> image, D on (partial, image)
-    "baseline": ModelSpec({"G_i": (3, 3)}, {"D_i": 6}),
-    # eq. 3.1-3.10: G_d partial -> depth, G_i (partial, depth) -> image; D_d pairs, D_i and D_j triplets
-    "sketchydepth": ModelSpec({"G_d": (3, 1), "G_i": (4, 3)}, {"D_d": 4, "D_i": 7, "D_j": 7}),
-    # 3.4.3 "w/o G_d and D_d": D_i and D_j take no depth
-    "no_depth": ModelSpec({"G_i": (3, 3)}, {"D_i": 6, "D_j": 6}),
-    # 3.4.3 "w/o D_j"
-    "no_joint": ModelSpec({"G_d": (3, 1), "G_i": (4, 3)}, {"D_d": 4, "D_i": 7}),
-}
 
 
 def model_spec(model: str) -> ModelSpec:

@@ -24,21 +24,10 @@ import pandas as pd
 
 from sketch3d.report.comparison import Result, compare_with_thesis, write_comparison
 from sketch3d.report.reference import thesis_table
+from sketch3d.sketchydepth.names import TABLE_ID, TABLE_IDS, TABLE_PARAMS, THESIS_ROWS  # noqa: F401  (table_stages)
 
 PACKAGE_DATA = ("reference/scalars.csv",)  # the fb/bo FIDs of section 3.4.3 (see sketch3d.codeversion)
 
-TABLE_ID = "3.1"  # the chapter's one table
-# this chapter's tables (found by sketch3d.table_stages) and the params.yaml sections their jobs read (their DVC
-# stages' params)
-TABLE_IDS = (TABLE_ID,)
-TABLE_PARAMS = ("seed", "sketchydepth")
-# model (training.MODELS) -> its row of the thesis's Table 3.1
-THESIS_ROWS = {
-    "baseline": "SketchyCOCO (replicated)",
-    "no_depth": "SketchyDepth (w/o G_d and D_d)",
-    "no_joint": "SketchyDepth (w/o D_j)",
-    "sketchydepth": "SketchyDepth",
-}
 PUBLISHED_ROW = "SketchyCOCO (original) [62]"
 ALL = "test"  # the column group of the whole test set (the thesis's table has no grouping)
 # (model, kind) -> the scalar's quantity in reference/scalars.csv
