@@ -241,7 +241,7 @@ def test_chapter_4_3_paper_dag_has_its_table_and_figures_and_marks_gpu_rules(pla
     for target in ("tables/table_reconstruction.csv", "figures/reconstruction", "reconstruction/sdf/targets.npz",
                    "reconstruction/generator/mean_style.npz"):
         assert f"results/paper/{target}" in out, target
-    for supervision in ("sdf", "clip", "clip_argmax"):
+    for supervision in ("sdf", "clip", "clip_argmax", "clip_lines"):
         assert f"results/paper/reconstruction/inversions/{supervision}/09" in out, supervision  # 10 examples
     assert "rule train_generator:" not in out  # the paper profile inverts the official generator
     assert set(RC_GPU_RULES) <= _gpu_rules_of(out)

@@ -1,5 +1,5 @@
 """Chapter 4.3 end to end at tiny sizes (2 examples, a few iterations): the examples, their SDF grids, the demo
-generator, the mean style, six inversions, the score table and the figures; then a change reruns only what reads
+generator, the mean style, eight inversions (clip_lines: the line renderer's), the score table and the figures; then a change reruns only what reads
 it, and a person's picks rerun the figures only."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from workflow_helpers import jobs_after, make_project, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
-SUPERVISIONS = ("sdf", "clip", "clip_argmax")
+SUPERVISIONS = ("sdf", "clip", "clip_argmax", "clip_lines")
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +30,14 @@ def test_every_output_is_there_and_says_demo(built):
     table = pd.read_csv(r / "tables/table_reconstruction.csv")
     metrics_names = {"chamfer_l1", "chamfer_l2", "f1", "f2", "normal_consistency", "iou"}
     assert set(table["supervision"]) == {"mean", "retrieval", *SUPERVISIONS} and set(table["metric"]) == metrics_names
-    # 2 examples x (the mean-shape and retrieval baselines + 3 supervisions) x 6 scores; the thesis has none
-    assert len(table) == 2 * 5 * 6 and table["thesis"].isna().all()
+    # 2 examples x (the mean-shape and retrieval baselines + 4 supervisions) x 6 scores; the thesis has none
+    assert len(table) == 2 * 6 * 6 and table["thesis"].isna().all()
     md = (r / "tables/table_reconstruction.md").read_text()
     assert "NOT the thesis" in md and "| Mean shape (start) |" in md and "of 2 |" in md
     assert "| Retrieval nearest neighbour (4.2) |" in md
     metrics = json.loads((r / "tables/table_reconstruction.json").read_text())
-    assert metrics["demo"] is True and len(metrics["reconstruction"]) == 5
+    assert metrics["demo"] is True and len(metrics["reconstruction"]) == 6
+    assert "| CLIP, line rendering |" in md
     assert all(m["examples"] == 2 and m["scored"] + m["empty"] == 2 for m in metrics["reconstruction"].values())
     snaps = pd.read_csv(r / "reconstruction/snapshot_scores.csv")
     assert set(snaps["supervision"]) == set(SUPERVISIONS) and (snaps["iteration"] == 0).any()
@@ -65,7 +66,7 @@ def test_a_change_reruns_exactly_what_reads_it(built):
     # reads the inversions; never the generator, its mean style or the targets
     assert {k: v for k, v in clip.items() if k not in ("invert",)} == {
         "reconstruction_scores": 1, "reconstruction_table": 1, "figure_inversion": 1}
-    assert clip["invert"] == 6
+    assert clip["invert"] == 8
     figures = jobs_after(built, "reconstruction", lambda rc: rc["figures"].update(size=40))
     assert figures == {"figure_inversion": 1}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["fit_to_box", "centre_object", "load_image", "read_grey", "to_grey", "ink_bbox"]
+__all__ = ["fit_to_box", "fit_to_box_tensor", "centre_object", "load_image", "read_grey", "to_grey", "ink_bbox"]
 
 
 def to_grey(image: Image.Image) -> Image.Image:
@@ -61,6 +61,55 @@ def fit_to_box(image: Image.Image, box: int, size: int = 224, threshold: int = 2
     canvas = Image.new("L", (size, size), 255)
     canvas.paste(obj, ((size - new_w) // 2, (size - new_h) // 2))
     return canvas
+
+
+def fit_to_box_tensor(image, box: float, size: int | None = None, threshold: int = 200, mask=None):
+    """:func:`fit_to_box` on a torch image, differentiable w.r.t. its values: [H, W] float in [0, 1] (white 1)
+    -> [size, size] (default H) with the object's bounding box centred and its longer side ``box`` px.
+
+    The object is the pixels darker than ``threshold`` (of 255, as :func:`fit_to_box`), or ``mask`` ([H, W] bool:
+    e.g. a shaded rendering's silhouette, whose lit faces may be as light as the page). The box is found without
+    gradient; the image is then resampled by ``grid_sample`` (bilinear; white outside), so gradients reach the
+    pixel values (the eq. 4.7 rendering's) but not the box. The same geometry as :func:`fit_to_box` without its
+    whole-pixel rounding (the box's centre maps to the canvas centre, the scale is exact). No host
+    synchronisation: the box stays a device tensor, so this runs on any device (``meta`` included). A blank image
+    (no object pixel) is returned resized to ``size``, unframed.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if image.ndim != 2:
+        raise ValueError(f"fit_to_box_tensor: expected an image [H, W], got shape {tuple(image.shape)}")
+    H, W = image.shape
+    size = int(size or H)
+    if not 0 < box <= size:
+        raise ValueError(f"fit_to_box_tensor: box={box} must be in (0, size={size}]")
+    dev, dt = image.device, image.dtype
+    with torch.no_grad():
+        ink = (image < threshold / 255.0) if mask is None else mask.to(device=dev, dtype=torch.bool)
+        rows, cols = ink.any(dim=1), ink.any(dim=0)
+        ir = torch.arange(H, device=dev, dtype=dt)
+        ic = torch.arange(W, device=dev, dtype=dt)
+        big = float(max(H, W) + 1)
+        top = torch.where(rows, ir, torch.full_like(ir, big)).amin()
+        bottom = torch.where(rows, ir, torch.full_like(ir, -big)).amax() + 1
+        left = torch.where(cols, ic, torch.full_like(ic, big)).amin()
+        right = torch.where(cols, ic, torch.full_like(ic, -big)).amax() + 1
+        found = rows.any()
+        side = torch.maximum(right - left, bottom - top).clamp(min=1.0)
+        # input px per output px, and the input point the canvas centre shows; blank: the plain resize
+        scale_x = torch.where(found, side / box, torch.full_like(side, W / size))
+        scale_y = torch.where(found, side / box, torch.full_like(side, H / size))
+        cx = torch.where(found, (left + right) / 2, torch.full_like(side, W / 2))
+        cy = torch.where(found, (top + bottom) / 2, torch.full_like(side, H / 2))
+        u = torch.arange(size, device=dev, dtype=dt) + 0.5 - size / 2  # output pixel centres from the centre
+        x_in = cx + u * scale_x  # input pixel coordinates (pixel j spans [j, j + 1])
+        y_in = cy + u * scale_y
+        gx = (2 * x_in / W - 1)[None, :].expand(size, size)  # grid_sample, align_corners=False
+        gy = (2 * y_in / H - 1)[:, None].expand(size, size)
+        grid = torch.stack([gx, gy], dim=-1)[None]
+    out = F.grid_sample((image - 1.0)[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out[0, 0] + 1.0
 
 
 def centre_object(image: Image.Image, size: int = 224, threshold: int = 200) -> Image.Image:

@@ -231,9 +231,13 @@ def _reconstruct(a: argparse.Namespace) -> None:
         mean_style = Path(a.mean_style)
     elif mean_style is not None and not mean_style.is_file():
         mean_style = None  # computed from the generator (mean_samples styles)
-    if not a.generator:
-        log.info("reconstruct: the %s profile's generator %s%s", params.get("profile"), generator,
-                 f", its mean style {mean_style}" if mean_style else "")
+    if not a.generator:  # on stderr (the log), so that a demo user knows which generator made the shape
+        which = ("the demo's own generator (trained by the demo workflow on its generated chairs; not the "
+                 "thesis's SDF-StyleGAN checkpoint)" if params.get("profile") != "paper"
+                 else "the official SDF-StyleGAN chair checkpoint")
+        line = (f"reconstruct: {params.get('profile')} profile: {which}: {generator}"
+                + (f", its mean style {mean_style}" if mean_style else ""))
+        log.info(line)
     with claim_device() as device:
         mean = None
         if mean_style:
@@ -242,7 +246,7 @@ def _reconstruct(a: argparse.Namespace) -> None:
             mean = read_mean_style(mean_style)
         summary = reconstruct(Path(sketch), Path(a.out), params, Path(generator), index=a.index,
                               supervision=a.supervision, iterations=a.iterations, progress_every=a.progress_every,
-                              device=device, mean=mean)
+                              device=device, mean=mean, renderer=a.renderer)
     if params.get("profile") == "demo":
         from sketch3d import DEMO_NOTICE
 
@@ -252,7 +256,8 @@ def _reconstruct(a: argparse.Namespace) -> None:
           f"at iteration {summary['best_iteration']}")
 
 
-_SUPERVISION_HELP = "sdf (eq. 4.6), clip (eq. 4.7) or clip_argmax (CLIP features reduced by 4)"
+_SUPERVISION_HELP = ("sdf (eq. 4.6), clip (eq. 4.7, reconstruction.render.renderer's image: shaded by default), "
+                     "clip_argmax (CLIP features reduced by 4) or clip_lines (eq. 4.7 on the line drawing)")
 _C_COMMANDS: tuple = (
     Command("reconstruction_targets", "choose the inversion examples (seeded chairs with front sketches) and copy "
                                       "their sketches", _reconstruction_targets, (
@@ -268,7 +273,8 @@ _C_COMMANDS: tuple = (
         arg("--targets", required=True, help="reconstruction_targets's folder"),
         arg("--sdf-targets", help="sdf_targets's npz (needed for --supervision sdf)"),
         arg("--example", required=True, type=int, help="example index (0..examples-1)"),
-        arg("--supervision", required=True, choices=("sdf", "clip", "clip_argmax"), help=_SUPERVISION_HELP),
+        arg("--supervision", required=True, choices=("sdf", "clip", "clip_argmax", "clip_lines"),
+            help=_SUPERVISION_HELP),
         arg("--out", required=True, help="folder: losses.csv, snapshots.npz, mesh.obj, sdf.npy, curve.png, "
                                          "summary.json"),
         arg("--checkpoints", help="folder of the resumable state; keep it outside the rule's outputs"),
@@ -317,8 +323,11 @@ _C_COMMANDS: tuple = (
         arg("--mean-style", help="the mean style file (default: the workflow's mean_style output beside the default "
                                  "generator, else computed from mean_samples samples)"),
         arg("--supervision", choices=("clip", "clip_argmax"), default="clip"),
+        arg("--renderer", choices=("shaded", "lines"),
+            help="eq. 4.7's image of the shape (default: reconstruction.render.renderer, shaded)"),
         arg("--iterations", type=int, help="default: reconstruction.inversion.iterations.<supervision>"),
-        arg("--progress-every", type=int, default=25, help="a progress line every N iterations"),
+        arg("--progress-every", type=int, default=25,
+            help="a progress line every N iterations when stderr is not a terminal (on one: a progress bar)"),
         arg("--index", type=int, default=0, help="which drawing of a multi-drawing file (first: 0)"),
         arg("--params", default="params.yaml"),
         arg("--profile", choices=["demo", "paper"]),

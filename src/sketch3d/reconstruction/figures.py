@@ -34,7 +34,8 @@ from sketch3d.atomic import atomic_dir
 from sketch3d.report.figure_file import save_figure
 
 FIGURE_DEFAULTS = {"size": 128, "lateral_azimuth": 90, "sdf_azimuth": 30, "contact_columns": 8, "crop": 0.5}
-ROW_TITLES = {"sdf": "SDF inversion", "clip": "CLIP inversion", "clip_argmax": "CLIP argmax inversion"}
+ROW_TITLES = {"sdf": "SDF inversion", "clip": "CLIP inversion", "clip_argmax": "CLIP argmax inversion",
+              "clip_lines": "CLIP inversion (line rendering)"}
 PICKS_COLUMNS = ["example", "supervision", "iteration"]
 
 
@@ -198,9 +199,11 @@ def figure_inversion(inversions: Iterable[Path], targets_dir: Path, sdf_targets:
                       names, "Fig. 4.5: inversion with SDF supervision (best by loss)", demo)
             written.append("fig_4_5.png")
         clip_sups = [s for s in ("clip", "clip_argmax") if any(k[0] == s for k in runs)]
-        if clip_sups:
+        # Figs 4.6 / 4.7 add the line renderer's row (not in the thesis) below the thesis's two
+        best_sups = clip_sups + [s for s in ("clip_lines",) if any(k[0] == s for k in runs)]
+        if best_sups:
             for fig, az, what in (("fig_4_6.png", 0.0, "front"), ("fig_4_7.png", f["lateral_azimuth"], "lateral")):
-                rows = [(ROW_TITLES[s], [best_image(s, n, az) for n in names]) for s in clip_sups]
+                rows = [(ROW_TITLES[s], [best_image(s, n, az) for n in names]) for s in best_sups]
                 rows += [("target sketch", [front.get(shape_of[n]) for n in names]),
                          ("target shape", [target_image(n, az) for n in names])]
                 plot_rows(tmp / fig, rows, names, f"Fig. {fig[4:7].replace('_', '.')}: CLIP inversion, {what} "

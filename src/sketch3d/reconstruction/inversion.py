@@ -6,16 +6,29 @@
 - ``"sdf"``: eq. 4.6, MSE between the generated SDF and the target SDF on the target's grid over
   the generator's cube [-1, 1]^3 (both in cube units);
 - ``"clip"``: eq. 4.7, MSE between CLIP ResNet layer-3 features of the target sketch and of a
-  differentiable line rendering of the generated SDF (``sdf_render``), seen from the sketch's view;
-- ``"clip_argmax"``: the same after reducing both feature maps by ``argmax_factor`` (4 in the thesis).
+  differentiable rendering of the generated SDF (``sdf_render``), seen from the sketch's view: by default
+  (``reconstruction.render.renderer: shaded``) the thesis's SDFDiff-style shaded image (sphere tracing, IDR's
+  differentiable correction at the hit, Lambertian shading from a fixed light, white page); ``lines`` draws
+  silhouettes, contours and creases instead;
+- ``"clip_argmax"``: the same after reducing both feature maps by ``argmax_factor`` (4 in the thesis);
+- ``"clip_lines"``: ``"clip"`` with the line drawing, whatever the renderer setting: the report's second row.
+
+Framing (``frame_box``, ours): chapter 4.2 fits sketches and renderings into one box before CLIP compares
+them, because real sketches frame objects otherwise than the renderer; here too, both the sketch and every
+rendering are fitted (``features.box.fit_to_box_tensor``: longer side ``frame_box`` px of 224, centred) at
+the CLIP input size, the rendering differentiably (its box is found without gradient).
 
 Argmax reduction, our reading. The thesis "appl[ies] an argmax operation to the CLIP embedding of both
 [...] reducing the dimensionality of the embedding by a factor of 4 before comparing them". The index of
 a maximum has no gradient, and a loss between indices could not guide the styles, so we keep the *value
-at the argmax*: the layer-3 map [C, H, W] is cut into C/4 groups of 4 consecutive channels and each group
-is replaced by its maximum at every location, giving [C/4, H, W] (D/4 values). Max-pooling over channels
-is differentiable almost everywhere (the gradient reaches the argmax channel). Groups run over channels
-because 4 divides C (1024) while the 14x14 grid is not divisible into groups of 4 along a row.
+at the argmax*. Two groupings give a factor of 4 on the layer-3 map [C, H, W]: C/4 groups of 4 consecutive
+channels (``argmax_mode: channels``, [C/4, H, W]) or 2x2 spatial windows (``spatial``, [C, H/2, W/2], i.e.
+max pooling). The default is channels: the thesis motivates the reduction by chapter 4.2's masking and
+weighting of CLIP *features* (a selection among features, not a coarser image), and an argmax "of an
+embedding" runs over its feature dimension (a
+spatial 2x2 maximum is what the field, and the thesis's own chapter 4.2, would call max pooling), and it
+keeps the 14x14 layout that the thesis's retrieval relies on. Both are differentiable almost everywhere
+(the gradient reaches the argmax entry).
 
 Everything else follows 4.3.3.2: init = the mean of ``generator.mean_samples`` (1000) sampled style
 vectors, Adam (lr 0.005), batch 1, 5000 iterations (sdf) / 1000 (clip, clip_argmax), the best styles
@@ -37,15 +50,18 @@ Settings (the effective params subset; ``reconstruction.inversion`` unless noted
 - ``sdf_points`` (ours, 0): 0 = the whole target grid each iteration (eq. 4.6 as written); n > 0 = n
   grid points drawn at random each iteration (a cheaper, unbiased estimate of the same MSE).
 - ``clip_size`` (224): side of the images CLIP sees (the rendering is resized to it).
-- ``sketch_box`` (ours, null): fit the target sketch's drawing into this box (px of 224) first; null = the
-  raster as the data stage made it (sketch and rendering then share the data stage's camera framing).
+- ``argmax_mode`` (ours, ``channels``): the argmax's grouping, ``channels`` or ``spatial`` (see above).
+- ``frame_box`` (ours, 170: chapter 4.2's baseline box, ``retrieval.baseline_box``): fit the sketch and each
+  rendering into this box (px of 224) before CLIP; null = as rasterised and rendered (the data stage's camera
+  framing, shared by the demo's sketches).
 - ``l1_mean`` (0.0): weight of mean |s - s_mean| (4.3.4's regulariser).
 - ``views`` ([0]): sketch azimuths compared (4.3.4's multi-view; the thesis uses the front, 0).
 - ``augment`` (0): extra comparisons per view, each under one random shift/scale applied to both the
   rendering and the sketch; ``augment_shift`` (0.05, fraction of the image), ``augment_scale`` (0.1).
 - ``reconstruction.targets.elevation`` (20) and ``render.camera_distance``, ``render.lens_mm``,
   ``render.front_axis``, ``render.azimuth_sign``: the camera, as the sketches' and the gallery's.
-- ``reconstruction.render``: the differentiable renderer's settings (``size`` and ``sdf_render``'s options).
+- ``reconstruction.render``: the differentiable renderer's settings (``renderer``, ``size`` and ``sdf_render``'s
+  options; the line option's stroke width defaults to ``render.stroke_width`` at ``render.resolution``).
 - ``reconstruction.generator.mc_resolution`` (64), ``mc_level`` (0.01), ``mean_samples`` (1000).
 - ``seed``: the random draws (mean style, point samples, augmentations).
 """
@@ -71,6 +87,9 @@ from sketch3d.training_loop import Checkpoint, CheckpointMismatch, TrainingLoop,
 
 log = logging.getLogger(__name__)
 
+ARGMAX_MODES = ("channels", "spatial")
+INK_THRESHOLD = 200 / 255  # a drawing's ink: darker than features.box's threshold (200 of 255)
+FRAME_CANVAS = 224  # px: the canvas frame_box is given on (chapter 4.2's)
 CHECKPOINT = "state.pt"
 SNAPSHOTS = "snapshots.npz"
 LOSSES = "losses.csv"
@@ -81,17 +100,18 @@ SUMMARY = "summary.json"
 
 DEFAULTS = {
     "lr": 0.005,
-    "iterations": {"sdf": 5000, "clip": 1000, "clip_argmax": 1000},
+    "iterations": {"sdf": 5000, "clip": 1000, "clip_argmax": 1000, "clip_lines": 1000},
     "snapshot_every": 25,
     "checkpoint_every": 50,
     "argmax_factor": 4,
+    "argmax_mode": "channels",
     "l1_mean": 0.0,
     "views": [0],
     "augment": 0,
     "augment_shift": 0.05,
     "augment_scale": 0.1,
     "clip_size": 224,
-    "sketch_box": None,
+    "frame_box": 170,
     "sdf_points": 0,
 }
 
@@ -112,13 +132,14 @@ class InversionSettings:
     snapshot_every: int
     checkpoint_every: int
     argmax_factor: int
+    argmax_mode: str
     l1_mean: float
     views: tuple
     augment: int
     augment_shift: float
     augment_scale: float
     clip_size: int
-    sketch_box: int | None
+    frame_box: int | None
     sdf_points: int
 
     @classmethod
@@ -145,11 +166,14 @@ class InversionSettings:
         views = tuple(s["views"]) if isinstance(s["views"], (list, tuple)) else (s["views"],)
         if not views or not all(isinstance(v, (int, float)) for v in views):
             raise InversionError(f"reconstruction.inversion.views={s['views']!r} must be a list of azimuths (degrees)")
-        box = s["sketch_box"]
+        box = s["frame_box"]
         if box is not None and (not isinstance(box, int) or not 1 <= box <= 224):
-            raise InversionError(f"reconstruction.inversion.sketch_box={box!r} must be null or a box in 1..224 px")
+            raise InversionError(f"reconstruction.inversion.frame_box={box!r} must be null or a box in 1..224 px")
+        if s["argmax_mode"] not in ARGMAX_MODES:
+            raise InversionError(f"reconstruction.inversion.argmax_mode={s['argmax_mode']!r} must be one of "
+                                 f"{ARGMAX_MODES}")
         return cls(float(s["lr"]), its, s["snapshot_every"], s["checkpoint_every"], s["argmax_factor"],
-                   float(s["l1_mean"]), views, s["augment"], float(s["augment_shift"]), float(s["augment_scale"]),
+                   s["argmax_mode"], float(s["l1_mean"]), views, s["augment"], float(s["augment_shift"]), float(s["augment_scale"]),
                    s["clip_size"], box, s["sdf_points"])
 
 
@@ -275,15 +299,62 @@ def grid_sdf_fn(grid, device: str | torch.device = "cpu") -> Callable[[torch.Ten
 # ----------------------------------------------------------------------------- rendering and CLIP
 
 
-def render_lines(sdf_fn: Callable, view, settings: Mapping) -> torch.Tensor:
-    """Differentiable line drawing [H, W] in [0, 1] (white 1) of ``sdf_fn`` from ``view``
-    (``reconstruction.render``: ``size``, ours, and ``sdf_render``'s render and line options)."""
-    from sketch3d.reconstruction.sdf_render import line_drawing, line_options, render_options, render_sdf
+RENDERERS = ("shaded", "lines")
 
+
+def renderer_for(supervision: str, settings: Mapping) -> str:
+    """The image eq. 4.7 compares for ``supervision``: ``clip_lines`` always the line drawing (the comparison
+    row); ``clip`` / ``clip_argmax`` ``reconstruction.render.renderer`` (``shaded``, the thesis's SDFDiff-style
+    rendering, by default)."""
+    if supervision == "clip_lines":
+        return "lines"
+    r = (_section(settings, "reconstruction", "render", default={}) or {}).get("renderer", "shaded")
+    if r not in RENDERERS:
+        raise InversionError(f"reconstruction.render.renderer={r!r} must be one of {RENDERERS}")
+    return r
+
+
+def _line_settings(settings: Mapping, size: int) -> dict:
+    """``sdf_render.line_drawing``'s options; the stroke width, unless ``reconstruction.render.stroke_width``
+    sets one (px of the render), is the gallery's Freestyle width ``render.stroke_width`` (2.2 px) at
+    ``render.resolution`` (224 px), scaled to the render's ``size``: the lines then have the gallery's width
+    once the drawing is resized to 224."""
+    from sketch3d.reconstruction.sdf_render import line_options
+
+    rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
+    opts = line_options(rs)
+    if "stroke_width" not in opts:
+        g = _section(settings, "render", default={}) or {}
+        opts["stroke_width"] = float(g.get("stroke_width", 2.2)) * size / float(g.get("resolution", 224))
+    return opts
+
+
+def render_image(sdf_fn: Callable, view, settings: Mapping, renderer: str = "shaded"):
+    """Eq. 4.7's differentiable rendering of ``sdf_fn`` from ``view``: (image [H, W] in [0, 1] on white, the
+    object's mask [H, W] bool, no graph). ``renderer``: ``shaded`` (``sdf_render.lambertian``; mask: soft
+    silhouette > 0.5 or ink-dark pixels) or ``lines`` (``sdf_render.line_drawing``; mask: the ink, as ``features.box`` finds a
+    drawing's). ``reconstruction.render``: ``size`` and ``sdf_render``'s render / shade / line options."""
+    from sketch3d.reconstruction.sdf_render import lambertian, line_drawing, render_options, render_sdf, shade_options
+
+    if renderer not in RENDERERS:
+        raise InversionError(f"renderer {renderer!r} must be one of {RENDERERS}")
     rs = dict(_section(settings, "reconstruction", "render", default={}) or {})
     size = int(rs.get("size", 64))
     device = getattr(sdf_fn, "device", None)  # the SDF's device: the rays are made there
-    return line_drawing(render_sdf(sdf_fn, view, size, device=device, **render_options(rs)), **line_options(rs))
+    render = render_sdf(sdf_fn, view, size, device=device, **render_options(rs))
+    if renderer == "shaded":
+        img = lambertian(render, **shade_options(rs))
+        # the object: where the surface covers the pixel (its lit faces may be as light as the page) or where the
+        # page is darkened as a drawing's ink is (thin parts, legs, cover less than half a pixel)
+        return img, (render.silhouette.detach() > 0.5) | (img.detach() < INK_THRESHOLD)
+    img = line_drawing(render, **_line_settings(settings, size))
+    return img, img.detach() < INK_THRESHOLD
+
+
+def render_lines(sdf_fn: Callable, view, settings: Mapping) -> torch.Tensor:
+    """Differentiable line drawing [H, W] in [0, 1] (white 1) of ``sdf_fn`` from ``view`` (:func:`render_image`'s
+    ``lines``)."""
+    return render_image(sdf_fn, view, settings, "lines")[0]
 
 
 def render_shaded(sdf_fn: Callable, view, settings: Mapping, size: int) -> np.ndarray:
@@ -306,16 +377,26 @@ def to_clip_batch(image: torch.Tensor, size: int) -> torch.Tensor:
     return clip_normalize(x.expand(-1, 3, -1, -1))
 
 
-def sketch_tensor(image: np.ndarray, box: int | None) -> torch.Tensor:
-    """A grey uint8 sketch raster -> float [H, W] in [0, 1], fitted to ``box`` px first (None: as it is)."""
-    from PIL import Image
+def sketch_tensor(image: np.ndarray) -> torch.Tensor:
+    """A grey uint8 sketch raster -> float [H, W] in [0, 1] (white 1)."""
+    return torch.from_numpy(np.asarray(image).astype(np.float32) / 255.0)
 
-    a = np.asarray(image)
-    if box is not None:
-        from sketch3d.features.transforms import Transform
 
-        a = np.asarray(Transform(box).apply(Image.fromarray(a.astype(np.uint8), mode="L"), a.shape[0]))
-    return torch.from_numpy(a.astype(np.float32) / 255.0)
+def frame(image: torch.Tensor, box: int | None, size: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 4.7's framing: ``image`` [H, W] (white 1) fitted by ``features.box.fit_to_box_tensor`` so that its
+    object's longer side is ``box`` px of 224 (``reconstruction.inversion.frame_box``), centred, on a
+    ``size`` x ``size`` canvas (the CLIP input); differentiable w.r.t. the image (the box carries no gradient).
+    ``mask``: the object's pixels (a shaded rendering's silhouette), default the ink. The fit is made on a 224 px
+    canvas, then resized to ``size`` (bilinear, antialiased: a downscaled sketch keeps its thin lines). ``box``
+    None: only resized to ``size`` (the raster's own framing)."""
+    from sketch3d.features.box import fit_to_box_tensor
+
+    if box is not None:  # fitted on chapter 4.2's 224 px canvas (a 224 px sketch barely resampled), then resized
+        image = fit_to_box_tensor(image, box, FRAME_CANVAS, mask=mask)
+    if image.shape[-1] == size and image.shape[-2] == size:
+        return image
+    return F.interpolate(image[None, None], size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)[0, 0]
 
 
 def clip_spec(settings: Mapping):
@@ -335,13 +416,23 @@ def clip_backbone(settings: Mapping, device: str = "cpu") -> torch.nn.Module:
     return load_backbone(clip_spec(settings), device)
 
 
-def argmax_reduce(features: torch.Tensor, factor: int = 4) -> torch.Tensor:
-    """[B, C, H, W] -> [B, C // factor, H, W]: the maximum of each group of ``factor`` consecutive channels
-    (the value at the group's argmax; see the module doc for why)."""
+def argmax_reduce(features: torch.Tensor, factor: int = 4, mode: str = "channels") -> torch.Tensor:
+    """The thesis's "argmax" reduction by ``factor`` (see the module doc): the value at the argmax of each
+    group of ``factor`` entries. ``channels`` (default): groups of consecutive channels, [B, C, H, W] ->
+    [B, C / factor, H, W]; ``spatial``: square windows of ``factor`` pixels (2x2 for 4), [B, C, H, W] ->
+    [B, C, H / 2, W / 2] (max pooling)."""
     b, c, h, w = features.shape
-    if c % factor:
-        raise InversionError(f"argmax_reduce: {c} channels are not divisible by argmax_factor={factor}")
-    return features.view(b, c // factor, factor, h, w).amax(dim=2)
+    if mode == "channels":
+        if c % factor:
+            raise InversionError(f"argmax_reduce: {c} channels are not divisible by argmax_factor={factor}")
+        return features.view(b, c // factor, factor, h, w).amax(dim=2)
+    if mode == "spatial":
+        k = math.isqrt(factor)
+        if k * k != factor or h % k or w % k:
+            raise InversionError(f"argmax_reduce: spatial windows need a square argmax_factor ({factor}) whose "
+                                 f"side divides the {h}x{w} map")
+        return F.max_pool2d(features, kernel_size=k, stride=k)
+    raise InversionError(f"argmax_reduce: mode {mode!r} must be one of {ARGMAX_MODES}")
 
 
 def _augment_grid(gen: torch.Generator, n: int, shift: float, scale: float, size: int) -> torch.Tensor:
@@ -380,8 +471,11 @@ class Objective:
             if clip is None:
                 raise InversionError(f"supervision {supervision!r} needs the CLIP backbone (clip=...)")
             self.views = [view_for(settings, az) for az in s.views]
+            self.renderer = renderer_for(supervision, settings)
             sketches = {float(a): im for a, im in target.sketches.items()}
-            self.sketches = [sketch_tensor(sketches[float(az)], s.sketch_box).to(device) for az in s.views]
+            # the sketches framed once (fit into frame_box at the CLIP size): the renderings are framed alike
+            self.sketches = [frame(sketch_tensor(sketches[float(az)]).to(device), s.frame_box, s.clip_size)
+                             for az in s.views]
             with torch.no_grad():  # the plain sketches' features never change: compute once
                 self.sketch_features = [self.features(to_clip_batch(sk, s.clip_size)) for sk in self.sketches]
         self.settings = settings
@@ -392,7 +486,7 @@ class Objective:
         if f.ndim != 4:
             raise InversionError(f"the CLIP backbone gives features of shape {tuple(f.shape)}; the CLIP loss "
                                  "needs a layer-3 map [B, C, H, W] (features.layer: layer3)")
-        return argmax_reduce(f, self.s.argmax_factor) if self.supervision == "clip_argmax" else f
+        return argmax_reduce(f, self.s.argmax_factor, self.s.argmax_mode) if self.supervision == "clip_argmax" else f
 
     def __call__(self, styles: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if self.supervision == "sdf":
@@ -413,16 +507,19 @@ class Objective:
         return F.mse_loss(pred, target)
 
     def render(self, styles: torch.Tensor, view) -> torch.Tensor:
+        """The framed rendering CLIP compares with the sketch [clip_size, clip_size]."""
         volume = self.generator.volume(styles)
-        return render_lines(mesh_frame_sdf(self.generator, volume), view, self.settings)
+        image, mask = render_image(mesh_frame_sdf(self.generator, volume), view, self.settings, self.renderer)
+        return frame(image, self.s.frame_box, self.s.clip_size, mask)
 
     def _clip_loss(self, styles: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         volume = self.generator.volume(styles)
         sdf_fn = mesh_frame_sdf(self.generator, volume)
         terms = []
         for view, sketch, sketch_f in zip(self.views, self.sketches, self.sketch_features):
-            drawing = render_lines(sdf_fn, view, self.settings)
-            if not drawing.requires_grad:
+            image, mask = render_image(sdf_fn, view, self.settings, self.renderer)
+            drawing = frame(image, self.s.frame_box, self.s.clip_size, mask)
+            if not image.requires_grad:
                 # nothing near any ray (an empty shape, or one filling the render box): the drawing is a
                 # constant page. The loss stays defined (the features of that page against the sketch's)
                 # with a zero gradient, so Adam leaves the styles where they are; write_outputs warns.

@@ -5,7 +5,8 @@ the workflow imports no torch, and a job's code version follows it (``sketch3d.c
 """
 from __future__ import annotations
 
-SUPERVISIONS = ("sdf", "clip", "clip_argmax")  # eq. 4.6 (SDF), eq. 4.7 (CLIP) and its argmax-reduced variant
+SUPERVISIONS = ("sdf", "clip", "clip_argmax", "clip_lines")  # eq. 4.6 (SDF), eq. 4.7 (CLIP: the shaded rendering
+# by default), its argmax-reduced variant, and eq. 4.7 on the line drawing (the second renderer's row)
 
 TABLE_ID = "reconstruction"  # the chapter's one table (the thesis has none: 4.3.3 shows figures only)
 # this chapter's tables (found by sketch3d.table_stages) and the params.yaml sections their jobs read (their DVC

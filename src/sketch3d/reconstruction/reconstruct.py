@@ -9,14 +9,18 @@ and the lowest-loss shape is meshed (marching cubes, ``mc_resolution`` / ``mc_le
 the pipeline's mesh frame (Y up, front +Z).
 
 Framing: a user's drawing fills its canvas, while a rendering of a chair at the pipeline's camera fills
-about a third of the image. Unless ``reconstruction.inversion.sketch_box`` fixes a box, the drawing is
-fitted (``features.transforms.Transform``) into the box the mean shape's own line drawing occupies at
-224 px, so sketch and rendering start at the same scale and centre.
+about a third of the image. As in the workflow's inversions, the sketch and every rendering are fitted into
+the same box (``reconstruction.inversion.frame_box``, chapter 4.2's box fitting, ``features.box``) before
+CLIP compares them, so they are compared at the same scale and centre.
+
+Progress: on a terminal a progress bar (tqdm: iterations, loss, best loss, time left) on stderr; otherwise
+a line every ``progress_every`` iterations.
 """
 from __future__ import annotations
 
 import copy
 import logging
+import sys
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -79,9 +83,12 @@ def read_sketch_image(path: str | Path, index: int = 0, size: int = 224) -> np.n
     if suffix in IMAGE_SUFFIXES:
         from PIL import Image, UnidentifiedImageError
 
+        from sketch3d.features.box import to_grey
+
         try:
             with Image.open(path) as im:
-                grey = im.convert("L")
+                im.load()
+                grey = to_grey(im)  # transparency composited onto white, as the feature stage reads images
         except (UnidentifiedImageError, OSError) as exc:
             raise ReconstructError(f"cannot read sketch image {path}: {exc}") from exc
         if np.asarray(grey).min() > 200:
@@ -104,39 +111,22 @@ def read_sketch_image(path: str | Path, index: int = 0, size: int = 224) -> np.n
     return image
 
 
-def ink_box(image: np.ndarray, threshold: int = 200) -> int:
-    """Longer side (px) of the bounding box of the pixels darker than ``threshold``; 0 when none."""
-    ys, xs = np.nonzero(np.asarray(image) < threshold)
-    if len(xs) == 0:
-        return 0
-    return int(max(xs.max() - xs.min(), ys.max() - ys.min()) + 1)
-
-
-def framing_box(generator, mean: torch.Tensor, settings: Mapping, size: int = 224) -> int:
-    """The box (px of ``size``) the mean shape's line drawing fills at the front view."""
-    from sketch3d.reconstruction.inversion import mesh_frame_sdf, render_lines, view_for
-
-    with torch.no_grad():
-        drawing = render_lines(mesh_frame_sdf(generator, generator.volume(mean)), view_for(settings, 0), settings)
-    img = (drawing.detach().cpu().numpy() * 255).round()
-    box = ink_box(img) * size / img.shape[0]
-    return int(min(size, max(16, round(box)))) if box else int(size * 0.4)
-
-
 def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generator, *, index: int = 0,
                 supervision: str = "clip", iterations: int | None = None, progress_every: int = 25,
                 device: str = "cpu", clip: torch.nn.Module | None = None, mean: torch.Tensor | None = None,
-                echo: Callable[[str], None] = print) -> dict:
+                echo: Callable[[str], None] = print, renderer: str | None = None, bar: bool | None = None) -> dict:
     """Invert ``generator`` (an ``SDFStyleGAN``, or a path ``load_for_settings`` reads with
     ``reconstruction.generator``) towards the sketch file
     ``sketch`` and write the best shape's mesh to ``out`` (OBJ); a progress line every ``progress_every``
-    iterations through ``echo``. ``settings``: the effective params (``seed``, ``features``, ``render``,
+    iterations through ``echo``, or, with ``bar`` (None: when stderr is a terminal), a tqdm progress bar on
+    stderr. ``renderer``: eq. 4.7's image, ``shaded`` or ``lines`` (None: ``reconstruction.render.renderer``,
+    default shaded). ``settings``: the effective params (``seed``, ``features``, ``render``,
     ``reconstruction``); ``iterations`` overrides ``reconstruction.inversion.iterations.<supervision>``.
     Returns the summary (best iteration and loss, vertices, faces, watertight)."""
     from sketch3d.reconstruction.inversion import (SUPERVISIONS, Target, clip_backbone, inversion_settings, invert,
                                                    mesh_of_grid, styles_grid)
 
-    if supervision not in SUPERVISIONS[1:]:
+    if supervision not in ("clip", "clip_argmax"):
         raise ReconstructError(f"reconstruct: supervision {supervision!r} must be 'clip' or 'clip_argmax'")
     if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
         raise ReconstructError(f"reconstruct: iterations must be a whole number >= 1, got {iterations!r}")
@@ -150,6 +140,12 @@ def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generato
     inv = settings.setdefault("reconstruction", {}).setdefault("inversion", {})
     inv["views"] = [0]
     inv["augment"] = int(inv.get("augment", 0))
+    if renderer is not None:
+        from sketch3d.reconstruction.inversion import RENDERERS
+
+        if renderer not in RENDERERS:
+            raise ReconstructError(f"reconstruct: renderer {renderer!r} must be one of {RENDERERS}")
+        settings["reconstruction"].setdefault("render", {})["renderer"] = renderer
     if iterations is not None:
         inv["iterations"] = {**dict(inv.get("iterations") or {}), supervision: iterations}
     s = inversion_settings(settings)
@@ -170,20 +166,33 @@ def reconstruct(sketch: str | Path, out: str | Path, settings: Mapping, generato
             mean = mean_style(generator, n=n, seed=int(settings.get("seed", 0)))
     param = next(generator.parameters())
     mean = mean.to(device=param.device, dtype=param.dtype)
-    if s.sketch_box is None:
-        box = framing_box(generator, mean, settings)
-        inv["sketch_box"] = box
-        log.info("reconstruct: the sketch is fitted into a %d px box (the mean shape's)", box)
+    if s.frame_box is not None:
+        log.info("reconstruct: the sketch and the renderings are fitted into a %d px box of 224", s.frame_box)
     if clip is None:
         clip = clip_backbone(settings, device)
     n_its = inversion_settings(settings).iterations[supervision]
 
+    if bar is None:
+        bar = sys.stderr.isatty()
+    pbar = None
+    if bar:
+        from tqdm import tqdm
+
+        pbar = tqdm(total=n_its, desc="reconstruct", unit="it", file=sys.stderr, dynamic_ncols=True)
+
     def progress(i: int, n: int, loss: float, best: float) -> None:
-        if i % progress_every == 0 or i == n:
+        if pbar is not None:  # tqdm shows iterations, rate and time left; loss and best beside them
+            pbar.set_postfix(loss=f"{loss:.5g}", best=f"{best:.5g}", refresh=False)
+            pbar.update(1)
+        elif i % progress_every == 0 or i == n:
             echo(f"reconstruct: iteration {i}/{n}  loss {loss:.6g}  best {best:.6g}")
 
     target = Target(example=Path(sketch).stem, sketches={0.0: image})
-    result = invert(generator, target, supervision, settings, None, None, device, clip, progress, mean=mean)
+    try:
+        result = invert(generator, target, supervision, settings, None, None, device, clip, progress, mean=mean)
+    finally:
+        if pbar is not None:
+            pbar.close()
     gs = (settings.get("reconstruction") or {}).get("generator") or {}
     grid = styles_grid(generator, result.best_styles, int(gs.get("mc_resolution", 64)), device)
     level = float(gs.get("mc_level", 0.01))

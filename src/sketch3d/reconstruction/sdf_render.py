@@ -1,5 +1,7 @@
-"""A differentiable renderer of signed distance functions: depth, normals, a soft silhouette, and a line
-drawing that looks like a sketch (black contours and creases on white), for the CLIP loss of eq. 4.7.
+"""A differentiable renderer of signed distance functions: depth, normals, a soft silhouette, and from them
+eq. 4.7's images: the shaded image (``lambertian``: Lambertian shading from a fixed light on a white page,
+SDFDiff's kind of rendering and the default) and a line drawing that looks like a sketch (``line_drawing``:
+black contours and creases on white, an option).
 
 The thesis renders its SDFs with SDFDiff (Jiang et al. 2020, thesis [137]): sphere tracing, with gradients
 taken only at the final step. We keep that idea and do it on any differentiable ``sdf_fn`` (not a grid):
@@ -25,7 +27,9 @@ taken only at the final step. We keep that idea and do it on any differentiable 
    positive inside: the silhouette is ``sigmoid(distance / softness)`` and the silhouette stroke an
    anti-aliased band of ``stroke_width`` px around ``distance = 0``, both moving with sub-pixel gradients.
    Internal occluding contours use the same distance, from the pre-hit local minimum.
-5. **Creases** from the angle between the normals of neighbouring hit pixels (Freestyle's crease rule:
+5. **Shading** (``lambertian``): max(0, n . l) at the hits, blended with the white page by the soft
+   silhouette; differentiable through the normals (step 3) and the silhouette (step 4).
+6. **Creases** from the angle between the normals of neighbouring hit pixels (Freestyle's crease rule:
    a crease where the dihedral angle is below ``crease_angle``, i.e. normals differ by more than
    ``180 - crease_angle`` degrees), drawn with the same anti-aliased pen, centred between the two pixels.
 
@@ -46,14 +50,20 @@ import torch.nn.functional as F
 
 from sketch3d.geometry.camera import View
 
-__all__ = ["RENDER_DEFAULTS", "LINE_DEFAULTS", "SDFRender", "camera_rays", "render_sdf", "line_drawing", "shaded",
-           "render_options", "line_options"]
+__all__ = ["RENDER_DEFAULTS", "LINE_DEFAULTS", "SHADE_DEFAULTS", "SDFRender", "camera_rays", "render_sdf",
+           "line_drawing", "lambertian", "shaded", "render_options", "line_options", "shade_options"]
 
 # Settings (params ``reconstruction.render``) and their defaults; see render_sdf / line_drawing.
 RENDER_DEFAULTS = {"steps": 96, "bound": 0.5, "eps": 0.02, "step_scale": 0.9, "softness": 0.5, "chunk": 65536,
                    "refine_samples": 8, "refine_steps": 6, "dtype": "float32"}
 LINE_DEFAULTS = {"stroke_width": 1.5, "antialias": 1.0, "crease_angle": 134.43, "crease_softness": 0.5,
                  "lines": ("silhouette", "contour", "crease"), "out_size": None}
+# eq. 4.7's default image (``lambertian``). Neither the thesis nor SDFDiff's paper fixes a light for this use; ours:
+# a directional light at the camera (camera frame: x right, y up, z towards the camera), no ambient term. Pure
+# Lambertian (albedo 1) as SDFDiff's shading; with the light at the eye, n.l falls to 0 at every occluding
+# contour, so the object's outline is dark on the white page, as a sketch's lines are, while faces turned
+# to the viewer stay light.
+SHADE_DEFAULTS = {"light": (0.0, 0.0, 1.0), "ambient": 0.0}
 LINE_TYPES = ("silhouette", "contour", "crease")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -67,6 +77,11 @@ def _pick(settings: dict | None, defaults: dict, what: str) -> dict:
 def render_options(settings: dict | None) -> dict:
     """The keys of a settings dict (params ``reconstruction.render``) that :func:`render_sdf` reads."""
     return _pick(settings, RENDER_DEFAULTS, "render")
+
+
+def shade_options(settings: dict | None) -> dict:
+    """The keys of a settings dict (params ``reconstruction.render``) that :func:`lambertian` reads."""
+    return _pick(settings, SHADE_DEFAULTS, "shade")
 
 
 def line_options(settings: dict | None) -> dict:
@@ -451,6 +466,39 @@ def line_drawing(render: SDFRender, **opts) -> torch.Tensor:
         out = int(o["out_size"])
         if out != o["out_size"] or out < 1:
             raise ValueError(f"out_size must be a positive integer, got {o['out_size']!r}")
+        img = F.interpolate(img[None, None], size=(out, out), mode="bilinear", align_corners=False)[0, 0]
+    return img
+
+
+def lambertian(render: SDFRender, light=SHADE_DEFAULTS["light"], ambient: float = SHADE_DEFAULTS["ambient"],
+               out_size: int | None = None) -> torch.Tensor:
+    """Eq. 4.7's shaded image: [H, W] in [0, 1], the surface's Lambertian shading on a white page, differentiable
+    w.r.t. the SDF's parameters through the normals (taken at the IDR-corrected hits, so their motion with the
+    surface counts) and through the soft silhouette (the coverage that blends surface and page).
+
+    pixel = c * (ambient + (1 - ambient) * max(0, n . l)) + (1 - c), with c the soft silhouette, n the unit
+    normal at the hit, l the unit direction towards the light. ``light``: that direction in camera coordinates
+    (x right, y up, z towards the camera; default the headlight (0, 0, 1), see ``SHADE_DEFAULTS``); ``ambient``
+    in [0, 1) (0: pure Lambertian). Pixels of the soft edge that no ray hit have no normal and take the ambient
+    grey (0 by default): the outline. ``out_size``: resize (bilinear) to out_size x out_size.
+    """
+    if len(tuple(light)) != 3 or not math.isfinite(sum(float(v) for v in light)) or not any(float(v) for v in light):
+        raise ValueError(f"light must be a non-zero direction (x, y, z) in camera coordinates, got {light!r}")
+    if not 0.0 <= float(ambient) < 1.0:
+        raise ValueError(f"ambient must be in [0, 1), got {ambient!r}")
+    n = render.normals
+    right, up, forward = (torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=n.dtype, device=n.device)
+                          for v in render.view.basis())
+    lx, ly, lz = (float(v) for v in light)
+    world = lx * right + ly * up - lz * forward  # camera z points towards the camera: -forward
+    world = world / world.norm()
+    lam = (n @ world).clamp(min=0.0)
+    c = render.silhouette
+    img = c * (float(ambient) + (1.0 - float(ambient)) * lam) + (1.0 - c)
+    if out_size is not None:
+        out = int(out_size)
+        if out != out_size or out < 1:
+            raise ValueError(f"out_size must be a positive integer, got {out_size!r}")
         img = F.interpolate(img[None, None], size=(out, out), mode="bilinear", align_corners=False)[0, 0]
     return img
 

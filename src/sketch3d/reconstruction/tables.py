@@ -19,7 +19,7 @@ from sketch3d.atomic import write_text
 from sketch3d.reconstruction.names import TABLE_ID, TABLE_IDS, TABLE_PARAMS  # noqa: F401  (table_stages)
 
 SUPERVISION_TITLES = {"mean": "Mean shape (start)", "retrieval": "Retrieval nearest neighbour (4.2)", "sdf": "SDF",
-                      "clip": "CLIP", "clip_argmax": "CLIP argmax"}
+                      "clip": "CLIP", "clip_argmax": "CLIP argmax", "clip_lines": "CLIP, line rendering"}
 METRIC_TITLES = {"chamfer_l1": ("CD-L1 x10^3 (lower)", 2), "chamfer_l2": ("CD-L2 x10^3 (lower)", 3),
                  "f1": ("F@1% (higher)", 3), "f2": ("F@2% (higher)", 3),
                  "normal_consistency": ("NC (higher)", 3), "iou": ("IoU (higher)", 3)}
@@ -34,7 +34,9 @@ NOTE = ("The thesis reports no numbers for its inversions (section 4.3.3 shows F
         "chapter 4.2's retrieval ranks first for the example's sketch (its gallery holds the true shape, so a "
         "correct retrieval scores the target itself), prepared as the targets are. Empty: inverted shapes with no surface at the "
         "meshing level (failures): they have no surface scores, so the surface means are over the 'scored' "
-        "shapes only (n of N), while IoU is over all N (an empty shape's IoU is 0).")
+        "shapes only (n of N), while IoU is over all N (an empty shape's IoU is 0). CLIP and CLIP argmax compare "
+        "the sketch with the shaded rendering (reconstruction.render.renderer, the thesis's SDFDiff-style image); "
+        "'CLIP, line rendering' with a line drawing of the shape; both framed into the same box as the sketch.")
 
 
 class TableError(ValueError):

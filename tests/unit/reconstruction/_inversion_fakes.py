@@ -78,7 +78,7 @@ def fake_line_drawing(render, **_):
     return 1.0 - render.silhouette  # a filled silhouette: dark where the shape is
 
 
-def fake_shaded(render):
+def fake_shaded(render, **_):
     return 1.0 - 0.5 * render.silhouette
 
 
@@ -101,8 +101,10 @@ def _frame_module():
 def _render_module():
     m = types.ModuleType("sketch3d.reconstruction.sdf_render")
     m.render_sdf, m.line_drawing, m.shaded = fake_render_sdf, fake_line_drawing, fake_shaded
+    m.lambertian = fake_shaded
     m.render_options = lambda rs: {k: v for k, v in (rs or {}).items() if k in ("samples", "tau")}
     m.line_options = lambda rs: {}
+    m.shade_options = lambda rs: {}
     return m
 
 
@@ -238,6 +240,6 @@ def settings(**inversion) -> dict:
             "reconstruction": {"generator": {"mc_resolution": 16, "mc_level": 0.0, "mean_samples": 64},
                                "targets": {"elevation": 20},
                                "render": {"size": 16},
-                               "inversion": {"lr": 0.01, "iterations": {"sdf": 6, "clip": 6, "clip_argmax": 6},
+                               "inversion": {"lr": 0.01, "iterations": {"sdf": 6, "clip": 6, "clip_argmax": 6, "clip_lines": 6},
                                              "clip_size": 32, "snapshot_every": 2, "checkpoint_every": 2,
                                              **inversion}}}

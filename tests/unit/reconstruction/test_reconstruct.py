@@ -40,13 +40,6 @@ def test_quickdraw_sketch_is_rasterised_like_the_data_stage():
     np.testing.assert_array_equal(rec.read_sketch_image(CHAIR, index=1), expect)
 
 
-def test_ink_box():
-    img = np.full((50, 50), 255, np.uint8)
-    img[10:20, 5:35] = 0
-    assert rec.ink_box(img) == 30
-    assert rec.ink_box(np.full((4, 4), 255)) == 0
-
-
 @pytest.mark.parametrize("name,content,match", [
     ("missing.json", None, "does not exist"),
     ("broken.json", "{not json", "cannot read sketch"),
@@ -137,3 +130,91 @@ def test_readme_command_under_the_default_profile_uses_the_demos_generator(fakes
     assert "results/demo/reconstruction/generator/generator.pt" in caplog.text and "mean_style.npz" in caplog.text
     assert "iteration 2/2" in capsys.readouterr().out
     assert trimesh.load(tmp_path / "my_chair.obj", force="mesh").is_watertight
+
+
+def _tiny_demo_params(tmp_path):
+    """The repository's params.yaml with the demo profile's generator shrunk (and the render small), so that the
+    README's command runs on a real (untrained) SDFStyleGAN saved as the demo workflow saves one."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[3]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    demo = params["profiles"]["demo"]["reconstruction"]
+    demo["generator"] = {"z_dim": 16, "style_dim": 16, "style_depth": 2, "volume_res": 8, "channels": 8,
+                         "network_capacity": 2, "fmap_max": 16, "mlp_hidden": 16, "mlp_layers": 1}
+    demo["render"] = {"size": 16}
+    demo["inversion"]["clip_size"] = 32
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_readme_command_runs_the_demo_generator_and_names_it_on_stderr(tmp_path, monkeypatch, capsys, caplog):
+    """`sketch3d reconstruct SKETCH --out MESH.obj` under the default (demo) profile, real renderer and a real tiny
+    SDFStyleGAN saved by save_generator where the demo workflow writes it (CLIP: a stand-in); not on a terminal, so a
+    progress line every --progress-every iterations."""
+    import logging
+
+    import torch
+
+    from sketch3d.cli import main
+    from sketch3d.reconstruction import generator as G
+    from sketch3d.reconstruction import inversion
+
+    _tiny_demo_params(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(inversion, "clip_backbone", lambda settings, device="cpu": FakeClip())
+    from sketch3d.config import load_params
+
+    cfg = G.GeneratorConfig.from_settings(load_params("params.yaml")["reconstruction"]["generator"])
+    torch.manual_seed(0)
+    gen = G.SDFStyleGAN(cfg).eval()
+    folder = tmp_path / "results/demo/reconstruction/generator"
+    folder.mkdir(parents=True)
+    G.save_generator(gen, folder / "generator.pt")
+    G.write_mean_style(folder / "mean_style.npz", G.mean_style(gen, n=8, seed=0), 8, 0)
+    with caplog.at_level(logging.INFO, logger="sketch3d"):
+        code = main(["reconstruct", str(CHAIR), "--out", "my_chair.obj", "--iterations", "2", "--progress-every", "1"])
+    out = capsys.readouterr()
+    assert code == 0, caplog.text
+    assert "demo profile: the demo's own generator" in caplog.text and "not the thesis's" in caplog.text
+    assert "iteration 1/2" in out.out and "iteration 2/2" in out.out and "DEMO PROFILE" in out.out
+    assert (tmp_path / "my_chair.obj").stat().st_size > 0
+
+
+def test_progress_bar_on_a_terminal(fakes, tmp_path, capsys):
+    """bar=True (what a terminal gets): tqdm on stderr with iterations, loss and best; no progress lines."""
+    lines = []
+    rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), iterations=3, clip=FakeClip(),
+                    echo=lines.append, bar=True)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "loss=" in err and "best=" in err and lines == []
+
+
+def test_paper_profile_without_the_checkpoint_is_refused_before_any_compute(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from sketch3d.cli import main
+
+    repo = Path(__file__).resolve().parents[3]
+    (tmp_path / "params.yaml").write_text((repo / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.ERROR, logger="sketch3d"):
+        assert main(["reconstruct", str(CHAIR), "--out", "x.obj", "--profile", "paper"]) == 1
+    assert "epoch=199.ckpt" in caplog.text and "reconstruction.generator.weights" in caplog.text
+    assert not (tmp_path / "x.obj").exists()
+
+
+def test_renderer_option(fakes, tmp_path, monkeypatch):
+    """--renderer picks eq. 4.7's image for this run (the inversion sees it in its settings); a bad one is named."""
+    from sketch3d.reconstruction import inversion
+
+    seen = []
+    real = inversion.render_image
+    monkeypatch.setattr(inversion, "render_image", lambda fn, view, s, renderer: seen.append(renderer) or
+                        real(fn, view, s, renderer))
+    rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), iterations=1, clip=FakeClip(),
+                    echo=lambda line: None, renderer="lines", bar=False)
+    rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), iterations=1, clip=FakeClip(),
+                    echo=lambda line: None, bar=False)
+    assert seen[0] == "lines" and seen[-1] == "shaded"
+    with pytest.raises(rec.ReconstructError, match="renderer"):
+        rec.reconstruct(CHAIR, tmp_path / "o.obj", settings(), FakeGenerator(), renderer="toon", clip=FakeClip())

@@ -73,16 +73,20 @@ def test_one_sdf_inversion_step_on_the_meta_device(meta_generator, inversion):
     assert loss.device.type == "meta" and styles.grad.device.type == "meta"
 
 
-@pytest.mark.parametrize("supervision,augment", [("clip", 0), ("clip_argmax", 0), ("clip", 2)])
-def test_one_clip_inversion_step_on_the_meta_device(meta_generator, monkeypatch, supervision, augment):
-    """From the rendering on (features of drawing and sketch, argmax, augmentation, MSE, backward, Adam). The
-    renderer is replaced by a drawing computed from the generated SDF on the SDF's own device."""
-    def drawing_of(sdf_fn, view, settings):
+@pytest.mark.parametrize("supervision,augment,mode", [("clip", 0, "channels"), ("clip_argmax", 0, "channels"),
+                                                      ("clip_argmax", 0, "spatial"), ("clip", 2, "channels")])
+def test_one_clip_inversion_step_on_the_meta_device(meta_generator, monkeypatch, supervision, augment, mode):
+    """From the rendering on (the framing of sketch and rendering into one box, features of both, argmax in either
+    grouping, augmentation, MSE, backward, Adam). The renderer is replaced by an image computed from the generated
+    SDF on the SDF's own device; the framing (features.box.fit_to_box_tensor) runs on meta as it is: its box stays
+    a device tensor, no host synchronisation."""
+    def drawing_of(sdf_fn, view, settings, renderer):
         points = torch.linspace(-0.4, 0.4, 16 * 16 * 3, device=sdf_fn.device).reshape(-1, 3)
-        return torch.sigmoid(sdf_fn(points)).reshape(16, 16)
+        image = torch.sigmoid(sdf_fn(points)).reshape(16, 16)
+        return image, image.detach() < 0.5
 
-    monkeypatch.setattr(I, "render_lines", drawing_of)
-    settings = tiny_settings(augment=augment)
+    monkeypatch.setattr(I, "render_image", drawing_of)
+    settings = tiny_settings(augment=augment, argmax_mode=mode, frame_box=170)
     sketch = np.full((224, 224), 255, np.uint8)
     sketch[60:160, 100:104] = 0
     mean = G.mean_style(meta_generator, n=4, seed=0)
@@ -140,7 +144,7 @@ def test_the_audit_sees_a_factory_without_a_device():
     assert audit.offences == ["some_module.py:1: zeros", "some_module.py:3: ones", "some_module.py:4: as_tensor"]
 
 
-@pytest.mark.parametrize("supervision", ["clip", "clip_argmax", "sdf"])
+@pytest.mark.parametrize("supervision", ["clip", "clip_argmax", "clip_lines", "sdf"])
 def test_an_inversion_step_through_the_real_renderer_names_its_device_everywhere(tiny_generator, supervision):
     settings = tiny_settings(augment=1, sdf_points=16)
     settings["reconstruction"]["inversion"]["iterations"] = {supervision: 1}
