@@ -183,15 +183,19 @@ class Checkpoint:
     one folder per run: other settings start afresh beside it); ``Checkpoint(path=file, fingerprint=fp)``: that file.
     ``on_mismatch``: ``"raise"`` (a CheckpointMismatch naming the folder to delete) or ``"ignore"`` (start
     afresh; the file is overwritten at the first checkpoint). ``unreadable``: ``"raise"`` or ``"ignore"`` for a
-    file torch cannot read (a checkpoint cut short). ``map_location``: where torch.load puts its tensors."""
+    file torch cannot read (a checkpoint cut short). ``map_location``: where torch.load puts its tensors. ``code``:
+    the code version of the training (``codeversion.code_version`` of its module), part of the fingerprint: after a
+    code change Snakemake reruns the job, and the job must not resume (or, finished, return) the old code's run."""
 
     NAME = "checkpoint.pt"
 
     def __init__(self, folder: str | Path | None = None, fingerprint: str = "", *, path: str | Path | None = None,
                  name: str = NAME, on_mismatch: str = "raise", unreadable: str = "raise", map_location: Any = "cpu",
-                 weights_only: bool = True) -> None:
+                 weights_only: bool = True, code: str = "") -> None:
         if (folder is None) == (path is None):
             raise ValueError("Checkpoint: give a folder or a path")
+        if code:
+            fingerprint = hashlib.sha256(f"{fingerprint}\0code\0{code}".encode()).hexdigest()
         self.path = Path(path) if path is not None else Path(folder) / fingerprint[:16] / name
         self.fingerprint = fingerprint
         self.on_mismatch, self.unreadable = on_mismatch, unreadable
@@ -213,7 +217,7 @@ class Checkpoint:
                 log.warning("checkpoint %s is of another run (settings, inputs or code differ); starting afresh",
                             self.path)
                 return None
-            raise CheckpointMismatch(f"checkpoint {self.path} belongs to another run (different settings or inputs): "
+            raise CheckpointMismatch(f"checkpoint {self.path} belongs to another run (different settings, inputs or code): "
                                      f"delete {self.path.parent} to start again")
         return state
 

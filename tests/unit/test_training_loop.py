@@ -135,3 +135,18 @@ def test_steps_run_on_the_pinned_training_kernels(monkeypatch):
     loop.run(lambda i: seen.append(torch.backends.mkldnn.enabled),
              evaluate=lambda done: seen.append(torch.backends.mkldnn.enabled))
     assert seen == [False] * 4 and torch.backends.mkldnn.enabled  # restored after the run
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed(tmp_path):
+    """The code version is part of what a checkpoint belongs to: after a code change Snakemake reruns the job, and
+    the job must start afresh, not resume (or, finished, hand back) the old code's run."""
+    from sketch3d.training_loop import Checkpoint, CheckpointMismatch
+
+    old = Checkpoint(tmp_path, "fp", code="aaaa")
+    old.save({"step": 5})
+    assert Checkpoint(tmp_path, "fp", code="aaaa").load()["step"] == 5
+    assert Checkpoint(tmp_path, "fp", code="bbbb").load() is None  # another folder: a fresh start
+    same_file = Checkpoint(path=old.path, fingerprint="fp", code="bbbb")
+    with pytest.raises(CheckpointMismatch, match="settings, inputs or code"):
+        same_file.load()
+    assert Checkpoint(path=old.path, fingerprint="fp", code="bbbb", on_mismatch="ignore").load() is None

@@ -51,6 +51,7 @@ from sketch3d.netspace import prep as preps
 from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.names import MULTI, ONE_ARCHITECTURE, SETTINGS, SEVERAL_ARCHITECTURES, UNSEEN
 from sketch3d.report.figure_file import save_figure
+from sketch3d.codeversion import code_version
 from sketch3d.training_loop import CURVES_CSV, CURVES_PNG, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
@@ -487,7 +488,7 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
                      [t.name for t in train_t], [t.name for t in val_t])  # more steps: the same run, continued
     # a checkpoint of other settings or nets, or one cut short, is ignored: the run starts afresh
     checkpoint = Checkpoint(path=Path(checkpoints) / f"netspace_{setting}.pt", fingerprint=fp, on_mismatch="ignore",
-                            unreadable="ignore", weights_only=False)
+                            unreadable="ignore", weights_only=False, code=code_version(__name__))
     loop = TrainingLoop(f"netspace {setting}", total=int(s["steps"]), checkpoint=checkpoint,
                         checkpoint_every=int(s["checkpoint_every"]), state={"model": model, "optimizer": opt, "generator": gen},
                         # order: the queue of training nets still to visit in this pass (a seeded shuffle per pass);

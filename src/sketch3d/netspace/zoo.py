@@ -48,6 +48,7 @@ from sketch3d.netspace.zoo_plan import (  # noqa: F401  (the plan's home: the li
     _arch, ARCHITECTURE_NAMES, best_candidate, _check_member, _counts, epoch_grid, EPOCH_SPACINGS, GOLDEN, Member,
     member_by_name, member_seed, MEMBER_SPLITS, _multi, _need, SETTINGS, _sgd_regime, _single, spread_epochs,
     _teacher, _zoo, zoo_members, zoo_plan, ZooError)
+from sketch3d.codeversion import code_version
 from sketch3d.training_loop import Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
@@ -167,7 +168,7 @@ def train_member(member: Member, settings: dict, data: dict | None, out_path: st
     # a checkpoint of another member definition or image set is ignored: the member starts afresh
     checkpoint = Checkpoint(path=Path(checkpoint_dir) / f"{member.name}.pt",
                             fingerprint=fingerprint({"member": member.to_dict(), "data": cfg}), on_mismatch="ignore",
-                            map_location=device, weights_only=False)
+                            map_location=device, weights_only=False, code=code_version(__name__))
     loop = TrainingLoop(f"train_member {member.name}", total=member.epochs, checkpoint=checkpoint, unit="epoch",
                         state={"model": model, "optimizer": opt, "scheduler": sched},
                         values={"curve": [], "best": {"epoch": None, "val_accuracy": None, "state": None}})

@@ -63,6 +63,7 @@ import torch
 
 from sketch3d.geometry.sdf import grid_points
 from sketch3d.reconstruction.generator import GeneratorConfig, SDFStyleGAN, save_generator
+from sketch3d.codeversion import code_version
 from sketch3d.training_loop import TORCH_CPU, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
@@ -161,7 +162,7 @@ def train_demo_generator(sdf_grids: np.ndarray, settings: dict, generator_settin
                                   {"params": [latents], "lr": s["lr_latent"]}], betas=(0.9, 0.99))
     # one folder per (data, settings, architecture, seed): a change starts afresh, an interrupted run resumes
     fp = fingerprint(grids, s, list(vars(config).values()), int(seed))
-    loop = TrainingLoop("train_generator", total=s["steps"], checkpoint=Checkpoint(checkpoints, fp),
+    loop = TrainingLoop("train_generator", total=s["steps"], checkpoint=Checkpoint(checkpoints, fp, code=code_version(__name__)),
                         checkpoint_every=s["checkpoint_every"], checkpoint_last=False,
                         state={"generator": generator, "latents": latents, "optimiser": optimiser, "rng": gen,
                                "torch_rng": TORCH_CPU}, values={"losses": []})

@@ -83,6 +83,7 @@ import torch.nn.functional as F
 from sketch3d.atomic import atomic_dir
 from sketch3d.reconstruction.names import SUPERVISIONS
 from sketch3d.report.figure_file import save_figure
+from sketch3d.codeversion import code_version
 from sketch3d.training_loop import Checkpoint, CheckpointMismatch, TrainingLoop, fingerprint
 
 log = logging.getLogger(__name__)
@@ -580,7 +581,7 @@ def optimise(objective: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
     opt = torch.optim.Adam([styles], lr=lr)
     gen = torch.Generator().manual_seed(int(seed))
     loop = TrainingLoop("inversion", total=iterations, unit="iteration", checkpoint_every=checkpoint_every,
-                        checkpoint=Checkpoint(path=checkpoint, fingerprint=fingerprint) if checkpoint else None,
+                        checkpoint=Checkpoint(path=checkpoint, fingerprint=fingerprint, code=code_version(__name__)) if checkpoint else None,
                         state={"styles": styles, "optimizer": opt, "rng": gen},
                         values={"losses": [], "best_loss": math.inf, "best_iteration": -1,
                                 "best_styles": init.detach().clone(), "snapshot_iterations": [],
@@ -650,7 +651,7 @@ def invert(generator, target: Target, supervision: str, settings: Mapping, out_d
         raise InversionError(f"the mean style has shape {tuple(mean.shape)}; expected [1, n_styles, style_dim]")
     objective = Objective(generator, target, supervision, settings, s, mean, device, clip)
     fp = _fingerprint(generator, target, supervision, settings, mean)
-    checkpoint = Checkpoint(checkpoint_dir, fp, name=CHECKPOINT).path if checkpoint_dir is not None else None
+    checkpoint = Checkpoint(checkpoint_dir, fp, name=CHECKPOINT, code=code_version(__name__)).path if checkpoint_dir is not None else None
     result = optimise(objective, mean, s.iterations[supervision], s.lr, s.snapshot_every, seed,
                       checkpoint=checkpoint, checkpoint_every=s.checkpoint_every, fingerprint=fp,
                       stop_after=stop_after, progress=progress)

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 
 from sketch3d.atomic import atomic_path
 from sketch3d.report.figure_file import save_figure
+from sketch3d.codeversion import code_version
 from sketch3d.training_loop import CURVES_CSV, CURVES_PNG, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger(__name__)
@@ -463,7 +464,7 @@ def train_mask(
         raise ValueError("train_mask: no validation class given: checkpoints are selected on validation sketches")
     for name, v in val.items():
         v.check(name, source.dim)
-    checkpoint = Checkpoint(checkpoint_dir, _fingerprint(source, val, settings, augment))
+    checkpoint = Checkpoint(checkpoint_dir, _fingerprint(source, val, settings, augment), code=code_version(__name__))
 
     torch.manual_seed(s0.seed)
     device = torch.device(source.device)

@@ -49,6 +49,7 @@ from torch.nn import functional as F
 
 from sketch3d.atomic import save_torch
 from sketch3d.report.figure_file import save_figure
+from sketch3d.codeversion import code_version
 from sketch3d.training_loop import (CURVES_CSV, CURVES_PNG, PYTHON_RANDOM, TORCH_CPU, TORCH_DEVICE, Checkpoint,
                                     TrainingLoop, fingerprint, seed_everything, write_curves)
 from sketch3d.sketchydepth.networks import ModelSpec, build_networks, gan_loss, model_spec, num_downs_for
@@ -389,7 +390,8 @@ def train_gan(model: str, settings: Mapping, train: Path, train_depth: Path | No
     if vdata is not None and vdata.partial.shape[1] != size:
         raise ValueError(f"train_gan: validation images are {vdata.partial.shape[1]} px, training images {size} px")
     fp = _fingerprint(model, s, data, vdata)
-    checkpoint = Checkpoint(checkpoints if checkpoints is not None else Path(out) / "checkpoints", fp)
+    checkpoint = Checkpoint(checkpoints if checkpoints is not None else Path(out) / "checkpoints", fp,
+                            code=code_version(__name__))
 
     if torch.device(device).type == "cuda":
         torch.backends.cudnn.deterministic = True
