@@ -110,7 +110,9 @@ BOUNDARIES: tuple[Boundary, ...] = (
     Boundary("gans", "sketchydepth", ("train_gan",), ("sketchydepth/models",), after=("scenes", "depth_labels"),
              code=("src/sketch3d/sketchydepth/networks.py", "src/sketch3d/sketchydepth/training.py",
                    "src/sketch3d/training_loop.py"), params=("seed", "sketchydepth.gan")),
-    Boundary("sketchydepth_eval", "sketchydepth", ("generate", "image_metrics"),
+    # label_depth too: image_metrics reads MiDaS's labels of the generated images (not an out: made again here);
+    # without it in --until, Snakemake stops with "out of jobs ready to be started"
+    Boundary("sketchydepth_eval", "sketchydepth", ("generate", "label_depth", "image_metrics"),
              ("sketchydepth/generated", "sketchydepth/metrics"), after=("scenes", "depth_labels", "gans"),
              code=("src/sketch3d/sketchydepth",),
              params=("seed", "sketchydepth.labeller", "sketchydepth.gan", "sketchydepth.perturbation",

@@ -143,8 +143,10 @@ def _run_and_kill_one(copy: Path) -> tuple[str, dict]:
         running = {}
         for line in _slurm("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k").splitlines():
             job_id, comment = line.split("|", 1)
-            if comment.startswith("rule_train_member_"):
-                running[comment.removeprefix("rule_train_member_wildcards_")] = job_id
+            # the plugin's comment: rule_<rule>_wildcards_<the wildcards' values joined by _> (dataset, member)
+            member = next((m for m in (KILLED, OTHER) if comment.endswith(f"_{m}")), None)
+            if comment.startswith("rule_train_member_") and member is not None:
+                running[member] = job_id
         # a GPU's index is shown while its job runs only
         notes["concurrent"] = {member: _gpu_index(_job_info(i)) for member, i in running.items()}
         notes["killed"] = running[KILLED]

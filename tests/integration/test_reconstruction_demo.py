@@ -53,8 +53,13 @@ def test_every_output_is_there_and_says_demo(built):
             losses = pd.read_csv(folder / "losses.csv")
             assert len(losses) == summary["iterations"] and summary["best_loss"] == pytest.approx(losses["loss"].min())
             mesh = trimesh.load(folder / "mesh.obj", force="mesh")
-            # a closed surface, or none at all where the tiny generator's best shape is empty (said in the summary)
-            assert mesh.is_watertight or (mesh.is_empty and summary["empty"]), (supervision, example)
+            # a closed surface, or none at all where the tiny generator's best shape is empty (said in the summary):
+            # every edge shared by an even number of faces, no boundary (marching cubes' vertices merged within 1e-7
+            # of a cell can join two sheets at one edge: closed, not always manifold, so trimesh's is_watertight
+            # is too strict; seen on the tiny generator)
+            uses = np.unique(mesh.edges_sorted, axis=0, return_counts=True)[1] if not mesh.is_empty else np.array([])
+            assert (not mesh.is_empty and (uses % 2 == 0).all()) or (mesh.is_empty and summary["empty"]), \
+                (supervision, example)
             grid = np.load(folder / "sdf.npy")
             assert grid.shape == (16, 16, 16)  # the target grid's points (targets.sdf_resolution of the tiny params)
 
