@@ -60,6 +60,7 @@ class Boundary:
     # a chain's first stage: its inputs per profile, as many for each (paths relative to the repository root)
     sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
     targets: tuple[str, ...] = ()   # explicit Snakemake targets (relative to the results folder) instead of --until
+    goal: str = ""                  # a target rule of the workflow that asks for the boundary's files, instead of --until
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -110,13 +111,14 @@ BOUNDARIES: tuple[Boundary, ...] = (
     Boundary("gans", "sketchydepth", ("train_gan",), ("sketchydepth/models",), after=("scenes", "depth_labels"),
              code=("src/sketch3d/sketchydepth/networks.py", "src/sketch3d/sketchydepth/training.py",
                    "src/sketch3d/training_loop.py"), params=("seed", "sketchydepth.gan")),
-    # label_depth too: image_metrics reads MiDaS's labels of the generated images (not an out: made again here);
-    # without it in --until, Snakemake stops with "out of jobs ready to be started"
+    # asked through its target rule (workflow/rules/sketchydepth.smk): with `--until generate image_metrics`
+    # (label_depth listed or not: image_metrics reads MiDaS's labels of the generated images) Snakemake stopped
+    # "out of jobs ready to be started" once the generate jobs were done
     Boundary("sketchydepth_eval", "sketchydepth", ("generate", "label_depth", "image_metrics"),
              ("sketchydepth/generated", "sketchydepth/metrics"), after=("scenes", "depth_labels", "gans"),
              code=("src/sketch3d/sketchydepth",),
              params=("seed", "sketchydepth.labeller", "sketchydepth.gan", "sketchydepth.perturbation",
-                     "sketchydepth.fid", "sketchydepth.metrics")),
+                     "sketchydepth.fid", "sketchydepth.metrics"), goal="sketchydepth_eval"),
     # ---- chapter 4.3: reconstruction
     Boundary("reconstruction_targets", "reconstruction", ("reconstruction_targets", "sdf_targets"),
              ("reconstruction/targets", "reconstruction/sdf"), after=("dataset",),
@@ -240,9 +242,9 @@ def chain_stages() -> str:
         extra = {p: {f"source{i}": b.sources[p][i] for i in range(n_sources)} for p in PROFILES} if b.sources else {}
         # --until over the chapters that read the boundary (their target rules): the paper's preflight then
         # checks those chapters' data only
-        targets = [f"${{item.results}}/{t}" for t in b.targets] or list(chapters_reading(b.name))
+        targets = [f"${{item.results}}/{t}" for t in b.targets] or ([b.goal] if b.goal else list(chapters_reading(b.name)))
         out += [f"  {b.name}:", *foreach_items(extra), "    do:",
-                f"      cmd: {snakemake_cmd(targets, () if b.targets else b.rules)}",
+                f"      cmd: {snakemake_cmd(targets, () if b.targets or b.goal else b.rules)}",
                 "      deps:",
                 *yaml_list("        ", [f"${{item.source{i}}}" for i in range(n_sources)]),
                 *yaml_list("        ", outs_of(b.after)),

@@ -7,6 +7,12 @@ rule sketchydepth:
         CHAPTER_TARGETS["sketchydepth"],
 
 
+# the DVC chain's evaluation stage (sketch3d.chain: sketchydepth_eval) asks for every run's metrics by this name
+rule sketchydepth_eval:
+    input:
+        expand(f"{SD}/metrics/{{model}}.json", model=SD_RUNS),
+
+
 rule fetch_sketchycoco:
     output:
         f"{SD_CFG['sketchycoco']['data_dir']}/downloads/{{archive}}",
