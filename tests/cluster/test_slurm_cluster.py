@@ -217,13 +217,13 @@ def test_the_slurm_profile_runs_each_chapter_on_slurm(cluster, tmp_path):
     # ... and inside each finished job, the code saw the GPU SLURM gave it (sketch3d.devices' report line)
     reports = {}
     for member in (KILLED, OTHER):
-        log = (slurm_copy / OUT / "logs" / "train_member" / f"{member}.log").read_text()
+        log = (slurm_copy / OUT / "logs" / "train_member" / f"{DATASET}_{member}.log").read_text()
         m = re.search(r"SLURM job (\d+) CUDA_VISIBLE_DEVICES=(\d+)", log)
         assert m, log
         reports[member] = m.groups()
     assert reports[OTHER][1] == notes["concurrent"][OTHER]
     # the cancelled job was retried as another SLURM job, which resumed after the checkpoint's epoch
-    killed_log = (slurm_copy / OUT / "logs" / "train_member" / f"{KILLED}.log").read_text()
+    killed_log = (slurm_copy / OUT / "logs" / "train_member" / f"{DATASET}_{KILLED}.log").read_text()
     assert reports[KILLED][0] != notes["killed"]
     m = re.search(rf"train_member {KILLED}: resuming after epoch (\d+) of (\d+)", killed_log)
     assert m and 1 <= int(m.group(1)) < int(m.group(2)), killed_log
