@@ -25,7 +25,7 @@ class How:
 HOW = (
     How(r"bash scripts/(demo|test)\.sh", "setup",
         "the README's two commands: CI runs test.sh (.ci/run), and demo.sh is the whole demo (about 40 minutes)"),
-    How(r"bash scripts/rehearse\.sh", "setup", "the paper rehearsal: .ci/run runs it beside the tests"),
+    How(r"bash scripts/rehearse\.sh", "setup", "the paper rehearsal: .ci/run runs it after the tests"),
     How(r"bash scripts/gpu_check\.sh", "nogpu", "needs CUDA: on this machine it must stop at once, saying so"),
     How(r"export PATH=", "run", "the venv's tools on the PATH: every test's environment has them"),
     How(r"snakemake (?!--report)", "dry", "a workflow run: dry-run (-n) in a tiny project, which builds the same DAG"),
