@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from readme_commands import commands_of
-from workflow_helpers import BIN, make_project, run, snakemake, workflow_env
+from workflow_helpers import BIN, init_dvc_repo, make_project, ran_stages, run, snakemake, workflow_env
 
 pytestmark = pytest.mark.slow
 
@@ -248,27 +248,20 @@ def _dvc(args: list[str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-def _ran_stages(log: str) -> list[str]:
-    return re.findall(r"Running stage '([^']+)'", log)
-
-
 def test_dvc_chain_round_trip_through_a_remote(finished, tmp_path):
     """Issue 22: the finished run (the producer) adopted by DVC without a rerun and pushed to a folder remote; a
     clone (the consumer) rebuilds Table 4.8 after a params edit from what it pulls, running that table's stage only;
     after a pull, Snakemake has nothing to do (DVC's checkout times do not make it rerun); DVC's run-cache and the
     lock agree between the two."""
     table = [f"results/demo/tables/table_4_8.{ext}" for ext in ("csv", "md", "json")]
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.org"],
-                ["git", "config", "user.name", "t"]):
-        run(cmd, cwd=finished)
-    _dvc(["init", "-q"], finished)
+    init_dvc_repo(finished)
     _dvc(["remote", "add", "-d", "lab", str(tmp_path / "remote")], finished)
     # a Snakemake run's results, adopted: `dvc commit` records the chain up to the table as it is (it rewrites a
     # single-file out from its cache, a new time: Snakemake's input checksums of those small files keep their
     # readers up to date)
     _dvc(["commit", "-f", "--with-deps", "table_4_8@demo"], finished)
     assert "up to date" in _dvc(["status", "table_4_8@demo"], finished)
-    assert _ran_stages(_dvc(["repro", "table_4_8@demo"], finished)) == []
+    assert ran_stages(_dvc(["repro", "table_4_8@demo"], finished)) == []
     assert "Nothing to be done" in snakemake("-n", "--cores", "1", "--", *TARGETS, cwd=finished).stdout
     _dvc(["push", "--with-deps", "table_4_8@demo"], finished)
     run(["git", "add", "-A"], cwd=finished)
@@ -291,7 +284,7 @@ def test_dvc_chain_round_trip_through_a_remote(finished, tmp_path):
     assert params.read_text().count("bootstrap: 200,") == 1
     params.write_text(params.read_text().replace("bootstrap: 200,", "bootstrap: 199,"))
     log = _dvc(["repro", "--pull", "--allow-missing", "table_4_8@demo"], other)
-    assert _ran_stages(log) == ["table_4_8@demo"], log[-3000:]
+    assert ran_stages(log) == ["table_4_8@demo"], log[-3000:]
     assert (other / "results/demo/retrieval/masks").is_dir()
     assert "up to date" in _dvc(["status", "table_4_8@demo"], other)
     assert "Nothing to be done" in snakemake("-n", "--cores", "1", "--", *table, cwd=other).stdout

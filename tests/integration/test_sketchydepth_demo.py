@@ -4,7 +4,6 @@ reads it, and DVC's Table 3.1 stage rebuilds only that table's chain."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 from PIL import Image
 
 from readme_commands import commands_of
-from workflow_helpers import BIN, jobs_after, make_project, run, snakemake
+from workflow_helpers import BIN, init_dvc_repo, jobs_after, make_project, ran_stages, run, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -82,13 +81,10 @@ def test_dvc_repro_of_table_3_1_rebuilds_only_its_chain(built):
     the labels alone. (A repro from nothing runs each boundary's Snakemake jobs the same way; the retrieval chain's
     round trip through a remote, test_demo_end_to_end, covers the pull side.)"""
     (built / "results/demo/tables/table_3_1.md").unlink()
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.org"],
-                ["git", "config", "user.name", "t"]):
-        run(cmd, cwd=built)
-    run([str(BIN / "dvc"), "init", "-q"], cwd=built)
+    init_dvc_repo(built)
     run([str(BIN / "dvc"), "commit", "-f", "--with-deps", "sketchydepth_eval@demo"], cwd=built, timeout=900)
     proc = run([str(BIN / "dvc"), "repro", "table_3_1@demo"], cwd=built, timeout=900)
-    assert re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr) == ["table_3_1@demo"], proc.stdout[-3000:]
+    assert ran_stages(proc.stdout + proc.stderr) == ["table_3_1@demo"], proc.stdout[-3000:]
     assert (built / "results/demo/tables/table_3_1.md").is_file()
     log = (built / ".snakemake/log")
     last = sorted(log.glob("*.snakemake.log"))[-1].read_text()

@@ -48,6 +48,20 @@ def snakemake(*args: str, cwd: Path, check: bool = True, timeout: int = 900) -> 
     return run([str(BIN / "snakemake"), *args], cwd=cwd, check=check, timeout=timeout)
 
 
+def init_dvc_repo(project: Path) -> None:
+    """A git repository with DVC in ``project``, as a user's clone is (a committer named: `dvc commit` needs none,
+    a git commit does)."""
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.org"],
+                ["git", "config", "user.name", "t"]):
+        run(cmd, cwd=project)
+    run([str(BIN / "dvc"), "init", "-q"], cwd=project)
+
+
+def ran_stages(log: str) -> list[str]:
+    """The DVC stages a `dvc repro` log says it ran, in order."""
+    return re.findall(r"Running stage '([^']+)'", log)
+
+
 def make_project(dest: Path, params: Path | None = None) -> Path:
     """Copy what the workflow needs; params.yaml replaced by the tiny test settings."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
