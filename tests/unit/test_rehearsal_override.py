@@ -1,5 +1,6 @@
 """workflow/rehearsal.yaml, the rehearsal's one override: only where the inputs lie and sizes may differ from the
-paper profile; every architecture, resolution the architectures depend on, and method setting is the paper's."""
+paper profile; every architecture a file loads into (NetSpace's own widths are sizes: the pipeline trains it),
+resolution the architectures depend on, and method setting is the paper's."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +25,7 @@ SAME_AS_PAPER = (
     "reconstruction.generator.volume_res", "reconstruction.generator.channels",
     "reconstruction.generator.network_capacity", "reconstruction.generator.fmap_max",
     "reconstruction.generator.mlp_hidden", "reconstruction.generator.mlp_layers",
-    "netspace.model", "netspace.prep", "netspace.datasets", "netspace.data.tinyimagenet.image_size",
+    "netspace.model.embedding", "netspace.prep", "netspace.datasets", "netspace.data.tinyimagenet.image_size",
     "netspace.data.cifar10.image_size",
 )
 
@@ -67,6 +68,12 @@ def test_architectures_and_methods_are_the_paper_profiles():
     rehearsal = _rehearsal()
     for key in SAME_AS_PAPER:
         assert _get(rehearsal, key) == _get(paper, key), key
+    # NetSpace's own widths are sizes (no pretrained file loads into it; the peer's are tests/unit/netspace/
+    # test_model.py's): the rehearsal sets them, smaller, and nothing else of the model
+    assert set(rehearsal["netspace"]["model"]) - set(paper["netspace"]["model"]) <= {"channels", "encoder_channels"}
+    assert "channels" not in paper["netspace"]["model"] and "encoder_channels" not in paper["netspace"]["model"]
+    assert {k: v for k, v in rehearsal["netspace"]["model"].items() if k not in ("channels", "encoder_channels")} \
+        == paper["netspace"]["model"]
     # the retrieval's main choice (every table's rows) is the paper's; its extra choices' rows are left out
     assert rehearsal["retrieval"]["choices"] == paper["retrieval"]["choices"][:1]
     for name, net in paper["features"]["networks"].items():  # the same networks; their weights may be fixture paths
