@@ -76,6 +76,9 @@ def test_architectures_and_methods_are_the_paper_profiles():
         == paper["netspace"]["model"]
     # the retrieval's main choice (every table's rows) is the paper's; its extra choices' rows are left out
     assert rehearsal["retrieval"]["choices"] == paper["retrieval"]["choices"][:1]
+    # Table 3.1's first test input (data/test) is the paper's; its further inputs' runs are left out
+    inputs = rehearsal["sketchydepth"]["sketchycoco"]["test_inputs"]
+    assert inputs == paper["sketchydepth"]["sketchycoco"]["test_inputs"][:1] and len(inputs) == 1
     for name, net in paper["features"]["networks"].items():  # the same networks; their weights may be fixture paths
         assert {k: v for k, v in rehearsal["features"]["networks"][name].items() if k != "weights"} == {
             k: v for k, v in net.items() if k != "weights"}, name
