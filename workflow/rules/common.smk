@@ -6,7 +6,7 @@ import json
 import re
 
 from sketch3d.chain import checkout_base, order_checkout_times
-from sketch3d.codeversion import command_version
+from sketch3d.code_version_store import VersionStore
 from sketch3d.config import ParamsError, results_dir, validate
 from sketch3d.names import SPLITS, table_id, table_slug, table_stem
 from sketch3d.report.reference import table_file
@@ -107,8 +107,12 @@ def settings(*keys, exclude=()):
 def code(rule_name):
     """Code version of the command that a rule runs, see sketch3d.codeversion. Passed as a param, so that
     a change of the package code or data it runs on reruns exactly the rules that use it (Snakemake's
-    own code trigger sees only the shell text of a rule)."""
-    return command_version(rule_name)
+    own code trigger sees only the shell text of a rule). Kept between starts by the package's digest
+    (sketch3d.code_version_store: deriving them all takes ~2.6 s a start)."""
+    return _CODE_VERSIONS.version(rule_name)
+
+
+_CODE_VERSIONS = VersionStore()
 
 
 def log_of(rule_name, *wildcards):
