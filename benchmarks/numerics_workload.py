@@ -2,8 +2,9 @@
 
     python benchmarks/numerics_workload.py train|clip_rn|clip_vit
 
-prints `<sha1 of the result's bytes> <CPU seconds of the computation, model building left out>`. `train`: 12 SGD steps of a small convolutional network inside
-`numerics.training_kernels()`; `train_native_convs`: the same steps outside it; `clip_rn` / `clip_vit`: a forward
+prints `<sha1 of the result's bytes> <CPU seconds of the computation, model building left out>`. `train`: 12 SGD
+steps of a small convolutional network inside `numerics.training_kernels()`, in a process that imported the training
+loop (MKL's COMPATIBLE branch); `train_native_convs`: the same steps outside it; `clip_rn` / `clip_vit`: a forward
 pass of randomly initialised open_clip RN50 / ViT-B-32 image towers on 4 images (inference, as the feature stage).
 The process's environment decides the kernels (set it before starting the process).
 """
@@ -62,6 +63,9 @@ def _clip(name: str) -> torch.Tensor:
 
 
 def main(what: str) -> None:
+    if what == "train":
+        # a training process: MKL's vendor-independent branch, asked for before the first GEMM (sketch3d.training_blas)
+        import sketch3d.training_loop  # noqa: F401
     torch.set_num_threads(1)
     out = {"train": lambda: _train(True), "train_native_convs": lambda: _train(False),
            "clip_rn": lambda: _clip("RN50"), "clip_vit": lambda: _clip("ViT-B-32")}[what]()

@@ -20,7 +20,9 @@ A chapter writes only its *step* (one optimisation step, or one epoch) and its *
   (:func:`check_one_device`) and saves/restores the random state of the device the model is on;
 - **a progress line** per evaluation (:meth:`TrainingLoop.progress`);
 - **pinned kernels**: every step and evaluation runs inside :func:`sketch3d.numerics.training_kernels`
-  (convolutions without oneDNN / NNPACK), so that a training gives the same numbers on every x86-64 CPU kind.
+  (convolutions without oneDNN / NNPACK), and a process that imports this module computes its GEMMs on MKL's
+  vendor-independent branch (:mod:`sketch3d.training_blas`), so that a training gives the same numbers on every
+  x86-64 CPU kind, Intel's and AMD's.
 
 The loop never draws a random number and never touches a float of the computation (the order of every draw and
 every operation is the chapter's); only the convolution kernels it pins choose how a float is rounded.
@@ -52,8 +54,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from sketch3d import training_blas
 from sketch3d.atomic import atomic_path, save_torch
 from sketch3d.numerics import training_kernels
+
+# MKL's vendor-independent branch for this process (read at MKL's first call: a training command imports this
+# module at the start of its handler, before any matrix product); checked before the first step
+training_blas.pin()
 
 log = logging.getLogger("sketch3d")
 
@@ -297,6 +304,7 @@ class TrainingLoop:
             stop_after: int | None = None) -> bool:
         """Run the steps left (up to ``stop_after`` in all: tests interrupt a run with it); True when finished."""
         end = self.total if stop_after is None else min(self.total, int(stop_after))
+        training_blas.check()
         with training_kernels():  # the same kernels on every x86-64 CPU kind (sketch3d.numerics)
             while self.done < end and not self.stopped:
                 i = self.done

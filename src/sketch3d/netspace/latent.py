@@ -25,6 +25,7 @@ from torch import nn
 
 from sketch3d.atomic import write_text
 from sketch3d.names import SPLITS
+from sketch3d import training_blas
 from sketch3d.numerics import training_kernels
 from sketch3d.netspace import host, losses
 from sketch3d.netspace.model import NetSpace
@@ -66,6 +67,7 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     """Optimise the embedding of ``start`` (a ``training.Target``) in the frozen ``model``; ``data``:
     ``{"train", "val", "test"}`` (images, labels; float, or uint8 training images with ``"train_transform"``:
     ``(images, generator) -> float images``, as in ``training.train_netspace``). Returns initial / optimised accuracies and the curve."""
+    training_blas.check()
     s = {**DEFAULTS, **dict(settings)}
     for key in ("steps", "eval_every"):
         if int(s.get(key, 0)) < 1:
