@@ -62,7 +62,9 @@ rule train_generator:
         code=code("train_generator"),
     log:
         log_of("train_generator"),
-    threads: 1
+    # two threads: the chapter's critical path (the inversions wait for it); a training's numbers depend on its
+    # thread count, fixed here (Snakemake lowers it to --cores: run with --cores 2 or more for the committed ones)
+    threads: 2
     resources:
         gpu=1,
     conda:
