@@ -174,6 +174,8 @@ def thesis_cells(table_csv: str | os.PathLike) -> dict[Cell, float]:
     import pandas as pd
 
     df = pd.read_csv(table_csv)
+    if "thesis" not in df.columns or df["thesis"].isna().all():
+        return {}  # a table the thesis does not print (the reconstruction scores): no cell to set beside it
     need = {"method", "category", "metric", "thesis"}
     if not need <= set(df.columns):
         raise VariationInputError(f"{table_csv}: lacks the columns {sorted(need - set(df.columns))} of a table CSV")

@@ -85,3 +85,21 @@ def test_command_writes_the_page_and_the_csv(tmp_path):
     first = out_csv.read_bytes(), md
     write_variation("4.8", ref, seeds, [], out_csv, out_md, table_csv=csv, notice=DEMO_NOTICE)
     assert (out_csv.read_bytes(), out_md.read_text()) == first
+
+
+def test_a_table_the_thesis_does_not_print_has_no_thesis_cells(tmp_path):
+    # the reconstruction scores' CSV: its own columns, an empty thesis column (the thesis prints no such table)
+    from sketch3d.report.variation import thesis_cells
+
+    scores = tmp_path / "table_reconstruction.csv"
+    pd.DataFrame({"table": ["reconstruction"] * 2, "example": ["00", "01"], "metric": ["iou"] * 2,
+                  "ours": [0.3, 0.4], "thesis": [None, None]}).to_csv(scores, index=False)
+    assert thesis_cells(scores) == {}
+    runs = [_table(tmp_path / f"s{i}.json", [50.0 + i, 80.0, 30.0 - i]) for i in range(3)]
+    cells = write_variation("x", runs[0], runs[1:], [], tmp_path / "v.csv", tmp_path / "v.md", scores)
+    assert all(c.thesis is None for c in cells) and len(cells) == 3
+    # a table that does print thesis values must still carry the columns that place them
+    broken = tmp_path / "broken.csv"
+    pd.DataFrame({"metric": ["acc@1"], "thesis": [10.0]}).to_csv(broken, index=False)
+    with pytest.raises(VariationInputError, match="lacks the columns"):
+        thesis_cells(broken)
