@@ -152,10 +152,11 @@ def to_markdown(table: str, cells: list[CellVariation], seeds: list[str], cpus: 
         f"{len(seeds)} more: {', '.join(seeds) or 'none'}). CPU kinds: {', '.join(cpus) or 'none measured'}. A "
         f"difference lies *within* the seeds' spread when it is at most {k:g} standard deviations.",
         "",
-        f"Largest seed std: {_fmt(s['max_seed_std'])} (median {_fmt(s['median_seed_std'])}); largest CPU-kind "
-        f"difference: {_fmt(s['max_cpu_diff'])} in {s['cpu_cells_differing']} cell(s), "
-        f"{s['cpu_cells_outside_seed_spread']} outside the seeds' spread; ours - thesis within the seeds' spread in "
-        f"{s['thesis_cells_within_seed_spread']} of {s['thesis_cells_compared']} cell(s).",
+        f"Largest seed std: {_fmt(s['max_seed_std'])} (median {_fmt(s['median_seed_std'])}); "
+        + (f"largest CPU-kind difference: {_fmt(s['max_cpu_diff'])} in {s['cpu_cells_differing']} cell(s), "
+           f"{s['cpu_cells_outside_seed_spread']} outside the seeds' spread; " if cpus else "no CPU kind measured; ")
+        + (f"ours - thesis within the seeds' spread in {s['thesis_cells_within_seed_spread']} of "
+           f"{s['thesis_cells_compared']} cell(s)." if s['thesis_cells_compared'] else "the thesis prints no cell of it."),
         "",
         "| method | group | metric | ours | seed std | seed range | CPU-kind diff | vs seeds | thesis | ours - thesis |",
         "|---|---|---|---|---|---|---|---|---|---|",

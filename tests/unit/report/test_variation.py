@@ -98,6 +98,8 @@ def test_a_table_the_thesis_does_not_print_has_no_thesis_cells(tmp_path):
     runs = [_table(tmp_path / f"s{i}.json", [50.0 + i, 80.0, 30.0 - i]) for i in range(3)]
     cells = write_variation("x", runs[0], runs[1:], [], tmp_path / "v.csv", tmp_path / "v.md", scores)
     assert all(c.thesis is None for c in cells) and len(cells) == 3
+    page = (tmp_path / "v.md").read_text()
+    assert "no CPU kind measured" in page and "the thesis prints no cell of it" in page
     # a table that does print thesis values must still carry the columns that place them
     broken = tmp_path / "broken.csv"
     pd.DataFrame({"metric": ["acc@1"], "thesis": [10.0]}).to_csv(broken, index=False)
