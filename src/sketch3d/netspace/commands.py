@@ -112,7 +112,8 @@ def _netspace_section(settings: dict) -> dict:
 
 
 def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
-    """{split: (normalised float images, labels)}, and the training split's augmentation + normalisation."""
+    """{split: (normalised float images, labels)}; augmented, the training split's raw images and its augmentation +
+    normalisation as ``train_transform``."""
     import torch  # noqa: F401
 
     from sketch3d.netspace import images
@@ -120,10 +121,12 @@ def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
     raw = images.load_splits(settings, splits)
     out = {s: (images.normalise(x), y) for s, (x, y) in raw.items() if s != "train"}
     if "train" in raw:
-        out["train"] = raw["train"]
-        augmented = bool(_netspace_section(settings)["data"].get("augment", True))
-        out["train_transform"] = (lambda x, g: images.normalise(images.augment(x, g))) if augmented else (
-            lambda x, g: images.normalise(x))
+        if bool(_netspace_section(settings)["data"].get("augment", True)):
+            out["train"] = raw["train"]
+            out["train_transform"] = lambda x, g: images.normalise(images.augment(x, g))
+        else:  # fixed images, normalised once: the trainings then look the fixed nets' logits up (FixedLogits)
+            x, y = raw["train"]
+            out["train"] = (images.normalise(x), y)
     return out
 
 

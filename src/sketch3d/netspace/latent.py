@@ -29,7 +29,7 @@ from sketch3d import training_blas
 from sketch3d.numerics import training_kernels
 from sketch3d.netspace import host, losses
 from sketch3d.netspace.model import NetSpace
-from sketch3d.netspace.training import CLASSIFIERS, Target, accuracy, predicted_forward, templates_for
+from sketch3d.netspace.training import CLASSIFIERS, FixedLogits, Target, accuracy, predicted_forward, templates_for
 from sketch3d.training_loop import TrainingLoop
 
 DEFAULTS = {"lr": 1e-4, "images_per_step": 128, "alpha": 0.9, "temperature": 4.0, "seed": 0}
@@ -92,6 +92,8 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     e = e0.clone().requires_grad_(True)
     opt = torch.optim.Adam([e], lr=float(s["lr"]))
     want = torch.tensor([start.class_id], device=device) if model.head is not None else None
+    # fixed training images: the teacher's logits on them once, looked up by each step (training.FixedLogits)
+    fixed = FixedLogits.build({"teacher": teacher}, tx, device) if data.get("train_transform") is None else None
 
     def val_acc() -> tuple[float, str, torch.Tensor]:
         """Validation accuracy of the net decoded from ``e``, its architecture and PRep (kept: a paper-size
@@ -114,8 +116,11 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
         if data.get("train_transform") is not None:
             x = data["train_transform"](x, gen)
         x, y = x.to(device), y.to(device)
-        with torch.no_grad():
-            t_logits = teacher(x)
+        if fixed is not None:
+            t_logits = fixed.rows("teacher", idx)
+        else:
+            with torch.no_grad():
+                t_logits = teacher(x)
         arch, p, c_logits = _decoded(model, e, templates)
         loss = losses.l_kd(predicted_forward(templates[arch], p, x), t_logits, y, float(s["alpha"]),
                            float(s["temperature"]))

@@ -52,6 +52,7 @@ from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.names import MULTI, ONE_ARCHITECTURE, SETTINGS, SEVERAL_ARCHITECTURES, UNSEEN
 from sketch3d.report.figure_file import save_figure
 from sketch3d.codeversion import code_version
+from sketch3d.numerics import training_kernels
 from sketch3d.training_loop import CURVES_CSV, CURVES_PNG, Checkpoint, TrainingLoop, fingerprint, write_curves
 
 log = logging.getLogger("sketch3d")
@@ -212,18 +213,22 @@ def _batch(n: int, k: int, generator: torch.Generator) -> torch.Tensor:
 
 def step_losses(model: NetSpace, setting: str, targets: Sequence[Target], templates: Mapping[str, nn.Module],
                 x: torch.Tensor, y: torch.Tensor | None, teacher: nn.Module | None,
-                s: Mapping) -> dict[str, torch.Tensor]:
+                s: Mapping, known: Sequence[torch.Tensor] | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The loss terms of one step on the nets ``targets`` and the inputs ``x`` (images, or sdf points) with labels
     ``y``; ``total`` is what is minimised (single: mean KD, eq. 5.1; sdf: mean MSE, eq. 5.2; multi: the sum over the
-    nets of L_kd + L_class and over the boundary pairs of L^gamma, eqs. 5.5-5.11)."""
+    nets of L_kd + L_class and over the boundary pairs of L^gamma, eqs. 5.5-5.11). ``known``: the fixed nets'
+    logits on ``x`` where already computed (:class:`FixedLogits`): single, one per target; multi, the teacher's."""
     prep = torch.stack([t.prep for t in targets])
     e = model.encode(prep)
     decoded = model.decode(e)
     if setting == "single":
         (template,) = templates.values()
         pred = predicted_forward(template, decoded, x)
-        with torch.no_grad():
-            target = [t.net(x) for t in targets]
+        if known is not None:
+            target = known
+        else:
+            with torch.no_grad():
+                target = [t.net(x) for t in targets]
         kd = torch.stack([losses.kd(pred[i], target[i], s["temperature"]) for i in range(len(targets))]).mean()
         return {"total": kd, "kd": kd}
     if setting == "sdf":  # x: [N, 3] shared by the nets, or [B, N, 3] one set per net
@@ -234,12 +239,12 @@ def step_losses(model: NetSpace, setting: str, targets: Sequence[Target], templa
             target = torch.stack([t.net(x[i] if per_net else x) for i, t in enumerate(targets)])
         mse = losses.sdf_mse(pred, target)
         return {"total": mse, "mse": mse}
-    return multi_losses(model, targets, templates, e, decoded, x, y, teacher, s)
+    return multi_losses(model, targets, templates, e, decoded, x, y, teacher, s, known)
 
 
 def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[str, nn.Module], e: torch.Tensor,
                  decoded: torch.Tensor, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module,
-                 s: Mapping) -> dict[str, torch.Tensor]:
+                 s: Mapping, known: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Multi-Architecture terms: per net L_kd (eq. 5.5) + L_class (5.6); per boundary pair (minimum and maximum
     ClassId in the batch) and factor gamma of eq. 5.12, L^gamma = L_class^gamma + L_kd^gamma (5.7-5.11).
 
@@ -248,8 +253,11 @@ def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[
     (``architecture_from: target``) or the head's argmax read back once per batch (``predicted``, ``host.ids``).
     """
     alpha, temp, mode = float(s["alpha"]), float(s["temperature"]), s["architecture_from"]
-    with torch.no_grad():
-        t_logits = teacher(x)
+    if known is not None:
+        t_logits = known
+    else:
+        with torch.no_grad():
+            t_logits = teacher(x)
     classes = len(CLASSIFIERS)
     class_ids = [int(t.class_id) for t in targets]
     ids = torch.tensor(class_ids, device=e.device)
@@ -278,6 +286,43 @@ def multi_losses(model: NetSpace, targets: Sequence[Target], templates: Mapping[
             l_gamma = l_gamma + losses.l_kd(predicted_forward(template, pg[k], x), t_logits, y, alpha, temp)
     total = l_class + l_kd + l_gamma
     return {"total": total, "kd": l_kd, "class": l_class, "interpolation": l_gamma}
+
+
+# ----------------------------------------------------------------------------- the fixed nets' logits
+
+# The most logits (floats) FixedLogits keeps: 256 MiB of float32. The demo's digits (6 single nets x 400 images x 10
+# classes, or the teacher's 4,000) fit many times over; the paper's Tiny-ImageNet single zoo (100 nets x 80,000
+# images x 200 classes) does not, and its images are augmented anyway, so its steps compute the logits themselves.
+FIXED_LOGITS_MAX = 64 * 2**20
+
+
+class FixedLogits:
+    """The logits of nets that do not change while a step reads them (the single setting's target nets, the multi
+    settings' and the latent optimisation's teacher), on every training image, computed once where the training
+    images are fixed (no augmentation): each step then looks its images' rows up instead of running the nets (the
+    demo's ResNet56 teacher forward was 69% of a multi step). ``nets``: key -> net, already on ``device``;
+    ``images``: the fixed float training images (host). Nothing is kept where the logits would exceed
+    ``FIXED_LOGITS_MAX`` floats (:meth:`build` returns None): the steps compute them as before."""
+
+    def __init__(self, logits: dict):
+        self.logits = logits
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, nets: Mapping, images: torch.Tensor, device, batch: int = 128) -> "FixedLogits | None":
+        if not nets or len(images) == 0:
+            return None
+        first = next(iter(nets.values()))
+        classes = first(images[:1].to(device)).shape[-1]
+        if len(nets) * len(images) * classes > FIXED_LOGITS_MAX:
+            return None
+        return cls({key: torch.cat([net(images[k:k + batch].to(device)) for k in range(0, len(images), batch)])
+                    for key, net in nets.items()})
+
+    def rows(self, key, idx: torch.Tensor) -> torch.Tensor:
+        """The logits of net ``key`` on the training images ``idx`` (host indices, as the step drew them)."""
+        table = self.logits[key]
+        return table[idx.to(table.device)]
 
 
 # ----------------------------------------------------------------------------- evaluation during training
@@ -413,20 +458,21 @@ def step_points(s: Mapping, generator: torch.Generator, device, targets: Sequenc
 
 
 def step_images(tx: torch.Tensor, ty: torch.Tensor, transform, s: Mapping, generator: torch.Generator,
-                device) -> tuple[torch.Tensor, torch.Tensor]:
-    """One image step's batch: drawn and augmented on the host (the same draws on any device), then on ``device``."""
+                device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One image step's batch: drawn and augmented on the host (the same draws on any device), then on ``device``;
+    and the images' indices in ``tx`` (host)."""
     idx = _batch(len(tx), int(s["images_per_net"]), generator)
     x, y = tx[idx], ty[idx]
     if transform is not None:
         x = transform(x, generator)
-    return x.to(device), y.to(device)
+    return x.to(device), y.to(device), idx
 
 
 def train_step(model: NetSpace, opt: torch.optim.Optimizer, setting: str, targets: Sequence[Target],
                templates: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor | None, teacher: nn.Module | None,
-               s: Mapping) -> dict[str, torch.Tensor]:
+               s: Mapping, known: Sequence[torch.Tensor] | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """One optimisation step on the nets ``targets``; the loss terms, detached, on the model's device."""
-    terms = step_losses(model, setting, targets, templates, x, y, teacher, s)
+    terms = step_losses(model, setting, targets, templates, x, y, teacher, s, known)
     opt.zero_grad()
     terms["total"].backward()
     opt.step()
@@ -484,6 +530,11 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
         if transform is None and tx.dtype != torch.float32:
             raise TrainingInputError(f"{setting}: training images must be float32 tensors, or come with a "
                                      f"'train_transform', got {tx.dtype}")
+    fixed = None
+    if setting != "sdf" and transform is None:  # fixed images: the fixed nets' logits once (FixedLogits), on
+        with training_kernels():                  # the loop's kernels, as the steps that read them
+            fixed = FixedLogits.build({k: t.net for k, t in enumerate(train_t)} if setting == "single" else
+                                      {"teacher": teacher}, tx, device)
     fp = fingerprint(setting, {k: v for k, v in s.items() if k != "steps"}, width, height, model.config(),
                      [t.name for t in train_t], [t.name for t in val_t])  # more steps: the same run, continued
     # a checkpoint of other settings or nets, or one cut short, is ignored: the run starts afresh
@@ -509,13 +560,17 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
                 order += [k for pair in boundary_pairs([t.class_id for t in train_t], gen) for k in pair]
             else:
                 order += torch.randperm(len(train_t), generator=gen).tolist()
-        picked = [train_t[k] for k in order[:s["nets_per_batch"]]]
+        keys = order[:s["nets_per_batch"]]
+        picked = [train_t[k] for k in keys]
         del order[:s["nets_per_batch"]]
+        known = None
         if setting == "sdf":
             x, y = step_points(s, gen, device, picked), None
         else:
-            x, y = step_images(tx, ty, transform, s, gen, device)
-        terms = train_step(model, opt, setting, picked, templates, x, y, teacher, s)
+            x, y, idx = step_images(tx, ty, transform, s, gen, device)
+            if fixed is not None:
+                known = [fixed.rows(k, idx) for k in keys] if setting == "single" else fixed.rows("teacher", idx)
+        terms = train_step(model, opt, setting, picked, templates, x, y, teacher, s, known)
         running = v["running"]
         for k, t in terms.items():
             running[k] = running.get(k, 0.0) + host.value(t)

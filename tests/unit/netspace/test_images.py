@@ -227,3 +227,23 @@ def test_batches_cover_the_set_once_normalised():
     assert torch.allclose(first, normalise(x[labels[0]][None])[0])
     mean, std = torch.tensor(images.MEAN).view(3, 1, 1), torch.tensor(images.STD).view(3, 1, 1)
     assert torch.allclose(first * std + mean, x[labels[0]].float() / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize("augmented", [True, False])
+def test_training_images_handed_to_the_trainings(augmented):
+    """Augmented: the raw images and a transform (augment, then normalise) per batch. Not augmented: the images
+    normalised once and no transform, which lets the trainings look the fixed nets' logits up (FixedLogits)."""
+    from sketch3d.netspace.commands import _netspace_images
+
+    settings = digits_settings(augment=augmented)
+    out = _netspace_images(settings, ("train", "val"))
+    raw = load_splits(settings, ("train", "val"))
+    assert torch.equal(out["val"][0], normalise(raw["val"][0]))
+    if augmented:
+        assert torch.equal(out["train"][0], raw["train"][0]) and out["train"][0].dtype == torch.uint8
+        g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+        assert torch.equal(out["train_transform"](raw["train"][0], g1), normalise(augment(raw["train"][0], g2)))
+    else:
+        assert "train_transform" not in out
+        assert torch.equal(out["train"][0], normalise(raw["train"][0])) and out["train"][0].dtype == torch.float32
+    assert torch.equal(out["train"][1], raw["train"][1])

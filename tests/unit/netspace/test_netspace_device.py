@@ -71,7 +71,7 @@ def test_train_netspace_step_on_a_device(setting, mode, host_reads):
     if setting == "sdf":
         x, y = T.step_points(s, gen, META, targets), None  # [2 nets, 64, 3]: each net's own points
     else:
-        x, y = T.step_images(*data, lambda b, g: b.flip(3), s, gen, META)
+        x, y, _ = T.step_images(*data, lambda b, g: b.flip(3), s, gen, META)
     assert x.device == META and (y is None or y.device == META)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     terms = T.train_step(model, opt, setting, targets, templates, x, y, teacher, s)
@@ -83,6 +83,21 @@ def test_train_netspace_step_on_a_device(setting, mode, host_reads):
     T.validate(model, setting, targets, templates, x, y, s)
     assert host_reads and all(d == META for d in host_reads)
 
+
+
+@pytest.mark.parametrize("setting", ["single", "multi"])
+def test_looked_up_logits_on_a_device(setting, host_reads):
+    """Fixed training images: the fixed nets' logits computed once on the device and looked up by host indices."""
+    model, targets, templates, teacher, (tx, ty) = _setup(setting, 16384)
+    s = T.effective(setting, {"steps": 1, "eval_every": 1, "images_per_net": 3})
+    fixed = T.FixedLogits.build({k: t.net for k, t in enumerate(targets)} if setting == "single" else
+                                {"teacher": teacher}, tx, META)
+    x, y, idx = T.step_images(tx, ty, None, s, torch.Generator().manual_seed(0), META)
+    known = [fixed.rows(k, idx) for k in range(len(targets))] if setting == "single" else fixed.rows("teacher", idx)
+    assert all(t.device == META and t.shape == (3, 10) for t in (known if setting == "single" else [known]))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    terms = T.train_step(model, opt, setting, targets, templates, x, y, teacher, s, known)
+    assert all(v.device == META for v in terms.values())
 
 def test_host_reads_on_the_cpu():
     logits = torch.tensor([[0.1, 2.0, -1.0, 0.0], [3.0, 0.0, 0.0, 0.0]])
@@ -128,8 +143,9 @@ def test_fit_sdf_mlp_step_on_a_device():
     assert all(p.grad.device == META for p in model.parameters())
 
 
+@pytest.mark.parametrize("augmented", [True, False])  # False: fixed images, the teacher's logits looked up
 @pytest.mark.parametrize("setting", ["single", "multi"])
-def test_optimise_latent_on_a_device(setting, host_reads):
+def test_optimise_latent_on_a_device(setting, augmented, host_reads):
     from sketch3d.netspace.latent import optimise_latent
 
     width = 2048 if setting == "single" else 16384
@@ -140,7 +156,9 @@ def test_optimise_latent_on_a_device(setting, host_reads):
     classes = len(T.CLASSIFIERS) if setting == "multi" else None
     model = NetSpace((height, width), SMALL_MODEL["embedding"], classes, SMALL_MODEL["channels"]).to(META)
     x, y = images(6)
-    data = {"train": (x, y), "val": (x[:4], y[:4]), "test": (x[:2], y[:2]), "train_transform": lambda b, g: b}
+    data = {"train": (x, y), "val": (x[:4], y[:4]), "test": (x[:2], y[:2])}
+    if augmented:
+        data["train_transform"] = lambda b, g: b
     out = optimise_latent(model, start, nets("lenetlike", 1, 50)[0][0], data,
                           {"steps": 1, "eval_every": 1, "images_per_step": 3, "eval_images": 2}, META)
     assert out["best_step"] in (0, 1) and len(out["curve"]) == 2

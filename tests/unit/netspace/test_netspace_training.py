@@ -165,3 +165,38 @@ def test_fit_sdf_mlp_file_keeps_sample_points_of_both_sides(tmp_path):
     q = record["query_points"]
     assert q["outside"].shape == (20, 3) and q["inside"].shape == (20, 3)
     assert (q["outside"].norm(dim=1) >= 0.5).all() and (q["inside"].norm(dim=1) < 0.5).all()
+
+
+def test_fixed_logits_are_each_nets_own_on_the_drawn_images(monkeypatch):
+    x, _ = images(40)
+    train = nets("lenetlike", 2, 0)
+    fixed = T.FixedLogits.build({k: n for k, (n, _) in enumerate(train)}, x, "cpu", batch=16)
+    idx = torch.tensor([39, 0, 17, 17, 5])
+    for k, (net, _) in enumerate(train):
+        with torch.no_grad():
+            own = net(x[idx])
+        assert torch.allclose(fixed.rows(k, idx), own, atol=1e-5)
+    # over the size bound nothing is kept: the steps run the nets themselves
+    monkeypatch.setattr(T, "FIXED_LOGITS_MAX", 2 * 40 * 10 - 1)
+    assert T.FixedLogits.build({k: n for k, (n, _) in enumerate(train)}, x, "cpu") is None
+
+
+@pytest.mark.parametrize("setting", ["single", "multi"])
+def test_training_on_fixed_images_matches_one_that_runs_the_nets_each_step(setting, tmp_path):
+    """The looked-up logits (fixed images) against an identity transform, which makes each step run the target
+    nets (single) or the teacher (multi) on its batch: the same training up to the logits' last bits."""
+    x, y = images(24)
+    if setting == "single":
+        train, val, teacher = nets("lenetlike", 3, 0), nets("lenetlike", 1, 10), None
+        settings = SETTINGS
+    else:
+        train, val = nets("lenetlike", 2, 0) + nets("resnet8", 1, 3), nets("lenetlike", 1, 10)
+        teacher = nets("lenetlike", 1, 50)[0][0]
+        settings = {**SETTINGS, "training": {**SETTINGS["training"], "architecture_from": "target",
+                                             "model_choice": "reconstructions"}, "prep": {"width": 4096}}
+    runs = {}
+    for name, extra in (("fixed", {}), ("per_step", {"train_transform": lambda b, g: b})):
+        data = {"train": (x, y), "val": (x[:8], y[:8]), **extra}
+        T.train_netspace(setting, train, val, data, teacher, settings, tmp_path / name, tmp_path / f"ck_{name}")
+        runs[name] = T.load_netspace(tmp_path / name / "model.pt")[0].state_dict()
+    assert all(torch.allclose(runs["fixed"][k], runs["per_step"][k], atol=1e-5) for k in runs["fixed"])
