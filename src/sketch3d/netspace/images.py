@@ -106,17 +106,35 @@ def num_classes(settings: dict) -> int:
 # ----------------------------------------------------------------------------- readers
 
 
-def read_digits(image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """All 1797 of scikit-learn's digits as uint8 [N, 3, S, S] (0..16 scaled to 0..255, bilinear resize, grey
-    replicated to RGB) and int64 labels [N]."""
+def _digits_table() -> np.ndarray:
+    """scikit-learn's digits as its ``load_digits`` reads them: the rows of the ``digits.csv.gz`` it ships (64 pixel
+    values 0..16, then the label), float64 [1797, 65]. Read here from the installed package's data folder without
+    importing scikit-learn, whose import alone (about 1 s) was a fifth of a demo zoo job's start; where the file is
+    not where scikit-learn 1.x keeps it, ``load_digits`` itself (a test checks that the two agree)."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is not None and path.is_file():
+        with gzip.open(path, "rt") as fh:
+            return np.loadtxt(fh, delimiter=",")
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = torch.from_numpy(d.images.astype(np.float32) * (255.0 / 16.0))[:, None]
+    return np.concatenate([d.data, d.target[:, None]], axis=1)
+
+
+def read_digits(image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """All 1797 of scikit-learn's digits as uint8 [N, 3, S, S] (0..16 scaled to 0..255, bilinear resize, grey
+    replicated to RGB) and int64 labels [N]."""
+    table = _digits_table()
+    pixels, labels = table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    x = torch.from_numpy(pixels.astype(np.float32) * (255.0 / 16.0))[:, None]
     if image_size != 8:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
     x = x.round().clamp(0, 255).to(torch.uint8).repeat(1, 3, 1, 1)
-    return x.numpy(), d.target.astype(np.int64)
+    return x.numpy(), labels
 
 
 CIFAR_ROW = 3 * 32 * 32  # one image: the red, green and blue 32x32 planes, each row-major (the dataset's page)

@@ -247,3 +247,18 @@ def test_training_images_handed_to_the_trainings(augmented):
         assert "train_transform" not in out
         assert torch.equal(out["train"][0], normalise(raw["train"][0])) and out["train"][0].dtype == torch.float32
     assert torch.equal(out["train"][1], raw["train"][1])
+
+
+def test_digits_read_without_importing_scikit_learn_are_its_load_digits(monkeypatch):
+    """The digits read from scikit-learn's data file equal ``load_digits`` (images and labels), and so does the
+    fallback through ``load_digits`` where the file is not found."""
+    import importlib.util
+
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    table = images._digits_table()
+    assert table.shape == (1797, 65)
+    assert np.array_equal(table[:, :-1].reshape(-1, 8, 8), d.images) and np.array_equal(table[:, -1], d.target)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert np.array_equal(images._digits_table(), table)
