@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ class VariationInputError(ValueError):
 
 
 def flat_metrics(path: str | os.PathLike) -> dict[Cell, float]:
-    """The numeric cells of a table's metrics JSON; its ``notice`` and any non-number are left out."""
+    """The numeric cells of a table's metrics JSON; its ``notice`` and any non-number are left out. A number one
+    level up (Tables 4.1 and 4.2's ``choice``: the box side, the fraction) is the cell ``(method, "", key)``."""
     p = Path(path)
     try:
         nested = json.loads(p.read_text())
@@ -52,14 +54,42 @@ def flat_metrics(path: str | os.PathLike) -> dict[Cell, float]:
         if not isinstance(groups, dict):
             continue  # the notice
         for group, metrics in groups.items():
+            if _number(metrics):
+                out[(method, "", group)] = float(metrics)
             if not isinstance(metrics, dict):
                 continue
             for metric, value in metrics.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if _number(value):
                     out[(method, group, metric)] = float(value)
     if not out:
         raise VariationInputError(f"{p}: holds no numbers")
     return out
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _row_pattern(method: str) -> str:
+    return _NUMBER.sub("#", method)
+
+
+def lined_up(reference: dict[Cell, float], other: dict[Cell, float]) -> dict[Cell, float]:
+    """``other``'s cells under the reference's row names where a row's name differs between the runs in its numbers
+    only: Tables 4.1 and 4.2 name rows after the run's own choice ("Best: 78.6% (176x176)", "Rot. (best both)
+    31.5"), which another seed chooses otherwise. Rows are matched only where the names with their numbers masked
+    are unique in both runs; anything else is left as it is (and refused by the caller when it differs)."""
+    ref_rows, other_rows = {m for m, _, _ in reference}, {m for m, _, _ in other}
+    if ref_rows == other_rows:
+        return other
+    ref_by, other_by = {_row_pattern(m): m for m in ref_rows}, {_row_pattern(m): m for m in other_rows}
+    if len(ref_by) != len(ref_rows) or len(other_by) != len(other_rows):
+        return other
+    rename = {m: ref_by[k] for k, m in other_by.items() if k in ref_by}
+    return {(rename.get(m, m), g, x): v for (m, g, x), v in other.items()}
 
 
 @dataclass(frozen=True)
@@ -94,8 +124,8 @@ def cell_variation(reference: str | os.PathLike, seeds: list[str | os.PathLike] 
                    k: float = K_SIGMA) -> list[CellVariation]:
     """Every cell of ``reference`` with its seeds' spread, its CPU kinds' difference and the two marks."""
     ref = flat_metrics(reference)
-    seed_runs = [flat_metrics(p) for p in seeds]
-    cpu_runs = [flat_metrics(p) for p in cpus]
+    seed_runs = [lined_up(ref, flat_metrics(p)) for p in seeds]
+    cpu_runs = [lined_up(ref, flat_metrics(p)) for p in cpus]
     for p, run in [*zip(seeds, seed_runs), *zip(cpus, cpu_runs)]:
         _same_cells(ref, run, str(p))
     out = []

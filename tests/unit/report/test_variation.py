@@ -105,3 +105,34 @@ def test_a_table_the_thesis_does_not_print_has_no_thesis_cells(tmp_path):
     pd.DataFrame({"metric": ["acc@1"], "thesis": [10.0]}).to_csv(broken, index=False)
     with pytest.raises(VariationInputError, match="lacks the columns"):
         thesis_cells(broken)
+
+
+def _grid(path, best_label, rot_label, values, box):
+    nested = {"Random 3 from: [53.1%, 98.7%]": {"chair": {"acc@1": values[0]}},
+              best_label: {"chair": {"acc@1": values[1]}}, rot_label: {"lamp": {"acc@1": values[2]}},
+              "choice": {"box": box, "translation": [-26, 2]}, "notice": "demo"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nested))
+    return path
+
+
+def test_rows_named_after_each_runs_choice_are_lined_up_by_their_words(tmp_path):
+    """Tables 4.1 and 4.2 name rows after the run's own choice: another seed's 'Best: 80.8% (181x181)' is the
+    reference's 'Best: 78.6% (176x176)'; the chosen box itself is a cell; a row that differs in words is refused."""
+    ref = _grid(tmp_path / "r/tables/table_4_1.json", "Best: 78.6% (176x176)", "Rot. (best both) 31.5",
+                [92.0, 90.0, 80.0], 176)
+    seeds = [_grid(tmp_path / "s1/tables/table_4_1.json", "Best: 80.8% (181x181)", "Rot. (best both) -44",
+                   [90.0, 86.0, 70.0], 181),
+             _grid(tmp_path / "s2/tables/table_4_1.json", "Best: 70% (150x150)", "Rot. (best both) 2.5",
+                   [94.0, 88.0, 75.0], 150)]
+    cells = {(c.method, c.group, c.metric): c for c in cell_variation(ref, seeds)}
+    best = cells[("Best: 78.6% (176x176)", "chair", "acc@1")]
+    assert (best.seed_min, best.seed_max) == (86.0, 90.0) and best.seed_std == pytest.approx(np.std([90, 86, 88], ddof=1))
+    assert cells[("Rot. (best both) 31.5", "lamp", "acc@1")].seed_min == 70.0
+    box = cells[("choice", "", "box")]
+    assert (box.ours, box.seed_min, box.seed_max) == (176.0, 150.0, 181.0)
+    assert not any(m == "choice" and x == "translation" for m, _, x in cells)  # a list is no cell
+    other = _grid(tmp_path / "s3/tables/table_4_1.json", "Worst: 78.6% (176x176)", "Rot. (best both) 31.5",
+                  [1.0, 2.0, 3.0], 176)
+    with pytest.raises(VariationInputError, match="does not hold the reference's cells"):
+        cell_variation(ref, [other])
