@@ -147,7 +147,7 @@ BOUNDARIES: tuple[Boundary, ...] = (
              after=("dataset",), code=("src/sketch3d/netspace/sdf_samples.py", "src/sketch3d/netspace/sdf_mlps.py",
                                        "src/sketch3d/geometry"),
              params=("seed", "netspace.sdf_samples", "netspace.sdf_mlps")),
-    Boundary("netspace_models", "netspace", ("train_netspace",), ("netspace/models",), after=("zoo", "sdf_mlps"),
+    Boundary("netspace_models", "netspace", ("teacher_logits", "train_netspace"), ("netspace/models",), after=("zoo", "sdf_mlps"),
              code=("src/sketch3d/netspace",), params=("seed", "netspace")),
     Boundary("netspace_eval", "netspace", ("evaluate_netspace", "optimise_latent"),
              ("netspace/evaluation", "netspace/latent"), after=("zoo", "sdf_mlps", "netspace_models"),

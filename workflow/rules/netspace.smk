@@ -45,6 +45,7 @@ rule train_member:
     log:
         log_of("train_member", "dataset", "member"),
     threads: 1
+    priority: ns_member_priority
     resources:
         gpu=1,
     conda:
@@ -125,6 +126,30 @@ rule zoo_table:
         " --out-csv {output.csv} --out-md {output.md} --out-json {output.json} {params.rehearsal} > {log} 2>&1"
 
 
+rule teacher_logits:
+    input:
+        teacher=ns_teacher,
+        raw=ns_raw_inputs,
+    output:
+        f"{NS}/models/{{dataset}}/teacher_logits.pt",  # beside the models: the chain's netspace_models boundary
+    wildcard_constraints:
+        dataset="|".join(NS_DATASETS),
+    params:
+        settings=lambda wildcards: ns_settings(wildcards.dataset, "seed"),
+        code=code("teacher_logits"),
+    log:
+        log_of("teacher_logits", "dataset"),
+    threads: 1
+    priority: NS_PRIORITY["netspace"]
+    resources:
+        gpu=1,
+    conda:
+        "../../environment.yml"
+    shell:
+        "OMP_NUM_THREADS={threads} sketch3d teacher_logits --teacher {input.teacher} --settings {params.settings:q}"
+        " --out {output} > {log} 2>&1"
+
+
 rule train_netspace:
     input:
         unpack(ns_train_inputs),
@@ -151,6 +176,7 @@ rule train_netspace:
     log:
         log_of("train_netspace", "dataset", "setting"),
     threads: 1
+    priority: NS_PRIORITY["netspace"]
     resources:
         gpu=1,
     conda:
@@ -189,6 +215,7 @@ rule optimise_latent:
         model=lambda wildcards: f"{NS}/models/{wildcards.dataset}/{NS_LATENT[wildcards.start][0]}/model.pt",
         net=lambda wildcards: f"{NS}/zoo/{wildcards.dataset}/{NS_LATENT[wildcards.start][1]}.pt",
         teacher=ns_teacher,
+        teacher_logits=ns_teacher_logits,
         raw=ns_raw_inputs,
     output:
         f"{NS}/latent/{{dataset}}/{{start}}.json",
@@ -197,6 +224,7 @@ rule optimise_latent:
         dataset="|".join(NS_DATASETS),
     params:
         settings=lambda wildcards: ns_settings(wildcards.dataset, "seed", "profile", "netspace.latent"),
+        teacher_logits=ns_teacher_logits_arg,
         code=code("optimise_latent"),
     log:
         log_of("optimise_latent", "dataset", "start"),
@@ -207,7 +235,7 @@ rule optimise_latent:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} sketch3d optimise_latent --model {input.model} --net {input.net}"
-        " --teacher {input.teacher} --settings {params.settings:q} --out {output} > {log} 2>&1"
+        " --teacher {input.teacher} {params.teacher_logits} --settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
 rule netspace_table:

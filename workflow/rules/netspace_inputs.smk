@@ -3,6 +3,7 @@ from sketch3d.netspace.names import FIGURES as NS_FIGURES
 from sketch3d.netspace.names import SDF as NS_SDF, SETTINGS as NS_SETTINGS, TABLE_5_1, TABLE_C_1
 from sketch3d.netspace.names import SEVERAL_ARCHITECTURES as NS_TEACHER_SETTINGS  # distilled from the teacher
 from sketch3d.netspace.names import TABLE_IDS as NS_TABLES
+from sketch3d.netspace.latent_plan import latent_starts
 from sketch3d.netspace.zoo_plan import member_by_name, zoo_members, zoo_plan
 
 NS = f"{RESULTS}/netspace"
@@ -79,8 +80,36 @@ def ns_member_files(dataset, setting, split):
 NS_TEACHER_NAME = zoo_members(config, "teacher", "teacher", NS_PLAN)[0].name
 
 
+# Scheduling (Snakemake runs the ready jobs of highest priority first): the teacher heads the chapter's longest
+# chain (teacher -> multi and unseen NetSpace -> the multi latent optimisations) and is its longest job, so it
+# starts first; the zoo and NetSpace's trainings come before the SDF samples and MLPs (priority 0), which feed
+# only the short sdf setting and fill the cores at the end. Measured on the demo (2 cores): without priorities
+# the last single-zoo member started at 459 s and the single setting's 100 s ran alone at the end.
+NS_PRIORITY = {"teacher": 2, "zoo": 1, "netspace": 1}
+
+
+def ns_member_priority(wildcards):
+    return NS_PRIORITY["teacher"] if wildcards.member == NS_TEACHER_NAME else NS_PRIORITY["zoo"]
+
+
 def ns_teacher(wildcards):
     return f"{NS}/zoo/{wildcards.dataset}/{NS_TEACHER_NAME}.pt"
+
+
+def ns_fixed_images(dataset):
+    """Whether ``dataset``'s training images are fixed (no augmentation): then the teacher's logits on them are
+    computed once (the teacher_logits rule) for every job that distils from it."""
+    from sketch3d.netspace.datasets import dataset_data
+
+    return dataset != NS_CHAIRS and not dataset_data(NS_CFG["data"], dataset).get("augment", True)
+
+
+def ns_teacher_logits(wildcards):
+    return [f"{NS}/models/{wildcards.dataset}/teacher_logits.pt"] if ns_fixed_images(wildcards.dataset) else []
+
+
+def ns_teacher_logits_arg(wildcards, input):
+    return f"--teacher-logits {input.teacher_logits}" if input.get("teacher_logits") else ""
 
 
 def ns_nets(wildcards, split):
@@ -102,11 +131,14 @@ def ns_train_inputs(wildcards):
     inputs = {"train": ns_nets(wildcards, "train"), "val": ns_nets(wildcards, "val"), "raw": ns_raw_inputs(wildcards)}
     if wildcards.setting in NS_TEACHER_SETTINGS:
         inputs["teacher"] = ns_teacher(wildcards)
+        inputs["teacher_logits"] = ns_teacher_logits(wildcards)
     return inputs
 
 
 def ns_teacher_arg(wildcards, input):
-    return f"--teacher {input.teacher}" if wildcards.setting in NS_TEACHER_SETTINGS else ""
+    if wildcards.setting not in NS_TEACHER_SETTINGS:
+        return ""
+    return f"--teacher {input.teacher} {ns_teacher_logits_arg(wildcards, input)}".rstrip()
 
 
 def ns_training_settings(wildcards):
@@ -118,11 +150,8 @@ def ns_training_settings(wildcards):
     return ns_settings(NS_CHAIRS if wildcards.setting == NS_SDF else wildcards.dataset, *keys)
 
 
-# Table 5.1: latent space optimisation from the first test net of the single zoo and of each multi architecture
-NS_LATENT = {f"single-{m.name}": ("single", m.name) for m in zoo_members(config, "single", "test", NS_PLAN)[:1]}
-for _arch in NS_CFG["zoo"]["multi"]["counts"]:
-    _first = [m for m in zoo_members(config, "multi", "test", NS_PLAN) if m.architecture == _arch][:1]
-    NS_LATENT.update({f"multi-{m.name}": ("multi", m.name) for m in _first})
+# Table 5.1: latent space optimisation from one test net of the single zoo and one of each multi architecture
+NS_LATENT = latent_starts(config, NS_PLAN)  # which test nets start (latent_plan.latent_starts says why)
 
 # (setting, dataset) of every NetSpace trained: the classification settings once per image set, sdf on the chairs
 NS_RUNS = [(s, NS_CHAIRS if s == NS_SDF else d) for s in NS_SETTINGS for d in ([NS_CHAIRS] if s == NS_SDF else NS_DATASETS)]

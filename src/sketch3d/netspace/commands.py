@@ -101,7 +101,8 @@ _B_COMMANDS: tuple = (
 
 
 # ----------------------------------------------------------------------------- block C
-# NetSpace itself: train_netspace, evaluate_netspace, optimise_latent, netspace_table, figure_netspace
+# NetSpace itself: teacher_logits, train_netspace, evaluate_netspace, optimise_latent, netspace_table,
+# figure_netspace
 
 def _netspace_section(settings: dict) -> dict:
     from sketch3d.command_line import CliError
@@ -130,6 +131,39 @@ def _netspace_images(settings: dict, splits: tuple[str, ...]) -> dict:
     return out
 
 
+def _with_teacher_logits(data: dict, path: str | None) -> dict:
+    """``data`` with the teacher's logits of ``path`` (the teacher_logits rule's file) for its fixed training
+    images; unchanged without a path."""
+    if not path:
+        return data
+    from sketch3d.command_line import CliError
+    from sketch3d.netspace import teacher_logits
+
+    if "train_transform" in data:
+        raise CliError(f"--teacher-logits {path}: the training images are augmented (netspace.data.augment), so "
+                       "every step draws new ones; drop --teacher-logits")
+    return {**data, "teacher_logits": teacher_logits.read(path, data["train"][0])}
+
+
+def _teacher_logits(a: argparse.Namespace) -> None:
+    from sketch3d.devices import claim_device
+    from sketch3d.netspace import teacher_logits
+    from sketch3d.netspace.training import load_net
+
+    settings = parse_settings(a.settings)
+    teacher = load_net(a.teacher)[0]
+    data = _netspace_images(settings, ("train",))
+    if "train_transform" in data:
+        from sketch3d.command_line import CliError
+        raise CliError("teacher_logits: the training images are augmented (netspace.data.augment): each step draws "
+                       "new ones, so there is no fixed table to compute")
+    images = data["train"][0]
+    with claim_device() as device:
+        logits = teacher_logits.compute(teacher, images, device)
+    teacher_logits.write(a.out, logits, images, Path(a.teacher).name)
+    log.info("teacher_logits %s: %s on %d images", a.out, tuple(logits.shape), len(images))
+
+
 def _training_settings(settings: dict, setting: str) -> dict:
     ns = _netspace_section(settings)
     training = ns.get("training", {})
@@ -151,7 +185,8 @@ def _train_netspace(a: argparse.Namespace) -> None:
     train = [load_net(p) for p in a.train]
     val = [load_net(p) for p in a.val]
     teacher = load_net(a.teacher)[0] if a.teacher else None
-    data = None if a.setting == SDF else _netspace_images(settings, ("train", "val"))
+    data = None if a.setting == SDF else _with_teacher_logits(_netspace_images(settings, ("train", "val")),
+                                                              a.teacher_logits)
     with claim_device() as device:
         summary = train_netspace(a.setting, train, val, data, teacher, _training_settings(settings, a.setting),
                                  Path(a.out), Path(a.checkpoints), device)
@@ -180,7 +215,7 @@ def _optimise_latent(a: argparse.Namespace) -> None:
     model, record = load_netspace(a.model)
     start = make_targets([load_net(a.net)], int(record["prep_width"]), int(record["prep_height"]))[0]
     teacher = load_net(a.teacher)[0]
-    data = _netspace_images(settings, SPLITS)
+    data = _with_teacher_logits(_netspace_images(settings, SPLITS), a.teacher_logits)
     latent = {"seed": settings.get("seed", 0), **_netspace_section(settings).get("latent", {})}
     from sketch3d.devices import claim_device
 
@@ -208,6 +243,12 @@ def _figure_netspace(a: argparse.Namespace) -> None:
 
 
 _C_COMMANDS: tuple = (
+    Command("teacher_logits", "the teacher's logits on the fixed (unaugmented) training images, computed once for "
+                              "the multi and unseen trainings and the latent optimisations", _teacher_logits, (
+        arg("--teacher", required=True, help="the ResNet56 teacher's member file"),
+        arg("--settings", required=True, help="JSON with seed and netspace.data"),
+        arg("--out", required=True, help="the logits file (.pt)"),
+    )),
     Command("train_netspace", "train NetSpace on a zoo (single, multi, unseen or sdf); resumable, the model best on "
                               "the validation nets kept", _train_netspace, (
         arg("--setting", required=True, choices=SETTINGS),
@@ -215,6 +256,8 @@ _C_COMMANDS: tuple = (
         arg("--train", required=True, nargs="+", help="training nets (zoo member or SDF MLP files)"),
         arg("--val", required=True, nargs="+", help="validation nets"),
         arg("--teacher", help="the ResNet56 teacher's member file (multi, unseen)"),
+        arg("--teacher-logits", help="the teacher's logits on the fixed training images (the teacher_logits rule's "
+                                     "file; without augmentation only): read instead of computed"),
         arg("--out", required=True, help="folder for model.pt, curves.csv, curves.png, summary.json"),
         arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
     )),
@@ -229,6 +272,8 @@ _C_COMMANDS: tuple = (
         arg("--model", required=True, help="train_netspace's model.pt (single or multi)"),
         arg("--net", required=True, help="the test net whose embedding starts the optimisation"),
         arg("--teacher", required=True, help="the ResNet56 teacher's member file"),
+        arg("--teacher-logits", help="the teacher's logits on the fixed training images (the teacher_logits rule's "
+                                     "file; without augmentation only): read instead of computed"),
         arg("--settings", required=True, help="JSON with seed, profile, netspace.data and netspace.latent"),
         arg("--out", required=True, help="result JSON"),
     )),

@@ -66,7 +66,8 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
                     device: str = "cpu") -> dict:
     """Optimise the embedding of ``start`` (a ``training.Target``) in the frozen ``model``; ``data``:
     ``{"train", "val", "test"}`` (images, labels; float, or uint8 training images with ``"train_transform"``:
-    ``(images, generator) -> float images``, as in ``training.train_netspace``). Returns initial / optimised accuracies and the curve."""
+    ``(images, generator) -> float images``, as in ``training.train_netspace``; without it, optionally
+    ``"teacher_logits"``, the teacher's logits on the training images). Returns initial / optimised accuracies and the curve."""
     training_blas.check()
     s = {**DEFAULTS, **dict(settings)}
     for key in ("steps", "eval_every"):
@@ -93,7 +94,10 @@ def optimise_latent(model: NetSpace, start: Target, teacher: nn.Module, data: Ma
     opt = torch.optim.Adam([e], lr=float(s["lr"]))
     want = torch.tensor([start.class_id], device=device) if model.head is not None else None
     # fixed training images: the teacher's logits on them once, looked up by each step (training.FixedLogits)
-    fixed = FixedLogits.build({"teacher": teacher}, tx, device) if data.get("train_transform") is None else None
+    fixed = None
+    if data.get("train_transform") is None:
+        fixed = (FixedLogits.given("teacher", data["teacher_logits"], tx, device)
+                 if data.get("teacher_logits") is not None else FixedLogits.build({"teacher": teacher}, tx, device))
 
     def val_acc() -> tuple[float, str, torch.Tensor]:
         """Validation accuracy of the net decoded from ``e``, its architecture and PRep (kept: a paper-size

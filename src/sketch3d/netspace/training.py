@@ -319,6 +319,14 @@ class FixedLogits:
         return cls({key: torch.cat([net(images[k:k + batch].to(device)) for k in range(0, len(images), batch)])
                     for key, net in nets.items()})
 
+    @classmethod
+    def given(cls, key, logits: torch.Tensor, images: torch.Tensor, device) -> "FixedLogits":
+        """Logits computed elsewhere (``teacher_logits``) for the training ``images``, one row per image."""
+        if logits.ndim != 2 or logits.shape[0] != len(images):
+            raise TrainingInputError(f"the given {key} logits {tuple(logits.shape)} do not match the {len(images)} "
+                                     "training images; rerun the teacher_logits rule")
+        return cls({key: logits.to(device)})
+
     def rows(self, key, idx: torch.Tensor) -> torch.Tensor:
         """The logits of net ``key`` on the training images ``idx`` (host indices, as the step drew them)."""
         table = self.logits[key]
@@ -485,7 +493,8 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
     """Train NetSpace in ``setting`` (single | multi | unseen | sdf) on ``train_nets`` (``load_net`` pairs),
     keep the model best on ``val_nets``; ``data``: ``{"train": (images, labels), "val": (images, labels)}`` float
     images [N, 3, S, S] (unused by sdf), and optionally ``"train_transform"``: ``(images, generator) -> float
-    images`` applied to each training batch (augmentation, normalisation); ``teacher``: the multi settings' ResNet56 (eval mode, folded).
+    images`` applied to each training batch (augmentation, normalisation), or, without it, ``"teacher_logits"``:
+    the teacher's logits on the training images (``netspace.teacher_logits``; computed here where absent); ``teacher``: the multi settings' ResNet56 (eval mode, folded).
     ``settings``: ``{"training": <netspace.training.<setting>>, "model": <netspace.model>, "prep": <netspace.prep>}``.
 
     Writes ``out/`` (atomically): ``model.pt`` (the best model's weights, its config, the setting, PRep width and
@@ -531,10 +540,14 @@ def train_netspace(setting: str, train_nets: Sequence[tuple[nn.Module, dict]],
             raise TrainingInputError(f"{setting}: training images must be float32 tensors, or come with a "
                                      f"'train_transform', got {tx.dtype}")
     fixed = None
-    if setting != "sdf" and transform is None:  # fixed images: the fixed nets' logits once (FixedLogits), on
-        with training_kernels():                  # the loop's kernels, as the steps that read them
-            fixed = FixedLogits.build({k: t.net for k, t in enumerate(train_t)} if setting == "single" else
-                                      {"teacher": teacher}, tx, device)
+    if setting != "sdf" and transform is None:  # fixed images: the fixed nets' logits once (FixedLogits)
+        given = data.get("teacher_logits")        # the teacher's, computed by the teacher_logits rule
+        if given is not None and setting != "single":
+            fixed = FixedLogits.given("teacher", given, tx, device)
+        else:
+            with training_kernels():  # on the loop's kernels, as the steps that read them
+                fixed = FixedLogits.build({k: t.net for k, t in enumerate(train_t)} if setting == "single" else
+                                          {"teacher": teacher}, tx, device)
     fp = fingerprint(setting, {k: v for k, v in s.items() if k != "steps"}, width, height, model.config(),
                      [t.name for t in train_t], [t.name for t in val_t])  # more steps: the same run, continued
     # a checkpoint of other settings or nets, or one cut short, is ignored: the run starts afresh

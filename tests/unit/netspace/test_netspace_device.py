@@ -9,8 +9,8 @@ check they are handed tensors of the model's device and return fixed values; the
 (``test_host_reads_on_the_cpu``).
 
 Rules covered: ``train_member`` (one epoch, the accuracy, batch-norm folding), ``fit_sdf_mlp`` (one fitting step),
-``train_netspace`` (one step and one validation of each setting: single, multi, unseen, sdf), ``optimise_latent``
-(one step of the embedding and its validation). ``evaluate_netspace`` runs on the CPU (its rule claims no device).
+``train_netspace`` (one step and one validation of each setting: single, multi, unseen, sdf), ``teacher_logits``,
+``optimise_latent`` (one step of the embedding and its validation). ``evaluate_netspace`` runs on the CPU (its rule claims no device).
 """
 import pytest
 import torch
@@ -98,6 +98,18 @@ def test_looked_up_logits_on_a_device(setting, host_reads):
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     terms = T.train_step(model, opt, setting, targets, templates, x, y, teacher, s, known)
     assert all(v.device == META for v in terms.values())
+
+def test_teacher_logits_on_a_device(host_reads):
+    """The teacher_logits rule: the teacher on the device, the fixed training images on the host, the logits on
+    the device; a training given them keeps them there."""
+    from sketch3d.netspace import teacher_logits
+
+    model, targets, templates, teacher, (tx, ty) = _setup("multi", 16384)
+    logits = teacher_logits.compute(teacher, tx, META)
+    assert logits.device == META and logits.shape == (len(tx), 10)
+    fixed = T.FixedLogits.given("teacher", logits, tx, META)
+    assert fixed.rows("teacher", torch.tensor([0, 2])).device == META
+
 
 def test_host_reads_on_the_cpu():
     logits = torch.tensor([[0.1, 2.0, -1.0, 0.0], [3.0, 0.0, 0.0, 0.0]])

@@ -87,6 +87,24 @@ def test_epoch_grid_is_the_peers_schedule():
     assert epoch_grid(551, 599) == [551, 599]   # between two grid counts: the range's ends
 
 
+def test_latent_starts_a_mid_zoo_single_net_and_the_first_multi_net_of_each_architecture():
+    from sketch3d.netspace.latent_plan import latent_starts
+
+    s = zoo_settings(single=(4, 2, 7), multi=2)
+    test = zoo_members(s, "single", "test")
+    starts = latent_starts(s)
+    (single,) = [name for setting, name in starts.values() if setting == "single"]
+    epochs = sorted(m.epochs for m in test)
+    chosen = next(m for m in test if m.name == single)
+    # the median of seven: three test nets train fewer epochs or as many, three more or as many
+    assert chosen.epochs == epochs[3]
+    assert sum(m.epochs < chosen.epochs for m in test) <= 3 and sum(m.epochs > chosen.epochs for m in test) <= 3
+    assert len(set(epochs)) > 1  # the draw spreads them, so the median is not the first by accident
+    multi = {k: v for k, v in starts.items() if v[0] == "multi"}
+    assert multi == {f"multi-multi-{a}-test-000": ("multi", f"multi-{a}-test-000") for a in ARCHS}
+    assert list(starts)[0] == f"single-{single}"
+
+
 def test_unseen_is_a_subset_of_the_multi_zoo():
     s = zoo_settings(multi=3, unseen=2)
     unseen = zoo_members(s, "unseen", "train")
