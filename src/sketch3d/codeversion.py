@@ -107,7 +107,8 @@ def _close(seeds: Iterable[str]) -> set[str]:
 
 def _function_nodes(module: str, function: str) -> list[ast.stmt]:
     """A function's definition, the top-level definitions of its module that it uses (transitively)
-    and the module's other top-level statements (imports, constants): what running it executes."""
+    and the module's other top-level statements (imports, constants): what running it executes; of a table of
+    ``Command(...)`` entries, the entry whose handler is ``function`` only."""
     tree = _tree(module)
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     if function not in defs or isinstance(defs[function], ast.ClassDef):
@@ -119,7 +120,38 @@ def _function_nodes(module: str, function: str) -> list[ast.stmt]:
             continue
         used.add(name)
         todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs and n.id not in used]
-    return [n for n in tree.body if not (n in defs.values() and n.name not in used)]
+    out = []
+    for n in tree.body:
+        if n in defs.values():
+            if n.name in used:
+                out.append(n)
+            continue
+        table = _command_table(n)
+        if table is None:
+            out.append(n)
+        else:  # a table of Command(...) entries: only the entry that runs `function` is its code
+            out.append(ast.Assign(targets=n.targets, value=ast.Tuple(
+                elts=[c for c in table if _handler(c) == function], ctx=ast.Load())))
+    return out
+
+
+def _handler(call: ast.Call) -> str | None:
+    """The name of the handler of a ``Command(name, help, run, ...)`` call (its ``run``)."""
+    run = call.args[2] if len(call.args) > 2 else next((k.value for k in call.keywords if k.arg == "run"), None)
+    return run.id if isinstance(run, ast.Name) else None
+
+
+def _command_table(node: ast.stmt) -> list[ast.Call] | None:
+    """The ``Command(...)`` calls of a top-level ``NAME = (Command(...), ...)`` (a module's table of CLI commands),
+    or None: any other statement. Each command's version holds its own entry only, so that editing one command's
+    arguments does not rerun the jobs of the other commands of its module."""
+    if not (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Tuple, ast.List)) and node.value.elts):
+        return None
+    calls = node.value.elts
+    if all(isinstance(c, ast.Call) and getattr(c.func, "id", getattr(c.func, "attr", None)) == "Command"
+           for c in calls):
+        return list(calls)
+    return None
 
 
 def module_closure(*roots: str) -> list[str]:

@@ -38,6 +38,20 @@ def pkg(tmp_path, monkeypatch):
             PACKAGE_DATA = ("tables/*.csv",)
             """,
         "e.py": "E = 1\n",
+        "cmds.py": """
+            from toy.c import X
+
+            def _one(a):
+                return X
+
+            def _two(a):
+                return 2
+
+            COMMANDS = (
+                Command("one", "the first", _one, (arg("--x", default=1),)),
+                Command("two", "the second", run=_two, arguments=(arg("--y", default=1),)),
+            )
+            """,
         "tables/t1.csv": "a,b\n1,2\n",
     }
     for name, text in files.items():
@@ -76,6 +90,20 @@ def test_version_moves_with_code_and_data_it_depends_on_only(pkg):
     # editing one function of a module does not move the version of its sibling
     _edit(pkg, "a.py", (pkg / "a.py").read_text().replace("return toy.d", "return toy.d.Y"))
     assert cv.code_version("a:one") == v1 and cv.code_version("a:two") != v2
+
+
+def test_a_commands_version_holds_its_own_entry_of_the_modules_command_table(pkg):
+    one, two = cv.code_version("cmds:_one"), cv.code_version("cmds:_two")
+    text = (pkg / "cmds.py").read_text()
+    _edit(pkg, "cmds.py", text.replace('"--y", default=1', '"--y", default=2'))
+    assert cv.code_version("cmds:_one") == one and cv.code_version("cmds:_two") != two
+    _edit(pkg, "cmds.py", text.replace('"--x", default=1', '"--x", default=3'))
+    assert cv.code_version("cmds:_one") != one and cv.code_version("cmds:_two") == two
+    _edit(pkg, "cmds.py", text.replace("the first", "the first command"))  # its help is part of it too
+    assert cv.code_version("cmds:_one") != one and cv.code_version("cmds:_two") == two
+    # a new command in the table moves neither
+    _edit(pkg, "cmds.py", text.replace("COMMANDS = (", 'COMMANDS = (\n    Command("three", "3", print, ()),'))
+    assert cv.code_version("cmds:_one") == one and cv.code_version("cmds:_two") == two
 
 
 def test_bad_roots_and_patterns_are_named(pkg):

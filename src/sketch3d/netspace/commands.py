@@ -136,13 +136,22 @@ def _with_teacher_logits(data: dict, path: str | None) -> dict:
     images; unchanged without a path."""
     if not path:
         return data
-    from sketch3d.command_line import CliError
     from sketch3d.netspace import teacher_logits
 
+    images = _fixed_training_images(data, f"--teacher-logits {path}")
+    return {**data, "teacher_logits": teacher_logits.read(path, images)}
+
+
+def _fixed_training_images(data: dict, what: str) -> "torch.Tensor":
+    """The training images of ``data``; refused when augmented: each step draws new ones, so there is no fixed table
+    of the teacher's logits (``what``: the flag or command that asked for one)."""
     if "train_transform" in data:
-        raise CliError(f"--teacher-logits {path}: the training images are augmented (netspace.data.augment), so "
-                       "every step draws new ones; drop --teacher-logits")
-    return {**data, "teacher_logits": teacher_logits.read(path, data["train"][0])}
+        from sketch3d.command_line import CliError
+
+        raise CliError(f"{what}: the training images are augmented (netspace.data.augment): each step draws new ones, "
+                       "so there is no fixed table of the teacher's logits (the jobs compute them at each step); "
+                       "fixed logits are for unaugmented images only")
+    return data["train"][0]
 
 
 def _teacher_logits(a: argparse.Namespace) -> None:
@@ -152,12 +161,7 @@ def _teacher_logits(a: argparse.Namespace) -> None:
 
     settings = parse_settings(a.settings)
     teacher = load_net(a.teacher)[0]
-    data = _netspace_images(settings, ("train",))
-    if "train_transform" in data:
-        from sketch3d.command_line import CliError
-        raise CliError("teacher_logits: the training images are augmented (netspace.data.augment): each step draws "
-                       "new ones, so there is no fixed table to compute")
-    images = data["train"][0]
+    images = _fixed_training_images(_netspace_images(settings, ("train",)), "teacher_logits")
     with claim_device() as device:
         logits = teacher_logits.compute(teacher, images, device)
     teacher_logits.write(a.out, logits, images, Path(a.teacher).name)
@@ -242,6 +246,10 @@ def _figure_netspace(a: argparse.Namespace) -> None:
         log.info("figure_netspace %s: %s", evaluation, ", ".join(p.name for p in paths))
 
 
+# the flag of the jobs that read the teacher's logits (train_netspace multi / unseen, optimise_latent)
+TEACHER_LOGITS_ARG = arg("--teacher-logits", help="the teacher's logits on the fixed training images (the "
+                         "teacher_logits rule's file; without augmentation only): read instead of computed")
+
 _C_COMMANDS: tuple = (
     Command("teacher_logits", "the teacher's logits on the fixed (unaugmented) training images, computed once for "
                               "the multi and unseen trainings and the latent optimisations", _teacher_logits, (
@@ -256,8 +264,7 @@ _C_COMMANDS: tuple = (
         arg("--train", required=True, nargs="+", help="training nets (zoo member or SDF MLP files)"),
         arg("--val", required=True, nargs="+", help="validation nets"),
         arg("--teacher", help="the ResNet56 teacher's member file (multi, unseen)"),
-        arg("--teacher-logits", help="the teacher's logits on the fixed training images (the teacher_logits rule's "
-                                     "file; without augmentation only): read instead of computed"),
+        TEACHER_LOGITS_ARG,
         arg("--out", required=True, help="folder for model.pt, curves.csv, curves.png, summary.json"),
         arg("--checkpoints", required=True, help="folder of the resumable checkpoint (outside the rule's outputs)"),
     )),
@@ -272,8 +279,7 @@ _C_COMMANDS: tuple = (
         arg("--model", required=True, help="train_netspace's model.pt (single or multi)"),
         arg("--net", required=True, help="the test net whose embedding starts the optimisation"),
         arg("--teacher", required=True, help="the ResNet56 teacher's member file"),
-        arg("--teacher-logits", help="the teacher's logits on the fixed training images (the teacher_logits rule's "
-                                     "file; without augmentation only): read instead of computed"),
+        TEACHER_LOGITS_ARG,
         arg("--settings", required=True, help="JSON with seed, profile, netspace.data and netspace.latent"),
         arg("--out", required=True, help="result JSON"),
     )),

@@ -5,7 +5,7 @@ no torch), apart from ``zoo_plan``, whose members' code versions it would otherw
 """
 from __future__ import annotations
 
-from sketch3d.netspace.zoo_plan import Member, _zoo, zoo_members, zoo_plan
+from sketch3d.netspace.zoo_plan import Member, zoo_members, zoo_plan
 
 
 def latent_starts(settings: dict, plan: list[Member] | None = None) -> dict[str, tuple[str, str]]:
@@ -20,13 +20,13 @@ def latent_starts(settings: dict, plan: list[Member] | None = None) -> dict[str,
     index) list), so the start is neither the zoo's weakest nor its best instance; in the multi zoo, whose members
     share one regime, the first test member of each architecture."""
     plan = zoo_plan(settings) if plan is None else plan
-    _, zoo = _zoo(settings)
     out = {}
     single = sorted(zoo_members(settings, "single", "test", plan), key=lambda m: (m.epochs, m.index))
     if single:
         m = single[len(single) // 2]
         out[f"single-{m.name}"] = ("single", m.name)
-    for arch in (zoo.get("multi") or {}).get("counts", {}):
-        first = [m for m in zoo_members(settings, "multi", "test", plan) if m.architecture == arch][:1]
-        out.update({f"multi-{m.name}": ("multi", m.name) for m in first})
+    multi = zoo_members(settings, "multi", "test", plan)
+    for arch in dict.fromkeys(m.architecture for m in multi):  # the plan's order of the architectures
+        m = next(m for m in multi if m.architecture == arch)
+        out[f"multi-{m.name}"] = ("multi", m.name)
     return out

@@ -78,3 +78,17 @@ def test_a_latent_optimisation_reading_the_file_is_the_one_that_computes_them():
     computed = latent.optimise_latent(model, start, teacher, data, s)
     read = latent.optimise_latent(model, start, teacher, {**data, "teacher_logits": TL.compute(teacher, x)}, s)
     assert computed == read  # every accuracy and loss of the curve, exactly
+
+
+def test_augmented_images_have_no_table_of_logits_and_the_error_names_who_asked():
+    from sketch3d.command_line import CliError
+    from sketch3d.netspace import commands as C
+
+    x, y = images(4)
+    augmented = {"train": (x, y), "train_transform": lambda b, g: b}
+    with pytest.raises(CliError, match=r"--teacher-logits m/t\.pt: the training images are augmented"):
+        C._with_teacher_logits(augmented, "m/t.pt")
+    with pytest.raises(CliError, match=r"^teacher_logits: the training images are augmented"):
+        C._fixed_training_images(augmented, "teacher_logits")
+    assert C._with_teacher_logits(augmented, None) is augmented  # no file asked for: the data as they are
+    assert C._fixed_training_images({"train": (x, y)}, "teacher_logits") is x
