@@ -1,0 +1,93 @@
+"""How well the demo's single NetSpace generalises to unseen nets, per seed, zoo size and steps.
+
+The pipeline's tau is over the demo's 8 test nets, where one swapped pair moves it by 0.07; this script measures it
+over more test nets (16, the paper profile's count) for settings the chapter's 10 minutes cannot hold, e.g.
+
+    python benchmarks/netspace_budget/generalisation.py --seed 1 --train 24 --val 4 --steps 1000
+
+- the single zoo's members, the demo's (params.yaml's demo profile; same names, seeds and epochs as the pipeline's,
+  so the first ones are the pipeline's own nets), trained in this one process into ``--pool``/s<seed>/ (a member
+  file already there is kept): the first ``--train`` training nets, ``--val`` validation and ``--test`` test nets;
+- NetSpace in the single setting, by ``sketch3d train_netspace`` with the demo's settings and ``--steps``,
+  ``--eval-every`` (resumable: a larger ``--steps`` on the same ``--out`` continues the run);
+- ``--zoo``, ``--training`` and ``--model``: JSON laid over the demo's ``netspace.zoo.single``,
+  ``netspace.training.single`` and ``netspace.model``;
+- Kendall's tau-b (scipy) between the test nets' accuracy and their decoded nets', over the first 8 test nets (the
+  demo's) and over all, printed and written to ``--out``/agreement.json with the model's best step.
+
+Not part of the pipeline: a development measurement (measured.json's ``"generalisation"`` section).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import torch
+from scipy.stats import kendalltau
+
+from sketch3d.config import load_params, merge
+from sketch3d.netspace.commands import _netspace_images
+from sketch3d.netspace.datasets import dataset_data
+from sketch3d.netspace.evaluation import target_vs_predicted
+from sketch3d.netspace.images import load_splits
+from sketch3d.netspace.training import load_net, load_netspace, make_targets, templates_for
+from sketch3d.netspace.zoo import train_member
+from sketch3d.netspace.zoo_plan import zoo_plan
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train", type=int, default=12)
+    ap.add_argument("--val", type=int, default=2)
+    ap.add_argument("--test", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--training", default="{}", help="JSON laid over netspace.training.single, e.g. '{\"lr\": 0.003}'")
+    ap.add_argument("--zoo", default="{}", help="JSON laid over netspace.zoo.single (epochs, lr); use its own --pool")
+    ap.add_argument("--model", default="{}", help="JSON laid over netspace.model (e.g. wider channels)")
+    ap.add_argument("--pool", default="results/generalisation/pool")
+    ap.add_argument("--out", default=None, help="default results/generalisation/t<train>v<val>-s<seed>")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    p = load_params("params.yaml", {"profile": "demo", "seed": a.seed})
+    ns = p["netspace"]
+    (dataset,) = ns["datasets"]
+    data_cfg = dataset_data(ns["data"], dataset)
+    zoo = json.loads(json.dumps(ns["zoo"]))
+    zoo["single"] = {**merge(zoo["single"], json.loads(a.zoo)), "count": {"train": a.train, "val": a.val, "test": a.test}}
+    plan = [m for m in zoo_plan({"seed": a.seed, "netspace": {**ns, "zoo": zoo}}) if m.setting == "single"]
+    member_settings = {"netspace": {"data": data_cfg}, "seed": a.seed}
+    pool = Path(a.pool) / f"s{a.seed}"
+    images = load_splits(member_settings)
+    for m in plan:
+        out = pool / f"{m.name}.pt"
+        if not out.exists():
+            train_member(m, member_settings, images, out, pool / "checkpoints" / m.name, torch.device("cpu"))
+    files = {s: [str(pool / f"{m.name}.pt") for m in plan if m.split == s] for s in ("train", "val", "test")}
+
+    out = Path(a.out or f"results/generalisation/t{a.train}v{a.val}-s{a.seed}")
+    training = {**ns["training"]["single"], "steps": a.steps, "eval_every": a.eval_every, **json.loads(a.training)}
+    settings = {"netspace": {"data": data_cfg, "model": merge(ns["model"], json.loads(a.model)), "prep": ns["prep"],
+                             "training": {"single": training}}, "profile": "demo", "seed": a.seed}
+    subprocess.run(["sketch3d", "train_netspace", "--setting", "single", "--settings", json.dumps(settings),
+                    "--train", *files["train"], "--val", *files["val"], "--out", str(out / "model"),
+                    "--checkpoints", str(out / "checkpoints")], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    model, record = load_netspace(out / "model" / "model.pt")
+    x, y = _netspace_images({**settings, "netspace": {"data": data_cfg}}, ("test",))["test"]
+    nets = [load_net(f) for f in files["test"]]
+    targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
+    rows = target_vs_predicted(model, targets, templates_for([n for n, _ in nets], "single"), x, y)
+    t, q = [r["target"] for r in rows], [r["predicted"] for r in rows]
+    result = {"seed": a.seed, "train": a.train, "val": a.val, "test": a.test, "steps": a.steps,
+              "best_step": record["summary"]["best_step"], "tau_first8": kendalltau(t[:8], q[:8])[0],
+              "tau": kendalltau(t, q)[0], "target_predicted": sorted(zip(t, q))}
+    (out / "agreement.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k != "target_predicted"}))
+
+
+if __name__ == "__main__":
+    main()
