@@ -7,9 +7,9 @@ seven times (~6 s each on one core); the ``teacher_logits`` rule computes it onc
 With augmentation (the paper profile) every step draws new images and the logits are computed per step, as before:
 there is no such file.
 
-The file (``torch.save``, written atomically) holds ``logits`` [N, classes], computed on the training loop's
-kernels (``numerics.training_kernels``) in the batches that ``FixedLogits.build`` uses, so a job reading it
-sees the same numbers it would have computed; ``images`` (N), ``images_sha256`` (the normalised images' bytes), and
+The file (``atomic.save_torch``: written atomically, its bytes the same at every run) holds ``logits``
+[N, classes], computed on the training loop's kernels (``numerics.training_kernels``) in the batches that
+``FixedLogits.build`` uses, so a job reading it sees the same numbers it would have computed; ``images`` (N), ``images_sha256`` (the normalised images' bytes), and
 ``teacher`` (the teacher file's name). A reader checks the images against its own before any step.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sketch3d.atomic import atomic_path
+from sketch3d.atomic import save_torch
 from sketch3d.numerics import training_kernels
 
 FORMAT = "sketch3d.netspace.teacher_logits/1"
@@ -50,9 +50,10 @@ def compute(teacher: nn.Module, images: torch.Tensor, device="cpu") -> torch.Ten
 
 
 def write(path: str | Path, logits: torch.Tensor, images: torch.Tensor, teacher: str) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "logits": logits.detach().cpu(), "images": len(images),
-                    "images_sha256": images_digest(images), "teacher": str(teacher)}, tmp)
+    # through save_torch: a torch.save to the temporary path names the archive after it, so the file's bytes (and
+    # DVC's hash of the models folder) would change at every run
+    save_torch({"format": FORMAT, "logits": logits.detach().cpu(), "images": len(images),
+                "images_sha256": images_digest(images), "teacher": str(teacher)}, path)
 
 
 def read(path: str | Path, images: torch.Tensor) -> torch.Tensor:

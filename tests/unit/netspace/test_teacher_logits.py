@@ -22,6 +22,9 @@ def test_the_file_holds_the_logits_the_trainings_compute(tmp_path):
     assert torch.equal(logits, built.logits["teacher"])  # the same kernels and batches: the same bits
     TL.write(tmp_path / "t.pt", logits, x, "teacher.pt")
     assert torch.equal(TL.read(tmp_path / "t.pt", x), logits)
+    first = (tmp_path / "t.pt").read_bytes()
+    TL.write(tmp_path / "t.pt", logits, x, "teacher.pt")  # a new temporary file: the same bytes (DVC's hash holds)
+    assert (tmp_path / "t.pt").read_bytes() == first
 
 
 def test_the_file_refuses_other_images_and_names_the_fix(tmp_path):
