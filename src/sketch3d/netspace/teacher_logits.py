@@ -9,8 +9,8 @@ there is no such file.
 
 The file (``atomic.save_torch``: written atomically, its bytes the same at every run) holds ``logits``
 [N, classes], computed on the training loop's kernels (``numerics.training_kernels``) in the batches that
-``FixedLogits.build`` uses, so a job reading it sees the same numbers it would have computed; ``images`` (N), ``images_sha256`` (the normalised images' bytes), and
-``teacher`` (the teacher file's name). A reader checks the images against its own before any step.
+``FixedLogits.build`` uses, so a job reading it sees the same numbers it would have computed; ``images`` (N),
+``images_sha256`` (the normalised images' bytes), and ``teacher`` (the teacher file's name). A reader checks the images against its own before any step.
 """
 from __future__ import annotations
 
