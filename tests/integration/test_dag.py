@@ -96,6 +96,16 @@ def test_every_log_lives_under_its_rules_folder(project):
         assert log.startswith(f"results/demo/logs/{rule}/"), (rule, log)
 
 
+def test_no_job_input_is_an_absolute_path(plans):
+    """Snakemake records each job's input set; an absolute path (the thesis tables the table rules read from the
+    package) differs between clones, so results moved to another clone would rerun their tables."""
+    for profile, out in plans.items():
+        inputs = [p for line in re.findall(r"^\s+input: (.*)$", out, re.M) for p in line.split(", ")]
+        assert any("reference/table_" in p for p in inputs), profile  # the table rules' inputs are listed
+        absolute = sorted({p for p in inputs if p.startswith("/")})
+        assert not absolute, (profile, absolute[:5])
+
+
 def test_every_dvc_output_is_a_snakemake_target_of_its_profile(plans, project):
     """Each DVC stage owns what its command makes: an out is a target of its command, or (a boundary stage run
     with ``--until <rules>`` or through a target rule, sketch3d.chain) an output of one of those rules' jobs or

@@ -78,6 +78,18 @@ def table_path(table, ext):
     return f"{RESULTS}/tables/{table_stem(table)}.{ext}"
 
 
+def thesis_input(table):
+    """The package's copy of thesis table ``table`` as a rule input: relative to the working directory when the
+    package lives under it (the editable install, or a .venv inside the clone), so that Snakemake's record of the
+    input set is the same in every clone of the repository (an absolute path differs between clones, and results
+    moved from one clone to another would rerun their tables)."""
+    import os
+
+    path = os.path.abspath(table_file(table))
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
+
+
 def network_arg(wildcards):
     return "" if wildcards.network == MAIN_NETWORK else f"--network {wildcards.network}"
 # chapter name -> its final targets; each chapter's rules file adds itself

@@ -101,7 +101,7 @@ rule fit_sdf_mlp:
 rule zoo_table:
     input:
         members=[f"{NS}/zoo/{d}/{m}.pt" for d in NS_DATASETS for m in NS_MEMBERS],
-        thesis=str(table_file(TABLE_C_1)),
+        thesis=thesis_input(TABLE_C_1),
     output:
         csv=report(
             table_path(TABLE_C_1, "csv"),
@@ -241,7 +241,7 @@ rule optimise_latent:
 rule netspace_table:
     input:
         results=[f"{NS}/latent/{NS_TABLE_DATASET}/{start}.json" for start in NS_LATENT],
-        thesis=str(table_file(TABLE_5_1)),
+        thesis=thesis_input(TABLE_5_1),
     output:
         csv=report(
             table_path(TABLE_5_1, "csv"),

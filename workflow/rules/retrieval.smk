@@ -188,7 +188,7 @@ rule grid_table:
     input:
         csv=lambda wildcards: f"{RESULTS}/retrieval/grids/{GRID_OF_TABLE[wildcards.table]}.csv",
         json=lambda wildcards: f"{RESULTS}/retrieval/grids/{GRID_OF_TABLE[wildcards.table]}.json",
-        thesis=lambda wildcards: str(table_file(table_id(wildcards.table))),
+        thesis=lambda wildcards: thesis_input(table_id(wildcards.table)),
     output:
         csv=report(
             table_path("{table}", "csv"),

@@ -161,7 +161,7 @@ def table_inputs(wildcards):
     return {
         "metrics": metrics,
         "ranks": [m.removesuffix(".json") + ".npz" for m in metrics],
-        "thesis": str(table_file(table.number)),
+        "thesis": thesis_input(table.number),
     }
 
 

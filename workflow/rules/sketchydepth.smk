@@ -189,7 +189,7 @@ rule image_metrics:
 rule sketchydepth_table:
     input:
         metrics=expand(f"{SD}/metrics/{{model}}.json", model=SD_RUNS),
-        thesis=str(table_file(SD_TABLE)),
+        thesis=thesis_input(SD_TABLE),
     output:
         csv=report(
             table_path(SD_TABLE, "csv"),
