@@ -13,7 +13,11 @@ over more test nets (16, the paper profile's count) for settings the chapter's 1
 - ``--zoo``, ``--training`` and ``--model``: JSON laid over the demo's ``netspace.zoo.single``,
   ``netspace.training.single`` and ``netspace.model``;
 - Kendall's tau-b (scipy) between the test nets' accuracy and their decoded nets', over the first 8 test nets (the
-  demo's) and over all, printed and written to ``--out``/agreement.json with the model's best step.
+  demo's) and over all, printed and written to ``--out``/agreement.json with the model's best step;
+- beside it, how readable accuracy is from the weights at all (``weight_statistics``): a ridge regression
+  (scikit-learn, alpha by leave-one-out) from per-tensor weight statistics (RMS, mean |w|, mean) of the same
+  training nets to their test accuracy, and its tau on the test nets: the kind of predictor Unterthiner et al.
+  (2020, "Predicting Neural Network Accuracy from Weights") use as a baseline; no decoding involved.
 
 Not part of the pipeline: a development measurement (measured.json's ``"generalisation"`` section).
 """
@@ -25,6 +29,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import torch
 from scipy.stats import kendalltau
 
@@ -36,6 +41,31 @@ from sketch3d.netspace.images import load_splits
 from sketch3d.netspace.training import load_net, load_netspace, make_targets, templates_for
 from sketch3d.netspace.zoo import train_member
 from sketch3d.netspace.zoo_plan import zoo_plan
+
+
+def weight_statistics(records: list[dict]) -> np.ndarray:
+    """Per net: RMS, mean |w| and mean of each tensor of its (folded) state dict."""
+    rows = []
+    for r in records:
+        rows.append([f for v in r["state_dict"].values() for f in (
+            v.float().pow(2).mean().sqrt().item(), v.float().abs().mean().item(), v.float().mean().item())])
+    return np.asarray(rows)
+
+
+def statistics_tau(train: list[str], test: list[str]) -> tuple[float, float]:
+    """tau-b over all test nets and over the first 8 between their accuracy and a ridge regression's prediction of
+    it from weight statistics, fit on the training nets' (test accuracy as the member recorded it)."""
+    from sklearn.linear_model import RidgeCV
+
+    rec = {s: [torch.load(f, map_location="cpu", weights_only=False) for f in files]
+           for s, files in (("train", train), ("test", test))}
+    x_train, x_test = weight_statistics(rec["train"]), weight_statistics(rec["test"])
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-12
+    y_train = [r["test_accuracy"] for r in rec["train"]]
+    y_test = [r["test_accuracy"] for r in rec["test"]]
+    model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit((x_train - mean) / std, y_train)
+    pred = model.predict((x_test - mean) / std)
+    return kendalltau(y_test, pred)[0], kendalltau(y_test[:8], pred[:8])[0]
 
 
 def main() -> None:
@@ -82,9 +112,11 @@ def main() -> None:
     targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
     rows = target_vs_predicted(model, targets, templates_for([n for n, _ in nets], "single"), x, y)
     t, q = [r["target"] for r in rows], [r["predicted"] for r in rows]
+    stats_tau, stats_tau8 = statistics_tau(files["train"], files["test"])
     result = {"seed": a.seed, "train": a.train, "val": a.val, "test": a.test, "steps": a.steps,
               "best_step": record["summary"]["best_step"], "tau_first8": kendalltau(t[:8], q[:8])[0],
-              "tau": kendalltau(t, q)[0], "target_predicted": sorted(zip(t, q))}
+              "tau": kendalltau(t, q)[0], "weight_statistics_tau": stats_tau,
+              "weight_statistics_tau_first8": stats_tau8, "target_predicted": sorted(zip(t, q))}
     (out / "agreement.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "target_predicted"}))
 
