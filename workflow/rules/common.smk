@@ -79,10 +79,10 @@ def table_path(table, ext):
 
 
 def thesis_input(table):
-    """The package's copy of thesis table ``table`` as a rule input: relative to the working directory when the
-    package lives under it (the editable install, or a .venv inside the clone), so that Snakemake's record of the
-    input set is the same in every clone of the repository (an absolute path differs between clones, and results
-    moved from one clone to another would rerun their tables)."""
+    """The package's copy of thesis table ``table`` as an input of the table rules, relative to the working
+    directory when the package lives under it (the editable install, or a .venv inside the clone), so that
+    Snakemake's record of the input set is the same in every clone of the repository (an absolute path differs
+    between clones, and results moved from one clone to another would rerun their tables)."""
     import os
 
     path = os.path.abspath(table_file(table))
