@@ -128,27 +128,38 @@ def _gpu_index(info: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _running_trainings() -> dict[str, str]:
+    """KILLED's and OTHER's SLURM job ids, those of them running now."""
+    running = {}
+    for line in _slurm("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k").splitlines():
+        job_id, comment = line.split("|", 1)
+        # the plugin's comment: rule_<rule>_wildcards_<the wildcards' values joined by _> (dataset, member)
+        member = next((m for m in (KILLED, OTHER) if comment.endswith(f"_{m}")), None)
+        if comment.startswith("rule_train_member_") and member is not None:
+            running[member] = job_id
+    return running
+
+
 def _run_and_kill_one(copy: Path) -> tuple[str, dict]:
-    """Run every target through SLURM; cancel KILLED's job once its first checkpoint exists, noting the GPU each
-    running training job holds at that moment. Returns Snakemake's output and the notes."""
+    """Run every target through SLURM; cancel KILLED's job once its first checkpoint exists. Meanwhile, note the
+    GPU each training job holds at the first moment both run (on a loaded machine OTHER may end before KILLED's
+    first checkpoint, so the moment of the cancel alone may miss it). Returns Snakemake's output and the notes."""
     proc = subprocess.Popen(_snakemake(copy, TARGETS, *SLURM_OPTIONS, "--jobs", str(len(TARGETS))), cwd=copy,
                             env=_env(copy), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     notes: dict = {}
     deadline = time.monotonic() + TIMEOUT_S
     try:
-        while not (copy / CHECKPOINT).exists():
+        while True:
+            running = _running_trainings()
+            if len(running) == 2 and "concurrent" not in notes:
+                # a GPU's index is shown while its job runs only
+                notes["concurrent"] = {member: _gpu_index(_job_info(i)) for member, i in running.items()}
+            if (copy / CHECKPOINT).exists():
+                break
             assert proc.poll() is None, f"snakemake ended before {KILLED}'s first checkpoint:\n{proc.stdout.read()}"
             assert time.monotonic() < deadline, f"no checkpoint {CHECKPOINT} after {TIMEOUT_S} s"
-            time.sleep(0.05)
-        running = {}
-        for line in _slurm("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k").splitlines():
-            job_id, comment = line.split("|", 1)
-            # the plugin's comment: rule_<rule>_wildcards_<the wildcards' values joined by _> (dataset, member)
-            member = next((m for m in (KILLED, OTHER) if comment.endswith(f"_{m}")), None)
-            if comment.startswith("rule_train_member_") and member is not None:
-                running[member] = job_id
-        # a GPU's index is shown while its job runs only
-        notes["concurrent"] = {member: _gpu_index(_job_info(i)) for member, i in running.items()}
+            time.sleep(0.2)
+        notes.setdefault("concurrent", {member: _gpu_index(_job_info(i)) for member, i in running.items()})
         notes["killed"] = running[KILLED]
         _slurm("scancel", notes["killed"])
         out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
