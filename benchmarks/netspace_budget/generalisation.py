@@ -52,17 +52,14 @@ def weight_statistics(records: list[dict]) -> np.ndarray:
     return np.asarray(rows)
 
 
-def statistics_tau(train: list[str], test: list[str]) -> tuple[float, float]:
+def statistics_tau(train: list[dict], test: list[dict]) -> tuple[float, float]:
     """tau-b over all test nets and over the first 8 between their accuracy and a ridge regression's prediction of
-    it from weight statistics, fit on the training nets' (test accuracy as the member recorded it)."""
+    it from weight statistics, fit on the training nets' (members' saved records: test accuracy as recorded)."""
     from sklearn.linear_model import RidgeCV
 
-    rec = {s: [torch.load(f, map_location="cpu", weights_only=False) for f in files]
-           for s, files in (("train", train), ("test", test))}
-    x_train, x_test = weight_statistics(rec["train"]), weight_statistics(rec["test"])
+    x_train, x_test = weight_statistics(train), weight_statistics(test)
     mean, std = x_train.mean(0), x_train.std(0) + 1e-12
-    y_train = [r["test_accuracy"] for r in rec["train"]]
-    y_test = [r["test_accuracy"] for r in rec["test"]]
+    y_train, y_test = [r["test_accuracy"] for r in train], [r["test_accuracy"] for r in test]
     model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit((x_train - mean) / std, y_train)
     pred = model.predict((x_test - mean) / std)
     return kendalltau(y_test, pred)[0], kendalltau(y_test[:8], pred[:8])[0]
@@ -112,7 +109,8 @@ def main() -> None:
     targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
     rows = target_vs_predicted(model, targets, templates_for([n for n, _ in nets], "single"), x, y)
     t, q = [r["target"] for r in rows], [r["predicted"] for r in rows]
-    stats_tau, stats_tau8 = statistics_tau(files["train"], files["test"])
+    train_records = [torch.load(f, map_location="cpu", weights_only=False) for f in files["train"]]
+    stats_tau, stats_tau8 = statistics_tau(train_records, [r for _, r in nets])
     result = {"seed": a.seed, "train": a.train, "val": a.val, "test": a.test, "steps": a.steps,
               "best_step": record["summary"]["best_step"], "tau_first8": kendalltau(t[:8], q[:8])[0],
               "tau": kendalltau(t, q)[0], "weight_statistics_tau": stats_tau,
