@@ -17,7 +17,11 @@ over more test nets (16, the paper profile's count) for settings the chapter's 1
 - beside it, how readable accuracy is from the weights at all (``weight_statistics``): a ridge regression
   (scikit-learn, alpha by leave-one-out) from per-tensor weight statistics (RMS, mean |w|, mean) of the same
   training nets to their test accuracy, and its tau on the test nets: the kind of predictor Unterthiner et al.
-  (2020, "Predicting Neural Network Accuracy from Weights") use as a baseline; no decoding involved.
+  (2020, "Predicting Neural Network Accuracy from Weights") use as a baseline; no decoding involved;
+- the same ridge from NetSpace's embedding of each net (``embedding_ridge_tau``): whether the encoder keeps a net's
+  quality, whatever the decoder makes of it;
+- tau over each consecutive block of 8 test nets (``tau_blocks_of_8``; e.g. ``--test 64``): how much the demo's
+  8-net tau moves for one model.
 
 Not part of the pipeline: a development measurement (measured.json's ``"generalisation"`` section).
 """
@@ -34,10 +38,9 @@ import torch
 from scipy.stats import kendalltau
 
 from sketch3d.config import load_params, merge
-from sketch3d.netspace.commands import _netspace_images
 from sketch3d.netspace.datasets import dataset_data
 from sketch3d.netspace.evaluation import target_vs_predicted
-from sketch3d.netspace.images import load_splits
+from sketch3d.netspace.images import load_splits, normalise
 from sketch3d.netspace.training import load_net, load_netspace, make_targets, templates_for
 from sketch3d.netspace.zoo import train_member
 from sketch3d.netspace.zoo_plan import zoo_plan
@@ -52,17 +55,29 @@ def weight_statistics(records: list[dict]) -> np.ndarray:
     return np.asarray(rows)
 
 
-def statistics_tau(train: list[dict], test: list[dict]) -> tuple[float, float]:
-    """tau-b over all test nets and over the first 8 between their accuracy and a ridge regression's prediction of
-    it from weight statistics, fit on the training nets' (members' saved records: test accuracy as recorded)."""
+def ridge_tau(x_train: np.ndarray, y_train, x_test: np.ndarray, y_test) -> tuple[float, float]:
+    """tau-b over all test rows and over the first 8 between ``y_test`` and a ridge regression's prediction of it
+    (scikit-learn, features standardised on the training rows, alpha by leave-one-out)."""
     from sklearn.linear_model import RidgeCV
 
-    x_train, x_test = weight_statistics(train), weight_statistics(test)
     mean, std = x_train.mean(0), x_train.std(0) + 1e-12
-    y_train, y_test = [r["test_accuracy"] for r in train], [r["test_accuracy"] for r in test]
     model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit((x_train - mean) / std, y_train)
     pred = model.predict((x_test - mean) / std)
     return kendalltau(y_test, pred)[0], kendalltau(y_test[:8], pred[:8])[0]
+
+
+def statistics_tau(train: list[dict], test: list[dict]) -> tuple[float, float]:
+    """``ridge_tau`` from the weight statistics of the training nets' saved records (their test accuracy as
+    recorded) to the test nets'."""
+    return ridge_tau(weight_statistics(train), [r["test_accuracy"] for r in train],
+                     weight_statistics(test), [r["test_accuracy"] for r in test])
+
+
+def block_taus(target: list[float], predicted: list[float], size: int = 8) -> list[float]:
+    """tau-b over each consecutive block of ``size`` test nets. The zoo plan spreads a split's epochs along a
+    golden-ratio sequence, and any run of consecutive members of it is spread evenly too: each block is a test set
+    like the demo's first 8, and the blocks show how much tau over 8 nets moves for one model."""
+    return [kendalltau(target[i:i + size], predicted[i:i + size])[0] for i in range(0, len(target) - size + 1, size)]
 
 
 def main() -> None:
@@ -104,17 +119,27 @@ def main() -> None:
                     "--train", *files["train"], "--val", *files["val"], "--out", str(out / "model"),
                     "--checkpoints", str(out / "checkpoints")], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     model, record = load_netspace(out / "model" / "model.pt")
-    x, y = _netspace_images({**settings, "netspace": {"data": data_cfg}}, ("test",))["test"]
+    x, y = load_splits({**settings, "netspace": {"data": data_cfg}}, ("test",))["test"]
+    x = normalise(x)  # as train_netspace / evaluate_netspace see the test split: normalised, not augmented
     nets = [load_net(f) for f in files["test"]]
     targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
     rows = target_vs_predicted(model, targets, templates_for([n for n, _ in nets], "single"), x, y)
     t, q = [r["target"] for r in rows], [r["predicted"] for r in rows]
-    train_records = [torch.load(f, map_location="cpu", weights_only=False) for f in files["train"]]
-    stats_tau, stats_tau8 = statistics_tau(train_records, [r for _, r in nets])
+    train_nets = [load_net(f) for f in files["train"]]
+    stats_tau, stats_tau8 = statistics_tau([r for _, r in train_nets], [r for _, r in nets])
+    # is a net's quality in its embedding? the same ridge, from NetSpace's embedding of each net
+    train_targets = make_targets(train_nets, int(record["prep_width"]), int(record["prep_height"]))
+    with torch.no_grad():
+        e_train = model.encode(torch.stack([g.prep for g in train_targets])).numpy()
+        e_test = model.encode(torch.stack([g.prep for g in targets])).numpy()
+    emb_tau, emb_tau8 = ridge_tau(e_train, [r["test_accuracy"] for _, r in train_nets], e_test,
+                                  [r["test_accuracy"] for _, r in nets])
     result = {"seed": a.seed, "train": a.train, "val": a.val, "test": a.test, "steps": a.steps,
               "best_step": record["summary"]["best_step"], "tau_first8": kendalltau(t[:8], q[:8])[0],
               "tau": kendalltau(t, q)[0], "weight_statistics_tau": stats_tau,
-              "weight_statistics_tau_first8": stats_tau8, "target_predicted": sorted(zip(t, q))}
+              "weight_statistics_tau_first8": stats_tau8, "embedding_ridge_tau": emb_tau,
+              "embedding_ridge_tau_first8": emb_tau8, "tau_blocks_of_8": block_taus(t, q),
+              "target_predicted": sorted(zip(t, q))}
     (out / "agreement.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "target_predicted"}))
 

@@ -1,0 +1,43 @@
+"""The generalisation benchmark's measures (benchmarks/netspace_budget/generalisation.py), against direct
+computations: a wrong block boundary or a ridge fit on the wrong rows would change what measured.json reports."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import kendalltau
+
+_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "netspace_budget" / "generalisation.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("generalisation_benchmark", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_block_taus_are_each_blocks_own_tau(bench):
+    rng = np.random.default_rng(3)
+    target = list(rng.random(20))
+    predicted = list(target[:8]) + list(-np.asarray(target[8:16])) + list(rng.random(4))
+    taus = bench.block_taus(target, predicted)
+    assert len(taus) == 2  # the last 4 nets make no full block
+    assert taus[0] == pytest.approx(1.0) and taus[1] == pytest.approx(-1.0)
+    assert bench.block_taus(target, predicted, size=5)[2] == pytest.approx(
+        kendalltau(target[10:15], predicted[10:15])[0])
+
+
+def test_ridge_tau_ranks_a_linear_target_and_reports_the_first_eight(bench):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=6)
+    x_train, x_test = rng.normal(size=(40, 6)), rng.normal(size=(12, 6))
+    tau, tau8 = bench.ridge_tau(x_train, x_train @ w, x_test, x_test @ w)
+    assert tau == pytest.approx(1.0) and tau8 == pytest.approx(1.0)
+    # the test nets' own target is what the prediction is ranked against (not the training rows'): a target
+    # unrelated to the features gets the tau of that target against the (near-exact) linear prediction
+    noise = rng.normal(size=12)
+    tau, tau8 = bench.ridge_tau(x_train, x_train @ w, x_test, noise)
+    assert tau == pytest.approx(kendalltau(noise, x_test @ w)[0])
+    assert tau8 == pytest.approx(kendalltau(noise[:8], (x_test @ w)[:8])[0])
