@@ -1,6 +1,7 @@
 """The generalisation benchmark's measures (benchmarks/netspace_budget/generalisation.py), against direct
 computations: a wrong block boundary or a ridge fit on the wrong rows would change what measured.json reports."""
 import importlib.util
+import math
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +42,24 @@ def test_ridge_tau_ranks_a_linear_target_and_reports_the_first_eight(bench):
     tau, tau8 = bench.ridge_tau(x_train, x_train @ w, x_test, noise)
     assert tau == pytest.approx(kendalltau(noise, x_test @ w)[0])
     assert tau8 == pytest.approx(kendalltau(noise[:8], (x_test @ w)[:8])[0])
+
+
+def _share_of_permutations_with_at_most(n: int, inversions: int) -> float:
+    """Exact share of the n! rankings with at most ``inversions`` discordant pairs (Mahonian numbers)."""
+    counts = [1]
+    for k in range(2, n + 1):
+        counts = [sum(counts[max(0, i - k + 1):i + 1]) for i in range(len(counts) + k - 1)]
+    return sum(counts[:inversions + 1]) / math.factorial(n)
+
+
+def test_tau_sampling_matches_the_exact_null_distribution():
+    spec = importlib.util.spec_from_file_location("tau_sampling_benchmark", _PATH.parent / "tau_sampling.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # population tau 0: the 8 pairs are independent, every ranking equally likely; tau-b = 1 - 4 d / 56 for d
+    # discordant pairs, so tau >= 0.6 exactly when d <= 5
+    exact = _share_of_permutations_with_at_most(8, 5)
+    assert exact == pytest.approx(628 / 40320)
+    share, sd = module.clear_rate(0.0, 8, 10000, 0.6, np.random.default_rng(1))
+    assert share == pytest.approx(exact, abs=0.005)  # 4 binomial standard deviations
+    assert sd == pytest.approx(np.sqrt(2 * (2 * 8 + 5) / (9 * 8 * 7)), rel=0.05)  # tau's null variance
