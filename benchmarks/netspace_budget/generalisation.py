@@ -139,9 +139,9 @@ def main() -> None:
               "tau": kendalltau(t, q)[0], "weight_statistics_tau": stats_tau,
               "weight_statistics_tau_first8": stats_tau8, "embedding_ridge_tau": emb_tau,
               "embedding_ridge_tau_first8": emb_tau8, "tau_blocks_of_8": block_taus(t, q),
-              "target_predicted": sorted(zip(t, q))}
+              "target_predicted_in_net_order": [list(pair) for pair in zip(t, q)]}
     (out / "agreement.json").write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: v for k, v in result.items() if k != "target_predicted"}))
+    print(json.dumps({k: v for k, v in result.items() if k != "target_predicted_in_net_order"}))
 
 
 if __name__ == "__main__":
