@@ -21,7 +21,11 @@ over more test nets (16, the paper profile's count) for settings the chapter's 1
 - the same ridge from NetSpace's embedding of each net (``embedding_ridge_tau``): whether the encoder keeps a net's
   quality, whatever the decoder makes of it;
 - tau over each consecutive block of 8 test nets (``tau_blocks_of_8``; e.g. ``--test 64``): how much the demo's
-  8-net tau moves for one model.
+  8-net tau moves for one model;
+- with ``--test-every N``, the run goes in chunks of N steps (each a resumed ``train_netspace``, the same trajectory
+  as one run), and after each chunk the model *as it stands* (the checkpoint's, not the best on the validation
+  nets) is scored on the test nets (``tau_by_step``): whether more steps would buy agreement, apart from the
+  validation nets' noisy choice of step.
 
 Not part of the pipeline: a development measurement (measured.json's ``"generalisation"`` section).
 """
@@ -41,6 +45,7 @@ from sketch3d.config import load_params, merge
 from sketch3d.netspace.datasets import dataset_data
 from sketch3d.netspace.evaluation import target_vs_predicted
 from sketch3d.netspace.images import load_splits, normalise
+from sketch3d.netspace.model import NetSpace
 from sketch3d.netspace.training import load_net, load_netspace, make_targets, templates_for
 from sketch3d.netspace.zoo import train_member
 from sketch3d.netspace.zoo_plan import zoo_plan
@@ -80,6 +85,22 @@ def block_taus(target: list[float], predicted: list[float], size: int = 8) -> li
     return [kendalltau(target[i:i + size], predicted[i:i + size])[0] for i in range(0, len(target) - size + 1, size)]
 
 
+def chunk_ends(steps: int, every: int | None) -> list[int]:
+    """The step counts at which a chunked run stops to be scored: every ``every`` steps, and ``steps`` itself."""
+    if not every:
+        return [steps]
+    return sorted({*range(every, steps, every), steps})
+
+
+def checkpoint_model(checkpoint: Path, config: dict) -> tuple[NetSpace, int]:
+    """The model as it stands in a ``train_netspace`` checkpoint (its last step, not its best), and that step."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = NetSpace.from_config(config)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, int(state["step"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
@@ -88,6 +109,8 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=16)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--test-every", type=int, default=None,
+                    help="run in chunks of this many steps; score the model as it stands on the test nets after each")
     ap.add_argument("--training", default="{}", help="JSON laid over netspace.training.single, e.g. '{\"lr\": 0.003}'")
     ap.add_argument("--zoo", default="{}", help="JSON laid over netspace.zoo.single (epochs, lr); use its own --pool")
     ap.add_argument("--model", default="{}", help="JSON laid over netspace.model (e.g. wider channels)")
@@ -115,15 +138,28 @@ def main() -> None:
     training = {**ns["training"]["single"], "steps": a.steps, "eval_every": a.eval_every, **json.loads(a.training)}
     settings = {"netspace": {"data": data_cfg, "model": merge(ns["model"], json.loads(a.model)), "prep": ns["prep"],
                              "training": {"single": training}}, "profile": "demo", "seed": a.seed}
-    subprocess.run(["sketch3d", "train_netspace", "--setting", "single", "--settings", json.dumps(settings),
-                    "--train", *files["train"], "--val", *files["val"], "--out", str(out / "model"),
-                    "--checkpoints", str(out / "checkpoints")], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    model, record = load_netspace(out / "model" / "model.pt")
     x, y = load_splits({**settings, "netspace": {"data": data_cfg}}, ("test",))["test"]
     x = normalise(x)  # as train_netspace / evaluate_netspace see the test split: normalised, not augmented
     nets = [load_net(f) for f in files["test"]]
+    templates = templates_for([n for n, _ in nets], "single")
+    by_step = {}
+    for end in chunk_ends(a.steps, a.test_every):
+        settings["netspace"]["training"]["single"]["steps"] = end
+        subprocess.run(["sketch3d", "train_netspace", "--setting", "single", "--settings", json.dumps(settings),
+                        "--train", *files["train"], "--val", *files["val"], "--out", str(out / "model"),
+                        "--checkpoints", str(out / "checkpoints")], check=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if a.test_every:
+            record = load_netspace(out / "model" / "model.pt")[1]
+            now, step = checkpoint_model(out / "checkpoints" / "netspace_single.pt", record["config"])
+            targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
+            pairs = [(r["target"], r["predicted"]) for r in target_vs_predicted(now, targets, templates, x, y)]
+            by_step[step] = kendalltau(*zip(*pairs))[0]
+            print(json.dumps({"step": step, "tau": by_step[step], "tau_first8": kendalltau(*zip(*pairs[:8]))[0]}),
+                  flush=True)
+    model, record = load_netspace(out / "model" / "model.pt")
     targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
-    rows = target_vs_predicted(model, targets, templates_for([n for n, _ in nets], "single"), x, y)
+    rows = target_vs_predicted(model, targets, templates, x, y)
     t, q = [r["target"] for r in rows], [r["predicted"] for r in rows]
     train_nets = [load_net(f) for f in files["train"]]
     stats_tau, stats_tau8 = statistics_tau([r for _, r in train_nets], [r for _, r in nets])
@@ -139,7 +175,8 @@ def main() -> None:
               "tau": kendalltau(t, q)[0], "weight_statistics_tau": stats_tau,
               "weight_statistics_tau_first8": stats_tau8, "embedding_ridge_tau": emb_tau,
               "embedding_ridge_tau_first8": emb_tau8, "tau_blocks_of_8": block_taus(t, q),
-              "target_predicted_in_net_order": [list(pair) for pair in zip(t, q)]}
+              "target_predicted_in_net_order": [list(pair) for pair in zip(t, q)],
+              **({"tau_by_step": {str(k): v for k, v in sorted(by_step.items())}} if by_step else {})}
     (out / "agreement.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "target_predicted_in_net_order"}))
 

@@ -63,3 +63,27 @@ def test_tau_sampling_matches_the_exact_null_distribution():
     share, sd = module.clear_rate(0.0, 8, 10000, 0.6, np.random.default_rng(1))
     assert share == pytest.approx(exact, abs=0.005)  # 4 binomial standard deviations
     assert sd == pytest.approx(np.sqrt(2 * (2 * 8 + 5) / (9 * 8 * 7)), rel=0.05)  # tau's null variance
+
+
+def test_chunk_ends_score_every_n_steps_and_the_last(bench):
+    assert bench.chunk_ends(1000, 400) == [400, 800, 1000]
+    assert bench.chunk_ends(800, 400) == [400, 800]
+    assert bench.chunk_ends(600, None) == [600]  # no --test-every: one run
+
+
+def test_checkpoint_model_is_the_checkpoints_last_state_not_the_best(bench, tmp_path):
+    import torch
+    from sketch3d.netspace.model import NetSpace
+
+    torch.manual_seed(0)
+    last, best = NetSpace((4, 64), 256, channels={"grow": 16, "mid": 8, "wide": 32, "deep": 16}), None
+    config = last.config()
+    best = NetSpace.from_config(config)  # another initialisation: the state the checkpoint must not give back
+    torch.save({"model": last.state_dict(), "step": 1200, "best": {"state": best.state_dict()}},
+               tmp_path / "netspace_single.pt")
+    model, step = bench.checkpoint_model(tmp_path / "netspace_single.pt", config)
+    assert step == 1200 and not model.training
+    prep = torch.randn(2, 4, 64)
+    with torch.no_grad():
+        assert torch.equal(model(prep)[1], last(prep)[1])
+        assert not torch.equal(model(prep)[1], best(prep)[1])
