@@ -22,6 +22,10 @@ over more test nets (16, the paper profile's count) for settings the chapter's 1
   quality, whatever the decoder makes of it;
 - tau over each consecutive block of 8 test nets (``tau_blocks_of_8``; e.g. ``--test 64``): how much the demo's
   8-net tau moves for one model;
+- two references from the zoo itself, no NetSpace (``zoo_reference_taus``): tau between the test nets' test
+  accuracy and their accuracy on the validation images (a net's own quality measured on other images: about the
+  ceiling for any predictor of quality, the 200 test images' sampling noise being what keeps it below 1), and
+  between their test accuracy and the epochs they trained;
 - with ``--test-every N``, the run goes in chunks of N steps (each a resumed ``train_netspace``, the same trajectory
   as one run), and after each chunk the model *as it stands* (the checkpoint's, not the best on the validation
   nets) is scored on the test nets (``tau_by_step``): whether more steps would buy agreement, apart from the
@@ -83,6 +87,13 @@ def block_taus(target: list[float], predicted: list[float], size: int = 8) -> li
     golden-ratio sequence, and any run of consecutive members of it is spread evenly too: each block is a test set
     like the demo's first 8, and the blocks show how much tau over 8 nets moves for one model."""
     return [kendalltau(target[i:i + size], predicted[i:i + size])[0] for i in range(0, len(target) - size + 1, size)]
+
+
+def zoo_reference_taus(records: list[dict]) -> dict[str, float]:
+    """tau-b of the nets' test accuracy against their validation accuracy and against their epochs of training."""
+    test = [r["test_accuracy"] for r in records]
+    return {"test_vs_val_accuracy": kendalltau(test, [r["val_accuracy"] for r in records])[0],
+            "test_accuracy_vs_epochs": kendalltau(test, [r["epochs"] for r in records])[0]}
 
 
 def chunk_ends(steps: int, every: int | None) -> list[int]:
@@ -172,7 +183,8 @@ def main() -> None:
                                   [r["test_accuracy"] for _, r in nets])
     result = {"seed": a.seed, "train": a.train, "val": a.val, "test": a.test, "steps": a.steps,
               "best_step": record["summary"]["best_step"], "tau_first8": kendalltau(t[:8], q[:8])[0],
-              "tau": kendalltau(t, q)[0], "weight_statistics_tau": stats_tau,
+              "tau": kendalltau(t, q)[0], "zoo_reference_taus": zoo_reference_taus([r for _, r in nets]),
+              "weight_statistics_tau": stats_tau,
               "weight_statistics_tau_first8": stats_tau8, "embedding_ridge_tau": emb_tau,
               "embedding_ridge_tau_first8": emb_tau8, "tau_blocks_of_8": block_taus(t, q),
               "target_predicted_in_net_order": [list(pair) for pair in zip(t, q)],

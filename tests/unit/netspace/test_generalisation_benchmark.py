@@ -87,3 +87,13 @@ def test_checkpoint_model_is_the_checkpoints_last_state_not_the_best(bench, tmp_
     with torch.no_grad():
         assert torch.equal(model(prep)[1], last(prep)[1])
         assert not torch.equal(model(prep)[1], best(prep)[1])
+
+
+def test_zoo_reference_taus_rank_test_accuracy_against_validation_accuracy_and_epochs(bench):
+    records = [{"test_accuracy": t, "val_accuracy": v, "epochs": e}
+               for t, v, e in [(10.0, 12.0, 1), (30.0, 25.0, 2), (50.0, 55.0, 2), (70.0, 60.0, 5), (90.0, 95.0, 4)]]
+    taus = bench.zoo_reference_taus(records)
+    assert taus["test_vs_val_accuracy"] == pytest.approx(1.0)  # the same order
+    # epochs: one tie (2, 2) and one swapped pair (5 before 4): tau-b from scipy on the columns
+    assert taus["test_accuracy_vs_epochs"] == pytest.approx(kendalltau([10, 30, 50, 70, 90], [1, 2, 2, 5, 4])[0])
+    assert taus["test_accuracy_vs_epochs"] < 1.0
