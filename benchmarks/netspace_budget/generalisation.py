@@ -153,7 +153,7 @@ def main() -> None:
     x = normalise(x)  # as train_netspace / evaluate_netspace see the test split: normalised, not augmented
     nets = [load_net(f) for f in files["test"]]
     templates = templates_for([n for n, _ in nets], "single")
-    by_step = {}
+    by_step, record, targets = {}, None, None
     for end in chunk_ends(a.steps, a.test_every):
         settings["netspace"]["training"]["single"]["steps"] = end
         subprocess.run(["sketch3d", "train_netspace", "--setting", "single", "--settings", json.dumps(settings),
@@ -161,15 +161,16 @@ def main() -> None:
                         "--checkpoints", str(out / "checkpoints")], check=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
         if a.test_every:
-            record = load_netspace(out / "model" / "model.pt")[1]
+            if record is None:  # the model's config and PRep shape: the same for every chunk of the run
+                record = load_netspace(out / "model" / "model.pt")[1]
+                targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
             now, step = checkpoint_model(out / "checkpoints" / "netspace_single.pt", record["config"])
-            targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
             pairs = [(r["target"], r["predicted"]) for r in target_vs_predicted(now, targets, templates, x, y)]
             by_step[step] = kendalltau(*zip(*pairs))[0]
             print(json.dumps({"step": step, "tau": by_step[step], "tau_first8": kendalltau(*zip(*pairs[:8]))[0]}),
                   flush=True)
     model, record = load_netspace(out / "model" / "model.pt")
-    targets = make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
+    targets = targets or make_targets(nets, int(record["prep_width"]), int(record["prep_height"]))
     rows = target_vs_predicted(model, targets, templates, x, y)
     t, q = [r["target"] for r in rows], [r["predicted"] for r in rows]
     train_nets = [load_net(f) for f in files["train"]]
